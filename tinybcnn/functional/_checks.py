@@ -1,0 +1,45 @@
+"""Input validation shared by the functional core: one clear ValueError per mistake."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def check_ndim(a: Any, ndim: int, name: str, layout: str) -> None:
+    """Raise ValueError unless ``a`` has ``ndim`` dimensions (``layout`` names them)."""
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D with shape {layout}, got shape {tuple(a.shape)}")
+
+
+def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    """Return ``int(value)`` if it is an integer >= ``minimum``, else raise ValueError."""
+    if isinstance(value, bool) or int(value) != value or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_shape(a: Any, shape: tuple[int, ...], name: str, layout: str) -> None:
+    """Raise ValueError unless ``a.shape == shape`` (``layout`` names the axes)."""
+    if tuple(a.shape) != tuple(shape):
+        raise ValueError(f"{name} must have shape {layout} = {tuple(shape)}, got {tuple(a.shape)}")
+
+
+def output_size(size: int, k: int, stride: int, pad: int, what: str) -> int:
+    """Number of window positions along one axis: ``(size + 2 pad - k) // stride + 1``."""
+    if k > size + 2 * pad:
+        raise ValueError(
+            f"kernel {what} {k} is larger than the padded input {what} {size} + 2*{pad}"
+        )
+    return (size + 2 * pad - k) // stride + 1
+
+
+def check_same_dtype(**arrays: Any) -> None:
+    """Raise ValueError if the arrays differ in dtype (no silent float64 upcasts)."""
+    named = [(k, a) for k, a in arrays.items() if a is not None]
+    first_name, first = named[0]
+    for name, a in named[1:]:
+        if a.dtype != first.dtype:
+            raise ValueError(
+                f"{name} has dtype {a.dtype} but {first_name} has dtype {first.dtype}; "
+                "cast them to one floating dtype"
+            )
