@@ -1,0 +1,132 @@
+"""Optimisers (SGD with momentum, as in the paper's Caffe solver, and Adam) and LR schedules.
+
+An optimiser reads ``model.params`` and ``model.grads`` and updates the parameters *in place*,
+so the layers keep the same arrays. Its state (iteration count, momentum buffers) round-trips
+through :meth:`state_dict` / :meth:`load_state_dict`, which checkpoints use to resume bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .backend import to_backend, to_numpy, xp_of
+
+__all__ = ["inv", "fixed", "SGD", "Adam", "Schedule"]
+
+Schedule = Callable[[float, int], float]
+
+
+def inv(gamma: float = 1e-4, power: float = 0.75) -> Schedule:
+    """Caffe's ``"inv"`` policy: ``lr = base_lr · (1 + gamma · iter)^(-power)``."""
+    if gamma < 0 or power < 0:
+        raise ValueError(f"gamma and power must be >= 0, got gamma={gamma}, power={power}")
+
+    def schedule(base_lr: float, iteration: int) -> float:
+        return base_lr * (1.0 + gamma * iteration) ** (-power)
+
+    schedule.__doc__ = f"inv(gamma={gamma}, power={power})"
+    return schedule
+
+
+def fixed() -> Schedule:
+    """A constant learning rate."""
+    return lambda base_lr, iteration: base_lr
+
+
+class _Optimizer:
+    def __init__(self, model: Any, lr: float, schedule: Schedule | None) -> None:
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        self.model = model
+        self.base_lr = float(lr)
+        self.schedule = schedule or fixed()
+        self.iteration = 0
+        self.buffers: dict[str, Any] = {}
+
+    @property
+    def lr(self) -> float:
+        """Learning rate of the next step."""
+        return self.schedule(self.base_lr, self.iteration)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Iteration count and buffers as host arrays (for checkpoints)."""
+        return {"iteration": self.iteration,
+                "buffers": {k: to_numpy(v) for k, v in self.buffers.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.iteration = int(state["iteration"])
+        params = self.model.params
+        self.buffers = {}
+        for k, v in state["buffers"].items():
+            ref = params[k.split(":", 1)[1]]
+            if tuple(v.shape) != tuple(ref.shape):
+                raise ValueError(f"optimiser buffer {k!r} has shape {tuple(v.shape)}, "
+                                 f"expected {tuple(ref.shape)}")
+            self.buffers[k] = to_backend(v, ref.dtype)
+
+    def _buffer(self, kind: str, name: str, like: Any) -> Any:
+        key = f"{kind}:{name}"
+        if key not in self.buffers:
+            self.buffers[key] = xp_of(like).zeros_like(like)
+        return self.buffers[key]
+
+
+class SGD(_Optimizer):
+    """Stochastic gradient descent with momentum, in Caffe's form.
+
+    Notes
+    -----
+    ``v ← momentum · v + lr_t · g``,  ``θ ← θ − v``, with ``lr_t`` from the schedule
+    (defaults: base lr 0.01, momentum 0.9, as in the paper's LeNet solver).
+    """
+
+    def __init__(self, model: Any, lr: float = 0.01, momentum: float = 0.9,
+                 schedule: Schedule | None = None) -> None:
+        super().__init__(model, lr, schedule)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
+        self.momentum = float(momentum)
+
+    def step(self) -> None:
+        """Update every parameter from ``model.grads`` in place, then advance the iteration."""
+        lr = self.lr
+        params, grads = self.model.params, self.model.grads
+        for name, theta in params.items():
+            v = self._buffer("velocity", name, theta)
+            v *= self.momentum
+            v += lr * grads[name]
+            theta -= v
+        self.iteration += 1
+
+
+class Adam(_Optimizer):
+    """Adam (Kingma & Ba 2015) with bias correction.
+
+    Notes
+    -----
+    ``m ← β1 m + (1−β1) g``, ``s ← β2 s + (1−β2) g²``,
+    ``θ ← θ − lr_t · m̂ / (sqrt(ŝ) + eps)`` with ``m̂ = m / (1−β1^t)``, ``ŝ = s / (1−β2^t)``.
+    """
+
+    def __init__(self, model: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, schedule: Schedule | None = None) -> None:
+        super().__init__(model, lr, schedule)
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        self.eps = float(eps)
+
+    def step(self) -> None:
+        lr = self.lr
+        t = self.iteration + 1
+        c1, c2 = 1.0 - self.beta1**t, 1.0 - self.beta2**t
+        params, grads = self.model.params, self.model.grads
+        for name, theta in params.items():
+            g = grads[name]
+            m = self._buffer("m", name, theta)
+            s = self._buffer("s", name, theta)
+            m *= self.beta1
+            m += (1.0 - self.beta1) * g
+            s *= self.beta2
+            s += (1.0 - self.beta2) * (g * g)
+            theta -= (lr / c1) * m / (xp_of(s).sqrt(s / c2) + self.eps)
+        self.iteration = t
