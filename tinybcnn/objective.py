@@ -119,7 +119,7 @@ class Objective:
 
     @classmethod
     def for_model(cls, model: Sequential, n_train: int, length_scale: float | None = None,
-                  tau: float = 1.0, weight_decay: float | None = None,
+                  tau: float = 1.0, weight_decay: float | dict[str, float] | None = None,
                   likelihood: str = "softmax") -> Objective:
         """Build the objective of ``model`` from a prior length-scale or a Caffe weight decay.
 
@@ -133,31 +133,45 @@ class Objective:
             ``λ_b = l²/(2 N tau)`` on biases, with ``keep_i`` read off the model.
         tau : float
             Model precision (1 for classification).
-        weight_decay : float, optional
-            Plain Caffe-style decay instead: gradient ``+= weight_decay · θ`` on every parameter,
-            i.e. ``λ = weight_decay / 2``. Give exactly one of ``length_scale`` and
-            ``weight_decay``.
+        weight_decay : float or dict, optional
+            Caffe-style decay instead: gradient ``+= weight_decay · θ``, i.e.
+            ``λ = weight_decay / 2``. A float applies to every parameter (Caffe's default); a
+            dict gives each parameter its own (Caffe's ``weight_decay · decay_mult``), which is
+            how a Caffe solver reproduces the prior form exactly (see :meth:`weight_decays`).
+            Give exactly one of ``length_scale`` and ``weight_decay``.
         likelihood : {"softmax", "gaussian"}
         """
         if (length_scale is None) == (weight_decay is None):
             raise ValueError("give exactly one of length_scale and weight_decay")
         if isinstance(n_train, bool) or int(n_train) != n_train or n_train < 1:
             raise ValueError(f"n_train must be a positive integer, got {n_train!r}")
+        _check_positive(tau=tau)
         keep = dropout_keep_per_layer(model)
-        decay: dict[str, float] = {}
-        for name in model.params:
-            layer, _, kind = name.partition(".")
-            if weight_decay is not None:
-                if weight_decay < 0:
-                    raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-                decay[name] = weight_decay / 2
-            else:
-                _check_positive(length_scale=length_scale, tau=tau)
-                bias_keep = 1.0  # the prior on biases does not see the dropout
-                k = keep.get(layer, 1.0) if kind == "W" else bias_keep
+        names = list(model.params)
+        if weight_decay is not None:
+            per_param = (weight_decay if isinstance(weight_decay, dict)
+                         else dict.fromkeys(names, weight_decay))
+            unknown = set(per_param) - set(names)
+            if unknown:
+                raise ValueError(f"weight_decay names unknown parameters: {sorted(unknown)}")
+            if any(wd < 0 for wd in per_param.values()):
+                raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+            decay = {name: per_param.get(name, 0.0) / 2 for name in names}
+        else:
+            _check_positive(length_scale=length_scale)
+            decay = {}
+            for name in names:
+                layer, _, kind = name.partition(".")
+                # kernels see their layer's dropout; the prior on biases does not
+                k = keep.get(layer, 1.0) if kind == "W" else 1.0
                 decay[name] = length_scale**2 / (2 * n_train * tau * k)
+        scalar_wd = weight_decay if isinstance(weight_decay, (int, float)) else None
         return cls(decay=decay, likelihood=likelihood, tau=tau, length_scale=length_scale,
-                   weight_decay=weight_decay, n_train=int(n_train), keep=keep)
+                   weight_decay=scalar_wd, n_train=int(n_train), keep=keep)
+
+    def weight_decays(self) -> dict[str, float]:
+        """Per-parameter Caffe ``weight_decay · decay_mult`` (``2 λ``) giving this objective."""
+        return {name: 2 * lam for name, lam in self.decay.items()}
 
     def implied_length_scales(self) -> dict[str, float]:
         """The prior length-scale each weight layer's kernel decay implies (for reports).
