@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import xp_of
+from ._checks import check_shape
 
 __all__ = ["relu_forward", "relu_backward", "softmax", "log_softmax"]
 
@@ -18,6 +19,7 @@ def relu_forward(x: Any) -> tuple[Any, dict]:
 
 def relu_backward(dy: Any, cache: dict) -> Any:
     """``dx = dy ⊙ [x > 0]`` (the subgradient at 0 is taken to be 0)."""
+    check_shape(dy, tuple(cache["positive"].shape), "dy", "the shape of x")
     xp = xp_of(dy)
     return xp.where(cache["positive"], dy, xp.zeros_like(dy))
 

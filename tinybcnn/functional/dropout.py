@@ -41,8 +41,12 @@ def dropout_forward(x: Any, p: float, rng: Any = None, mask: Any = None) -> tupl
         ``cache["mask"]`` is the mask used (``None`` for the identity), readable for tests.
     """
     p = check_drop_probability(p)
+    xp = xp_of(x)
+    if not xp.isdtype(x.dtype, "real floating"):
+        raise ValueError(f"x must be a floating array (an inverted mask scales by 1/keep), "
+                         f"got dtype {x.dtype}")
     if mask is None and rng is not None and p > 0:
-        mask = bernoulli_mask(rng, tuple(x.shape), p, dtype=x.dtype, xp=xp_of(x))
+        mask = bernoulli_mask(rng, tuple(x.shape), p, dtype=x.dtype, xp=xp)
     if mask is None:
         return x, {"mask": None}
     check_shape(mask, tuple(x.shape), "mask", "the shape of x")

@@ -109,6 +109,8 @@ def col2im(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int, stri
     For all ``x`` and ``c``: ``<im2col(x), c> = <x, col2im(c)>``. Each input pixel receives the
     sum of every column entry that copied it; entries that came from padding are dropped.
     """
+    if len(x_shape) != 4:
+        raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)}")
     n, c, h, w = (int(s) for s in x_shape)
     oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
     check_ndim(cols, 2, "cols", "(N*OH*OW, C*kh*kw)")

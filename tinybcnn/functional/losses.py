@@ -48,7 +48,11 @@ def softmax_cross_entropy_forward(logits: Any, labels: Any) -> tuple[Any, dict]:
     labels = xp.asarray(labels, device=logits.device)
     check_shape(labels, (logits.shape[0],), "labels", "(N,)")
     n, k = logits.shape
-    if n and (int(xp.min(labels)) < 0 or int(xp.max(labels)) >= k):
+    if n == 0:
+        raise ValueError("logits must hold at least one row, got shape (0, K)")
+    if not xp.isdtype(labels.dtype, "integral"):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    if int(xp.min(labels)) < 0 or int(xp.max(labels)) >= k:
         raise ValueError(f"labels must lie in [0, {k}), got values outside that range")
     log_p = log_softmax(logits)
     hit = one_hot(labels, k, logits)
@@ -80,8 +84,8 @@ def gaussian_nll_forward(pred: Any, target: Any, tau: float) -> tuple[Any, dict]
         ``mean[ tau/2 (pred - target)² ] - ½ log tau + ½ log 2π``.
     cache : dict
     """
-    if not tau > 0:
-        raise ValueError(f"tau is a precision and must be > 0, got {tau}")
+    if not 0 < tau < math.inf:
+        raise ValueError(f"tau is a precision and must be finite and > 0, got {tau}")
     check_shape(target, tuple(pred.shape), "target", "the shape of pred")
     xp = xp_of(pred)
     resid = pred - target

@@ -59,7 +59,9 @@ def maxpool2d_forward(x: Any, size: int = 2, stride: int | None = None) -> tuple
                 argmax = xp.zeros(tap.shape, dtype=xp.int8 if size * size < 128 else xp.int32,
                                   device=x.device)
             else:
-                wins = tap > y                      # strictly greater: ties keep the first
+                # strictly greater, so ties keep the first; a NaN wins over numbers, so a
+                # NaN anywhere in the window propagates (and the NaN-loss check sees it)
+                wins = (tap > y) | (xp.isnan(tap) & ~xp.isnan(y))
                 y = xp.where(wins, tap, y)
                 argmax = xp.where(wins, xp.asarray(i * size + j, dtype=argmax.dtype), argmax)
     cache = {"argmax": argmax, "x_shape": tuple(x.shape), "size": size, "stride": stride}

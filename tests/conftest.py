@@ -1,0 +1,65 @@
+"""Shared test set-up: the hypothesis profile and the array-namespace fixtures.
+
+Hypothesis profiles (choose with ``HYPOTHESIS_PROFILE=...``):
+
+* ``tinybcnn`` (default): no deadline (the reference loops are slow by design, and timing
+  on a shared 2-core machine is noisy) and a moderate number of examples, so the suite
+  stays well under the time budget.
+* ``thorough``: ten times the examples, for a nightly or pre-release run.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "tinybcnn",
+    deadline=None,
+    max_examples=50,
+    # the `xp` fixture does not change between examples, so sharing it is intended
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    print_blob=True,
+)
+settings.register_profile("thorough", parent=settings.get_profile("tinybcnn"), max_examples=250)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tinybcnn"))
+
+
+def cupy_with_gpu() -> bool:
+    """True if CuPy imports and sees at least one GPU."""
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # ImportError, or CUDA driver errors of CuPy's own types
+        return False
+
+
+def _namespace(name: str):
+    if name == "numpy":
+        return np
+    if name == "array_api_strict":
+        return pytest.importorskip("array_api_strict")
+    if not cupy_with_gpu():
+        pytest.skip("needs CuPy and a GPU")
+    import cupy
+
+    return cupy
+
+
+_GPU = pytest.param("cupy", marks=pytest.mark.gpu)
+
+
+@pytest.fixture(params=["numpy", "array_api_strict", _GPU])
+def xp(request):
+    """An array namespace the functional core must run on: NumPy, array_api_strict, CuPy."""
+    return _namespace(request.param)
+
+
+@pytest.fixture(params=["array_api_strict", _GPU])
+def other_xp(request):
+    """A non-NumPy namespace, to compare against NumPy on the same inputs."""
+    return _namespace(request.param)

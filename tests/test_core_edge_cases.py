@@ -1,0 +1,31 @@
+"""Edge cases of the functional core: NaN propagation and clear errors on bad input."""
+
+import math
+
+import numpy as np
+import pytest
+
+import tinybcnn.functional as F
+
+
+@pytest.mark.parametrize("where", [(0, 0), (0, 1), (1, 0), (1, 1)])
+def test_maxpool_propagates_nan_from_any_window_position(where):
+    x = np.zeros((1, 1, 2, 2))
+    x[0, 0, where[0], where[1]] = np.nan
+    y, cache = F.maxpool2d_forward(x)
+    assert np.isnan(y[0, 0, 0, 0])
+    dx = F.maxpool2d_backward(np.ones_like(y), cache)
+    assert dx[0, 0, where[0], where[1]] == 1.0 and dx.sum() == 1.0
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: F.col2im(np.ones((9, 4)), (1, 4, 4), 2, 2), "x_shape"),
+    (lambda: F.dropout_forward(np.ones(4, int), 0.3, rng=np.random.default_rng(0)), "floating"),
+    (lambda: F.softmax_cross_entropy_forward(np.zeros((0, 3)), np.zeros(0, int)), "one row"),
+    (lambda: F.softmax_cross_entropy_forward(np.zeros((2, 3)), np.array([0.0, 1.0])), "integers"),
+    (lambda: F.gaussian_nll_forward(np.ones(3), np.ones(3), math.inf), "tau"),
+    (lambda: F.relu_backward(np.ones(3), F.relu_forward(np.ones(4))[1]), "dy"),
+])
+def test_bad_input_gets_a_value_error_naming_the_argument(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
