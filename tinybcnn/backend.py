@@ -123,7 +123,7 @@ def is_numpy(xp: Any) -> bool:
 
 
 def to_numpy(a: Any) -> np.ndarray:
-    """Copy ``a`` to host memory as a NumPy array (a no-op for NumPy arrays)."""
+    """``a`` in host memory as a NumPy array (NumPy arrays are returned as they are, not copied)."""
     if isinstance(a, np.ndarray):
         return a
     if hasattr(a, "get") and type(a).__module__.startswith("cupy"):

@@ -27,6 +27,7 @@ from typing import Any
 from . import functional as F
 from .backend import xp_of
 from .nn import Conv2D, Dense, Dropout, Sequential
+from .random import check_drop_probability
 
 __all__ = [
     "Objective",
@@ -49,6 +50,7 @@ def weight_decay_from_prior(length_scale: float, p: float, n_train: int,
     With ``p = 0`` it is the bias decay ``l² / (N tau)``.
     """
     _check_positive(length_scale=length_scale, n_train=n_train, tau=tau)
+    p = check_drop_probability(p)
     return length_scale**2 / (n_train * tau * (1.0 - p))
 
 
@@ -56,21 +58,24 @@ def length_scale_from_weight_decay(weight_decay: float, p: float, n_train: int,
                                    tau: float = 1.0) -> float:
     """Prior length-scale implied by a Caffe-style ``weight_decay``: ``l = sqrt(wd N tau keep)``."""
     _check_positive(weight_decay=weight_decay, n_train=n_train, tau=tau)
+    p = check_drop_probability(p)
     return math.sqrt(weight_decay * n_train * tau * (1.0 - p))
 
 
 def _check_positive(**values: float) -> None:
     for name, value in values.items():
-        if not value > 0:
+        if not 0 < value < math.inf:
             raise ValueError(f"{name} must be > 0, got {value}")
 
 
 def dropout_keep_per_layer(model: Sequential) -> dict[str, float]:
     """Keep probability of the dropout acting on each weight layer's outputs.
 
-    The dropout that belongs to a weight layer is the first one after it and before the next
-    weight layer (ReLU, pooling and flattening in between do not change which units it drops);
-    a weight layer with none has keep 1.
+    The dropout that belongs to a weight layer is the first one with ``p > 0`` after it and
+    before the next weight layer (ReLU, pooling and flattening in between do not change which
+    units it drops); a weight layer with none has keep 1. Not covered by the derivation, and
+    so not modelled: a dropout before the first weight layer (on the input) is credited to no
+    layer, and a second dropout on the same outputs is ignored.
 
     Returns
     -------
@@ -154,7 +159,7 @@ class Objective:
             unknown = set(per_param) - set(names)
             if unknown:
                 raise ValueError(f"weight_decay names unknown parameters: {sorted(unknown)}")
-            if any(wd < 0 for wd in per_param.values()):
+            if not all(0 <= wd < math.inf for wd in per_param.values()):
                 raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
             decay = {name: per_param.get(name, 0.0) / 2 for name in names}
         else:
@@ -165,7 +170,7 @@ class Objective:
                 # kernels see their layer's dropout; the prior on biases does not
                 k = keep.get(layer, 1.0) if kind == "W" else 1.0
                 decay[name] = length_scale**2 / (2 * n_train * tau * k)
-        scalar_wd = weight_decay if isinstance(weight_decay, (int, float)) else None
+        scalar_wd = None if isinstance(weight_decay, dict) else weight_decay
         return cls(decay=decay, likelihood=likelihood, tau=tau, length_scale=length_scale,
                    weight_decay=scalar_wd, n_train=int(n_train), keep=keep)
 
@@ -223,12 +228,15 @@ class Objective:
             if lam:
                 grads[name] += (2 * lam) * params[name]
 
-    def __call__(self, model: Sequential, x: Any, target: Any, rng: Any = None) -> float:
+    def __call__(self, model: Sequential, x: Any, target: Any, rng: Any = None,
+                 masks: dict[str, Any] | None = None) -> float:
         """Forward and backward through ``model``: returns ``L`` and fills ``model.grads``.
 
-        ``model.grads`` then holds the gradient of the whole objective, decay included.
+        ``rng`` draws fresh dropout masks; ``masks`` injects them by layer name (see
+        :meth:`tinybcnn.nn.Sequential.forward`). ``model.grads`` then holds the gradient of the
+        whole objective, decay included.
         """
-        output = model.forward(x, rng=rng)
+        output = model.forward(x, rng=rng, masks=masks)
         value, d_output = self.data_term(output, target)
         model.backward(d_output)
         self.add_penalty_grad(model.params, model.grads)

@@ -51,8 +51,9 @@ class _Optimizer:
 
     def state_dict(self) -> dict[str, Any]:
         """Iteration count and buffers as host arrays (for checkpoints)."""
+        # copies: a snapshot must not change when the optimiser steps on
         return {"iteration": self.iteration,
-                "buffers": {k: to_numpy(v) for k, v in self.buffers.items()}}
+                "buffers": {k: to_numpy(v).copy() for k, v in self.buffers.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.iteration = int(state["iteration"])
@@ -63,7 +64,7 @@ class _Optimizer:
             if tuple(v.shape) != tuple(ref.shape):
                 raise ValueError(f"optimiser buffer {k!r} has shape {tuple(v.shape)}, "
                                  f"expected {tuple(ref.shape)}")
-            self.buffers[k] = to_backend(v, ref.dtype)
+            self.buffers[k] = to_backend(v, ref.dtype).copy()  # never alias the caller's array
 
     def _buffer(self, kind: str, name: str, like: Any) -> Any:
         key = f"{kind}:{name}"
@@ -113,6 +114,10 @@ class Adam(_Optimizer):
                  eps: float = 1e-8, schedule: Schedule | None = None) -> None:
         super().__init__(model, lr, schedule)
         self.beta1, self.beta2 = (float(b) for b in betas)
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            raise ValueError(f"betas must lie in [0, 1), got {betas}")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps}")
         self.eps = float(eps)
 
     def step(self) -> None:

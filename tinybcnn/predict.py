@@ -13,6 +13,7 @@ later layer is one GEMM for all samples. The stacked batch is chunked to fit a m
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 
 from .backend import to_backend, to_numpy, xp_of
 from .functional import log_softmax
+from .metrics import mc_test_log_likelihood
 from .random import make_rng
 
 __all__ = ["Prediction", "RegressionPrediction", "standard_predict", "mc_predict",
@@ -112,16 +114,12 @@ def standard_predict(model: Any, x: Any, batch_size: int = 1000) -> Prediction:
         ``mutual_info`` and ``variation_ratio`` are zero: one pass has no spread.
     """
     x = _check_input(model, x)
-    chunks = [to_numpy(_probs(model.forward(x[s]))) for s in _batches(x.shape[0], batch_size)]
-    probs = np.concatenate(chunks).astype(np.float64)
+    # same rounding as mc_predict: log-softmax in the model's dtype, exp in float64
+    chunks = [to_numpy(log_softmax(model.forward(x[s]))) for s in _batches(x.shape[0], batch_size)]
+    probs = np.exp(np.concatenate(chunks).astype(np.float64))
     zeros = np.zeros(probs.shape[0])
     return Prediction(probs=probs, entropy=entropy(probs), mutual_info=zeros,
                       variation_ratio=zeros.copy(), samples=1)
-
-
-def _probs(logits: Any) -> Any:
-    xp = xp_of(logits)
-    return xp.exp(log_softmax(logits))
 
 
 def _held_bytes(layer: Any) -> int:
@@ -165,20 +163,30 @@ def _check_samples(samples: Any) -> int:
     return int(samples)
 
 
-def _sample_log_probs(model: Any, xb: Any, h: Any, samples: int, start: int, rng: Any,
-                      chunk: int, stacked: bool) -> np.ndarray:
-    """Log-probabilities of ``samples`` passes on one batch, shape (T, B, K), on the host."""
+def _sample_outputs(model: Any, xb: Any, h: Any, samples: int, start: int, rng: Any,
+                    chunk: int, stacked: bool, transform: Any = None) -> np.ndarray:
+    """Outputs of ``samples`` passes on one batch, shape (T, B, ...), on the host in float64.
+
+    ``h`` is the deterministic prefix's output for the inputs ``xb``; ``chunk`` passes run as
+    one stacked batch at a time. ``transform`` (e.g. log-softmax) is applied on the backend.
+    """
+    transform = transform or (lambda out: out)
     parts = []
     if not stacked:  # the naive way: T full passes, prefix included
         for _ in range(samples):
-            parts.append(to_numpy(log_softmax(model.forward(xb, rng=rng)))[None])
-        return np.concatenate(parts)
-    b = h.shape[0]
-    for t0 in range(0, samples, chunk):
-        t = min(chunk, samples - t0)
-        logits = model.forward(_stack(h, t), rng=rng, start=start)   # (t·B, K)
-        parts.append(to_numpy(log_softmax(logits)).reshape(t, b, -1))
-    return np.concatenate(parts)
+            parts.append(to_numpy(transform(model.forward(xb, rng=rng)))[None])
+    else:
+        b = h.shape[0]
+        for t0 in range(0, samples, chunk):
+            t = min(chunk, samples - t0)
+            out = transform(model.forward(_stack(h, t), rng=rng, start=start))   # (t·B, ...)
+            parts.append(to_numpy(out).reshape(t, b, *out.shape[1:]))
+    return np.concatenate(parts).astype(np.float64)
+
+
+def _chunk_passes(model: Any, h: Any, start: int, memory_budget: int) -> int:
+    """How many stacked passes over the batch ``h`` fit in ``memory_budget`` bytes (>= 1)."""
+    return max(1, memory_budget // (_bytes_per_row(model, h, start) * h.shape[0]))
 
 
 def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng: Any = None,
@@ -227,9 +235,9 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     for s in _batches(x.shape[0], batch_size):
         h = model.forward(x[s], stop=start)                       # deterministic prefix, once
         if chunk is None:
-            chunk = max(1, memory_budget // (_bytes_per_row(model, h, start) * h.shape[0]))
-        p_t = np.exp(_sample_log_probs(model, x[s], h, samples, start, rng, chunk, stacked)
-                     .astype(np.float64))                         # (T, B, K)
+            chunk = _chunk_passes(model, h, start, memory_budget)
+        p_t = np.exp(_sample_outputs(model, x[s], h, samples, start, rng, chunk, stacked,
+                                     transform=log_softmax))      # (T, B, K)
         sums.append(p_t.sum(axis=0))
         squares.append((p_t * p_t).sum(axis=0))
         exp_entropy.append(entropy(p_t).mean(axis=0))
@@ -278,8 +286,9 @@ class RegressionPrediction:
 
 
 def mc_predict_regression(model: Any, x: Any, tau: float, samples: int = 50,
-                          seed: int | None = 0, y: Any = None,
-                          batch_size: int = 1000) -> RegressionPrediction:
+                          seed: int | None = 0, rng: Any = None, y: Any = None,
+                          batch_size: int = 200,
+                          memory_budget: int = _DEFAULT_BUDGET) -> RegressionPrediction:
     """MC dropout for a regression network (Gaussian likelihood of precision ``tau``).
 
     Parameters
@@ -290,26 +299,30 @@ def mc_predict_regression(model: Any, x: Any, tau: float, samples: int = 50,
     tau : float
         Model precision; the predictive variance includes the noise ``1/tau``.
     samples : int
+        Number of passes ``T``.
     seed : int, optional
+        Seeds a fresh mask generator (ignored when ``rng`` is given).
+    rng : generator, optional
     y : array, optional
         Targets, shape of the output; when given, ``test_ll`` is computed.
+    batch_size, memory_budget : int
+        As in :func:`mc_predict`.
     """
-    if not tau > 0:
-        raise ValueError(f"tau must be > 0, got {tau}")
+    if not 0 < tau < math.inf:
+        raise ValueError(f"tau must be finite and > 0, got {tau}")
     samples = _check_samples(samples)
     x = _check_input(model, x)
-    rng = make_rng(seed)
+    rng = rng if rng is not None else make_rng(seed)
     start = model.first_stochastic()
-    outs = []
+    outs, chunk = [], None
     for s in _batches(x.shape[0], batch_size):
         h = model.forward(x[s], stop=start)
-        out = to_numpy(model.forward(_stack(h, samples), rng=rng, start=start))
-        outs.append(out.astype(np.float64).reshape(samples, h.shape[0], *out.shape[1:]))
+        if chunk is None:
+            chunk = _chunk_passes(model, h, start, memory_budget)
+        outs.append(_sample_outputs(model, x[s], h, samples, start, rng, chunk, stacked=True))
     y_t = np.concatenate(outs, axis=1)                            # (T, N) or (T, N, D)
     result = RegressionPrediction(mean=y_t.mean(axis=0), variance=1.0 / tau + y_t.var(axis=0),
                                   samples=y_t)
     if y is not None:
-        from .metrics import mc_test_log_likelihood
-
         result.test_ll = mc_test_log_likelihood(y_t, to_numpy(y), tau)
     return result
