@@ -29,3 +29,9 @@ def test_maxpool_propagates_nan_from_any_window_position(where):
 def test_bad_input_gets_a_value_error_naming_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_relu_propagates_nan():
+    y, cache = F.relu_forward(np.array([np.nan, -1.0, 2.0], np.float32))
+    assert np.isnan(y[0]) and y[1] == 0 and y[2] == 2
+    assert F.relu_backward(np.ones(3, np.float32), cache).tolist() == [0.0, 0.0, 1.0]

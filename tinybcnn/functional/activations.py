@@ -13,8 +13,8 @@ __all__ = ["relu_forward", "relu_backward", "softmax", "log_softmax"]
 def relu_forward(x: Any) -> tuple[Any, dict]:
     """``y = max(x, 0)``, any shape. The cache keeps the boolean mask ``x > 0``."""
     xp = xp_of(x)
-    positive = x > 0
-    return xp.where(positive, x, xp.zeros_like(x)), {"positive": positive}
+    # maximum propagates NaN (where(x > 0, x, 0) would hide it from the NaN-loss check)
+    return xp.maximum(x, xp.zeros_like(x)), {"positive": x > 0}
 
 
 def relu_backward(dy: Any, cache: dict) -> Any:
