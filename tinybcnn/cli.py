@@ -1,0 +1,370 @@
+"""The ``tinybcnn`` command line (also ``python -m tinybcnn``).
+
+Bad input — arguments, files, checkpoints, a missing GPU — gets one line on stderr and exit
+code 2, never a traceback. Ctrl-C during training saves a checkpoint and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main", "build_parser"]
+
+EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the default prints the whole usage first)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# -- argument types: each raises ArgumentTypeError with the reason --------------------------
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not 0 <= value < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def _drop_probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(
+            f"p is the drop probability and must lie in [0, 1), got {value}")
+    return value
+
+
+def _dataset(text: str) -> str:
+    from .data import DATASET_NAMES
+
+    if text in DATASET_NAMES[:-1] or text.startswith("idx:"):
+        if text.startswith("idx:") and not Path(text[4:]).is_dir():
+            raise argparse.ArgumentTypeError(f"directory {text[4:]!r} does not exist")
+        return text
+    raise argparse.ArgumentTypeError(
+        f"unknown dataset {text!r}; choose embedded, fashion-mnist, mnist or idx:DIR")
+
+
+def _existing_dir(text: str) -> str:
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"directory {text!r} does not exist")
+    return text
+
+
+def _existing_file(text: str) -> str:
+    if not Path(text).is_file():
+        raise argparse.ArgumentTypeError(f"file {text!r} does not exist")
+    return text
+
+
+# -- the parser ------------------------------------------------------------------------------
+def _add_common(p: argparse.ArgumentParser, out: bool = True, out_default: str | None = None,
+                seed: bool = True) -> None:
+    p.add_argument("--backend", choices=("numpy", "cupy"), default=None,
+                   help="array backend (default: $TINYBCNN_BACKEND or numpy)")
+    if seed:
+        p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (0)")
+    if out:
+        p.add_argument("--out", default=out_default, required=out_default is None,
+                       help="output directory" + (f" ({out_default})" if out_default else ""))
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_data(p: argparse.ArgumentParser, default: str | None = "embedded") -> None:
+    p.add_argument("--dataset", type=_dataset, default=default,
+                   help="embedded | fashion-mnist | mnist | idx:DIR" +
+                   (f" ({default})" if default else ""))
+    p.add_argument("--data-dir", type=_existing_dir, default=None,
+                   help="where to look for (and cache) fashion-mnist / mnist first")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``tinybcnn`` argument parser with its subcommands."""
+    from .runs import MODEL_NAMES
+
+    parser = _Parser(prog="tinybcnn", description="Bayesian CNNs with MC dropout "
+                     "(Gal & Ghahramani), from scratch in NumPy/CuPy.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("demo", help="small-data Bayesian CNN vs baseline: table + figures")
+    _add_common(p, out_default="tinybcnn-demo")
+    p.add_argument("--train-size", type=_positive_int, default=2000)
+    p.add_argument("--iterations", type=_positive_int, default=None,
+                   help="per model (default 1500; 60 with --quick)")
+    p.add_argument("--samples", type=_positive_int, default=50, help="MC samples T (50)")
+    p.add_argument("--quick", action="store_true", help="a tiny run, for a smoke test")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("train", help="train a model into a run directory")
+    p.add_argument("--model", choices=MODEL_NAMES, default="lenet-all")
+    _add_data(p)
+    p.add_argument("--train-size", type=_positive_int, default=None,
+                   help="seeded stratified subset of the training split")
+    p.add_argument("--test-size", type=_positive_int, default=None)
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=_positive_float, default=None)
+    length.add_argument("--iterations", type=_positive_int, default=None)
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--p", type=_drop_probability, default=0.5, help="drop probability (0.5)")
+    p.add_argument("--lr", type=_positive_float, default=0.01)
+    decay = p.add_mutually_exclusive_group()
+    decay.add_argument("--weight-decay", type=_non_negative_float, default=None,
+                       help="Caffe-style weight decay (default 5e-4)")
+    decay.add_argument("--length-scale", type=_positive_float, default=None,
+                       help="prior length-scale l instead of --weight-decay")
+    p.add_argument("--eval-every", type=_positive_int, default=None,
+                   help="evaluate and checkpoint every K iterations")
+    p.add_argument("--eval-samples", type=_non_negative_int, default=20,
+                   help="MC samples in the evaluations during training (20)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoint")
+    _add_common(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="standard and MC-dropout metrics -> RUN_DIR/metrics.json")
+    p.add_argument("run_dir", type=_existing_dir)
+    _add_data(p, default=None)
+    p.add_argument("--samples", type=_positive_int, default=50, help="MC samples T (50)")
+    _add_common(p, out=False)
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify images from an .npy or IDX file")
+    p.add_argument("run_dir", type=_existing_dir)
+    p.add_argument("images", type=_existing_file,
+                   help=".npy (N,H,W) or (N,1,H,W) uint8 or float in [0,1), or an IDX file")
+    p.add_argument("--samples", type=_positive_int, default=50)
+    _add_common(p, out=False)
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("experiment", help="the paper's experiments (see docs/results.md)")
+    p.add_argument("name", choices=("small-data", "mc-samples", "rotation", "ood"))
+    _add_data(p)
+    p.add_argument("--quick", action="store_true", help="tiny sizes, for CI (< 1 minute)")
+    p.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds")
+    p.add_argument("--iterations", type=_positive_int, default=None)
+    _add_common(p)
+    p.set_defaults(func=_cmd_experiment)
+
+    p = sub.add_parser("info", help="backend, versions, BLAS threads, GPU")
+    p.add_argument("--backend", choices=("numpy", "cupy"), default=None)
+    p.set_defaults(func=_cmd_info)
+    return parser
+
+
+# -- the commands ----------------------------------------------------------------------------
+def _set_backend(args: argparse.Namespace) -> None:
+    from .backend import get_backend, set_backend
+
+    if getattr(args, "backend", None):
+        set_backend(args.backend)
+    else:
+        get_backend()  # validates $TINYBCNN_BACKEND
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(out=args.out, seed=args.seed, train_size=args.train_size,
+             iterations=args.iterations, samples=args.samples, quick=args.quick,
+             progress=not args.quiet)
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .backend import get_backend
+    from .runs import RunConfig, train_run
+
+    if args.resume:
+        config = RunConfig()  # replaced by the run's own config.json
+    else:
+        weight_decay = args.weight_decay
+        if weight_decay is None and args.length_scale is None:
+            weight_decay = 5e-4
+        config = RunConfig(model=args.model, dataset=args.dataset, data_dir=args.data_dir,
+                           train_size=args.train_size, test_size=args.test_size,
+                           iterations=args.iterations, epochs=args.epochs,
+                           batch_size=args.batch_size, p=args.p, lr=args.lr,
+                           weight_decay=weight_decay, length_scale=args.length_scale,
+                           eval_every=args.eval_every, eval_samples=args.eval_samples,
+                           seed=args.seed, backend=get_backend()).validate()
+    trainer, history = train_run(config, args.out, resume=args.resume,
+                                 progress=not args.quiet)
+    last = history.rows[-1] if history.rows else {}
+    summary = ", ".join(f"{k} {last[k]:.4f}" for k in ("std_error", "mc_error")
+                        if last.get(k) is not None)
+    print(f"trained {trainer.iteration} iterations into {args.out}" +
+          (f" ({summary})" if summary else ""))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .runs import METRICS, evaluate_run
+
+    result = evaluate_run(args.run_dir, dataset=args.dataset, samples=args.samples,
+                          seed=args.seed, data_dir=args.data_dir, progress=not args.quiet)
+    print(f"{'':10s} {'error':>8s} {'NLL':>8s} {'Brier':>8s} {'ECE':>8s}")
+    for kind in ("standard", "mc"):
+        m = result[kind]
+        label = kind if kind == "standard" else f"MC T={result['samples']}"
+        print(f"{label:10s} {m['error']:8.4f} {m['nll']:8.4f} {m['brier']:8.4f} "
+              f"{m['ece']:8.4f}")
+    print(f"wrote {Path(args.run_dir) / METRICS}")
+    return 0
+
+
+def _read_images(path: str) -> Any:
+    """Images from .npy or IDX as float32 (N, 1, H, W), scaled like the training data."""
+    import numpy as np
+
+    from .data import as_float, read_idx
+
+    if path.endswith(".npy"):
+        try:
+            images = np.load(path, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise ValueError(f"cannot read {path} as .npy: {exc}") from None
+    else:
+        images = read_idx(path)
+    if images.ndim == 4 and images.shape[1] == 1:
+        images = images[:, 0]
+    if images.ndim == 2:
+        images = images[None]
+    if images.ndim != 3:
+        raise ValueError(f"{path}: images must be (N, H, W) or (N, 1, H, W), "
+                         f"got shape {images.shape}")
+    if images.dtype == np.uint8:
+        return as_float(images)
+    if not np.issubdtype(images.dtype, np.floating) or not np.all(np.isfinite(images)):
+        raise ValueError(f"{path}: images must be uint8 or finite floats, got {images.dtype}")
+    return images[:, None].astype(np.float32)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import mc_predict
+    from .runs import load_run
+
+    _, model = load_run(args.run_dir)
+    x = _read_images(args.images)
+    if tuple(x.shape[1:]) != tuple(model.in_shape):
+        raise ValueError(f"{args.images}: the model takes images of shape "
+                         f"{tuple(model.in_shape)[1:]}, got {tuple(x.shape[2:])}")
+    pred = mc_predict(model, x, samples=args.samples, seed=args.seed)
+    print(f"{'image':>6s} {'class':>6s} {'prob':>6s} {'entropy':>8s} {'MI':>7s}")
+    for i, (k, prob, h, mi) in enumerate(zip(pred.labels, pred.confidence, pred.entropy,
+                                             pred.mutual_info, strict=True)):
+        print(f"{i:6d} {int(k):6d} {prob:6.3f} {h:8.3f} {mi:7.3f}")
+    return 0
+
+
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from . import experiments
+
+    result_path = experiments.run(args.name, out=args.out, dataset=args.dataset,
+                                  data_dir=args.data_dir, quick=args.quick, seeds=args.seeds,
+                                  iterations=args.iterations, seed=args.seed,
+                                  progress=not args.quiet)
+    print(f"wrote {result_path}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    import platform
+
+    import numpy as np
+
+    from . import __version__
+    from .backend import get_backend
+
+    info: dict[str, Any] = {"tinybcnn": __version__, "python": platform.python_version(),
+                            "numpy": np.__version__, "backend": get_backend()}
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [{k: d.get(k) for k in ("internal_api", "version", "num_threads")}
+                        for d in threadpool_info() if d.get("user_api") == "blas"]
+    except ImportError:
+        info["blas"] = "install threadpoolctl to see the BLAS library and its threads"
+    try:
+        import cupy
+
+        info["cupy"] = cupy.__version__
+        info["gpus"] = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # no CuPy, or CuPy without a driver
+        info["cupy"] = f"unavailable ({type(exc).__name__})"
+    print(json.dumps(info, indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    from .backend import BackendError
+    from .train import TrainingDiverged, TrainingInterrupted
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        _set_backend(args)
+        return int(args.func(args))
+    except TrainingInterrupted as exc:
+        where = getattr(exc, "checkpoint_path", None)
+        print(f"\ntinybcnn: interrupted; checkpoint saved to {where}, "
+              "continue with --resume" if where else "\ntinybcnn: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("\ntinybcnn: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except TrainingDiverged as exc:
+        print(f"tinybcnn: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except (ValueError, OSError, BackendError) as exc:
+        # DataError and CheckpointError are ValueErrors: one line, no traceback
+        print(f"tinybcnn: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

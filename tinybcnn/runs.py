@@ -1,0 +1,220 @@
+"""Run directories: one training run's configuration, checkpoint, log and metrics.
+
+The command line, the demo and the experiments all train and evaluate through here, so a
+run is described once (:class:`RunConfig`) and always laid out the same way::
+
+    RUN_DIR/config.json       the RunConfig
+    RUN_DIR/checkpoint.npz    weights, optimiser and RNG state (no pickle)
+    RUN_DIR/history.csv       evaluation rows during training
+    RUN_DIR/metrics.json      written by evaluate_run
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import metrics
+from .backend import set_backend
+from .checkpoint import model_from_checkpoint
+from .data import Dataset, as_float, load_dataset
+from .models import LENET_VARIANTS, lenet
+from .objective import Objective
+from .optim import SGD, inv
+from .predict import Prediction, mc_predict, standard_predict
+from .random import check_drop_probability
+from .train import History, Trainer
+
+__all__ = ["RunConfig", "MODEL_NAMES", "build", "load_data", "train_run", "load_run",
+           "evaluate", "evaluate_run", "CONFIG", "CHECKPOINT", "HISTORY", "METRICS"]
+
+MODEL_NAMES = tuple(f"lenet-{v}" for v in LENET_VARIANTS)
+CONFIG, CHECKPOINT, HISTORY, METRICS = ("config.json", "checkpoint.npz", "history.csv",
+                                        "metrics.json")
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a training run (the paper's LeNet solver by default)."""
+
+    model: str = "lenet-all"
+    dataset: str = "embedded"
+    data_dir: str | None = None
+    train_size: int | None = None       # None: the whole training split
+    test_size: int | None = None        # None: the whole test split
+    iterations: int | None = None       # give iterations or epochs; both None: 10 epochs
+    epochs: float | None = None
+    batch_size: int = 64
+    p: float = 0.5
+    lr: float = 0.01
+    momentum: float = 0.9
+    gamma: float = 1e-4
+    power: float = 0.75
+    weight_decay: float | None = 5e-4   # Caffe-style; or set length_scale instead
+    length_scale: float | None = None
+    eval_every: int | None = None
+    eval_samples: int = 20
+    seed: int = 0
+    backend: str = "numpy"
+
+    def validate(self) -> RunConfig:
+        """Raise ValueError naming the first bad field; return self."""
+        if self.model not in MODEL_NAMES:
+            raise ValueError(f"model must be one of {MODEL_NAMES}, got {self.model!r}")
+        check_drop_probability(self.p, "p")
+        for name in ("train_size", "test_size", "iterations", "eval_every"):
+            value = getattr(self, name)
+            if value is not None and (int(value) != value or value < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.epochs is not None and not 0 < self.epochs < math.inf:
+            raise ValueError(f"epochs must be a positive number, got {self.epochs!r}")
+        if self.iterations is not None and self.epochs is not None:
+            raise ValueError("give iterations or epochs, not both")
+        if int(self.batch_size) != self.batch_size or self.batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        for name in ("lr",):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {self.momentum!r}")
+        if (self.weight_decay is None) == (self.length_scale is None):
+            raise ValueError("give exactly one of weight_decay and length_scale")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.length_scale is not None and not self.length_scale > 0:
+            raise ValueError(f"length_scale must be > 0, got {self.length_scale!r}")
+        if int(self.seed) != self.seed or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.eval_samples < 0:
+            raise ValueError(f"eval_samples must be >= 0, got {self.eval_samples!r}")
+        return self
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> RunConfig:
+        """Read a config.json, refusing unknown keys (a config from another tool)."""
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read run config {path}: {exc}") from None
+        known = {f.name for f in fields(cls)}
+        if not isinstance(raw, dict) or set(raw) - known:
+            raise ValueError(f"{path} is not a tinybcnn run config")
+        return cls(**raw).validate()
+
+
+def load_data(config: RunConfig, progress: bool = True) -> Dataset:
+    """The run's dataset, with the seeded stratified training (and test) subsets applied."""
+    data = load_dataset(config.dataset, data_dir=config.data_dir, progress=progress)
+    if config.train_size is not None or config.test_size is not None:
+        data = data.subset(config.train_size, config.test_size, seed=config.seed)
+    return data
+
+
+def build(config: RunConfig, data: Dataset) -> Trainer:
+    """Model, objective, optimiser and trainer for ``config`` on ``data``."""
+    set_backend(config.backend)
+    model = lenet(config.model.removeprefix("lenet-"), p=config.p, in_shape=data.image_shape,
+                  n_classes=data.n_classes, seed=config.seed)
+    objective = Objective.for_model(model, n_train=len(data.y_train),
+                                    length_scale=config.length_scale,
+                                    weight_decay=config.weight_decay)
+    optimizer = SGD(model, lr=config.lr, momentum=config.momentum,
+                    schedule=inv(gamma=config.gamma, power=config.power))
+    return Trainer(model, objective, optimizer, seed=config.seed)
+
+
+def _iterations(config: RunConfig, n_train: int) -> int:
+    if config.iterations is not None:
+        return config.iterations
+    epochs = config.epochs if config.epochs is not None else 10
+    return max(1, math.ceil(epochs * n_train / config.batch_size))
+
+
+def train_run(config: RunConfig, out: str | Path, resume: bool = False,
+              progress: bool = True, data: Dataset | None = None) -> tuple[Trainer, History]:
+    """Train ``config`` into the run directory ``out`` (resuming from its checkpoint if asked).
+
+    With ``resume=True`` the configuration is read back from ``out`` and training continues
+    from the checkpoint to the same total number of iterations, which gives the same weights
+    as an uninterrupted run.
+    """
+    out = Path(out)
+    if resume:
+        if not (out / CHECKPOINT).exists():
+            raise ValueError(f"nothing to resume: {out / CHECKPOINT} does not exist")
+        config = RunConfig.load(out / CONFIG)
+    config.validate()
+    out.mkdir(parents=True, exist_ok=True)
+    data = data if data is not None else load_data(config, progress=progress)
+    trainer = build(config, data)
+    if resume:
+        trainer.resume(out / CHECKPOINT)
+    else:
+        config.save(out / CONFIG)
+    x_test = as_float(data.x_test)
+    history = trainer.fit(
+        as_float(data.x_train), data.y_train, iterations=_iterations(config, len(data.y_train)),
+        batch_size=config.batch_size, x_val=x_test, y_val=data.y_test,
+        eval_every=config.eval_every, mc_samples=config.eval_samples,
+        log_path=out / HISTORY, checkpoint_path=out / CHECKPOINT,
+        checkpoint_every=config.eval_every, progress=progress,
+    )
+    return trainer, history
+
+
+def load_run(run_dir: str | Path) -> tuple[RunConfig, Any]:
+    """The configuration and trained model of a run directory."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ValueError(f"run directory {run_dir} does not exist")
+    config = RunConfig.load(run_dir / CONFIG)
+    set_backend(config.backend)
+    model, _ = model_from_checkpoint(run_dir / CHECKPOINT)
+    return config, model
+
+
+def _scores(pred: Prediction, labels: np.ndarray) -> dict[str, float]:
+    return {"error": metrics.error(pred.probs, labels), "nll": metrics.nll(pred.probs, labels),
+            "brier": metrics.brier(pred.probs, labels),
+            "ece": metrics.ece(pred.probs, labels).ece}
+
+
+def evaluate(model: Any, x: np.ndarray, labels: np.ndarray, samples: int = 50,
+             seed: int = 0, progress: bool = False) -> tuple[dict[str, Any], Prediction,
+                                                              Prediction]:
+    """Standard and MC-dropout scores of ``model`` on float inputs ``x``.
+
+    Returns
+    -------
+    metrics : dict
+        ``{"samples", "n_test", "standard": {error, nll, brier, ece}, "mc": {...}}``
+    standard, mc : Prediction
+    """
+    std = standard_predict(model, x)
+    mc = mc_predict(model, x, samples=samples, seed=seed)
+    result = {"samples": int(samples), "n_test": int(len(labels)),
+              "standard": _scores(std, labels), "mc": _scores(mc, labels)}
+    return result, std, mc
+
+
+def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int = 50,
+                 seed: int = 0, data_dir: str | None = None,
+                 progress: bool = True) -> dict[str, Any]:
+    """Evaluate a trained run on its (or another) test set and write ``metrics.json``."""
+    run_dir = Path(run_dir)
+    config, model = load_run(run_dir)
+    if dataset is not None:
+        config.dataset, config.data_dir, config.test_size = dataset, data_dir, None
+    data = load_data(config, progress=progress)
+    result, _, _ = evaluate(model, as_float(data.x_test), data.y_test, samples=samples,
+                            seed=seed)
+    (run_dir / METRICS).write_text(json.dumps(result, indent=2) + "\n")
+    return result
