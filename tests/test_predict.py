@@ -215,8 +215,8 @@ def test_tiny_memory_budget_chunks_one_pass_at_a_time_and_is_reproducible():
     x = images(5, seed=2)
     kw = dict(samples=6, seed=4, return_samples=True, std_error=True, batch_size=5)
     tiny = mc_predict(model, x, memory_budget=1, **kw)
-    # one pass per chunk: the last mask covers one copy of the batch
-    assert model.dropout_layers()["drop1"].mask.shape[0] == 5
+    # nothing fits: one input and one pass per chunk, so the last mask covers a single row
+    assert model.dropout_layers()["drop1"].mask.shape[0] == 1
     tiny2 = mc_predict(model, x, memory_budget=1, **kw)
     huge = mc_predict(model, x, memory_budget=BIG, **kw)
     assert model.dropout_layers()["drop1"].mask.shape[0] == 6 * 5
@@ -289,3 +289,21 @@ def test_regression_bad_tau_and_1d_input():
         mc_predict_regression(model, np.zeros((2, 3)), tau=0.0)
     with pytest.raises(ValueError):
         mc_predict_regression(model, np.zeros(3), tau=1.0)
+
+
+@pytest.mark.parametrize("budget_mib", [4, 16])
+def test_traced_peak_memory_stays_within_the_budget(budget_mib):
+    import tracemalloc
+
+    model = lenet("all", seed=0)
+    x = np.random.default_rng(0).random((120, 1, 28, 28), dtype=np.float32)
+    mc_predict(model, x[:4], samples=2)  # warm up outside the measurement
+    budget = budget_mib * 2**20
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        mc_predict(model, x, samples=4, seed=0, memory_budget=budget)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        tracemalloc.stop()
+    assert peak <= budget, (peak / 2**20, budget_mib)

@@ -28,9 +28,10 @@ from .random import make_rng
 __all__ = ["Prediction", "RegressionPrediction", "standard_predict", "mc_predict",
            "mc_predict_regression", "entropy"]
 
-# Bytes of activations a stacked MC chunk may hold. Small chunks stay in cache and avoid
-# page faults on huge temporaries: on 2 CPU cores 8–32 MiB ran about twice as fast as 512 MiB.
-_DEFAULT_BUDGET = 32 * 2**20
+# Bytes of activations MC prediction may hold by default. Moderate chunks stay in cache and
+# avoid page faults on huge temporaries: on 2 CPU cores, budgets of tens of MiB ran about
+# twice as fast as 512 MiB.
+_DEFAULT_BUDGET = 64 * 2**20
 
 
 def entropy(probs: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -131,8 +132,8 @@ def _held_bytes(layer: Any) -> int:
     return total
 
 
-def _bytes_per_row(model: Any, h: Any, start: int) -> int:
-    """Bytes one more stacked row costs in layers ``start:``: outputs plus what layers keep.
+def _bytes_per_row(model: Any, rows: Any, start: int, stop: int) -> int:
+    """Bytes one more row costs in layers ``start:stop``: outputs plus what the layers keep.
 
     Measured, not modelled: run 1 and 2 rows through the layers and take the difference, so
     the parameters (held either way) cancel. A throwaway generator keeps the caller's stream.
@@ -140,14 +141,33 @@ def _bytes_per_row(model: Any, h: Any, start: int) -> int:
     probe_rng = make_rng(0)
     layers = list(model.layers.values())
 
-    def held(rows: int) -> int:
-        out, total = h[:1] if rows == 1 else _stack(h[:1], 2), 0
-        for i in range(start, len(layers)):
+    def held(n: int) -> int:
+        out, total = _stack(rows[:1], n), 0
+        for i in range(start, stop):
             out = model.forward(out, rng=probe_rng, start=i, stop=i + 1)
             total += out.nbytes + _held_bytes(layers[i])
         return total
 
     return max(held(2) - held(1), 1)
+
+
+def _plan(model: Any, x: Any, start: int, samples: int, batch_size: int,
+          memory_budget: int) -> tuple[int, int]:
+    """Inputs per batch and stacked passes per chunk that keep MC prediction in the budget.
+
+    A chunk of ``t`` passes over ``B`` inputs holds about ``B·prefix + t·B·suffix`` bytes,
+    ``prefix`` and ``suffix`` being what one row costs before and after the first dropout.
+    Twice that is allowed for, for the temporaries inside a layer and the caches of the
+    previous chunk that a layer drops only when it runs again. The batch shrinks only when
+    even one pass over it would not fit.
+    """
+    h1 = model.forward(x[:1], stop=start)
+    prefix = _bytes_per_row(model, x[:1], 0, start) if start > 0 else 0
+    suffix = _bytes_per_row(model, h1, start, len(model))
+    usable = memory_budget // 2
+    batch = max(1, min(batch_size, usable // (prefix + suffix)))
+    passes = max(1, min(samples, (usable - batch * prefix) // (batch * suffix)))
+    return batch, passes
 
 
 def _stack(h: Any, samples: int) -> Any:
@@ -184,11 +204,6 @@ def _sample_outputs(model: Any, xb: Any, h: Any, samples: int, start: int, rng: 
     return np.concatenate(parts).astype(np.float64)
 
 
-def _chunk_passes(model: Any, h: Any, start: int, memory_budget: int) -> int:
-    """How many stacked passes over the batch ``h`` fit in ``memory_budget`` bytes (>= 1)."""
-    return max(1, memory_budget // (_bytes_per_row(model, h, start) * h.shape[0]))
-
-
 def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng: Any = None,
                batch_size: int = 200, memory_budget: int = _DEFAULT_BUDGET,
                return_samples: bool = False, std_error: bool = False,
@@ -207,8 +222,9 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     batch_size : int
         Inputs per deterministic-prefix batch.
     memory_budget : int
-        Bytes the stacked passes may use for activations; the ``T`` copies of a batch are split
-        into chunks of passes that fit (at least one pass at a time).
+        Bytes of activations prediction may use; the ``T`` copies of a batch are split into
+        chunks of passes that fit (at least one pass at a time), and the batch shrinks below
+        ``batch_size`` if even one pass over it would not fit.
     return_samples : bool
         Also return the per-pass probabilities (T, N, K).
     std_error : bool
@@ -231,11 +247,9 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     start = model.first_stochastic()
 
     sums, squares, exp_entropy, votes, per_sample = [], [], [], [], []
-    chunk = None
+    batch_size, chunk = _plan(model, x, start, samples, batch_size, memory_budget)
     for s in _batches(x.shape[0], batch_size):
         h = model.forward(x[s], stop=start)                       # deterministic prefix, once
-        if chunk is None:
-            chunk = _chunk_passes(model, h, start, memory_budget)
         p_t = np.exp(_sample_outputs(model, x[s], h, samples, start, rng, chunk, stacked,
                                      transform=log_softmax))      # (T, B, K)
         sums.append(p_t.sum(axis=0))
@@ -314,11 +328,10 @@ def mc_predict_regression(model: Any, x: Any, tau: float, samples: int = 50,
     x = _check_input(model, x)
     rng = rng if rng is not None else make_rng(seed)
     start = model.first_stochastic()
-    outs, chunk = [], None
+    outs = []
+    batch_size, chunk = _plan(model, x, start, samples, batch_size, memory_budget)
     for s in _batches(x.shape[0], batch_size):
         h = model.forward(x[s], stop=start)
-        if chunk is None:
-            chunk = _chunk_passes(model, h, start, memory_budget)
         outs.append(_sample_outputs(model, x[s], h, samples, start, rng, chunk, stacked=True))
     y_t = np.concatenate(outs, axis=1)                            # (T, N) or (T, N, D)
     result = RegressionPrediction(mean=y_t.mean(axis=0), variance=1.0 / tau + y_t.var(axis=0),

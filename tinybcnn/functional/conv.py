@@ -6,7 +6,7 @@ from typing import Any
 
 from ..backend import xp_of
 from ._checks import check_ndim, check_same_dtype, check_shape
-from .im2col import col2im, conv_output_shape, im2col
+from .im2col import col2im_channels_last, conv_output_shape, im2col_channels_last
 
 __all__ = ["conv2d_forward", "conv2d_backward"]
 
@@ -41,6 +41,11 @@ def conv2d_forward(x: Any, W: Any, b: Any, stride: int = 1, pad: int = 0,
     masked copy of the kernels (the bias is the row of ``W_aug`` that meets the constant 1),
     which is the paper's Bernoulli approximating distribution over conv kernels, and is
     elementwise dropout on ``y`` with the same mask (see ``patch_mask_to_nchw``).
+
+    The code builds ``x*`` with its columns in ``(i, j, c)`` order
+    (:func:`~tinybcnn.functional.im2col_channels_last`) and permutes ``W`` to match: the
+    same product, with contiguous copies. ``y`` is returned as an NCHW view of the
+    patch-layout result, so no transposed copy is made.
     """
     check_ndim(x, 4, "x", "(N, C_in, H, W)")
     check_ndim(W, 4, "W", "(C_out, C_in, kh, kw)")
@@ -55,8 +60,8 @@ def conv2d_forward(x: Any, W: Any, b: Any, stride: int = 1, pad: int = 0,
     oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
     xp = xp_of(x, W)
 
-    cols = im2col(x, kh, kw, stride, pad)                     # (N·OH·OW, C_in·kh·kw)
-    w_mat = xp.reshape(W, (c_out, c_in * kh * kw))             # (C_out, C_in·kh·kw)
+    cols = im2col_channels_last(x, kh, kw, stride, pad)       # (N·OH·OW, kh·kw·C_in)
+    w_mat = _kernel_matrix(W)                                  # (C_out, kh·kw·C_in)
     y_patch = cols @ w_mat.T + b                               # (N·OH·OW, C_out)
     if mask is not None:
         check_shape(mask, (n * oh * ow, c_out), "mask", "(N*OH*OW, C_out)")
@@ -100,7 +105,14 @@ def conv2d_backward(dy: Any, cache: dict) -> tuple[Any, Any, Any]:
     if mask is not None:
         d_patch = d_patch * mask
     db = xp.sum(d_patch, axis=0)
-    dW = xp.reshape(d_patch.T @ cols, W.shape)
-    d_cols = d_patch @ xp.reshape(W, (c_out, c_in * kh * kw))
-    dx = col2im(d_cols, cache["x_shape"], kh, kw, cache["stride"], cache["pad"])
+    dW = xp.permute_dims(xp.reshape(d_patch.T @ cols, (c_out, kh, kw, c_in)), (0, 3, 1, 2))
+    d_cols = d_patch @ _kernel_matrix(W)
+    dx = col2im_channels_last(d_cols, cache["x_shape"], kh, kw, cache["stride"], cache["pad"])
     return dx, dW, db
+
+
+def _kernel_matrix(W: Any) -> Any:
+    """``W`` (C_out, C_in, kh, kw) as the matrix (C_out, kh·kw·C_in) matching x*'s (i, j, c)."""
+    xp = xp_of(W)
+    c_out, c_in, kh, kw = W.shape
+    return xp.reshape(xp.permute_dims(W, (0, 2, 3, 1)), (c_out, kh * kw * c_in))

@@ -46,12 +46,38 @@ def dropout_forward(x: Any, p: float, rng: Any = None, mask: Any = None) -> tupl
         raise ValueError(f"x must be a floating array (an inverted mask scales by 1/keep), "
                          f"got dtype {x.dtype}")
     if mask is None and rng is not None and p > 0:
-        mask = bernoulli_mask(rng, tuple(x.shape), p, dtype=x.dtype, xp=xp)
+        mask = _mask_like(x, p, rng)
     if mask is None:
         return x, {"mask": None}
     check_shape(mask, tuple(x.shape), "mask", "the shape of x")
     check_same_dtype(x=x, mask=mask)
     return x * mask, {"mask": mask}
+
+
+def _memory_order(x: Any) -> tuple[int, ...]:
+    """Axes of ``x`` from the slowest- to the fastest-varying in memory (NumPy/CuPy strides).
+
+    Arrays without strides (``array_api_strict``) are taken to be C-contiguous.
+    """
+    strides = getattr(x, "strides", None)
+    if strides is None:
+        return tuple(range(x.ndim))
+    return tuple(sorted(range(x.ndim), key=lambda k: -abs(strides[k])))
+
+
+def _mask_like(x: Any, p: float, rng: Any) -> Any:
+    """A fresh mask of ``x``'s shape, drawn in ``x``'s memory order.
+
+    A conv output is an NCHW view of patch-layout memory ``(N·OH·OW, C_out)``, so its mask is
+    drawn in patch layout — one ``z`` per (patch, kernel), the paper's ``W·diag(z_n)`` — and
+    the product streams through memory instead of striding across it.
+    """
+    xp = xp_of(x)
+    order = _memory_order(x)
+    shape = tuple(x.shape[k] for k in order)
+    mask = bernoulli_mask(rng, shape, p, dtype=x.dtype, xp=xp)
+    inverse = tuple(order.index(k) for k in range(x.ndim))
+    return xp.permute_dims(mask, inverse)
 
 
 def dropout_backward(dy: Any, cache: dict) -> Any:

@@ -1,8 +1,9 @@
 """Max and average pooling over ``size × size`` windows, forward and backward.
 
-Like im2col, both are loops over the ``size²`` window offsets with one strided slice each,
-so they run on any array namespace and handle windows that overlap (``stride < size``) or
-do not tile the input (the leftover rows and columns are ignored and get zero gradient).
+Like im2col, the general case is a loop over the ``size²`` window offsets with one strided
+slice each, so it runs on any array namespace and handles windows that overlap
+(``stride < size``) or do not tile the input (the leftover rows and columns are ignored and
+get zero gradient). When the windows tile the input, the forward max is one reduction.
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ def _pool_geometry(x: Any, size: int, stride: int | None) -> tuple[int, int, int
     return size, stride, oh, ow
 
 
+def _channels_last(x: Any) -> Any:
+    """The NHWC view of an NCHW array (contiguous when x is a view of channels-last memory)."""
+    return xp_of(x).permute_dims(x, (0, 2, 3, 1))
+
+
+def _tiles(x: Any, size: int, stride: int) -> bool:
+    """True when the windows cover the input exactly once (the common 2×2, stride 2 case)."""
+    return stride == size and x.shape[2] % size == 0 and x.shape[3] % size == 0
+
+
 def maxpool2d_forward(x: Any, size: int = 2, stride: int | None = None) -> tuple[Any, dict]:
     """Max pooling.
 
@@ -40,36 +51,32 @@ def maxpool2d_forward(x: Any, size: int = 2, stride: int | None = None) -> tuple
     -------
     y : array, shape (N, C, OH, OW), ``OH = (H - size) // stride + 1``
     cache : dict
-        Holds ``argmax``, shape (N, C, OH, OW): the winning offset ``i·size + j`` per window.
+        ``x`` and ``y``: the backward pass finds each window's maximum again.
 
     Notes
     -----
-    ``y[n, c, a, b] = max_{i,j} x[n, c, a·stride + i, b·stride + j]``. On ties the window's
-    gradient goes to exactly one input: the **first** maximum in row-major window order
-    (smallest ``i``, then smallest ``j``), because a later offset must be strictly greater to win.
+    ``y[n, c, a, b] = max_{i,j} x[n, c, a·stride + i, b·stride + j]``; a NaN in a window
+    makes its maximum NaN. When the windows tile the input, the maximum is one reduction over
+    a reshaped channels-last view (no copies when ``x`` is a view of channels-last memory, as
+    conv outputs are); otherwise it is a running ``maximum`` over the ``size²`` window offsets.
     """
     size, stride, oh, ow = _pool_geometry(x, size, stride)
     xp = xp_of(x)
-    y = argmax = None
-    for i in range(size):
-        for j in range(size):
-            tap = x[:, :, _window(i, oh, stride), _window(j, ow, stride)]
-            if y is None:
-                y = xp.asarray(tap, copy=True)
-                argmax = xp.zeros(tap.shape, dtype=xp.int8 if size * size < 128 else xp.int32,
-                                  device=x.device)
-            else:
-                # strictly greater, so ties keep the first; a NaN wins over numbers, so a
-                # NaN anywhere in the window propagates (and the NaN-loss check sees it)
-                wins = (tap > y) | (xp.isnan(tap) & ~xp.isnan(y))
-                y = xp.where(wins, tap, y)
-                argmax = xp.where(wins, xp.asarray(i * size + j, dtype=argmax.dtype), argmax)
-    cache = {"argmax": argmax, "x_shape": tuple(x.shape), "size": size, "stride": stride}
-    return y, cache
+    if _tiles(x, size, stride):
+        n, c = x.shape[:2]
+        windows = xp.reshape(_channels_last(x), (n, oh, size, ow, size, c))
+        y = xp.permute_dims(xp.max(windows, axis=(2, 4)), (0, 3, 1, 2))
+    else:
+        y = None
+        for i in range(size):
+            for j in range(size):
+                tap = x[:, :, _window(i, oh, stride), _window(j, ow, stride)]
+                y = tap if y is None else xp.maximum(y, tap)   # maximum propagates NaN
+    return y, {"x": x, "y": y, "size": size, "stride": stride}
 
 
 def maxpool2d_backward(dy: Any, cache: dict) -> Any:
-    """Gradient of :func:`maxpool2d_forward`: each window's gradient goes to its argmax.
+    """Gradient of :func:`maxpool2d_forward`: each window's gradient goes to one maximum.
 
     Parameters
     ----------
@@ -80,17 +87,30 @@ def maxpool2d_backward(dy: Any, cache: dict) -> Any:
     -------
     dx : array, shape (N, C, H, W)
         Overlapping windows accumulate; inputs that won no window get zero.
+
+    Notes
+    -----
+    On ties the whole gradient of a window goes to exactly one input: the **first** maximum in
+    row-major window order (smallest ``i``, then smallest ``j``). The window offsets are visited
+    in that order and an offset only wins where no earlier one has (``taken``). A NaN window
+    sends its gradient to its first NaN.
     """
-    argmax, size, stride = cache["argmax"], cache["size"], cache["stride"]
-    check_shape(dy, argmax.shape, "dy", "(N, C, OH, OW)")
+    x, y, size, stride = cache["x"], cache["y"], cache["size"], cache["stride"]
+    check_shape(dy, tuple(y.shape), "dy", "(N, C, OH, OW)")
     xp = xp_of(dy)
-    _, _, oh, ow = argmax.shape
-    dx = xp.zeros(cache["x_shape"], dtype=dy.dtype, device=dy.device)
+    _, _, oh, ow = y.shape
+    n, c, h, w = x.shape
+    # dx lives in channels-last memory, like the conv gradient that consumes it
+    dx = xp.permute_dims(xp.zeros((n, h, w, c), dtype=dy.dtype, device=dy.device), (0, 3, 1, 2))
     zero = xp.zeros_like(dy)
+    y_nan = xp.isnan(y)
+    taken = xp.zeros(y.shape, dtype=xp.bool, device=dy.device)
     for i in range(size):
         for j in range(size):
-            won = argmax == xp.asarray(i * size + j, dtype=argmax.dtype)
-            dx[:, :, _window(i, oh, stride), _window(j, ow, stride)] += xp.where(won, dy, zero)
+            tap = x[:, :, _window(i, oh, stride), _window(j, ow, stride)]
+            wins = ((tap == y) | (xp.isnan(tap) & y_nan)) & ~taken
+            taken = taken | wins
+            dx[:, :, _window(i, oh, stride), _window(j, ow, stride)] += xp.where(wins, dy, zero)
     return dx
 
 

@@ -1,0 +1,285 @@
+"""Speed of tinybcnn against the GEMM limit and against PyTorch CPU, as ratios in one run.
+
+Run ``python benchmarks/bench.py`` (``--quick`` for a short run). Every comparison alternates
+the two contenders inside one process and reports medians and their ratio, so the figures hold
+on a shared, noisy machine. PyTorch is optional: without it those rows are skipped.
+
+Rows:
+- train step: one LeNet-all SGD step (batch 64, float32), tinybcnn vs PyTorch (same layers,
+  same dropout placement, SGD momentum 0.9 + weight decay 5e-4);
+- conv layers: LeNet's conv1 and conv2 forward + backward (batch 64) vs the bare GEMMs of the
+  same shapes;
+- MC prediction: T = 50 passes over 10,000 images, tinybcnn's stacked sampling vs T separate
+  passes of tinybcnn, and vs PyTorch with the input repeated T times;
+- memory: the peak traced memory of ``mc_predict`` against its ``memory_budget``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import tinybcnn as tb
+from tinybcnn.functional import conv2d_backward, conv2d_forward
+
+BATCH = 64
+
+
+def _time(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def alternate(a: Callable[[], Any], b: Callable[[], Any], repeats: int,
+              warmup: int = 3) -> tuple[float, float]:
+    """Median seconds of ``a`` and ``b``, timed alternately ``repeats`` times each."""
+    for _ in range(warmup):
+        a()
+        b()
+    ta, tb_ = [], []
+    for _ in range(repeats):
+        ta.append(_time(a))
+        tb_.append(_time(b))
+    return statistics.median(ta), statistics.median(tb_)
+
+
+# -- tinybcnn -------------------------------------------------------------------------------
+def tiny_step_fn(seed: int = 0) -> Callable[[], float]:
+    rng = np.random.default_rng(seed)
+    x = rng.random((BATCH, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, BATCH)
+    model = tb.models.lenet("all", seed=seed)
+    obj = tb.objective.Objective.for_model(model, n_train=60000, weight_decay=5e-4)
+    opt = tb.optim.SGD(model, lr=0.01, momentum=0.9, schedule=tb.optim.inv())
+    trainer = tb.train.Trainer(model, obj, opt, seed=seed)
+    return lambda: trainer.step(x, y)
+
+
+# -- PyTorch (optional) ---------------------------------------------------------------------
+def torch_lenet_all(p: float = 0.5) -> Any:
+    import torch
+    from torch import nn
+
+    return nn.Sequential(
+        nn.Conv2d(1, 20, 5), nn.Dropout(p), nn.MaxPool2d(2),
+        nn.Conv2d(20, 50, 5), nn.Dropout(p), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(800, 500), nn.ReLU(), nn.Dropout(p), nn.Linear(500, 10),
+    ).to(torch.float32)
+
+
+def torch_step_fn(seed: int = 0) -> Callable[[], float]:
+    import torch
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.random((BATCH, 1, 28, 28), dtype=np.float32))
+    y = torch.from_numpy(rng.integers(0, 10, BATCH))
+    model = torch_lenet_all().train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def step() -> float:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    return step
+
+
+def torch_mc_fn(x_np: np.ndarray, samples: int, chunk: int = 10_000) -> Callable[[], Any]:
+    """PyTorch MC dropout with the input repeated ``samples`` times, in chunks of rows."""
+    import torch
+
+    model = torch_lenet_all().train()  # train mode keeps dropout on
+    x = torch.from_numpy(x_np)
+
+    def run() -> np.ndarray:
+        probs = torch.zeros(x.shape[0], 10)
+        with torch.no_grad():
+            for start in range(0, x.shape[0], max(1, chunk // samples)):
+                xb = x[start:start + max(1, chunk // samples)]
+                rep = xb.repeat(samples, 1, 1, 1)
+                p = torch.softmax(model(rep), dim=1).view(samples, xb.shape[0], 10)
+                probs[start:start + xb.shape[0]] = p.mean(0)
+        return probs.numpy()
+
+    return run
+
+
+def have_torch() -> bool:
+    try:
+        import torch
+
+        torch.set_num_threads(2)
+        return True
+    except ImportError:
+        return False
+
+
+# -- the rows -------------------------------------------------------------------------------
+def bench_train_step(repeats: int) -> dict[str, float]:
+    tiny = tiny_step_fn()
+    row: dict[str, float] = {}
+    if have_torch():
+        faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        t_tiny, t_torch = alternate(tiny, torch_step_fn(), repeats)
+        row.update(tinybcnn_ms=1e3 * t_tiny, torch_ms=1e3 * t_torch, ratio=t_tiny / t_torch)
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0
+        row["page_faults_per_step_both"] = faults / (repeats + 3) / 2
+    else:
+        row["tinybcnn_ms"] = 1e3 * alternate(tiny, lambda: None, repeats)[0]
+    return row
+
+
+def conv_shapes() -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
+    return {"conv1": ((BATCH, 1, 28, 28), (20, 1, 5, 5)),
+            "conv2": ((BATCH, 20, 12, 12), (50, 20, 5, 5))}
+
+
+def bench_conv(repeats: int) -> dict[str, dict[str, float]]:
+    """Conv forward+backward against the three GEMMs of the same shapes."""
+    return {name: _conv_row(x_shape, w_shape, repeats)
+            for name, (x_shape, w_shape) in conv_shapes().items()}
+
+
+def _conv_row(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
+              repeats: int) -> dict[str, float]:
+    rng = np.random.default_rng(0)
+    x = rng.random(x_shape, dtype=np.float32)
+    W = rng.standard_normal(w_shape).astype(np.float32)
+    b = np.zeros(w_shape[0], np.float32)
+    y, _ = conv2d_forward(x, W, b)
+    dy = rng.standard_normal(y.shape).astype(np.float32)
+
+    def conv() -> None:
+        _, cache = conv2d_forward(x, W, b)
+        conv2d_backward(dy, cache)
+
+    m = y.shape[0] * y.shape[2] * y.shape[3]          # patches
+    k = int(np.prod(w_shape[1:]))                      # C_in·kh·kw
+    cols = rng.random((m, k), dtype=np.float32)
+    w_mat = rng.random((w_shape[0], k), dtype=np.float32)
+    d_patch = rng.random((m, w_shape[0]), dtype=np.float32)
+
+    def gemms() -> None:
+        cols @ w_mat.T          # forward
+        d_patch.T @ cols        # weight gradient
+        d_patch @ w_mat         # patch gradient
+
+    t_conv, t_gemm = alternate(conv, gemms, repeats)
+    flops = 3 * 2 * m * k * w_shape[0]
+    return {"conv_ms": 1e3 * t_conv, "gemm_ms": 1e3 * t_gemm,
+            "gemm_gflops": flops / t_gemm / 1e9, "fraction_of_gemm": t_gemm / t_conv}
+
+
+def bench_mc(n: int, samples: int, repeats: int) -> dict[str, float]:
+    """MC prediction three ways, alternating in one loop: stacked, separate, PyTorch."""
+    rng = np.random.default_rng(0)
+    x = rng.random((n, 1, 28, 28), dtype=np.float32)
+    model = tb.models.lenet("all", seed=0)
+    runs = {
+        "stacked": lambda: tb.predict.mc_predict(model, x, samples=samples, seed=0),
+        "separate": lambda: tb.predict.mc_predict(model, x, samples=samples, seed=0,
+                                                  stacked=False),
+    }
+    if have_torch():
+        runs["torch"] = torch_mc_fn(x, samples)
+    for fn in runs.values():  # warm-up
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    for _ in range(repeats):
+        for k, fn in runs.items():
+            times[k].append(_time(fn))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    row = {"images": n, "samples": samples, **{f"{k}_s": v for k, v in med.items()},
+           "stacked_speedup": med["separate"] / med["stacked"]}
+    if "torch" in med:
+        row["speedup_vs_torch"] = med["torch"] / med["stacked"]
+    return row
+
+
+def bench_mc_memory(budget: int) -> dict[str, float]:
+    """Peak memory traced during ``mc_predict`` (NumPy reports its buffers to tracemalloc)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((2000, 1, 28, 28), dtype=np.float32)
+    model = tb.models.lenet("all", seed=0)
+    tb.predict.mc_predict(model, x[:10], samples=2)  # warm caches outside the measurement
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    tb.predict.mc_predict(model, x, samples=50, seed=0, memory_budget=budget)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return {"budget_mib": budget / 2**20, "peak_mib": peak / 2**20, "within": peak <= budget}
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {"python": platform.python_version(), "numpy": np.__version__,
+                            "machine": platform.machine(), "processor": platform.processor()}
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [(d.get("internal_api"), d.get("version"), d.get("num_threads"))
+                        for d in threadpool_info() if d.get("user_api") == "blas"]
+    except ImportError:
+        info["blas"] = "threadpoolctl not installed"
+    if have_torch():
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    return info
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and images")
+    args = parser.parse_args()
+    repeats = 7 if args.quick else 30
+    print("machine:", machine())
+
+    row = bench_train_step(repeats)
+    print("\n| LeNet-all training step (batch 64) | tinybcnn ms | PyTorch ms "
+          "| ratio (target <= 0.7) |")
+    print("|---|---|---|---|")
+    nan = float("nan")
+    print(f"| median of {repeats} | {row['tinybcnn_ms']:.1f} | {row.get('torch_ms', nan):.1f} "
+          f"| {row.get('ratio', nan):.2f} |")
+
+    print("\n| conv layer fwd+bwd | conv ms | bare GEMMs ms | GEMM GFLOP/s "
+          "| fraction (target >= 0.6) |")
+    print("|---|---|---|---|---|")
+    for name, r in bench_conv(repeats).items():
+        print(f"| {name} | {r['conv_ms']:.2f} | {r['gemm_ms']:.2f} | {r['gemm_gflops']:.0f} "
+              f"| {r['fraction_of_gemm']:.2f} |")
+
+    n = 1000 if args.quick else 10_000
+    r = bench_mc(n, 50, 1 if args.quick else 3)
+    print(f"\n| MC prediction, T = 50, {n} images | seconds | image·samples/s |")
+    print("|---|---|---|")
+    print(f"| tinybcnn stacked | {r['stacked_s']:.2f} | {n * 50 / r['stacked_s']:.0f} |")
+    print(f"| tinybcnn, T separate passes | {r['separate_s']:.2f} | "
+          f"{n * 50 / r['separate_s']:.0f} |")
+    if "torch_s" in r:
+        print(f"| PyTorch, input repeated T times | {r['torch_s']:.2f} "
+              f"| {n * 50 / r['torch_s']:.0f} |")
+    print(f"\nstacked vs separate: {r['stacked_speedup']:.2f}x (target >= 2); "
+          f"vs PyTorch: {r.get('speedup_vs_torch', nan):.2f}x (target >= 1.5)")
+
+    m = bench_mc_memory(32 * 2**20)
+    print(f"\nmc_predict memory: peak {m['peak_mib']:.1f} MiB traced for a budget of "
+          f"{m['budget_mib']:.0f} MiB ({'within' if m['within'] else 'OVER'})")
+
+
+if __name__ == "__main__":
+    main()
