@@ -35,3 +35,15 @@ def test_relu_propagates_nan():
     y, cache = F.relu_forward(np.array([np.nan, -1.0, 2.0], np.float32))
     assert np.isnan(y[0]) and y[1] == 0 and y[2] == 2
     assert F.relu_backward(np.ones(3, np.float32), cache).tolist() == [0.0, 0.0, 1.0]
+
+
+def test_skipping_the_input_gradient_leaves_the_weight_gradients_unchanged():
+    rng = np.random.default_rng(0)
+    x, W, b = rng.random((2, 3, 7, 7)), rng.random((4, 3, 3, 3)), rng.random(4)
+    y, cache = F.conv2d_forward(x, W, b, stride=2, pad=1)
+    dy = rng.random(y.shape)
+    full, skipped = F.conv2d_backward(dy, cache), F.conv2d_backward(dy, cache, input_grad=False)
+    assert skipped[0] is None
+    assert np.array_equal(full[1], skipped[1]) and np.array_equal(full[2], skipped[2])
+    yd, cd = F.dense_forward(rng.random((5, 3)), rng.random((3, 2)), rng.random(2))
+    assert F.dense_backward(np.ones_like(yd), cd, input_grad=False)[0] is None

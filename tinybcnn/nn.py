@@ -90,8 +90,8 @@ class Conv2D(Layer):
                                           self.pad)
         return y
 
-    def backward(self, dy: Any) -> Any:
-        dx, self.grads["W"], self.grads["b"] = F.conv2d_backward(dy, self._cache)
+    def backward(self, dy: Any, input_grad: bool = True) -> Any:
+        dx, self.grads["W"], self.grads["b"] = F.conv2d_backward(dy, self._cache, input_grad)
         return dx
 
     def __repr__(self) -> str:
@@ -114,8 +114,8 @@ class Dense(Layer):
         y, self._cache = F.dense_forward(x, self.params["W"], self.params["b"])
         return y
 
-    def backward(self, dy: Any) -> Any:
-        dx, self.grads["W"], self.grads["b"] = F.dense_backward(dy, self._cache)
+    def backward(self, dy: Any, input_grad: bool = True) -> Any:
+        dx, self.grads["W"], self.grads["b"] = F.dense_backward(dy, self._cache, input_grad)
         return dx
 
     def __repr__(self) -> str:
@@ -305,9 +305,16 @@ class Sequential(Layer):
                 x = layer.forward(x, rng=rng)
         return x
 
-    def backward(self, dy: Any) -> Any:
-        """Backpropagate through the last forward pass; fills every layer's ``grads``."""
-        for layer in reversed(self.layers.values()):
+    def backward(self, dy: Any, input_grad: bool = True) -> Any:
+        """Backpropagate through the last forward pass; fills every layer's ``grads``.
+
+        Returns the gradient with respect to the input, or ``None`` with ``input_grad=False``,
+        which lets a first conv or dense layer skip its input gradient (training needs none).
+        """
+        layers = list(self.layers.values())
+        for i, layer in enumerate(reversed(layers)):
+            if i == len(layers) - 1 and not input_grad and isinstance(layer, (Conv2D, Dense)):
+                return layer.backward(dy, input_grad=False)
             dy = layer.backward(dy)
         return dy
 

@@ -238,6 +238,6 @@ class Objective:
         """
         output = model.forward(x, rng=rng, masks=masks)
         value, d_output = self.data_term(output, target)
-        model.backward(d_output)
+        model.backward(d_output, input_grad=False)
         self.add_penalty_grad(model.params, model.grads)
         return value + self.penalty(model.params)

@@ -72,7 +72,7 @@ def conv2d_forward(x: Any, W: Any, b: Any, stride: int = 1, pad: int = 0,
     return y, cache
 
 
-def conv2d_backward(dy: Any, cache: dict) -> tuple[Any, Any, Any]:
+def conv2d_backward(dy: Any, cache: dict, input_grad: bool = True) -> tuple[Any, Any, Any]:
     """Gradients of :func:`conv2d_forward` with respect to ``x``, ``W`` and ``b``.
 
     Parameters
@@ -81,10 +81,12 @@ def conv2d_backward(dy: Any, cache: dict) -> tuple[Any, Any, Any]:
         Gradient of the loss with respect to ``y``.
     cache : dict
         From :func:`conv2d_forward`.
+    input_grad : bool
+        ``False`` skips ``dx`` (returned as ``None``): a network's first layer needs none.
 
     Returns
     -------
-    dx : array, shape (N, C_in, H, W)
+    dx : array, shape (N, C_in, H, W), or None
     dW : array, shape (C_out, C_in, kh, kw)
     db : array, shape (C_out,)
 
@@ -106,6 +108,8 @@ def conv2d_backward(dy: Any, cache: dict) -> tuple[Any, Any, Any]:
         d_patch = d_patch * mask
     db = xp.sum(d_patch, axis=0)
     dW = xp.permute_dims(xp.reshape(d_patch.T @ cols, (c_out, kh, kw, c_in)), (0, 3, 1, 2))
+    if not input_grad:
+        return None, dW, db
     d_cols = d_patch @ _kernel_matrix(W)
     dx = col2im_channels_last(d_cols, cache["x_shape"], kh, kw, cache["stride"], cache["pad"])
     return dx, dW, db

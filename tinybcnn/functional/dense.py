@@ -40,12 +40,12 @@ def dense_forward(x: Any, W: Any, b: Any) -> tuple[Any, dict]:
     return x @ W + b, {"x": x, "W": W}
 
 
-def dense_backward(dy: Any, cache: dict) -> tuple[Any, Any, Any]:
-    """Gradients of :func:`dense_forward`.
+def dense_backward(dy: Any, cache: dict, input_grad: bool = True) -> tuple[Any, Any, Any]:
+    """Gradients of :func:`dense_forward` (``input_grad=False`` skips ``dx``).
 
     Returns
     -------
-    dx : array, shape (N, in_features)
+    dx : array, shape (N, in_features), or None
         ``dy Wᵀ``
     dW : array, shape (in_features, out_features)
         ``xᵀ dy``
@@ -55,4 +55,4 @@ def dense_backward(dy: Any, cache: dict) -> tuple[Any, Any, Any]:
     x, W = cache["x"], cache["W"]
     check_shape(dy, (x.shape[0], W.shape[1]), "dy", "(N, out_features)")
     xp = xp_of(dy)
-    return dy @ W.T, x.T @ dy, xp.sum(dy, axis=0)
+    return (dy @ W.T if input_grad else None), x.T @ dy, xp.sum(dy, axis=0)
