@@ -186,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny sizes, for CI (< 1 minute)")
     p.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds")
     p.add_argument("--iterations", type=_positive_int, default=None)
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the finished runs in --out and continue interrupted ones")
     _add_common(p)
     p.set_defaults(func=_cmd_experiment)
 
@@ -215,7 +217,6 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .backend import get_backend
     from .runs import RunConfig, train_run
 
     if args.resume:
@@ -230,7 +231,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                            batch_size=args.batch_size, p=args.p, lr=args.lr,
                            weight_decay=weight_decay, length_scale=args.length_scale,
                            eval_every=args.eval_every, eval_samples=args.eval_samples,
-                           seed=args.seed, backend=get_backend()).validate()
+                           seed=args.seed).validate()
     trainer, history = train_run(config, args.out, resume=args.resume,
                                  progress=not args.quiet)
     last = history.rows[-1] if history.rows else {}
@@ -306,7 +307,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     result_path = experiments.run(args.name, out=args.out, dataset=args.dataset,
                                   data_dir=args.data_dir, quick=args.quick, seeds=args.seeds,
                                   iterations=args.iterations, seed=args.seed,
-                                  progress=not args.quiet)
+                                  progress=not args.quiet, resume=args.resume)
     print(f"wrote {result_path}")
     return 0
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import metrics
-from .backend import set_backend
+from .backend import get_backend, set_backend
 from .checkpoint import model_from_checkpoint
 from .data import Dataset, as_float, load_dataset
 from .models import LENET_VARIANTS, lenet
@@ -60,7 +60,7 @@ class RunConfig:
     eval_every: int | None = None
     eval_samples: int = 20
     seed: int = 0
-    backend: str = "numpy"
+    backend: str = field(default_factory=get_backend)  # the current backend by default
 
     def validate(self) -> RunConfig:
         """Raise ValueError naming the first bad field; return self."""
