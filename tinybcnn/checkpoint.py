@@ -31,19 +31,17 @@ says what is wrong, e.g. ``checkpoint is for lenet-ip, this model is lenet-all``
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import secrets
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
+from ._atomic import atomic_write
 from .backend import to_backend, to_numpy
 from .nn import Dropout, Sequential
 
@@ -180,42 +178,6 @@ def _checksum(arrays: dict[str, np.ndarray], header: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename inside ``directory`` durable (POSIX; a no-op where directories can't open)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. Windows, where a directory cannot be opened this way
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems refuse fsync on directories: the rename still happened
-        pass
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def _atomic_write(path: Path) -> Iterator[IO[bytes]]:
-    """Write ``path`` all or nothing: temp file beside it, fsync, ``os.replace``, fsync the dir.
-
-    On any error (or ``KeyboardInterrupt``) the temporary file is removed and ``path`` is left
-    as it was. A ``kill -9`` leaves at worst a stray ``.<name>.<pid>.<hex>.part`` file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    try:
-        with open(tmp, "xb") as f:  # "x": never clobber another writer's temp file
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(path.parent)
-
-
 def _host_array(name: str, value: Any) -> np.ndarray:
     a = to_numpy(value)
     if a.dtype.hasobject:
@@ -261,7 +223,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: Sequential, optimizer: 
         data[f"{_STATE}{k}"] = _host_array(k, v)
     header["sha256"] = _checksum(data, header)
     data[_HEADER] = np.frombuffer(_canonical_json(header), dtype=np.uint8)
-    with _atomic_write(path) as f:
+    with atomic_write(path) as f:
         np.savez(f, allow_pickle=False, **data)
     return path
 

@@ -41,26 +41,25 @@ MNIST images are ``0x00000803`` (uint8, 3 dims: N, 28, 28) and labels ``0x000008
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import http.client
 import importlib.resources
 import math
 import os
-import secrets
 import struct
 import urllib.error
 import urllib.request
 import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
+from ._atomic import atomic_write
 from .random import make_rng
 
 __all__ = [
@@ -230,39 +229,14 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
     return array.astype(dtype.newbyteorder("="), copy=False)
 
 
-@contextlib.contextmanager
-def _atomic_write(path: Path) -> Iterator[IO[bytes]]:
-    """Write ``path`` all or nothing.
-
-    Yields a temporary file in the same directory; on success it is flushed, fsync'ed and
-    renamed over ``path`` (``os.replace`` is atomic within one file system); on any error
-    it is deleted. So no reader, and no crash, ever sees a half-written file under the
-    final name.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A hidden, unique name beside the target ("x" mode never clobbers); unlike
-    # tempfile.mkstemp this keeps the usual umask permissions instead of 0600.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
-    try:
-        with open(tmp, "xb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def write_idx(path: str | os.PathLike[str], array: Any) -> Path:
     """Write ``array`` as an IDX file, gzip-compressed if ``path`` ends in ``.gz``.
 
     Parameters
     ----------
     path : str or path-like
-        Destination; written atomically (see ``_atomic_write``). Gzip output has a zero
-        timestamp, so equal arrays give equal bytes.
+        Destination; written atomically (``tinybcnn._atomic.atomic_write``). Gzip output has
+        a zero timestamp, so equal arrays give equal bytes.
     array : array_like, ndim >= 1
         dtype uint8, int8, int16, int32, float32 or float64 (any byte order); every
         dimension below 2**32.
@@ -289,7 +263,7 @@ def write_idx(path: str | os.PathLike[str], array: Any) -> Path:
         raise DataError(f"{path}: IDX cannot store an array of shape {array.shape}")
     header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     payload = np.ascontiguousarray(array, dtype=_IDX_DTYPES[code]).tobytes()
-    with _atomic_write(path) as f:
+    with atomic_write(path) as f:
         if path.suffix == ".gz":
             with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
                 gz.write(header + payload)
@@ -694,7 +668,7 @@ def _download_file(url: str, dest: Path, sha256: str, progress: bool) -> None:
     from tqdm.auto import tqdm  # imported here: only downloads need it
 
     h = hashlib.sha256()
-    with _atomic_write(dest) as f:
+    with atomic_write(dest) as f:
         with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
