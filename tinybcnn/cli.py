@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -132,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-samples", type=_non_negative_int, default=20,
                    help="MC samples in the evaluations during training (20)")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its checkpoint")
+                   help="continue the run in --out from its checkpoint; its config.json gives "
+                   "every option except --iterations/--epochs, which set a new total")
     _add_common(p)
     p.set_defaults(func=_cmd_train)
 
@@ -191,7 +193,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .runs import RunConfig, train_run
 
     if args.resume:
-        config = RunConfig()  # replaced by the run's own config.json
+        config = None  # the run's own config.json, with a new total if one is given
     else:
         weight_decay = args.weight_decay
         if weight_decay is None and args.length_scale is None:
@@ -204,7 +206,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                            eval_every=args.eval_every, eval_samples=args.eval_samples,
                            seed=args.seed).validate()
     trainer, history = train_run(config, args.out, resume=args.resume,
-                                 progress=not args.quiet)
+                                 progress=not args.quiet,
+                                 total=(args.iterations, args.epochs))
     last = history.rows[-1] if history.rows else {}
     summary = ", ".join(f"{k} {last[k]:.4f}" for k in ("std_error", "mc_error")
                         if last.get(k) is not None)
@@ -248,10 +251,16 @@ def _read_images(path: str) -> Any:
     if images.ndim != 3:
         raise ValueError(f"{path}: images must be (N, H, W) or (N, 1, H, W), "
                          f"got shape {images.shape}")
+    if images.shape[0] == 0:
+        raise ValueError(f"{path} holds no images")
     if images.dtype == np.uint8:
         return as_float(images)
     if not np.issubdtype(images.dtype, np.floating) or not np.all(np.isfinite(images)):
         raise ValueError(f"{path}: images must be uint8 or finite floats, got {images.dtype}")
+    if images.min() < 0 or images.max() > 1:
+        raise ValueError(f"{path}: float images must lie in [0, 1] (pixels / 256, as the "
+                         f"training data); got values in [{images.min()}, {images.max()}]. "
+                         "Divide by 256 or save them as uint8")
     return images[:, None].astype(np.float32)
 
 
@@ -329,6 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ntinybcnn: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `tinybcnn info | head -1`: the reader left, nothing to say
+        # point stdout at /dev/null so the interpreter's final flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except TrainingDiverged as exc:
         print(f"tinybcnn: error: {exc}", file=sys.stderr)
         return EXIT_FAILED

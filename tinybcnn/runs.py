@@ -21,7 +21,7 @@ import numpy as np
 
 from . import metrics
 from .backend import get_backend, set_backend
-from .checkpoint import model_from_checkpoint
+from .checkpoint import CheckpointError, model_from_checkpoint
 from .data import Dataset, as_float, load_dataset
 from .models import LENET_VARIANTS, lenet
 from .objective import Objective
@@ -64,6 +64,14 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Raise ValueError naming the first bad field; return self."""
+        for f in fields(self):  # JSON can hold anything: check the kinds first
+            value, kinds = getattr(self, f.name), _KINDS[f.name]
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                raise ValueError(f"{f.name} must be {_kind_names(kinds)}, got {value!r}")
+        if self.backend not in ("numpy", "cupy"):
+            raise ValueError(f"backend must be numpy or cupy, got {self.backend!r}")
+        if not (self.gamma >= 0 and self.power >= 0):
+            raise ValueError(f"gamma and power must be >= 0, got {self.gamma}, {self.power}")
         if self.model not in MODEL_NAMES:
             raise ValueError(f"model must be one of {MODEL_NAMES}, got {self.model!r}")
         check_drop_probability(self.p, "p")
@@ -107,7 +115,26 @@ class RunConfig:
         known = {f.name for f in fields(cls)}
         if not isinstance(raw, dict) or set(raw) - known:
             raise ValueError(f"{path} is not a tinybcnn run config")
-        return cls(**raw).validate()
+        try:
+            return cls(**raw).validate()
+        except (TypeError, ValueError) as exc:  # e.g. "batch_size": null
+            raise ValueError(f"{path}: invalid run config: {exc}") from None
+
+
+_NUM = (int, float)
+_KINDS: dict[str, tuple[type, ...]] = {
+    "model": (str,), "dataset": (str,), "data_dir": (str, type(None)),
+    "train_size": (int, type(None)), "test_size": (int, type(None)),
+    "iterations": (int, type(None)), "epochs": (*_NUM, type(None)), "batch_size": (int,),
+    "p": _NUM, "lr": _NUM, "momentum": _NUM, "gamma": _NUM, "power": _NUM,
+    "weight_decay": (*_NUM, type(None)), "length_scale": (*_NUM, type(None)),
+    "eval_every": (int, type(None)), "eval_samples": (int,), "seed": (int,), "backend": (str,),
+}
+
+
+def _kind_names(kinds: tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", type(None): "null"}
+    return " or ".join(dict.fromkeys(names[k] for k in kinds))
 
 
 def load_data(config: RunConfig, progress: bool = True) -> Dataset:
@@ -138,19 +165,29 @@ def _iterations(config: RunConfig, n_train: int) -> int:
     return max(1, math.ceil(epochs * n_train / config.batch_size))
 
 
-def train_run(config: RunConfig, out: str | Path, resume: bool = False,
-              progress: bool = True, data: Dataset | None = None) -> tuple[Trainer, History]:
+def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
+              progress: bool = True, data: Dataset | None = None,
+              total: tuple[int | None, float | None] | None = None) -> tuple[Trainer, History]:
     """Train ``config`` into the run directory ``out`` (resuming from its checkpoint if asked).
 
     With ``resume=True`` the configuration is read back from ``out`` and training continues
     from the checkpoint to the same total number of iterations, which gives the same weights
-    as an uninterrupted run.
+    as an uninterrupted run; ``total=(iterations, epochs)`` sets a new total instead. Without
+    ``resume``, a run directory that already holds a checkpoint is refused, never overwritten.
     """
     out = Path(out)
     if resume:
         if not (out / CHECKPOINT).exists():
             raise ValueError(f"nothing to resume: {out / CHECKPOINT} does not exist")
         config = RunConfig.load(out / CONFIG)
+        if total is not None and total != (None, None):
+            config.iterations, config.epochs = total
+            config.validate()
+            config.save(out / CONFIG)
+    elif (out / CHECKPOINT).exists():
+        raise ValueError(f"{out} already holds a run; continue it with --resume, or choose "
+                         "another --out")
+    assert config is not None
     config.validate()
     out.mkdir(parents=True, exist_ok=True)
     data = data if data is not None else load_data(config, progress=progress)
@@ -177,7 +214,12 @@ def load_run(run_dir: str | Path) -> tuple[RunConfig, Any]:
         raise ValueError(f"run directory {run_dir} does not exist")
     config = RunConfig.load(run_dir / CONFIG)
     set_backend(config.backend)
-    model, _ = model_from_checkpoint(run_dir / CHECKPOINT)
+    model, ckpt = model_from_checkpoint(run_dir / CHECKPOINT)
+    saved = ckpt.model
+    if saved.get("name") != config.model or (saved.get("p") not in (None, config.p)):
+        raise CheckpointError(f"{run_dir / CHECKPOINT} is for {saved.get('name')} with p = "
+                              f"{saved.get('p')}, but {run_dir / CONFIG} says {config.model} "
+                              f"with p = {config.p}")
     return config, model
 
 
@@ -211,8 +253,9 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int =
     """Evaluate a trained run on its (or another) test set and write ``metrics.json``."""
     run_dir = Path(run_dir)
     config, model = load_run(run_dir)
-    if dataset is not None:
-        config.dataset, config.data_dir, config.test_size = dataset, data_dir, None
+    if dataset is not None:  # the whole test split of another dataset; no training subset
+        config.dataset, config.data_dir = dataset, data_dir
+        config.train_size = config.test_size = None
     data = load_data(config, progress=progress)
     result, _, _ = evaluate(model, as_float(data.x_test), data.y_test, samples=samples,
                             seed=seed)

@@ -429,6 +429,10 @@ class Trainer:
         """
         y = to_numpy(y)
         std = standard_predict(self.model, x)
+        if not np.all(np.isfinite(std.probs)):
+            # finite weights so large that the logits overflow: the run has diverged
+            raise TrainingDiverged(self.iteration, "the predictions are not finite",
+                                   self.optimizer.lr, *(self._saved or (None, None)))
         out: dict[str, float | None] = {"std_error": error(std.probs, y),
                                         "std_nll": nll(std.probs, y),
                                         "mc_error": None, "mc_nll": None}
@@ -444,6 +448,8 @@ class Trainer:
     def _record_row(self, val: tuple[Any, Any] | None, mc_samples: int,
                     log: _EvalLog | None) -> dict[str, Any]:
         """Evaluate, append a history row (and a log line), and reset the running loss."""
+        # finite loss but non-finite weights (one update overflowed): diverged, not bad input
+        self._check_finite()
         metrics = (self.evaluate(*val, mc_samples=mc_samples) if val is not None
                    else dict.fromkeys(("std_error", "std_nll", "mc_error", "mc_nll")))
         train_loss = self._loss_sum / self._loss_count if self._loss_count else None
@@ -471,7 +477,7 @@ class Trainer:
         if x.shape[0] == 0:
             raise ValueError(f"{name} is empty")
         x = to_backend(x, _param_dtype(self.model))
-        # checked once here: a NaN pixel would otherwise be hidden by ReLU, never seen in the loss
+        # checked once here, so bad data is reported as bad data rather than as divergence
         xp = xp_of(x)
         if not bool(xp.all(xp.isfinite(x))):
             raise ValueError(f"{name} contains NaN or infinite values")
@@ -579,33 +585,37 @@ class Trainer:
 
         self._clock = time.perf_counter()
         bar = _progress_bar(target, self.iteration, progress)
-        try:
-            while True:
-                if self.iteration > self._last_row and (
-                        self.iteration == target
-                        or (eval_every is not None and self.iteration % eval_every == 0)):
-                    self._record_row(val, mc_samples, log)
-                if checkpoint_path is not None and self._checkpoint_due(target, checkpoint_every):
-                    self.save(checkpoint_path)
-                if self.iteration >= target:
-                    break
-                self._fit_step(x, y, n, batch_size)
-                bar.update(1)
-                # the running mean since the last row: one minibatch's loss is too noisy to read
-                bar.set_postfix(loss=f"{self._loss_sum / self._loss_count:.4f}",
-                                lr=f"{self.optimizer.lr:.3g}", refresh=False)
-        except TrainingDiverged as exc:
-            saved_path, saved_it = self._saved if self._saved is not None else (None, None)
-            raise TrainingDiverged(exc.iteration, exc.what, exc.lr, saved_path,
-                                   saved_it) from None
-        except KeyboardInterrupt as exc:
-            if isinstance(exc, TrainingInterrupted):
-                raise
-            path = self.save(checkpoint_path) if checkpoint_path is not None else None
-            raise TrainingInterrupted(self.iteration, path) from None
-        finally:
-            bar.close()
-            self._elapsed, self._clock = self._elapsed_now(), None
+        # divergence is detected explicitly (TrainingDiverged); NumPy's overflow warnings on
+        # the way there would only clutter the terminal
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            try:
+                while True:
+                    if self.iteration > self._last_row and (
+                            self.iteration == target
+                            or (eval_every is not None and self.iteration % eval_every == 0)):
+                        self._record_row(val, mc_samples, log)
+                    due = self._checkpoint_due(target, checkpoint_every)
+                    if checkpoint_path is not None and due:
+                        self.save(checkpoint_path)
+                    if self.iteration >= target:
+                        break
+                    self._fit_step(x, y, n, batch_size)
+                    bar.update(1)
+                    # the running mean since the last row: one minibatch's loss is too noisy
+                    bar.set_postfix(loss=f"{self._loss_sum / self._loss_count:.4f}",
+                                    lr=f"{self.optimizer.lr:.3g}", refresh=False)
+            except TrainingDiverged as exc:
+                saved_path, saved_it = self._saved if self._saved is not None else (None, None)
+                raise TrainingDiverged(exc.iteration, exc.what, exc.lr, saved_path,
+                                       saved_it) from None
+            except KeyboardInterrupt as exc:
+                if isinstance(exc, TrainingInterrupted):
+                    raise
+                path = self.save(checkpoint_path) if checkpoint_path is not None else None
+                raise TrainingInterrupted(self.iteration, path) from None
+            finally:
+                bar.close()
+                self._elapsed, self._clock = self._elapsed_now(), None
         return self.history
 
     def _check_validation(self, x_val: Any, y_val: Any) -> tuple[Any, Any] | None:
