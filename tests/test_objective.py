@@ -92,7 +92,7 @@ def _gradcheck_setup(model, obj, x, y, lam, likelihood, tau, seed=7):
         if likelihood == "softmax":
             data = hand_softmax_nll(out, y) / tau
         else:
-            data = hand_gaussian_nll(out, y, tau)
+            data = hand_gaussian_nll(out, y, tau) / tau
         return data + hand_penalty(model.params, lam)
 
     # the returned value is the objective of the masks that were used
@@ -287,8 +287,9 @@ def test_gaussian_data_term_formula_and_gradient(shape, tau):
     pred, target = rng.standard_normal(shape), rng.standard_normal(shape)
     obj = Objective(decay={}, likelihood="gaussian", tau=tau)
     value, grad = obj.data_term(pred, target)
-    assert value == pytest.approx(hand_gaussian_nll(pred, target, tau), rel=1e-13)
-    num = numerical_gradient(lambda z: hand_gaussian_nll(z, target, tau), pred)
+    # DESIGN 4: the data term is −log p / tau for every likelihood
+    assert value == pytest.approx(hand_gaussian_nll(pred, target, tau) / tau, rel=1e-13)
+    num = numerical_gradient(lambda z: hand_gaussian_nll(z, target, tau) / tau, pred)
     assert grad.shape == pred.shape
     assert relative_error(grad, num) < 1e-8
 

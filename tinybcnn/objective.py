@@ -204,14 +204,17 @@ class Objective:
         Returns
         -------
         value : float
-            ``mean_n −log p(y_n | x_n) / tau`` (softmax) or ``mean_n −log N(y_n; ŷ_n, 1/tau)``.
+            ``mean_n −log p(y_n | x_n) / tau``: softmax cross-entropy, or the Gaussian
+            ``−log N(y_n; ŷ_n, 1/tau)``, whose quadratic part ``(tau/2)(y − ŷ)²`` divided by tau
+            is Gal's ``½ (y − ŷ)²``. Dividing by tau puts the data term on the scale of the
+            decay ``λ_i``, which carries ``1/tau``.
         d_output : array, shape of ``output``
         """
         if self.likelihood == "softmax":
             loss, cache = F.softmax_cross_entropy_forward(output, target)
             return float(loss) / self.tau, F.softmax_cross_entropy_backward(1.0 / self.tau, cache)
         loss, cache = F.gaussian_nll_forward(output, target, self.tau)
-        return float(loss), F.gaussian_nll_backward(1.0, cache)
+        return float(loss) / self.tau, F.gaussian_nll_backward(1.0 / self.tau, cache)
 
     def penalty(self, params: dict[str, Any]) -> float:
         """``Σ_k λ_k ‖θ_k‖²`` over the parameters."""

@@ -1,0 +1,178 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Convolution as a matrix product (im2col)
+#
+# Gal & Ghahramani write a convolution as a matrix product `x* · W`: every row of `x*` is
+# one input patch, every column of `W` one kernel. Once a convolution looks like that, a
+# conv layer is a weight layer like any other, and everything the paper says about
+# Bernoulli dropout on weight matrices applies to it.
+#
+# In this tutorial we build `x*` **by hand** for a tiny image, check it against
+# `tinybcnn.functional.im2col`, and check that `x* · W` is the convolution computed by a
+# direct loop. Derivation: `docs/im2col.md`.
+
+# %%
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+if "ipykernel" not in sys.modules:  # a plain script: draw off-screen, save files
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from tinybcnn.functional import conv2d_forward, conv_output_shape, im2col
+from tinybcnn.reference import conv2d_direct, im2col_direct
+
+QUICK = os.environ.get("TINYBCNN_QUICK") == "1"
+OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))
+OUT.mkdir(parents=True, exist_ok=True)
+print("figures go to", OUT)
+
+# %% [markdown]
+# ## A tiny image
+#
+# One image (`N = 1`) with `C = 2` channels of `4 × 4` pixels, numbered so that every
+# pixel is recognisable: channel 0 holds 0..15, channel 1 holds 100..115. The kernel is
+# `kh × kw = 2 × 3` (non-square on purpose), stride 1, zero padding 1.
+
+# %%
+N, C, H, W = 1, 2, 4, 4
+kh, kw, stride, pad = 2, 3, 1, 1
+x = np.stack([np.arange(16.0).reshape(4, 4), 100 + np.arange(16.0).reshape(4, 4)])[None]
+OH, OW = conv_output_shape(H, W, kh, kw, stride, pad)
+print("x[0, 0] =\n", x[0, 0])
+print(f"output size OH x OW = {OH} x {OW}   (OH = (H + 2 pad - kh) // stride + 1)")
+
+# %% [markdown]
+# ## Building `x*` by hand
+#
+# Pad the image with zeros, slide the `kh × kw` window over it, and write each window,
+# flattened in `(c, i, j)` order, as one row. Rows are ordered `(n, oh, ow)`:
+# row `(n·OH + oh)·OW + ow` is the patch under output position `(oh, ow)` of image `n`.
+
+# %%
+x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+rows = []
+for n in range(N):
+    for oh in range(OH):
+        for ow in range(OW):
+            patch = x_pad[n, :, oh * stride:oh * stride + kh, ow * stride:ow * stride + kw]
+            rows.append(patch.reshape(-1))        # (C, kh, kw) -> C·kh·kw, in (c, i, j) order
+x_star = np.array(rows)
+print("x* has shape", x_star.shape, "= (N·OH·OW, C·kh·kw)")
+print("row 0 (top-left patch, mostly padding):", x_star[0])
+
+# %% [markdown]
+# The package builds the same matrix without a Python loop over positions: it loops over
+# the `kh·kw` kernel offsets instead and copies one strided slice of the padded image per
+# offset (after Chainer), so the same code runs on NumPy, CuPy and `array_api_strict`.
+
+# %%
+cols = im2col(x, kh, kw, stride, pad)
+assert cols.shape == (N * OH * OW, C * kh * kw)
+assert np.array_equal(cols, x_star), "im2col differs from the hand-built x*"
+assert np.array_equal(im2col_direct(x, kh, kw, stride, pad), x_star)  # the index formula too
+print("im2col(x) == hand-built x*  ✓")
+
+# %% [markdown]
+# ## The convolution is one matrix product
+#
+# Reshape the kernels `W` of shape `(C_out, C_in, kh, kw)` to `W_mat` of shape
+# `(C_out, C_in·kh·kw)`; its rows are flattened in the same `(c, i, j)` order as the
+# columns of `x*`. Then `Y = x* · W_matᵀ + b` has one row per output position and one
+# column per kernel: the convolution in *patch layout* `(N·OH·OW, C_out)`. Rearranging
+# its rows `(n, oh, ow)` gives the usual NCHW output.
+
+# %%
+rng = np.random.default_rng(0)
+C_out = 3
+Wk = rng.standard_normal((C_out, C, kh, kw))
+b = rng.standard_normal(C_out)
+
+Y = x_star @ Wk.reshape(C_out, -1).T + b                 # (N·OH·OW, C_out)
+y_gemm = Y.reshape(N, OH, OW, C_out).transpose(0, 3, 1, 2)
+y_loop = conv2d_direct(x, Wk, b, stride, pad)            # seven nested loops, no im2col
+y_fast, _ = conv2d_forward(x, Wk, b, stride, pad)
+
+assert np.allclose(y_gemm, y_loop, rtol=1e-12, atol=1e-9)
+assert np.allclose(y_fast, y_loop, rtol=1e-12, atol=1e-9)
+print("x* · W_matᵀ + b == direct loop == conv2d_forward  ✓")
+
+# %% [markdown]
+# ## More shapes
+#
+# The same three-way check on random shapes: strides, padding, non-square kernels, one
+# channel and many. (The test suite does this with hypothesis; here a handful suffices.)
+
+# %%
+cases = 4 if QUICK else 25
+for _ in range(cases):
+    n_, c_, co_ = rng.integers(1, 3), rng.integers(1, 4), rng.integers(1, 4)
+    kh_, kw_ = rng.integers(1, 4, size=2)
+    s_, p_ = int(rng.integers(1, 3)), int(rng.integers(0, 2))
+    h_, w_ = rng.integers(max(kh_, 2), 7), rng.integers(max(kw_, 2), 7)
+    xx = rng.standard_normal((n_, c_, h_, w_))
+    ww = rng.standard_normal((co_, c_, kh_, kw_))
+    bb = rng.standard_normal(co_)
+    assert np.array_equal(im2col(xx, kh_, kw_, s_, p_), im2col_direct(xx, kh_, kw_, s_, p_))
+    y1, _ = conv2d_forward(xx, ww, bb, s_, p_)
+    assert np.allclose(y1, conv2d_direct(xx, ww, bb, s_, p_), rtol=1e-10, atol=1e-10)
+print(f"{cases} random shapes: im2col and conv2d_forward agree with the direct loops  ✓")
+
+# %% [markdown]
+# ## What `x*` looks like
+#
+# Left: the tiny image's channel 0. Right: `x*` as a picture; each row is one patch, the
+# first `kh·kw = 6` columns come from channel 0 and the last 6 from channel 1 (coloured by
+# the pixel's value within its channel). The grey cells are padding. Neighbouring rows
+# overlap: the same pixel appears in up to `kh·kw` rows, which is why `x*` is `kh·kw` times
+# larger than the image (the price of turning a convolution into one fast GEMM).
+
+# %%
+fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(8, 4.2), gridspec_kw={"width_ratios": [1, 1.3]})
+ax0.imshow(x[0, 0], cmap="viridis")
+for (i, j), v in np.ndenumerate(x[0, 0]):
+    ax0.text(j, i, f"{v:.0f}", ha="center", va="center", color="w", fontsize=8)
+ax0.set_title("x[0, 0] (channel 0)")
+# pixel value within its channel, padding shown as grey (NaN)
+shown = im2col(x - np.array([0.0, 100.0])[None, :, None, None] + 1, kh, kw, stride, pad) - 1
+cmap = plt.get_cmap("viridis").with_extremes(bad="0.85")
+ax1.imshow(np.where(shown < 0, np.nan, shown), cmap=cmap, aspect="auto")
+ax1.axvline(kh * kw - 0.5, color="w", lw=2)
+ax1.set(title="x*: one row per patch", xlabel="column (c, i, j)", ylabel="row (n, oh, ow)")
+fig.tight_layout()
+fig.savefig(OUT / "01_im2col.png", dpi=100)
+print("saved", OUT / "01_im2col.png")
+
+# %% [markdown]
+# ## Checks
+#
+# What this tutorial claims, as asserts: the hand-built `x*` equals `im2col`, and the
+# matrix product equals the direct loop.
+
+# %%
+assert np.array_equal(cols, x_star)
+assert np.allclose(y_fast, y_loop)
+# each pixel appears in as many rows as there are output positions whose window covers it
+counts = np.zeros((H + 2 * pad, W + 2 * pad))
+for oh in range(OH):
+    for ow in range(OW):
+        counts[oh * stride:oh * stride + kh, ow * stride:ow * stride + kw] += 1
+assert counts.max() == kh * kw
+print("all checks passed")

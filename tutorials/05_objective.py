@@ -1,0 +1,238 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · From the deep GP to the objective: KL term, weight decay, `1/keep`
+#
+# Gal & Ghahramani show that training a network with dropout after every weight layer and
+# L2 weight decay minimises the KL divergence between a Bernoulli variational
+# distribution and the posterior of a deep Gaussian process. In a nutshell
+# (`docs/dropout-as-vi.md`, `docs/deep-gp-kl.md`, `docs/objective.md` do it properly):
+#
+# * each weight matrix is `W_i = M_i · diag(z_i)`, `z_ij ~ Bernoulli(keep_i)`; the
+#   variational parameters are the `M_i`;
+# * the prior on each column of `M_i` is `N(0, I / l²)` (length-scale `l`); the KL term
+#   of the mixture-of-spikes `q` against it is, up to constants,
+#   `Σ_i (keep_i · l² / 2) ‖M_i‖²  +  Σ_i (l² / 2) ‖m_i‖²` (biases `m_i`);
+# * the expected log-likelihood is estimated with one mask per example; dividing the
+#   whole objective by `N τ` (data size, model precision) gives the familiar form
+#
+#   `L = (1/|B|) Σ −log p(y_n | x_n, ω̂_n) / τ  +  Σ_i λ_i ‖W_i‖²  +  Σ_i λ_b ‖b_i‖²`.
+#
+# The paper's decay is `λ_i = keep_i · l² / (2 N τ)` on the **non-inverted** `M_i`.
+# tinybcnn uses inverted dropout (masks `z / keep`), which stores `W_i = keep_i · M_i`;
+# the same penalty on the stored weights is then `λ_i = l² / (2 N τ keep_i)`.
+#
+# **Convention.** The paper's `p_i` is a *keep* probability. tinybcnn's `p` is the
+# *drop* probability: `keep = 1 − p`.
+
+# %%
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+import tinybcnn as tb
+from tinybcnn import gradcheck
+from tinybcnn.nn import Dense, Dropout, ReLU, Sequential
+from tinybcnn.objective import (
+    Objective,
+    dropout_keep_per_layer,
+    length_scale_from_weight_decay,
+    weight_decay_from_prior,
+)
+
+QUICK = os.environ.get("TINYBCNN_QUICK") == "1"
+OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))
+OUT.mkdir(parents=True, exist_ok=True)
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## Which dropout belongs to which weight layer
+#
+# The mask that multiplies the *outputs* of layer `i` (the columns of `W_i`) is the
+# first dropout after it, before the next weight layer; pooling, ReLU and flattening in
+# between do not change which units it drops. `dropout_keep_per_layer` reads that off
+# the model.
+
+# %%
+lenet_all = tb.models.lenet("all", p=0.5)
+lenet_ip = tb.models.lenet("ip", p=0.5)
+print(lenet_all)
+print("lenet-all keep:", dropout_keep_per_layer(lenet_all))
+print("lenet-ip  keep:", dropout_keep_per_layer(lenet_ip))
+assert dropout_keep_per_layer(lenet_all) == {"conv1": 0.5, "conv2": 0.5, "ip1": 0.5, "ip2": 1.0}
+assert dropout_keep_per_layer(lenet_ip) == {"conv1": 1.0, "conv2": 1.0, "ip1": 0.5, "ip2": 1.0}
+
+# %% [markdown]
+# Edge cases the derivation does not cover, and what the code does with them: a dropout
+# on the network's *input* belongs to no weight layer (it is not modelled), a second
+# dropout on the same outputs is ignored, and a dropout with `p = 0` is no dropout.
+
+# %%
+odd = Sequential([("drop0", Dropout(0.2)), ("ip1", Dense(4, 8, seed=0)), ("zero", Dropout(0.0)),
+                  ("relu", ReLU()), ("dropA", Dropout(0.3)), ("dropB", Dropout(0.6)),
+                  ("ip2", Dense(8, 2, seed=1))])
+print("edge cases:", dropout_keep_per_layer(odd))
+assert dropout_keep_per_layer(odd) == {"ip1": 0.7, "ip2": 1.0}
+
+# %% [markdown]
+# ## The decays, with numbers
+#
+# The paper's MNIST LeNet: `N = 60 000` training images, `τ = 1`, and we pick the
+# length-scale `l` that reproduces Caffe's `weight_decay = 5·10⁻⁴` on the layers with
+# dropout `p = 0.5`: `weight_decay = 2 λ = l² / (N τ keep)`, so `l = sqrt(wd · N · τ · keep)`.
+
+# %%
+N, tau, wd, p = 60_000, 1.0, 5e-4, 0.5
+ell = length_scale_from_weight_decay(wd, p=p, n_train=N, tau=tau)
+print(f"l = sqrt({wd} · {N} · {tau} · {1 - p}) = {ell:.4f}")
+assert np.isclose(ell, np.sqrt(wd * N * tau * (1 - p)))
+assert np.isclose(weight_decay_from_prior(ell, p=p, n_train=N, tau=tau), wd)
+
+obj = Objective.for_model(lenet_all, n_train=N, length_scale=ell, tau=tau)
+print(f"{'parameter':10s} {'keep':>5s} {'λ (code)':>10s} {'formula':>10s}")
+for name, lam in obj.decay.items():
+    layer, _, kind = name.partition(".")
+    keep = obj.keep[layer] if kind == "W" else 1.0
+    formula = ell**2 / (2 * N * tau * keep)              # λ_i = l²/(2Nτ keep_i); biases keep = 1
+    print(f"{name:10s} {keep:5.2f} {lam:10.3e} {formula:10.3e}")
+    assert np.isclose(lam, formula, rtol=1e-12)
+
+# %% [markdown]
+# With these numbers the kernels of the dropped layers get exactly Caffe's
+# `weight_decay / 2 = 2.5·10⁻⁴`; `ip2` (no dropout after it) and every bias get half that.
+# A Caffe solver reproduces it with a per-parameter `decay_mult`: `Objective.weight_decays()`
+# gives `weight_decay · decay_mult` for each parameter.
+
+# %%
+print({k: f"{v:.1e}" for k, v in obj.weight_decays().items()})
+assert np.isclose(obj.decay["conv1.W"], wd / 2) and np.isclose(obj.decay["ip2.W"], wd / 4)
+
+# %% [markdown]
+# The other way round: a plain Caffe `weight_decay` on every parameter *implies* a
+# length-scale per layer, `l_i = sqrt(wd · N · τ · keep_i)` — the same `l` only if every
+# layer has the same keep probability.
+
+# %%
+caffe = Objective.for_model(lenet_all, n_train=N, weight_decay=wd)
+implied = caffe.implied_length_scales()
+print({k: round(v, 4) for k, v in implied.items()})
+assert np.isclose(implied["conv1"], ell) and np.isclose(implied["ip2"], np.sqrt(wd * N * tau))
+
+# %% [markdown]
+# ## Why `1/keep`: inverted vs non-inverted dropout
+#
+# A non-inverted layer computes `(x · M) ⊙ z` with `z ∈ {0, 1}` and at test time scales by
+# `keep`; an inverted one computes `(x · W) ⊙ z / keep` and needs no test-time scaling.
+# They are the same function when `W = keep · M`. The paper's penalty on `M` is then a
+# penalty on `W` with `1/keep` in place of `keep`:
+#
+# `keep · l²/(2Nτ) · ‖M‖² = keep · l²/(2Nτ) · ‖W / keep‖² = l²/(2Nτ keep) · ‖W‖²`.
+
+# %%
+keep = 0.5
+M = rng.standard_normal((6, 3))
+W = keep * M                                             # the stored, inverted-dropout weights
+xx = rng.standard_normal((5, 6))
+z = (rng.random((5, 3)) < keep).astype(float)
+assert np.allclose((xx @ M) * z, (xx @ W) * (z / keep))  # same stochastic function
+paper = keep * ell**2 / (2 * N * tau) * np.sum(M**2)
+ours = ell**2 / (2 * N * tau * keep) * np.sum(W**2)
+print(f"paper's penalty on M: {paper:.6e}   inverted penalty on W: {ours:.6e}")
+assert np.isclose(paper, ours)
+
+# %% [markdown]
+# ## `τ` and `N`
+#
+# The decay falls as `1/N` — more data, less prior — and as `1/τ`. For classification
+# `τ = 1`; the data term is divided by `τ` along with everything else.
+
+# %%
+for n_ in (600, 6000, 60000):
+    lam = Objective.for_model(lenet_all, n_train=n_, length_scale=ell).decay["conv1.W"]
+    print(f"N = {n_:6d}: λ_conv1 = {lam:.2e}")
+obj_t2 = Objective.for_model(lenet_all, n_train=N, length_scale=ell, tau=2.0)
+assert np.isclose(obj_t2.decay["conv1.W"], obj.decay["conv1.W"] / 2)
+
+# %% [markdown]
+# ## The objective and its gradient
+#
+# `Objective.__call__` runs the model forward (with fresh or injected masks), adds the
+# decay, and fills `model.grads` with the gradient of the whole thing. On a small float64
+# LeNet with injected masks the value equals data term plus penalty computed by hand, and
+# the gradient passes a finite-difference check.
+
+# %%
+small = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0, dtype=np.float64)
+xs = rng.standard_normal((4, 1, 16, 16))
+ys = np.array([0, 1, 2, 1])
+o = Objective.for_model(small, n_train=100, length_scale=2.0)
+small.forward(xs, rng=np.random.default_rng(3))                      # draw masks once ...
+masks = {n: small.layers[n].mask for n in small.dropout_layers()}   # ... and keep them
+
+value = o(small, xs, ys, masks=masks)
+logits = small.forward(xs, masks=masks)
+logp = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+by_hand = -logp[np.arange(4), ys].mean() / o.tau + sum(
+    o.decay[k] * np.sum(v**2) for k, v in small.params.items())
+print(f"objective: {value:.10f}, by hand: {by_hand:.10f}")
+assert np.isclose(value, by_hand, rtol=1e-12)
+
+grads = {k: v.copy() for k, v in small.grads.items()}
+for name in ("conv1.W", "ip1.b") if QUICK else tuple(small.params):
+    theta0 = small.params[name].copy()
+
+    def f(theta, name=name):
+        small.load_params({name: theta})
+        return np.asarray(o(small, xs, ys, masks=masks))
+
+    err = gradcheck.assert_directional(f, lambda th, d, name=name: grads[name] * d, theta0,
+                                       rng=rng, dy=np.ones(()), n_dirs=3, name=name)
+    small.load_params({name: theta0})
+    print(f"d objective / d {name}: relative error {err:.1e}")
+
+# %% [markdown]
+# ## Picture: decay per parameter
+
+# %%
+variants = {"lenet-all, prior l": obj,
+            "lenet-ip, prior l": Objective.for_model(lenet_ip, n_train=N, length_scale=ell),
+            "Caffe wd = 5e-4": caffe}
+names = list(obj.decay)
+fig, ax = plt.subplots(figsize=(8, 3.2))
+for k, (label, ob) in enumerate(variants.items()):
+    ax.bar(np.arange(len(names)) + 0.27 * (k - 1), [ob.decay[n] for n in names], width=0.27,
+           label=label)
+ax.set_xticks(range(len(names)), names, rotation=30)
+ax.set(ylabel="λ (coefficient of ‖θ‖²)", title=f"Decay per parameter, N = {N}, τ = {tau}")
+ax.legend(fontsize=8)
+fig.tight_layout()
+fig.savefig(OUT / "05_objective.png", dpi=100)
+print("saved", OUT / "05_objective.png")
+
+# %% [markdown]
+# ## Checks
+
+# %%
+assert np.isclose(obj.decay["conv1.W"], ell**2 / (2 * N * tau * 0.5))   # λ_i = l²/(2Nτ keep_i)
+assert np.isclose(obj.decay["conv1.b"], ell**2 / (2 * N * tau))         # λ_b = l²/(2Nτ)
+assert np.isclose(paper, ours)                                  # keep·l²‖M‖² = l²‖W‖²/keep
+print("all checks passed")

@@ -1,0 +1,222 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · MC dropout prediction and the uncertainty it gives
+#
+# Under the variational reading of dropout, every pass with fresh Bernoulli masks is one
+# sample `ω̂_t` from the approximate posterior over the weights. The predictive
+# distribution is their average,
+#
+# `p̄(y | x) = (1/T) Σ_t softmax(f(x; ω̂_t))`,
+#
+# and the spread of the `T` passes is the model's uncertainty about its weights. This
+# tutorial looks at: how many samples `T` are needed; three uncertainty measures —
+# predictive entropy `H[p̄]`, mutual information `H[p̄] − mean_t H[p_t]` and the variation
+# ratio `1 − f_mode/T`; what happens to them as an image is rotated away from anything
+# seen in training; and calibration. Derivation: `docs/mc-prediction.md`,
+# `docs/metrics.md`.
+
+# %%
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from scipy.ndimage import rotate
+
+import tinybcnn as tb
+from tinybcnn import metrics
+from tinybcnn.checkpoint import model_from_checkpoint
+from tinybcnn.data import as_float, load_dataset
+
+QUICK = os.environ.get("TINYBCNN_QUICK") == "1"
+OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))
+OUT.mkdir(parents=True, exist_ok=True)
+TEST_SIZE = 300 if QUICK else 2000
+T_MAX = 20 if QUICK else 100
+rng = np.random.default_rng(0)
+
+# %% [markdown]
+# ## A trained lenet-all
+#
+# Tutorial 06 leaves its checkpoint in the output folder; if it is not there, train a
+# small one here with the same recipe.
+
+# %%
+data = load_dataset("embedded")
+ckpt = OUT / "06_lenet_all.npz"
+if ckpt.exists():
+    model, _ = model_from_checkpoint(ckpt)
+    print("loaded", ckpt)
+else:
+    train = data.subset(1000 if QUICK else 2000, seed=0)
+    model = tb.models.lenet("all", p=0.5, in_shape=data.image_shape, seed=0)
+    objective = tb.objective.Objective.for_model(model, n_train=len(train.y_train),
+                                                 weight_decay=5e-4)
+    optimizer = tb.optim.SGD(model, lr=0.01, momentum=0.9, schedule=tb.optim.inv())
+    tb.train.Trainer(model, objective, optimizer, seed=0).fit(
+        as_float(train.x_train), train.y_train, iterations=100 if QUICK else 1500,
+        batch_size=32 if QUICK else 64, progress=not QUICK)
+    print("trained a fresh model")
+
+test = data.subset(test_size=TEST_SIZE, seed=1)
+x_test, y_test = as_float(test.x_test), test.y_test
+
+# %% [markdown]
+# ## `T` stochastic passes
+#
+# `mc_predict` runs the deterministic layers before the first dropout once, then the `T`
+# passes as one stacked batch. `return_samples=True` keeps the per-pass probabilities
+# `p_t`, shape `(T, N, K)`, so we can recompute everything by hand.
+
+# %%
+std = tb.predict.standard_predict(model, x_test)
+mc = tb.predict.mc_predict(model, x_test, samples=T_MAX, seed=0, return_samples=True,
+                           std_error=True)
+P = mc.sample_probs                                               # (T, N, K)
+print("sample_probs", P.shape, " probs", mc.probs.shape)
+
+
+def H(p):
+    return -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0), axis=-1)
+
+
+p_bar = P.mean(0)
+votes = np.stack([(P.argmax(-1) == k).sum(0) for k in range(P.shape[-1])], axis=1)
+assert np.allclose(mc.probs, p_bar)
+assert np.allclose(mc.entropy, H(p_bar))                          # predictive entropy H[p̄]
+assert np.allclose(mc.mutual_info, H(p_bar) - H(P).mean(0))       # mutual information
+assert np.allclose(mc.variation_ratio, 1 - votes.max(1) / T_MAX)  # variation ratio
+assert np.allclose(mc.std_error, P.std(0, ddof=1) / np.sqrt(T_MAX))
+print("Prediction fields == the formulas computed from the samples  ✓")
+
+# %% [markdown]
+# ## How many samples?
+#
+# The MC error of the first `t` passes, for growing `t`; the spread comes from reshuffling
+# the order of the passes. The standard-dropout error is the dashed line. In the paper
+# the MC error falls below it within a few tens of samples (after full training).
+
+# %%
+t_values = [t for t in (1, 2, 3, 5, 10, 20, 50, 100) if t <= T_MAX]
+errs = np.empty((10, len(t_values)))
+for r in range(errs.shape[0]):
+    order = rng.permutation(T_MAX)
+    for j, t in enumerate(t_values):
+        errs[r, j] = metrics.error(P[order[:t]].mean(0), y_test)
+std_err = metrics.error(std.probs, y_test)
+for t, e in zip(t_values, errs.mean(0), strict=True):
+    print(f"T = {t:3d}: MC error {100 * e:5.2f} %")
+print(f"standard dropout: {100 * std_err:5.2f} %")
+tb.plots.error_vs_samples(t_values, errs.mean(0), errs.std(0), std_err, OUT / "07_error_vs_T.png")
+
+# %% [markdown]
+# ## Uncertainty of right and wrong predictions
+#
+# A useful uncertainty is higher where the model is wrong.
+
+# %%
+correct = mc.labels == y_test
+for name, u in (("entropy", mc.entropy), ("mutual info", mc.mutual_info),
+                ("variation ratio", mc.variation_ratio)):
+    print(f"{name:16s} correct {u[correct].mean():.3f}   wrong {u[~correct].mean():.3f}")
+tb.plots.entropy_histogram({"standard": (std.entropy, std.labels == y_test),
+                            f"MC (T={T_MAX})": (mc.entropy, correct)}, OUT / "07_entropy.png")
+
+# %% [markdown]
+# ## A rotated image
+#
+# Rotate one test image step by step and run `T` passes at each angle. As the image
+# leaves the training distribution the passes disagree more: the scatter of the per-pass
+# probabilities widens, and mutual information and variation ratio rise, even where the
+# mean prediction still looks confident.
+
+# %%
+idx = int(np.flatnonzero(correct & (y_test == 1))[0]) if np.any(correct & (y_test == 1)) else 0
+angles = np.arange(0, 181, 30 if QUICK else 15)
+rotated = np.stack([rotate(x_test[idx, 0], a, reshape=False, order=1) for a in angles])[:, None]
+rot = tb.predict.mc_predict(model, rotated.astype(np.float32), samples=50, seed=0,
+                            return_samples=True)
+names = data.class_names
+for a, lab, e, mi, vr in zip(angles, rot.labels, rot.entropy, rot.mutual_info, rot.variation_ratio,
+                             strict=True):
+    print(f"{a:4d}°  predicted {names[lab]:12s} entropy {e:.2f}  MI {mi:.2f}  var. ratio {vr:.2f}")
+
+fig = plt.figure(figsize=(9, 5))
+grid = fig.add_gridspec(2, len(angles), height_ratios=[1, 2.5], wspace=0)
+for k in range(len(angles)):                  # one column per angle, centred over its tick below
+    ax_img = fig.add_subplot(grid[0, k])
+    ax_img.imshow(rotated[k, 0], cmap="gray_r")
+    ax_img.axis("off")
+ax = fig.add_subplot(grid[1, :])
+step = angles[1] - angles[0]
+top = np.argsort(rot.probs.sum(0))[::-1][:3]
+for c, k in enumerate(top):
+    for t in range(rot.sample_probs.shape[0]):
+        ax.scatter(angles, rot.sample_probs[t, :, k], s=4, color=f"C{c}", alpha=0.3)
+    ax.plot(angles, rot.probs[:, k], color=f"C{c}", label=names[k])
+ax.set(xlabel="rotation (degrees)", ylabel="softmax output (dots: passes)", ylim=(0, 1),
+       xlim=(angles[0] - step / 2, angles[-1] + step / 2), xticks=angles)
+ax.legend(fontsize=8)
+fig.savefig(OUT / "07_rotation.png", dpi=100)
+plt.close(fig)
+print("saved", OUT / "07_rotation.png")
+
+# %% [markdown]
+# ## Calibration
+#
+# A model is calibrated if, among predictions made with confidence `c`, a fraction `c`
+# is correct. The expected calibration error (15 equal-width bins) is the
+# count-weighted gap `Σ_b |B_b|/N · |acc(B_b) − conf(B_b)|`; the reliability diagram
+# shows it bin by bin. The risk–coverage curve asks a related question: if the model may
+# abstain on its least confident inputs, how low does the error on the rest get?
+
+# %%
+rel = {"standard": metrics.ece(std.probs, y_test), f"MC (T={T_MAX})": metrics.ece(mc.probs, y_test)}
+for name, r in rel.items():
+    filled = r.bin_counts > 0
+    by_hand = np.sum(r.bin_counts[filled] / len(y_test)
+                     * np.abs(r.bin_accuracy[filled] - r.bin_confidence[filled]))
+    assert np.isclose(r.ece, by_hand)
+    probs = mc.probs if "MC" in name else std.probs
+    print(f"{name:12s} ECE {r.ece:.4f}   NLL {metrics.nll(probs, y_test):.3f}   "
+          f"Brier {metrics.brier(probs, y_test):.3f}")
+tb.plots.reliability_diagram(rel, OUT / "07_reliability.png")
+
+rc = metrics.risk_coverage(mc.confidence, correct)
+half = int(len(y_test) / 2) - 1
+print(f"error at full coverage {rc.risk[-1]:.3f}, "
+      f"keeping the 50% most confident {rc.risk[half]:.3f}, AURC {rc.aurc:.3f}")
+
+# %% [markdown]
+# ## Checks
+
+# %%
+K = P.shape[-1]
+assert np.allclose(mc.probs.sum(1), 1)
+assert np.all(mc.mutual_info >= -1e-9)                                      # 0 ≤ MI ...
+assert np.all(mc.mutual_info <= mc.entropy + 1e-9)                          # ... ≤ H[p̄]
+assert np.all(mc.entropy <= np.log(K) + 1e-9)
+assert np.all((mc.variation_ratio >= 0) & (mc.variation_ratio <= 1 - 1 / K))
+assert np.all(std.mutual_info == 0) and np.all(std.variation_ratio == 0)    # one pass: no spread
+assert np.isclose(rc.risk[-1], metrics.error(mc.probs, y_test))             # full coverage = error
+assert rc.risk[half] <= rc.risk[-1]                                         # abstaining helps
+assert mc.entropy[~correct].mean() > mc.entropy[correct].mean()             # wrong ⇒ less sure
+print("all checks passed")
