@@ -6,7 +6,7 @@ from typing import Any
 
 from ..backend import xp_of
 from ._checks import check_ndim, check_same_dtype, check_shape
-from .im2col import col2im_channels_last, conv_output_shape, im2col_channels_last
+from .im2col import col2im_ijc, conv_output_shape, im2col_ijc
 
 __all__ = ["conv2d_forward", "conv2d_backward"]
 
@@ -43,7 +43,7 @@ def conv2d_forward(x: Any, W: Any, b: Any, stride: int = 1, pad: int = 0,
     elementwise dropout on ``y`` with the same mask (see ``patch_mask_to_nchw``).
 
     The code builds ``x*`` with its columns in ``(i, j, c)`` order
-    (:func:`~tinybcnn.functional.im2col_channels_last`) and permutes ``W`` to match: the
+    (:func:`~tinybcnn.functional.im2col_ijc`) and permutes ``W`` to match: the
     same product, with contiguous copies. ``y`` is returned as an NCHW view of the
     patch-layout result, so no transposed copy is made.
     """
@@ -60,7 +60,7 @@ def conv2d_forward(x: Any, W: Any, b: Any, stride: int = 1, pad: int = 0,
     oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
     xp = xp_of(x, W)
 
-    cols = im2col_channels_last(x, kh, kw, stride, pad)       # (N·OH·OW, kh·kw·C_in)
+    cols = im2col_ijc(x, kh, kw, stride, pad)                 # (N·OH·OW, kh·kw·C_in)
     w_mat = _kernel_matrix(W)                                  # (C_out, kh·kw·C_in)
     y_patch = cols @ w_mat.T + b                               # (N·OH·OW, C_out)
     if mask is not None:
@@ -110,8 +110,10 @@ def conv2d_backward(dy: Any, cache: dict, input_grad: bool = True) -> tuple[Any,
     dW = xp.permute_dims(xp.reshape(d_patch.T @ cols, (c_out, kh, kw, c_in)), (0, 3, 1, 2))
     if not input_grad:
         return None, dW, db
-    d_cols = d_patch @ _kernel_matrix(W)
-    dx = col2im_channels_last(d_cols, cache["x_shape"], kh, kw, cache["stride"], cache["pad"])
+    # dx* = dY · W_mat, computed as (W_matᵀ · dYᵀ)ᵀ so it comes out column-major: offset-major
+    # memory, which col2im_ijc reads one contiguous block per kernel offset
+    d_cols = (_kernel_matrix(W).T @ d_patch.T).T
+    dx = col2im_ijc(d_cols, cache["x_shape"], kh, kw, cache["stride"], cache["pad"])
     return dx, dW, db
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from ..backend import xp_of
 from ._checks import check_ndim, check_positive_int, output_size
 
-__all__ = ["im2col", "col2im", "conv_output_shape", "im2col_channels_last", "col2im_channels_last"]
+__all__ = ["im2col", "col2im", "conv_output_shape", "im2col_ijc", "col2im_ijc"]
 
 
 def conv_output_shape(h: int, w: int, kh: int, kw: int, stride: int = 1,
@@ -134,20 +134,18 @@ def col2im(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int, stri
 #
 # ``x*`` is only defined up to the order of its columns, as long as the kernels are reshaped
 # to match, and a matrix can sit in memory row- or column-major: BLAS multiplies either without
-# a copy. im2col_channels_last orders the columns ``(i, j, c)`` and stores the matrix
-# offset-major (one contiguous block per kernel offset), so each of its ``kh·kw`` copies writes
-# one contiguous block; col2im_channels_last scatters into channels-last (NHWC) memory, where
-# each add moves runs of C contiguous numbers. On LeNet (batch 64, float32, 2 cores) this took
-# conv2's im2col from about 7 ms to about 1 ms and conv1's from about 5 ms to 0.2 ms.
+# a copy. im2col_ijc orders the columns ``(i, j, c)`` and stores the matrix offset-major (one
+# contiguous block per kernel offset, i.e. column-major), so each of its ``kh·kw`` copies
+# writes one contiguous block, and col2im_ijc reads one. On LeNet (batch 64, float32, 2 cores)
+# this took conv2's im2col from about 7 ms to about 1 ms and conv1's from about 5 ms to 0.2 ms.
 
 
-def im2col_channels_last(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0) -> Any:
-    """``x*`` with columns ordered ``(i, j, c)`` instead of ``(c, i, j)``.
+def im2col_ijc(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0) -> Any:
+    """``x*`` with columns ordered ``(i, j, c)`` instead of ``(c, i, j)``, stored offset-major.
 
     Parameters
     ----------
     x : array, shape (N, C, H, W)
-        Any strides; an NCHW *view* of channels-last memory is read without a copy.
     kh, kw, stride, pad : int
         As in :func:`im2col`.
 
@@ -172,20 +170,21 @@ def im2col_channels_last(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0
     return xp.reshape(cols_t, (kh * kw * c, n * oh * ow)).T
 
 
-def col2im_channels_last(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int,
-                         stride: int = 1, pad: int = 0) -> Any:
-    """Adjoint of :func:`im2col_channels_last`.
+def col2im_ijc(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int,
+               stride: int = 1, pad: int = 0) -> Any:
+    """Adjoint of :func:`im2col_ijc`: fold ``(i, j, c)``-ordered rows back into an image.
 
     Parameters
     ----------
     cols : array, shape (N·OH·OW, kh·kw·C)
+        Fastest when column-major (the transpose of a C-contiguous array), as
+        :func:`~tinybcnn.functional.conv2d_backward` makes it: then no copy is needed.
     x_shape : tuple (N, C, H, W)
 
     Returns
     -------
     x : array, shape (N, C, H, W)
-        An NCHW view of channels-last memory (take ``permute_dims(x, (0, 2, 3, 1))`` to get
-        the contiguous NHWC array back).
+        An NCHW view of channels-first-batch-second (C, N, H, W) memory.
     """
     if len(x_shape) != 4:
         raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)}")
@@ -197,9 +196,9 @@ def col2im_channels_last(cols: Any, x_shape: tuple[int, int, int, int], kh: int,
             f"x_shape {tuple(x_shape)}, got {tuple(cols.shape)}"
         )
     xp = xp_of(cols)
-    cols6 = xp.reshape(cols, (n, oh, ow, kh, kw, c))
-    x_pad = xp.zeros((n, h + 2 * pad, w + 2 * pad, c), dtype=cols.dtype, device=cols.device)
+    cols_t = xp.reshape(cols.T, (kh, kw, c, n, oh, ow))
+    x_pad = xp.zeros((c, n, h + 2 * pad, w + 2 * pad), dtype=cols.dtype, device=cols.device)
     for i in range(kh):
         for j in range(kw):
-            x_pad[:, _window(i, oh, stride), _window(j, ow, stride), :] += cols6[:, :, :, i, j, :]
-    return xp.permute_dims(x_pad[:, pad:pad + h, pad:pad + w, :], (0, 3, 1, 2))
+            x_pad[:, :, _window(i, oh, stride), _window(j, ow, stride)] += cols_t[i, j, ...]
+    return xp.permute_dims(x_pad[:, :, pad:pad + h, pad:pad + w], (1, 0, 2, 3))
