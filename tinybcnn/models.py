@@ -78,8 +78,7 @@ def lenet(variant: str = "all", p: float = 0.5, in_shape: tuple[int, int, int] =
         layers.append(("drop3", Dropout(p)))
     layers.append(("ip2", Dense(500, n_classes, seed=init, dtype=dtype)))
     model = Sequential(layers)
-    model.in_shape = (c, h, w)  # type: ignore[attr-defined]
-    model.variant = variant  # type: ignore[attr-defined]
+    model.in_shape, model.variant = (c, h, w), variant
     return model
 
 

@@ -214,8 +214,10 @@ class Sequential(Layer):
     """
 
     def __init__(self, layers: Iterable[tuple[str, Layer] | Layer]) -> None:
-        super().__init__()
+        # no Layer.__init__: params and grads are views of the layers', not stores of their own
         self.layers: dict[str, Layer] = {}
+        self.in_shape: tuple[int, ...] | None = None   # input shape without N, when known
+        self.variant: str | None = None                # e.g. "all" for lenet("all")
         for i, item in enumerate(layers):
             name, layer = item if isinstance(item, tuple) else (str(i), item)
             if name in self.layers or "." in name:
@@ -226,20 +228,13 @@ class Sequential(Layer):
     # place updates the layer, and a layer replacing an array is seen here.
     @property
     def params(self) -> dict[str, Any]:  # type: ignore[override]
+        """All parameters, ``"layer.name" -> array`` (the layers' own arrays, not copies)."""
         return {f"{n}.{k}": v for n, layer in self.layers.items() for k, v in layer.params.items()}
-
-    @params.setter
-    def params(self, value: dict[str, Any]) -> None:
-        if value:
-            self.load_params(value)
 
     @property
     def grads(self) -> dict[str, Any]:  # type: ignore[override]
+        """Gradients of the last backward pass, with the same names as :attr:`params`."""
         return {f"{n}.{k}": v for n, layer in self.layers.items() for k, v in layer.grads.items()}
-
-    @grads.setter
-    def grads(self, value: dict[str, Any]) -> None:
-        pass  # per-layer grads are the only store
 
     def load_params(self, params: dict[str, Any]) -> None:
         """Replace parameters by name; shapes must match and every name must be known."""
