@@ -44,7 +44,7 @@ def _zero_p(model):
 @pytest.mark.parametrize("stacked", [True, False])
 def test_mc_with_p_zero_equals_standard_exactly(make, stacked):
     model = make()
-    x = images(5) if hasattr(model, "in_shape") else np.random.default_rng(0).standard_normal(
+    x = images(5) if model.in_shape is not None else np.random.default_rng(0).standard_normal(
         (5, 5))
     std = standard_predict(model, x)
     # T = 2: the mean of two equal numbers is exact
