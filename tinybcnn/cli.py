@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, out_default="tinybcnn-demo")
     p.add_argument("--train-size", type=_positive_int, default=2000)
     p.add_argument("--iterations", type=_positive_int, default=None,
-                   help="per model (default 1500; 60 with --quick)")
+                   help="per model (default 3000; 60 with --quick)")
     p.add_argument("--samples", type=_positive_int, default=50, help="MC samples T (50)")
     p.add_argument("--quick", action="store_true", help="a tiny run, for a smoke test")
     p.set_defaults(func=_cmd_demo)

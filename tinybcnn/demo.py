@@ -47,7 +47,8 @@ def run_demo(out: str | Path = "tinybcnn-demo", seed: int = 0, train_size: int =
     train_size : int
         Training images (a stratified subset of the embedded 6,000).
     iterations : int, optional
-        SGD iterations per model, batch 64 (default 1500; 60 with ``quick``).
+        SGD iterations per model, batch 64 (default 3000, as in the paper-style recipe of
+        ``docs/results.md``; 60 with ``quick``).
     samples : int
         MC-dropout samples ``T`` at test time.
     quick : bool
@@ -62,7 +63,7 @@ def run_demo(out: str | Path = "tinybcnn-demo", seed: int = 0, train_size: int =
     out.mkdir(parents=True, exist_ok=True)
     if quick:
         train_size, samples = min(train_size, 500), min(samples, 10)
-    iterations = iterations or (60 if quick else 1500)
+    iterations = iterations or (60 if quick else 3000)
     data = load_dataset("embedded", progress=progress)
     data = data.subset(train_size, 500 if quick else None, seed=seed)
     x_test, y_test = as_float(data.x_test), data.y_test
