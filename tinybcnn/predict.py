@@ -183,12 +183,13 @@ def _check_samples(samples: Any) -> int:
     return int(samples)
 
 
-def _sample_outputs(model: Any, xb: Any, h: Any, samples: int, start: int, rng: Any,
-                    chunk: int, stacked: bool, transform: Any = None) -> np.ndarray:
-    """Outputs of ``samples`` passes on one batch, shape (T, B, ...), on the host in float64.
+def _sample_outputs(model: Any, xb: Any, samples: int, start: int, rng: Any, chunk: int,
+                    stacked: bool = True, transform: Any = None) -> np.ndarray:
+    """Outputs of ``samples`` passes on the inputs ``xb``, shape (T, B, ...), on the host.
 
-    ``h`` is the deterministic prefix's output for the inputs ``xb``; ``chunk`` passes run as
-    one stacked batch at a time. ``transform`` (e.g. log-softmax) is applied on the backend.
+    Stacked: the deterministic prefix (layers before ``start``) runs once, then ``chunk``
+    passes run as one stacked batch at a time. ``transform`` (e.g. log-softmax) is applied on
+    the backend; the result is float64.
     """
     transform = transform or (lambda out: out)
     parts = []
@@ -196,6 +197,7 @@ def _sample_outputs(model: Any, xb: Any, h: Any, samples: int, start: int, rng: 
         for _ in range(samples):
             parts.append(to_numpy(transform(model.forward(xb, rng=rng)))[None])
     else:
+        h = model.forward(xb, stop=start)                         # deterministic prefix, once
         b = h.shape[0]
         for t0 in range(0, samples, chunk):
             t = min(chunk, samples - t0)
@@ -249,8 +251,7 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     sums, squares, exp_entropy, votes, per_sample = [], [], [], [], []
     batch_size, chunk = _plan(model, x, start, samples, batch_size, memory_budget)
     for s in _batches(x.shape[0], batch_size):
-        h = model.forward(x[s], stop=start)                       # deterministic prefix, once
-        p_t = np.exp(_sample_outputs(model, x[s], h, samples, start, rng, chunk, stacked,
+        p_t = np.exp(_sample_outputs(model, x[s], samples, start, rng, chunk, stacked,
                                      transform=log_softmax))      # (T, B, K)
         sums.append(p_t.sum(axis=0))
         squares.append((p_t * p_t).sum(axis=0))
@@ -331,8 +332,7 @@ def mc_predict_regression(model: Any, x: Any, tau: float, samples: int = 50,
     outs = []
     batch_size, chunk = _plan(model, x, start, samples, batch_size, memory_budget)
     for s in _batches(x.shape[0], batch_size):
-        h = model.forward(x[s], stop=start)
-        outs.append(_sample_outputs(model, x[s], h, samples, start, rng, chunk, stacked=True))
+        outs.append(_sample_outputs(model, x[s], samples, start, rng, chunk))
     y_t = np.concatenate(outs, axis=1)                            # (T, N) or (T, N, D)
     result = RegressionPrediction(mean=y_t.mean(axis=0), variance=1.0 / tau + y_t.var(axis=0),
                                   samples=y_t)
