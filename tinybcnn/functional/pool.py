@@ -126,7 +126,8 @@ def _window_max(windows: Any, size: int) -> Any:
     best = windows[:, :, :1, :, :1, :]
     for i in range(size):
         for j in range(size):
-            best = xp.maximum(best, windows[:, :, i:i + 1, :, j:j + 1, :])
+            if i or j:  # position (0, 0) is where best starts
+                best = xp.maximum(best, windows[:, :, i:i + 1, :, j:j + 1, :])
     return best
 
 
