@@ -6,6 +6,9 @@ A layer keeps its parameters in ``params`` (name -> array), fills ``grads`` (sam
 ``forward(x, rng=rng)`` draws fresh Bernoulli masks. Masks can also be injected
 (``masks={"drop1": m}``) and read back (``layer.mask``), for gradient checks and
 NumPy-vs-CuPy parity.
+
+The layers run the fast twins of the textbook functions (:mod:`tinybcnn.functional.fast`):
+the same numbers, in the memory layout of ``docs/architecture.md``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import numpy as np
 
 from . import functional as F
 from .backend import to_backend, xp_of
+from .functional import fast
 from .random import check_drop_probability
 
 __all__ = [
@@ -86,12 +90,13 @@ class Conv2D(Layer):
         self._cache: dict | None = None
 
     def forward(self, x: Any, rng: Any = None) -> Any:
-        y, self._cache = F.conv2d_forward(x, self.params["W"], self.params["b"], self.stride,
-                                          self.pad)
+        y, self._cache = fast.conv2d_forward_fast(x, self.params["W"], self.params["b"],
+                                                  self.stride, self.pad)
         return y
 
     def backward(self, dy: Any, input_grad: bool = True) -> Any:
-        dx, self.grads["W"], self.grads["b"] = F.conv2d_backward(dy, self._cache, input_grad)
+        dx, self.grads["W"], self.grads["b"] = fast.conv2d_backward_fast(dy, self._cache,
+                                                                           input_grad)
         return dx
 
     def __repr__(self) -> str:
@@ -123,8 +128,8 @@ class Dense(Layer):
 
 
 class _Pool(Layer):
-    _forward = staticmethod(F.maxpool2d_forward)
-    _backward = staticmethod(F.maxpool2d_backward)
+    _forward = staticmethod(fast.maxpool2d_forward_fast)
+    _backward = staticmethod(fast.maxpool2d_backward_fast)
 
     def __init__(self, size: int = 2, stride: int | None = None) -> None:
         super().__init__()
@@ -194,12 +199,12 @@ class Dropout(Layer):
         return 1.0 - self.p
 
     def forward(self, x: Any, rng: Any = None, mask: Any = None) -> Any:
-        y, cache = F.dropout_forward(x, self.p, rng=rng, mask=mask)
+        y, cache = fast.dropout_forward_fast(x, self.p, rng=rng, mask=mask)
         self.mask = cache["mask"]
         return y
 
     def backward(self, dy: Any) -> Any:
-        return F.dropout_backward(dy, {"mask": self.mask})
+        return fast.dropout_backward_fast(dy, {"mask": self.mask})
 
     def __repr__(self) -> str:
         return f"Dropout(p={self.p})"

@@ -1,4 +1,9 @@
-"""2-D convolution (cross-correlation, as in Caffe) as the matrix product ``x* · W``."""
+"""2-D convolution (cross-correlation, as in Caffe) as the matrix product ``x* · W``.
+
+The textbook version: im2col, one GEMM, and the result seen as NCHW. The layers run its fast
+twin :func:`tinybcnn.functional.fast.conv2d_forward_fast` (same numbers, other memory order);
+``docs/architecture.md`` gives the layout contract between the two.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from typing import Any
 
 from ..backend import xp_of
 from ._checks import check_ndim, check_same_dtype, check_shape
-from .im2col import col2im_ijc, conv_output_shape, im2col_ijc
+from .im2col import col2im, conv_output_shape, im2col
 
 __all__ = ["conv2d_forward", "conv2d_backward"]
 
@@ -28,6 +33,7 @@ def conv2d_forward(x: Any, W: Any, b: Any, stride: int = 1, pad: int = 0,
     Returns
     -------
     y : array, shape (N, C_out, OH, OW)
+        An NCHW view of the patch-layout product (channels-last memory on NumPy and CuPy).
     cache : dict
         What :func:`conv2d_backward` needs: ``x*`` (not recomputed), ``W``, the mask.
 
@@ -41,34 +47,18 @@ def conv2d_forward(x: Any, W: Any, b: Any, stride: int = 1, pad: int = 0,
     masked copy of the kernels (the bias is the row of ``W_aug`` that meets the constant 1),
     which is the paper's Bernoulli approximating distribution over conv kernels, and is
     elementwise dropout on ``y`` with the same mask (see ``patch_mask_to_nchw``).
-
-    The code builds ``x*`` with its columns in ``(i, j, c)`` order
-    (:func:`~tinybcnn.functional.im2col_ijc`) and permutes ``W`` to match: the
-    same product, with contiguous copies. ``y`` is returned as an NCHW view of the
-    patch-layout result, so no transposed copy is made.
     """
-    check_ndim(x, 4, "x", "(N, C_in, H, W)")
-    check_ndim(W, 4, "W", "(C_out, C_in, kh, kw)")
-    c_out, c_in, kh, kw = W.shape
-    if x.shape[1] != c_in:
-        raise ValueError(
-            f"x has {x.shape[1]} channels but W expects C_in = {c_in} (W shape {tuple(W.shape)})"
-        )
-    check_shape(b, (c_out,), "b", "(C_out,)")
-    check_same_dtype(x=x, W=W, b=b, mask=mask)
-    n, _, h, w = x.shape
-    oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
+    n, oh, ow = check_conv_inputs(x, W, b, stride, pad, mask)
     xp = xp_of(x, W)
-
-    cols = im2col_ijc(x, kh, kw, stride, pad)                 # (N·OH·OW, kh·kw·C_in)
-    w_mat = _kernel_matrix(W)                                  # (C_out, kh·kw·C_in)
-    y_patch = cols @ w_mat.T + b                               # (N·OH·OW, C_out)
+    c_out, _, kh, kw = W.shape
+    cols = im2col(x, kh, kw, stride, pad)                 # (N·OH·OW, C_in·kh·kw), (c, i, j)
+    w_mat = xp.reshape(W, (c_out, -1))                    # (C_out, C_in·kh·kw), same order
+    y_patch = cols @ w_mat.T + b                          # (N·OH·OW, C_out)
     if mask is not None:
-        check_shape(mask, (n * oh * ow, c_out), "mask", "(N*OH*OW, C_out)")
         y_patch = y_patch * mask
     y = xp.permute_dims(xp.reshape(y_patch, (n, oh, ow, c_out)), (0, 3, 1, 2))
     cache = {"cols": cols, "W": W, "x_shape": tuple(x.shape), "stride": stride, "pad": pad,
-             "mask": mask}
+             "mask": mask, "columns": "cij"}
     return y, cache
 
 
@@ -96,29 +86,54 @@ def conv2d_backward(dy: Any, cache: dict, input_grad: bool = True) -> tuple[Any,
     ``db = Σ_rows dY`` and ``dx* = dY · W_mat``; ``dx = col2im(dx*)`` sums the gradient of
     every patch that saw a pixel.
     """
-    cols, W, mask = cache["cols"], cache["W"], cache["mask"]
-    c_out, c_in, kh, kw = W.shape
-    n, _, h, w = cache["x_shape"]
-    oh, ow = conv_output_shape(h, w, kh, kw, cache["stride"], cache["pad"])
-    check_shape(dy, (n, c_out, oh, ow), "dy", "(N, C_out, OH, OW)")
-    xp = xp_of(dy, cols)
-
-    d_patch = xp.reshape(xp.permute_dims(dy, (0, 2, 3, 1)), (n * oh * ow, c_out))
-    if mask is not None:
-        d_patch = d_patch * mask
+    d_patch = patch_gradient(dy, cache, "cij")
+    xp = xp_of(d_patch)
+    cols, W = cache["cols"], cache["W"]
+    c_out, _, kh, kw = W.shape
     db = xp.sum(d_patch, axis=0)
-    dW = xp.permute_dims(xp.reshape(d_patch.T @ cols, (c_out, kh, kw, c_in)), (0, 3, 1, 2))
+    dW = xp.reshape(d_patch.T @ cols, tuple(W.shape))
     if not input_grad:
         return None, dW, db
-    # dx* = dY · W_mat, computed as (W_matᵀ · dYᵀ)ᵀ so it comes out column-major: offset-major
-    # memory, which col2im_ijc reads one contiguous block per kernel offset
-    d_cols = (_kernel_matrix(W).T @ d_patch.T).T
-    dx = col2im_ijc(d_cols, cache["x_shape"], kh, kw, cache["stride"], cache["pad"])
+    d_cols = d_patch @ xp.reshape(W, (c_out, -1))          # (N·OH·OW, C_in·kh·kw)
+    dx = col2im(d_cols, cache["x_shape"], kh, kw, cache["stride"], cache["pad"])
     return dx, dW, db
 
 
-def _kernel_matrix(W: Any) -> Any:
-    """``W`` (C_out, C_in, kh, kw) as the matrix (C_out, kh·kw·C_in) matching x*'s (i, j, c)."""
-    xp = xp_of(W)
+# -- shared with the fast twin ---------------------------------------------------------------
+
+def check_conv_inputs(x: Any, W: Any, b: Any, stride: int, pad: int,
+                      mask: Any) -> tuple[int, int, int]:
+    """Validate conv arguments (one clear ValueError each); return ``(N, OH, OW)``."""
+    check_ndim(x, 4, "x", "(N, C_in, H, W)")
+    check_ndim(W, 4, "W", "(C_out, C_in, kh, kw)")
     c_out, c_in, kh, kw = W.shape
-    return xp.reshape(xp.permute_dims(W, (0, 2, 3, 1)), (c_out, kh * kw * c_in))
+    if x.shape[1] != c_in:
+        raise ValueError(
+            f"x has {x.shape[1]} channels but W expects C_in = {c_in} (W shape {tuple(W.shape)})"
+        )
+    check_shape(b, (c_out,), "b", "(C_out,)")
+    check_same_dtype(x=x, W=W, b=b, mask=mask)
+    n, _, h, w = x.shape
+    oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
+    if mask is not None:
+        check_shape(mask, (n * oh * ow, c_out), "mask", "(N*OH*OW, C_out)")
+    return n, oh, ow
+
+
+def patch_gradient(dy: Any, cache: dict, columns: str) -> Any:
+    """``dy`` (N, C_out, OH, OW) in patch layout (N·OH·OW, C_out), times the mask if any.
+
+    Also checks that ``cache`` came from the forward whose ``x*`` has ``columns`` order
+    (``"cij"`` for the textbook conv, ``"ijc"`` for the fast one).
+    """
+    if cache.get("columns") != columns:
+        raise ValueError(f"this conv backward needs the cache of the forward with {columns!r} "
+                         f"columns, got {cache.get('columns')!r}")
+    W, mask = cache["W"], cache["mask"]
+    c_out, _, kh, kw = W.shape
+    n, _, h, w = cache["x_shape"]
+    oh, ow = conv_output_shape(h, w, kh, kw, cache["stride"], cache["pad"])
+    check_shape(dy, (n, c_out, oh, ow), "dy", "(N, C_out, OH, OW)")
+    xp = xp_of(dy)
+    d_patch = xp.reshape(xp.permute_dims(dy, (0, 2, 3, 1)), (n * oh * ow, c_out))
+    return d_patch if mask is None else d_patch * mask

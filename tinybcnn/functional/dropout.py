@@ -7,6 +7,9 @@ no mask ("standard dropout", weight averaging) is the identity.
 For convolutions the mask can also live in the patch layout ``(N·OH·OW, C_out)`` of ``x* · W``
 (see ``conv2d_forward(..., mask=...)``): one ``z`` per patch and kernel. The two layouts
 hold the same numbers; :func:`patch_mask_to_nchw` rearranges one into the other.
+
+This is the textbook version; the layers run :mod:`tinybcnn.functional.fast.dropout`, which
+draws the same mask and multiplies in the input's memory order.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ def dropout_forward(x: Any, p: float, rng: Any = None, mask: Any = None) -> tupl
     p : float
         Drop probability in [0, 1).
     rng : generator, optional
-        Draws a fresh mask (:func:`tinybcnn.random.bernoulli_mask`) when ``mask`` is not given.
+        Draws a fresh mask (:func:`tinybcnn.random.bernoulli_mask`) when ``mask`` is not given,
+        in logical (C) order of ``x``'s shape, whatever its strides.
     mask : array, shape of ``x``, optional
         An injected mask (entries ``0`` or ``1/keep``), used as is.
 
@@ -40,13 +44,11 @@ def dropout_forward(x: Any, p: float, rng: Any = None, mask: Any = None) -> tupl
     cache : dict
         ``cache["mask"]`` is the mask used (``None`` for the identity), readable for tests.
     """
-    p = check_drop_probability(p)
+    p = check_dropout_input(x, p)
     xp = xp_of(x)
-    if not xp.isdtype(x.dtype, "real floating"):
-        raise ValueError(f"x must be a floating array (an inverted mask scales by 1/keep), "
-                         f"got dtype {x.dtype}")
     if mask is None and rng is not None and p > 0:
-        mask = _mask_like(x, p, rng)
+        # drawn in logical (C) order: a seed gives the same mask whatever x's strides
+        mask = bernoulli_mask(rng, tuple(x.shape), p, dtype=x.dtype, xp=xp)
     if mask is None:
         return x, {"mask": None}
     check_shape(mask, tuple(x.shape), "mask", "the shape of x")
@@ -54,30 +56,13 @@ def dropout_forward(x: Any, p: float, rng: Any = None, mask: Any = None) -> tupl
     return x * mask, {"mask": mask}
 
 
-def _memory_order(x: Any) -> tuple[int, ...]:
-    """Axes of ``x`` from the slowest- to the fastest-varying in memory (NumPy/CuPy strides).
-
-    Arrays without strides (``array_api_strict``) are taken to be C-contiguous.
-    """
-    strides = getattr(x, "strides", None)
-    if strides is None:
-        return tuple(range(x.ndim))
-    return tuple(sorted(range(x.ndim), key=lambda k: -abs(strides[k])))
-
-
-def _mask_like(x: Any, p: float, rng: Any) -> Any:
-    """A fresh mask of ``x``'s shape, drawn in ``x``'s memory order.
-
-    A conv output is an NCHW view of patch-layout memory ``(N·OH·OW, C_out)``, so its mask is
-    drawn in patch layout — one ``z`` per (patch, kernel), the paper's ``W·diag(z_n)`` — and
-    the product streams through memory instead of striding across it.
-    """
-    xp = xp_of(x)
-    order = _memory_order(x)
-    shape = tuple(x.shape[k] for k in order)
-    mask = bernoulli_mask(rng, shape, p, dtype=x.dtype, xp=xp)
-    inverse = tuple(order.index(k) for k in range(x.ndim))
-    return xp.permute_dims(mask, inverse)
+def check_dropout_input(x: Any, p: float) -> float:
+    """Return ``p`` as a float if it is a drop probability and ``x`` is floating, else raise."""
+    p = check_drop_probability(p)
+    if not xp_of(x).isdtype(x.dtype, "real floating"):
+        raise ValueError(f"x must be a floating array (an inverted mask scales by 1/keep), "
+                         f"got dtype {x.dtype}")
+    return p
 
 
 def dropout_backward(dy: Any, cache: dict) -> Any:

@@ -7,7 +7,9 @@ overlap, which is exactly what the input gradient of a convolution needs.
 
 Both are written, after Chainer, as a loop over the ``kh·kw`` kernel offsets with one
 strided slice each: no ``np.add.at``, no hand-computed strides, no fancy indexing, so the
-same code runs on NumPy, CuPy and ``array_api_strict``.
+same code runs on NumPy, CuPy and ``array_api_strict``. This is the textbook version; the
+layers run :func:`tinybcnn.functional.fast.im2col_ijc`, the same matrix with its columns
+permuted and stored for speed (see ``docs/architecture.md``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from ..backend import xp_of
 from ._checks import check_ndim, check_positive_int, output_size
 
-__all__ = ["im2col", "col2im", "conv_output_shape", "im2col_ijc", "col2im_ijc"]
+__all__ = ["im2col", "col2im", "conv_output_shape"]
 
 
 def conv_output_shape(h: int, w: int, kh: int, kw: int, stride: int = 1,
@@ -128,77 +130,3 @@ def col2im(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int, stri
                 cols6[:, :, :, :, i, j], (0, 3, 1, 2)
             )
     return x_pad[:, :, pad:pad + h, pad:pad + w]
-
-
-# -- The same matrix with its columns in (i, j, c) order: the layout convolutions use -----------
-#
-# ``x*`` is only defined up to the order of its columns, as long as the kernels are reshaped
-# to match, and a matrix can sit in memory row- or column-major: BLAS multiplies either without
-# a copy. im2col_ijc orders the columns ``(i, j, c)`` and stores the matrix offset-major (one
-# contiguous block per kernel offset, i.e. column-major), so each of its ``kh·kw`` copies
-# writes one contiguous block, and col2im_ijc reads one. On LeNet (batch 64, float32, 2 cores)
-# this took conv2's im2col from about 7 ms to about 1 ms and conv1's from about 5 ms to 0.2 ms.
-
-
-def im2col_ijc(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0) -> Any:
-    """``x*`` with columns ordered ``(i, j, c)`` instead of ``(c, i, j)``, stored offset-major.
-
-    Parameters
-    ----------
-    x : array, shape (N, C, H, W)
-    kh, kw, stride, pad : int
-        As in :func:`im2col`.
-
-    Returns
-    -------
-    cols : array, shape (N·OH·OW, kh·kw·C)
-        ``cols[(n·OH + oh)·OW + ow, (i·kw + j)·C + c] = x_pad[n, c, oh·stride + i, ow·stride + j]``:
-        :func:`im2col` with its columns permuted, so
-        ``cols @ W.transpose(0, 2, 3, 1).reshape(C_out, -1).T`` is the same convolution.
-        It is the transpose of a C-contiguous ``(kh·kw·C, N·OH·OW)`` array (column-major).
-    """
-    check_ndim(x, 4, "x", "(N, C, H, W)")
-    n, c, h, w = x.shape
-    oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
-    xp = xp_of(x)
-    x_pad = _pad(x, pad)
-    cols_t = xp.empty((kh, kw, c, n, oh, ow), dtype=x.dtype, device=x.device)
-    for i in range(kh):
-        for j in range(kw):
-            tap = x_pad[:, :, _window(i, oh, stride), _window(j, ow, stride)]  # (N, C, OH, OW)
-            cols_t[i, j, ...] = xp.permute_dims(tap, (1, 0, 2, 3))
-    return xp.reshape(cols_t, (kh * kw * c, n * oh * ow)).T
-
-
-def col2im_ijc(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int,
-               stride: int = 1, pad: int = 0) -> Any:
-    """Adjoint of :func:`im2col_ijc`: fold ``(i, j, c)``-ordered rows back into an image.
-
-    Parameters
-    ----------
-    cols : array, shape (N·OH·OW, kh·kw·C)
-        Fastest when column-major (the transpose of a C-contiguous array), as
-        :func:`~tinybcnn.functional.conv2d_backward` makes it: then no copy is needed.
-    x_shape : tuple (N, C, H, W)
-
-    Returns
-    -------
-    x : array, shape (N, C, H, W)
-        An NCHW view of channels-first-batch-second (C, N, H, W) memory.
-    """
-    if len(x_shape) != 4:
-        raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)}")
-    n, c, h, w = (int(s) for s in x_shape)
-    oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
-    if tuple(cols.shape) != (n * oh * ow, kh * kw * c):
-        raise ValueError(
-            f"cols must have shape (N*OH*OW, kh*kw*C) = {(n * oh * ow, kh * kw * c)} for "
-            f"x_shape {tuple(x_shape)}, got {tuple(cols.shape)}"
-        )
-    xp = xp_of(cols)
-    cols_t = xp.reshape(cols.T, (kh, kw, c, n, oh, ow))
-    x_pad = xp.zeros((c, n, h + 2 * pad, w + 2 * pad), dtype=cols.dtype, device=cols.device)
-    for i in range(kh):
-        for j in range(kw):
-            x_pad[:, :, _window(i, oh, stride), _window(j, ow, stride)] += cols_t[i, j, ...]
-    return xp.permute_dims(x_pad[:, :, pad:pad + h, pad:pad + w], (1, 0, 2, 3))

@@ -1,9 +1,10 @@
 """Max and average pooling over ``size × size`` windows, forward and backward.
 
-Like im2col, the general case is a loop over the ``size²`` window offsets with one strided
-slice each, so it runs on any array namespace and handles windows that overlap
-(``stride < size``) or do not tile the input (the leftover rows and columns are ignored and
-get zero gradient). When the windows tile the input, the forward max is one reduction.
+Like im2col, each is a loop over the ``size²`` window offsets with one strided slice each, so
+it runs on any array namespace and handles windows that overlap (``stride < size``) or do not
+tile the input (the leftover rows and columns are ignored and get zero gradient). This is the
+textbook version; the layers run :mod:`tinybcnn.functional.fast.pool`, which computes the same
+on whole reshaped arrays when the windows tile a channels-last input.
 """
 
 from __future__ import annotations
@@ -18,22 +19,13 @@ __all__ = ["maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgp
 
 
 def _pool_geometry(x: Any, size: int, stride: int | None) -> tuple[int, int, int, int]:
+    """Validate ``x``, ``size`` and ``stride``; return ``(size, stride, OH, OW)``."""
     check_ndim(x, 4, "x", "(N, C, H, W)")
     size = check_positive_int(size, "size")
     stride = size if stride is None else check_positive_int(stride, "stride")
     oh = output_size(x.shape[2], size, stride, 0, "height")
     ow = output_size(x.shape[3], size, stride, 0, "width")
     return size, stride, oh, ow
-
-
-def _channels_last(x: Any) -> Any:
-    """The NHWC view of an NCHW array (contiguous when x is a view of channels-last memory)."""
-    return xp_of(x).permute_dims(x, (0, 2, 3, 1))
-
-
-def _tiles(x: Any, size: int, stride: int) -> bool:
-    """True when the windows cover the input exactly once (the common 2×2, stride 2 case)."""
-    return stride == size and x.shape[2] % size == 0 and x.shape[3] % size == 0
 
 
 def maxpool2d_forward(x: Any, size: int = 2, stride: int | None = None) -> tuple[Any, dict]:
@@ -55,24 +47,16 @@ def maxpool2d_forward(x: Any, size: int = 2, stride: int | None = None) -> tuple
 
     Notes
     -----
-    ``y[n, c, a, b] = max_{i,j} x[n, c, a·stride + i, b·stride + j]``; a NaN in a window
-    makes its maximum NaN. It is a running ``maximum`` over the ``size²`` window offsets; when
-    the windows tile the input, over a reshaped channels-last view (no copies when ``x`` is a
-    view of channels-last memory, as conv outputs are).
+    ``y[n, c, a, b] = max_{i,j} x[n, c, a·stride + i, b·stride + j]``, a running ``maximum``
+    over the ``size²`` window offsets. A NaN in a window makes its maximum NaN.
     """
     size, stride, oh, ow = _pool_geometry(x, size, stride)
     xp = xp_of(x)
-    if _tiles(x, size, stride):
-        n, c = x.shape[:2]
-        windows = xp.reshape(_channels_last(x), (n, oh, size, ow, size, c))
-        y = _window_max(windows, size)
-        y = xp.permute_dims(xp.reshape(y, (n, oh, ow, c)), (0, 3, 1, 2))
-    else:
-        y = None
-        for i in range(size):
-            for j in range(size):
-                tap = x[:, :, _window(i, oh, stride), _window(j, ow, stride)]
-                y = tap if y is None else xp.maximum(y, tap)   # maximum propagates NaN
+    y = None
+    for i in range(size):
+        for j in range(size):
+            tap = x[:, :, _window(i, oh, stride), _window(j, ow, stride)]  # (N, C, OH, OW)
+            y = tap if y is None else xp.maximum(y, tap)   # maximum propagates NaN
     return y, {"x": x, "y": y, "size": size, "stride": stride}
 
 
@@ -92,71 +76,25 @@ def maxpool2d_backward(dy: Any, cache: dict) -> Any:
     Notes
     -----
     On ties the whole gradient of a window goes to exactly one input: the **first** maximum in
-    row-major window order (smallest ``i``, then smallest ``j``). The window offsets are visited
-    in that order (or ranked, when the windows tile the input). A NaN window sends its
-    gradient to its first NaN.
+    row-major window order (smallest ``i``, then smallest ``j``). The offsets are visited in
+    that order, and ``left`` holds the gradient of each window not yet handed out. A NaN
+    window sends its gradient to its first NaN.
     """
     x, y, size, stride = cache["x"], cache["y"], cache["size"], cache["stride"]
     check_shape(dy, tuple(y.shape), "dy", "(N, C, OH, OW)")
-    if _tiles(x, size, stride):
-        return _tiled_max_backward(dy, x, y, size)
     xp = xp_of(dy)
     _, _, oh, ow = y.shape
     dx = xp.zeros(tuple(x.shape), dtype=dy.dtype, device=dy.device)
-    y_nan = xp.isnan(y)
     zero = xp.zeros_like(dy)
-    left = dy  # the gradient of each window not yet handed to an input
+    left = dy
     for i in range(size):
         for j in range(size):
             window = (slice(None), slice(None), _window(i, oh, stride), _window(j, ow, stride))
             tap = x[window]
-            hit = (tap == y) | (xp.isnan(tap) & y_nan)  # a NaN window: its first NaN
+            hit = (tap == y) | xp.isnan(tap)  # a NaN tap makes its window's maximum NaN
             dx[window] += xp.where(hit, left, zero)
             left = xp.where(hit, zero, left)   # taken: later ties of this window get nothing
     return dx
-
-
-def _window_max(windows: Any, size: int) -> Any:
-    """Maximum over the window axes of ``(N, OH, s, OW, s, C)``, keeping them as size 1.
-
-    A running ``maximum`` over the ``s²`` positions: it propagates NaN, and on NumPy it is
-    several times faster than ``max(axis=(2, 4))`` over these short, strided axes.
-    """
-    xp = xp_of(windows)
-    best = windows[:, :, :1, :, :1, :]
-    for i in range(size):
-        for j in range(size):
-            if i or j:  # position (0, 0) is where best starts
-                best = xp.maximum(best, windows[:, :, i:i + 1, :, j:j + 1, :])
-    return best
-
-
-def _tiled_max_backward(dy: Any, x: Any, y: Any, size: int) -> Any:
-    """Max-pool backward when the windows tile the input, on whole reshaped arrays.
-
-    With the input viewed as ``(N, OH, s, OW, s, C)`` (free for channels-last memory, as conv
-    outputs are), each element is compared with its window's maximum. Ties are broken by a
-    rank, ``s²`` for the first window position down to 1 for the last: the hit with the
-    highest rank in its window is the first maximum in row-major order. Every step streams
-    through memory; the loop over strided window offsets was about three times slower on
-    LeNet's pool1.
-    """
-    xp = xp_of(dy)
-    n, c, h, w = x.shape
-    oh, ow = h // size, w // size
-    windows = xp.reshape(_channels_last(x), (n, oh, size, ow, size, c))
-    y = xp.reshape(_channels_last(y), (n, oh, 1, ow, 1, c))
-    hit = windows == y
-    if bool(xp.any(xp.isnan(y))):  # a NaN window: its NaNs
-        hit = hit | (xp.isnan(windows) & xp.isnan(y))
-    rank_type = xp.uint8 if size * size < 256 else xp.int32
-    rank = xp.reshape(xp.arange(size * size, 0, -1, dtype=rank_type, device=dy.device),
-                      (1, 1, size, 1, size, 1))
-    score = xp.astype(hit, rank_type) * rank
-    best = _window_max(score, size)
-    first = xp.astype(score == best, dy.dtype)                  # exactly one per window
-    grads = first * xp.reshape(_channels_last(dy), (n, oh, 1, ow, 1, c))
-    return xp.permute_dims(xp.reshape(grads, (n, h, w, c)), (0, 3, 1, 2))
 
 
 def avgpool2d_forward(x: Any, size: int = 2, stride: int | None = None) -> tuple[Any, dict]:

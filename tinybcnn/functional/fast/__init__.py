@@ -1,0 +1,31 @@
+"""The fast twins of the textbook functions: what the layers in :mod:`tinybcnn.nn` run.
+
+Every function here computes what its textbook twin in :mod:`tinybcnn.functional` computes
+(its docstring says how, in those terms), in a memory order chosen for speed. Read the
+textbook functions to learn the method; read these to learn where the time goes. Each is
+tested directly against its twin and against the loops of :mod:`tinybcnn.reference`
+(``tests/test_fast.py``). ``docs/architecture.md`` states the layout contract between them.
+
+=====================================  ============================================
+fast                                   textbook
+=====================================  ============================================
+:func:`im2col_ijc`, :func:`col2im_ijc`   ``im2col``, ``col2im`` (columns permuted)
+:func:`conv2d_forward_fast`            ``conv2d_forward``
+:func:`conv2d_backward_fast`           ``conv2d_backward``
+:func:`maxpool2d_forward_fast`         ``maxpool2d_forward``
+:func:`maxpool2d_backward_fast`        ``maxpool2d_backward``
+:func:`dropout_forward_fast`           ``dropout_forward``
+:func:`dropout_backward_fast`          ``dropout_backward``
+=====================================  ============================================
+"""
+
+from .conv import conv2d_backward_fast, conv2d_forward_fast
+from .dropout import dropout_backward_fast, dropout_forward_fast
+from .im2col import col2im_ijc, im2col_ijc
+from .pool import maxpool2d_backward_fast, maxpool2d_forward_fast
+
+__all__ = [
+    "im2col_ijc", "col2im_ijc", "conv2d_forward_fast", "conv2d_backward_fast",
+    "maxpool2d_forward_fast", "maxpool2d_backward_fast",
+    "dropout_forward_fast", "dropout_backward_fast",
+]
