@@ -9,6 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+import tinybcnn.random as tbrandom
 from tinybcnn.backend import to_numpy
 from tinybcnn.functional import (
     conv2d_backward,
@@ -18,7 +19,7 @@ from tinybcnn.functional import (
     patch_mask_to_nchw,
 )
 from tinybcnn.gradcheck import assert_vjp
-from tinybcnn.random import bernoulli_mask, make_rng
+from tinybcnn.random import bernoulli_mask, keep_threshold, make_rng
 from tinybcnn.reference import conv2d_patch_masked_reference
 
 seeds = st.integers(0, 2**32 - 1)
@@ -94,6 +95,50 @@ def test_bernoulli_mask_statistics(p, dtype):
     assert abs(int(kept.sum()) - n * keep) < 5 * sigma
     # inverted: E[mask] = 1, Var[mask] = p / keep per element
     assert abs(float(mask.astype(np.float64).mean()) - 1.0) < 5 * np.sqrt(p / keep / n)
+
+
+@pytest.mark.parametrize("keep, int_type, threshold", [
+    (0.5, np.uint8, 128), (0.75, np.uint8, 192), (0.25, np.uint8, 64),
+    (1 - 2**-12, np.uint16, 2**16 - 2**4), (0.9, np.uint32, round(0.9 * 2**32)),
+])
+def test_keep_threshold_is_exact(keep, int_type, threshold):
+    assert keep_threshold(keep) == (np.dtype(int_type), threshold)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.25, 0.1])
+def test_bernoulli_keep_rule_is_u_below_threshold_exactly(monkeypatch, p):
+    # feed the mask known integers instead of random ones: every value around the threshold
+    # (and the ends of the range), so u < t and u <= t give different masks, deterministically
+    int_type, t = keep_threshold(1.0 - p)
+    top = np.iinfo(int_type).max
+    u = np.array(sorted({0, 1, t - 2, t - 1, t, t + 1, t + 2, top - 1, top}), dtype=int_type)
+
+    def known_uints(rng, size, dtype):
+        assert size == u.size and np.dtype(dtype) == int_type
+        return u
+
+    monkeypatch.setattr(tbrandom, "_random_uints", known_uints)
+    mask = bernoulli_mask(make_rng(0), (u.size,), p, dtype=np.float64)
+    np.testing.assert_array_equal(mask, np.where(u.astype(np.int64) < t, 1.0 / (1.0 - p), 0.0))
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_mask_is_the_same_for_a_strided_view_and_a_contiguous_copy(xp, fast):
+    # masks are drawn in logical (C) order: which unit gets which random number does not
+    # depend on the memory layout, nor on the namespace (the NumPy generator draws for both)
+    from tinybcnn.functional.fast import dropout_forward_fast
+
+    forward = dropout_forward_fast if fast else dropout_forward
+    base = np.random.default_rng(0).standard_normal((3, 5, 4, 2)).astype(np.float32)
+    view = np.ascontiguousarray(base.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # like a conv
+    assert not view.flags.c_contiguous
+    y_view, c_view = forward(xp.asarray(view), 0.5, rng=make_rng(7, backend="numpy"))
+    y_copy, c_copy = dropout_forward(np.ascontiguousarray(view), 0.5,
+                                     rng=make_rng(7, backend="numpy"))
+    np.testing.assert_array_equal(to_numpy(c_view["mask"]), c_copy["mask"])
+    np.testing.assert_array_equal(to_numpy(y_view), y_copy)
+    # and the mask is the one bernoulli_mask draws for that shape, element for element
+    np.testing.assert_array_equal(c_copy["mask"], bernoulli_mask(make_rng(7), view.shape, 0.5))
 
 
 def test_bernoulli_mask_p_zero_keeps_everything():

@@ -210,3 +210,45 @@ def test_pooling_on_every_namespace_with_ties(xp, geom):
     np.testing.assert_allclose(to_numpy(y), avgpool2d_direct(x, size, stride), rtol=1e-14)
     np.testing.assert_allclose(to_numpy(avgpool2d_backward(xp.asarray(dy), cache)),
                                avgpool2d_backward_direct(dy, x.shape, size, stride), rtol=1e-14)
+
+
+def test_maxpool_nan_propagates_in_the_oracle_and_the_core():
+    # the direct loops and the core agree: a NaN window has maximum NaN, its gradient goes
+    # to the window's first NaN, and windows without NaN are untouched
+    x = np.array([[[[1.0, 7.0, 2.0, 3.0],
+                    [np.nan, 4.0, 9.0, 0.0],
+                    [5.0, np.nan, 1.0, 1.0],
+                    [np.nan, 2.0, 1.0, 8.0]]]])
+    y_ref, argmax = maxpool2d_direct(x, 2)
+    np.testing.assert_array_equal(y_ref, [[[[np.nan, 9.0], [np.nan, 8.0]]]])
+    np.testing.assert_array_equal(argmax[0, 0, :, :], [[[1, 0], [1, 2]], [[2, 1], [3, 3]]])
+    y, cache = maxpool2d_forward(x, 2)
+    np.testing.assert_array_equal(y, y_ref)
+    dy = np.array([[[[10.0, 20.0], [30.0, 40.0]]]])
+    want = np.zeros_like(x)
+    want[0, 0, 1, 0], want[0, 0, 1, 2], want[0, 0, 2, 1], want[0, 0, 3, 3] = 10, 20, 30, 40
+    np.testing.assert_array_equal(maxpool2d_backward_direct(dy, x, 2), want)
+    np.testing.assert_array_equal(maxpool2d_backward(dy, cache), want)
+    # overlapping windows too (the general path)
+    y3, cache3 = maxpool2d_forward(x, 3, 1)
+    np.testing.assert_array_equal(y3, maxpool2d_direct(x, 3, 1)[0])
+    d3 = np.arange(1.0, 5.0).reshape(1, 1, 2, 2)
+    np.testing.assert_array_equal(maxpool2d_backward(d3, cache3),
+                                  maxpool2d_backward_direct(d3, x, 3, 1))
+
+
+@given(geometry(), st.integers(0, 2**32 - 1))
+@_with_examples
+def test_avgpool_layer_matches_direct_loops(geom, seed):
+    from tinybcnn.nn import AvgPool2D
+
+    n, c, h, w, size, stride = geom
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    layer = AvgPool2D(size, stride)
+    y = layer.forward(x)
+    np.testing.assert_allclose(y, avgpool2d_direct(x, size, stride), rtol=1e-12, atol=1e-14)
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_allclose(layer.backward(dy),
+                               avgpool2d_backward_direct(dy, x.shape, size, stride),
+                               rtol=1e-12, atol=1e-14)

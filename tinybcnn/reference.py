@@ -223,7 +223,8 @@ def maxpool2d_direct(x: Any, size: int = 2, stride: int | None = None
     y : ndarray of float64, shape (N, C, OH, OW)
     argmax : ndarray of int64, shape (N, C, OH, OW, 2)
         ``(h, w)`` in ``x`` of the maximum of each window. On ties the first maximal element
-        in row-major window order wins (smallest ``i``, then smallest ``j``).
+        in row-major window order wins (smallest ``i``, then smallest ``j``). A window with a
+        NaN has maximum NaN, at its first NaN (as :func:`numpy.maximum` propagates NaN).
 
     Notes
     -----
@@ -242,7 +243,11 @@ def maxpool2d_direct(x: Any, size: int = 2, stride: int | None = None
                     for i in range(size):
                         for j in range(size):
                             h, w = oh * stride + i, ow * stride + j
-                            if x[n, c, h, w] > best:  # strict: the first maximum wins ties
+                            if np.isnan(best):  # a NaN already won this window
+                                continue
+                            # NaN propagates: the first NaN of a window is its maximum;
+                            # strict ">": the first maximum wins ties
+                            if np.isnan(x[n, c, h, w]) or x[n, c, h, w] > best:
                                 best, best_hw = x[n, c, h, w], (h, w)
                     y[n, c, oh, ow] = best
                     argmax[n, c, oh, ow] = best_hw

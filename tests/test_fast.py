@@ -1,0 +1,264 @@
+"""The fast twins (tinybcnn.functional.fast) against the direct loops and their textbook twins.
+
+Each fast function is tested directly, on hypothesis-drawn shapes, against
+:mod:`tinybcnn.reference` (independent loops) and against the textbook function it stands
+beside; the layout contract they rely on is in docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinybcnn.backend import to_numpy
+from tinybcnn.functional import (
+    col2im,
+    conv2d_backward,
+    conv2d_forward,
+    dropout_backward,
+    dropout_forward,
+    im2col,
+    maxpool2d_backward,
+    maxpool2d_forward,
+)
+from tinybcnn.functional.fast import (
+    col2im_ijc,
+    conv2d_backward_fast,
+    conv2d_forward_fast,
+    dropout_backward_fast,
+    dropout_forward_fast,
+    im2col_ijc,
+    maxpool2d_backward_fast,
+    maxpool2d_forward_fast,
+)
+from tinybcnn.random import make_rng
+from tinybcnn.reference import (
+    conv2d_direct,
+    conv2d_patch_masked_reference,
+    im2col_direct,
+    maxpool2d_backward_direct,
+    maxpool2d_direct,
+)
+
+SEEDS = st.integers(0, 2**32 - 1)
+
+
+def channels_last(x: np.ndarray) -> np.ndarray:
+    """The same NCHW array, stored channels-last (what a conv returns)."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+def cij_from_ijc(cols: np.ndarray, c: int, kh: int, kw: int) -> np.ndarray:
+    """Permute the columns of an ``(i, j, c)``-ordered x* to the textbook ``(c, i, j)`` order."""
+    rows = cols.shape[0]
+    return np.asarray(cols).reshape(rows, kh, kw, c).transpose(0, 3, 1, 2).reshape(rows, -1)
+
+
+@st.composite
+def conv_geometry(draw):
+    """(N, C_in, C_out, H, W, kh, kw, stride, pad) with the kernel fitting the padded input."""
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    pad, stride = draw(st.integers(0, 2)), draw(st.integers(1, 4))
+    h = draw(st.integers(max(1, kh - 2 * pad), max(1, kh - 2 * pad) + 5))
+    w = draw(st.integers(max(1, kw - 2 * pad), max(1, kw - 2 * pad) + 5))
+    return (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3)),
+            h, w, kh, kw, stride, pad)
+
+
+# -- im2col_ijc / col2im_ijc -----------------------------------------------------------------
+
+@given(conv_geometry(), SEEDS)
+def test_im2col_ijc_is_im2col_with_permuted_columns(geom, seed):
+    n, c, _, h, w, kh, kw, stride, pad = geom
+    x = np.random.default_rng(seed).standard_normal((n, c, h, w))
+    cols = im2col_ijc(x, kh, kw, stride, pad)
+    np.testing.assert_array_equal(cij_from_ijc(cols, c, kh, kw), im2col_direct(x, kh, kw,
+                                                                               stride, pad))
+    np.testing.assert_array_equal(cij_from_ijc(cols, c, kh, kw), im2col(x, kh, kw, stride, pad))
+
+
+@given(conv_geometry(), SEEDS)
+def test_col2im_ijc_is_col2im_of_permuted_columns_and_the_adjoint(geom, seed):
+    n, c, _, h, w, kh, kw, stride, pad = geom
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    cols = rng.standard_normal(im2col_ijc(x, kh, kw, stride, pad).shape)
+    folded = col2im_ijc(cols, x.shape, kh, kw, stride, pad)
+    np.testing.assert_allclose(folded, col2im(cij_from_ijc(cols, c, kh, kw), x.shape, kh, kw,
+                                              stride, pad), rtol=1e-12, atol=1e-12)
+    # adjoint against the loop-built x*: <x*(x), cols> = <x, col2im(cols)>
+    lhs = np.sum(im2col_direct(x, kh, kw, stride, pad) * cij_from_ijc(cols, c, kh, kw))
+    np.testing.assert_allclose(lhs, np.sum(x * folded), rtol=1e-10)
+
+
+def test_im2col_ijc_on_every_namespace(xp):
+    x = np.random.default_rng(1).standard_normal((2, 3, 6, 5))
+    cols = im2col_ijc(xp.asarray(x), 3, 2, 2, 1)
+    np.testing.assert_array_equal(cij_from_ijc(to_numpy(cols), 3, 3, 2),
+                                  im2col_direct(x, 3, 2, 2, 1))
+    back = col2im_ijc(cols, x.shape, 3, 2, 2, 1)
+    np.testing.assert_allclose(to_numpy(back), col2im(im2col(x, 3, 2, 2, 1), x.shape, 3, 2, 2, 1),
+                               rtol=1e-12)
+
+
+def test_col2im_ijc_bad_shape():
+    with pytest.raises(ValueError, match=r"cols must have shape"):
+        col2im_ijc(np.zeros((4, 5)), (1, 1, 3, 3), 2, 2)
+
+
+# -- conv ------------------------------------------------------------------------------------
+
+@given(conv_geometry(), SEEDS, st.booleans())
+def test_conv_fast_matches_direct_loops_and_textbook(geom, seed, masked):
+    n, c_in, c_out, h, w, kh, kw, stride, pad = geom
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c_in, h, w))
+    W = rng.standard_normal((c_out, c_in, kh, kw))
+    b = rng.standard_normal(c_out)
+    oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
+    mask = (rng.integers(0, 2, (n * oh * ow, c_out)) * 2.0) if masked else None
+    y, cache = conv2d_forward_fast(x, W, b, stride, pad, mask=mask)
+    y_tb, cache_tb = conv2d_forward(x, W, b, stride, pad, mask=mask)
+    oracle = (conv2d_patch_masked_reference(x, W, b, mask, stride, pad) if masked
+              else conv2d_direct(x, W, b, stride, pad))
+    np.testing.assert_allclose(y, oracle, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y, y_tb, rtol=1e-12, atol=1e-12)
+    dy = rng.standard_normal(y.shape)
+    for got, want in zip(conv2d_backward_fast(dy, cache), conv2d_backward(dy, cache_tb),
+                         strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+    dx, dW, db = conv2d_backward_fast(dy, cache, input_grad=False)
+    assert dx is None
+
+
+def test_conv_fast_backward_by_direct_loops():
+    # dW and dx of the fast conv from the direct conv alone: <dy, conv(x + e·d)> is linear
+    rng = np.random.default_rng(3)
+    x, W, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), np.zeros(4)
+    y, cache = conv2d_forward_fast(x, W, b, 2, 1)
+    dy = rng.standard_normal(y.shape)
+    dx, dW, db = conv2d_backward_fast(dy, cache)
+    dx_dir, dW_dir = rng.standard_normal(x.shape), rng.standard_normal(W.shape)
+    # the conv is bilinear (b = 0): <dy, conv(d, W)> = <dx, d> and <dy, conv(x, D)> = <dW, D>
+    np.testing.assert_allclose(np.sum(dy * conv2d_direct(dx_dir, W, b, 2, 1)),
+                               np.sum(dx * dx_dir), rtol=1e-10)
+    np.testing.assert_allclose(np.sum(dy * conv2d_direct(x, dW_dir, b, 2, 1)),
+                               np.sum(dW * dW_dir), rtol=1e-10)
+    np.testing.assert_allclose(db, dy.sum(axis=(0, 2, 3)), rtol=1e-12)
+
+
+def test_conv_caches_are_not_interchangeable():
+    x, W, b = np.ones((1, 1, 4, 4)), np.ones((2, 1, 2, 2)), np.zeros(2)
+    y, cache = conv2d_forward_fast(x, W, b)
+    with pytest.raises(ValueError, match=r"'cij' columns"):
+        conv2d_backward(np.ones(y.shape), cache)
+    y, cache = conv2d_forward(x, W, b)
+    with pytest.raises(ValueError, match=r"'ijc' columns"):
+        conv2d_backward_fast(np.ones(y.shape), cache)
+
+
+def test_conv_fast_on_every_namespace(xp):
+    rng = np.random.default_rng(4)
+    x, W, b = rng.standard_normal((2, 2, 6, 5)), rng.standard_normal((3, 2, 3, 3)), \
+        rng.standard_normal(3)
+    y, cache = conv2d_forward_fast(xp.asarray(x), xp.asarray(W), xp.asarray(b), 1, 1)
+    np.testing.assert_allclose(to_numpy(y), conv2d_direct(x, W, b, 1, 1), rtol=1e-12,
+                               atol=1e-12)
+    dy = rng.standard_normal(tuple(y.shape))
+    want = conv2d_backward(dy, conv2d_forward(x, W, b, 1, 1)[1])
+    for got, ref in zip(conv2d_backward_fast(xp.asarray(dy), cache), want, strict=True):
+        np.testing.assert_allclose(to_numpy(got), ref, rtol=1e-11, atol=1e-11)
+
+
+# -- max pooling -----------------------------------------------------------------------------
+
+@st.composite
+def pool_geometry(draw):
+    """(N, C, H, W, size, stride), tiling (stride = size dividing H and W) half of the time."""
+    size = draw(st.integers(1, 3))
+    if draw(st.booleans()):
+        return (draw(st.integers(1, 2)), draw(st.integers(1, 3)),
+                size * draw(st.integers(1, 3)), size * draw(st.integers(1, 3)), size, None)
+    stride = draw(st.one_of(st.none(), st.integers(1, 4)))
+    return (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(size, size + 5)),
+            draw(st.integers(size, size + 5)), size, stride)
+
+
+@given(pool_geometry(), SEEDS, st.booleans(), st.booleans())
+def test_maxpool_fast_matches_direct_and_textbook_with_ties_and_nan(geom, seed, last, nan):
+    n, c, h, w, size, stride = geom
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, size=(n, c, h, w)).astype(np.float64)   # many ties
+    if nan:
+        x[rng.random(x.shape) < 0.15] = np.nan
+    x = channels_last(x) if last else x
+    y, cache = maxpool2d_forward_fast(x, size, stride)
+    y_ref, _ = maxpool2d_direct(x, size, stride)
+    np.testing.assert_array_equal(y, y_ref)                  # NaN in the same places too
+    np.testing.assert_array_equal(y, maxpool2d_forward(x, size, stride)[0])
+    dy = rng.integers(1, 100, size=y.shape).astype(np.float64)  # exact sums in any order
+    dx = maxpool2d_backward_fast(dy, cache)
+    np.testing.assert_array_equal(dx, maxpool2d_backward_direct(dy, x, size, stride))
+    np.testing.assert_array_equal(dx, maxpool2d_backward(dy, maxpool2d_forward(x, size,
+                                                                               stride)[1]))
+
+
+def test_maxpool_fast_nan_window_sends_its_gradient_to_its_first_nan():
+    x = np.array([[[[1.0, np.nan], [np.nan, 5.0]]]])
+    y, cache = maxpool2d_forward_fast(channels_last(x), 2)
+    assert np.isnan(y[0, 0, 0, 0])
+    np.testing.assert_array_equal(maxpool2d_backward_fast(np.array([[[[3.0]]]]), cache),
+                                  [[[[0.0, 3.0], [0.0, 0.0]]]])
+
+
+def test_maxpool_fast_on_every_namespace(xp):
+    rng = np.random.default_rng(6)
+    x = rng.integers(0, 2, size=(2, 3, 4, 6)).astype(np.float64)
+    x[0, 0, 1, 1] = np.nan
+    y, cache = maxpool2d_forward_fast(xp.asarray(x), 2)
+    dy = rng.integers(1, 9, size=tuple(y.shape)).astype(np.float64)
+    np.testing.assert_array_equal(to_numpy(y), maxpool2d_direct(x, 2)[0])
+    np.testing.assert_array_equal(to_numpy(maxpool2d_backward_fast(xp.asarray(dy), cache)),
+                                  maxpool2d_backward_direct(dy, x, 2))
+
+
+# -- dropout ---------------------------------------------------------------------------------
+
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=4), SEEDS,
+       st.sampled_from([0.0, 0.25, 0.5, 0.9]), st.booleans())
+def test_dropout_fast_draws_the_textbook_mask_whatever_the_strides(shape, seed, p, permuted):
+    x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+    if permuted:  # the same logical array in reversed memory order
+        x = np.ascontiguousarray(x.T).T
+    y, cache = dropout_forward_fast(x, p, rng=make_rng(seed))
+    y_tb, cache_tb = dropout_forward(np.ascontiguousarray(x), p, rng=make_rng(seed))
+    if p == 0:
+        assert cache["mask"] is None and cache_tb["mask"] is None
+        return
+    np.testing.assert_array_equal(cache["mask"], cache_tb["mask"])
+    np.testing.assert_array_equal(y, y_tb)
+    np.testing.assert_array_equal(y, x * cache_tb["mask"])
+    dy = np.random.default_rng(seed + 1).standard_normal(shape).astype(np.float32)
+    np.testing.assert_array_equal(dropout_backward_fast(dy, cache),
+                                  dropout_backward(dy, cache_tb))
+
+
+def test_dropout_fast_mask_streams_like_a_conv_output():
+    y_conv, _ = conv2d_forward_fast(np.ones((2, 1, 6, 6), np.float32),
+                                    np.ones((4, 1, 3, 3), np.float32), np.zeros(4, np.float32))
+    _, cache = dropout_forward_fast(y_conv, 0.5, rng=make_rng(0))
+    # channels-last memory like the conv output, the same numbers as the textbook's C order
+    assert cache["mask"].transpose(0, 2, 3, 1).flags.c_contiguous
+    _, cache_tb = dropout_forward(np.ascontiguousarray(y_conv), 0.5, rng=make_rng(0))
+    np.testing.assert_array_equal(cache["mask"], cache_tb["mask"])
+
+
+def test_dropout_fast_injected_mask_used_as_is(xp):
+    x = xp.asarray(np.arange(6.0).reshape(2, 3))
+    mask = xp.asarray(np.array([[0.0, 2.0, 2.0], [2.0, 0.0, 0.0]]))
+    y, cache = dropout_forward_fast(x, 0.5, mask=mask)
+    np.testing.assert_array_equal(to_numpy(y), [[0.0, 2.0, 4.0], [6.0, 0.0, 0.0]])
+    with pytest.raises(ValueError, match=r"drop probability"):
+        dropout_forward_fast(x, 1.0, rng=make_rng(0))
