@@ -1,4 +1,4 @@
-"""The command line keeps its robustness promises (DESIGN.md, section 6 "Robust").
+"""The command line keeps its robustness promises (docs/architecture.md, "Conventions").
 
 * Bad input — arguments, data folders, image files, checkpoints, a missing GPU — gets exit
   code 2 and exactly one line on stderr, never a traceback. Checked in-process through

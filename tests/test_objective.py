@@ -1,4 +1,4 @@
-"""The deep-GP objective: per-layer decay against the hand formulas of DESIGN §4, the whole
+"""The deep-GP objective: per-layer decay against the hand formulas of docs/objective.md, the whole
 objective's gradient against float64 finite differences with fixed dropout masks, the
 Caffe-style weight decay against the equivalent (l, tau) form step for step, and the
 Gaussian likelihood against its closed form."""
@@ -287,7 +287,7 @@ def test_gaussian_data_term_formula_and_gradient(shape, tau):
     pred, target = rng.standard_normal(shape), rng.standard_normal(shape)
     obj = Objective(decay={}, likelihood="gaussian", tau=tau)
     value, grad = obj.data_term(pred, target)
-    # DESIGN 4: the data term is −log p / tau for every likelihood
+    # docs/architecture.md (Conventions): the data term is −log p / tau for every likelihood
     assert value == pytest.approx(hand_gaussian_nll(pred, target, tau) / tau, rel=1e-13)
     num = numerical_gradient(lambda z: hand_gaussian_nll(z, target, tau) / tau, pred)
     assert grad.shape == pred.shape
