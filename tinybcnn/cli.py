@@ -84,6 +84,8 @@ def _add_common(p: argparse.ArgumentParser, out: bool = True, out_default: str |
         p.add_argument("--out", default=out_default, required=out_default is None,
                        help="output directory" + (f" ({out_default})" if out_default else ""))
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="BLAS threads (default: $TINYBCNN_THREADS, else the free CPUs)")
 
 
 def _add_data(p: argparse.ArgumentParser, default: str | None = "embedded") -> None:
@@ -302,13 +304,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     info: dict[str, Any] = {"tinybcnn": __version__, "python": platform.python_version(),
                             "numpy": np.__version__, "backend": get_backend()}
-    try:
-        from threadpoolctl import threadpool_info
+    from .threads import describe
 
-        info["blas"] = [{k: d.get(k) for k in ("internal_api", "version", "num_threads")}
-                        for d in threadpool_info() if d.get("user_api") == "blas"]
-    except ImportError:
-        info["blas"] = "install threadpoolctl to see the BLAS library and its threads"
+    info["threads"] = describe()
     try:
         import cupy
 
@@ -329,6 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         _set_backend(args)
+        if hasattr(args, "threads"):  # a command that trains or predicts
+            from .threads import apply_threads
+
+            apply_threads(args.threads)
         return int(args.func(args))
     except TrainingInterrupted as exc:
         where = getattr(exc, "checkpoint_path", None)

@@ -1,0 +1,104 @@
+"""The BLAS thread decision (tinybcnn.threads) with injected CPUs and load, and its override."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tinybcnn import threads
+from tinybcnn.threads import ENV_VAR, choose_threads
+
+NO_ENV: dict[str, str] = {}
+
+
+@pytest.mark.parametrize("cpus, load, want", [
+    (2, 0.0, 2), (2, 0.3, 2),     # idle machine: every CPU
+    (2, 0.6, 1), (2, 1.2, 1),     # another process keeps one core busy: 1 thread
+    (2, 2.0, 1), (2, 9.5, 1),     # overloaded: 1 thread, never 0
+    (8, 2.4, 6), (8, 0.0, 8), (1, 0.0, 1),
+])
+def test_automatic_choice_leaves_the_busy_cores(cpus, load, want):
+    choice = choose_threads(cpus=cpus, whole_machine=True, load=load, environ=NO_ENV)
+    assert choice.threads == want
+    assert f"{cpus} CPUs" in choice.reason and f"{load:.2f}" in choice.reason
+
+
+def test_load_is_ignored_when_it_is_not_about_our_cpus():
+    # pinned to 2 CPUs of a big machine (or under a cgroup quota): the machine-wide load
+    # says nothing about them
+    choice = choose_threads(cpus=2, whole_machine=False, load=30.0, environ=NO_ENV)
+    assert choice.threads == 2 and "load" not in choice.reason
+
+
+def test_platform_without_load_average(monkeypatch):
+    monkeypatch.setattr(threads, "_load_average", lambda: None)
+    assert choose_threads(cpus=4, whole_machine=True, environ=NO_ENV).threads == 4
+
+
+def test_override_order_flag_then_environment_then_automatic():
+    env = {ENV_VAR: "3"}
+    assert choose_threads(1, cpus=2, whole_machine=True, load=5.0, environ=env).threads == 1
+    choice = choose_threads(cpus=2, whole_machine=True, load=5.0, environ=env)
+    assert choice.threads == 3 and choice.reason == ENV_VAR
+    assert choose_threads(cpus=2, whole_machine=True, load=5.0,
+                          environ={ENV_VAR: " "}).threads == 1
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "two", "1.5"])
+def test_bad_environment_value_is_one_clear_error(bad):
+    with pytest.raises(ValueError, match=ENV_VAR):
+        choose_threads(environ={ENV_VAR: bad})
+
+
+def test_cgroup_quota_caps_the_cpus(tmp_path):
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("150000 100000\n")
+    assert threads._cgroup_quota_cpus(cpu_max) == 2
+    cpu_max.write_text("max 100000\n")
+    assert threads._cgroup_quota_cpus(cpu_max) is None
+    assert threads._cgroup_quota_cpus(tmp_path / "missing") is None
+
+
+def test_measured_cpus_are_sane():
+    cpus, _ = threads.available_cpus()
+    assert cpus >= 1
+
+
+def test_apply_threads_limits_blas_as_threadpoolctl_reports():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    before = threadpoolctl.threadpool_info()
+    if not any(d.get("user_api") == "blas" for d in before):
+        pytest.skip("no BLAS library loaded")
+    try:
+        choice = threads.apply_threads(1)
+        assert choice.threads == 1 and choice.reason == "--threads"
+        assert all(b["num_threads"] == 1 for b in threads.blas_threads())
+        assert "1 (--threads)" in threads.describe(1)
+    finally:  # restore what was there
+        for d in before:
+            if d.get("user_api") == "blas":
+                threadpoolctl.threadpool_limits(limits=d["num_threads"], user_api="blas")
+
+
+def test_cli_threads_flag_and_info(tmp_path):
+    # --threads is accepted by the commands that train or predict, and `info` reports the
+    # choice without asking to install anything
+    env_cmd = [sys.executable, "-m", "tinybcnn"]
+    out = subprocess.run(env_cmd + ["info"], capture_output=True, text=True, timeout=120,
+                         env={**_env(), ENV_VAR: "1"})
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["threads"].startswith(f"1 ({ENV_VAR})")
+    assert "install" not in out.stdout
+    bad = subprocess.run(env_cmd + ["train", "--threads", "0", "--out", str(tmp_path / "r")],
+                         capture_output=True, text=True, timeout=120, env=_env())
+    assert bad.returncode == 2 and "--threads" in bad.stderr
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != ENV_VAR}
