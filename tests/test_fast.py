@@ -33,6 +33,7 @@ from tinybcnn.functional.fast import (
     maxpool2d_backward_fast,
     maxpool2d_forward_fast,
 )
+from tinybcnn.functional.fast.conv import PER_OFFSET_MIN_CHANNELS
 from tinybcnn.random import make_rng
 from tinybcnn.reference import (
     conv2d_direct,
@@ -58,21 +59,26 @@ def cij_from_ijc(cols: np.ndarray, c: int, kh: int, kw: int) -> np.ndarray:
 
 @st.composite
 def conv_geometry(draw):
-    """(N, C_in, C_out, H, W, kh, kw, stride, pad) with the kernel fitting the padded input."""
+    """(N, C_in, C_out, H, W, kh, kw, stride, pad) with the kernel fitting the padded input.
+
+    C_in covers 1 (conv1), a few, and at least ``PER_OFFSET_MIN_CHANNELS`` (the other
+    input-gradient path of the fast conv).
+    """
     kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     pad, stride = draw(st.integers(0, 2)), draw(st.integers(1, 4))
     h = draw(st.integers(max(1, kh - 2 * pad), max(1, kh - 2 * pad) + 5))
     w = draw(st.integers(max(1, kw - 2 * pad), max(1, kw - 2 * pad) + 5))
-    return (draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3)),
-            h, w, kh, kw, stride, pad)
+    c_in = draw(st.sampled_from([1, 2, 3, PER_OFFSET_MIN_CHANNELS, PER_OFFSET_MIN_CHANNELS + 1]))
+    return draw(st.integers(1, 2)), c_in, draw(st.integers(1, 3)), h, w, kh, kw, stride, pad
 
 
 # -- im2col_ijc / col2im_ijc -----------------------------------------------------------------
 
-@given(conv_geometry(), SEEDS)
-def test_im2col_ijc_is_im2col_with_permuted_columns(geom, seed):
+@given(conv_geometry(), SEEDS, st.booleans())
+def test_im2col_ijc_is_im2col_with_permuted_columns(geom, seed, last):
     n, c, _, h, w, kh, kw, stride, pad = geom
     x = np.random.default_rng(seed).standard_normal((n, c, h, w))
+    x = channels_last(x) if last else x   # a pooled conv output is channels-last
     cols = im2col_ijc(x, kh, kw, stride, pad)
     np.testing.assert_array_equal(cij_from_ijc(cols, c, kh, kw), im2col_direct(x, kh, kw,
                                                                                stride, pad))
@@ -110,11 +116,12 @@ def test_col2im_ijc_bad_shape():
 
 # -- conv ------------------------------------------------------------------------------------
 
-@given(conv_geometry(), SEEDS, st.booleans())
-def test_conv_fast_matches_direct_loops_and_textbook(geom, seed, masked):
+@given(conv_geometry(), SEEDS, st.booleans(), st.booleans())
+def test_conv_fast_matches_direct_loops_and_textbook(geom, seed, masked, last):
     n, c_in, c_out, h, w, kh, kw, stride, pad = geom
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c_in, h, w))
+    x = channels_last(x) if last else x
     W = rng.standard_normal((c_out, c_in, kh, kw))
     b = rng.standard_normal(c_out)
     oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
@@ -159,9 +166,10 @@ def test_conv_caches_are_not_interchangeable():
         conv2d_backward_fast(np.ones(y.shape), cache)
 
 
-def test_conv_fast_on_every_namespace(xp):
+@pytest.mark.parametrize("c_in", [2, PER_OFFSET_MIN_CHANNELS])
+def test_conv_fast_on_every_namespace(xp, c_in):
     rng = np.random.default_rng(4)
-    x, W, b = rng.standard_normal((2, 2, 6, 5)), rng.standard_normal((3, 2, 3, 3)), \
+    x, W, b = rng.standard_normal((2, c_in, 6, 5)), rng.standard_normal((3, c_in, 3, 3)), \
         rng.standard_normal(3)
     y, cache = conv2d_forward_fast(xp.asarray(x), xp.asarray(W), xp.asarray(b), 1, 1)
     np.testing.assert_allclose(to_numpy(y), conv2d_direct(x, W, b, 1, 1), rtol=1e-12,

@@ -2,19 +2,22 @@
 
 ``x*`` is only defined up to the order of its columns, as long as the kernels are reshaped to
 match, and a matrix can sit in memory row- or column-major: BLAS multiplies either without a
-copy. :func:`im2col_ijc` orders the columns ``(i, j, c)`` and stores the matrix offset-major
-(one contiguous block per kernel offset, i.e. column-major), so each of its ``kh·kw`` copies
-writes one contiguous block, and :func:`col2im_ijc` reads one. On LeNet (batch 64, float32,
-2 cores) this took conv2's im2col from about 7 ms to about 1 ms and conv1's from about 5 ms
-to 0.2 ms. The textbook versions are :func:`tinybcnn.functional.im2col` and
-:func:`tinybcnn.functional.col2im`; ``docs/architecture.md`` gives the layout contract.
+copy. :func:`im2col_ijc` orders the columns ``(i, j, c)``, so that a patch row of a
+channels-last image is ``kh·kw`` contiguous runs of ``C`` values, and picks the memory order
+that makes its copies contiguous. On LeNet (batch 64, float32) this took conv2's im2col from
+about 7 ms to about 0.3 ms and conv1's from about 5 ms to 0.2 ms. The textbook versions are
+:func:`tinybcnn.functional.im2col` and :func:`tinybcnn.functional.col2im`;
+``docs/architecture.md`` gives the layout contract.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ...backend import xp_of
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ...backend import is_numpy, xp_of
 from .._checks import check_ndim
 from ..im2col import _pad, _window, conv_output_shape
 
@@ -22,7 +25,7 @@ __all__ = ["im2col_ijc", "col2im_ijc"]
 
 
 def im2col_ijc(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0) -> Any:
-    """``im2col(x)`` with columns permuted from ``(c, i, j)`` to ``(i, j, c)``, offset-major.
+    """``im2col(x)`` with columns permuted from ``(c, i, j)`` to ``(i, j, c)``.
 
     Parameters
     ----------
@@ -35,13 +38,26 @@ def im2col_ijc(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0) -> Any:
     cols : array, shape (N·OH·OW, kh·kw·C)
         ``cols[r, (i·kw + j)·C + c] == im2col(x)[r, (c·kh + i)·kw + j]``, so
         ``cols @ W.transpose(0, 2, 3, 1).reshape(C_out, -1).T`` is the same convolution as
-        ``im2col(x) @ W.reshape(C_out, -1).T``. It is the transpose of a C-contiguous
-        ``(kh·kw·C, N·OH·OW)`` array (column-major).
+        ``im2col(x) @ W.reshape(C_out, -1).T``.
+
+    Notes
+    -----
+    The memory order follows the input. A channels-last NumPy input with several channels
+    (a pooled conv output) is copied once, through a sliding-window view, into a row-major
+    matrix: every patch row is ``kh·kw`` runs of ``C`` contiguous values. Otherwise the matrix
+    is built offset-major, the transpose of a C-contiguous ``(kh·kw·C, N·OH·OW)`` array, one
+    contiguous block per kernel offset. BLAS multiplies either without a copy.
     """
     check_ndim(x, 4, "x", "(N, C, H, W)")
     n, c, h, w = x.shape
     oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
     xp = xp_of(x)
+    if is_numpy(xp) and c > 1 and _channels_last_memory(x):
+        x_nhwc = _pad_channels_last(np.transpose(x, (0, 2, 3, 1)), pad)
+        windows = sliding_window_view(x_nhwc, (kh, kw), axis=(1, 2))[:, ::stride, ::stride]
+        cols = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
+        cols[...] = np.transpose(windows, (0, 1, 2, 4, 5, 3))  # (N, OH, OW, C, kh, kw) view
+        return cols.reshape(n * oh * ow, kh * kw * c)
     x_pad = _pad(x, pad)
     cols_t = xp.empty((kh, kw, c, n, oh, ow), dtype=x.dtype, device=x.device)
     for i in range(kh):
@@ -49,6 +65,21 @@ def im2col_ijc(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0) -> Any:
             tap = x_pad[:, :, _window(i, oh, stride), _window(j, ow, stride)]  # (N, C, OH, OW)
             cols_t[i, j, ...] = xp.permute_dims(tap, (1, 0, 2, 3))
     return xp.reshape(cols_t, (kh * kw * c, n * oh * ow)).T
+
+
+def _pad_channels_last(x_nhwc: np.ndarray, pad: int) -> np.ndarray:
+    """Zero-pad the spatial axes of an NHWC array, keeping it channels-last."""
+    if pad == 0:
+        return x_nhwc
+    n, h, w, c = x_nhwc.shape
+    out = np.zeros((n, h + 2 * pad, w + 2 * pad, c), dtype=x_nhwc.dtype)
+    out[:, pad:pad + h, pad:pad + w, :] = x_nhwc
+    return out
+
+
+def _channels_last_memory(x: Any) -> bool:
+    """True if the NCHW NumPy array ``x`` is a view of C-contiguous NHWC memory."""
+    return bool(np.transpose(x, (0, 2, 3, 1)).flags.c_contiguous)
 
 
 def col2im_ijc(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int,
