@@ -38,6 +38,21 @@ def test_platform_without_load_average(monkeypatch):
     assert choose_threads(cpus=4, whole_machine=True, environ=NO_ENV).threads == 4
 
 
+def test_busy_cores_see_a_competitor_before_the_load_average_does(monkeypatch, tmp_path):
+    # a competitor with 2 spinning threads started a second ago: the 1-min average is still
+    # low, the run queue is not (3 runnable tasks, one of them this process)
+    proc = tmp_path / "loadavg"
+    proc.write_text("0.10 0.05 0.01 3/120 4242\n")
+    monkeypatch.setattr(threads, "_PROC_LOADAVG", proc)
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.10, 0.05, 0.01))
+    assert threads._load_average() == 2.0
+    proc.write_text("0.10 0.05 0.01 1/120 4242\n")        # only us: the average counts
+    assert threads._load_average() == 0.10
+    monkeypatch.setattr(threads, "_PROC_LOADAVG", tmp_path / "missing")   # not Linux
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (1.5, 1.0, 0.5))
+    assert threads._load_average() == 1.5
+
+
 def test_override_order_flag_then_environment_then_automatic():
     env = {ENV_VAR: "3"}
     assert choose_threads(1, cpus=2, whole_machine=True, load=5.0, environ=env).threads == 1

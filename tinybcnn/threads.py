@@ -8,9 +8,9 @@ on a 2-core machine with a second NumPy training running, one LeNet step took 1,
 1. ``--threads N`` on the command line (passed here as ``requested``), else
 2. the environment variable ``TINYBCNN_THREADS``, else
 3. the CPUs this process may run on (``os.sched_getaffinity``, capped by a cgroup CPU quota),
-   less the cores other processes keep busy: the 1-minute load average rounded to the
-   nearest whole core, where that load is about the same CPUs (all of the machine's
-   CPUs are ours, and no quota). At least 1.
+   less the cores other processes keep busy, rounded to the nearest whole core: the 1-minute
+   load average, or the tasks runnable right now if more, where that load is about the same
+   CPUs (all of the machine's CPUs are ours, and no quota). At least 1.
 
 It is applied with threadpoolctl when a training or prediction run starts (the command line
 does it), never at import. ``tinybcnn info`` shows the choice and its reason.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ __all__ = ["ENV_VAR", "ThreadChoice", "available_cpus", "choose_threads", "apply
 ENV_VAR = "TINYBCNN_THREADS"
 
 _CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+_PROC_LOADAVG = Path("/proc/loadavg")  # "1min 5min 15min running/total last_pid"
 _limiter: Any = None  # the threadpoolctl limiter in force (kept so it is not collected)
 
 
@@ -70,11 +72,28 @@ def available_cpus() -> tuple[int, bool]:
 
 
 def _load_average() -> float | None:
-    """The 1-minute load average, or None where the system has none (Windows)."""
+    """Cores other processes keep busy: the larger of two estimates, or None if unknown.
+
+    The 1-minute load average lags by tens of seconds; the number of runnable tasks right now
+    (``/proc/loadavg``, Linux), sampled a few times over 50 ms less this process, sees a
+    competitor that has just started. Erring high costs little (one thread on an idle
+    2-core machine is at most 2× slower); erring low is the 15× cliff.
+    """
     try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows
         return None
+    runnable = []
+    for _ in range(5):
+        try:
+            running = _PROC_LOADAVG.read_text().split()[3].split("/")[0]
+        except (OSError, IndexError):
+            break
+        runnable.append(int(running) - 1)  # less this process, which is reading the file
+        time.sleep(0.01)
+    if runnable:
+        load = max(load, sum(runnable) / len(runnable))
+    return load
 
 
 def _parse_count(value: Any, source: str) -> int:
@@ -97,8 +116,8 @@ def choose_threads(requested: int | None = None, *, cpus: int | None = None,
     requested : int, optional
         An explicit count (``--threads``); wins over everything else.
     cpus, whole_machine, load : optional
-        The CPUs this process may use, whether they are the whole machine, and the 1-minute
-        load average. Measured when not given (tests inject them).
+        The CPUs this process may use, whether they are the whole machine, and the number of
+        cores other processes keep busy (a load). Measured when not given (tests inject them).
     environ : dict, optional
         Environment to read ``TINYBCNN_THREADS`` from (``os.environ`` by default).
 
@@ -126,7 +145,7 @@ def choose_threads(requested: int | None = None, *, cpus: int | None = None,
         return ThreadChoice(cpus, f"{cpus} CPUs available")
     busy = math.floor(load + 0.5)  # cores other processes keep busy, to the nearest core
     threads = max(1, min(cpus, cpus - busy))
-    return ThreadChoice(threads, f"{cpus} CPUs, 1-min load {load:.2f}")
+    return ThreadChoice(threads, f"{cpus} CPUs, load {load:.2f}")
 
 
 def apply_threads(requested: int | None = None) -> ThreadChoice:

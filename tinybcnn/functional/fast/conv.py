@@ -34,9 +34,11 @@ def conv2d_forward_fast(x: Any, W: Any, b: Any, stride: int = 1, pad: int = 0,
     xp = xp_of(x, W)
     c_out, _, kh, kw = W.shape
     cols = im2col_ijc(x, kh, kw, stride, pad)                 # (N·OH·OW, kh·kw·C_in)
-    y_patch = cols @ kernel_matrix_ijc(W).T + b                # (N·OH·OW, C_out)
+    y_patch = cols @ kernel_matrix_ijc(W).T                    # (N·OH·OW, C_out)
+    # in place: a second output-sized array would be freshly mapped, and page-faulted in
+    y_patch += b
     if mask is not None:
-        y_patch = y_patch * mask
+        y_patch *= mask
     y = xp.permute_dims(xp.reshape(y_patch, (n, oh, ow, c_out)), (0, 3, 1, 2))
     cache = {"cols": cols, "W": W, "x_shape": tuple(x.shape), "stride": stride, "pad": pad,
              "mask": mask, "columns": "ijc"}
@@ -53,7 +55,10 @@ def conv2d_backward_fast(dy: Any, cache: dict, input_grad: bool = True) -> tuple
     cols, W = cache["cols"], cache["W"]
     c_out, c_in, kh, kw = W.shape
     db = xp.sum(d_patch, axis=0)
-    dW = xp.permute_dims(xp.reshape(d_patch.T @ cols, (c_out, kh, kw, c_in)), (0, 3, 1, 2))
+    # dWᵀ = x*ᵀ · dY when x* is offset-major: x*ᵀ is then C-contiguous, and BLAS runs this
+    # long, thin product (inner dimension N·OH·OW) faster that way round
+    dW_mat = (cols.T @ d_patch).T if _column_major(cols) else d_patch.T @ cols
+    dW = xp.permute_dims(xp.reshape(dW_mat, (c_out, kh, kw, c_in)), (0, 3, 1, 2))
     if not input_grad:
         return None, dW, db
     return input_gradient(d_patch, W, cache["x_shape"], cache["stride"], cache["pad"]), dW, db
@@ -113,6 +118,12 @@ def input_gradient(d_patch: Any, W: Any, x_shape: tuple[int, int, int, int], str
             shifted = (slice(None), _window(i, oh, stride), _window(j, ow, stride), ...)
             dx_pad[shifted] += xp.reshape(d_block, (n, oh, ow, c_in))
     return xp.permute_dims(dx_pad[:, pad:pad + h, pad:pad + w, :], (0, 3, 1, 2))
+
+
+def _column_major(a: Any) -> bool:
+    """True for a NumPy/CuPy matrix stored column-major (False where strides are unknown)."""
+    flags = getattr(a, "flags", None)
+    return bool(flags is not None and flags.f_contiguous and not flags.c_contiguous)
 
 
 def kernel_matrix_ijc(W: Any) -> Any:
