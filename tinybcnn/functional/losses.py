@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from ..backend import xp_of
 from ._checks import check_ndim, check_shape
 from .activations import log_softmax
@@ -32,6 +34,8 @@ def softmax_cross_entropy_forward(logits: Any, labels: Any) -> tuple[Any, dict]:
     ----------
     logits : array, shape (N, K)
     labels : int array, shape (N,), values in [0, K)
+        Host labels (NumPy, lists) out of range raise ValueError; device labels make the
+        loss NaN instead, so that no value is read back from the device.
 
     Returns
     -------
@@ -45,19 +49,33 @@ def softmax_cross_entropy_forward(logits: Any, labels: Any) -> tuple[Any, dict]:
     """
     check_ndim(logits, 2, "logits", "(N, K)")
     xp = xp_of(logits)
-    labels = xp.asarray(labels, device=logits.device)
-    check_shape(labels, (logits.shape[0],), "labels", "(N,)")
     n, k = logits.shape
+    on_host = isinstance(labels, (np.ndarray, list, tuple))
+    if on_host:  # checked here, on the host; device labels are checked on the device below
+        _check_host_labels(np.asarray(labels), k)
+    labels = xp.asarray(labels, device=logits.device)
+    check_shape(labels, (n,), "labels", "(N,)")
     if n == 0:
         raise ValueError("logits must hold at least one row, got shape (0, K)")
     if not xp.isdtype(labels.dtype, "integral"):
         raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
-    if int(xp.min(labels)) < 0 or int(xp.max(labels)) >= k:
-        raise ValueError(f"labels must lie in [0, {k}), got values outside that range")
     log_p = log_softmax(logits)
     hit = one_hot(labels, k, logits)
     loss = -xp.sum(xp.where(hit, log_p, xp.zeros_like(log_p))) / n
+    if not on_host:
+        # reading device labels back to raise would stall the device (a host
+        # synchronisation): a label outside [0, K) matches no class and makes the loss NaN
+        missed = xp.any(xp.logical_not(xp.any(hit, axis=1)))
+        loss = xp.where(missed, xp.asarray(math.nan, dtype=loss.dtype, device=loss.device),
+                        loss)
     return loss, {"log_p": log_p, "hit": hit}
+
+
+def _check_host_labels(labels: np.ndarray, k: int) -> None:
+    """Raise ValueError unless host ``labels`` are integers in ``[0, k)``."""
+    if labels.size and np.issubdtype(labels.dtype, np.integer) and (
+            labels.min() < 0 or labels.max() >= k):
+        raise ValueError(f"labels must lie in [0, {k}), got values outside that range")
 
 
 def softmax_cross_entropy_backward(dloss: Any, cache: dict) -> Any:
