@@ -138,3 +138,44 @@ def test_mlp_layout_and_shapes():
         mlp((4,))
     with pytest.raises(ValueError):
         mlp((4, 2), p=1.0)
+
+
+def test_lenet_layers_compute_what_the_textbook_functions_compute():
+    # the layers run the fast twins (docs/architecture.md); a LeNet-all pass with a seeded
+    # rng must equal the same chain of textbook functions with the same masks, forward and
+    # backward (float64: only the GEMMs' summation order differs)
+    import tinybcnn.functional as F
+
+    model = lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=4, dtype=np.float64)
+    x = np.random.default_rng(2).standard_normal((3, 1, 16, 16))
+    logits = model.forward(x, rng=make_rng(9))
+    dlogits = np.random.default_rng(3).standard_normal(logits.shape)
+    model.backward(dlogits)
+
+    P = model.params
+    tb_rng = make_rng(9)
+    h, c1 = F.conv2d_forward(x, P["conv1.W"], P["conv1.b"])
+    h, d1 = F.dropout_forward(h, 0.5, rng=tb_rng)
+    h, p1 = F.maxpool2d_forward(h, 2)
+    h, c2 = F.conv2d_forward(h, P["conv2.W"], P["conv2.b"])
+    h, d2 = F.dropout_forward(h, 0.5, rng=tb_rng)
+    h, p2 = F.maxpool2d_forward(h, 2)
+    shape = h.shape
+    h, i1 = F.dense_forward(h.reshape(3, -1), P["ip1.W"], P["ip1.b"])
+    h, r1 = F.relu_forward(h)
+    h, d3 = F.dropout_forward(h, 0.5, rng=tb_rng)
+    out, i2 = F.dense_forward(h, P["ip2.W"], P["ip2.b"])
+    np.testing.assert_allclose(logits, out, rtol=1e-12, atol=1e-12)
+
+    g, gW2, gb2 = F.dense_backward(dlogits, i2)
+    g = F.relu_backward(F.dropout_backward(g, d3), r1)
+    g, gW1, gb1 = F.dense_backward(g, i1)
+    g = F.dropout_backward(F.maxpool2d_backward(g.reshape(shape), p2), d2)
+    g, gWc2, gbc2 = F.conv2d_backward(g, c2)
+    g = F.dropout_backward(F.maxpool2d_backward(g, p1), d1)
+    _, gWc1, gbc1 = F.conv2d_backward(g, c1)
+    want = {"ip2.W": gW2, "ip2.b": gb2, "ip1.W": gW1, "ip1.b": gb1, "conv2.W": gWc2,
+            "conv2.b": gbc2, "conv1.W": gWc1, "conv1.b": gbc1}
+    for name, grad in want.items():
+        np.testing.assert_allclose(model.grads[name], grad, rtol=1e-10, atol=1e-12,
+                                   err_msg=name)

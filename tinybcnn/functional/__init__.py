@@ -3,6 +3,10 @@
 Every forward is ``f_forward(...) -> (y, cache)`` and every backward
 ``f_backward(dy, cache) -> grads``; the array namespace comes from the inputs, so the same
 functions run on NumPy, CuPy and ``array_api_strict``.
+
+The names exported here are the *textbook* functions, the ones the docs and tutorials show.
+The layers of :mod:`tinybcnn.nn` run their fast twins in :mod:`tinybcnn.functional.fast`, which
+compute the same in a memory order chosen for speed (``docs/architecture.md``).
 """
 
 from .activations import log_softmax, relu_backward, relu_forward, softmax
