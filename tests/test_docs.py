@@ -197,14 +197,14 @@ def test_tau_scales_decay_and_classification_data_term():
     assert math.isclose(o3.data_term(logits, y)[0], ce / 3)
 
 
-def _gaussian_case(tau):
-    net = tb.models.mlp((3, 8, 1), p=0.5, seed=0, dtype=np.float64)
+def _gaussian_case(tau, d=1):
+    net = tb.models.mlp((3, 8, d), p=0.5, seed=0, dtype=np.float64)
     obj = Objective.for_model(net, n_train=100, length_scale=1.0, tau=tau, likelihood="gaussian")
     rng = np.random.default_rng(0)
-    pred, y = rng.standard_normal((6, 1)), rng.standard_normal((6, 1))
+    pred, y = rng.standard_normal((6, d)), rng.standard_normal((6, d))
     # objective.md, "The precision τ": −log N(y; ŷ, 1/τ) / τ = ½‖y − ŷ‖² + (D/2τ) log(2π/τ)
     doc = float(np.mean(0.5 * np.sum((y - pred) ** 2, axis=1))
-                + 1 / (2 * tau) * math.log(2 * math.pi / tau))
+                + d / (2 * tau) * math.log(2 * math.pi / tau))
     return obj.data_term(pred, y)[0], doc
 
 
@@ -213,8 +213,9 @@ def test_gaussian_data_term_tau_one():
     assert math.isclose(got, doc, rel_tol=1e-12)
 
 
-def test_gaussian_data_term_divided_by_tau():
-    got, doc = _gaussian_case(4.0)
+@pytest.mark.parametrize("d", [1, 3])
+def test_gaussian_data_term_divided_by_tau(d):
+    got, doc = _gaussian_case(4.0, d)
     assert math.isclose(got, doc, rel_tol=1e-12)
 
 
