@@ -20,7 +20,7 @@ def mixture_kl_monte_carlo(means: np.ndarray, weights: np.ndarray, sigma: float,
     rng = np.random.default_rng(seed)
     d = means.shape[1]
     estimate, variance = 0.0, 0.0
-    for mu_c, pi_c in zip(means, weights):
+    for mu_c, pi_c in zip(means, weights, strict=True):
         x = mu_c + sigma * rng.standard_normal((draws, d))                    # x ~ N(μ_c, σ² I)
         sq = ((x[:, None, :] - means[None]) ** 2).sum(axis=2)                 # (S, C)
         log_comp = -sq / (2 * sigma**2) - d * math.log(sigma) - d / 2 * math.log(2 * math.pi)
@@ -37,7 +37,7 @@ def prop1(means: np.ndarray, weights: np.ndarray, sigma: float, constant: str = 
     d = means.shape[1]
     const = -d if constant == "docs" else -d * (1 + math.log(2 * math.pi))
     terms = [w / 2 * (mu @ mu + d * sigma**2 + const - d * math.log(sigma**2))
-             for mu, w in zip(means, weights)]
+             for mu, w in zip(means, weights, strict=True)]
     entropy = -sum(w * math.log(w) for w in weights)
     return sum(terms) - entropy
 

@@ -190,7 +190,7 @@ def test_gaussian_nll_three_outputs_by_hand():
     assert math.isclose(float(loss), hand, rel_tol=1e-14)
     # the same value from scipy's joint density of the three outputs of each point
     joint = [stats.multivariate_normal(mean=p_, cov=0.5 * np.eye(3)).logpdf(t_)
-             for p_, t_ in zip(pred, target)]
+             for p_, t_ in zip(pred, target, strict=True)]
     assert math.isclose(float(loss), -np.mean(joint), rel_tol=1e-12)
     np.testing.assert_allclose(gaussian_nll_backward(1.0, cache), 2.0 * (pred - target) / 2)
 

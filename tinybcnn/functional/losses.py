@@ -96,7 +96,8 @@ def gaussian_nll_forward(pred: Any, target: Any, tau: float) -> tuple[Any, dict]
         raise ValueError(f"tau is a precision and must be finite and > 0, got {tau}")
     check_shape(target, tuple(pred.shape), "target", "the shape of pred")
     if pred.ndim not in (1, 2) or pred.shape[0] == 0:
-        raise ValueError(f"pred must have shape (N,) or (N, D) with N >= 1, got {tuple(pred.shape)}")
+        raise ValueError(
+            f"pred must have shape (N,) or (N, D) with N >= 1, got {tuple(pred.shape)}")
     xp = xp_of(pred)
     n = pred.shape[0]
     d = 1 if pred.ndim == 1 else pred.shape[1]
