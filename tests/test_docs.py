@@ -17,6 +17,7 @@ extra is installed.
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -369,15 +370,120 @@ def test_rst_math_rewrite_for_api_pages():
 
 
 
-@pytest.mark.slow
-def test_mkdocs_build_strict(tmp_path):
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory):
+    """``mkdocs build --strict`` once for the tests below; the site folder."""
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings")
     pytest.importorskip("material")
+    site = tmp_path_factory.mktemp("site")
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"})
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert (tmp_path / "site" / "api" / "index.html").exists()
-    shutil.rmtree(tmp_path / "site", ignore_errors=True)
+    yield site
+    shutil.rmtree(site, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_mkdocs_build_strict(built_site):
+    assert (built_site / "api" / "index.html").exists()
+
+
+# a resource the browser loads by itself: <script src>, <link href> (stylesheets, fonts,
+# preconnects), <img src>, <iframe src>, <source src>; CSS url(...) and @import
+RESOURCE = re.compile(r"<(?:script|link|img|iframe|source|embed)\b[^>]*?\b(?:src|href)\s*=\s*"
+                      r"[\"']?((?:https?:)?//[^\"' >]+)", re.IGNORECASE)
+CSS_URL = re.compile(r"(?:url\(\s*[\"']?|@import\s+[\"'])((?:https?:)?//[^\"')\s]+)", re.IGNORECASE)
+
+
+@pytest.mark.slow
+def test_site_loads_nothing_from_other_hosts(built_site):
+    # the site, math included, must render with no network
+    external = []
+    for page in built_site.rglob("*.html"):
+        external += [(page.name, url) for url in RESOURCE.findall(page.read_text("utf-8"))]
+    for sheet in built_site.rglob("*.css"):
+        external += [(sheet.name, url) for url in CSS_URL.findall(sheet.read_text("utf-8"))]
+    assert not external, external[:10]
+    # the math renderer is a file of the site, and every page with math loads it
+    assert (built_site / "javascripts" / "vendor" / "mathjax" / "tex-svg-full.js").exists()
+    page = (built_site / "objective" / "index.html").read_text("utf-8")
+    assert 'src="../javascripts/vendor/mathjax/tex-svg-full.js"' in page
+    assert (built_site / "javascripts" / "vendor" / "mathjax" / "LICENSE").exists()
+    # our own scripts fetch nothing either
+    own = (DOCS / "javascripts" / "mathjax.js").read_text("utf-8")
+    assert not re.search(r"https?://", own)
+
+
+def test_resource_scanner_finds_external_hosts():
+    # the scanner of the test above, on snippets it must and must not flag
+    html = ('<script src="https://unpkg.com/x.js"></script><link rel="preconnect" '
+            'href="https://fonts.gstatic.com"><img src="//cdn.example/a.png">'
+            '<script src="../js/a.js"></script><a href="https://arxiv.org/abs/1506.02142">x</a>')
+    assert RESOURCE.findall(html) == ["https://unpkg.com/x.js", "https://fonts.gstatic.com",
+                                      "//cdn.example/a.png"]
+    assert CSS_URL.findall('@import "https://fonts.googleapis.com/css";'
+                           ' a{background:url(../img/a.png)} b{src:url(https://x.org/f.woff)}') == [
+        "https://fonts.googleapis.com/css", "https://x.org/f.woff"]
+
+
+# ---------------------------------------------------------------------------------------
+# Layout: equations that fit the page, headings without raw LaTeX
+# ---------------------------------------------------------------------------------------
+
+DISPLAY = re.compile(r"^\$\$[ \t]*\n(.*?)\n\$\$[ \t]*$", re.MULTILINE | re.DOTALL)
+MAX_DISPLAY_WIDTH = 70     # rendered characters per line; ~70 fit the 1280 px content column
+
+
+def rendered_width(tex: str) -> int:
+    """Rough count of the characters a TeX line shows: commands count as one glyph, a
+    fraction as its wider part, spacing and grouping as nothing."""
+    t = re.sub(r"\\(?:begin|end)\{\w+\}", "", tex)
+    t = re.sub(r"\\(?:mathrm|text|operatorname|mathbf|mathcal|mathbb)\{([^{}]*)\}", r"\1", t)
+    t = re.sub(r"\\(?:left|right|bigg|Bigg|big|Big)[lr]?", "", t)
+    for _ in range(3):
+        t = re.sub(r"\\t?frac\{([^{}]*)\}\{([^{}]*)\}",
+                   lambda m: max(m.group(1), m.group(2), key=len), t)
+    t = t.replace(r"\qquad", "    ").replace(r"\quad", "  ")
+    t = re.sub(r"\\[,;:! ]", " ", t)
+    t = re.sub(r"\\[a-zA-Z]+", "x", t)
+    t = re.sub(r"[{}^_&]", "", t)
+    return len(" ".join(t.split()))
+
+
+def display_lines(page: Path) -> list[str]:
+    """Each rendered line of each display equation of a page (split at ``\\\\``)."""
+    lines = []
+    for block in DISPLAY.findall(page.read_text(encoding="utf-8")):
+        lines += [" ".join(seg.split()) for seg in block.split("\\\\")]
+    return lines
+
+
+def test_rendered_width_counts_glyphs():
+    assert rendered_width(r"\frac{a + b}{c} = \mathrm{err}") == len("a + b = err")
+    assert rendered_width(r"\begin{aligned} &x") == 1
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_display_equations_fit_the_page(page):
+    wide = [(rendered_width(line), line[:80]) for line in display_lines(page)
+            if rendered_width(line) > MAX_DISPLAY_WIDTH]
+    assert not wide, f"split these over lines (\\begin{{aligned}} ... \\\\): {wide}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_headings_have_no_latex(page):
+    # headings become the table of contents and the browser tab title, where MathJax does
+    # not run: raw $...$ or \( would show as source
+    text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.M | re.S)
+    headings = [line for line in text.splitlines() if re.match(r"#{1,6} ", line)]
+    bad = [h for h in headings if re.search(r"\$|\\\(|\\\[|\\[a-zA-Z]+", h)]
+    assert not bad, bad
+
+
+def test_no_escaped_underscore_in_text_macro():
+    # \text{weight\_decay} shows a literal backslash in MathJax: use \mathrm{...} or code
+    for page in PAGES:
+        assert not re.search(r"\\text\{[^}]*\\_", page.read_text(encoding="utf-8")), page.name
