@@ -487,3 +487,39 @@ def test_no_escaped_underscore_in_text_macro():
     # \text{weight\_decay} shows a literal backslash in MathJax: use \mathrm{...} or code
     for page in PAGES:
         assert not re.search(r"\\text\{[^}]*\\_", page.read_text(encoding="utf-8")), page.name
+
+
+def test_rst_roles_become_links():
+    # docs/_hooks/griffe_rst_math.py resolves :func:/:class:/:meth: the way Sphinx does
+    griffe = pytest.importorskip("griffe")
+    sys.path.insert(0, str(DOCS / "_hooks"))
+    try:
+        from griffe_rst_math import resolve_xref, xrefs_to_autorefs
+    finally:
+        sys.path.pop(0)
+    pkg = griffe.load("tinybcnn", search_paths=[str(ROOT)])
+    for_model = pkg["objective.Objective.for_model"]
+    # relative to the class, the module, absolute, and with Sphinx's ~ (last part as title)
+    obj = "tinybcnn.objective"
+    assert resolve_xref("weight_decays", for_model, pkg) == f"{obj}.Objective.weight_decays"
+    assert resolve_xref("dropout_keep_per_layer", for_model, pkg) == f"{obj}.dropout_keep_per_layer"
+    assert resolve_xref(f"~{obj}.Objective", for_model, pkg) == f"{obj}.Objective"
+    assert resolve_xref("numpy.argmax", for_model, pkg) == "numpy.argmax"   # left to autorefs
+    out = xrefs_to_autorefs("see :meth:`weight_decays` and :class:`~tinybcnn.nn.Dense`.",
+                            for_model, pkg)
+    assert out == ('see <autoref identifier="tinybcnn.objective.Objective.weight_decays" optional>'
+                   '<code>weight_decays</code></autoref> and <autoref identifier='
+                   '"tinybcnn.nn.Dense" optional><code>Dense</code></autoref>.')
+
+
+@pytest.mark.slow
+def test_api_page_has_links_not_roles(built_site):
+    html = (built_site / "api" / "index.html").read_text("utf-8")
+    # the source listings (show_source) keep the docstrings verbatim; the rendered text not
+    rendered = re.sub(r'<details class="quote">.*?</details>', "", html, flags=re.S)
+    rendered = re.sub(r"<pre>.*?</pre>|<code>.*?</code>", "", rendered, flags=re.S)
+    roles = re.findall(r":(?:func|class|meth|mod|attr|data|exc):`", rendered)
+    assert not roles, f"{len(roles)} reST roles shown as text"
+    # Objective.for_model's docstring names :meth:`weight_decays`: now a link to it
+    assert re.search(r'<a class="autorefs autorefs-internal"[^>]*href="#tinybcnn\.objective\.'
+                     r'Objective\.weight_decays"', html)
