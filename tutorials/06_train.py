@@ -60,14 +60,24 @@ T = 10 if QUICK else 50                       # MC samples at test time
 # turns `uint8` images into float32 NCHW batches scaled by 1/256, as the paper's Caffe
 # LeNet does.
 
+#
+# Training is watched on a **validation split** carved out of the training images, never
+# on the test set: choosing when to stop or which run to keep by looking at test error
+# would make the final test error optimistic. The test images are used once, at the end.
+
 # %%
-data = load_dataset("embedded").subset(TRAIN_SIZE, TEST_SIZE, seed=0)
-print(data)
-x_train, y_train = as_float(data.x_train), data.y_train
-x_test, y_test = as_float(data.x_test), data.y_test
 n_val = 100 if QUICK else 300
-x_val, y_val = x_test[:n_val], y_test[:n_val]    # held-out images to watch during training
+data = load_dataset("embedded").subset(TRAIN_SIZE + n_val, TEST_SIZE, seed=0)
+print(data)
+x_all, y_all = as_float(data.x_train), data.y_train
+split = np.random.default_rng(0).permutation(len(y_all))
+val_idx, train_idx = split[:n_val], split[n_val:]
+x_train, y_train = x_all[train_idx], y_all[train_idx]
+x_val, y_val = x_all[val_idx], y_all[val_idx]          # held-out training images
+x_test, y_test = as_float(data.x_test), data.y_test    # touched only at the end
+assert len(np.intersect1d(val_idx, train_idx)) == 0
 print("x_train", x_train.shape, x_train.dtype, "classes", np.bincount(y_train))
+print("validation", x_val.shape, " test", x_test.shape)
 
 # %% [markdown]
 # ## Model, objective, optimiser, trainer
@@ -103,7 +113,7 @@ print("the masks of that pass are still readable:",
 # ## Training
 #
 # `fit` draws seeded minibatches, evaluates standard and MC-dropout error on the
-# held-out images every `eval_every` iterations, mirrors the history to a CSV file, and
+# validation images every `eval_every` iterations, mirrors the history to a CSV file, and
 # writes an atomic checkpoint (no pickle) at the end. Tutorial 07 picks the checkpoint up.
 
 # %%
@@ -119,8 +129,9 @@ for row in history:
     print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
 
 # %%
+print("saving", OUT / "06_training_curves.png")
+# the figure is the cell's last value: a notebook shows it inline, a script only saves it
 tb.plots.training_curves({"lenet-all": history.rows}, OUT / "06_training_curves.png")
-print("saved", OUT / "06_training_curves.png")
 
 # %% [markdown]
 # ## Standard vs MC dropout on the test set
