@@ -296,3 +296,67 @@ assert np.isclose(obj.decay["conv1.W"], ell**2 / (2 * N * tau * 0.5))   # λ_i =
 assert np.isclose(obj.decay["conv1.b"], ell**2 / (2 * N * tau))         # λ_b = l²/(2Nτ)
 assert np.isclose(paper, ours)                                  # keep·l²‖M‖² = l²‖W‖²/keep
 print("all checks passed")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **λ at p = 0.2.** Write `kernel_decay(p, length_scale, n_train, tau)`: the decay λ
+#    of a kernel whose layer has inverted dropout of *drop* probability `p` credited to
+#    it. (At `p = 0.2`, `l = 1.5`, `N = 1000`, `τ = 1` it is about `1.41·10⁻³`.)
+# 2. **The input-side reading.** Write `input_side_keep(model)`: for each weight layer
+#    (`Conv2D` or `Dense`) of a `Sequential`, the keep probability of the first dropout with
+#    `p > 0` that sits before it with only `ReLU`, `Flatten` or other dropouts in
+#    between; 1.0 if there is none (`docs/objective.md`, "Which dropout belongs to which
+#    weight layer").
+#
+# Write your answers in the next cell, in place of each `raise NotImplementedError`, then
+# run the check cell after it: it says which answers are correct and stops with an
+# `AssertionError` at a wrong one. The solutions are in `tutorials/solutions/05_objective.py`;
+# try first.
+
+# %% Exercises: your answers
+def kernel_decay(p, length_scale, n_train, tau=1.0):
+    """λ of a kernel under inverted dropout with drop probability p."""
+    raise NotImplementedError("exercise 1")
+
+
+def input_side_keep(model):
+    """{weight-layer name: keep of the dropout on its inputs}."""
+    raise NotImplementedError("exercise 2")
+
+# %% Exercise checks
+# the checks import what they need, so they run after the stub cell alone
+import numpy as np
+
+
+def check_1():
+    from tinybcnn.models import mlp
+    from tinybcnn.objective import Objective
+
+    assert np.isclose(kernel_decay(0.2, 1.5, 1000), 1.5**2 / (2 * 1000 * 0.8))
+    assert not np.isclose(kernel_decay(0.2, 1.5, 1000), 0.8 * 1.5**2 / (2 * 1000)), \
+        "that is the paper's form for non-inverted masks"
+    net = mlp((4, 8, 2), p=0.2)
+    obj = Objective.for_model(net, n_train=1000, length_scale=1.5, tau=2.0)
+    assert np.isclose(kernel_decay(0.2, 1.5, 1000, tau=2.0), obj.decay["ip1.W"])
+    assert np.isclose(kernel_decay(0.0, 1.5, 1000, tau=2.0), obj.decay["ip2.W"])
+
+
+def check_2():
+    from tinybcnn.models import lenet, mlp
+    from tinybcnn.nn import Dense, Dropout, ReLU, Sequential
+    from tinybcnn.objective import dropout_keep_per_layer
+
+    odd = Sequential([("d0", Dropout(0.2)), ("ip1", Dense(4, 8, seed=0)), ("relu", ReLU()),
+                      ("dz", Dropout(0.0)), ("dA", Dropout(0.3)), ("dB", Dropout(0.6)),
+                      ("ip2", Dense(8, 2, seed=1))])
+    for model in (lenet("all", p=0.5), lenet("ip", p=0.3), mlp((3, 5, 5, 1), p=0.4), odd):
+        assert input_side_keep(model) == dropout_keep_per_layer(model, mask_side="input")
+
+for number, check in ((1, check_1), (2, check_2)):
+    try:
+        check()
+    except NotImplementedError:
+        print(f"exercise {number}: not attempted yet")
+    else:
+        print(f"exercise {number}: correct")

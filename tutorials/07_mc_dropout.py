@@ -254,3 +254,77 @@ assert np.isclose(rc.risk[-1], metrics.error(mc.probs, y_test))             # fu
 assert rc.risk[half] <= rc.risk[-1]                                         # abstaining helps
 assert mc.entropy[~correct].mean() > mc.entropy[correct].mean()             # wrong ⇒ less sure
 print("all checks passed")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Mutual information.** Write `mutual_information(P)` for per-pass probabilities
+#    `P` of shape `(T, N, K)`: `H[p̄] − mean_t H[p_t]` per input, in nats (`0 log 0 = 0`).
+# 2. **Variation ratio.** Write `variation_ratio(P)`: `1 − f_mode / T` per input, with
+#    `f_mode` the number of passes voting for the most voted class.
+# 3. **How many values?** Write `n_variation_ratios(T, K)`: how many different values the
+#    variation ratio can take with `T` passes and `K` classes (`docs/mc-prediction.md`).
+#
+# Write your answers in the next cell, in place of each `raise NotImplementedError`, then
+# run the check cell after it: it says which answers are correct and stops with an
+# `AssertionError` at a wrong one. The solutions are in `tutorials/solutions/07_mc_dropout.py`;
+# try first.
+
+# %% Exercises: your answers
+def mutual_information(P):
+    """H[mean_t p_t] − mean_t H[p_t], shape (N,)."""
+    raise NotImplementedError("exercise 1")
+
+
+def variation_ratio(P):
+    """1 − f_mode / T, shape (N,)."""
+    raise NotImplementedError("exercise 2")
+
+
+def n_variation_ratios(T, K):
+    """Number of distinct values of the variation ratio."""
+    raise NotImplementedError("exercise 3")
+
+# %% Exercise checks
+# the checks import what they need, so they run after the stub cell alone
+import numpy as np
+
+
+def check_1():
+    import tinybcnn as tb
+
+    g = np.random.default_rng(9)
+    P = g.dirichlet(np.full(4, 0.3), size=(12, 6))                   # (T, N, K)
+    P[:, 0] = P[0, 0]                                                # input 0: passes agree
+    P[:, 1] = np.eye(4)[g.integers(0, 4, 12)]                        # input 1: one-hot votes
+    mine = np.asarray(mutual_information(P))
+    expected = tb.predict.entropy(P.mean(0)) - tb.predict.entropy(P).mean(0)
+    assert mine.shape == (6,) and np.allclose(mine, expected)
+    assert np.isclose(mine[0], 0) and np.all(mine <= tb.predict.entropy(P.mean(0)) + 1e-12)
+
+
+def check_2():
+    P = np.zeros((5, 3, 3))
+    P[:, 0, 1] = 1                                                   # 5 votes for class 1
+    P[[0, 1, 2], 1, 0], P[[3, 4], 1, 2] = 1, 1                       # 3 - 2
+    P[[0, 1], 2, 0], P[[2, 3], 2, 1], P[4, 2, 2] = 1, 1, 1           # 2 - 2 - 1
+    assert np.allclose(variation_ratio(P), [0.0, 0.4, 0.6])
+
+
+def check_3():
+    import itertools
+    import math
+
+    for T, K in [(5, 3), (4, 2), (6, 4), (10, 3)]:
+        # every way T passes can vote over K classes, and the variation ratios they give
+        values = {1 - max(votes.count(k) for k in range(K)) / T
+                  for votes in map(list, itertools.product(range(K), repeat=T))}
+        assert n_variation_ratios(T, K) == len(values) == T - math.ceil(T / K) + 1
+
+for number, check in ((1, check_1), (2, check_2), (3, check_3)):
+    try:
+        check()
+    except NotImplementedError:
+        print(f"exercise {number}: not attempted yet")
+    else:
+        print(f"exercise {number}: correct")
