@@ -377,10 +377,12 @@ def built_site(tmp_path_factory):
     pytest.importorskip("mkdocstrings")
     pytest.importorskip("material")
     site = tmp_path_factory.mktemp("site")
+    # tutorials 01 and 05 are run for their outputs (the CI build in .ci/run runs them all;
+    # tests/test_tutorials.py runs every one as a script)
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "TINYBCNN_DOCS_EXECUTE": "01,05"})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     yield site
     shutil.rmtree(site, ignore_errors=True)
@@ -389,6 +391,22 @@ def built_site(tmp_path_factory):
 @pytest.mark.slow
 def test_mkdocs_build_strict(built_site):
     assert (built_site / "api" / "index.html").exists()
+
+
+@pytest.mark.slow
+def test_tutorial_pages_show_outputs_and_figures(built_site):
+    page = (built_site / "tutorials" / "01_im2col" / "index.html").read_text("utf-8")
+    assert page.count('class="filename">output') >= 3            # printed output under cells
+    assert "all checks passed" in page
+    figures = list((built_site / "tutorials" / "01_im2col").glob("*.png"))
+    assert figures and all(f.stat().st_size > 1000 for f in figures)
+    assert f'src="{figures[0].name}"' in page
+    # tutorial 05's Monte Carlo check of Prop. 1 prints its numbers on the page
+    page05 = (built_site / "tutorials" / "05_objective" / "index.html").read_text("utf-8")
+    assert re.search(r"Monte Carlo KL 19\d\.\d\d", page05)
+    # a tutorial that was not run still has its page, without outputs
+    page02 = (built_site / "tutorials" / "02_conv_backward" / "index.html").read_text("utf-8")
+    assert 'class="filename">output' not in page02
 
 
 # a resource the browser loads by itself: <script src>, <link href> (stylesheets, fonts,
