@@ -541,3 +541,34 @@ def test_api_page_has_links_not_roles(built_site):
     # Objective.for_model's docstring names :meth:`weight_decays`: now a link to it
     assert re.search(r'<a class="autorefs autorefs-internal"[^>]*href="#tinybcnn\.objective\.'
                      r'Objective\.weight_decays"', html)
+
+
+def test_parameter_entries_with_different_defaults_are_split():
+    # griffe gives every name of "kh, kw, stride, pad : int" the first one's default, so the
+    # API page showed col2im's stride and pad as required; the hook splits such entries
+    pytest.importorskip("griffe")
+    sys.path.insert(0, str(DOCS / "_hooks"))
+    try:
+        from griffe_rst_math import split_parameter_entries
+    finally:
+        sys.path.pop(0)
+    text = ("Fold.\n\nParameters\n----------\ncols : array\nkh, kw, stride, pad : int\n"
+            "    As given to im2col.\n\nReturns\n-------\nx, y : array\n    Same defaults.")
+    out = split_parameter_entries(text, {"cols": None, "kh": None, "kw": None,
+                                         "stride": "1", "pad": "0"})
+    assert out.split("\n") == [
+        "Fold.", "", "Parameters", "----------", "cols : array",
+        "kh : int", "    As given to im2col.", "kw : int", "    As given to im2col.",
+        "stride : int", "    As given to im2col.", "pad : int", "    As given to im2col.",
+        "", "Returns", "-------", "x, y : array", "    Same defaults."]
+    same = "Parameters\n----------\nkh, kw : int\n    Kernel size."
+    assert split_parameter_entries(same, {"kh": None, "kw": None}) == same
+
+
+@pytest.mark.slow
+def test_api_page_shows_col2im_defaults(built_site):
+    html = (built_site / "api" / "index.html").read_text("utf-8")
+    start = html.index('id="tinybcnn.functional.col2im"')
+    table = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html[start:start + 8000]))
+    assert re.search(r"stride int As given to .{0,40}? 1 pad int As given to .{0,40}? 0", table), \
+        table[:800]

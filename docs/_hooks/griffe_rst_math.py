@@ -7,6 +7,10 @@ would show as literal text; this rewrites them, in the docs build only:
 
 * math to ``$$ ... $$`` blocks and ``$...$`` spans, which ``pymdownx.arithmatex`` turns into
   MathJax;
+* a numpydoc entry naming several parameters (``kh, kw, stride, pad : int``) whose
+  defaults differ is split into one entry per parameter, so that each shows its own
+  default (griffe gives them all the first one's: ``stride`` and ``pad`` showed as
+  required);
 * cross-reference roles to mkdocs-autorefs links (``<autoref identifier=... optional>``),
   with the target resolved the way Sphinx does: an absolute path, or a name relative to the
   documented object, its class, its module or the package. An ``optional`` autoref that
@@ -108,6 +112,53 @@ def xrefs_to_autorefs(text: str, obj: Any, pkg: Any) -> str:
     return XREF.sub(link, text)
 
 
+_MULTI = re.compile(r"^(?P<indent>\s*)(?P<names>\w+(?:\s*,\s*\w+)+)\s*:\s*(?P<type>.*)$")
+
+
+def split_parameter_entries(text: str, defaults: dict[str, Any]) -> str:
+    """Split ``a, b : T`` in the Parameters section where ``a`` and ``b`` default differently.
+
+    ``defaults`` maps each parameter name to its default in the signature (``None`` for
+    none). Entries of parameters with equal defaults are left as they are.
+    """
+    lines = text.split("\n")
+    out: list[str] = []
+    in_params = False
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if i + 1 < len(lines) and re.fullmatch(r"\s*-{3,}\s*", lines[i + 1]):
+            in_params = line.strip() == "Parameters"
+        match = _MULTI.match(line) if in_params else None
+        if match is None:
+            out.append(line)
+            i += 1
+            continue
+        names = [n.strip() for n in match["names"].split(",")]
+        body, j = [], i + 1
+        while j < len(lines) and (not lines[j].strip() or
+                                  _indent(lines[j]) > len(match["indent"])):
+            body.append(lines[j])
+            j += 1
+        while body and not body[-1].strip():
+            j -= 1
+            body.pop()
+        if len({repr(defaults.get(n)) for n in names}) == 1:
+            out += [line, *body]
+        else:
+            for name in names:
+                out += [f"{match['indent']}{name} : {match['type']}", *body]
+        i = j
+    return "\n".join(out)
+
+
+def _signature_defaults(obj: Any) -> dict[str, Any]:
+    try:
+        return {p.name: p.default for p in obj.parameters}
+    except AttributeError:
+        return {}
+
+
 class RstMath(griffe.Extension):
     """Rewrite every docstring of the loaded package once it is complete."""
 
@@ -121,6 +172,8 @@ class RstMath(griffe.Extension):
                 value = rst_math_to_markdown(value)
             if XREF.search(value):
                 value = xrefs_to_autorefs(value, obj, pkg)
+            if getattr(obj, "is_function", False):
+                value = split_parameter_entries(value, _signature_defaults(obj))
             obj.docstring.value = value
         for member in obj.members.values():
             self._rewrite(member, pkg, seen)
