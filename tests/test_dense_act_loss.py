@@ -167,15 +167,38 @@ def test_gaussian_nll_matches_scipy_and_finite_differences(n, d, tau, seed):
     rng = np.random.default_rng(seed)
     pred, target = rng.standard_normal((n, d)), rng.standard_normal((n, d))
     loss, cache = gaussian_nll_forward(pred, target, tau)
-    expected = -np.mean(stats.norm.logpdf(target, loc=pred, scale=1 / math.sqrt(tau)))
+    # docs/objective.md: the D outputs of a point are summed, the N points averaged
+    logpdf = stats.norm.logpdf(target, loc=pred, scale=1 / math.sqrt(tau))   # (n, d)
+    expected = -np.mean(np.sum(logpdf, axis=1))
     assert abs(float(loss) - expected) <= 1e-10 * max(1.0, abs(expected))
     dpred = gaussian_nll_backward(1.0, cache)
-    np.testing.assert_allclose(dpred, tau * (pred - target) / pred.size, rtol=1e-12)
+    np.testing.assert_allclose(dpred, tau * (pred - target) / n, rtol=1e-12)
     # the loss is quadratic in pred, so central differences have no truncation error and a
     # large step keeps the round-off of the O(1) constant term (-log(tau)/2 + ...) small
     num = numerical_gradient(lambda p_: float(gaussian_nll_forward(p_, target, tau)[0]), pred,
                              eps=1e-2)
     assert relative_error(dpred, num) < 1e-8
+
+
+def test_gaussian_nll_three_outputs_by_hand():
+    # N = 2 points, D = 3 outputs, tau = 2: per point ½·2·‖r‖² + (3/2)(log 2π − log 2)
+    pred = np.array([[1.0, 0.0, 2.0], [0.0, 0.0, 0.0]])
+    target = np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])     # ‖r‖² = 5 and 3
+    const = 1.5 * (math.log(2 * math.pi) - math.log(2.0))
+    hand = ((5.0 + const) + (3.0 + const)) / 2
+    loss, cache = gaussian_nll_forward(pred, target, 2.0)
+    assert math.isclose(float(loss), hand, rel_tol=1e-14)
+    # the same value from scipy's joint density of the three outputs of each point
+    joint = [stats.multivariate_normal(mean=p_, cov=0.5 * np.eye(3)).logpdf(t_)
+             for p_, t_ in zip(pred, target, strict=True)]
+    assert math.isclose(float(loss), -np.mean(joint), rel_tol=1e-12)
+    np.testing.assert_allclose(gaussian_nll_backward(1.0, cache), 2.0 * (pred - target) / 2)
+
+
+def test_gaussian_nll_vector_is_one_output():
+    pred, target = np.array([0.5, -1.0, 2.0]), np.array([0.0, 0.0, 0.0])
+    as_column = float(gaussian_nll_forward(pred[:, None], target[:, None], 3.0)[0])
+    assert math.isclose(float(gaussian_nll_forward(pred, target, 3.0)[0]), as_column, rel_tol=1e-15)
 
 
 @pytest.mark.parametrize("tau", [0.0, -1.0])

@@ -17,6 +17,7 @@ extra is installed.
 from __future__ import annotations
 
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -197,14 +198,14 @@ def test_tau_scales_decay_and_classification_data_term():
     assert math.isclose(o3.data_term(logits, y)[0], ce / 3)
 
 
-def _gaussian_case(tau):
-    net = tb.models.mlp((3, 8, 1), p=0.5, seed=0, dtype=np.float64)
+def _gaussian_case(tau, d=1):
+    net = tb.models.mlp((3, 8, d), p=0.5, seed=0, dtype=np.float64)
     obj = Objective.for_model(net, n_train=100, length_scale=1.0, tau=tau, likelihood="gaussian")
     rng = np.random.default_rng(0)
-    pred, y = rng.standard_normal((6, 1)), rng.standard_normal((6, 1))
+    pred, y = rng.standard_normal((6, d)), rng.standard_normal((6, d))
     # objective.md, "The precision τ": −log N(y; ŷ, 1/τ) / τ = ½‖y − ŷ‖² + (D/2τ) log(2π/τ)
     doc = float(np.mean(0.5 * np.sum((y - pred) ** 2, axis=1))
-                + 1 / (2 * tau) * math.log(2 * math.pi / tau))
+                + d / (2 * tau) * math.log(2 * math.pi / tau))
     return obj.data_term(pred, y)[0], doc
 
 
@@ -213,8 +214,9 @@ def test_gaussian_data_term_tau_one():
     assert math.isclose(got, doc, rel_tol=1e-12)
 
 
-def test_gaussian_data_term_divided_by_tau():
-    got, doc = _gaussian_case(4.0)
+@pytest.mark.parametrize("d", [1, 3])
+def test_gaussian_data_term_divided_by_tau(d):
+    got, doc = _gaussian_case(4.0, d)
     assert math.isclose(got, doc, rel_tol=1e-12)
 
 
@@ -368,15 +370,205 @@ def test_rst_math_rewrite_for_api_pages():
 
 
 
-@pytest.mark.slow
-def test_mkdocs_build_strict(tmp_path):
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory):
+    """``mkdocs build --strict`` once for the tests below; the site folder."""
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings")
     pytest.importorskip("material")
+    site = tmp_path_factory.mktemp("site")
+    # tutorials 01 and 05 are run for their outputs (the CI build in .ci/run runs them all;
+    # tests/test_tutorials.py runs every one as a script)
     result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"})
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "TINYBCNN_DOCS_EXECUTE": "01,05"})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert (tmp_path / "site" / "api" / "index.html").exists()
-    shutil.rmtree(tmp_path / "site", ignore_errors=True)
+    yield site
+    shutil.rmtree(site, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_mkdocs_build_strict(built_site):
+    assert (built_site / "api" / "index.html").exists()
+
+
+@pytest.mark.slow
+def test_tutorial_pages_show_outputs_and_figures(built_site):
+    page = (built_site / "tutorials" / "01_im2col" / "index.html").read_text("utf-8")
+    assert page.count('class="filename">output') >= 3            # printed output under cells
+    assert "all checks passed" in page
+    figures = list((built_site / "tutorials" / "01_im2col").glob("*.png"))
+    assert figures and all(f.stat().st_size > 1000 for f in figures)
+    assert f'src="{figures[0].name}"' in page
+    # tutorial 05's Monte Carlo check of Prop. 1 prints its numbers on the page
+    page05 = (built_site / "tutorials" / "05_objective" / "index.html").read_text("utf-8")
+    assert re.search(r"Monte Carlo KL 19\d\.\d\d", page05)
+    # a tutorial that was not run still has its page, without outputs
+    page02 = (built_site / "tutorials" / "02_conv_backward" / "index.html").read_text("utf-8")
+    assert 'class="filename">output' not in page02
+
+
+# a resource the browser loads by itself: <script src>, <link href> (stylesheets, fonts,
+# preconnects), <img src>, <iframe src>, <source src>; CSS url(...) and @import
+RESOURCE = re.compile(r"<(?:script|link|img|iframe|source|embed)\b[^>]*?\b(?:src|href)\s*=\s*"
+                      r"[\"']?((?:https?:)?//[^\"' >]+)", re.IGNORECASE)
+CSS_URL = re.compile(r"(?:url\(\s*[\"']?|@import\s+[\"'])((?:https?:)?//[^\"')\s]+)", re.IGNORECASE)
+
+
+@pytest.mark.slow
+def test_site_loads_nothing_from_other_hosts(built_site):
+    # the site, math included, must render with no network
+    external = []
+    for page in built_site.rglob("*.html"):
+        external += [(page.name, url) for url in RESOURCE.findall(page.read_text("utf-8"))]
+    for sheet in built_site.rglob("*.css"):
+        external += [(sheet.name, url) for url in CSS_URL.findall(sheet.read_text("utf-8"))]
+    assert not external, external[:10]
+    # the math renderer is a file of the site, and every page with math loads it
+    assert (built_site / "javascripts" / "vendor" / "mathjax" / "tex-svg-full.js").exists()
+    page = (built_site / "objective" / "index.html").read_text("utf-8")
+    assert 'src="../javascripts/vendor/mathjax/tex-svg-full.js"' in page
+    assert (built_site / "javascripts" / "vendor" / "mathjax" / "LICENSE").exists()
+    # our own scripts fetch nothing either
+    own = (DOCS / "javascripts" / "mathjax.js").read_text("utf-8")
+    assert not re.search(r"https?://", own)
+
+
+def test_resource_scanner_finds_external_hosts():
+    # the scanner of the test above, on snippets it must and must not flag
+    html = ('<script src="https://unpkg.com/x.js"></script><link rel="preconnect" '
+            'href="https://fonts.gstatic.com"><img src="//cdn.example/a.png">'
+            '<script src="../js/a.js"></script><a href="https://arxiv.org/abs/1506.02142">x</a>')
+    assert RESOURCE.findall(html) == ["https://unpkg.com/x.js", "https://fonts.gstatic.com",
+                                      "//cdn.example/a.png"]
+    assert CSS_URL.findall('@import "https://fonts.googleapis.com/css";'
+                           ' a{background:url(../img/a.png)} b{src:url(https://x.org/f.woff)}') == [
+        "https://fonts.googleapis.com/css", "https://x.org/f.woff"]
+
+
+# ---------------------------------------------------------------------------------------
+# Layout: equations that fit the page, headings without raw LaTeX
+# ---------------------------------------------------------------------------------------
+
+DISPLAY = re.compile(r"^\$\$[ \t]*\n(.*?)\n\$\$[ \t]*$", re.MULTILINE | re.DOTALL)
+MAX_DISPLAY_WIDTH = 70     # rendered characters per line; ~70 fit the 1280 px content column
+
+
+def rendered_width(tex: str) -> int:
+    """Rough count of the characters a TeX line shows: commands count as one glyph, a
+    fraction as its wider part, spacing and grouping as nothing."""
+    t = re.sub(r"\\(?:begin|end)\{\w+\}", "", tex)
+    t = re.sub(r"\\(?:mathrm|text|operatorname|mathbf|mathcal|mathbb)\{([^{}]*)\}", r"\1", t)
+    t = re.sub(r"\\(?:left|right|bigg|Bigg|big|Big)[lr]?", "", t)
+    for _ in range(3):
+        t = re.sub(r"\\t?frac\{([^{}]*)\}\{([^{}]*)\}",
+                   lambda m: max(m.group(1), m.group(2), key=len), t)
+    t = t.replace(r"\qquad", "    ").replace(r"\quad", "  ")
+    t = re.sub(r"\\[,;:! ]", " ", t)
+    t = re.sub(r"\\[a-zA-Z]+", "x", t)
+    t = re.sub(r"[{}^_&]", "", t)
+    return len(" ".join(t.split()))
+
+
+def display_lines(page: Path) -> list[str]:
+    """Each rendered line of each display equation of a page (split at ``\\\\``)."""
+    lines = []
+    for block in DISPLAY.findall(page.read_text(encoding="utf-8")):
+        lines += [" ".join(seg.split()) for seg in block.split("\\\\")]
+    return lines
+
+
+def test_rendered_width_counts_glyphs():
+    assert rendered_width(r"\frac{a + b}{c} = \mathrm{err}") == len("a + b = err")
+    assert rendered_width(r"\begin{aligned} &x") == 1
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_display_equations_fit_the_page(page):
+    wide = [(rendered_width(line), line[:80]) for line in display_lines(page)
+            if rendered_width(line) > MAX_DISPLAY_WIDTH]
+    assert not wide, f"split these over lines (\\begin{{aligned}} ... \\\\): {wide}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+def test_headings_have_no_latex(page):
+    # headings become the table of contents and the browser tab title, where MathJax does
+    # not run: raw $...$ or \( would show as source
+    text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.M | re.S)
+    headings = [line for line in text.splitlines() if re.match(r"#{1,6} ", line)]
+    bad = [h for h in headings if re.search(r"\$|\\\(|\\\[|\\[a-zA-Z]+", h)]
+    assert not bad, bad
+
+
+def test_no_escaped_underscore_in_text_macro():
+    # \text{weight\_decay} shows a literal backslash in MathJax: use \mathrm{...} or code
+    for page in PAGES:
+        assert not re.search(r"\\text\{[^}]*\\_", page.read_text(encoding="utf-8")), page.name
+
+
+def test_rst_roles_become_links():
+    # docs/_hooks/griffe_rst_math.py resolves :func:/:class:/:meth: the way Sphinx does
+    griffe = pytest.importorskip("griffe")
+    sys.path.insert(0, str(DOCS / "_hooks"))
+    try:
+        from griffe_rst_math import resolve_xref, xrefs_to_autorefs
+    finally:
+        sys.path.pop(0)
+    pkg = griffe.load("tinybcnn", search_paths=[str(ROOT)])
+    for_model = pkg["objective.Objective.for_model"]
+    # relative to the class, the module, absolute, and with Sphinx's ~ (last part as title)
+    obj = "tinybcnn.objective"
+    assert resolve_xref("weight_decays", for_model, pkg) == f"{obj}.Objective.weight_decays"
+    assert resolve_xref("dropout_keep_per_layer", for_model, pkg) == f"{obj}.dropout_keep_per_layer"
+    assert resolve_xref(f"~{obj}.Objective", for_model, pkg) == f"{obj}.Objective"
+    assert resolve_xref("numpy.argmax", for_model, pkg) == "numpy.argmax"   # left to autorefs
+    out = xrefs_to_autorefs("see :meth:`weight_decays` and :class:`~tinybcnn.nn.Dense`.",
+                            for_model, pkg)
+    assert out == ('see <autoref identifier="tinybcnn.objective.Objective.weight_decays" optional>'
+                   '<code>weight_decays</code></autoref> and <autoref identifier='
+                   '"tinybcnn.nn.Dense" optional><code>Dense</code></autoref>.')
+
+
+@pytest.mark.slow
+def test_api_page_has_links_not_roles(built_site):
+    html = (built_site / "api" / "index.html").read_text("utf-8")
+    # the source listings (show_source) keep the docstrings verbatim; the rendered text not
+    rendered = re.sub(r'<details class="quote">.*?</details>', "", html, flags=re.S)
+    rendered = re.sub(r"<pre>.*?</pre>|<code>.*?</code>", "", rendered, flags=re.S)
+    roles = re.findall(r":(?:func|class|meth|mod|attr|data|exc):`", rendered)
+    assert not roles, f"{len(roles)} reST roles shown as text"
+    # Objective.for_model's docstring names :meth:`weight_decays`: now a link to it
+    assert re.search(r'<a class="autorefs autorefs-internal"[^>]*href="#tinybcnn\.objective\.'
+                     r'Objective\.weight_decays"', html)
+
+
+def test_parameter_entries_with_different_defaults_are_split():
+    # griffe gives every name of "kh, kw, stride, pad : int" the first one's default, so the
+    # API page showed col2im's stride and pad as required; the hook splits such entries
+    pytest.importorskip("griffe")
+    sys.path.insert(0, str(DOCS / "_hooks"))
+    try:
+        from griffe_rst_math import split_parameter_entries
+    finally:
+        sys.path.pop(0)
+    text = ("Fold.\n\nParameters\n----------\ncols : array\nkh, kw, stride, pad : int\n"
+            "    As given to im2col.\n\nReturns\n-------\nx, y : array\n    Same defaults.")
+    out = split_parameter_entries(text, {"cols": None, "kh": None, "kw": None,
+                                         "stride": "1", "pad": "0"})
+    assert out.split("\n") == [
+        "Fold.", "", "Parameters", "----------", "cols : array",
+        "kh : int", "    As given to im2col.", "kw : int", "    As given to im2col.",
+        "stride : int", "    As given to im2col.", "pad : int", "    As given to im2col.",
+        "", "Returns", "-------", "x, y : array", "    Same defaults."]
+    same = "Parameters\n----------\nkh, kw : int\n    Kernel size."
+    assert split_parameter_entries(same, {"kh": None, "kw": None}) == same
+
+
+@pytest.mark.slow
+def test_api_page_shows_col2im_defaults(built_site):
+    html = (built_site / "api" / "index.html").read_text("utf-8")
+    start = html.index('id="tinybcnn.functional.col2im"')
+    table = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html[start:start + 8000]))
+    assert re.search(r"stride int As given to .{0,40}? 1 pad int As given to .{0,40}? 0", table), \
+        table[:800]

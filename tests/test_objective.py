@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from tinybcnn.gradcheck import directional_check, numerical_gradient, relative_error
 from tinybcnn.models import lenet, mlp
+from tinybcnn.nn import Dropout, Sequential
 from tinybcnn.objective import (
     Objective,
     dropout_keep_per_layer,
@@ -36,9 +37,13 @@ def hand_softmax_nll(logits: np.ndarray, labels: np.ndarray) -> float:
 
 
 def hand_gaussian_nll(pred: np.ndarray, target: np.ndarray, tau: float) -> float:
-    """mean(tau/2 (ŷ − y)²) − ½ log tau + ½ log 2π."""
-    return float(np.mean(tau / 2 * (pred - target) ** 2) - 0.5 * math.log(tau)
-                 + 0.5 * math.log(2 * math.pi))
+    """mean over points n of Σ_d −log N(y_nd; ŷ_nd, 1/tau), written out with loops."""
+    pred2, target2 = pred.reshape(len(pred), -1), target.reshape(len(target), -1)
+    total = 0.0
+    for row_p, row_t in zip(pred2, target2, strict=True):
+        for yhat, y in zip(row_p, row_t, strict=True):
+            total += tau / 2 * (yhat - y) ** 2 - 0.5 * math.log(tau) + 0.5 * math.log(2 * math.pi)
+    return total / len(pred2)
 
 
 def hand_decay(names, keep: dict[str, float], l: float, n: int, tau: float) -> dict[str, float]:
@@ -347,3 +352,110 @@ def test_conversions_reject_bad_drop_probability(convert, p):
 def test_for_model_rejects_nan_weight_decay():
     with pytest.raises(ValueError):
         Objective.for_model(mlp((3, 4, 2)), n_train=10, weight_decay=math.nan)
+
+
+# --- which weight layer a dropout belongs to: the two readings --------------------------------
+
+# Hand derivations (docs/objective.md, "Which dropout belongs to which weight layer"), for
+# lenet-all = conv1 drop1 pool1 conv2 drop2 pool2 flatten ip1 relu1 drop3 ip2:
+#   output side: drop1 masks conv1's outputs, drop2 conv2's, drop3 ip1's; ip2 has none.
+#   input side:  drop3 masks ip2's inputs; drop1 and drop2 sit before a max pooling, which does
+#                not commute with a mask, so they mask no layer's inputs; conv1 has no input mask.
+LENET_ALL_KEEP = {
+    "output": {"conv1": "k", "conv2": "k", "ip1": "k", "ip2": 1.0},
+    "input": {"conv1": 1.0, "conv2": 1.0, "ip1": 1.0, "ip2": "k"},
+}
+# mlp((5, 6, 4, 2)) = ip1 relu1 drop1 ip2 relu2 drop2 ip3, with an input dropout in front:
+#   output side: drop1 -> ip1, drop2 -> ip2; the input dropout belongs to no layer.
+#   input side: input dropout -> ip1, drop1 -> ip2, drop2 -> ip3.
+MLP_KEEP = {
+    "output": {"ip1": "h", "ip2": "h", "ip3": 1.0},
+    "input": {"ip1": "in", "ip2": "h", "ip3": "h"},
+}
+
+
+def _mlp_with_input_dropout(p_in: float, p: float):
+    net = mlp((5, 6, 4, 2), p=p, seed=0, dtype=F64)
+    return Sequential([("drop0", Dropout(p_in))] + list(net))
+
+
+@pytest.mark.parametrize("side", ["output", "input"])
+@pytest.mark.parametrize("p", [0.5, 0.2])
+def test_lenet_all_decay_per_reading(side, p):
+    l, n, tau = 1.5, 500, 2.0
+    model = lenet("all", p=p, in_shape=(1, 16, 16), n_classes=4)
+    obj = Objective.for_model(model, n_train=n, length_scale=l, tau=tau, mask_side=side)
+    keep = {k: (1 - p if v == "k" else v) for k, v in LENET_ALL_KEEP[side].items()}
+    assert obj.keep == keep and obj.mask_side == side
+    for layer, k in keep.items():
+        assert obj.decay[f"{layer}.W"] == pytest.approx(l**2 / (2 * n * tau * k), rel=1e-14)
+        assert obj.decay[f"{layer}.b"] == pytest.approx(l**2 / (2 * n * tau), rel=1e-14)
+
+
+@pytest.mark.parametrize("side", ["output", "input"])
+def test_mlp_decay_per_reading(side):
+    p_in, p = 0.2, 0.4
+    net = _mlp_with_input_dropout(p_in, p)
+    obj = Objective.for_model(net, n_train=80, length_scale=1.0, mask_side=side)
+    named = {"in": 1 - p_in, "h": 1 - p}
+    keep = {k: named.get(v, v) for k, v in MLP_KEEP[side].items()}
+    assert obj.keep == pytest.approx(keep, rel=1e-15)
+    for layer, k in keep.items():
+        assert obj.decay[f"{layer}.W"] == pytest.approx(1.0 / (2 * 80 * k), rel=1e-14)
+
+
+def _masked_mlp_by_hand(x, params, masks, side):
+    """The MLP of ``_mlp_with_input_dropout(0.2, 0.4)`` written with non-inverted weights.
+
+    Input side: layer i computes ``h_r · (diag(z_r) M_i) + b_i`` per example r, a row mask on
+    ``M_i = W_i / keep`` (ICML 2016's ``W_i = M_i diag(z_i)`` in our (in, out) layout).
+    Output side: layer i computes ``h_r · (M_i diag(z_r)) + (b_i / keep) ⊙ z_r``, a column mask;
+    the bias is masked with its column. The input dropout is then plain input noise.
+    """
+    keep = {"drop0": 0.8, "drop1": 0.6, "drop2": 0.6}
+    credit = ({"ip1": "drop0", "ip2": "drop1", "ip3": "drop2"} if side == "input"
+              else {"ip1": "drop1", "ip2": "drop2"})
+    h = x if side == "input" else x * masks["drop0"]
+    for i in (1, 2, 3):
+        w, b = params[f"ip{i}.W"], params[f"ip{i}.b"]
+        drop = credit.get(f"ip{i}")
+        if drop is None:
+            h = h @ w + b
+        else:
+            k = keep[drop]
+            z = masks[drop] * k                       # the Bernoulli variables, 0 or 1
+            m = w / k
+            if side == "input":
+                h = np.stack([hr @ (np.diag(zr) @ m) for hr, zr in zip(h, z, strict=True)]) + b
+            else:
+                h = np.stack([hr @ (m @ np.diag(zr)) + (b / k) * zr
+                              for hr, zr in zip(h, z, strict=True)])
+        if i < 3:
+            h = np.maximum(h, 0.0)
+    return h
+
+
+@pytest.mark.parametrize("side", ["output", "input"])
+def test_each_reading_is_a_bernoulli_family_over_the_credited_weights(side):
+    # The derivation behind each reading, on fixed masks: the network with inverted masks
+    # computes the function whose credited layers have weights M diag(z) (rows or columns),
+    # M = W / keep, and the paper's KL term keep·l²/(2N)·‖M‖² is the code's λ‖W‖².
+    net = _mlp_with_input_dropout(0.2, 0.4)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((3, 5))
+    out = net.forward(x, rng=rng)
+    masks = {name: layer.mask for name, layer in net if isinstance(layer, Dropout)}
+    hand = _masked_mlp_by_hand(x, net.params, masks, side)
+    np.testing.assert_allclose(hand, out, rtol=1e-12, atol=1e-12)
+    obj = Objective.for_model(net, n_train=80, length_scale=1.3, mask_side=side)
+    for name, lam in obj.decay.items():
+        if name.endswith(".W"):
+            keep = obj.keep[name.split(".")[0]]
+            m = net.params[name] / keep
+            paper = keep * 1.3**2 / (2 * 80) * np.sum(m * m)
+            assert lam * np.sum(net.params[name] ** 2) == pytest.approx(paper, rel=1e-12)
+
+
+def test_mask_side_rejects_unknown():
+    with pytest.raises(ValueError, match="mask_side"):
+        Objective.for_model(lenet("all"), n_train=10, length_scale=1.0, mask_side="both")

@@ -6,6 +6,11 @@ folder shared by all of them, in order, so tutorial 07 reuses the model tutorial
 there, as it would for a reader. A tutorial ends with asserts that check what it claims,
 so exit status 0 means its claims held. These runs are marked ``slow``; the format checks
 are fast.
+
+Tutorials 01-07 end with exercises: a cell of stubs (``raise NotImplementedError``) and an
+assert-graded check cell. The solutions live apart, in ``tutorials/solutions/``; here the
+check cell runs against them (after the tutorial's import cell, as a reader would run it),
+and against deliberately wrong answers, which it must reject.
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
 TIMEOUT_S = 600  # generous: the quick runs take well under a minute, but CI machines are shared
+SOLUTIONS = ROOT / "tutorials" / "solutions"
+WITH_EXERCISES = [p for p in TUTORIALS if int(p.name[:2]) <= 7]
+ANSWERS_CELL = "# %% Exercises: your answers"
+CHECKS_CELL = "# %% Exercise checks"
 
 
 def test_tutorials_exist():
@@ -73,4 +82,83 @@ def test_tutorial_runs(script, tutorial_out, record_property):
     output = (result.stdout + result.stderr)[-6000:]
     assert result.returncode == 0, f"{script.name} exited {result.returncode}:\n{output}"
     assert "all checks passed" in result.stdout, f"{script.name} did not reach its checks"
+    if script in WITH_EXERCISES:          # the stubs are left for the reader
+        assert "exercise 1: not attempted yet" in result.stdout
     print(f"{script.name}: {seconds:.1f} s")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercises
+# ---------------------------------------------------------------------------------------
+
+def split_cells(text: str) -> list[tuple[str, str]]:
+    """``(marker line, body)`` for each ``# %%`` cell of a percent script."""
+    parts = re.split(r"^(# %%.*)$", text, flags=re.MULTILINE)
+    return list(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def exercise_script(tutorial: Path, answers: str) -> str:
+    """The tutorial's import cell, then ``answers``, then its exercise check cell."""
+    cells = split_cells(tutorial.read_text(encoding="utf-8"))
+    imports = next(body for marker, body in cells if "[markdown]" not in marker)
+    checks = next(body for marker, body in cells if marker.strip() == CHECKS_CELL)
+    return "\n".join([imports, answers, checks])
+
+
+def run_exercises(tutorial: Path, answers: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    script = tmp_path / f"exercises_{tutorial.name}"
+    script.write_text(exercise_script(tutorial, answers), encoding="utf-8")
+    env = {**os.environ, "TINYBCNN_QUICK": "1", "TINYBCNN_TUTORIAL_OUT": str(tmp_path),
+           "TINYBCNN_BACKEND": "numpy", "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
+def n_exercises(tutorial: Path) -> int:
+    section = tutorial.read_text(encoding="utf-8").split("# ## Exercises", 1)[1]
+    return len(re.findall(r"^# \d\. \*\*", section, flags=re.MULTILINE))
+
+
+@pytest.mark.parametrize("tutorial", WITH_EXERCISES, ids=lambda p: p.name)
+def test_tutorial_ends_with_exercises(tutorial):
+    text = tutorial.read_text(encoding="utf-8")
+    markers = [m for m, _ in split_cells(text)]
+    # exercises last: their text, the stubs, then the check cell
+    assert markers[-3:] == ["# %% [markdown]", ANSWERS_CELL, CHECKS_CELL]
+    assert 1 <= n_exercises(tutorial) <= 3
+    stubs = split_cells(text)[-2][1]
+    assert stubs.count("raise NotImplementedError") == n_exercises(tutorial)
+    assert (SOLUTIONS / tutorial.name).exists(), "solutions are kept in tutorials/solutions/"
+
+
+@pytest.mark.parametrize("tutorial", WITH_EXERCISES, ids=lambda p: p.name)
+def test_exercise_checks_pass_with_the_solutions(tutorial, tmp_path):
+    answers = (SOLUTIONS / tutorial.name).read_text(encoding="utf-8")
+    result = run_exercises(tutorial, answers, tmp_path)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    for k in range(1, n_exercises(tutorial) + 1):
+        assert f"exercise {k}: correct" in result.stdout, result.stdout
+    assert "not attempted" not in result.stdout
+
+
+WRONG_ANSWERS = {
+    # assigns instead of adding: the classic col2im bug (docs/im2col.md)
+    "02_conv_backward.py": ("col2im_mine", "xp[i, :, a * stride:a * stride + kh, "
+                            "b * stride:b * stride + kw] += patch",
+                            "xp[i, :, a * stride:a * stride + kh, "
+                            "b * stride:b * stride + kw] = patch"),
+    # the paper's keep·l² form, wrong for inverted masks (docs/objective.md)
+    "05_objective.py": ("kernel_decay", "length_scale**2 / (2 * n_train * tau * (1 - p))",
+                        "(1 - p) * length_scale**2 / (2 * n_train * tau)"),
+    # counts T + 1 values (the old claim in docs/results.md)
+    "07_mc_dropout.py": ("n_variation_ratios", "T - math.ceil(T / K) + 1", "T + 1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_ANSWERS))
+def test_exercise_checks_reject_wrong_answers(name, tmp_path):
+    function, right, wrong = WRONG_ANSWERS[name]
+    answers = (SOLUTIONS / name).read_text(encoding="utf-8")
+    assert right in answers
+    result = run_exercises(ROOT / "tutorials" / name, answers.replace(right, wrong), tmp_path)
+    assert result.returncode != 0 and "AssertionError" in result.stderr, result.stdout

@@ -8,8 +8,9 @@ posterior of a deep GP gives (Gal & Ghahramani 2016, eq. 4, in this package's in
     λ_i = l² / (2 N tau keep_i),   λ_b = l² / (2 N tau)
 
 with prior length-scale ``l``, dataset size ``N``, model precision ``tau`` (1 for a softmax
-likelihood) and ``keep_i = 1 - p_i`` the keep probability of the dropout on layer ``i``'s
-outputs. The paper writes ``keep_i · l² / (2 N tau)`` for *non*-inverted masks; inverted masks
+likelihood) and ``keep_i = 1 - p_i`` the keep probability of the dropout credited to layer
+``i`` (by default the one on its outputs; ``mask_side="input"`` credits the one on its
+inputs). The paper writes ``keep_i · l² / (2 N tau)`` for *non*-inverted masks; inverted masks
 ``z / keep`` scale the effective weights by ``1 / keep``, so the decay on the stored weights
 is divided by ``keep`` instead (derived in ``docs/objective.md``).
 
@@ -26,12 +27,13 @@ from typing import Any
 
 from . import functional as F
 from .backend import xp_of
-from .nn import Conv2D, Dense, Dropout, Sequential
+from .nn import Conv2D, Dense, Dropout, Flatten, ReLU, Sequential
 from .random import check_drop_probability
 
 __all__ = [
     "Objective",
     "dropout_keep_per_layer",
+    "MASK_SIDES",
     "weight_decay_from_prior",
     "length_scale_from_weight_decay",
     "LIKELIHOODS",
@@ -68,28 +70,66 @@ def _check_positive(**values: float) -> None:
             raise ValueError(f"{name} must be > 0, got {value}")
 
 
-def dropout_keep_per_layer(model: Sequential) -> dict[str, float]:
-    """Keep probability of the dropout acting on each weight layer's outputs.
+MASK_SIDES = ("output", "input")
 
-    The dropout that belongs to a weight layer is the first one with ``p > 0`` after it and
-    before the next weight layer (ReLU, pooling and flattening in between do not change which
-    units it drops); a weight layer with none has keep 1. Not covered by the derivation, and
-    so not modelled: a dropout before the first weight layer (on the input) is credited to no
-    layer, and a second dropout on the same outputs is ignored.
+# Layers through which an elementwise mask passes unchanged: relu(a ⊙ z) = relu(a) ⊙ z for
+# z ≥ 0, flattening only reorders the units, and a dropout is another mask.
+_MASK_COMMUTES = (ReLU, Flatten, Dropout)
+
+
+def dropout_keep_per_layer(model: Sequential, mask_side: str = "output") -> dict[str, float]:
+    """Keep probability of the dropout that each weight layer's variational family uses.
+
+    Two readings of Gal & Ghahramani's Bernoulli family, both valid bounds for the same
+    network (``docs/objective.md``, "Which dropout belongs to which weight layer"):
+
+    ``mask_side="output"`` (the 2015 CNN paper, ``W · diag(z_n)`` per patch)
+        A layer's mask is the first dropout with ``p > 0`` after it and before the next
+        weight layer: it multiplies the layer's outputs (its columns). ReLU, pooling and
+        flattening in between keep it a mask on those outputs (a mask after max pooling is a
+        mask before it, shared over each window). A dropout before the first weight layer is
+        credited to no layer.
+    ``mask_side="input"`` (ICML 2016, ``W_i = M_i diag(z_i)`` over layer ``i``'s inputs)
+        A layer's mask is the first dropout with ``p > 0`` before it and after the previous
+        weight layer, provided only ReLU, Flatten and Dropout stand between it and the layer:
+        then it multiplies the layer's inputs (its rows). A pooling layer in between does not
+        commute with the mask, so such a dropout is credited to no layer; so is a dropout
+        after the last weight layer. Input dropout is the family of the first layer.
+
+    In either reading a second dropout on the same units is ignored, and a weight layer with
+    no dropout credited to it has keep 1.
+
+    Parameters
+    ----------
+    model : Sequential
+    mask_side : {"output", "input"}
 
     Returns
     -------
     dict
         Weight-layer name -> ``keep`` in (0, 1].
     """
+    if mask_side not in MASK_SIDES:
+        raise ValueError(f"mask_side must be one of {MASK_SIDES}, got {mask_side!r}")
     keep: dict[str, float] = {}
-    owner: str | None = None
+    if mask_side == "output":
+        owner: str | None = None
+        for name, layer in model:
+            if isinstance(layer, (Conv2D, Dense)):
+                owner = name
+                keep[name] = 1.0
+            elif isinstance(layer, Dropout) and owner is not None and keep[owner] == 1.0:
+                keep[owner] = layer.keep
+        return keep
+    pending: float | None = None      # keep of the dropout waiting for the next weight layer
     for name, layer in model:
         if isinstance(layer, (Conv2D, Dense)):
-            owner = name
-            keep[name] = 1.0
-        elif isinstance(layer, Dropout) and owner is not None and keep[owner] == 1.0:
-            keep[owner] = layer.keep
+            keep[name] = 1.0 if pending is None else pending
+            pending = None
+        elif isinstance(layer, Dropout) and layer.keep < 1.0 and pending is None:
+            pending = layer.keep
+        elif not isinstance(layer, _MASK_COMMUTES):
+            pending = None            # e.g. max pooling: the mask no longer sits on the inputs
     return keep
 
 
@@ -107,6 +147,13 @@ class Objective:
         precision of ``N(y; ŷ, 1/tau)`` for ``gaussian``.
     length_scale, weight_decay : float or None
         The form the objective was built from (for reports).
+    n_train : int or None
+        Training-set size ``N`` it was built for.
+    keep : dict
+        Weight-layer name -> keep probability of the dropout credited to it.
+    mask_side : {"output", "input"}
+        Which reading of the variational family credited the dropouts (see
+        :func:`dropout_keep_per_layer`).
     """
 
     decay: dict[str, float]
@@ -116,6 +163,7 @@ class Objective:
     weight_decay: float | None = None
     n_train: int | None = None
     keep: dict[str, float] = field(default_factory=dict)
+    mask_side: str = "output"
 
     def __post_init__(self) -> None:
         if self.likelihood not in LIKELIHOODS:
@@ -125,7 +173,7 @@ class Objective:
     @classmethod
     def for_model(cls, model: Sequential, n_train: int, length_scale: float | None = None,
                   tau: float = 1.0, weight_decay: float | dict[str, float] | None = None,
-                  likelihood: str = "softmax") -> Objective:
+                  likelihood: str = "softmax", mask_side: str = "output") -> Objective:
         """Build the objective of ``model`` from a prior length-scale or a Caffe weight decay.
 
         Parameters
@@ -135,7 +183,8 @@ class Objective:
             Training-set size ``N``.
         length_scale : float, optional
             Prior length-scale ``l``: per-layer decay ``λ_i = l²/(2 N tau keep_i)`` on kernels and
-            ``λ_b = l²/(2 N tau)`` on biases, with ``keep_i`` read off the model.
+            ``λ_b = l²/(2 N tau)`` on biases, with ``keep_i`` read off the model (see
+            ``mask_side``).
         tau : float
             Model precision (1 for classification).
         weight_decay : float or dict, optional
@@ -145,13 +194,20 @@ class Objective:
             how a Caffe solver reproduces the prior form exactly (see :meth:`weight_decays`).
             Give exactly one of ``length_scale`` and ``weight_decay``.
         likelihood : {"softmax", "gaussian"}
+        mask_side : {"output", "input"}
+            Which weight layer a dropout mask belongs to: ``"output"`` (default) credits a
+            dropout to the weight layer before it, whose outputs it masks (the 2015 CNN
+            paper's ``W · diag(z_n)`` per patch); ``"input"`` to the weight layer after it,
+            whose inputs it masks (ICML 2016's ``W_i = M_i diag(z_i)``). The ``1/keep`` of
+            the kernel decay goes to the layer credited. Biases get ``λ_b`` either way. See
+            :func:`dropout_keep_per_layer` and ``docs/objective.md``.
         """
         if (length_scale is None) == (weight_decay is None):
             raise ValueError("give exactly one of length_scale and weight_decay")
         if isinstance(n_train, bool) or int(n_train) != n_train or n_train < 1:
             raise ValueError(f"n_train must be a positive integer, got {n_train!r}")
         _check_positive(tau=tau)
-        keep = dropout_keep_per_layer(model)
+        keep = dropout_keep_per_layer(model, mask_side)
         names = list(model.params)
         if weight_decay is not None:
             per_param = (weight_decay if isinstance(weight_decay, dict)
@@ -172,7 +228,7 @@ class Objective:
                 decay[name] = length_scale**2 / (2 * n_train * tau * k)
         scalar_wd = None if isinstance(weight_decay, dict) else weight_decay
         return cls(decay=decay, likelihood=likelihood, tau=tau, length_scale=length_scale,
-                   weight_decay=scalar_wd, n_train=int(n_train), keep=keep)
+                   weight_decay=scalar_wd, n_train=int(n_train), keep=keep, mask_side=mask_side)
 
     def weight_decays(self) -> dict[str, float]:
         """Per-parameter Caffe ``weight_decay · decay_mult`` (``2 λ``) giving this objective."""
@@ -204,10 +260,11 @@ class Objective:
         Returns
         -------
         value : float
-            ``mean_n −log p(y_n | x_n) / tau``: softmax cross-entropy, or the Gaussian
-            ``−log N(y_n; ŷ_n, 1/tau)``, whose quadratic part ``(tau/2)(y − ŷ)²`` divided by tau
-            is Gal's ``½ (y − ŷ)²``. Dividing by tau puts the data term on the scale of the
-            decay ``λ_i``, which carries ``1/tau``.
+            ``mean_n −log p(y_n | x_n) / tau`` over the ``B`` points: softmax cross-entropy, or
+            the Gaussian ``−log N(y_n; ŷ_n, I/tau)`` of a point's ``D`` outputs together,
+            whose quadratic part ``(tau/2)‖y_n − ŷ_n‖²`` (summed over the ``D`` outputs)
+            divided by tau is Gal's ``½ ‖y_n − ŷ_n‖²``. Dividing by tau puts the data term on
+            the scale of the decay ``λ_i``, which carries ``1/tau``.
         d_output : array, shape of ``output``
         """
         if self.likelihood == "softmax":

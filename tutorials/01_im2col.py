@@ -176,3 +176,58 @@ for oh in range(OH):
         counts[oh * stride:oh * stride + kh, ow * stride:ow * stride + kw] += 1
 assert counts.max() == kh * kw
 print("all checks passed")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Output size.** Write `conv_output_size(h, k, stride, pad)`: the number of
+#    positions a kernel of size `k` takes along an axis of size `h` (`docs/im2col.md`).
+# 2. **im2col with loops.** Write `im2col_loops(x, kh, kw, stride, pad)` with plain Python
+#    loops over `n`, `oh`, `ow`: row `(n·OH + oh)·OW + ow` is that position's patch of the
+#    zero-padded input, flattened in `(c, i, j)` order.
+#
+# Write your answers in the next cell, in place of each `raise NotImplementedError`, then
+# run the check cell after it: it says which answers are correct and stops with an
+# `AssertionError` at a wrong one. The solutions are in `tutorials/solutions/01_im2col.py`;
+# try first.
+
+# %% Exercises: your answers
+def conv_output_size(h, k, stride=1, pad=0):
+    """Positions of a size-``k`` kernel along an axis of size ``h``."""
+    raise NotImplementedError("exercise 1")
+
+
+def im2col_loops(x, kh, kw, stride=1, pad=0):
+    """The patch matrix x*, shape (N·OH·OW, C·kh·kw), built with loops."""
+    raise NotImplementedError("exercise 2")
+
+# %% Exercise checks
+# the checks import what they need, so they run after the stub cell alone
+import numpy as np
+
+
+def check_1():
+    from tinybcnn.functional import conv_output_shape
+
+    for h, k, s, p in [(28, 5, 1, 0), (7, 3, 2, 1), (6, 4, 3, 0), (5, 5, 1, 2), (9, 2, 2, 0)]:
+        assert conv_output_size(h, k, s, p) == conv_output_shape(h, h, k, k, s, p)[0], (h, k, s, p)
+
+
+def check_2():
+    from tinybcnn.functional import im2col
+
+    g = np.random.default_rng(1)
+    for shape, kh, kw, s, p in [((2, 3, 5, 6), 3, 2, 1, 0), ((1, 2, 7, 7), 3, 3, 2, 1),
+                                ((2, 1, 4, 5), 2, 3, 1, 2)]:
+        x = g.standard_normal(shape)
+        mine = np.asarray(im2col_loops(x, kh, kw, s, p))
+        assert mine.shape == im2col(x, kh, kw, s, p).shape, (shape, mine.shape)
+        assert np.allclose(mine, im2col(x, kh, kw, s, p)), (shape, kh, kw, s, p)
+
+for number, check in ((1, check_1), (2, check_2)):
+    try:
+        check()
+    except NotImplementedError:
+        print(f"exercise {number}: not attempted yet")
+    else:
+        print(f"exercise {number}: correct")

@@ -204,3 +204,66 @@ assert np.isclose(lhs, rhs, rtol=1e-12)           # col2im is the adjoint of im2
 assert np.allclose(dx, dx_hand)                    # dx = col2im(dY · W_mat)
 assert errs["dx"] < 1e-6 and errs["dW"] < 1e-6 and errs["db"] < 1e-6
 print("all checks passed")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **col2im.** Write `col2im_mine(cols, x_shape, kh, kw, stride, pad)`, the adjoint of
+#    `im2col`: every entry of `cols` is *added* to the input pixel it was copied from, and
+#    entries that came from the padding are dropped.
+# 2. **The kernel gradient.** Write `conv_weight_grad(x, dy, kh, kw, stride, pad)` from
+#    `dW_mat = dYᵀ x*`, returned in the kernel's shape `(C_out, C, kh, kw)`.
+#
+# Write your answers in the next cell, in place of each `raise NotImplementedError`, then
+# run the check cell after it: it says which answers are correct and stops with an
+# `AssertionError` at a wrong one. The solutions are in `tutorials/solutions/02_conv_backward.py`;
+# try first.
+
+# %% Exercises: your answers
+def col2im_mine(cols, x_shape, kh, kw, stride=1, pad=0):
+    """Fold the patch matrix back into an image, summing overlaps."""
+    raise NotImplementedError("exercise 1")
+
+
+def conv_weight_grad(x, dy, kh, kw, stride=1, pad=0):
+    """dL/dW of a convolution, shape (C_out, C, kh, kw)."""
+    raise NotImplementedError("exercise 2")
+
+# %% Exercise checks
+# the checks import what they need, so they run after the stub cell alone
+import numpy as np
+
+
+def check_1():
+    from tinybcnn.functional import col2im, im2col
+
+    g = np.random.default_rng(2)
+    for shape, kh, kw, s, p in [((2, 3, 5, 6), 3, 2, 1, 0), ((1, 2, 7, 7), 3, 3, 2, 1),
+                                ((1, 1, 4, 4), 3, 3, 1, 1)]:
+        x = g.standard_normal(shape)
+        c = g.standard_normal(im2col(x, kh, kw, s, p).shape)
+        mine = np.asarray(col2im_mine(c, shape, kh, kw, s, p))
+        assert mine.shape == shape, mine.shape
+        # the adjoint identity <im2col(x), c> = <x, col2im(c)>, and the library's col2im
+        assert np.isclose(np.sum(im2col(x, kh, kw, s, p) * c), np.sum(x * mine))
+        assert np.allclose(mine, col2im(c, shape, kh, kw, s, p))
+
+
+def check_2():
+    from tinybcnn.functional import conv2d_backward, conv2d_forward
+
+    g = np.random.default_rng(3)
+    x, W, b = g.standard_normal((2, 3, 6, 5)), g.standard_normal((4, 3, 3, 2)), np.zeros(4)
+    y, cache = conv2d_forward(x, W, b, 2, 1)
+    dy = g.standard_normal(y.shape)
+    mine = np.asarray(conv_weight_grad(x, dy, 3, 2, 2, 1))
+    assert mine.shape == W.shape, mine.shape
+    assert np.allclose(mine, conv2d_backward(dy, cache)[1])
+
+for number, check in ((1, check_1), (2, check_2)):
+    try:
+        check()
+    except NotImplementedError:
+        print(f"exercise {number}: not attempted yet")
+    else:
+        print(f"exercise {number}: correct")

@@ -186,3 +186,60 @@ assert np.array_equal(dx_tie[0, 0], [[1.0, 0.0], [0.0, 0.0]])     # ties: first 
 assert dx_ov.max() == 3.0                                          # overlaps accumulate
 assert np.isclose(dx.sum(), dy.sum())                              # every dy lands once
 print("all checks passed")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Average pooling.** Write `avgpool_loops(x, size)`: non-overlapping `size × size`
+#    windows (stride = size), each replaced by its mean.
+# 2. **Max-pooling gradient.** Write `maxpool_backward_loops(x, dy, size)`: each window's
+#    gradient `dy[n, c, a, b]` goes to the position of that window's maximum in `x`, and
+#    every other input gets zero.
+#
+# Write your answers in the next cell, in place of each `raise NotImplementedError`, then
+# run the check cell after it: it says which answers are correct and stops with an
+# `AssertionError` at a wrong one. The solutions are in `tutorials/solutions/03_pooling.py`;
+# try first.
+
+# %% Exercises: your answers
+def avgpool_loops(x, size):
+    """Mean over non-overlapping size x size windows, shape (N, C, H//size, W//size)."""
+    raise NotImplementedError("exercise 1")
+
+
+def maxpool_backward_loops(x, dy, size):
+    """dL/dx of non-overlapping max pooling, shape of x."""
+    raise NotImplementedError("exercise 2")
+
+# %% Exercise checks
+# the checks import what they need, so they run after the stub cell alone
+import numpy as np
+
+
+def check_1():
+    from tinybcnn.functional import avgpool2d_forward
+
+    x = np.random.default_rng(4).standard_normal((2, 3, 6, 4))
+    mine = np.asarray(avgpool_loops(x, 2))
+    assert mine.shape == (2, 3, 3, 2), mine.shape
+    assert np.allclose(mine, avgpool2d_forward(x, 2)[0])
+
+
+def check_2():
+    from tinybcnn.functional import maxpool2d_backward, maxpool2d_forward
+
+    g = np.random.default_rng(5)
+    x = g.standard_normal((2, 2, 6, 6))                 # continuous values: no ties
+    y, cache = maxpool2d_forward(x, 3)
+    dy = g.standard_normal(y.shape)
+    mine = np.asarray(maxpool_backward_loops(x, dy, 3))
+    assert mine.shape == x.shape, mine.shape
+    assert np.allclose(mine, maxpool2d_backward(dy, cache))
+
+for number, check in ((1, check_1), (2, check_2)):
+    try:
+        check()
+    except NotImplementedError:
+        print(f"exercise {number}: not attempted yet")
+    else:
+        print(f"exercise {number}: correct")

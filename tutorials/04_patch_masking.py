@@ -212,3 +212,62 @@ assert abs(c_out) < 0.15                              # independent masks: no co
 assert c_in > 0.4                                     # shared pixels: strongly correlated noise
 assert z_out.max() < 5 and z_in.max() < 5             # both unbiased, up to MC error
 print("all checks passed")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Patch-mask a conv.** Write `patch_masked_conv(x, W, b, Z, stride, pad)`: the conv
+#    as `x* W_matᵀ + b` in patch layout, multiplied by the patch mask `Z` (shape
+#    `(N·OH·OW, C_out)`, one value per patch and kernel), returned in NCHW.
+# 2. **Between the layouts.** Write `nchw_to_patch(m)`: the NCHW mask `m` of shape
+#    `(N, C, OH, OW)` as a patch-layout mask, `Z[(n·OH + oh)·OW + ow, c] = m[n, c, oh, ow]`.
+#
+# Write your answers in the next cell, in place of each `raise NotImplementedError`, then
+# run the check cell after it: it says which answers are correct and stops with an
+# `AssertionError` at a wrong one. The solutions are in `tutorials/solutions/04_patch_masking.py`;
+# try first.
+
+# %% Exercises: your answers
+def patch_masked_conv(x, W, b, Z, stride=1, pad=0):
+    """((x* W_mat^T + b) ⊙ Z) in NCHW, shape (N, C_out, OH, OW)."""
+    raise NotImplementedError("exercise 1")
+
+
+def nchw_to_patch(m):
+    """(N, C, OH, OW) mask -> (N·OH·OW, C) patch-layout mask."""
+    raise NotImplementedError("exercise 2")
+
+# %% Exercise checks
+# the checks import what they need, so they run after the stub cell alone
+import numpy as np
+
+
+def check_1():
+    from tinybcnn.functional import conv2d_forward, conv_output_shape
+
+    g = np.random.default_rng(6)
+    x, W, b = g.standard_normal((2, 3, 6, 5)), g.standard_normal((4, 3, 3, 3)), g.standard_normal(4)
+    oh, ow = conv_output_shape(6, 5, 3, 3, 1, 1)
+    Z = (g.random((2 * oh * ow, 4)) < 0.5) / 0.5                  # inverted mask, keep 0.5
+    mine = np.asarray(patch_masked_conv(x, W, b, Z, 1, 1))
+    expected = conv2d_forward(x, W, b, 1, 1, mask=Z)[0]
+    assert mine.shape == expected.shape, mine.shape
+    assert np.allclose(mine, expected)
+
+
+def check_2():
+    from tinybcnn.functional import nchw_mask_to_patch, patch_mask_to_nchw
+
+    m = np.random.default_rng(7).random((2, 3, 4, 5))
+    mine = np.asarray(nchw_to_patch(m))
+    assert mine.shape == (2 * 4 * 5, 3), mine.shape
+    assert np.array_equal(mine, nchw_mask_to_patch(m))
+    assert np.array_equal(patch_mask_to_nchw(mine, 2, 4, 5), m)   # and back
+
+for number, check in ((1, check_1), (2, check_2)):
+    try:
+        check()
+    except NotImplementedError:
+        print(f"exercise {number}: not attempted yet")
+    else:
+        print(f"exercise {number}: correct")

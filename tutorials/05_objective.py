@@ -19,8 +19,8 @@
 # distribution and the posterior of a deep Gaussian process. In a nutshell
 # (`docs/dropout-as-vi.md`, `docs/deep-gp-kl.md`, `docs/objective.md` do it properly):
 #
-# * each weight matrix is `W_i = M_i · diag(z_i)`, `z_ij ~ Bernoulli(keep_i)`; the
-#   variational parameters are the `M_i`;
+# * each sampled weight matrix is `Ŵ_i = M_i · diag(z_i)`, `z_ij ~ Bernoulli(keep_i)`; the
+#   variational parameters are the `M_i` (below, plain `W_i` is what the code stores);
 # * the prior on each column of `M_i` is `N(0, I / l²)` (length-scale `l`); the KL term
 #   of the mixture-of-spikes `q` against it is, up to constants,
 #   `Σ_i (keep_i · l² / 2) ‖M_i‖²  +  Σ_i (l² / 2) ‖m_i‖²` (biases `m_i`);
@@ -65,12 +65,60 @@ OUT.mkdir(parents=True, exist_ok=True)
 rng = np.random.default_rng(0)
 
 # %% [markdown]
+# ## The KL approximation, checked by Monte Carlo
+#
+# The step from the KL divergence to the weight decay is Prop. 1 of the paper
+# (`docs/deep-gp-kl.md`): for a mixture `q = Σ_c π_c N(μ_c, σ² I)` in `R^D` and
+# `p = N(0, I)`, for large `D`,
+#
+# `KL(q ‖ p) ≈ Σ_c π_c/2 (μ_cᵀμ_c + Dσ² − D − D log σ²) − H(π)`.
+#
+# The constant is `−D`: the `(D/2) log 2π` of the cross-entropy and of the entropy cancel.
+# Estimate the KL directly, `E_q[log q(x) − log p(x)]`, with samples of `q` (`S` from each
+# component, `log q` exact by log-sum-exp over both components), for one column of the
+# Bernoulli family: `μ₁ = m` kept with probability `keep`, `μ₂ = 0`.
+
+# %%
+def kl_monte_carlo(means, weights, sigma, draws, seed):
+    """MC estimate of KL(Σ_c π_c N(μ_c, σ² I) ‖ N(0, I)) and its standard error."""
+    g = np.random.default_rng(seed)
+    d = means.shape[1]
+    estimate, var = 0.0, 0.0
+    for mu_c, pi_c in zip(means, weights, strict=True):
+        x = mu_c + sigma * g.standard_normal((draws, d))
+        sq = ((x[:, None, :] - means[None]) ** 2).sum(-1)                   # (S, C)
+        log_comp = -sq / (2 * sigma**2) - d * np.log(sigma) - d / 2 * np.log(2 * np.pi)
+        a = log_comp + np.log(weights)
+        log_q = a.max(1) + np.log(np.exp(a - a.max(1, keepdims=True)).sum(1))
+        log_p = -0.5 * (x * x).sum(1) - d / 2 * np.log(2 * np.pi)
+        estimate += pi_c * (log_q - log_p).mean()
+        var += pi_c**2 * (log_q - log_p).var(ddof=1) / draws
+    return estimate, np.sqrt(var)
+
+
+D, sigma, keep_kl = 200, 0.3, 0.5
+m = rng.standard_normal(D)
+means, weights = np.stack([m, np.zeros(D)]), np.array([keep_kl, 1 - keep_kl])
+mc_kl, se = kl_monte_carlo(means, weights, sigma, draws=500 if QUICK else 5000, seed=0)
+entropy_pi = -np.sum(weights * np.log(weights))
+prop1 = sum(w / 2 * (mu @ mu + D * sigma**2 - D - D * np.log(sigma**2))
+            for mu, w in zip(means, weights, strict=True)) - entropy_pi
+printed = prop1 - D / 2 * np.log(2 * np.pi)          # with −D(1 + log 2π) instead of −D
+print(f"Monte Carlo KL {mc_kl:.2f} ± {se:.2f}   Prop. 1 (−D) {prop1:.2f}   "
+      f"with −D(1 + log 2π) {printed:.2f}")
+assert abs(mc_kl - prop1) < 5 * se                   # the proposition, within the MC error
+assert abs(mc_kl - printed) > 100 * se               # the misprinted constant is far off
+
+# %% [markdown]
 # ## Which dropout belongs to which weight layer
 #
-# The mask that multiplies the *outputs* of layer `i` (the columns of `W_i`) is the
-# first dropout after it, before the next weight layer; pooling, ReLU and flattening in
-# between do not change which units it drops. `dropout_keep_per_layer` reads that off
-# the model.
+# Two readings of the same network (`docs/objective.md`, "Which dropout belongs to which
+# weight layer"). **Output side** (the 2015 CNN paper, the default): the mask of layer `i`
+# multiplies its *outputs* (the columns of `W_i`) and is the first dropout after it,
+# before the next weight layer; pooling, ReLU and flattening in between do not change
+# which units it drops. **Input side** (ICML 2016, `W_i = M_i diag(z_i)` over the layer's
+# inputs): the mask of layer `i` is the dropout right before it, with only ReLU or
+# flattening in between. `dropout_keep_per_layer` reads either off the model.
 
 # %%
 lenet_all = tb.models.lenet("all", p=0.5)
@@ -80,11 +128,22 @@ print("lenet-all keep:", dropout_keep_per_layer(lenet_all))
 print("lenet-ip  keep:", dropout_keep_per_layer(lenet_ip))
 assert dropout_keep_per_layer(lenet_all) == {"conv1": 0.5, "conv2": 0.5, "ip1": 0.5, "ip2": 1.0}
 assert dropout_keep_per_layer(lenet_ip) == {"conv1": 1.0, "conv2": 1.0, "ip1": 0.5, "ip2": 1.0}
+print("lenet-all keep, input side:", dropout_keep_per_layer(lenet_all, mask_side="input"))
+assert dropout_keep_per_layer(lenet_all, mask_side="input") == {
+    "conv1": 1.0, "conv2": 1.0, "ip1": 1.0, "ip2": 0.5}
 
 # %% [markdown]
-# Edge cases the derivation does not cover, and what the code does with them: a dropout
-# on the network's *input* belongs to no weight layer (it is not modelled), a second
-# dropout on the same outputs is ignored, and a dropout with `p = 0` is no dropout.
+# Under the input-side reading `drop1` and `drop2` of lenet-all mask no layer's inputs:
+# max pooling stands between them and `conv2` / `ip1`, and `max(a ⊙ z)` is not a mask on
+# `max(a)`. Only `drop3` counts, for `ip2`. That is why the CNN paper (and tinybcnn's
+# default, `Objective.for_model(..., mask_side="output")`) reads masks on the output side.
+# For an MLP both readings model every dropout; they move the `1/keep` one layer down.
+
+# %% [markdown]
+# Edge cases, and what the code does with them: a dropout on the network's *input*
+# belongs to no weight layer on the output side (it is input noise) and to the first
+# layer on the input side; a second dropout on the same units is ignored, and a dropout
+# with `p = 0` is no dropout.
 
 # %%
 odd = Sequential([("drop0", Dropout(0.2)), ("ip1", Dense(4, 8, seed=0)), ("zero", Dropout(0.0)),
@@ -92,6 +151,7 @@ odd = Sequential([("drop0", Dropout(0.2)), ("ip1", Dense(4, 8, seed=0)), ("zero"
                   ("ip2", Dense(8, 2, seed=1))])
 print("edge cases:", dropout_keep_per_layer(odd))
 assert dropout_keep_per_layer(odd) == {"ip1": 0.7, "ip2": 1.0}
+assert dropout_keep_per_layer(odd, mask_side="input") == {"ip1": 0.8, "ip2": 0.7}
 
 # %% [markdown]
 # ## The decays, with numbers
@@ -236,3 +296,67 @@ assert np.isclose(obj.decay["conv1.W"], ell**2 / (2 * N * tau * 0.5))   # λ_i =
 assert np.isclose(obj.decay["conv1.b"], ell**2 / (2 * N * tau))         # λ_b = l²/(2Nτ)
 assert np.isclose(paper, ours)                                  # keep·l²‖M‖² = l²‖W‖²/keep
 print("all checks passed")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **λ at p = 0.2.** Write `kernel_decay(p, length_scale, n_train, tau)`: the decay λ
+#    of a kernel whose layer has inverted dropout of *drop* probability `p` credited to
+#    it. (At `p = 0.2`, `l = 1.5`, `N = 1000`, `τ = 1` it is about `1.41·10⁻³`.)
+# 2. **The input-side reading.** Write `input_side_keep(model)`: for each weight layer
+#    (`Conv2D` or `Dense`) of a `Sequential`, the keep probability of the first dropout with
+#    `p > 0` that sits before it with only `ReLU`, `Flatten` or other dropouts in
+#    between; 1.0 if there is none (`docs/objective.md`, "Which dropout belongs to which
+#    weight layer").
+#
+# Write your answers in the next cell, in place of each `raise NotImplementedError`, then
+# run the check cell after it: it says which answers are correct and stops with an
+# `AssertionError` at a wrong one. The solutions are in `tutorials/solutions/05_objective.py`;
+# try first.
+
+# %% Exercises: your answers
+def kernel_decay(p, length_scale, n_train, tau=1.0):
+    """λ of a kernel under inverted dropout with drop probability p."""
+    raise NotImplementedError("exercise 1")
+
+
+def input_side_keep(model):
+    """{weight-layer name: keep of the dropout on its inputs}."""
+    raise NotImplementedError("exercise 2")
+
+# %% Exercise checks
+# the checks import what they need, so they run after the stub cell alone
+import numpy as np
+
+
+def check_1():
+    from tinybcnn.models import mlp
+    from tinybcnn.objective import Objective
+
+    assert np.isclose(kernel_decay(0.2, 1.5, 1000), 1.5**2 / (2 * 1000 * 0.8))
+    assert not np.isclose(kernel_decay(0.2, 1.5, 1000), 0.8 * 1.5**2 / (2 * 1000)), \
+        "that is the paper's form for non-inverted masks"
+    net = mlp((4, 8, 2), p=0.2)
+    obj = Objective.for_model(net, n_train=1000, length_scale=1.5, tau=2.0)
+    assert np.isclose(kernel_decay(0.2, 1.5, 1000, tau=2.0), obj.decay["ip1.W"])
+    assert np.isclose(kernel_decay(0.0, 1.5, 1000, tau=2.0), obj.decay["ip2.W"])
+
+
+def check_2():
+    from tinybcnn.models import lenet, mlp
+    from tinybcnn.nn import Dense, Dropout, ReLU, Sequential
+    from tinybcnn.objective import dropout_keep_per_layer
+
+    odd = Sequential([("d0", Dropout(0.2)), ("ip1", Dense(4, 8, seed=0)), ("relu", ReLU()),
+                      ("dz", Dropout(0.0)), ("dA", Dropout(0.3)), ("dB", Dropout(0.6)),
+                      ("ip2", Dense(8, 2, seed=1))])
+    for model in (lenet("all", p=0.5), lenet("ip", p=0.3), mlp((3, 5, 5, 1), p=0.4), odd):
+        assert input_side_keep(model) == dropout_keep_per_layer(model, mask_side="input")
+
+for number, check in ((1, check_1), (2, check_2)):
+    try:
+        check()
+    except NotImplementedError:
+        print(f"exercise {number}: not attempted yet")
+    else:
+        print(f"exercise {number}: correct")

@@ -60,14 +60,24 @@ T = 10 if QUICK else 50                       # MC samples at test time
 # turns `uint8` images into float32 NCHW batches scaled by 1/256, as the paper's Caffe
 # LeNet does.
 
+#
+# Training is watched on a **validation split** carved out of the training images, never
+# on the test set: choosing when to stop or which run to keep by looking at test error
+# would make the final test error optimistic. The test images are used once, at the end.
+
 # %%
-data = load_dataset("embedded").subset(TRAIN_SIZE, TEST_SIZE, seed=0)
-print(data)
-x_train, y_train = as_float(data.x_train), data.y_train
-x_test, y_test = as_float(data.x_test), data.y_test
 n_val = 100 if QUICK else 300
-x_val, y_val = x_test[:n_val], y_test[:n_val]    # held-out images to watch during training
+data = load_dataset("embedded").subset(TRAIN_SIZE + n_val, TEST_SIZE, seed=0)
+print(data)
+x_all, y_all = as_float(data.x_train), data.y_train
+split = np.random.default_rng(0).permutation(len(y_all))
+val_idx, train_idx = split[:n_val], split[n_val:]
+x_train, y_train = x_all[train_idx], y_all[train_idx]
+x_val, y_val = x_all[val_idx], y_all[val_idx]          # held-out training images
+x_test, y_test = as_float(data.x_test), data.y_test    # touched only at the end
+assert len(np.intersect1d(val_idx, train_idx)) == 0
 print("x_train", x_train.shape, x_train.dtype, "classes", np.bincount(y_train))
+print("validation", x_val.shape, " test", x_test.shape)
 
 # %% [markdown]
 # ## Model, objective, optimiser, trainer
@@ -103,7 +113,7 @@ print("the masks of that pass are still readable:",
 # ## Training
 #
 # `fit` draws seeded minibatches, evaluates standard and MC-dropout error on the
-# held-out images every `eval_every` iterations, mirrors the history to a CSV file, and
+# validation images every `eval_every` iterations, mirrors the history to a CSV file, and
 # writes an atomic checkpoint (no pickle) at the end. Tutorial 07 picks the checkpoint up.
 
 # %%
@@ -119,8 +129,9 @@ for row in history:
     print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
 
 # %%
+print("saving", OUT / "06_training_curves.png")
+# the figure is the cell's last value: a notebook shows it inline, a script only saves it
 tb.plots.training_curves({"lenet-all": history.rows}, OUT / "06_training_curves.png")
-print("saved", OUT / "06_training_curves.png")
 
 # %% [markdown]
 # ## Standard vs MC dropout on the test set
@@ -171,3 +182,62 @@ assert metrics.error(std.probs, y_test) < (0.5 if QUICK else 0.25)     # chance 
 assert metrics.error(mc.probs, y_test) < (0.5 if QUICK else 0.25)
 assert np.allclose(mc.probs.sum(1), 1.0)
 print("all checks passed")
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **The `inv` schedule.** Write `inv_lr(base_lr, iteration, gamma, power)`, Caffe's
+#    `inv` learning rate (`docs/objective.md`, "Minimising it"). After how many iterations
+#    is the paper's rate (0.01, γ = 10⁻⁴, power 0.75) halved?
+# 2. **A validation split.** Write `validation_split(labels, n_val, seed)` returning
+#    `(train_idx, val_idx)`: disjoint, together every index once, `n_val` validation
+#    indices, and each class's count in the validation split within 1 of its proportional
+#    share `n_val · n_class / N` (stratified).
+#
+# Write your answers in the next cell, in place of each `raise NotImplementedError`, then
+# run the check cell after it: it says which answers are correct and stops with an
+# `AssertionError` at a wrong one. The solutions are in `tutorials/solutions/06_train.py`;
+# try first.
+
+# %% Exercises: your answers
+def inv_lr(base_lr, iteration, gamma=1e-4, power=0.75):
+    """Caffe's "inv" learning rate at an iteration."""
+    raise NotImplementedError("exercise 1")
+
+
+def validation_split(labels, n_val, seed=0):
+    """(train_idx, val_idx), stratified by label."""
+    raise NotImplementedError("exercise 2")
+
+# %% Exercise checks
+# the checks import what they need, so they run after the stub cell alone
+import numpy as np
+
+
+def check_1():
+    import tinybcnn as tb
+
+    schedule = tb.optim.inv(gamma=1e-4, power=0.75)
+    for it in (0, 1, 100, 10_000, 123_456):
+        assert np.isclose(inv_lr(0.01, it), schedule(0.01, it)), it
+    half = next(t for t in range(0, 40_000, 10) if inv_lr(0.01, t) <= 0.005)
+    assert abs(half - (2 ** (4 / 3) - 1) / 1e-4) < 20, half
+
+
+def check_2():
+    labels = np.repeat(np.arange(5), [40, 30, 20, 7, 3])
+    np.random.default_rng(8).shuffle(labels)
+    train, val = (np.asarray(a) for a in validation_split(labels, 25, seed=1))
+    assert len(val) == 25 and len(np.intersect1d(train, val)) == 0
+    assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(len(labels)))
+    share = 25 * np.bincount(labels) / len(labels)
+    assert np.all(np.abs(np.bincount(labels[val], minlength=5) - share) <= 1), \
+        np.bincount(labels[val], minlength=5)
+
+for number, check in ((1, check_1), (2, check_2)):
+    try:
+        check()
+    except NotImplementedError:
+        print(f"exercise {number}: not attempted yet")
+    else:
+        print(f"exercise {number}: correct")

@@ -88,7 +88,7 @@ def softmax_cross_entropy_backward(dloss: Any, cache: dict) -> Any:
 
 
 def gaussian_nll_forward(pred: Any, target: Any, tau: float) -> tuple[Any, dict]:
-    """Mean negative log-density of ``target`` under ``N(pred, 1/tau)``.
+    """Mean over points of the negative log-density of ``target`` under ``N(pred, I/tau)``.
 
     Parameters
     ----------
@@ -99,21 +99,33 @@ def gaussian_nll_forward(pred: Any, target: Any, tau: float) -> tuple[Any, dict]
     Returns
     -------
     loss : 0-d array
-        ``mean[ tau/2 (pred - target)² ] - ½ log tau + ½ log 2π``.
+        ``(1/N) Σ_n [ tau/2 ‖pred_n - target_n‖² ] + (D/2) (log 2π - log tau)``.
     cache : dict
+
+    Notes
+    -----
+    The ``D`` outputs of a point are one joint (diagonal) Gaussian, so their log-densities
+    are *summed* and only the ``N`` points are averaged, as in ``docs/objective.md`` and
+    :func:`tinybcnn.metrics.gaussian_log_likelihood`. (Averaging over all ``N·D`` entries
+    would divide the data term by ``D`` and so make every decay ``λ`` ``D`` times too strong
+    relative to it.) A 1-d ``pred`` is ``D = 1``.
     """
     if not 0 < tau < math.inf:
         raise ValueError(f"tau is a precision and must be finite and > 0, got {tau}")
     check_shape(target, tuple(pred.shape), "target", "the shape of pred")
+    if pred.ndim not in (1, 2) or pred.shape[0] == 0:
+        raise ValueError(
+            f"pred must have shape (N,) or (N, D) with N >= 1, got {tuple(pred.shape)}")
     xp = xp_of(pred)
+    n = pred.shape[0]
+    d = 1 if pred.ndim == 1 else pred.shape[1]
     resid = pred - target
-    const = -0.5 * math.log(tau) + 0.5 * math.log(2 * math.pi)
-    loss = 0.5 * tau * xp.mean(resid * resid) + const
+    const = 0.5 * d * (math.log(2 * math.pi) - math.log(tau))
+    loss = 0.5 * tau * xp.sum(resid * resid) / n + const
     return loss, {"resid": resid, "tau": float(tau)}
 
 
 def gaussian_nll_backward(dloss: Any, cache: dict) -> Any:
-    """Gradient with respect to ``pred``: ``dloss · tau (pred - target) / size``."""
+    """Gradient with respect to ``pred``: ``dloss · tau (pred - target) / N`` (``N`` points)."""
     resid = cache["resid"]
-    size = math.prod(resid.shape)
-    return resid * (dloss * cache["tau"] / size)
+    return resid * (dloss * cache["tau"] / resid.shape[0])
