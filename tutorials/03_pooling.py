@@ -140,7 +140,7 @@ assert dx_ov[0, 0, 0, 2] == 3.0 and dx_ov.sum() == 3.0
 # %% [markdown]
 # ## Against the direct loops, on random shapes and with many ties
 #
-# Small integers make ties common; the fast path and the naive loops must still agree
+# Small integers make ties common; the library functions and the naive loops must still agree
 # exactly, forward and backward (max and average).
 
 # %%
@@ -159,7 +159,7 @@ for _ in range(cases):
     assert np.allclose(ya, avgpool2d_direct(xi, size, stride))
     assert np.allclose(avgpool2d_backward(di, ca),
                        avgpool2d_backward_direct(di, xi.shape, size, stride))
-print(f"{cases} random shapes with ties: fast == direct loops  ✓")
+print(f"{cases} random shapes with ties: library == direct loops  ✓")
 
 # %% [markdown]
 # ## Picture
