@@ -1,4 +1,4 @@
-"""The array backend: NumPy on the CPU (default) or CuPy on a GPU.
+"""The array backend: NumPy on the CPU (default), CuPy on a GPU, or array_api_strict.
 
 Every numerical function in tinybcnn takes its array namespace from its inputs
 (``xp = xp_of(x)``, as Chainer does), so the same code runs on NumPy, on CuPy and on
@@ -7,9 +7,18 @@ new arrays are created: model parameters, data moved with :func:`to_backend`, an
 random generators of :mod:`tinybcnn.random`.
 
 The backend is chosen, in order of precedence, by :func:`set_backend`, by the environment
-variable ``TINYBCNN_BACKEND`` (``numpy`` or ``cupy``), or defaults to ``numpy``. Importing
-tinybcnn never imports CuPy; asking for ``cupy`` where CuPy or a GPU is missing raises
-:class:`BackendError` with the fix in its message.
+variable ``TINYBCNN_BACKEND`` (``numpy``, ``cupy`` or ``array_api_strict``), or defaults to
+``numpy``. Importing tinybcnn never imports CuPy; asking for ``cupy`` where CuPy or a GPU is
+missing raises :class:`BackendError` with the fix in its message.
+
+``array_api_strict`` is the CPU stand-in for CuPy: a namespace that is *not* NumPy, refuses
+NumPy arrays and NumPy-only functions, and whose host conversions (``bool()``, ``float()``,
+``np.asarray``) can be counted. Training and prediction run on it in CI exactly as they run on
+CuPy (same code path, same random generator), so the bugs a GPU would show are caught there.
+
+A model lives in one namespace (that of its parameters). Arrays of another namespace are
+refused with a clear error (:func:`check_namespace`); NumPy data is moved explicitly, once,
+with :func:`to_namespace` or :func:`to_backend`.
 """
 
 from __future__ import annotations
@@ -30,9 +39,15 @@ __all__ = [
     "to_numpy",
     "to_backend",
     "is_numpy",
+    "namespace_name",
+    "to_namespace",
+    "check_namespace",
+    "NamespaceMismatch",
+    "device_memory",
+    "array_namespace",
 ]
 
-BACKENDS = ("numpy", "cupy")
+BACKENDS = ("numpy", "cupy", "array_api_strict")
 _ENV_VAR = "TINYBCNN_BACKEND"
 _current: str | None = None  # None: not chosen yet, read the environment on first use
 
@@ -63,21 +78,33 @@ def _import_cupy() -> ModuleType:
     return cupy
 
 
+def _import_strict() -> ModuleType:
+    try:
+        import array_api_strict
+    except ImportError as exc:
+        raise BackendError("backend 'array_api_strict' needs the array-api-strict package: "
+                           "pip install 'tinybcnn[dev]', or use --backend numpy") from exc
+    return array_api_strict
+
+
 def set_backend(name: str) -> None:
-    """Choose where new arrays live: ``"numpy"`` (CPU) or ``"cupy"`` (GPU).
+    """Choose where new arrays live: ``"numpy"`` (CPU), ``"cupy"`` (GPU) or
+    ``"array_api_strict"`` (CPU, the CI stand-in for CuPy).
 
     Raises
     ------
     ValueError
         If ``name`` is not one of :data:`BACKENDS`.
     BackendError
-        If ``name == "cupy"`` and CuPy or a GPU is missing.
+        If ``name == "cupy"`` and CuPy or a GPU is missing (or array_api_strict is missing).
     """
     global _current
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
     if name == "cupy":
         _import_cupy()
+    elif name == "array_api_strict":
+        _import_strict()
     _current = name
 
 
@@ -94,8 +121,31 @@ def get_backend() -> str:
 
 
 def get_xp() -> ModuleType:
-    """The array module of the current backend (``numpy`` or ``cupy``)."""
-    return _import_cupy() if get_backend() == "cupy" else np
+    """The array module of the current backend (``numpy``, ``cupy`` or ``array_api_strict``)."""
+    name = get_backend()
+    if name == "cupy":
+        return _import_cupy()
+    if name == "array_api_strict":
+        return _import_strict()
+    return np
+
+
+def array_namespace(name: str | None = None) -> Any:
+    """The array-API namespace of backend ``name`` (the current one by default).
+
+    Unlike :func:`get_xp`, CuPy comes wrapped by ``array_api_compat`` (``device=`` keywords,
+    ``astype`` as a function), the namespace :func:`xp_of` gives for CuPy arrays.
+    """
+    name = name or get_backend()
+    if name == "numpy":
+        return np
+    if name == "cupy":
+        import array_api_compat
+
+        return array_api_compat.array_namespace(_import_cupy().empty(0))
+    if name == "array_api_strict":
+        return _import_strict()
+    raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
 
 
 def xp_of(*arrays: Any) -> Any:
@@ -122,8 +172,25 @@ def is_numpy(xp: Any) -> bool:
     return xp is np
 
 
+def namespace_name(xp: Any) -> str:
+    """``"numpy"``, ``"cupy"`` or ``"array_api_strict"`` for a namespace (else its module name).
+
+    CuPy's namespace may be CuPy itself or ``array_api_compat.cupy``; both give ``"cupy"``.
+    """
+    if xp is np:
+        return "numpy"
+    name = getattr(xp, "__name__", type(xp).__name__)
+    if "cupy" in name:
+        return "cupy"
+    return name.split(".")[0]
+
+
 def to_numpy(a: Any) -> np.ndarray:
-    """``a`` in host memory as a NumPy array (NumPy arrays are returned as they are, not copied)."""
+    """``a`` in host memory as a NumPy array (NumPy arrays are returned as they are, not copied).
+
+    On a device this is a device-to-host copy, which waits for the device: keep it out of
+    training steps and inner loops.
+    """
     if isinstance(a, np.ndarray):
         return a
     if hasattr(a, "get") and type(a).__module__.startswith("cupy"):
@@ -131,10 +198,66 @@ def to_numpy(a: Any) -> np.ndarray:
     return np.asarray(a)
 
 
+def _dtype_in(xp: Any, dtype: Any) -> Any:
+    """``dtype`` (a NumPy dtype, a name, or already one of ``xp``'s) as a dtype of ``xp``."""
+    if dtype is None or xp is np or namespace_name(xp) == "cupy":
+        return dtype if dtype is None else np.dtype(dtype)
+    if isinstance(dtype, (str, type, np.dtype)):
+        return getattr(xp, np.dtype(dtype).name)
+    return dtype  # already a dtype object of xp
+
+
+def to_namespace(a: Any, xp: Any, dtype: Any = None) -> Any:
+    """``a`` as an array of the namespace ``xp`` (and of ``dtype`` if given).
+
+    An array already in ``xp`` is returned as it is (or cast); anything else goes through the
+    host: a NumPy array or list is copied to ``xp``'s device, a device array of another
+    namespace is first brought to the host. This is the explicit move; computations never
+    mix namespaces silently (see :func:`check_namespace`).
+    """
+    dtype = _dtype_in(xp, dtype)
+    source = xp_of(a)
+    if isinstance(a, (list, tuple, int, float)) or namespace_name(source) != namespace_name(xp):
+        host = to_numpy(a) if source is not np else np.asarray(a)
+        a = xp.asarray(host)
+    if dtype is not None and a.dtype != dtype:
+        a = xp.astype(a, dtype) if hasattr(xp, "astype") else a.astype(dtype)
+    return a
+
+
 def to_backend(a: Any, dtype: Any = None) -> Any:
     """Move ``a`` to the current backend (and optionally cast it to ``dtype``)."""
-    xp = get_xp()
-    out = xp.asarray(to_numpy(a) if xp is np else a)
-    if dtype is not None and out.dtype != dtype:
-        out = out.astype(dtype)
-    return out
+    return to_namespace(a, get_xp(), dtype)
+
+
+class NamespaceMismatch(TypeError):
+    """An array of one namespace met a model or array of another (e.g. NumPy vs CuPy)."""
+
+
+def check_namespace(a: Any, like: Any, what: str = "x", owner: str = "the model") -> None:
+    """Raise :class:`NamespaceMismatch` unless ``a`` lives in the namespace of ``like``.
+
+    Mixing namespaces either fails deep inside an operation (CuPy: "expected cupy ndarray,
+    got numpy.ndarray") or, worse, copies silently between host and device on every call;
+    this says which array is where and how to move it.
+    """
+    have, need = namespace_name(xp_of(a)), namespace_name(xp_of(like))
+    if have != need:
+        raise NamespaceMismatch(
+            f"{what} is a {have} array but {owner} lives on {need}: move it once with "
+            f"tinybcnn.backend.to_namespace({what}, xp_of(...)) or to_backend({what}) after "
+            f"set_backend({need!r}), instead of mixing namespaces")
+
+
+def device_memory() -> tuple[int, int] | None:
+    """``(free, total)`` bytes of the current GPU, counting CuPy's pooled free blocks as free.
+
+    ``None`` when the backend is not ``cupy``. CuPy keeps freed blocks in a memory pool
+    instead of giving them back to the driver, so the driver's "free" alone understates what
+    tinybcnn can use.
+    """
+    if get_backend() != "cupy":
+        return None
+    cupy = _import_cupy()
+    free, total = cupy.cuda.Device().mem_info
+    return int(free) + int(cupy.get_default_memory_pool().free_bytes()), int(total)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backend import xp_of
+from ..backend import is_numpy, xp_of
 from ._checks import check_ndim, check_positive_int, check_shape, output_size
 from .im2col import _window
 
@@ -147,11 +147,15 @@ def _tiled_max_backward(dy: Any, x: Any, y: Any, size: int) -> Any:
     windows = xp.reshape(_channels_last(x), (n, oh, size, ow, size, c))
     y = xp.reshape(_channels_last(y), (n, oh, 1, ow, 1, c))
     hit = windows == y
-    if bool(xp.any(xp.isnan(y))):  # a NaN window: its NaNs
+    # a NaN window sends its gradient to its NaNs; asking first whether there is one is free on
+    # NumPy but a device-to-host wait on a GPU, so there the NaN term is always computed
+    if not is_numpy(xp) or bool(xp.any(xp.isnan(y))):
         hit = hit | (xp.isnan(windows) & xp.isnan(y))
     rank_type = xp.uint8 if size * size < 256 else xp.int32
-    rank = xp.reshape(xp.arange(size * size, 0, -1, dtype=rank_type, device=dy.device),
-                      (1, 1, size, 1, size, 1))
+    # s², ..., 1 built as s² - (0, ..., s²-1): a negative step in an unsigned arange is cast
+    # to the unsigned type (and rejected) by CuPy
+    rank = xp.astype(size * size - xp.arange(size * size, device=dy.device), rank_type)
+    rank = xp.reshape(rank, (1, 1, size, 1, size, 1))
     score = xp.astype(hit, rank_type) * rank
     best = _window_max(score, size)
     first = xp.astype(score == best, dy.dtype)                  # exactly one per window
