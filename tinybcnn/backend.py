@@ -45,6 +45,7 @@ __all__ = [
     "NamespaceMismatch",
     "device_memory",
     "array_namespace",
+    "numpy_dtype",
 ]
 
 BACKENDS = ("numpy", "cupy", "array_api_strict")
@@ -207,6 +208,14 @@ def _dtype_in(xp: Any, dtype: Any) -> Any:
     return dtype  # already a dtype object of xp
 
 
+def numpy_dtype(dtype: Any) -> np.dtype:
+    """The NumPy dtype of any namespace's dtype (``array_api_strict.float32`` -> float32)."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:  # array_api_strict dtypes print as "array_api_strict.float32"
+        return np.dtype(str(dtype).rsplit(".", 1)[-1])
+
+
 def to_namespace(a: Any, xp: Any, dtype: Any = None) -> Any:
     """``a`` as an array of the namespace ``xp`` (and of ``dtype`` if given).
 
@@ -252,12 +261,12 @@ def check_namespace(a: Any, like: Any, what: str = "x", owner: str = "the model"
 def device_memory() -> tuple[int, int] | None:
     """``(free, total)`` bytes of the current GPU, counting CuPy's pooled free blocks as free.
 
-    ``None`` when the backend is not ``cupy``. CuPy keeps freed blocks in a memory pool
-    instead of giving them back to the driver, so the driver's "free" alone understates what
-    tinybcnn can use.
+    ``None`` without CuPy or a GPU. CuPy keeps freed blocks in a memory pool instead of giving
+    them back to the driver, so the driver's "free" alone understates what tinybcnn can use.
     """
-    if get_backend() != "cupy":
+    try:
+        cupy = _import_cupy()
+    except BackendError:
         return None
-    cupy = _import_cupy()
     free, total = cupy.cuda.Device().mem_info
     return int(free) + int(cupy.get_default_memory_pool().free_bytes()), int(total)

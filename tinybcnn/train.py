@@ -281,8 +281,9 @@ def _target_iteration(iterations: Any, epochs: Any, n: int, batch_size: int) -> 
     return max(1, math.ceil(epochs * n / batch_size))
 
 
-def _param_dtype(model: Any) -> np.dtype:
-    return np.dtype(next(iter(model.params.values())).dtype)
+def _param_dtype(model: Any) -> Any:
+    """The dtype of the model's parameters (a dtype of the model's namespace)."""
+    return next(iter(model.params.values())).dtype
 
 
 def _n_outputs(model: Any) -> int | None:
@@ -343,6 +344,7 @@ class Trainer:
         # since the last history row; on a device the sum is a 0-d device array
         self._loss_sum: Any = 0.0
         self._loss_count = 0
+        self._loss_read_at = 0  # the last iteration at which the running loss was read, finite
         self._last_row = 0  # iteration of the last history row
         self._elapsed = 0.0  # seconds in fit() before the current call
         self._clock: float | None = None  # perf_counter at the start of the current fit()
@@ -415,10 +417,11 @@ class Trainer:
         """The mean loss since the last row, read back to the host (once, here)."""
         mean = float(self._loss_sum) / self._loss_count
         if not math.isfinite(mean):
-            first = self._last_row + 1
+            first = max(self._last_row, self._loss_read_at) + 1
             raise TrainingDiverged(self.iteration, f"a loss between iteration {first} and "
                                    f"{self.iteration} is not finite", self.optimizer.lr,
                                    *(self._saved or (None, None)))
+        self._loss_read_at = self.iteration
         return mean
 
     # -- minibatches ------------------------------------------------------------------
@@ -543,7 +546,7 @@ class Trainer:
         """``x`` on the backend in the model's dtype, after checking its shape and kind."""
         if x is None or not hasattr(x, "shape") or not hasattr(x, "dtype"):
             raise ValueError(f"{name} must be an array, got {type(x).__name__}")
-        if np.dtype(x.dtype).kind != "f":
+        if not xp_of(x).isdtype(x.dtype, "real floating"):
             raise ValueError(f"{name} must be floating point (scaled images, see "
                              f"tinybcnn.data.as_float), got {x.dtype}")
         in_shape = getattr(self.model, "in_shape", None)
@@ -801,6 +804,7 @@ class Trainer:
         self._epochs_started, self._pos = int(state["epochs_started"]), int(state["position"])
         self._n_train, self._batch_size = state["n_train"], state["batch_size"]
         self._loss_sum, self._loss_count = float(state["loss_sum"]), int(state["loss_count"])
+        self._loss_read_at = self.iteration  # a checkpoint is only written with a finite loss
         self._last_row, self._elapsed = int(state["last_row"]), float(state["elapsed"])
         self.history = History([dict(row) for row in state["history"]])
         self._saved = (ckpt.path, self.iteration)
