@@ -49,7 +49,8 @@ def test_set_backend_takes_precedence_over_environment(monkeypatch):
 
 
 def test_unknown_backend_name():
-    with pytest.raises(ValueError, match=r"backend must be one of \('numpy', 'cupy', 'array_api_strict'\).*'torch'"):
+    pattern = r"backend must be one of \('numpy', 'cupy', 'array_api_strict'\).*'torch'"
+    with pytest.raises(ValueError, match=pattern):
         backend.set_backend("torch")
     assert backend.get_backend() == "numpy"  # state unchanged
 
@@ -224,3 +225,17 @@ def test_default_budget_on_cupy_is_half_the_free_memory_capped(free, expected):
     got = predict.default_memory_budget(FakeCupy(), memory=lambda: (free, 80 * 2**30))
     assert got == expected
     assert predict.default_batch_size(FakeCupy()) == 1000
+
+
+def test_info_describes_the_gpu_memory_and_budget_with_a_fake_device():
+    backend.set_backend("numpy")
+    fake = lambda: (6 * 2**30, 80 * 2**30)  # noqa: E731
+    info = backend.describe_gpu(memory=fake)
+    assert info["gpu_memory"] == "6.0 GiB free of 80.0 GiB"
+    assert info["mc_predict_defaults"] == {"backend": "numpy", "memory_budget_mib": 64,
+                                           "batch_size": 200,
+                                           "on_gpu_memory_budget_mib": 3 * 1024}
+    if not cupy_with_gpu():
+        assert "cupy" in info and "gpu" not in info
+    plain = backend.describe_gpu(memory=lambda: None)   # no GPU: no memory line, no crash
+    assert "gpu_memory" not in plain and plain["mc_predict_defaults"]["memory_budget_mib"] == 64

@@ -24,7 +24,7 @@ with :func:`to_namespace` or :func:`to_backend`.
 from __future__ import annotations
 
 import os
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -270,3 +270,42 @@ def device_memory() -> tuple[int, int] | None:
         return None
     free, total = cupy.cuda.Device().mem_info
     return int(free) + int(cupy.get_default_memory_pool().free_bytes()), int(total)
+
+
+def describe_gpu(memory: Any = None) -> dict[str, Any]:
+    """What ``tinybcnn info`` says about CuPy, the GPU, and MC prediction's default budget.
+
+    Never raises: without CuPy or a GPU it says so. ``memory`` stands in for
+    :func:`device_memory` in tests.
+    """
+    from .predict import default_batch_size, default_memory_budget  # predict imports backend
+
+    out: dict[str, Any] = {}
+    try:
+        cupy = _import_cupy()
+        out["cupy"] = cupy.__version__
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        name = props.get("name", b"?")
+        out["gpu"] = name.decode() if isinstance(name, bytes) else str(name)
+        out["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()
+    except Exception as exc:  # no CuPy, no driver, no GPU: info must still work
+        out["cupy"] = ("not installed" if isinstance(exc.__cause__, ImportError)
+                       else f"unavailable ({exc})")
+    info = (memory or device_memory)()
+    if info is not None:
+        free, total = info
+        out["gpu_memory"] = f"{free / 2**30:.1f} GiB free of {total / 2**30:.1f} GiB"
+    name = get_backend()
+    xp = _CupyName if name == "cupy" else np
+    out["mc_predict_defaults"] = {
+        "backend": name,
+        "memory_budget_mib": round(default_memory_budget(xp, memory=lambda: info) / 2**20),
+        "batch_size": default_batch_size(xp)}
+    if info is not None and name != "cupy":
+        gpu_budget = default_memory_budget(_CupyName, memory=lambda: info)
+        out["mc_predict_defaults"]["on_gpu_memory_budget_mib"] = round(gpu_budget / 2**20)
+    return out
+
+
+# stands for CuPy's namespace where only its name matters (the budget rules)
+_CupyName = SimpleNamespace(__name__="cupy")
