@@ -74,7 +74,8 @@ def test_cupy_without_gpu_raises_backend_error_naming_the_fix():
     try:
         import cupy  # noqa: F401
     except ImportError:
-        assert "pip install" in message and "tinybcnn[gpu]" in message
+        assert "pip install" in message and "tinybcnn[gpu-cuda12]" in message
+        assert "tinybcnn[gpu-cuda13]" in message and "nvidia-smi" in message
     # the failed switch leaves the backend where it was
     assert backend.get_backend() == "numpy"
 

@@ -14,8 +14,23 @@ def test_whole_training_step_matches_numpy_on_array_api_strict():
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "38 arrays compared" in done.stdout
+    assert "device generator: 1017 words identical" in done.stdout
 
 
+def test_parity_without_cupy_is_one_clear_line():
+    pytest.importorskip("array_api_strict")
+    try:
+        import cupy  # noqa: F401
+        pytest.skip("CuPy is installed")
+    except ImportError:
+        pass
+    done = subprocess.run([sys.executable, str(SCRIPT), "--namespace", "cupy"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "needs CuPy" in done.stderr
+
+
+@pytest.mark.gpu
 def test_parity_with_cupy_where_a_gpu_is_present():
     cupy = pytest.importorskip("cupy")
     try:

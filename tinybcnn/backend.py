@@ -63,9 +63,9 @@ def _import_cupy() -> ModuleType:
         import cupy
     except ImportError as exc:
         raise BackendError(
-            "backend 'cupy' needs CuPy, which is not installed: "
-            "pip install 'tinybcnn[gpu]' (CUDA 12) or the cupy-cudaXXx wheel for your CUDA, "
-            "or use --backend numpy"
+            "backend 'cupy' needs CuPy, which is not installed: pip install "
+            "'tinybcnn[gpu-cuda12]' or 'tinybcnn[gpu-cuda13]' (the CUDA version nvidia-smi "
+            "shows), or use --backend numpy"
         ) from exc
     try:
         n_gpus = cupy.cuda.runtime.getDeviceCount()
@@ -141,12 +141,20 @@ def array_namespace(name: str | None = None) -> Any:
     if name == "numpy":
         return np
     if name == "cupy":
-        import array_api_compat
-
-        return array_api_compat.array_namespace(_import_cupy().empty(0))
+        return _cupy_namespace(_import_cupy())
     if name == "array_api_strict":
         return _import_strict()
     raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+
+
+def _cupy_namespace(cupy: ModuleType) -> Any:
+    """CuPy as an array-API namespace: ``array_api_compat.cupy`` (the ``gpu`` extras install
+    it), else CuPy's own main namespace, which follows NumPy 2's array-API functions."""
+    try:
+        import array_api_compat.cupy as compat_cupy
+    except ImportError:
+        return cupy
+    return compat_cupy
 
 
 def xp_of(*arrays: Any) -> Any:
@@ -160,9 +168,9 @@ def xp_of(*arrays: Any) -> Any:
         if a is None or isinstance(a, (np.ndarray, np.generic, int, float, bool)):
             continue
         if type(a).__module__.startswith("cupy"):
-            import array_api_compat
+            import cupy
 
-            return array_api_compat.array_namespace(a)
+            return _cupy_namespace(cupy)
         if hasattr(a, "__array_namespace__"):
             return a.__array_namespace__()
     return np
