@@ -28,8 +28,8 @@ import numpy as np
 
 from .backend import _dtype_in, array_namespace, get_backend, get_xp, namespace_name, xp_of
 
-__all__ = ["make_rng", "step_rng", "step_key", "CounterRNG", "check_drop_probability", "bernoulli_mask",
-           "keep_threshold", "splitmix64"]
+__all__ = ["make_rng", "step_rng", "step_key", "CounterRNG", "check_drop_probability",
+           "bernoulli_mask", "keep_threshold", "splitmix64"]
 
 _MASK64 = 2**64 - 1
 _GOLDEN = 0x9E3779B97F4A7C15  # 2**64 / golden ratio: SplitMix64's counter increment
