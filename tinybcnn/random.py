@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import _dtype_in, array_namespace, get_backend, get_xp, namespace_name, xp_of
+from .backend import _dtype_in, array_namespace, get_backend, namespace_name, xp_of
 
 __all__ = ["make_rng", "step_rng", "step_key", "CounterRNG", "check_drop_probability",
            "bernoulli_mask", "keep_threshold", "splitmix64"]
@@ -225,9 +225,8 @@ def bernoulli_mask(rng: Any, shape: tuple[int, ...], p: float, dtype: Any = np.f
     if isinstance(rng, CounterRNG):
         return _counter_mask(rng, shape, keep, dtype)
     # a CuPy generator (cupy.random.default_rng) given by the caller: uniform floats on the GPU
-    cp = get_xp() if xp is None else xp
     kept = rng.random(shape, dtype=np.float32) < keep
-    return kept.astype(dtype) * cp.asarray(1.0 / keep, dtype=dtype)
+    return kept.astype(dtype) * (1.0 / keep)   # a Python scalar: no host-to-device copy
 
 
 def _counter_mask(rng: CounterRNG, shape: tuple[int, ...], keep: float, dtype: Any) -> Any:

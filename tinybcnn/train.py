@@ -742,11 +742,20 @@ class Trainer:
         }
 
     def _check_finite(self) -> None:
-        """Refuse to save a state with NaN or infinite parameters (or a non-finite loss)."""
+        """Refuse to save a state with NaN or infinite parameters (or a non-finite loss).
+
+        One reduction over all parameters, so one read-back on a device; the name of the
+        bad parameter is looked for only when there is one.
+        """
         if self.on_device and self._loss_count:
             self._running_loss()  # a deferred non-finite loss is reported as such
-        for name, value in self.model.params.items():
-            if not bool(xp_of(value).all(xp_of(value).isfinite(value))):
+        params = self.model.params
+        xp = self.xp
+        flags = [xp.all(xp.isfinite(value)) for value in params.values()]
+        if bool(xp.all(xp.stack(flags))):
+            return
+        for (name, _), ok in zip(params.items(), flags, strict=True):
+            if not bool(ok):
                 saved_path, saved_it = self._saved if self._saved is not None else (None, None)
                 raise TrainingDiverged(self.iteration, f"parameter {name} is not finite",
                                        self.optimizer.lr, saved_path, saved_it)
