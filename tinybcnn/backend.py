@@ -261,9 +261,8 @@ def check_namespace(a: Any, like: Any, what: str = "x", owner: str = "the model"
     have, need = namespace_name(xp_of(a)), namespace_name(xp_of(like))
     if have != need:
         raise NamespaceMismatch(
-            f"{what} is a {have} array but {owner} lives on {need}: move it once with "
-            f"tinybcnn.backend.to_namespace({what}, xp_of(...)) or to_backend({what}) after "
-            f"set_backend({need!r}), instead of mixing namespaces")
+            f"{what} is a {have} array but {owner} lives on {need}: move it there once "
+            f"(tinybcnn.backend.to_backend or to_namespace) instead of mixing namespaces")
 
 
 def device_memory() -> tuple[int, int] | None:

@@ -32,7 +32,7 @@ from .metrics import mc_test_log_likelihood
 from .random import make_rng
 
 __all__ = ["Prediction", "RegressionPrediction", "standard_predict", "mc_predict",
-           "mc_predict_regression", "entropy"]
+           "mc_predict_regression", "entropy", "default_memory_budget", "default_batch_size"]
 
 # Bytes of activations MC prediction may hold by default. Moderate chunks stay in cache and
 # avoid page faults on huge temporaries: on 2 CPU cores, budgets of tens of MiB ran about
