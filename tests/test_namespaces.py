@@ -186,3 +186,18 @@ def test_deferred_nan_check_on_the_device_keeps_the_last_good_checkpoint(on_stri
     ckpt = read_checkpoint(path)
     assert ckpt.trainer["iteration"] == 5
     assert all(np.isfinite(v).all() for v in ckpt.params.values())
+
+
+def test_device_minibatch_indices_are_the_host_ones_across_epochs(on_strict):
+    # the device indices are slices of the epoch's permutation copied to the device; batches
+    # that straddle an epoch take the previous copy's tail: compare with the host indices
+    trainer = _trainer()
+    n, batch = 10, 4                                  # 10 / 4: every other batch straddles
+    for _ in range(12):
+        host = trainer._next_indices(n, batch)
+        dev = trainer._device_indices(host, n, batch)
+        np.testing.assert_array_equal(to_numpy(dev), host)
+    # and after a resume in mid-epoch (no device copy of the old permutation yet)
+    trainer._perm_device = (None, None)
+    host = trainer._next_indices(n, batch)
+    np.testing.assert_array_equal(to_numpy(trainer._device_indices(host, n, batch)), host)

@@ -463,16 +463,21 @@ class Trainer:
 
         The permutation is copied to the device when it is drawn (once per epoch: the one
         host-to-device copy of the loop); a batch that crosses an epoch boundary is the
-        tail of one copy and the head of the next.
+        tail of the previous copy and the head of the new one.
         """
         xp = self.xp
         source, perm = self._perm_device
+        previous = perm if source is not None and source is not self._perm else None
         if source is not self._perm:
             perm = to_namespace(self._perm, xp)
             self._perm_device = (self._perm, perm)
         if self._pos >= batch_size:  # the whole batch came from the current permutation
             return perm[self._pos - batch_size:self._pos]
-        head = to_namespace(host_idx[:batch_size - self._pos], xp)  # rare: crossing an epoch
+        from_previous = batch_size - self._pos
+        if previous is not None:
+            head = previous[n - from_previous:]
+        else:  # resumed in the middle of the epoch: its permutation was never on the device
+            head = to_namespace(host_idx[:from_previous], xp)
         return xp.concat([head, perm[:self._pos]])
 
     def _fit_step(self, x: Any, y: Any, n: int, batch_size: int) -> float:
