@@ -387,9 +387,11 @@ class Trainer:
             On NumPy, if the loss is NaN or infinite; the parameters are then left unchanged.
             On a device the check is deferred (see the module notes).
         """
-        xb, yb = self._on_model(xb, "xb"), self._on_model(yb, "yb", labels=True)
-        rng = step_rng(self._dropout_seed, self.iteration, next(iter(self.model.params.values())))
-        if self.on_device:
+        like = next(iter(self.model.params.values()))
+        on_device = xp_of(like) is not np
+        xb, yb = self._on_model(xb, "xb", like), self._on_model(yb, "yb", like, labels=True)
+        rng = step_rng(self._dropout_seed, self.iteration, like)
+        if on_device:
             loss = self.objective.loss_and_grads(self.model, xb, yb, rng=rng, check_labels=False)
         else:
             loss = self.objective(self.model, xb, yb, rng=rng)
@@ -403,13 +405,14 @@ class Trainer:
             self._loss_count += 1
         return loss
 
-    def _on_model(self, a: Any, name: str, labels: bool = False) -> Any:
-        """``a`` in the model's namespace: NumPy arrays are moved, other namespaces refused."""
-        like = next(iter(self.model.params.values()))
-        if xp_of(a) is np and self.on_device:
+    def _on_model(self, a: Any, name: str, like: Any, labels: bool = False) -> Any:
+        """``a`` in the namespace of ``like`` (a parameter): NumPy arrays are moved there,
+        other namespaces refused."""
+        xp = xp_of(like)
+        if xp is not np and isinstance(a, np.ndarray):
             if labels and getattr(self.objective, "likelihood", "softmax") == "softmax":
                 a = self._check_targets(a, int(a.shape[0]), name)
-            return to_namespace(a, self.xp)
+            return to_namespace(a, xp)
         check_namespace(a, like, name, "the model")
         return a
 
