@@ -1,11 +1,21 @@
 """tinybcnn on CuPy against PyTorch CUDA, on a machine with an NVIDIA GPU.
 
-    python benchmarks/bench_gpu.py [--quick]
+    python benchmarks/bench_gpu.py [--quick] [--markdown FILE]
+    python benchmarks/bench_gpu.py --namespace array_api_strict --quick   # CI: the same code path
 
 Rows (medians, alternating the contenders in one process, with device synchronisation):
-- LeNet-all training step, batch 64 and batch 512: tinybcnn (CuPy) vs PyTorch (CUDA);
-- MC dropout prediction, T = 50 over 10,000 images: image·samples per second for tinybcnn's
-  stacked sampling and for PyTorch with the input repeated T times.
+
+- LeNet-all training step, batch 64 and batch 512: tinybcnn's readable step
+  (``Trainer.step``), tinybcnn's CUDA-graph step (``tinybcnn.cuda_graph.GraphStep``, CuPy
+  only) and PyTorch (CUDA, same layers and dropout placement, SGD momentum 0.9 + weight decay);
+- MC dropout prediction, T = 50 over 10,000 images: image·samples per second for
+  ``mc_predict`` with its default arguments (the memory-aware budget), with a tuned call
+  (``batch_size=1000, memory_budget=2 GiB``) and for PyTorch with the input repeated T times;
+- host synchronisations per training step: on CuPy, steps run under
+  ``cupyx.allow_synchronize(False)`` (CuPy raises on any synchronisation); on
+  array_api_strict, host conversions are counted.
+
+The last lines are the markdown table for the README (also written to ``--markdown FILE``).
 """
 
 from __future__ import annotations
@@ -25,54 +35,92 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench import torch_lenet_all  # noqa: E402
 
 import tinybcnn as tb  # noqa: E402
+from tinybcnn.backend import namespace_name, to_namespace  # noqa: E402
+
+MC_SAMPLES = 50
 
 
-def _sync() -> None:
-    import cupy
-
-    cupy.cuda.Device().synchronize()
-    try:
-        import torch
-
-        torch.cuda.synchronize()
-    except (ImportError, AssertionError, RuntimeError):
-        pass
-
-
-def alternate(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
-    for fn in fns.values():
-        fn()
-    _sync()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            _sync()
-            start = time.perf_counter()
-            fn()
-            _sync()
-            times[k].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
-def tiny_step(batch: int) -> Callable[[], Any]:
-    import cupy
-
-    rng = np.random.default_rng(0)
-    x = cupy.asarray(rng.random((batch, 1, 28, 28), dtype=np.float32))
-    y = cupy.asarray(rng.integers(0, 10, batch))
-    model = tb.models.lenet("all", seed=0)
-    obj = tb.objective.Objective.for_model(model, n_train=60000, weight_decay=5e-4)
-    opt = tb.optim.SGD(model, lr=0.01, momentum=0.9, schedule=tb.optim.inv())
-    trainer = tb.train.Trainer(model, obj, opt, seed=0)
-    return lambda: trainer.step(x, y)
-
-
-def torch_step(batch: int) -> Callable[[], Any] | None:
+# -- timing --------------------------------------------------------------------------------
+def _torch_cuda() -> Any:
+    """PyTorch if it sees a GPU, else None."""
     try:
         import torch
     except ImportError:
         return None
-    if not torch.cuda.is_available():
+    return torch if torch.cuda.is_available() else None
+
+
+def _sync(xp: Any) -> None:
+    """Wait for the device (CuPy and PyTorch CUDA); nothing to wait for on a CPU."""
+    if namespace_name(xp) == "cupy":
+        import cupy
+
+        cupy.cuda.Device().synchronize()
+    torch = _torch_cuda()
+    if torch is not None:
+        torch.cuda.synchronize()
+
+
+def alternate(fns: dict[str, Callable[[], Any]], repeats: int, xp: Any) -> dict[str, float]:
+    """Median seconds of each function, the contenders taking turns (warmed up first)."""
+    for fn in fns.values():
+        fn()
+        fn()
+    _sync(xp)
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            _sync(xp)
+            start = time.perf_counter()
+            fn()
+            _sync(xp)
+            times[k].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+# -- contenders ----------------------------------------------------------------------------
+def _trainer(xp: Any) -> tb.train.Trainer:
+    model = tb.models.lenet("all", seed=0)
+    obj = tb.objective.Objective.for_model(model, n_train=60000, weight_decay=5e-4)
+    opt = tb.optim.SGD(model, lr=0.01, momentum=0.9, schedule=tb.optim.inv())
+    trainer = tb.train.Trainer(model, obj, opt, seed=0)
+    assert trainer.xp is xp or namespace_name(trainer.xp) == namespace_name(xp)
+    return trainer
+
+
+def _batch(xp: Any, batch: int) -> tuple[Any, Any]:
+    rng = np.random.default_rng(0)
+    return (to_namespace(rng.random((batch, 1, 28, 28), dtype=np.float32), xp),
+            to_namespace(rng.integers(0, 10, batch), xp))
+
+
+def tiny_step(xp: Any, batch: int) -> Callable[[], Any]:
+    trainer = _trainer(xp)
+    x, y = _batch(xp, batch)
+    return lambda: trainer.step(x, y)
+
+
+def graph_step(xp: Any, batch: int) -> Callable[[], Any] | None:
+    """The captured step (CuPy only); None where it cannot run, with the reason printed."""
+    if namespace_name(xp) != "cupy":
+        return None
+    from tinybcnn.cuda_graph import GraphStep
+
+    trainer = _trainer(xp)
+    x, y = _batch(xp, batch)
+    try:
+        step = GraphStep(trainer, tuple(x.shape))
+        step(x, y)   # captures
+        step(x, y)   # replays once
+    except Exception as exc:  # report and go on: the readable step is the reference
+        print(f"CUDA graph step unavailable: {type(exc).__name__}: {exc}")
+        return None
+    return lambda: step(x, y)
+
+
+def torch_step(batch: int) -> Callable[[], Any] | None:
+    torch = _torch_cuda()
+    if torch is None:
         return None
     dev = torch.device("cuda")
     rng = np.random.default_rng(0)
@@ -90,57 +138,153 @@ def torch_step(batch: int) -> Callable[[], Any] | None:
     return step
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    tb.backend.set_backend("cupy")
-    import cupy
+def torch_mc(x_host: np.ndarray, samples: int) -> Callable[[], Any] | None:
+    torch = _torch_cuda()
+    if torch is None:
+        return None
+    model = torch_lenet_all().cuda().train()
+    tx = torch.as_tensor(x_host, device="cuda")
+    n = tx.shape[0]
 
-    print("GPU:", cupy.cuda.runtime.getDeviceProperties(0)["name"].decode(),
-          "| CuPy", cupy.__version__)
-    repeats = 10 if args.quick else 50
-    print("\n| training step | tinybcnn (CuPy) ms | PyTorch (CUDA) ms | ratio |")
-    print("|---|---|---|---|")
-    for batch in (64, 512):
-        fns = {"tinybcnn": tiny_step(batch)}
-        torch_fn = torch_step(batch)
-        if torch_fn is not None:
-            fns["torch"] = torch_fn
-        med = alternate(fns, repeats)
-        t_torch = med.get("torch", float("nan"))
-        print(f"| batch {batch} | {1e3 * med['tinybcnn']:.2f} | {1e3 * t_torch:.2f} "
-              f"| {med['tinybcnn'] / t_torch:.2f} |")
+    def run() -> None:
+        with torch.no_grad():
+            for s in range(0, n, 200):
+                xb = tx[s:s + 200]
+                p = torch.softmax(model(xb.repeat(samples, 1, 1, 1)), 1)
+                p.view(samples, xb.shape[0], 10).mean(0).cpu()
 
-    n, samples = (2000 if args.quick else 10_000), 50
-    x = cupy.asarray(np.random.default_rng(0).random((n, 1, 28, 28), dtype=np.float32))
-    model = tb.models.lenet("all", seed=0)
-    fns = {"tinybcnn": lambda: tb.predict.mc_predict(model, x, samples=samples, seed=0,
-                                                     batch_size=1000,
-                                                     memory_budget=2 * 2**30)}
+    return run
+
+
+# -- host synchronisations -----------------------------------------------------------------
+def syncs_per_step(xp: Any, steps: int = 3) -> str:
+    """Host synchronisations in ``steps`` training steps after a warm-up, per step."""
+    step = tiny_step(xp, 64)
+    step()
+    name = namespace_name(xp)
+    if name == "cupy":
+        import cupyx
+
+        try:
+            with cupyx.allow_synchronize(False):
+                for _ in range(steps):
+                    step()
+        except Exception as exc:  # cupyx.DeviceSynchronized (or older CuPy's RuntimeError)
+            return f">= 1 ({type(exc).__name__}: {str(exc)[:80]})"
+        return "0"
+    if name == "array_api_strict":
+        counts = _count_strict(xp, lambda: [step() for _ in range(steps)])
+        return f"{sum(counts.values()) / steps:g}" + (f" {counts}" if counts else "")
+    return "n/a (NumPy: no device)"
+
+
+def _count_strict(xps: Any, fn: Callable[[], Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    cls = type(xps.asarray(0.0))
+    saved = {}
+    for name in ("__bool__", "__float__", "__int__", "__index__", "__array__", "__dlpack__"):
+        original = getattr(cls, name, None)
+        if original is None:
+            continue
+        saved[name] = original
+
+        def counted(self: Any, *a: Any, _n: str = name, _o: Any = original, **k: Any) -> Any:
+            counts[_n] = counts.get(_n, 0) + 1
+            return _o(self, *a, **k)
+
+        setattr(cls, name, counted)
     try:
-        import torch
+        fn()
+    finally:
+        for name, original in saved.items():
+            setattr(cls, name, original)
+    return counts
 
-        if torch.cuda.is_available():
-            tmodel = torch_lenet_all().cuda().train()
-            tx = torch.as_tensor(x, device="cuda")
 
-            def torch_mc() -> None:
-                with torch.no_grad():
-                    for s in range(0, n, 200):
-                        xb = tx[s:s + 200]
-                        p = torch.softmax(tmodel(xb.repeat(samples, 1, 1, 1)), 1)
-                        p.view(samples, xb.shape[0], 10).mean(0).cpu()
+def _rate(r: float) -> str:
+    return f"{r / 1e6:.2f}M" if r >= 1e6 else f"{r / 1e3:.1f}k"
 
-            fns["torch"] = torch_mc
-    except ImportError:
-        pass
-    med = alternate(fns, 3)
-    print(f"\n| MC prediction, T = {samples}, {n} images | seconds | image·samples/s |")
-    print("|---|---|---|")
-    for k, t in med.items():
-        print(f"| {k} | {t:.2f} | {n * samples / t:.0f} |")
+
+# -- the run -------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, fewer images")
+    parser.add_argument("--namespace", default="cupy",
+                        choices=("cupy", "array_api_strict", "numpy"))
+    parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
+    args = parser.parse_args(argv)
+    try:
+        tb.backend.set_backend(args.namespace)
+    except tb.backend.BackendError as exc:
+        print(f"bench_gpu: {exc}", file=sys.stderr)
+        return 2
+    xp = tb.backend.array_namespace()
+    cpu = args.namespace != "cupy"
+    if args.namespace == "cupy":
+        import cupy
+
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        machine = f"{props['name'].decode()}, CuPy {cupy.__version__}"
+    else:
+        machine = f"{args.namespace} on the CPU (code-path check, not a speed figure)"
+    torch = _torch_cuda()
+    machine += f", PyTorch {torch.__version__} CUDA" if torch is not None else ", no PyTorch CUDA"
+    print("machine:", machine)
+    repeats = 2 if cpu else (10 if args.quick else 50)
+    rows: list[str] = []
+
+    def ratio(a: float, b: float | None) -> str:
+        return f"{a / b:.2f}×" if b else "n/a"
+
+    for batch in ((8,) if cpu else (64, 512)):
+        fns: dict[str, Callable[[], Any]] = {"readable": tiny_step(xp, batch)}
+        for name, fn in (("graph", graph_step(xp, batch)), ("torch", torch_step(batch))):
+            if fn is not None:
+                fns[name] = fn
+        med = alternate(fns, repeats, xp)
+        t_torch = med.get("torch")
+        graph = (f"{1e3 * med['graph']:.2f} ms ({ratio(med['graph'], t_torch)})"
+                 if "graph" in med else "n/a")
+        torch_ms = f"{1e3 * t_torch:.2f} ms" if t_torch else "n/a"
+        rows.append(f"| LeNet-all step, batch {batch} | {1e3 * med['readable']:.2f} ms "
+                    f"({ratio(med['readable'], t_torch)}) | {graph} | {torch_ms} |")
+        print(rows[-1])
+
+    n = 64 if cpu else (2000 if args.quick else 10_000)
+    samples = 5 if cpu else MC_SAMPLES
+    x_host = np.random.default_rng(0).random((n, 1, 28, 28), dtype=np.float32)
+    x = to_namespace(x_host, xp)
+    model = tb.models.lenet("all", seed=0)
+    fns = {"default": lambda: tb.predict.mc_predict(model, x, samples=samples, seed=0),
+           "tuned": lambda: tb.predict.mc_predict(model, x, samples=samples, seed=0,
+                                                  batch_size=1000, memory_budget=2 * 2**30)}
+    fn = torch_mc(x_host, samples)
+    if fn is not None:
+        fns["torch"] = fn
+    med = alternate(fns, 1 if cpu else 3, xp)
+    rate = {k: n * samples / t for k, t in med.items()}
+    torch_rate = _rate(rate["torch"]) if "torch" in rate else "n/a"
+    rows.append(f"| MC T = {samples}, {n:,} images (image·samples/s) | "
+                f"{_rate(rate['default'])} default, {_rate(rate['tuned'])} tuned "
+                f"(default/tuned {rate['default'] / rate['tuned']:.2f}) | | {torch_rate} |")
+    print(rows[-1])
+    budget = tb.predict.default_memory_budget(xp)
+    rows.append(f"| host syncs per training step | {syncs_per_step(xp)} | | |")
+    print(rows[-1])
+
+    table = "\n".join([
+        f"GPU benchmark ({machine}); medians, contenders alternating; "
+        f"mc_predict default budget {budget / 2**20:.0f} MiB",
+        "",
+        "| | tinybcnn (readable step / MC) | tinybcnn (CUDA graph) | PyTorch (CUDA) |",
+        "|---|---|---|---|",
+        *rows,
+    ])
+    print("\n" + table)
+    if args.markdown is not None:
+        args.markdown.write_text(table + "\n")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

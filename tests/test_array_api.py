@@ -152,14 +152,28 @@ def test_dropout_injected_mask_and_patch_layout(other_xp, dtype):
                               "dy": _normal(2, 5, 3, 4, dtype=dtype)})
 
 
-def test_dropout_with_rng_on_array_api_strict():
-    # on array_api_strict the NumPy generator draws the mask, which is moved to the input's
-    # namespace: the same seed gives the same mask as on NumPy
+def test_dropout_with_rng_on_array_api_strict_draws_on_the_device():
+    # on array_api_strict (CuPy's stand-in) the mask comes from the counter generator running
+    # in array_api_strict itself: an array of that namespace, the same for the same seed, and
+    # equal to the SplitMix64 words computed on the host with Python integers
     xps = pytest.importorskip("array_api_strict")
+    from tinybcnn.random import CounterRNG, splitmix64
+
     x = _normal(4, 6).astype(np.float32)
-    y_np, c_np = F.dropout_forward(x, 0.5, rng=make_rng(11, backend="numpy"))
-    y_s, c_s = F.dropout_forward(xps.asarray(x), 0.5, rng=make_rng(11, backend="numpy"))
-    assert type(y_s).__module__.startswith("array_api_strict")
-    assert type(c_s["mask"]).__module__.startswith("array_api_strict")
-    np.testing.assert_array_equal(to_numpy(y_s), y_np)
-    np.testing.assert_array_equal(to_numpy(c_s["mask"]), c_np["mask"])
+    y1, c1 = F.dropout_forward(xps.asarray(x), 0.5, rng=make_rng(11, like=xps.asarray(x)))
+    y2, c2 = F.dropout_forward(xps.asarray(x), 0.5, rng=make_rng(11, like=xps.asarray(x)))
+    assert type(y1).__module__.startswith("array_api_strict")
+    assert type(c1["mask"]).__module__.startswith("array_api_strict")
+    np.testing.assert_array_equal(to_numpy(c1["mask"]), to_numpy(c2["mask"]))
+    key = CounterRNG(11, xps).key
+    words = [splitmix64(key + i * 0x9E3779B97F4A7C15) >> 32 for i in range(x.size)]
+    expected = (np.array(words, dtype=np.uint64) < 2**31).reshape(x.shape) * 2.0
+    np.testing.assert_array_equal(to_numpy(c1["mask"]), expected.astype(np.float32))
+    np.testing.assert_array_equal(to_numpy(y1), x * expected.astype(np.float32))
+
+
+def test_numpy_generator_is_refused_for_device_arrays():
+    # drawing on the host and copying every mask is the slow path the GPU run showed: refused
+    xps = pytest.importorskip("array_api_strict")
+    with pytest.raises(TypeError, match="NumPy generator cannot draw masks for array_api_strict"):
+        F.dropout_forward(xps.ones((2, 3)), 0.5, rng=make_rng(11, backend="numpy"))

@@ -1,5 +1,6 @@
-"""The numpy/cupy switch: set_backend, get_backend, TINYBCNN_BACKEND, xp_of, to_numpy,
-to_backend, and the promise that importing tinybcnn never imports CuPy."""
+"""The numpy/cupy/array_api_strict switch: set_backend, get_backend, TINYBCNN_BACKEND, xp_of,
+to_numpy, to_backend, to_namespace, check_namespace, the device memory budget, and the promise
+that importing tinybcnn never imports CuPy."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ def test_set_backend_takes_precedence_over_environment(monkeypatch):
 
 
 def test_unknown_backend_name():
-    with pytest.raises(ValueError, match=r"backend must be one of \('numpy', 'cupy'\).*'torch'"):
+    pattern = r"backend must be one of \('numpy', 'cupy', 'array_api_strict'\).*'torch'"
+    with pytest.raises(ValueError, match=pattern):
         backend.set_backend("torch")
     assert backend.get_backend() == "numpy"  # state unchanged
 
@@ -72,7 +74,8 @@ def test_cupy_without_gpu_raises_backend_error_naming_the_fix():
     try:
         import cupy  # noqa: F401
     except ImportError:
-        assert "pip install" in message and "tinybcnn[gpu]" in message
+        assert "pip install" in message and "tinybcnn[gpu-cuda12]" in message
+        assert "tinybcnn[gpu-cuda13]" in message and "nvidia-smi" in message
     # the failed switch leaves the backend where it was
     assert backend.get_backend() == "numpy"
 
@@ -141,3 +144,99 @@ def test_importing_tinybcnn_does_not_import_cupy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=dict(os.environ, TINYBCNN_BACKEND="numpy"))
     assert out.stdout.split() == ["False", "False"], out.stdout + out.stderr
+
+
+# ------------------------------------------------------------------ array_api_strict backend
+
+
+def test_array_api_strict_backend_by_name_and_environment(monkeypatch):
+    xps = pytest.importorskip("array_api_strict")
+    backend.set_backend("array_api_strict")
+    assert backend.get_xp() is xps and backend.array_namespace() is xps
+    a = backend.to_backend(np.arange(4.0), dtype=np.float32)
+    assert type(a).__module__.startswith("array_api_strict") and a.dtype == xps.float32
+    np.testing.assert_array_equal(backend.to_numpy(a), np.arange(4.0, dtype=np.float32))
+    monkeypatch.setattr(backend, "_current", None)
+    monkeypatch.setenv("TINYBCNN_BACKEND", "Array_API_Strict")
+    assert backend.get_backend() == "array_api_strict"
+
+
+def test_to_namespace_moves_between_namespaces_and_casts():
+    xps = pytest.importorskip("array_api_strict")
+    host = np.array([[1, 2], [3, 4]], dtype=np.int32)
+    s = backend.to_namespace(host, xps, np.float64)
+    assert s.dtype == xps.float64 and backend.xp_of(s) is xps
+    assert backend.to_namespace(s, xps) is s          # already there: not copied
+    back = backend.to_namespace(s, np, np.float32)
+    assert isinstance(back, np.ndarray) and back.dtype == np.float32
+    np.testing.assert_array_equal(back, host)
+
+
+@pytest.mark.parametrize("name", ["numpy", "cupy", "array_api_strict", "array_api_compat.cupy"])
+def test_namespace_name(name):
+    class Fake:
+        __name__ = name
+    expected = {"array_api_compat.cupy": "cupy"}.get(name, name)
+    assert backend.namespace_name(np if name == "numpy" else Fake()) == expected
+
+
+def test_check_namespace_names_both_sides_and_the_fix():
+    xps = pytest.importorskip("array_api_strict")
+    backend.check_namespace(np.ones(2), np.zeros(3))      # same namespace: fine
+    with pytest.raises(backend.NamespaceMismatch) as info:
+        backend.check_namespace(np.ones(2), xps.zeros(3), "x", "the model")
+    message = str(info.value)
+    assert "x is a numpy array" in message and "array_api_strict" in message
+    assert "to_backend" in message
+    assert isinstance(info.value, TypeError)
+
+
+def test_device_memory_is_none_off_the_gpu():
+    backend.set_backend("numpy")
+    assert backend.device_memory() is None
+
+
+# ------------------------------------------------------------------ memory-aware defaults
+
+
+def test_default_budget_on_cpu_namespaces_is_the_cache_sized_one():
+    xps = pytest.importorskip("array_api_strict")
+    from tinybcnn import predict
+
+    def boom():  # never asked: a CPU namespace has no device memory
+        raise AssertionError("device memory read for a CPU namespace")
+
+    for xp in (np, xps):
+        assert predict.default_memory_budget(xp, memory=boom) == 64 * 2**20
+        assert predict.default_batch_size(xp) == 200
+
+
+@pytest.mark.parametrize("free, expected", [
+    (80 * 2**30, 4 * 2**30),        # a big free GPU: capped at 4 GiB
+    (3 * 2**30, 3 * 2**29),         # half of what is free
+    (100 * 2**20, 50 * 2**20),
+    (2**19, 2**20),                 # nearly full: still one MiB, the plan shrinks the batch
+])
+def test_default_budget_on_cupy_is_half_the_free_memory_capped(free, expected):
+    from tinybcnn import predict
+
+    class FakeCupy:
+        __name__ = "cupy"
+
+    got = predict.default_memory_budget(FakeCupy(), memory=lambda: (free, 80 * 2**30))
+    assert got == expected
+    assert predict.default_batch_size(FakeCupy()) == 1000
+
+
+def test_info_describes_the_gpu_memory_and_budget_with_a_fake_device():
+    backend.set_backend("numpy")
+    fake = lambda: (6 * 2**30, 80 * 2**30)  # noqa: E731
+    info = backend.describe_gpu(memory=fake)
+    assert info["gpu_memory"] == "6.0 GiB free of 80.0 GiB"
+    assert info["mc_predict_defaults"] == {"backend": "numpy", "memory_budget_mib": 64,
+                                           "batch_size": 200,
+                                           "on_gpu_memory_budget_mib": 3 * 1024}
+    if not cupy_with_gpu():
+        assert "cupy" in info and "gpu" not in info
+    plain = backend.describe_gpu(memory=lambda: None)   # no GPU: no memory line, no crash
+    assert "gpu_memory" not in plain and plain["mc_predict_defaults"]["memory_budget_mib"] == 64

@@ -1,4 +1,5 @@
-"""The GPU parity script runs end to end on array_api_strict (CuPy's stand-in in CI)."""
+"""The GPU scripts run end to end on array_api_strict (CuPy's stand-in in CI): the parity
+script, the GPU benchmark's code path, and the shell check's syntax."""
 
 import subprocess
 import sys
@@ -6,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "parity.py"
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "parity.py"
 
 
 def test_whole_training_step_matches_numpy_on_array_api_strict():
@@ -14,8 +16,23 @@ def test_whole_training_step_matches_numpy_on_array_api_strict():
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "38 arrays compared" in done.stdout
+    assert "device generator: 1017 words identical" in done.stdout
 
 
+def test_parity_without_cupy_is_one_clear_line():
+    pytest.importorskip("array_api_strict")
+    try:
+        import cupy  # noqa: F401
+        pytest.skip("CuPy is installed")
+    except ImportError:
+        pass
+    done = subprocess.run([sys.executable, str(SCRIPT), "--namespace", "cupy"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr and "needs CuPy" in done.stderr
+
+
+@pytest.mark.gpu
 def test_parity_with_cupy_where_a_gpu_is_present():
     cupy = pytest.importorskip("cupy")
     try:
@@ -26,3 +43,21 @@ def test_parity_with_cupy_where_a_gpu_is_present():
     done = subprocess.run([sys.executable, str(SCRIPT), "--namespace", "cupy"],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_gpu_benchmark_runs_its_array_api_strict_path(tmp_path):
+    pytest.importorskip("array_api_strict")
+    table = tmp_path / "table.md"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_gpu.py"),
+                           "--namespace", "array_api_strict", "--quick", "--markdown",
+                           str(table)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = table.read_text()
+    assert "| LeNet-all step, batch 8 |" in text and "| MC T = 5, 64 images" in text
+    assert "| host syncs per training step | 0 |" in text
+
+
+def test_gpu_check_script_is_valid_bash():
+    done = subprocess.run(["bash", "-n", str(ROOT / "scripts" / "gpu_check.sh")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -1,4 +1,4 @@
-"""The array backend: NumPy on the CPU (default) or CuPy on a GPU.
+"""The array backend: NumPy on the CPU (default), CuPy on a GPU, or array_api_strict.
 
 Every numerical function in tinybcnn takes its array namespace from its inputs
 (``xp = xp_of(x)``, as Chainer does), so the same code runs on NumPy, on CuPy and on
@@ -7,15 +7,24 @@ new arrays are created: model parameters, data moved with :func:`to_backend`, an
 random generators of :mod:`tinybcnn.random`.
 
 The backend is chosen, in order of precedence, by :func:`set_backend`, by the environment
-variable ``TINYBCNN_BACKEND`` (``numpy`` or ``cupy``), or defaults to ``numpy``. Importing
-tinybcnn never imports CuPy; asking for ``cupy`` where CuPy or a GPU is missing raises
-:class:`BackendError` with the fix in its message.
+variable ``TINYBCNN_BACKEND`` (``numpy``, ``cupy`` or ``array_api_strict``), or defaults to
+``numpy``. Importing tinybcnn never imports CuPy; asking for ``cupy`` where CuPy or a GPU is
+missing raises :class:`BackendError` with the fix in its message.
+
+``array_api_strict`` is the CPU stand-in for CuPy: a namespace that is *not* NumPy, refuses
+NumPy arrays and NumPy-only functions, and whose host conversions (``bool()``, ``float()``,
+``np.asarray``) can be counted. Training and prediction run on it in CI exactly as they run on
+CuPy (same code path, same random generator), so the bugs a GPU would show are caught there.
+
+A model lives in one namespace (that of its parameters). Arrays of another namespace are
+refused with a clear error (:func:`check_namespace`); NumPy data is moved explicitly, once,
+with :func:`to_namespace` or :func:`to_backend`.
 """
 
 from __future__ import annotations
 
 import os
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -30,9 +39,16 @@ __all__ = [
     "to_numpy",
     "to_backend",
     "is_numpy",
+    "namespace_name",
+    "to_namespace",
+    "check_namespace",
+    "NamespaceMismatch",
+    "device_memory",
+    "array_namespace",
+    "numpy_dtype",
 ]
 
-BACKENDS = ("numpy", "cupy")
+BACKENDS = ("numpy", "cupy", "array_api_strict")
 _ENV_VAR = "TINYBCNN_BACKEND"
 _current: str | None = None  # None: not chosen yet, read the environment on first use
 
@@ -47,9 +63,9 @@ def _import_cupy() -> ModuleType:
         import cupy
     except ImportError as exc:
         raise BackendError(
-            "backend 'cupy' needs CuPy, which is not installed: "
-            "pip install 'tinybcnn[gpu]' (CUDA 12) or the cupy-cudaXXx wheel for your CUDA, "
-            "or use --backend numpy"
+            "backend 'cupy' needs CuPy, which is not installed: pip install "
+            "'tinybcnn[gpu-cuda12]' or 'tinybcnn[gpu-cuda13]' (the CUDA version nvidia-smi "
+            "shows), or use --backend numpy"
         ) from exc
     try:
         n_gpus = cupy.cuda.runtime.getDeviceCount()
@@ -63,21 +79,33 @@ def _import_cupy() -> ModuleType:
     return cupy
 
 
+def _import_strict() -> ModuleType:
+    try:
+        import array_api_strict
+    except ImportError as exc:
+        raise BackendError("backend 'array_api_strict' needs the array-api-strict package: "
+                           "pip install 'tinybcnn[dev]', or use --backend numpy") from exc
+    return array_api_strict
+
+
 def set_backend(name: str) -> None:
-    """Choose where new arrays live: ``"numpy"`` (CPU) or ``"cupy"`` (GPU).
+    """Choose where new arrays live: ``"numpy"`` (CPU), ``"cupy"`` (GPU) or
+    ``"array_api_strict"`` (CPU, the CI stand-in for CuPy).
 
     Raises
     ------
     ValueError
         If ``name`` is not one of :data:`BACKENDS`.
     BackendError
-        If ``name == "cupy"`` and CuPy or a GPU is missing.
+        If ``name == "cupy"`` and CuPy or a GPU is missing (or array_api_strict is missing).
     """
     global _current
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
     if name == "cupy":
         _import_cupy()
+    elif name == "array_api_strict":
+        _import_strict()
     _current = name
 
 
@@ -94,8 +122,39 @@ def get_backend() -> str:
 
 
 def get_xp() -> ModuleType:
-    """The array module of the current backend (``numpy`` or ``cupy``)."""
-    return _import_cupy() if get_backend() == "cupy" else np
+    """The array module of the current backend (``numpy``, ``cupy`` or ``array_api_strict``)."""
+    name = get_backend()
+    if name == "cupy":
+        return _import_cupy()
+    if name == "array_api_strict":
+        return _import_strict()
+    return np
+
+
+def array_namespace(name: str | None = None) -> Any:
+    """The array-API namespace of backend ``name`` (the current one by default).
+
+    Unlike :func:`get_xp`, CuPy comes wrapped by ``array_api_compat`` (``device=`` keywords,
+    ``astype`` as a function), the namespace :func:`xp_of` gives for CuPy arrays.
+    """
+    name = name or get_backend()
+    if name == "numpy":
+        return np
+    if name == "cupy":
+        return _cupy_namespace(_import_cupy())
+    if name == "array_api_strict":
+        return _import_strict()
+    raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+
+
+def _cupy_namespace(cupy: ModuleType) -> Any:
+    """CuPy as an array-API namespace: ``array_api_compat.cupy`` (the ``gpu`` extras install
+    it), else CuPy's own main namespace, which follows NumPy 2's array-API functions."""
+    try:
+        import array_api_compat.cupy as compat_cupy
+    except ImportError:
+        return cupy
+    return compat_cupy
 
 
 def xp_of(*arrays: Any) -> Any:
@@ -109,9 +168,9 @@ def xp_of(*arrays: Any) -> Any:
         if a is None or isinstance(a, (np.ndarray, np.generic, int, float, bool)):
             continue
         if type(a).__module__.startswith("cupy"):
-            import array_api_compat
+            import cupy
 
-            return array_api_compat.array_namespace(a)
+            return _cupy_namespace(cupy)
         if hasattr(a, "__array_namespace__"):
             return a.__array_namespace__()
     return np
@@ -122,8 +181,25 @@ def is_numpy(xp: Any) -> bool:
     return xp is np
 
 
+def namespace_name(xp: Any) -> str:
+    """``"numpy"``, ``"cupy"`` or ``"array_api_strict"`` for a namespace (else its module name).
+
+    CuPy's namespace may be CuPy itself or ``array_api_compat.cupy``; both give ``"cupy"``.
+    """
+    if xp is np:
+        return "numpy"
+    name = getattr(xp, "__name__", type(xp).__name__)
+    if "cupy" in name:
+        return "cupy"
+    return name.split(".")[0]
+
+
 def to_numpy(a: Any) -> np.ndarray:
-    """``a`` in host memory as a NumPy array (NumPy arrays are returned as they are, not copied)."""
+    """``a`` in host memory as a NumPy array (NumPy arrays are returned as they are, not copied).
+
+    On a device this is a device-to-host copy, which waits for the device: keep it out of
+    training steps and inner loops.
+    """
     if isinstance(a, np.ndarray):
         return a
     if hasattr(a, "get") and type(a).__module__.startswith("cupy"):
@@ -131,10 +207,112 @@ def to_numpy(a: Any) -> np.ndarray:
     return np.asarray(a)
 
 
+def _dtype_in(xp: Any, dtype: Any) -> Any:
+    """``dtype`` (a NumPy dtype, a name, or already one of ``xp``'s) as a dtype of ``xp``."""
+    if dtype is None or xp is np or namespace_name(xp) == "cupy":
+        return dtype if dtype is None else np.dtype(dtype)
+    if isinstance(dtype, (str, type, np.dtype)):
+        return getattr(xp, np.dtype(dtype).name)
+    return dtype  # already a dtype object of xp
+
+
+def numpy_dtype(dtype: Any) -> np.dtype:
+    """The NumPy dtype of any namespace's dtype (``array_api_strict.float32`` -> float32)."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:  # array_api_strict dtypes print as "array_api_strict.float32"
+        return np.dtype(str(dtype).rsplit(".", 1)[-1])
+
+
+def to_namespace(a: Any, xp: Any, dtype: Any = None) -> Any:
+    """``a`` as an array of the namespace ``xp`` (and of ``dtype`` if given).
+
+    An array already in ``xp`` is returned as it is (or cast); anything else goes through the
+    host: a NumPy array or list is copied to ``xp``'s device, a device array of another
+    namespace is first brought to the host. This is the explicit move; computations never
+    mix namespaces silently (see :func:`check_namespace`).
+    """
+    dtype = _dtype_in(xp, dtype)
+    source = xp_of(a)
+    if isinstance(a, (list, tuple, int, float)) or namespace_name(source) != namespace_name(xp):
+        host = to_numpy(a) if source is not np else np.asarray(a)
+        a = xp.asarray(host)
+    if dtype is not None and a.dtype != dtype:
+        a = xp.astype(a, dtype) if hasattr(xp, "astype") else a.astype(dtype)
+    return a
+
+
 def to_backend(a: Any, dtype: Any = None) -> Any:
     """Move ``a`` to the current backend (and optionally cast it to ``dtype``)."""
-    xp = get_xp()
-    out = xp.asarray(to_numpy(a) if xp is np else a)
-    if dtype is not None and out.dtype != dtype:
-        out = out.astype(dtype)
+    return to_namespace(a, get_xp(), dtype)
+
+
+class NamespaceMismatch(TypeError):
+    """An array of one namespace met a model or array of another (e.g. NumPy vs CuPy)."""
+
+
+def check_namespace(a: Any, like: Any, what: str = "x", owner: str = "the model") -> None:
+    """Raise :class:`NamespaceMismatch` unless ``a`` lives in the namespace of ``like``.
+
+    Mixing namespaces either fails deep inside an operation (CuPy: "expected cupy ndarray,
+    got numpy.ndarray") or, worse, copies silently between host and device on every call;
+    this says which array is where and how to move it.
+    """
+    have, need = namespace_name(xp_of(a)), namespace_name(xp_of(like))
+    if have != need:
+        raise NamespaceMismatch(
+            f"{what} is a {have} array but {owner} lives on {need}: move it there once "
+            f"(tinybcnn.backend.to_backend or to_namespace) instead of mixing namespaces")
+
+
+def device_memory() -> tuple[int, int] | None:
+    """``(free, total)`` bytes of the current GPU, counting CuPy's pooled free blocks as free.
+
+    ``None`` without CuPy or a GPU. CuPy keeps freed blocks in a memory pool instead of giving
+    them back to the driver, so the driver's "free" alone understates what tinybcnn can use.
+    """
+    try:
+        cupy = _import_cupy()
+    except BackendError:
+        return None
+    free, total = cupy.cuda.Device().mem_info
+    return int(free) + int(cupy.get_default_memory_pool().free_bytes()), int(total)
+
+
+def describe_gpu(memory: Any = None) -> dict[str, Any]:
+    """What ``tinybcnn info`` says about CuPy, the GPU, and MC prediction's default budget.
+
+    Never raises: without CuPy or a GPU it says so. ``memory`` stands in for
+    :func:`device_memory` in tests.
+    """
+    from .predict import default_batch_size, default_memory_budget  # predict imports backend
+
+    out: dict[str, Any] = {}
+    try:
+        cupy = _import_cupy()
+        out["cupy"] = cupy.__version__
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        name = props.get("name", b"?")
+        out["gpu"] = name.decode() if isinstance(name, bytes) else str(name)
+        out["cuda_runtime"] = cupy.cuda.runtime.runtimeGetVersion()
+    except Exception as exc:  # no CuPy, no driver, no GPU: info must still work
+        out["cupy"] = ("not installed" if isinstance(exc.__cause__, ImportError)
+                       else f"unavailable ({exc})")
+    info = (memory or device_memory)()
+    if info is not None:
+        free, total = info
+        out["gpu_memory"] = f"{free / 2**30:.1f} GiB free of {total / 2**30:.1f} GiB"
+    name = get_backend()
+    xp = _CupyName if name == "cupy" else np
+    out["mc_predict_defaults"] = {
+        "backend": name,
+        "memory_budget_mib": round(default_memory_budget(xp, memory=lambda: info) / 2**20),
+        "batch_size": default_batch_size(xp)}
+    if info is not None and name != "cupy":
+        gpu_budget = default_memory_budget(_CupyName, memory=lambda: info)
+        out["mc_predict_defaults"]["on_gpu_memory_budget_mib"] = round(gpu_budget / 2**20)
     return out
+
+
+# stands for CuPy's namespace where only its name matters (the budget rules)
+_CupyName = SimpleNamespace(__name__="cupy")

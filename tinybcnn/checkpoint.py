@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ._atomic import atomic_write
-from .backend import to_backend, to_numpy
+from .backend import numpy_dtype, to_backend, to_numpy
 from .nn import Dropout, Sequential
 
 __all__ = [
@@ -116,7 +116,7 @@ def describe_model(model: Sequential) -> dict[str, Any]:
         "in_shape": list(in_shape) if in_shape is not None else None,
         "n_classes": _n_classes(model),
         "layers": layers,
-        "params": {k: {"shape": list(v.shape), "dtype": str(np.dtype(v.dtype))}
+        "params": {k: {"shape": list(v.shape), "dtype": str(numpy_dtype(v.dtype))}
                    for k, v in model.params.items()},
     }
 

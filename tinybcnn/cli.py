@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .backend import BACKENDS
+
 __all__ = ["main", "build_parser"]
 
 EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
@@ -76,7 +78,7 @@ def _existing_file(text: str) -> str:
 # -- the parser ------------------------------------------------------------------------------
 def _add_common(p: argparse.ArgumentParser, out: bool = True, out_default: str | None = None,
                 seed: bool = True) -> None:
-    p.add_argument("--backend", choices=("numpy", "cupy"), default=None,
+    p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="array backend (default: $TINYBCNN_BACKEND or numpy)")
     if seed:
         p.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (0)")
@@ -167,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_experiment)
 
     p = sub.add_parser("info", help="backend, versions, BLAS threads, GPU")
-    p.add_argument("--backend", choices=("numpy", "cupy"), default=None)
+    p.add_argument("--backend", choices=BACKENDS, default=None)
     p.set_defaults(func=_cmd_info)
     return parser
 
@@ -307,13 +309,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from .threads import describe
 
     info["threads"] = describe()
-    try:
-        import cupy
+    from .backend import describe_gpu
 
-        info["cupy"] = cupy.__version__
-        info["gpus"] = cupy.cuda.runtime.getDeviceCount()
-    except Exception as exc:  # no CuPy, or CuPy without a driver
-        info["cupy"] = f"unavailable ({type(exc).__name__})"
+    info.update(describe_gpu())  # CuPy version, GPU name and memory, the MC budget in use
     print(json.dumps(info, indent=2))
     return 0
 

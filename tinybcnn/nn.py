@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import functional as F
-from .backend import to_backend, xp_of
+from .backend import check_namespace, to_backend, xp_of
 from .functional import fast
 from .random import check_drop_probability
 
@@ -294,6 +294,9 @@ class Sequential(Layer):
         start, stop : int
             Run only a slice of the chain (MC prediction runs the deterministic prefix once).
         """
+        params = self.params
+        if params:  # arrays of another namespace: one clear error, not a failure deep inside
+            check_namespace(x, next(iter(params.values())), "x", "this model")
         masks = masks or {}
         unknown = set(masks) - set(self.dropout_layers())
         if unknown:

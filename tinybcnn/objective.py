@@ -288,6 +288,31 @@ class Objective:
             if lam:
                 grads[name] += (2 * lam) * params[name]
 
+    def loss_and_grads(self, model: Sequential, x: Any, target: Any, rng: Any = None,
+                       masks: dict[str, Any] | None = None, check_labels: bool = True) -> Any:
+        """As :meth:`__call__`, but ``L`` stays a 0-d array in the model's namespace.
+
+        Nothing is read back to the host (with ``check_labels=False``), so on a GPU the step
+        runs without waiting for the device; read the value with ``float()`` when it is needed
+        (e.g. when logging).
+        """
+        output = model.forward(x, rng=rng, masks=masks)
+        if self.likelihood == "softmax":
+            loss, cache = F.softmax_cross_entropy_forward(output, target, check_range=check_labels)
+            d_output = F.softmax_cross_entropy_backward(1.0 / self.tau, cache)
+        else:
+            loss, cache = F.gaussian_nll_forward(output, target, self.tau)
+            d_output = F.gaussian_nll_backward(1.0 / self.tau, cache)
+        model.backward(d_output, input_grad=False)
+        params = model.params
+        self.add_penalty_grad(params, model.grads)
+        total = loss / self.tau
+        for name, lam in self.decay.items():
+            if lam:
+                theta = params[name]
+                total = total + lam * xp_of(theta).sum(theta * theta)
+        return total
+
     def __call__(self, model: Sequential, x: Any, target: Any, rng: Any = None,
                  masks: dict[str, Any] | None = None) -> float:
         """Forward and backward through ``model``: returns ``L`` and fills ``model.grads``.

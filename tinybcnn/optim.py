@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .backend import to_backend, to_numpy, xp_of
+import numpy as np
+
+from .backend import to_namespace, to_numpy, xp_of
 
 __all__ = ["inv", "fixed", "SGD", "Adam", "Schedule"]
 
@@ -64,7 +66,9 @@ class _Optimizer:
             if tuple(v.shape) != tuple(ref.shape):
                 raise ValueError(f"optimiser buffer {k!r} has shape {tuple(v.shape)}, "
                                  f"expected {tuple(ref.shape)}")
-            self.buffers[k] = to_backend(v, ref.dtype).copy()  # never alias the caller's array
+            # a host copy first: never alias the caller's array; then to the model's namespace
+            self.buffers[k] = to_namespace(np.array(to_numpy(v), copy=True), xp_of(ref),
+                                           ref.dtype)
 
     def _buffer(self, kind: str, name: str, like: Any) -> Any:
         key = f"{kind}:{name}"

@@ -9,6 +9,12 @@ Bernoulli masks — ``T`` samples from the approximate posterior over the weight
 The network before its first dropout layer is deterministic, so :func:`mc_predict` runs that
 prefix once per batch, then stacks the ``T`` copies of its output along the batch axis: every
 later layer is one GEMM for all samples. The stacked batch is chunked to fit a memory budget.
+
+Prediction runs in the model's namespace. On a device (CuPy, or array_api_strict standing in
+for it) the per-pass outputs and their summaries (sums, entropies, votes) stay on the device
+and come back to the host once, at the end: no chunk waits for the device. The default
+memory budget is sized for where the model lives: a few tens of MiB that stay in a CPU's
+caches, or half the GPU's free memory (see :func:`default_memory_budget`).
 """
 
 from __future__ import annotations
@@ -20,25 +26,62 @@ from typing import Any
 
 import numpy as np
 
-from .backend import to_backend, to_numpy, xp_of
+from .backend import check_namespace, device_memory, namespace_name, to_namespace, to_numpy, xp_of
 from .functional import log_softmax
 from .metrics import mc_test_log_likelihood
 from .random import make_rng
 
 __all__ = ["Prediction", "RegressionPrediction", "standard_predict", "mc_predict",
-           "mc_predict_regression", "entropy"]
+           "mc_predict_regression", "entropy", "default_memory_budget", "default_batch_size"]
 
 # Bytes of activations MC prediction may hold by default. Moderate chunks stay in cache and
 # avoid page faults on huge temporaries: on 2 CPU cores, budgets of tens of MiB ran about
 # twice as fast as 512 MiB.
 _DEFAULT_BUDGET = 64 * 2**20
+# On a GPU: half the free memory (the rest for the caches of the previous chunk and other work),
+# at most 4 GiB: LeNet-size chunks saturate the GPU well below that, and a larger budget only
+# delays the first result. Inputs per prefix batch: large, since each batch costs kernel launches.
+_DEVICE_BUDGET_CAP = 4 * 2**30
+_DEVICE_BATCH = 1000
+_HOST_BATCH = 200
 
 
-def entropy(probs: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Shannon entropy in nats, ``H[p] = −Σ_k p_k log p_k`` (with ``0 log 0 = 0``)."""
-    probs = np.asarray(probs, dtype=np.float64)
-    logs = np.log(np.where(probs > 0, probs, 1.0))
-    return -np.sum(probs * logs, axis=axis)
+def default_memory_budget(xp: Any = np, memory: Any = None) -> int:
+    """The bytes of activations MC prediction uses by default for arrays of namespace ``xp``.
+
+    Parameters
+    ----------
+    xp : namespace
+        NumPy and array_api_strict (CPU): 64 MiB, sized for CPU caches. CuPy: half of the
+        GPU's free memory (counting CuPy's pooled free blocks), at most 4 GiB.
+    memory : callable, optional
+        Returns ``(free, total)`` bytes of the device; :func:`tinybcnn.backend.device_memory`
+        by default (a stand-in in tests).
+    """
+    if namespace_name(xp) != "cupy":
+        return _DEFAULT_BUDGET
+    info = (memory or device_memory)()
+    if info is None:
+        return _DEFAULT_BUDGET
+    free, _total = info
+    return int(max(min(free // 2, _DEVICE_BUDGET_CAP), 2**20))
+
+
+def default_batch_size(xp: Any = np) -> int:
+    """Inputs per deterministic-prefix batch by default: 200 on a CPU, 1000 on a GPU."""
+    return _DEVICE_BATCH if namespace_name(xp) == "cupy" else _HOST_BATCH
+
+
+def entropy(probs: Any, axis: int = -1) -> Any:
+    """Shannon entropy in nats, ``H[p] = −Σ_k p_k log p_k`` (with ``0 log 0 = 0``).
+
+    NumPy input (or lists) gives a float64 NumPy result; a device array stays on its device.
+    """
+    xp = xp_of(probs)
+    if xp is np:
+        probs = np.asarray(probs, dtype=np.float64)
+    logs = xp.log(xp.where(probs > 0, probs, xp.ones_like(probs)))
+    return -xp.sum(probs * logs, axis=axis)
 
 
 @dataclass
@@ -96,8 +139,11 @@ def _check_input(model: Any, x: Any) -> Any:
     if in_shape is not None and tuple(x.shape[1:]) != tuple(in_shape):
         raise ValueError(f"x must have shape (N, {', '.join(map(str, in_shape))}) for this "
                          f"model, got {tuple(x.shape)}")
-    dtype = next(iter(model.params.values())).dtype
-    return to_backend(x, dtype) if isinstance(x, np.ndarray) else x
+    like = next(iter(model.params.values()))
+    if isinstance(x, np.ndarray):  # host data: moved to the model's namespace, once
+        return to_namespace(x, xp_of(like), like.dtype)
+    check_namespace(x, like, "x", "the model")
+    return x
 
 
 def standard_predict(model: Any, x: Any, batch_size: int = 1000) -> Prediction:
@@ -116,11 +162,27 @@ def standard_predict(model: Any, x: Any, batch_size: int = 1000) -> Prediction:
     """
     x = _check_input(model, x)
     # same rounding as mc_predict: log-softmax in the model's dtype, exp in float64
-    chunks = [to_numpy(log_softmax(model.forward(x[s]))) for s in _batches(x.shape[0], batch_size)]
-    probs = np.exp(np.concatenate(chunks).astype(np.float64))
+    chunks = [log_softmax(model.forward(x[s, ...])) for s in _batches(x.shape[0], batch_size)]
+    probs = np.exp(to_numpy(_cat(chunks)).astype(np.float64))   # one read-back, at the end
     zeros = np.zeros(probs.shape[0])
     return Prediction(probs=probs, entropy=entropy(probs), mutual_info=zeros,
                       variation_ratio=zeros.copy(), samples=1)
+
+
+def _nbytes(a: Any) -> int:
+    """Bytes of an array of any namespace (array_api_strict arrays have no ``nbytes``)."""
+    xp = xp_of(a)
+    if xp.isdtype(a.dtype, "bool"):
+        bits = 8
+    elif xp.isdtype(a.dtype, "integral"):
+        bits = xp.iinfo(a.dtype).bits
+    else:
+        bits = xp.finfo(a.dtype).bits
+    return math.prod(a.shape) * bits // 8
+
+
+def _is_array(v: Any) -> bool:
+    return hasattr(v, "shape") and hasattr(v, "dtype") and hasattr(v, "__array_namespace__")
 
 
 def _held_bytes(layer: Any) -> int:
@@ -128,7 +190,7 @@ def _held_bytes(layer: Any) -> int:
     total = 0
     for value in vars(layer).values():
         items = value.values() if isinstance(value, dict) else (value,)
-        total += sum(v.nbytes for v in items if hasattr(v, "nbytes") and hasattr(v, "shape"))
+        total += sum(_nbytes(v) for v in items if _is_array(v))
     return total
 
 
@@ -138,14 +200,14 @@ def _bytes_per_row(model: Any, rows: Any, start: int, stop: int) -> int:
     Measured, not modelled: run 1 and 2 rows through the layers and take the difference, so
     the parameters (held either way) cancel. A throwaway generator keeps the caller's stream.
     """
-    probe_rng = make_rng(0)
+    probe_rng = make_rng(0, like=rows)
     layers = list(model.layers.values())
 
     def held(n: int) -> int:
-        out, total = _stack(rows[:1], n), 0
+        out, total = _stack(rows[:1, ...], n), 0
         for i in range(start, stop):
             out = model.forward(out, rng=probe_rng, start=i, stop=i + 1)
-            total += out.nbytes + _held_bytes(layers[i])
+            total += _nbytes(out) + _held_bytes(layers[i])
         return total
 
     return max(held(2) - held(1), 1)
@@ -161,8 +223,8 @@ def _plan(model: Any, x: Any, start: int, samples: int, batch_size: int,
     previous chunk that a layer drops only when it runs again. The batch shrinks only when
     even one pass over it would not fit.
     """
-    h1 = model.forward(x[:1], stop=start)
-    prefix = _bytes_per_row(model, x[:1], 0, start) if start > 0 else 0
+    h1 = model.forward(x[:1, ...], stop=start)
+    prefix = _bytes_per_row(model, x[:1, ...], 0, start) if start > 0 else 0
     suffix = _bytes_per_row(model, h1, start, len(model))
     usable = memory_budget // 2
     batch = max(1, min(batch_size, usable // (prefix + suffix)))
@@ -184,30 +246,32 @@ def _check_samples(samples: Any) -> int:
 
 
 def _sample_outputs(model: Any, xb: Any, samples: int, start: int, rng: Any, chunk: int,
-                    stacked: bool = True, transform: Any = None) -> np.ndarray:
-    """Outputs of ``samples`` passes on the inputs ``xb``, shape (T, B, ...), on the host.
+                    stacked: bool = True, transform: Any = None) -> Any:
+    """Outputs of ``samples`` passes on the inputs ``xb``, shape (T, B, ...), float64.
 
     Stacked: the deterministic prefix (layers before ``start``) runs once, then ``chunk``
-    passes run as one stacked batch at a time. ``transform`` (e.g. log-softmax) is applied on
-    the backend; the result is float64.
+    passes run as one stacked batch at a time. ``transform`` (e.g. log-softmax) is applied in
+    the model's dtype; the result stays in the model's namespace (on the device for CuPy).
     """
     transform = transform or (lambda out: out)
+    xp = xp_of(xb)
     parts = []
     if not stacked:  # the naive way: T full passes, prefix included
         for _ in range(samples):
-            parts.append(to_numpy(transform(model.forward(xb, rng=rng)))[None])
+            parts.append(transform(model.forward(xb, rng=rng))[None, ...])
     else:
         h = model.forward(xb, stop=start)                         # deterministic prefix, once
         b = h.shape[0]
         for t0 in range(0, samples, chunk):
             t = min(chunk, samples - t0)
             out = transform(model.forward(_stack(h, t), rng=rng, start=start))   # (t·B, ...)
-            parts.append(to_numpy(out).reshape(t, b, *out.shape[1:]))
-    return np.concatenate(parts).astype(np.float64)
+            parts.append(xp.reshape(out, (t, b, *out.shape[1:])))
+    out = parts[0] if len(parts) == 1 else xp.concat(parts)
+    return xp.astype(out, xp.float64)
 
 
 def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng: Any = None,
-               batch_size: int = 200, memory_budget: int = _DEFAULT_BUDGET,
+               batch_size: int | None = None, memory_budget: int | None = None,
                return_samples: bool = False, std_error: bool = False,
                stacked: bool = True) -> Prediction:
     """Monte Carlo dropout prediction: average ``samples`` stochastic passes.
@@ -221,12 +285,15 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     seed : int, optional
         Seeds a fresh mask generator (ignored when ``rng`` is given).
     rng : generator, optional
-    batch_size : int
-        Inputs per deterministic-prefix batch.
-    memory_budget : int
+        A generator for the model's namespace (see :func:`tinybcnn.random.make_rng`).
+    batch_size : int, optional
+        Inputs per deterministic-prefix batch (default :func:`default_batch_size`: 200 on a
+        CPU, 1000 on a GPU).
+    memory_budget : int, optional
         Bytes of activations prediction may use; the ``T`` copies of a batch are split into
         chunks of passes that fit (at least one pass at a time), and the batch shrinks below
-        ``batch_size`` if even one pass over it would not fit.
+        ``batch_size`` if even one pass over it would not fit. Default
+        :func:`default_memory_budget`: 64 MiB on a CPU, half the free GPU memory on CuPy.
     return_samples : bool
         Also return the per-pass probabilities (T, N, K).
     std_error : bool
@@ -245,36 +312,55 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     """
     samples = _check_samples(samples)
     x = _check_input(model, x)
-    rng = rng if rng is not None else make_rng(seed)
+    xp = xp_of(x)
+    rng = rng if rng is not None else make_rng(seed, like=x)
     start = model.first_stochastic()
+    batch_size, budget = _defaults(xp, batch_size, memory_budget)
 
+    # per batch, on the model's namespace: Σ_t p_t, Σ_t p_t², mean_t H[p_t], votes per class
     sums, squares, exp_entropy, votes, per_sample = [], [], [], [], []
-    batch_size, chunk = _plan(model, x, start, samples, batch_size, memory_budget)
+    batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
     for s in _batches(x.shape[0], batch_size):
-        p_t = np.exp(_sample_outputs(model, x[s], samples, start, rng, chunk, stacked,
+        p_t = xp.exp(_sample_outputs(model, x[s, ...], samples, start, rng, chunk, stacked,
                                      transform=log_softmax))      # (T, B, K)
-        sums.append(p_t.sum(axis=0))
-        squares.append((p_t * p_t).sum(axis=0))
-        exp_entropy.append(entropy(p_t).mean(axis=0))
+        k = p_t.shape[-1]
+        sums.append(xp.sum(p_t, axis=0))
+        squares.append(xp.sum(p_t * p_t, axis=0))
+        exp_entropy.append(xp.mean(entropy(p_t), axis=0))
         # votes[b, k]: how many passes put input b in class k
-        votes.append((p_t.argmax(axis=-1)[..., None] == np.arange(p_t.shape[-1])).sum(axis=0))
+        winner = xp.argmax(p_t, axis=-1)[..., None]              # (T, B, 1)
+        classes = xp.reshape(xp.arange(k, device=p_t.device), (1, 1, k))
+        votes.append(xp.sum(xp.astype(winner == classes, xp.int64), axis=0))
         if return_samples:
             per_sample.append(p_t)
 
-    probs = np.concatenate(sums) / samples
+    # the one read-back of the whole prediction
+    probs = to_numpy(_cat(sums)) / samples
     h_mean = entropy(probs)
     result = Prediction(probs=probs, entropy=h_mean,
-                        mutual_info=h_mean - np.concatenate(exp_entropy),
-                        variation_ratio=1.0 - np.concatenate(votes).max(axis=1) / samples,
+                        mutual_info=h_mean - to_numpy(_cat(exp_entropy)),
+                        variation_ratio=1.0 - to_numpy(_cat(votes)).max(axis=1) / samples,
                         samples=samples)
     if return_samples:
-        result.sample_probs = np.concatenate(per_sample, axis=1)
+        result.sample_probs = to_numpy(_cat(per_sample, axis=1))
     if std_error:
         # unbiased variance over the passes, then the standard error of their mean
-        var = np.maximum(np.concatenate(squares) / samples - probs**2, 0.0)
+        var = np.maximum(to_numpy(_cat(squares)) / samples - probs**2, 0.0)
         var *= samples / max(samples - 1, 1)
         result.std_error = np.sqrt(var / samples)
     return result
+
+
+def _cat(parts: list[Any], axis: int = 0) -> Any:
+    """Concatenate per-batch results in their own namespace (no copy for a single batch)."""
+    return parts[0] if len(parts) == 1 else xp_of(parts[0]).concat(parts, axis=axis)
+
+
+def _defaults(xp: Any, batch_size: int | None, memory_budget: int | None) -> tuple[int, int]:
+    """``batch_size`` and ``memory_budget``, or the defaults for the namespace ``xp``."""
+    batch_size = default_batch_size(xp) if batch_size is None else batch_size
+    budget = default_memory_budget(xp) if memory_budget is None else memory_budget
+    return batch_size, budget
 
 
 @dataclass
@@ -302,8 +388,8 @@ class RegressionPrediction:
 
 def mc_predict_regression(model: Any, x: Any, tau: float, samples: int = 50,
                           seed: int | None = 0, rng: Any = None, y: Any = None,
-                          batch_size: int = 200,
-                          memory_budget: int = _DEFAULT_BUDGET) -> RegressionPrediction:
+                          batch_size: int | None = None,
+                          memory_budget: int | None = None) -> RegressionPrediction:
     """MC dropout for a regression network (Gaussian likelihood of precision ``tau``).
 
     Parameters
@@ -327,13 +413,14 @@ def mc_predict_regression(model: Any, x: Any, tau: float, samples: int = 50,
         raise ValueError(f"tau must be finite and > 0, got {tau}")
     samples = _check_samples(samples)
     x = _check_input(model, x)
-    rng = rng if rng is not None else make_rng(seed)
+    rng = rng if rng is not None else make_rng(seed, like=x)
     start = model.first_stochastic()
     outs = []
-    batch_size, chunk = _plan(model, x, start, samples, batch_size, memory_budget)
+    batch_size, budget = _defaults(xp_of(x), batch_size, memory_budget)
+    batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
     for s in _batches(x.shape[0], batch_size):
-        outs.append(_sample_outputs(model, x[s], samples, start, rng, chunk))
-    y_t = np.concatenate(outs, axis=1)                            # (T, N) or (T, N, D)
+        outs.append(_sample_outputs(model, x[s, ...], samples, start, rng, chunk))
+    y_t = to_numpy(_cat(outs, axis=1))                            # (T, N) or (T, N, D)
     result = RegressionPrediction(mean=y_t.mean(axis=0), variance=1.0 / tau + y_t.var(axis=0),
                                   samples=y_t)
     if y is not None:

@@ -1,9 +1,20 @@
 """Seeded random generators and Bernoulli dropout masks: the only random code in tinybcnn.
 
-A generator is a NumPy :class:`numpy.random.Generator` on the ``numpy`` backend and a
-``cupy.random.Generator`` on the ``cupy`` backend, so a mask is drawn where it is used.
-Same seed + same backend = same masks, bit for bit; NumPy and CuPy streams differ, so
-NumPy-vs-CuPy comparisons inject masks instead of seeds.
+Two kinds of generator, one per kind of namespace, so a mask is always drawn where it is used:
+
+* on NumPy, a :class:`numpy.random.Generator` (PCG64): masks come from its raw 64-bit words
+  compared with a threshold, the fastest way to draw them on a CPU;
+* on CuPy and on ``array_api_strict`` (its CI stand-in), a :class:`CounterRNG`: a
+  counter-based generator written in array-API operations, so it runs as device kernels,
+  never touches the host, and gives the *same bits* on CuPy and on array_api_strict.
+
+Same seed + same backend = same masks, bit for bit. NumPy and device streams differ, so
+NumPy-vs-CuPy comparisons inject masks instead of seeds. A NumPy generator is refused for
+device arrays (it would draw on the host and copy every mask).
+
+Training keys each step's generator by ``(seed, iteration)`` (:func:`step_rng`), so a run
+resumed from a checkpoint draws exactly the masks an uninterrupted run draws, on every
+backend, without saving any generator state.
 
 Masks are *inverted* dropout masks: ``z / keep`` with ``z ~ Bernoulli(keep)`` and
 ``keep = 1 - p``, where ``p`` is the drop probability.
@@ -15,17 +26,145 @@ from typing import Any
 
 import numpy as np
 
-from .backend import get_backend, get_xp
+from .backend import _dtype_in, array_namespace, get_backend, namespace_name, xp_of
 
-__all__ = ["make_rng", "check_drop_probability", "bernoulli_mask", "keep_threshold"]
+__all__ = ["make_rng", "step_rng", "step_key", "CounterRNG", "check_drop_probability",
+           "bernoulli_mask", "keep_threshold", "splitmix64"]
+
+_MASK64 = 2**64 - 1
+_GOLDEN = 0x9E3779B97F4A7C15  # 2**64 / golden ratio: SplitMix64's counter increment
+_MIX1, _MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 
 
-def make_rng(seed: int | None = None, backend: str | None = None) -> Any:
-    """A seeded generator for ``backend`` (the current backend by default)."""
-    backend = backend or get_backend()
-    if backend == "cupy":
-        return get_xp().random.default_rng(seed)
-    return np.random.default_rng(seed)
+def splitmix64(z: int) -> int:
+    """SplitMix64's output function on a Python int (the host twin of :class:`CounterRNG`).
+
+    ``z ^= z >> 30; z *= C1; z ^= z >> 27; z *= C2; z ^= z >> 31`` modulo ``2**64``
+    (Steele, Lea & Flood 2014): a bijection of 64-bit words whose outputs for consecutive
+    inputs pass BigCrush.
+    """
+    z &= _MASK64
+    z = ((z ^ (z >> 30)) * _MIX1) & _MASK64
+    z = ((z ^ (z >> 27)) * _MIX2) & _MASK64
+    return z ^ (z >> 31)
+
+
+def _key_from_seed(seed: Any) -> int:
+    """A 64-bit key from an int or a sequence of ints (NumPy's SeedSequence hashing)."""
+    return int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
+
+
+class CounterRNG:
+    """A counter-based generator in array-API operations: word ``i`` is ``splitmix64(key + i·φ)``.
+
+    The state is two host integers, the 64-bit ``key`` and the ``counter`` of words drawn
+    so far; a draw of ``n`` words computes them all at once from ``arange(counter, counter +
+    n)``, as elementwise device kernels. Nothing is read back from the device, and the same
+    key gives the same words on every namespace (CuPy, array_api_strict, NumPy).
+
+    Parameters
+    ----------
+    seed : int or sequence of int
+        Hashed into the key (``SeedSequence``), so ``(seed, iteration)`` pairs give
+        independent streams.
+    xp : namespace
+        Where the words are computed (CuPy, array_api_strict).
+    device : optional
+        The device of the arrays (``x.device``); the namespace default if None.
+
+    Notes
+    -----
+    SplitMix64 is the generator Java's ``SplittableRandom`` uses; as a counter-based
+    generator it is Salmon et al.'s (2011) construction with a bijective mixing function.
+    """
+
+    def __init__(self, seed: Any, xp: Any, device: Any = None) -> None:
+        self.key = _key_from_seed(seed)
+        self.xp, self.device = xp, device
+        self.counter = 0
+        self._consts: tuple[Any, ...] | None = None
+        self._key_words: tuple[Any, Any] | None = None
+
+    @classmethod
+    def from_key_words(cls, hi: Any, lo: Any, xp: Any, device: Any = None) -> CounterRNG:
+        """A generator whose key is read from two 0-d uint64 device arrays (high and low 32
+        bits) when it first draws, instead of being fixed on the host.
+
+        A captured CUDA graph (:mod:`tinybcnn.cuda_graph`) replays the same kernels every step;
+        writing the step's key into ``hi`` and ``lo`` before each replay gives each step its
+        own masks, the same as :func:`step_rng` draws.
+        """
+        rng = cls(0, xp, device)
+        rng.key = -1  # not known on the host
+        rng._key_words = (hi, lo)
+        return rng
+
+    def _constants(self) -> tuple[Any, ...]:
+        """The 64-bit constants as 0-d device arrays, made once by ``full`` (fill kernels, no
+        host-to-device copy, which on CUDA waits for the stream)."""
+        if self._consts is None:
+            if self._key_words is not None:
+                hi, lo = self._key_words
+                key = (hi << 32) | lo
+            else:
+                key = self._word(self.key)
+            self._consts = (key, *(self._word(c) for c in (_GOLDEN, _MIX1, _MIX2)))
+        return self._consts
+
+    def _word(self, c: int) -> Any:
+        """The 64-bit ``c`` as a 0-d uint64 array, built from 32-bit halves (every namespace
+        takes those as scalars; not every one takes a Python int above 2**63)."""
+        xp = self.xp
+        hi = xp.full((), c >> 32, dtype=xp.uint64, device=self.device)
+        return (hi << 32) | (c & 0xFFFFFFFF)
+
+    def uint32(self, n: int) -> Any:
+        """``n`` random 32-bit words (the high halves of ``n`` SplitMix64 outputs), shape (n,)."""
+        xp = self.xp
+        key, golden, mix1, mix2 = self._constants()
+        i = xp.arange(self.counter, self.counter + n, dtype=xp.uint64, device=self.device)
+        self.counter += n
+        z = key + i * golden
+        z = (z ^ (z >> 30)) * mix1
+        z = (z ^ (z >> 27)) * mix2
+        z = z ^ (z >> 31)
+        return xp.astype(z >> 32, xp.uint32)
+
+    def __repr__(self) -> str:
+        return f"CounterRNG(key={self.key:#x}, counter={self.counter}, xp={self.xp.__name__})"
+
+
+def make_rng(seed: Any = None, backend: str | None = None, like: Any = None) -> Any:
+    """A seeded generator for ``backend`` (the current one by default) or for arrays ``like``.
+
+    NumPy: a :class:`numpy.random.Generator`; CuPy and array_api_strict: a
+    :class:`CounterRNG` computing on that namespace (on ``like``'s device if given).
+    """
+    if like is not None:
+        xp = xp_of(like)
+        device = None if xp is np else like.device
+    else:
+        xp, device = array_namespace(backend or get_backend()), None
+    if xp is np:
+        return np.random.default_rng(seed)
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)
+    return CounterRNG(seed, xp, device)
+
+
+def step_key(seed: int, iteration: int) -> int:
+    """The 64-bit key of training step ``iteration``'s device generator (see :func:`step_rng`)."""
+    return _key_from_seed([int(seed), int(iteration)])
+
+
+def step_rng(seed: int, iteration: int, like: Any) -> Any:
+    """The generator of training step ``iteration`` (0-based) for arrays like ``like``.
+
+    Keyed by ``(seed, iteration)``, so step ``k`` draws the same masks whether the run went
+    straight to ``k`` or was resumed there from a checkpoint. Creating one per step costs a
+    ``SeedSequence`` hash (microseconds; see ``tests/test_sync.py`` for the measured share).
+    """
+    return make_rng([int(seed), int(iteration)], like=like)
 
 
 def check_drop_probability(p: float, name: str = "p") -> float:
@@ -58,8 +197,8 @@ def bernoulli_mask(rng: Any, shape: tuple[int, ...], p: float, dtype: Any = np.f
 
     Parameters
     ----------
-    rng : numpy.random.Generator or cupy.random.Generator
-        Source of randomness (see :func:`make_rng`).
+    rng : numpy.random.Generator or CounterRNG (or cupy.random.Generator)
+        Source of randomness (see :func:`make_rng`); it decides the namespace of the mask.
     shape : tuple of int
         Shape of the mask.
     p : float
@@ -67,8 +206,8 @@ def bernoulli_mask(rng: Any, shape: tuple[int, ...], p: float, dtype: Any = np.f
     dtype : dtype
         Floating dtype of the mask (float32 by default, float64 for gradient checks).
     xp : namespace, optional
-        Array namespace to return the mask in (e.g. ``array_api_strict``); by default the
-        generator's own (NumPy or CuPy).
+        The namespace of the arrays the mask will multiply; a NumPy generator is refused
+        for any other than NumPy.
 
     Returns
     -------
@@ -78,14 +217,27 @@ def bernoulli_mask(rng: Any, shape: tuple[int, ...], p: float, dtype: Any = np.f
     p = check_drop_probability(p)
     keep = 1.0 - p
     if isinstance(rng, np.random.Generator):
-        foreign = xp is not None and xp is not np
-        # array_api_strict dtypes are not NumPy dtypes: draw in float64, cast once at the end
-        mask = _numpy_mask(rng, shape, keep, np.float64 if foreign else dtype)
-        return xp.asarray(mask, dtype=dtype) if foreign else mask
-    # CuPy: uniform floats are cheap on a GPU
-    cp = get_xp()
-    kept = rng.random(shape, dtype=cp.float32) < keep
-    return kept.astype(dtype) * cp.asarray(1.0 / keep, dtype=dtype)
+        if xp is not None and xp is not np:
+            raise TypeError(f"a NumPy generator cannot draw masks for {namespace_name(xp)} "
+                            "arrays (it would draw on the host and copy each mask); use "
+                            "tinybcnn.random.make_rng(seed, like=x), a generator on x's device")
+        return _numpy_mask(rng, shape, keep, dtype)
+    if isinstance(rng, CounterRNG):
+        return _counter_mask(rng, shape, keep, dtype)
+    # a CuPy generator (cupy.random.default_rng) given by the caller: uniform floats on the GPU
+    kept = rng.random(shape, dtype=np.float32) < keep
+    return kept.astype(dtype) * (1.0 / keep)   # a Python scalar: no host-to-device copy
+
+
+def _counter_mask(rng: CounterRNG, shape: tuple[int, ...], keep: float, dtype: Any) -> Any:
+    """Inverted mask from 32-bit counter words: kept where ``u < round(keep · 2**32)``."""
+    xp = rng.xp
+    n = int(np.prod(shape, dtype=np.int64))
+    if keep >= 1.0:
+        return xp.ones(shape, dtype=dtype, device=rng.device)
+    threshold = min(int(round(keep * 2**32)), 2**32 - 1)
+    kept = xp.reshape(rng.uint32(n) < threshold, shape)
+    return xp.astype(kept, _dtype_in(xp, dtype)) * (1.0 / keep)
 
 
 def _numpy_mask(rng: np.random.Generator, shape: tuple[int, ...], keep: float,

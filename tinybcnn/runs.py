@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics
-from .backend import get_backend, set_backend
+from .backend import BACKENDS, get_backend, set_backend
 from .checkpoint import CheckpointError, model_from_checkpoint
 from .data import Dataset, as_float, load_dataset
 from .models import LENET_VARIANTS, lenet
@@ -68,8 +68,8 @@ class RunConfig:
             value, kinds = getattr(self, f.name), _KINDS[f.name]
             if isinstance(value, bool) or not isinstance(value, kinds):
                 raise ValueError(f"{f.name} must be {_kind_names(kinds)}, got {value!r}")
-        if self.backend not in ("numpy", "cupy"):
-            raise ValueError(f"backend must be numpy or cupy, got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if not (self.gamma >= 0 and self.power >= 0):
             raise ValueError(f"gamma and power must be >= 0, got {self.gamma}, {self.power}")
         if self.model not in MODEL_NAMES:

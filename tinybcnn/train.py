@@ -3,8 +3,10 @@
 One :class:`Trainer` owns a model, its :class:`~tinybcnn.objective.Objective` and its optimiser,
 and two random streams:
 
-* the **dropout** stream draws a fresh Bernoulli mask for every training pass (on the current
-  backend, so masks are drawn where they are used);
+* the **dropout** stream draws a fresh Bernoulli mask for every training pass, in the model's
+  namespace (so masks are drawn where they are used: on the GPU for a CuPy model). Step ``k``
+  uses a generator keyed by ``(seed, k)`` (:func:`tinybcnn.random.step_rng`), so it has no
+  state to save and a resumed run draws exactly the masks of an uninterrupted one;
 * the **shuffle** stream (always NumPy, on the host) draws one permutation of the training set
   per epoch. Minibatches are consecutive slices of it; a batch that runs past the end of an
   epoch is completed from the next permutation, so every batch has ``batch_size`` examples and
@@ -12,15 +14,23 @@ and two random streams:
 
 Everything that decides the next update (parameters, optimiser buffers, both streams, the
 current permutation and the position in it, the iteration) is saved by :meth:`Trainer.save`
-and restored by :meth:`Trainer.resume`, so on the NumPy backend
+and restored by :meth:`Trainer.resume`, so on every backend
 
     train N iterations → save → resume in a fresh process → train M more
 
 gives bit-for-bit the weights of training N + M iterations straight.
 
-Failure modes are explicit: a non-finite loss raises :class:`TrainingDiverged` *before* the bad
-update is applied (and a non-finite state is never written to disk); Ctrl-C saves a checkpoint
-and raises :class:`TrainingInterrupted`, which carries its path.
+On a device (CuPy, or array_api_strict standing in for it in CI) a step never waits for the
+device: inputs are taken from device arrays with device indices (the permutation is copied to
+the device once per epoch), masks come from a device generator, and the loss stays on the
+device, summed there until a history row, a checkpoint or the progress bar reads it.
+
+Failure modes are explicit: a non-finite loss raises :class:`TrainingDiverged` (and a
+non-finite state is never written to disk). On NumPy that happens *before* the bad update is
+applied; on a device, where asking would stall every step, at the next point that reads the
+loss (a history row, a checkpoint, the end of :meth:`Trainer.fit`), naming the iterations in
+which it happened. Ctrl-C saves a checkpoint and raises :class:`TrainingInterrupted`, which
+carries its path.
 """
 
 from __future__ import annotations
@@ -33,7 +43,6 @@ import os
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import get_backend, to_backend, to_numpy, xp_of
+from .backend import check_namespace, namespace_name, to_namespace, to_numpy, xp_of
 from .checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -52,13 +61,17 @@ from .checkpoint import (
 )
 from .metrics import error, nll
 from .predict import mc_predict, standard_predict
-from .random import make_rng
+from .random import step_rng
 
 __all__ = ["Trainer", "History", "COLUMNS", "TrainingDiverged", "TrainingInterrupted"]
 
 #: Columns of an evaluation row, in log order.
 COLUMNS = ("iteration", "epoch", "train_loss", "lr", "std_error", "std_nll", "mc_error",
            "mc_nll", "time")
+
+# On a device, the progress bar reads the running loss back (and so checks it is finite) every
+# this many iterations: one wait for the device per 50 steps instead of one per step.
+_DEVICE_READ_EVERY = 50
 
 # Bit generators whose state may be restored from a checkpoint (names are looked up in
 # np.random, so only these are ever instantiated from a file).
@@ -268,8 +281,9 @@ def _target_iteration(iterations: Any, epochs: Any, n: int, batch_size: int) -> 
     return max(1, math.ceil(epochs * n / batch_size))
 
 
-def _param_dtype(model: Any) -> np.dtype:
-    return np.dtype(next(iter(model.params.values())).dtype)
+def _param_dtype(model: Any) -> Any:
+    """The dtype of the model's parameters (a dtype of the model's namespace)."""
+    return next(iter(model.params.values())).dtype
 
 
 def _n_outputs(model: Any) -> int | None:
@@ -316,18 +330,21 @@ class Trainer:
         if seed is None:
             seed = int(np.random.SeedSequence().entropy)
         self.seed = _positive_int(seed, "seed", minimum=0)
-        dropout_seed, shuffle_seed, self._eval_seed = _child_seeds(self.seed, 3)
-        self.dropout_rng = make_rng(dropout_seed)
+        self._dropout_seed, shuffle_seed, self._eval_seed = _child_seeds(self.seed, 3)
         # indices are drawn on the host: they index host or device arrays alike
         self.shuffle_rng = np.random.default_rng(shuffle_seed)
         self.iteration = 0
         self.history = History()
         self._perm: np.ndarray | None = None  # permutation of the current epoch
+        self._perm_device: tuple[Any, Any] = (None, None)  # (host perm, its device copy)
         self._pos = 0  # how much of it has been used
         self._epochs_started = 0
         self._n_train: int | None = None  # data size and batch size of the run (checked on resume)
         self._batch_size: int | None = None
-        self._loss_sum, self._loss_count = 0.0, 0  # since the last history row
+        # since the last history row; on a device the sum is a 0-d device array
+        self._loss_sum: Any = 0.0
+        self._loss_count = 0
+        self._loss_read_at = 0  # the last iteration at which the running loss was read, finite
         self._last_row = 0  # iteration of the last history row
         self._elapsed = 0.0  # seconds in fit() before the current call
         self._clock: float | None = None  # perf_counter at the start of the current fit()
@@ -335,36 +352,80 @@ class Trainer:
         self._saved_at: tuple[int, int] | None = None  # its (iteration, history rows)
 
     # -- one update -------------------------------------------------------------------
-    def step(self, xb: Any, yb: Any) -> float:
+    @property
+    def xp(self) -> Any:
+        """The array namespace of the model's parameters (where training computes)."""
+        return xp_of(next(iter(self.model.params.values())))
+
+    @property
+    def on_device(self) -> bool:
+        """True unless the model lives in NumPy (CuPy, or array_api_strict standing in)."""
+        return self.xp is not np
+
+    def step(self, xb: Any, yb: Any) -> Any:
         """One minibatch update: forward with fresh masks, backward, optimiser step.
 
         Parameters
         ----------
         xb : array, shape (B, C, H, W) (or (B, D))
-            Inputs, on the backend or as NumPy (moved there).
+            Inputs, in the model's namespace. NumPy inputs are copied to it (a host-to-device
+            copy per step on a GPU: :meth:`fit` moves the data once instead); arrays of any
+            other namespace are refused.
         yb : array of int, shape (B,)
-            Labels (or regression targets).
+            Labels (or regression targets). Labels on the device are not range-checked
+            (that would wait for the device); :meth:`fit` checks them once.
 
         Returns
         -------
-        float
-            The objective on this batch *before* the update.
+        float or 0-d array
+            The objective on this batch *before* the update: a float on NumPy; on a device a
+            0-d device array (``float(loss)`` reads it, and waits for the device).
 
         Raises
         ------
         TrainingDiverged
-            If the loss is NaN or infinite; the parameters are then left unchanged.
+            On NumPy, if the loss is NaN or infinite; the parameters are then left unchanged.
+            On a device the check is deferred (see the module notes).
         """
-        xb, yb = to_backend(xb), to_backend(yb)
-        loss = self.objective(self.model, xb, yb, rng=self.dropout_rng)
-        if not math.isfinite(loss):
-            raise TrainingDiverged(self.iteration + 1, f"the loss is {loss}", self.optimizer.lr)
+        like = next(iter(self.model.params.values()))
+        on_device = xp_of(like) is not np
+        xb, yb = self._on_model(xb, "xb", like), self._on_model(yb, "yb", like, labels=True)
+        rng = step_rng(self._dropout_seed, self.iteration, like)
+        if on_device:
+            loss = self.objective.loss_and_grads(self.model, xb, yb, rng=rng, check_labels=False)
+        else:
+            loss = self.objective(self.model, xb, yb, rng=rng)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(self.iteration + 1, f"the loss is {loss}",
+                                       self.optimizer.lr)
         with _sigint_deferred():  # apply the whole update and its bookkeeping, or none of it
             self.optimizer.step()
             self.iteration += 1
-            self._loss_sum += loss
+            self._loss_sum = self._loss_sum + loss
             self._loss_count += 1
         return loss
+
+    def _on_model(self, a: Any, name: str, like: Any, labels: bool = False) -> Any:
+        """``a`` in the namespace of ``like`` (a parameter): NumPy arrays are moved there,
+        other namespaces refused."""
+        xp = xp_of(like)
+        if xp is not np and isinstance(a, np.ndarray):
+            if labels and getattr(self.objective, "likelihood", "softmax") == "softmax":
+                a = self._check_targets(a, int(a.shape[0]), name)
+            return to_namespace(a, xp)
+        check_namespace(a, like, name, "the model")
+        return a
+
+    def _running_loss(self) -> float:
+        """The mean loss since the last row, read back to the host (once, here)."""
+        mean = float(self._loss_sum) / self._loss_count
+        if not math.isfinite(mean):
+            first = max(self._last_row, self._loss_read_at) + 1
+            raise TrainingDiverged(self.iteration, f"a loss between iteration {first} and "
+                                   f"{self.iteration} is not finite", self.optimizer.lr,
+                                   *(self._saved or (None, None)))
+        self._loss_read_at = self.iteration
+        return mean
 
     # -- minibatches ------------------------------------------------------------------
     def _next_indices(self, n: int, batch_size: int) -> np.ndarray:
@@ -389,15 +450,38 @@ class Trainer:
         return self._epochs_started - 1 + self._pos / len(self._perm)
 
     def _streams(self) -> tuple[Any, ...]:
-        """Everything a minibatch step draws from, to rewind a step that did not complete."""
-        return (_rng_state(self.dropout_rng), self.shuffle_rng.bit_generator.state,
-                self._perm, self._pos, self._epochs_started)
+        """Everything a minibatch step draws from, to rewind a step that did not complete.
+
+        (The dropout stream is keyed by the iteration, so it rewinds with it.)
+        """
+        return (self.shuffle_rng.bit_generator.state, self._perm, self._pos,
+                self._epochs_started)
 
     def _rewind(self, streams: tuple[Any, ...]) -> None:
-        dropout, shuffle, self._perm, self._pos, self._epochs_started = streams
-        if dropout is not None:
-            self.dropout_rng.bit_generator.state = dropout
+        shuffle, self._perm, self._pos, self._epochs_started = streams
         self.shuffle_rng.bit_generator.state = shuffle
+
+    def _device_indices(self, host_idx: np.ndarray, n: int, batch_size: int) -> Any:
+        """The batch's indices on the device, as slices of the epoch's permutation there.
+
+        The permutation is copied to the device when it is drawn (once per epoch: the one
+        host-to-device copy of the loop); a batch that crosses an epoch boundary is the
+        tail of the previous copy and the head of the new one.
+        """
+        xp = self.xp
+        source, perm = self._perm_device
+        previous = perm if source is not None and source is not self._perm else None
+        if source is not self._perm:
+            perm = to_namespace(self._perm, xp)
+            self._perm_device = (self._perm, perm)
+        if self._pos >= batch_size:  # the whole batch came from the current permutation
+            return perm[self._pos - batch_size:self._pos]
+        from_previous = batch_size - self._pos
+        if previous is not None:
+            head = previous[n - from_previous:]
+        else:  # resumed in the middle of the epoch: its permutation was never on the device
+            head = to_namespace(host_idx[:from_previous], xp)
+        return xp.concat([head, perm[:self._pos]])
 
     def _fit_step(self, x: Any, y: Any, n: int, batch_size: int) -> float:
         """:meth:`step` on the next minibatch; rewinds the streams if the step does not finish.
@@ -407,7 +491,10 @@ class Trainer:
         """
         streams, done = self._streams(), self.iteration
         try:
-            idx = to_backend(self._next_indices(n, batch_size))
+            idx = self._next_indices(n, batch_size)
+            if self.on_device:
+                idx = self._device_indices(idx, n, batch_size)
+                return self.step(self.xp.take(x, idx, axis=0), self.xp.take(y, idx, axis=0))
             return self.step(x[idx], y[idx])
         except BaseException:
             if self.iteration == done:
@@ -452,7 +539,7 @@ class Trainer:
         self._check_finite()
         metrics = (self.evaluate(*val, mc_samples=mc_samples) if val is not None
                    else dict.fromkeys(("std_error", "std_nll", "mc_error", "mc_nll")))
-        train_loss = self._loss_sum / self._loss_count if self._loss_count else None
+        train_loss = self._running_loss() if self._loss_count else None
         row = {"iteration": self.iteration, "epoch": self.epoch, "train_loss": train_loss,
                "lr": self.optimizer.lr, **metrics, "time": self._elapsed_now()}
         self.history.rows.append(row)
@@ -467,7 +554,7 @@ class Trainer:
         """``x`` on the backend in the model's dtype, after checking its shape and kind."""
         if x is None or not hasattr(x, "shape") or not hasattr(x, "dtype"):
             raise ValueError(f"{name} must be an array, got {type(x).__name__}")
-        if np.dtype(x.dtype).kind != "f":
+        if not xp_of(x).isdtype(x.dtype, "real floating"):
             raise ValueError(f"{name} must be floating point (scaled images, see "
                              f"tinybcnn.data.as_float), got {x.dtype}")
         in_shape = getattr(self.model, "in_shape", None)
@@ -476,7 +563,7 @@ class Trainer:
                              f"this model, got {tuple(x.shape)}")
         if x.shape[0] == 0:
             raise ValueError(f"{name} is empty")
-        x = to_backend(x, _param_dtype(self.model))
+        x = to_namespace(x, self.xp, _param_dtype(self.model))
         # checked once here, so bad data is reported as bad data rather than as divergence
         xp = xp_of(x)
         if not bool(xp.all(xp.isfinite(x))):
@@ -490,7 +577,7 @@ class Trainer:
         if y.shape[0] != n:
             raise ValueError(f"{name} has {y.shape[0]} entries but there are {n} inputs")
         if getattr(self.objective, "likelihood", "softmax") != "softmax":
-            return to_backend(y, _param_dtype(self.model))
+            return to_namespace(y, self.xp, _param_dtype(self.model))
         host = to_numpy(y)
         if host.ndim != 1 or host.dtype.kind not in "iu":
             raise ValueError(f"{name} must be integer class labels of shape ({n},), "
@@ -499,7 +586,7 @@ class Trainer:
         if k is not None and host.size and (host.min() < 0 or host.max() >= k):
             raise ValueError(f"{name} must lie in [0, {k}) for this {k}-class model, got "
                              f"labels from {host.min()} to {host.max()}")
-        return to_backend(host, np.int64)
+        return to_namespace(host, self.xp, np.int64)
 
     def _check_same_run(self, n: int, batch_size: int) -> None:
         """A resumed run must go on with the data size and batch size it was started with."""
@@ -601,9 +688,13 @@ class Trainer:
                         break
                     self._fit_step(x, y, n, batch_size)
                     bar.update(1)
-                    # the running mean since the last row: one minibatch's loss is too noisy
-                    bar.set_postfix(loss=f"{self._loss_sum / self._loss_count:.4f}",
-                                    lr=f"{self.optimizer.lr:.3g}", refresh=False)
+                    # the running mean since the last row: one minibatch's loss is too noisy.
+                    # On a device reading it waits for the device, so only every few steps
+                    # and only for a bar that is shown.
+                    if not bar.disable and (not self.on_device
+                                            or self.iteration % _DEVICE_READ_EVERY == 0):
+                        bar.set_postfix(loss=f"{self._running_loss():.4f}",
+                                        lr=f"{self.optimizer.lr:.3g}", refresh=False)
             except TrainingDiverged as exc:
                 saved_path, saved_it = self._saved if self._saved is not None else (None, None)
                 raise TrainingDiverged(exc.iteration, exc.what, exc.lr, saved_path,
@@ -647,10 +738,10 @@ class Trainer:
             "position": self._pos,
             "n_train": self._n_train,
             "batch_size": self._batch_size,
-            "backend": get_backend(),
-            "rng": {"dropout": _rng_state(self.dropout_rng),
+            "backend": namespace_name(self.xp),
+            "rng": {"dropout": {"keyed_by": "seed,iteration", "seed": self._dropout_seed},
                     "shuffle": _rng_state(self.shuffle_rng)},
-            "loss_sum": self._loss_sum,
+            "loss_sum": float(self._loss_sum),
             "loss_count": self._loss_count,
             "last_row": self._last_row,
             "elapsed": self._elapsed_now(),
@@ -659,9 +750,20 @@ class Trainer:
         }
 
     def _check_finite(self) -> None:
-        """Refuse to save a state with NaN or infinite parameters."""
-        for name, value in self.model.params.items():
-            if not bool(xp_of(value).all(xp_of(value).isfinite(value))):
+        """Refuse to save a state with NaN or infinite parameters (or a non-finite loss).
+
+        One reduction over all parameters, so one read-back on a device; the name of the
+        bad parameter is looked for only when there is one.
+        """
+        if self.on_device and self._loss_count:
+            self._running_loss()  # a deferred non-finite loss is reported as such
+        params = self.model.params
+        xp = self.xp
+        flags = [xp.all(xp.isfinite(value)) for value in params.values()]
+        if bool(xp.all(xp.stack(flags))):
+            return
+        for (name, _), ok in zip(params.items(), flags, strict=True):
+            if not bool(ok):
                 saved_path, saved_it = self._saved if self._saved is not None else (None, None)
                 raise TrainingDiverged(self.iteration, f"parameter {name} is not finite",
                                        self.optimizer.lr, saved_path, saved_it)
@@ -690,9 +792,9 @@ class Trainer:
 
         The checkpoint must come from the same kind of model, optimiser and objective (see
         :func:`tinybcnn.checkpoint.check_compatible`); nothing is changed if it does not.
-        On the CuPy backend the dropout stream cannot be saved, so it restarts from a seed
-        derived from ``(seed, iteration)``: the resumed run is then statistically, not
-        bitwise, the same as an uninterrupted one (a warning says so).
+        The dropout stream needs no state: each step's generator is keyed by
+        ``(seed, iteration)``, so the resumed run is bitwise the uninterrupted one on every
+        backend.
 
         Raises
         ------
@@ -712,13 +814,14 @@ class Trainer:
                 raise
             raise CheckpointError(f"{ckpt.path}: malformed trainer state ({exc!r})") from None
         apply_checkpoint(ckpt, self.model, self.optimizer)
-        self.dropout_rng, self.shuffle_rng, self._perm = restored
+        self.shuffle_rng, self._perm = restored
         self.seed = int(state["seed"])
-        self._eval_seed = _child_seeds(self.seed, 3)[2]
+        self._dropout_seed, _, self._eval_seed = _child_seeds(self.seed, 3)
         self.iteration = int(state["iteration"])
         self._epochs_started, self._pos = int(state["epochs_started"]), int(state["position"])
         self._n_train, self._batch_size = state["n_train"], state["batch_size"]
         self._loss_sum, self._loss_count = float(state["loss_sum"]), int(state["loss_count"])
+        self._loss_read_at = self.iteration  # a checkpoint is only written with a finite loss
         self._last_row, self._elapsed = int(state["last_row"]), float(state["elapsed"])
         self.history = History([dict(row) for row in state["history"]])
         self._saved = (ckpt.path, self.iteration)
@@ -726,7 +829,7 @@ class Trainer:
         return ckpt
 
     def _restored_streams(self, ckpt: Checkpoint,
-                          state: dict[str, Any]) -> tuple[Any, np.random.Generator, Any]:
+                          state: dict[str, Any]) -> tuple[np.random.Generator, Any]:
         """Check the saved state against this trainer and rebuild its random streams."""
         saved_obj, this_obj = state["objective"], self._objective_description()
         for key in sorted(this_obj):
@@ -739,15 +842,7 @@ class Trainer:
                                  or len(perm) != state["n_train"]):
             raise CheckpointError(f"{ckpt.path}: malformed permutation in trainer state")
         shuffle = _numpy_rng(state["rng"]["shuffle"])
-        dropout_state = state["rng"]["dropout"]
-        if dropout_state is not None and get_backend() == "numpy":
-            dropout = _numpy_rng(dropout_state)
-        else:
-            warnings.warn("the dropout generator cannot be restored on this backend; it "
-                          "restarts from a seed derived from (seed, iteration), so the resumed "
-                          "run is not bitwise identical to an uninterrupted one", stacklevel=3)
-            dropout = make_rng(_child_seeds([int(state["seed"]), int(state["iteration"])], 1)[0])
-        return dropout, shuffle, None if perm is None else np.array(perm, dtype=np.int64)
+        return shuffle, None if perm is None else np.array(perm, dtype=np.int64)
 
 
 def _finite_or_none(row: dict[str, Any]) -> dict[str, Any]:

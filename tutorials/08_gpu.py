@@ -16,19 +16,27 @@
 #
 # Every function in `tinybcnn.functional` takes its array namespace from its inputs
 # (`xp = xp_of(x)`), so the code that ran on NumPy in tutorials 01–07 runs unchanged on
-# CuPy arrays. `tb.backend.set_backend("cupy")` only decides where *new* arrays live:
-# model parameters, data moved with `to_backend`, and the random generators.
+# CuPy arrays. `tb.backend.set_backend(...)` only decides where *new* arrays live: model
+# parameters, data moved with `to_backend`, and the random generators. There are three
+# backends:
 #
-# Two things differ from NumPy, and this tutorial shows both:
+# * `"numpy"`: the CPU (the default);
+# * `"cupy"`: an NVIDIA GPU;
+# * `"array_api_strict"`: the CPU again, through a namespace that allows nothing outside the
+#   array API standard and no mixing with NumPy. It is the **CI stand-in for CuPy**: the
+#   trainer and MC prediction take exactly their GPU code path on it.
 #
-# * **random streams**: the same seed gives different masks on NumPy and CuPy, so a
-#   NumPy-vs-CuPy comparison injects the *same* masks instead of the same seed;
-# * **rounding**: GPU GEMMs sum in another order, so results agree to float32 precision,
-#   not bit for bit.
+# This tutorial uses CuPy if it finds a GPU, else `array_api_strict`, else NumPy. What
+# differs from NumPy, and what this shows:
 #
-# Without CuPy or a GPU, `set_backend("cupy")` raises `BackendError` with the fix in its
-# message; this tutorial says so and runs everything on the CPU instead. Details:
-# `docs/backend.md`.
+# * **random streams**: on a device, masks come from a counter-based generator that runs on
+#   the device (`CounterRNG`); NumPy's generator is another algorithm, so NumPy-vs-device
+#   comparisons inject the *same* masks instead of the same seed;
+# * **no waiting for the device**: a training step never reads a device array back; the
+#   loss is read when it is logged;
+# * **rounding**: GPU GEMMs sum in another order, so results agree to float32 precision.
+#
+# Details: `docs/backend.md`.
 
 # %%
 import os
@@ -44,10 +52,18 @@ if "ipykernel" not in sys.modules:
 import numpy as np
 
 import tinybcnn as tb
-from tinybcnn.backend import BackendError, get_backend, set_backend, to_backend, to_numpy
+from tinybcnn.backend import (
+    BackendError,
+    NamespaceMismatch,
+    get_backend,
+    set_backend,
+    to_backend,
+    to_numpy,
+    xp_of,
+)
 from tinybcnn.data import as_float, load_dataset
 from tinybcnn.functional import conv2d_backward, conv2d_forward, maxpool2d_forward
-from tinybcnn.random import bernoulli_mask, make_rng
+from tinybcnn.random import CounterRNG, bernoulli_mask, make_rng, step_rng
 
 QUICK = os.environ.get("TINYBCNN_QUICK") == "1"
 OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))
@@ -55,24 +71,30 @@ OUT.mkdir(parents=True, exist_ok=True)
 
 # %% [markdown]
 # ## Choosing the backend
+#
+# Without CuPy or a GPU, `set_backend("cupy")` raises `BackendError` with the fix in its
+# message (which extra to install for your CUDA version).
 
 # %%
-try:
-    set_backend("cupy")
+for name in ("cupy", "array_api_strict", "numpy"):
+    try:
+        set_backend(name)
+        break
+    except BackendError as exc:
+        print(f"{name}: not here ({exc})")
+BACKEND = get_backend()
+ON_DEVICE = BACKEND != "numpy"
+if BACKEND == "cupy":
     import cupy
 
     print("running on the GPU:", cupy.cuda.runtime.getDeviceProperties(0)["name"].decode())
-except BackendError as exc:
-    print(f"no GPU backend here ({exc})\n-> running on the CPU with NumPy instead")
-    set_backend("numpy")
-BACKEND = get_backend()
 print("backend:", BACKEND)
 
 # %% [markdown]
 # ## The functional core, NumPy vs the backend, with injected masks
 #
-# Inputs and a patch-layout dropout mask are made on the host; the same numbers are
-# moved to the backend with `to_backend`. The outputs come back with `to_numpy`.
+# Inputs and a patch-layout dropout mask are made on the host; the same numbers are moved
+# to the backend with `to_backend`. The outputs come back with `to_numpy`.
 
 # %%
 rng = np.random.default_rng(0)
@@ -96,27 +118,13 @@ np.testing.assert_array_equal(pooled, maxpool2d_forward(to_numpy(y_dev), 2)[0]) 
 print("conv forward/backward and max-pool agree with NumPy on the same masks  ✓")
 
 # %% [markdown]
-# The array-API test namespace (`array_api_strict`, in the `dev` extra) stands in for
-# CuPy where there is no GPU: it allows nothing outside the standard, so running the core
-# on it shows that no NumPy-only call is left. (Skipped if it is not installed.)
-
-# %%
-try:
-    import array_api_strict as xps
-except ImportError:
-    xps = None
-    print("array_api_strict not installed; skipping")
-if xps is not None:
-    y_s, _ = conv2d_forward(xps.asarray(x), xps.asarray(W), xps.asarray(b), mask=xps.asarray(mask))
-    np.testing.assert_allclose(to_numpy(y_s), y_cpu, rtol=1e-5, atol=1e-5)
-    print("the same conv on array_api_strict agrees  ✓")
-
-# %% [markdown]
-# ## Random streams differ between backends
+# ## Masks are drawn on the device
 #
-# `make_rng(seed)` gives a NumPy generator on the NumPy backend and a CuPy one on the
-# CuPy backend. Same seed, same backend: the same masks, bit for bit. Different backends:
-# different masks. That is why parity tests inject masks.
+# `make_rng(seed)` gives a NumPy generator on the NumPy backend and a `CounterRNG` on a
+# device. The counter generator computes random word `i` as `splitmix64(key + i·φ)` with
+# elementwise array operations, so it runs as device kernels and nothing comes back to the
+# host. Same seed, same backend: the same masks, bit for bit. Its words are the same on every
+# namespace, which is what lets CI check the GPU's generator on the CPU.
 
 # %%
 m1 = to_numpy(bernoulli_mask(make_rng(7), (1000,), 0.5))
@@ -124,28 +132,56 @@ m2 = to_numpy(bernoulli_mask(make_rng(7), (1000,), 0.5))
 m_np = bernoulli_mask(make_rng(7, backend="numpy"), (1000,), 0.5)
 assert np.array_equal(m1, m2)
 print(f"same seed on '{BACKEND}' twice: identical; "
-      f"vs NumPy's stream: {np.mean(m1 != m_np):.0%} of entries differ")
+      f"vs NumPy's PCG64 stream: {np.mean(m1 != m_np):.0%} of entries differ")
+words_host = CounterRNG(7, np).uint32(8)
+words_dev = to_numpy(CounterRNG(7, tb.backend.array_namespace()).uint32(8))
+assert np.array_equal(words_host, words_dev)
+print("CounterRNG words, host vs backend:", words_host[:4], "... identical  ✓")
+
+# %% [markdown]
+# A NumPy generator would draw each mask on the host and copy it to the device, every
+# pass; it is refused for device arrays rather than silently slow. Likewise a model refuses
+# inputs from another namespace: mixing host and device arrays is an error, not a copy.
+
+# %%
+if ON_DEVICE:
+    try:
+        bernoulli_mask(np.random.default_rng(0), (4,), 0.5, xp=xp_of(y_dev))
+    except TypeError as exc:
+        print("refused:", exc)
+    probe = tb.models.lenet("all", in_shape=(1, 16, 16), n_classes=3, seed=0)
+    try:
+        probe.forward(np.zeros((1, 1, 16, 16), dtype=np.float32))
+    except NamespaceMismatch as exc:
+        print("refused:", exc)
 
 # %% [markdown]
 # ## A whole model on the backend
 #
-# Build the model *after* choosing the backend: its parameters are created there. The
-# training data is moved once by `Trainer.fit`; the masks are drawn on the backend.
-# Then compare one pass with injected masks against a NumPy copy of the same weights.
+# Build the model *after* choosing the backend: its parameters are created there.
+# `Trainer.fit` moves the training data once; each step takes its minibatch with device
+# indices, draws its masks from `step_rng(seed, iteration)` (so a resumed run draws exactly
+# the masks of an uninterrupted one) and keeps the loss on the device until a row of the
+# history reads it. `mc_predict` sizes its chunks from the device's free memory on CuPy.
 
 # %%
 data = load_dataset("embedded").subset(500 if QUICK else 2000, 200 if QUICK else 1000, seed=0)
 model = tb.models.lenet("all", p=0.5, in_shape=data.image_shape, seed=0)
 objective = tb.objective.Objective.for_model(model, n_train=len(data.y_train), weight_decay=5e-4)
 trainer = tb.train.Trainer(model, objective, tb.optim.SGD(model, lr=0.01, momentum=0.9), seed=0)
-iterations = 30 if QUICK else 500
+iterations = 20 if QUICK else 500
 start = time.perf_counter()
 trainer.fit(as_float(data.x_train), data.y_train, iterations=iterations, batch_size=64,
             progress=False)
 step_ms = 1000 * (time.perf_counter() - start) / iterations
 print(f"{iterations} training steps on '{BACKEND}': {step_ms:.1f} ms per step (batch 64)")
+print("the generator of step 12:", step_rng(trainer.seed, 12, next(iter(model.params.values()))))
 
 x_test = as_float(data.x_test)
+xp = xp_of(next(iter(model.params.values())))
+print(f"mc_predict's default memory budget here: "
+      f"{tb.predict.default_memory_budget(xp) / 2**20:.0f} MiB, "
+      f"batch {tb.predict.default_batch_size(xp)}")
 start = time.perf_counter()
 mc = tb.predict.mc_predict(model, x_test, samples=10 if QUICK else 50, seed=0)
 print(f"MC prediction ({mc.samples} passes, {len(x_test)} images): "
@@ -163,6 +199,26 @@ logits_dev = to_numpy(model.forward(to_backend(xb), masks=masks))
 logits_cpu = twin.forward(xb, masks={n: to_numpy(m) for n, m in masks.items()})
 np.testing.assert_allclose(logits_dev, logits_cpu, rtol=1e-3, atol=1e-3)
 print("lenet-all logits on the backend == NumPy, same weights and masks  ✓")
+
+# %% [markdown]
+# ## On a GPU: the captured step (opt-in)
+#
+# A LeNet step is hundreds of small kernels; on a GPU, launching them from Python costs
+# more than running them. `tinybcnn.cuda_graph.GraphStep` records one step as a CUDA graph
+# and replays it with one launch. It is a fast path beside the readable `Trainer.step`,
+# tested against it; `benchmarks/bench_gpu.py` times both.
+
+# %%
+if BACKEND == "cupy":
+    from tinybcnn.cuda_graph import GraphStep
+
+    xg, yg = to_backend(as_float(data.x_train[:64])), to_backend(data.y_train[:64])
+    graphed = GraphStep(trainer, tuple(xg.shape))
+    for _ in range(3):
+        loss = graphed(xg, yg)
+    print(f"captured step replayed, loss {float(loss):.4f}")
+else:
+    print("CUDA graphs need CuPy; skipped on", BACKEND)
 
 # %% [markdown]
 # ## Checks

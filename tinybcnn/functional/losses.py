@@ -27,7 +27,8 @@ def one_hot(labels: Any, n_classes: int, like: Any) -> Any:
     return xp.reshape(labels, (-1, 1)) == xp.reshape(classes, (1, -1))
 
 
-def softmax_cross_entropy_forward(logits: Any, labels: Any) -> tuple[Any, dict]:
+def softmax_cross_entropy_forward(logits: Any, labels: Any,
+                                  check_range: bool = True) -> tuple[Any, dict]:
     """Mean negative log-likelihood of integer labels under ``softmax(logits)``.
 
     Parameters
@@ -36,6 +37,9 @@ def softmax_cross_entropy_forward(logits: Any, labels: Any) -> tuple[Any, dict]:
     labels : int array, shape (N,), values in [0, K)
         Host labels (NumPy, lists) out of range raise ValueError; device labels make the
         loss NaN instead, so that no value is read back from the device.
+    check_range : bool
+        Check host labels against [0, K) (``False`` when the caller checked them once, as a
+        training run does before its first step).
 
     Returns
     -------
@@ -51,7 +55,7 @@ def softmax_cross_entropy_forward(logits: Any, labels: Any) -> tuple[Any, dict]:
     xp = xp_of(logits)
     n, k = logits.shape
     on_host = isinstance(labels, (np.ndarray, list, tuple))
-    if on_host:  # checked here, on the host; device labels are checked on the device below
+    if on_host and check_range:  # checked here, on the host; device labels are checked on the device below
         _check_host_labels(np.asarray(labels), k)
     labels = xp.asarray(labels, device=logits.device)
     check_shape(labels, (n,), "labels", "(N,)")
