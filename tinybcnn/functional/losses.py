@@ -55,7 +55,7 @@ def softmax_cross_entropy_forward(logits: Any, labels: Any,
     xp = xp_of(logits)
     n, k = logits.shape
     on_host = isinstance(labels, (np.ndarray, list, tuple))
-    if on_host and check_range:  # checked here, on the host; device labels are checked on the device below
+    if on_host and check_range:  # host labels are checked here; device labels below
         _check_host_labels(np.asarray(labels), k)
     labels = xp.asarray(labels, device=logits.device)
     check_shape(labels, (n,), "labels", "(N,)")
