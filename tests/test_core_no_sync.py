@@ -44,7 +44,7 @@ def test_a_lenet_like_forward_and_backward_reads_nothing_back(
     x = _a(2, 3, 12, 12)
     W, b = _a(8, 3, 5, 5, seed=1), _a(8, seed=2)
     y, c_conv = conv_fwd(x, W, b)                                   # (2, 8, 8, 8)
-    y, c_drop = drop_fwd(y, 0.5, rng=make_rng(0, backend="numpy"))
+    y, c_drop = drop_fwd(y, 0.5, rng=make_rng(0, like=y))
     y, c_pool = pool_fwd(y, 2)                                      # (2, 8, 4, 4)
     y2, c_pool3 = pool_fwd(y, 3, 1)                                 # overlapping windows
     h = xps.reshape(y, (2, -1))

@@ -125,20 +125,21 @@ def test_bernoulli_keep_rule_is_u_below_threshold_exactly(monkeypatch, p):
 @pytest.mark.parametrize("fast", [False, True])
 def test_mask_is_the_same_for_a_strided_view_and_a_contiguous_copy(xp, fast):
     # masks are drawn in logical (C) order: which unit gets which random number does not
-    # depend on the memory layout, nor on the namespace (the NumPy generator draws for both)
+    # depend on the memory layout, on any namespace (each with its own generator)
     from tinybcnn.functional.fast import dropout_forward_fast
 
     forward = dropout_forward_fast if fast else dropout_forward
     base = np.random.default_rng(0).standard_normal((3, 5, 4, 2)).astype(np.float32)
     view = np.ascontiguousarray(base.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # like a conv
     assert not view.flags.c_contiguous
-    y_view, c_view = forward(xp.asarray(view), 0.5, rng=make_rng(7, backend="numpy"))
-    y_copy, c_copy = dropout_forward(np.ascontiguousarray(view), 0.5,
-                                     rng=make_rng(7, backend="numpy"))
-    np.testing.assert_array_equal(to_numpy(c_view["mask"]), c_copy["mask"])
-    np.testing.assert_array_equal(to_numpy(y_view), y_copy)
+    x_view, x_copy = xp.asarray(view), xp.asarray(np.ascontiguousarray(view))
+    y_view, c_view = forward(x_view, 0.5, rng=make_rng(7, like=x_view))
+    y_copy, c_copy = dropout_forward(x_copy, 0.5, rng=make_rng(7, like=x_copy))
+    np.testing.assert_array_equal(to_numpy(c_view["mask"]), to_numpy(c_copy["mask"]))
+    np.testing.assert_array_equal(to_numpy(y_view), to_numpy(y_copy))
     # and the mask is the one bernoulli_mask draws for that shape, element for element
-    np.testing.assert_array_equal(c_copy["mask"], bernoulli_mask(make_rng(7), view.shape, 0.5))
+    drawn = bernoulli_mask(make_rng(7, like=x_copy), view.shape, 0.5, dtype=x_copy.dtype)
+    np.testing.assert_array_equal(to_numpy(c_copy["mask"]), to_numpy(drawn))
 
 
 def test_bernoulli_mask_p_zero_keeps_everything():
