@@ -395,3 +395,144 @@ def ood_auroc(summary: Mapping[str, Mapping[str, Any]], path: str | Path | None 
     ax.legend(fontsize=8)
     fig.tight_layout()
     return save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------
+# Uncertainty at work: regression with a gap, active learning
+# ---------------------------------------------------------------------------------------
+
+__all__ += ["regression_band", "regression_tau", "active_learning_curves",
+            "active_learning_picks"]
+
+
+def regression_band(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray, mean: np.ndarray,
+                    epistemic_var: np.ndarray, aleatoric_var: float, standard: np.ndarray,
+                    gap: tuple[float, float], true_x: np.ndarray | None = None,
+                    true_y: np.ndarray | None = None, path: str | Path | None = None) -> Any:
+    """MC-dropout regression: mean ± 2σ, the band split into aleatoric and epistemic parts.
+
+    Left: the predictive band ``mean ± 2 sqrt(1/tau + Var_t ŷ_t)`` (dark: the noise alone,
+    ``± 2 sqrt(1/tau)``), with standard dropout's single curve; right: the two standard
+    deviations against ``x``. The gap in the training data is shaded.
+
+    Parameters
+    ----------
+    x_train, y_train : ndarray (N,)
+    x, mean, epistemic_var, standard : ndarray (M,)
+        Test inputs (sorted), MC mean, ``Var_t(ŷ_t)`` and the deterministic pass.
+    aleatoric_var : float
+        ``1/tau``.
+    gap : (float, float)
+    true_x, true_y : ndarray, optional
+        The noiseless function, drawn dashed.
+    """
+    fig, (ax, ax_sd) = plt.subplots(1, 2, figsize=(11, 3.8),
+                                    gridspec_kw={"width_ratios": [2, 1]})
+    total_sd = np.sqrt(aleatoric_var + epistemic_var)
+    noise_sd = np.sqrt(aleatoric_var)
+    ax.fill_between(x, mean - 2 * total_sd, mean + 2 * total_sd, color="C0", alpha=0.2,
+                    lw=0, label="± 2σ, total (MC)")
+    ax.fill_between(x, mean - 2 * noise_sd, mean + 2 * noise_sd, color="C0", alpha=0.35,
+                    lw=0, label="± 2σ, aleatoric only (1/τ)")
+    ax.plot(x, mean, "C0-", lw=1.5, label="MC dropout mean")
+    ax.plot(x, standard, "C3--", lw=1.2, label="standard dropout (no band)")
+    if true_x is not None and true_y is not None:
+        ax.plot(true_x, true_y, "k:", lw=1, zorder=5, label="true function")
+    ax.plot(x_train, y_train, "k.", ms=3, alpha=0.6, label="training data")
+    for a in (ax, ax_sd):
+        a.axvspan(*gap, color="0.85", zorder=0)
+        a.grid(alpha=0.3)
+        a.set_xlim(x.min(), x.max())
+    ax.set(xlabel="x", ylabel="y", title="Predictive band (grey: the gap in the data)")
+    ax.legend(fontsize=7, loc="upper left")
+    ax_sd.plot(x, np.sqrt(epistemic_var), "C0-", label="epistemic: std of the passes")
+    ax_sd.axhline(noise_sd, color="C2", ls="--", label="aleatoric: sqrt(1/τ)")
+    ax_sd.set(xlabel="x", ylabel="standard deviation", title="The two parts of σ")
+    ax_sd.legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def regression_tau(rows: Sequence[Mapping[str, float]], best: Mapping[str, float] | None = None,
+                   path: str | Path | None = None) -> Any:
+    """Validation and test log-likelihood against ``tau``, one line per length-scale ``l``.
+
+    Parameters
+    ----------
+    rows : list of dict
+        ``{"length_scale", "tau", "val_ll", "test_ll"}`` (the grid search's rows).
+    best : dict, optional
+        The chosen row, circled.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    scales = sorted({r["length_scale"] for r in rows})
+    for i, l in enumerate(scales):
+        mine = sorted((r for r in rows if r["length_scale"] == l), key=lambda r: r["tau"])
+        taus = [r["tau"] for r in mine]
+        for ax, key in zip(axes, ("val_ll", "test_ll"), strict=True):
+            ax.plot(taus, [r[key] for r in mine], "o-", color=f"C{i}", ms=4, label=f"l = {l:g}")
+    if best is not None:
+        for ax, key in zip(axes, ("val_ll", "test_ll"), strict=True):
+            ax.plot([best["tau"]], [best[key]], "o", ms=11, mfc="none", mec="k",
+                    label="chosen on validation")
+    for ax, title in zip(axes, ("validation (chooses τ)", "test (for comparison)"), strict=True):
+        ax.set(xscale="log", xlabel="model precision τ", ylabel="MC log-likelihood per point",
+               title=title)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def active_learning_curves(curves: Mapping[str, Mapping[str, Any]],
+                           path: str | Path | None = None,
+                           title: str = "Active learning") -> Any:
+    """Test error against the number of labelled images, one line per acquisition function.
+
+    Parameters
+    ----------
+    curves : dict name -> {"labels": (R,), "error": (seeds, R)}
+        Errors as fractions (drawn in percent); the line is the mean over seeds, the band
+        its min–max.
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for i, (name, c) in enumerate(curves.items()):
+        labels = np.asarray(c["labels"])
+        err = 100 * np.asarray(c["error"], dtype=float)
+        style = "--" if name in ("random", "bald_standard") else "-"
+        ax.plot(labels, err.mean(axis=0), style, color=f"C{i}", marker="o", ms=3, label=name)
+        if len(err) > 1:
+            ax.fill_between(labels, err.min(axis=0), err.max(axis=0), color=f"C{i}", alpha=0.12)
+    ax.set(xlabel="labelled images", ylabel="test error (%)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def active_learning_picks(picks: Mapping[str, np.ndarray], path: str | Path | None = None) -> Any:
+    """The images each acquisition function labelled in its first round, one row each.
+
+    Parameters
+    ----------
+    picks : dict name -> images (k, H, W) or (k, 1, H, W), best first
+    """
+    k = max(1, max(len(v) for v in picks.values()))
+    fig, axes = plt.subplots(len(picks), k, figsize=(1.0 * k + 1.2, 1.1 * len(picks)),
+                             squeeze=False)
+    for r, (name, images) in enumerate(picks.items()):
+        images = np.asarray(images)
+        if images.ndim == 4:
+            images = images[:, 0]
+        for c in range(k):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(images):
+                ax.imshow(images[c], cmap="gray_r")
+            else:
+                ax.axis("off")
+        axes[r][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    fig.suptitle("First images each acquisition function asks to label", fontsize=10)
+    fig.tight_layout()
+    return save(fig, path)

@@ -24,13 +24,25 @@ directories (config, checkpoint, history) under ``OUT/<name>_runs/``:
     lenet-all trained on classes 0–4; classes 5–9 of the test split are out of distribution.
     AUROC and FPR at 95% TPR of 1 − max p̄, entropy, MI and variation ratio, standard vs MC.
 
+Two more put the uncertainty to work, each with its own settings and results file:
+
+``regression`` (:mod:`.regression`)
+    MC-dropout regression on 1-D data with a gap: the predictive band, split into its
+    aleatoric and epistemic parts, ``tau`` chosen on a validation split, MC against standard
+    test log-likelihood (ICML 2016).
+``active_learning`` (:mod:`.active_learning`)
+    Bayesian active learning with BALD and four other acquisition functions against random
+    and a non-Bayesian control (Gal, Islam & Ghahramani 2017).
+
 Every experiment has a full-size default and a ``quick`` mode (a few hundred images, tens of
 iterations, small ``T``) for smoke tests; any setting can be overridden by keyword (see
 :data:`FULL` and :data:`QUICK`). ``run(name, out, ...)`` is what ``tinybcnn experiment`` calls.
 
-The package attributes ``small_data``, ``mc_samples``, ``rotation`` and ``ood`` are the entry
-functions (``small_data(out, **kwargs)`` is ``run("small_data", out, **kwargs)``), not the
-modules: import a module's contents with ``from tinybcnn.experiments.rotation import ...``.
+The package attributes ``small_data``, ``mc_samples``, ``rotation`` and ``ood`` are entry
+functions (``small_data(out, **kwargs)`` is ``run("small_data", out, **kwargs)``), kept from
+when this package was one module; they hide the modules of the same names, so import from
+those with ``from tinybcnn.experiments.rotation import rotate_images``. ``regression`` and
+``active_learning`` are the modules themselves (their functions are what a reader uses).
 
 Randomness: training seeds are ``seed, seed + 1, ...``; MC sampling seeds likewise. The same
 arguments give the same JSON (apart from wall times) on the same backend.
@@ -46,8 +58,10 @@ from pathlib import Path
 from typing import Any
 
 from ..data import Dataset, load_dataset
+from . import active_learning as _active_learning
 from . import mc_samples as _mc_samples
 from . import ood as _ood
+from . import regression as _regression
 from . import rotation as _rotation
 from . import small_data as _small_data
 from .common import (
@@ -83,6 +97,9 @@ __all__ = [
     "mc_samples",
     "rotation",
     "ood",
+    "regression",
+    "active_learning",
+    "STANDALONE",
 ]
 
 #: Experiment name -> its function of a :class:`~tinybcnn.experiments.common.Context`.
@@ -93,12 +110,20 @@ EXPERIMENTS: dict[str, Callable[..., dict[str, Any]]] = {
     "ood": _ood.experiment,
 }
 
+#: The experiments with their own data and results file: name -> (settings_for, run).
+STANDALONE: dict[str, tuple[Callable[..., Any], Callable[..., Path]]] = {
+    "regression": (_regression.settings_for, _regression.run_regression),
+    "active_learning": (_active_learning.settings_for, _active_learning.run_active_learning),
+}
+
 #: Full-size settings per experiment.
 FULL: dict[str, Any] = {
     "small_data": SmallDataSettings(),
     "mc_samples": MCSamplesSettings(),
     "rotation": RotationSettings(),
     "ood": OODSettings(),
+    "regression": _regression.FULL,
+    "active_learning": _active_learning.FULL,
 }
 
 _QUICK_TRAINING = dict(iterations=30, batch_size=32, train_pool=200, test_size=100,
@@ -113,15 +138,17 @@ QUICK: dict[str, Any] = {
     "rotation": RotationSettings(**_QUICK_TRAINING, steps=6,
                                  image_samples=10, samples=5),
     "ood": OODSettings(**_QUICK_TRAINING, samples=10),
+    "regression": _regression.QUICK,
+    "active_learning": _active_learning.QUICK,
 }
 
 
 def _canonical(name: str) -> str:
     """``"small-data"`` -> ``"small_data"``; ``ValueError`` for an unknown experiment."""
     key = str(name).replace("-", "_")
-    if key not in EXPERIMENTS:
+    if key not in EXPERIMENTS and key not in STANDALONE:
         raise ValueError(f"unknown experiment {name!r}; choose one of "
-                         f"{', '.join(k.replace('_', '-') for k in EXPERIMENTS)}")
+                         f"{', '.join(k.replace('_', '-') for k in [*EXPERIMENTS, *STANDALONE])}")
     return key
 
 
@@ -134,6 +161,8 @@ def settings_for(name: str, quick: bool = False, **overrides: Any) -> Any:
         For an unknown experiment or setting, or a value out of range.
     """
     name = _canonical(name)
+    if name in STANDALONE:
+        return STANDALONE[name][0](quick, **overrides)
     base = (QUICK if quick else FULL)[name]
     known = {f.name for f in fields(base)}
     unknown = sorted(set(overrides) - known)
@@ -153,6 +182,28 @@ def _check_run_arguments(key: str, seed: Any, iterations: Any, run_dir: Any) -> 
         raise ValueError(f"run_dir applies to mc_samples and rotation, not {key}")
 
 
+def _run_standalone(key: str, out: str | Path, dataset: str, data_dir: str | None, quick: bool,
+                    seeds: int | None, iterations: int | None, seed: int, progress: bool,
+                    resume: bool, overrides: dict[str, Any]) -> Path:
+    """:func:`run` for ``regression`` and ``active_learning`` (their own data and files)."""
+    if resume:
+        raise ValueError(f"resume does not apply to {key}: it keeps no run folders")
+    if iterations is not None:
+        overrides["iterations"] = iterations
+    if key == "regression":
+        if dataset != "embedded" or data_dir is not None:
+            raise ValueError("regression makes its own 1-D data: --dataset does not apply")
+        if seeds is not None:
+            raise ValueError("regression trains with one seed: use --seed, not --seeds")
+        return _regression.run_regression(out, quick=quick, seed=seed, progress=progress,
+                                          **overrides)
+    if seeds is not None:
+        overrides["seeds"] = seeds
+    return _active_learning.run_active_learning(out, dataset=dataset, data_dir=data_dir,
+                                                quick=quick, seed=seed, progress=progress,
+                                                **overrides)
+
+
 def _dataset_record(full: Dataset, pool: Dataset, seed: int) -> dict[str, Any]:
     """What the results file says about the data: source, sizes, and the sizes used."""
     return {"name": full.name, "source": full.source, "n_classes": full.n_classes,
@@ -170,7 +221,9 @@ def run(name: str, out: str | Path, dataset: str = "embedded", data_dir: str | N
 
     Parameters
     ----------
-    name : {"small_data", "mc_samples", "rotation", "ood"} (dashes work too)
+    name : {"small_data", "mc_samples", "rotation", "ood", "regression", "active_learning"}
+        Dashes work too. ``regression`` and ``active_learning`` write their own files (see
+        :func:`.regression.run_regression`, :func:`.active_learning.run_active_learning`).
     out : path
         Output folder (created). Run directories go to ``out/<name>_runs/``.
     dataset, data_dir : str
@@ -204,6 +257,9 @@ def run(name: str, out: str | Path, dataset: str = "embedded", data_dir: str | N
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     _check_run_arguments(key, seed, iterations, run_dir)
+    if key in STANDALONE:
+        return _run_standalone(key, out, dataset, data_dir, quick, seeds, iterations, int(seed),
+                               progress, resume, overrides)
     if seeds is not None:
         overrides["seeds"] = seeds
     if key == "rotation" and overrides.pop("seeds", 1) != 1:
@@ -259,3 +315,5 @@ small_data = _entry("small_data")
 mc_samples = _entry("mc_samples")
 rotation = _entry("rotation")
 ood = _entry("ood")
+regression = _regression
+active_learning = _active_learning
