@@ -1,10 +1,12 @@
-"""The paper's experiments in quick mode on tiny data: results files, figures, invariants.
+"""The experiments in quick mode on tiny data: results files, figures, invariants.
 
 Each experiment runs once per module (fixtures) on a 16×16 IDX data set cut from the embedded
 Fashion-MNIST subset, with sizes shrunk further by keyword overrides, so the whole file takes
 seconds. The checks are the ones that hold whatever the data: MC with one pass is that pass,
 identical scores have AUROC 0.5, 0° is the unrotated image, no dropout means MC = standard,
 the nested MC curve ends at the mean of all passes, and the same seed gives the same results.
+The active-learning acquisition functions are checked against hand computations and Python
+loops, and regression without dropout against the Gaussian log-likelihood written out.
 """
 
 from __future__ import annotations
@@ -18,7 +20,17 @@ import numpy as np
 import pytest
 
 from tinybcnn import cli, experiments, metrics
-from tinybcnn.data import IDX_FILES, as_float, load_dataset, stratified_subset, write_idx
+from tinybcnn.data import (
+    IDX_FILES,
+    as_float,
+    load_dataset,
+    stratified_indices,
+    stratified_subset,
+    write_idx,
+)
+from tinybcnn.experiments import active_learning as al
+from tinybcnn.experiments import regression as reg
+from tinybcnn.models import lenet
 from tinybcnn.predict import mc_predict, standard_predict
 from tinybcnn.runs import load_run
 
@@ -396,9 +408,6 @@ def test_cli_experiment_bad_setting_is_one_line(tmp_path, capsys):
 # active learning: the acquisition functions against hand computations, then the loop
 # ---------------------------------------------------------------------------------------
 
-from tinybcnn.experiments import active_learning as al  # noqa: E402
-from tinybcnn.experiments import regression as reg  # noqa: E402
-
 # (T = 2 passes, N = 2 images, K = 2 classes). Image 0: the passes disagree completely
 # ([1, 0] then [0, 1]); image 1: both passes say [½, ½]. Same mean, same entropy log 2.
 TWO_BY_TWO = np.array([[[1.0, 0.0], [0.5, 0.5]],
@@ -452,7 +461,7 @@ def test_acquisitions_match_loops_on_random_probabilities():
 
 
 def test_acquire_takes_the_top_scores_and_breaks_ties_by_position():
-    model = al.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
+    model = lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
     x = np.random.default_rng(0).random((12, 1, 16, 16), dtype=np.float32)
     rng = np.random.default_rng(1)
     chosen, scores = al.acquire("bald", model, x, 4, samples=6, rng=rng)
@@ -516,7 +525,7 @@ def test_active_learning_picks_new_distinct_images(al_run, tiny_dataset):
     data = load_dataset(tiny_dataset, progress=False)
     for name, runs in details["per_acquisition"].items():
         for seed, run in zip(details["seeds"], runs, strict=True):
-            initial = set(al.stratified_indices(data.y_train, 10, seed).tolist())
+            initial = set(stratified_indices(data.y_train, 10, seed).tolist())
             assert np.bincount(data.y_train[sorted(initial)], minlength=10).tolist() == [1] * 10
             picked = [i for round_ in run["picked"] for i in round_]
             assert len(run["picked"]) == 2 and len(picked) == 10 == len(set(picked)), name
