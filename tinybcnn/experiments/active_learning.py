@@ -333,7 +333,8 @@ def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: st
         # rewritten after each function, so a long run that is stopped keeps what it finished
         write_json(path, {"dataset": dataset, "acquisitions": curves})
     plots.active_learning_curves(curves, path=out / "active_learning_curves.png",
-                                 title=f"Active learning on {dataset} ({len(seeds)} seeds)")
+                                 title=f"Active learning on {dataset} ({len(seeds)} "
+                                       f"seed{'s' if len(seeds) > 1 else ''})")
     first_picks = {name: data.x_train[runs_[0]["picked"][0]] if runs_[0]["picked"] else
                    data.x_train[:0] for name, runs_ in details.items()}
     plots.active_learning_picks(first_picks, path=out / "active_learning_picks.png")
