@@ -617,3 +617,14 @@ def test_regression_cli_rejects_a_dataset(tmp_path, capsys):
                      "--dataset", "mnist"])
     assert code == 2
     assert "does not apply" in capsys.readouterr().err
+
+
+def test_runs_is_reachable_from_the_package():
+    """``tb.runs`` in a fresh interpreter (here the tests have imported it already)."""
+    import subprocess
+    import sys
+
+    code = "import tinybcnn as tb; assert callable(tb.runs.train_run); print('ok')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

@@ -302,6 +302,7 @@ def run(name: str, out: str | Path, dataset: str = "embedded", data_dir: str | N
 def _entry(name: str) -> Callable[..., Path]:
     """The entry function of experiment ``name``: ``run(name, out, **kwargs)``."""
     def experiment(out: str | Path, **kwargs: Any) -> Path:
+        """Replaced below by a docstring naming the experiment."""
         return run(name, out, **kwargs)
 
     experiment.__name__ = experiment.__qualname__ = name

@@ -79,6 +79,7 @@ def ood_scores(pred_in: Prediction, pred_out: Prediction,
 def _split(pred: Prediction, n: int) -> tuple[Prediction, Prediction]:
     """The first ``n`` inputs' prediction and the rest's."""
     def part(s: slice) -> Prediction:
+        """The prediction restricted to the inputs ``s``."""
         return Prediction(probs=pred.probs[s], entropy=pred.entropy[s],
                           mutual_info=pred.mutual_info[s],
                           variation_ratio=pred.variation_ratio[s], samples=pred.samples)

@@ -133,6 +133,7 @@ def make_gap_data(settings: RegressionSettings = FULL, seed: int = 0) -> GapData
     y_test = true_function(x_test) + settings.noise_std * rng.normal(size=x_test.shape)
 
     def col(a: np.ndarray) -> np.ndarray:
+        """``(N,)`` -> ``(N, 1)`` float32, the layout the MLP takes."""
         return a[:, None].astype(np.float32)
 
     return GapData(col(x), col(y), col(x_test), col(y_test), settings.gap, settings.x_range,
