@@ -1,10 +1,12 @@
-"""The paper's experiments in quick mode on tiny data: results files, figures, invariants.
+"""The experiments in quick mode on tiny data: results files, figures, invariants.
 
 Each experiment runs once per module (fixtures) on a 16×16 IDX data set cut from the embedded
 Fashion-MNIST subset, with sizes shrunk further by keyword overrides, so the whole file takes
 seconds. The checks are the ones that hold whatever the data: MC with one pass is that pass,
 identical scores have AUROC 0.5, 0° is the unrotated image, no dropout means MC = standard,
 the nested MC curve ends at the mean of all passes, and the same seed gives the same results.
+The active-learning acquisition functions are checked against hand computations and Python
+loops, and regression without dropout against the Gaussian log-likelihood written out.
 """
 
 from __future__ import annotations
@@ -18,7 +20,17 @@ import numpy as np
 import pytest
 
 from tinybcnn import cli, experiments, metrics
-from tinybcnn.data import IDX_FILES, as_float, load_dataset, stratified_subset, write_idx
+from tinybcnn.data import (
+    IDX_FILES,
+    as_float,
+    load_dataset,
+    stratified_indices,
+    stratified_subset,
+    write_idx,
+)
+from tinybcnn.experiments import active_learning as al
+from tinybcnn.experiments import regression as reg
+from tinybcnn.models import lenet
 from tinybcnn.predict import mc_predict, standard_predict
 from tinybcnn.runs import load_run
 
@@ -390,3 +402,229 @@ def test_cli_experiment_bad_setting_is_one_line(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "seeds must be 1" in err
+
+
+# ---------------------------------------------------------------------------------------
+# active learning: the acquisition functions against hand computations, then the loop
+# ---------------------------------------------------------------------------------------
+
+# (T = 2 passes, N = 2 images, K = 2 classes). Image 0: the passes disagree completely
+# ([1, 0] then [0, 1]); image 1: both passes say [½, ½]. Same mean, same entropy log 2.
+TWO_BY_TWO = np.array([[[1.0, 0.0], [0.5, 0.5]],
+                       [[0.0, 1.0], [0.5, 0.5]]])
+
+
+def test_acquisitions_by_hand_on_two_images():
+    log2 = math.log(2)
+    # predictive entropy of p̄ = [½, ½] for both
+    np.testing.assert_allclose(al.max_entropy(TWO_BY_TWO), [log2, log2])
+    # BALD = H[p̄] − mean_t H[p_t]: image 0 has confident passes (H = 0), image 1 none
+    np.testing.assert_allclose(al.bald(TWO_BY_TWO), [log2, 0.0], atol=1e-15)
+    # variation ratio: image 0's passes vote 0 and 1 (mode 1 of 2), image 1's both vote 0
+    np.testing.assert_allclose(al.variation_ratio(TWO_BY_TWO), [0.5, 0.0])
+    # mean std: each class of image 0 takes values 1 and 0 (population std ½), image 1 none
+    np.testing.assert_allclose(al.mean_std(TWO_BY_TWO), [0.5, 0.0])
+
+
+def _by_loops(probs: np.ndarray) -> dict[str, list[float]]:
+    """The four scores written out with Python loops and math.log, image by image."""
+    t_count, n_count, k_count = probs.shape
+    out: dict[str, list[float]] = {"max_entropy": [], "bald": [], "variation_ratio": [],
+                                   "mean_std": []}
+    for n in range(n_count):
+        mean = [sum(probs[t][n][k] for t in range(t_count)) / t_count for k in range(k_count)]
+        h_mean = -sum(p * math.log(p) for p in mean if p > 0)
+        h_each = [-sum(p * math.log(p) for p in probs[t][n] if p > 0) for t in range(t_count)]
+        votes = [max(range(k_count), key=lambda k, t=t: probs[t][n][k]) for t in range(t_count)]
+        mode_count = max(votes.count(k) for k in range(k_count))
+        stds = [math.sqrt(sum((probs[t][n][k] - mean[k]) ** 2 for t in range(t_count))
+                          / t_count) for k in range(k_count)]
+        out["max_entropy"].append(h_mean)
+        out["bald"].append(h_mean - sum(h_each) / t_count)
+        out["variation_ratio"].append(1 - mode_count / t_count)
+        out["mean_std"].append(sum(stds) / k_count)
+    return out
+
+
+def test_acquisitions_match_loops_on_random_probabilities():
+    probs = np.random.default_rng(3).dirichlet(np.full(4, 0.5), size=(7, 9))     # (T, N, K)
+    expected = _by_loops(probs)
+    for name, values in expected.items():
+        np.testing.assert_allclose(getattr(al, name)(probs), values, rtol=1e-12, atol=1e-15,
+                                   err_msg=name)
+    assert np.all(al.bald(probs) >= -1e-12)
+    assert np.all(al.bald(probs) <= al.max_entropy(probs) + 1e-12)
+    # one pass: no disagreement, so BALD (the bald_standard score) and the variation ratio vanish
+    assert np.all(al.bald(probs[:1]) == 0) and np.all(al.variation_ratio(probs[:1]) == 0)
+    with pytest.raises(ValueError, match=r"\(T, N, K\)"):
+        al.bald(probs[0])
+
+
+def test_acquire_takes_the_top_scores_and_breaks_ties_by_position():
+    model = lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
+    x = np.random.default_rng(0).random((12, 1, 16, 16), dtype=np.float32)
+    rng = np.random.default_rng(1)
+    chosen, scores = al.acquire("bald", model, x, 4, samples=6, rng=rng)
+    assert scores.shape == (12,) and len(set(chosen)) == 4
+    assert set(chosen) == set(np.argsort(-scores)[:4])
+    assert np.all(scores[chosen] >= np.max(np.delete(scores, chosen)))
+    # standard dropout: one deterministic pass, BALD = 0 everywhere: the first 4 positions
+    chosen, scores = al.acquire("bald_standard", model, x, 4, samples=6, rng=rng)
+    assert np.all(scores == 0) and list(chosen) == [0, 1, 2, 3]
+    # random: the scores are the generator's next uniforms
+    expected = np.random.default_rng(5).random(12)
+    chosen, scores = al.acquire("random", model, x, 3, samples=6, rng=np.random.default_rng(5))
+    np.testing.assert_array_equal(scores, expected)
+    assert list(chosen) == list(np.argsort(-expected)[:3])
+
+
+def test_labels_to_reach_uses_the_mean_over_seeds():
+    labels = [20, 30, 40, 50]
+    errors = [[0.5, 0.3, 0.2, 0.1], [0.5, 0.5, 0.2, 0.1]]   # means 0.5, 0.4, 0.2, 0.1
+    assert al.labels_to_reach(labels, errors, 0.4) == 30
+    assert al.labels_to_reach(labels, errors, 0.15) == 50
+    assert al.labels_to_reach(labels, errors, 0.05) is None
+
+
+AL_TINY = dict(initial=10, per_round=5, rounds=2, pool_subset=20, samples=2, iterations=3,
+               batch_size=8, test_size=40, test_samples=2, seeds=2)
+
+
+@pytest.fixture(scope="module")
+def al_run(tiny_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("active_learning")
+    path = experiments.run("active-learning", out, dataset=tiny_dataset, quick=True,
+                           progress=False, **AL_TINY)
+    return out, path
+
+
+def test_active_learning_json_schema(al_run, tiny_dataset):
+    out, path = al_run
+    assert path == out / "active_learning.json"
+    result = json.loads(path.read_text())
+    assert set(result) == {"dataset", "acquisitions"}           # exactly the documented keys
+    assert result["dataset"] == tiny_dataset
+    assert list(result["acquisitions"]) == list(al.ACQUISITIONS)
+    for name, curve in result["acquisitions"].items():
+        assert set(curve) == {"labels", "error"}, name
+        assert curve["labels"] == [10, 15, 20]
+        errors = np.array(curve["error"])
+        assert errors.shape == (2, 3) and np.all((0 <= errors) & (errors <= 1))
+    # round 0 trains on the same balanced set with the same seed for every function
+    first = {name: [seed_errors[0] for seed_errors in c["error"]]
+             for name, c in result["acquisitions"].items()}
+    assert len({tuple(v) for v in first.values()}) == 1
+    for fig in ("active_learning_curves.png", "active_learning_picks.png"):
+        assert (out / fig).read_bytes()[:8] == PNG
+
+
+def test_active_learning_picks_new_distinct_images(al_run, tiny_dataset):
+    out, _ = al_run
+    details = json.loads((out / "active_learning_details.json").read_text())
+    assert details["seeds"] == [0, 1] and details["settings"]["rounds"] == 2
+    data = load_dataset(tiny_dataset, progress=False)
+    for name, runs in details["per_acquisition"].items():
+        for seed, run in zip(details["seeds"], runs, strict=True):
+            initial = set(stratified_indices(data.y_train, 10, seed).tolist())
+            assert np.bincount(data.y_train[sorted(initial)], minlength=10).tolist() == [1] * 10
+            picked = [i for round_ in run["picked"] for i in round_]
+            assert len(run["picked"]) == 2 and len(picked) == 10 == len(set(picked)), name
+            assert not initial & set(picked)
+
+
+def test_active_learning_cli_quick(tiny_dataset, tmp_path, capsys):
+    out = tmp_path / "al"
+    code = cli.main(["experiment", "active-learning", "--quick", "--out", str(out), "--quiet",
+                     "--dataset", tiny_dataset, "--iterations", "3"])
+    assert code == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out / 'active_learning.json'}"
+    result = json.loads((out / "active_learning.json").read_text())
+    quick = experiments.QUICK["active_learning"]
+    n_labels = [quick.initial + r * quick.per_round for r in range(quick.rounds + 1)]
+    assert all(c["labels"] == n_labels and len(c["error"]) == quick.seeds
+               for c in result["acquisitions"].values())
+
+
+def test_active_learning_rejects_bad_settings(tmp_path):
+    with pytest.raises(ValueError, match="acquisitions must be among"):
+        al.settings_for(acquisitions=("bald", "nope"))
+    with pytest.raises(ValueError, match="per_round"):
+        al.settings_for(per_round=50, pool_subset=10)
+    with pytest.raises(ValueError, match="resume does not apply"):
+        experiments.run("active-learning", tmp_path, quick=True, resume=True)
+
+
+# ---------------------------------------------------------------------------------------
+# regression with a gap
+# ---------------------------------------------------------------------------------------
+
+REG_TINY = dict(n_train=60, hidden=(16, 16), iterations=150, taus=(10.0, 100.0),
+                samples=5, n_test=41)
+
+
+def test_gap_data_leaves_the_gap_empty():
+    data = reg.make_gap_data(reg.FULL, seed=1)
+    x = data.x_train[:, 0]
+    (lo, hi), (g0, g1) = data.x_range, data.gap
+    assert x.shape == (reg.FULL.n_train,) and data.y_train.shape == (reg.FULL.n_train, 1)
+    assert np.all((x >= lo) & (x <= hi)) and not np.any((x > g0) & (x < g1))
+    assert np.any(x < g0) and np.any(x > g1)
+    # homoscedastic noise of the stated size around the true function
+    resid = data.y_train[:, 0] - reg.true_function(x)
+    assert abs(resid.std() - reg.FULL.noise_std) < 0.3 * reg.FULL.noise_std
+    assert list(reg.region_of(np.array([[-4.0], [0.0], [1.5]]), data)) == [
+        "outside", "gap", "data"]
+
+
+def test_without_dropout_mc_regression_is_standard_regression():
+    """p = 0: every pass is the deterministic one, so MC and standard agree exactly."""
+    settings = reg.replace(reg.QUICK, p=0.0, hidden=(8,), iterations=5)
+    data = reg.make_gap_data(settings, seed=0)
+    model = reg.train_regression(data.x_train, data.y_train, 1e-2, 30.0, settings, seed=0)
+    scores, mc = reg.evaluate_regression(model, data.x_test, data.y_test, tau=30.0, samples=4)
+    assert scores["mc"]["ll"] == pytest.approx(scores["standard"]["ll"], rel=1e-9)
+    assert scores["mc"]["rmse"] == pytest.approx(scores["standard"]["rmse"], rel=1e-9)
+    np.testing.assert_allclose(mc.variance, 1 / 30.0, rtol=1e-6)
+    # the standard log-likelihood, written out: N(y; ŷ, 1/tau) averaged over the points
+    det = np.asarray(model.forward(data.x_test), dtype=np.float64)[:, 0]
+    y = data.y_test[:, 0].astype(np.float64)
+    by_hand = np.mean(0.5 * np.log(30.0 / (2 * np.pi)) - 15.0 * (y - det) ** 2)
+    assert scores["standard"]["ll"] == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_regression_quick_run(tmp_path):
+    path = experiments.run("regression", tmp_path, quick=True, progress=False, **REG_TINY)
+    assert path == tmp_path / "regression.json"
+    result = json.loads(path.read_text())
+    r = result["results"]
+    assert result["experiment"] == "regression"
+    assert set(r["scores"]) == {"mc", "standard"}
+    for kind in ("mc", "standard"):
+        assert set(r["scores"][kind]) == {"ll", "rmse"} and r["scores"][kind]["rmse"] > 0
+    rows = r["grid"]["rows"]
+    assert [(row["length_scale"], row["tau"]) for row in rows] == [(1e-2, 10.0), (1e-2, 100.0)]
+    best = max(rows, key=lambda row: row["val_ll"])
+    assert (r["tau"], r["length_scale"]) == (best["tau"], best["length_scale"])
+    assert r["grid"]["n_fit"] + r["grid"]["n_val"] == REG_TINY["n_train"]
+    assert set(r["epistemic_std"]) == {"data", "gap", "outside"}
+    assert sorted(result["figures"]) == ["regression_band.png", "regression_tau.png"]
+    for fig in result["figures"]:
+        assert (tmp_path / fig).read_bytes()[:8] == PNG
+
+
+def test_regression_cli_rejects_a_dataset(tmp_path, capsys):
+    code = cli.main(["experiment", "regression", "--quick", "--out", str(tmp_path), "--quiet",
+                     "--dataset", "mnist"])
+    assert code == 2
+    assert "does not apply" in capsys.readouterr().err
+
+
+def test_runs_is_reachable_from_the_package():
+    """``tb.runs`` in a fresh interpreter (here the tests have imported it already)."""
+    import subprocess
+    import sys
+
+    code = "import tinybcnn as tb; assert callable(tb.runs.train_run); print('ok')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

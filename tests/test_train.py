@@ -84,7 +84,7 @@ def test_fit_learns_and_evaluates(data):
                           mc_samples=5, progress=False)
     assert history is trainer.history and len(history) == 1  # one row, at the end
     row = history[-1]
-    assert row["iteration"] == 40 and row["std_error"] < 0.5 and row["mc_error"] < 0.5
+    assert row["iteration"] == 40 and row["std_error"] < 0.1 and row["mc_error"] < 0.1
     assert row["epoch"] == pytest.approx(40 * BATCH / N)
 
 

@@ -158,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("experiment", help="the paper's experiments (see docs/results.md)")
-    p.add_argument("name", choices=("small-data", "mc-samples", "rotation", "ood"))
+    p.add_argument("name", choices=("small-data", "mc-samples", "rotation", "ood", "regression",
+                                    "active-learning"))
     _add_data(p)
     p.add_argument("--quick", action="store_true", help="tiny sizes, for CI (< 1 minute)")
     p.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds")

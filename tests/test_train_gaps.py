@@ -1,0 +1,111 @@
+"""Training behaviours no other fast test pinned down: the minibatches are shuffled, training
+draws dropout masks, and ``Trainer.evaluate`` reports MC prediction under "mc".
+
+Each test fails on a deliberately planted bug (no shuffle; masks off during training; the
+standard prediction reported as MC), checked by hand against the code before it was fixed.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+import tinybcnn as tb
+from tinybcnn.backend import to_numpy
+from tinybcnn.metrics import error, nll
+from tinybcnn.predict import mc_predict, standard_predict
+from tinybcnn.train import Trainer
+
+N, D, K = 24, 4, 3
+
+
+def make_trainer(seed: int = 0, p: float = 0.5) -> Trainer:
+    """A small dropout MLP (D -> 16 -> K) with the prior-derived objective and plain SGD."""
+    model = tb.models.mlp((D, 16, K), p=p, seed=0)
+    obj = tb.objective.Objective.for_model(model, n_train=N, length_scale=1e-2)
+    return Trainer(model, obj, tb.optim.SGD(model, lr=0.05, momentum=0.9), seed=seed)
+
+
+@pytest.fixture
+def indexed_data() -> tuple[np.ndarray, np.ndarray]:
+    """Inputs whose first feature is the example's index, so a batch tells which rows it took."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(N, D)).astype(np.float32)
+    x[:, 0] = np.arange(N)
+    return x, rng.integers(0, K, N)
+
+
+def _record_batches(trainer: Trainer) -> list[np.ndarray]:
+    """Wrap ``trainer.step`` so that each minibatch's row indices are appended to a list."""
+    seen: list[np.ndarray] = []
+    step = trainer.step
+
+    def recording_step(xb, yb):
+        seen.append(np.rint(to_numpy(xb)[:, 0]).astype(int))
+        return step(xb, yb)
+
+    trainer.step = recording_step
+    return seen
+
+
+def test_each_epoch_is_a_fresh_random_permutation(indexed_data):
+    x, y = indexed_data
+    trainer = make_trainer()
+    seen = _record_batches(trainer)
+    trainer.fit(x, y, iterations=3 * N // 8, batch_size=8, progress=False)   # three epochs
+    epochs = np.concatenate(seen).reshape(3, N)
+    for order in epochs:
+        assert sorted(order) == list(range(N))          # every example once per epoch
+    assert not np.array_equal(epochs[0], np.arange(N)), "the data were not shuffled"
+    assert not np.array_equal(epochs[0], epochs[1]), "every epoch reuses one order"
+    # and another seed shuffles differently
+    other = make_trainer(seed=1)
+    seen_other = _record_batches(other)
+    other.fit(x, y, iterations=N // 8, batch_size=8, progress=False)
+    assert not np.array_equal(np.concatenate(seen_other), epochs[0])
+
+
+def test_a_training_step_draws_dropout_masks(indexed_data):
+    x, y = indexed_data
+    trainer = make_trainer()
+    model, obj = trainer.model, trainer.objective
+    # the loss a stochastic pass with the trainer's own mask stream gives (computed first,
+    # on a copy of that stream), and the deterministic loss: a step must report the former
+    stochastic = obj(model, x, y, rng=copy.deepcopy(trainer.dropout_rng))
+    deterministic = obj(model, x, y)
+    assert stochastic != pytest.approx(deterministic, rel=1e-6)
+    assert trainer.step(x, y) == pytest.approx(stochastic, rel=1e-6)
+    # two steps from the same weights with different masks move the weights differently
+    a, b = make_trainer(seed=0), make_trainer(seed=1)
+    a.step(x, y)
+    b.step(x, y)
+    assert not np.allclose(a.model.params["ip1.W"], b.model.params["ip1.W"])
+
+
+def test_without_dropout_a_step_is_deterministic(indexed_data):
+    """The control: with p = 0 the stochastic and deterministic losses coincide."""
+    x, y = indexed_data
+    trainer = make_trainer(p=0.0)
+    loss = trainer.objective(trainer.model, x, y)
+    assert trainer.step(x, y) == pytest.approx(loss, rel=1e-6)
+
+
+def test_evaluate_reports_mc_prediction_under_mc(indexed_data):
+    x, y = indexed_data
+    trainer = make_trainer()
+    trainer.fit(x, y, iterations=6, batch_size=8, progress=False)
+    out = trainer.evaluate(x, y, mc_samples=7)
+    std = standard_predict(trainer.model, x)
+    assert out["std_error"] == error(std.probs, y)
+    assert out["std_nll"] == pytest.approx(nll(std.probs, y), rel=1e-12)
+    # MC is an average of stochastic passes, so its NLL differs from the deterministic one ...
+    assert out["mc_nll"] != pytest.approx(out["std_nll"], rel=1e-6)
+    # ... and is the NLL of T = 7 passes drawn with the trainer's evaluation seed
+    mc = mc_predict(trainer.model, x, samples=7, seed=trainer._eval_seed)
+    assert out["mc_nll"] == pytest.approx(nll(mc.probs, y), rel=1e-12)
+    assert out["mc_error"] == error(mc.probs, y)
+    # and the same masks at every call: evaluating twice gives the same numbers
+    assert trainer.evaluate(x, y, mc_samples=7) == out
+    assert trainer.evaluate(x, y, mc_samples=0)["mc_nll"] is None

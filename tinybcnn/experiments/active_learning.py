@@ -1,0 +1,346 @@
+"""Bayesian active learning with image data (after Gal, Islam & Ghahramani, ICML 2017).
+
+Start from a small balanced labelled set; each round, train lenet-all from scratch on it,
+measure the test error, score a random subset of the unlabelled pool with an *acquisition
+function* and label its top ``k``. The acquisition functions read the MC-dropout sample
+probabilities ``p[t, n, k] = softmax(f(x_n; ω̂_t))_k``, shape ``(T, N, K)``:
+
+``max_entropy``
+    ``H[p̄]`` with ``p̄ = mean_t p_t``: the predictive entropy.
+``bald``
+    ``H[p̄] − mean_t H[p_t]``: the mutual information between the prediction and the weights
+    (Houlsby et al. 2011), high where the passes disagree confidently.
+``variation_ratio``
+    ``1 − f_mode / T``, ``f_mode`` the number of passes whose argmax is the modal class.
+``mean_std``
+    ``mean_k std_t(p_tk)``: the mean over classes of the standard deviation of the passes.
+``random``
+    Uniform: no model at all.
+``bald_standard``
+    The non-Bayesian control: BALD computed from standard dropout, i.e. from the single
+    deterministic pass of the weight-averaged network (``T = 1``). With one pass there is no
+    disagreement to measure: the score is exactly 0 for every image, so the ``k`` labelled
+    are the first ``k`` of the (randomly ordered) scored subset. It shows that BALD's gain
+    comes from the spread of the MC passes, not from the network itself.
+
+Ties (common for the variation ratio with small ``T``) go to the earlier image of the scored
+subset, which is itself in random order. The derivation of BALD is in
+``docs/uncertainty-at-work.md``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import metrics, plots
+from ..data import Dataset, as_float, load_dataset, stratified_indices
+from ..models import lenet
+from ..objective import Objective
+from ..optim import Adam
+from ..predict import entropy, mc_predict, standard_predict
+from ..train import Trainer
+from .common import check_positive_int, machine_info, one_blas_thread, progress_bar, write_json
+
+__all__ = ["ActiveLearningSettings", "FULL", "QUICK", "ACQUISITIONS", "max_entropy", "bald",
+           "variation_ratio", "mean_std", "random_scores", "acquire", "train_model",
+           "test_error", "active_learning", "labels_to_reach", "run_active_learning"]
+
+
+# ---------------------------------------------------------------------------------------
+# The acquisition functions: (T, N, K) sample probabilities -> (N,) scores, higher = label it
+# ---------------------------------------------------------------------------------------
+
+def _check_samples(probs: np.ndarray) -> np.ndarray:
+    """``probs`` as float64 ``(T, N, K)``, or one clear error."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 3 or 0 in probs.shape:
+        raise ValueError(f"sample probabilities must have shape (T, N, K), got {probs.shape}")
+    return probs
+
+
+def max_entropy(probs: np.ndarray) -> np.ndarray:
+    """Predictive entropy ``H[p̄]``, ``p̄ = mean_t p_t`` (nats), shape (N,)."""
+    return entropy(_check_samples(probs).mean(axis=0))
+
+
+def bald(probs: np.ndarray) -> np.ndarray:
+    """Mutual information ``H[p̄] − mean_t H[p_t]`` between prediction and weights, shape (N,).
+
+    Always ``>= 0`` (entropy is concave); 0 when every pass gives the same distribution.
+    """
+    probs = _check_samples(probs)
+    return entropy(probs.mean(axis=0)) - entropy(probs).mean(axis=0)
+
+
+def variation_ratio(probs: np.ndarray) -> np.ndarray:
+    """``1 − f_mode / T``: the fraction of passes that do not vote for the modal class, (N,)."""
+    probs = _check_samples(probs)
+    t, _, k = probs.shape
+    votes = np.argmax(probs, axis=2)                                       # (T, N)
+    counts = np.stack([(votes == c).sum(axis=0) for c in range(k)], axis=1)  # (N, K)
+    return 1.0 - counts.max(axis=1) / t
+
+
+def mean_std(probs: np.ndarray) -> np.ndarray:
+    """Mean over classes of the standard deviation over passes, ``mean_k std_t(p_tk)``, (N,)."""
+    return _check_samples(probs).std(axis=0).mean(axis=1)
+
+
+def random_scores(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Uniform random scores, shape (N,): random acquisition (``probs`` only gives N)."""
+    return rng.random(_check_samples(probs).shape[1])
+
+
+#: Acquisition name -> (function of the (T, N, K) probabilities, how many passes it needs:
+#: "mc" for T MC-dropout passes, "standard" for the one deterministic pass, None for none).
+ACQUISITIONS: dict[str, tuple[Callable[..., np.ndarray], str | None]] = {
+    "random": (random_scores, None),
+    "max_entropy": (max_entropy, "mc"),
+    "bald": (bald, "mc"),
+    "variation_ratio": (variation_ratio, "mc"),
+    "mean_std": (mean_std, "mc"),
+    "bald_standard": (bald, "standard"),
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Settings
+# ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ActiveLearningSettings:
+    """Settings of the active-learning experiment (scaled down from the paper's; see docs)."""
+
+    acquisitions: tuple[str, ...] = tuple(ACQUISITIONS)
+    initial: int = 20                   # balanced initial labelled set
+    per_round: int = 10                 # images labelled per round (the paper's k)
+    rounds: int = 10                    # acquisition rounds (labels: initial .. + rounds·k)
+    pool_subset: int = 300              # random pool images scored per round (paper: 2000)
+    samples: int = 10                   # MC passes T for scoring (paper: 20)
+    iterations: int = 100               # Adam updates per training from scratch
+    batch_size: int = 32
+    lr: float = 1e-3
+    p: float = 0.5
+    length_scale: float = 1.0           # prior length-scale: decay l²/(2 N keep) shrinks as N grows
+    test_size: int | None = 500         # stratified test subset (None: the whole test split)
+    test_samples: int = 5               # MC passes for the test error
+    seeds: int = 2
+
+    def __post_init__(self) -> None:
+        """One clear error for a setting out of range."""
+        unknown = [a for a in self.acquisitions if a not in ACQUISITIONS]
+        if unknown or not self.acquisitions:
+            raise ValueError(f"acquisitions must be among {', '.join(ACQUISITIONS)}, "
+                             f"got {self.acquisitions}")
+        for name in ("initial", "per_round", "pool_subset", "samples", "iterations",
+                     "batch_size", "test_samples", "seeds"):
+            check_positive_int(name, getattr(self, name))
+        check_positive_int("test_size", self.test_size, optional=True)
+        if isinstance(self.rounds, bool) or int(self.rounds) != self.rounds or self.rounds < 0:
+            raise ValueError(f"rounds must be a non-negative integer, got {self.rounds!r}")
+        if self.per_round > self.pool_subset:
+            raise ValueError(f"per_round ({self.per_round}) cannot exceed pool_subset "
+                             f"({self.pool_subset})")
+        if not 0 <= self.p < 1:
+            raise ValueError(f"p is a drop probability and must lie in [0, 1), got {self.p!r}")
+        if not 0 < self.lr < float("inf") or not 0 < self.length_scale < float("inf"):
+            raise ValueError("lr and length_scale must be positive and finite")
+
+
+#: The scale of docs/results.md (about 10 CPU-minutes on the embedded data: the paper trains
+#: far longer on 2,000-image pool subsets, see there), and a quick one for tests and tutorials.
+FULL = ActiveLearningSettings()
+QUICK = ActiveLearningSettings(rounds=2, pool_subset=100, samples=5, iterations=30,
+                               test_size=200, test_samples=3, seeds=1)
+
+
+def settings_for(quick: bool = False, **overrides: Any) -> ActiveLearningSettings:
+    """Full or quick settings with fields replaced by keyword (lists become tuples)."""
+    base = QUICK if quick else FULL
+    unknown = sorted(set(overrides) - {f.name for f in fields(base)})
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(unknown)} for experiment "
+                         "active_learning")
+    return replace(base, **{k: tuple(v) if isinstance(v, list) else v
+                            for k, v in overrides.items()})
+
+
+# ---------------------------------------------------------------------------------------
+# One round's pieces: train, evaluate, acquire
+# ---------------------------------------------------------------------------------------
+
+def train_model(x: np.ndarray, y: np.ndarray, n_classes: int,
+                settings: ActiveLearningSettings = FULL, seed: int = 0) -> Any:
+    """Train lenet-all from scratch on float images ``x`` (N, 1, H, W) and labels ``y``.
+
+    The weight decay comes from the prior length-scale and the *current* labelled-set size
+    ``N`` (``λ = l²/(2 N keep)``, ``docs/objective.md``): a small set is held close to the
+    prior, as in the paper, whose decay also scaled with ``1/N``.
+    """
+    model = lenet("all", p=settings.p, in_shape=x.shape[1:], n_classes=n_classes, seed=seed)
+    objective = Objective.for_model(model, n_train=len(y), length_scale=settings.length_scale)
+    trainer = Trainer(model, objective, Adam(model, lr=settings.lr), seed=seed)
+    with one_blas_thread():
+        trainer.fit(x, y, iterations=settings.iterations,
+                    batch_size=min(settings.batch_size, len(y)), mc_samples=0, progress=False)
+    return model
+
+
+def test_error(model: Any, x: np.ndarray, y: np.ndarray, samples: int, seed: int = 0) -> float:
+    """MC-dropout test error (a fraction) with ``samples`` passes."""
+    with one_blas_thread():
+        pred = mc_predict(model, x, samples=samples, seed=seed)
+    return metrics.error(pred.probs, y)
+
+
+def acquire(name: str, model: Any, x_pool: np.ndarray, k: int, samples: int,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` pool images acquisition ``name`` labels next, and every pool image's score.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`ACQUISITIONS`.
+    model : Sequential
+    x_pool : ndarray (M, 1, H, W)
+        The (random subset of the) pool to score, floats.
+    k : int
+    samples : int
+        MC passes ``T`` for the acquisitions that need them.
+    rng : Generator
+        Draws the MC masks and the random scores.
+
+    Returns
+    -------
+    chosen : ndarray (k,) of int
+        Positions in ``x_pool``, best first (ties: the earlier position).
+    scores : ndarray (M,)
+    """
+    function, passes = ACQUISITIONS[name]
+    with one_blas_thread():
+        if passes == "mc":
+            probs = mc_predict(model, x_pool, samples=samples, rng=rng,
+                               return_samples=True).sample_probs
+        elif passes == "standard":
+            probs = standard_predict(model, x_pool).probs[None]              # (1, M, K)
+        else:
+            probs = np.empty((1, len(x_pool), 1))                            # N is all it needs
+    scores = function(probs, rng) if name == "random" else function(probs)
+    return np.argsort(-scores, kind="stable")[:k], scores
+
+
+# ---------------------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------------------
+
+def active_learning(data: Dataset, acquisition: str, settings: ActiveLearningSettings = FULL,
+                    seed: int = 0, progress: bool = False) -> dict[str, Any]:
+    """Run one active-learning curve: ``rounds`` acquisitions of ``per_round`` images.
+
+    The initial labelled set (``initial`` images, balanced over classes) and the random pool
+    subsets depend on ``seed`` only, so every acquisition function starts from the same set;
+    the network of round ``r`` is trained from scratch with seed ``seed · 1000 + r``.
+
+    Returns
+    -------
+    dict
+        ``labels`` (labelled-set size per evaluation, ``rounds + 1`` of them), ``error`` (test
+        error after each training), ``picked`` (train-split indices labelled, per round),
+        ``seconds`` (train, score per round).
+    """
+    if acquisition not in ACQUISITIONS:
+        raise ValueError(f"unknown acquisition {acquisition!r}; choose one of "
+                         f"{', '.join(ACQUISITIONS)}")
+    s = settings
+    x_test, y_test = data.x_test, data.y_test
+    if s.test_size is not None and s.test_size < len(y_test):
+        keep = stratified_indices(y_test, s.test_size, seed)
+        x_test, y_test = x_test[keep], y_test[keep]
+    x_test = as_float(x_test)
+    labelled = [int(i) for i in stratified_indices(data.y_train, s.initial, seed)]
+    pool_rng = np.random.default_rng([seed, 1])       # pool subsets: the same for every function
+    score_rng = np.random.default_rng([seed, 2])      # MC masks and random scores
+    record: dict[str, Any] = {"labels": [], "error": [], "picked": [], "train_seconds": [],
+                              "score_seconds": []}
+    bar = progress_bar(s.rounds + 1, f"{acquisition} seed {seed}", progress, unit="round")
+    try:
+        for r in range(s.rounds + 1):
+            start = time.perf_counter()
+            model = train_model(as_float(data.x_train[labelled]), data.y_train[labelled],
+                                data.n_classes, s, seed * 1000 + r)
+            record["labels"].append(len(labelled))
+            record["error"].append(test_error(model, x_test, y_test, s.test_samples, seed))
+            record["train_seconds"].append(time.perf_counter() - start)
+            bar.set_postfix_str(f"{len(labelled)} labels, error {record['error'][-1]:.3f}")
+            bar.update(1)
+            if r == s.rounds:
+                break
+            start = time.perf_counter()
+            unlabelled = np.setdiff1d(np.arange(len(data.y_train)), labelled)
+            scored = pool_rng.choice(unlabelled, min(s.pool_subset, len(unlabelled)),
+                                     replace=False)
+            chosen, _ = acquire(acquisition, model, as_float(data.x_train[scored]),
+                                s.per_round, s.samples, score_rng)
+            picked = [int(i) for i in scored[chosen]]
+            record["picked"].append(picked)
+            labelled += picked
+            record["score_seconds"].append(time.perf_counter() - start)
+    finally:
+        bar.close()
+    return record
+
+
+def labels_to_reach(labels: list[int], errors: list[list[float]], target: float) -> int | None:
+    """The first labelled-set size at which the mean error over seeds is ``<= target``."""
+    mean = np.mean(np.asarray(errors, dtype=float), axis=0)
+    hits = np.flatnonzero(mean <= target)
+    return int(labels[hits[0]]) if hits.size else None
+
+
+def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: str | None = None,
+                        quick: bool = False, seed: int = 0, progress: bool = True,
+                        **overrides: Any) -> Path:
+    """Run every acquisition function for every seed; write JSON and figures to ``out``.
+
+    ``out/active_learning.json`` is exactly ``{"dataset": str, "acquisitions": {name:
+    {"labels": [n_0, n_1, ...], "error": [[per round] per seed]}}}`` (errors as fractions);
+    ``out/active_learning_details.json`` holds the settings, seeds, the images picked, the
+    timings and the machine; ``active_learning_curves.png`` and ``active_learning_picks.png``
+    are the figures.
+    """
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    t0 = time.perf_counter()
+    settings = settings_for(quick, **overrides)
+    data = load_dataset(dataset, data_dir=data_dir, progress=progress)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = [seed + i for i in range(settings.seeds)]
+    curves: dict[str, dict[str, Any]] = {}
+    details: dict[str, Any] = {}
+    path = out / "active_learning.json"
+    for name in settings.acquisitions:
+        runs = [active_learning(data, name, settings, s, progress) for s in seeds]
+        curves[name] = {"labels": runs[0]["labels"], "error": [r["error"] for r in runs]}
+        details[name] = [{k: v for k, v in r.items() if k not in ("labels", "error")}
+                         for r in runs]
+        # rewritten after each function, so a long run that is stopped keeps what it finished
+        write_json(path, {"dataset": dataset, "acquisitions": curves})
+    plots.active_learning_curves(curves, path=out / "active_learning_curves.png",
+                                 title=f"Active learning on {dataset} ({len(seeds)} "
+                                       f"seed{'s' if len(seeds) > 1 else ''})")
+    first_picks = {name: data.x_train[runs_[0]["picked"][0]] if runs_[0]["picked"] else
+                   data.x_train[:0] for name, runs_ in details.items()}
+    plots.active_learning_picks(first_picks, path=out / "active_learning_picks.png")
+    write_json(out / "active_learning_details.json", {
+        "experiment": "active_learning", "dataset": dataset, "settings": asdict(settings),
+        "seeds": seeds, "per_acquisition": details, "machine": machine_info(),
+        "started": started, "wall_seconds": time.perf_counter() - t0,
+        "figures": ["active_learning_curves.png", "active_learning_picks.png"]})
+    return path
