@@ -1,4 +1,4 @@
-"""The command line keeps its robustness promises (DESIGN.md, section 6 "Robust").
+"""The command line keeps its robustness promises.
 
 * Bad input — arguments, data folders, image files, checkpoints, a missing GPU — gets exit
   code 2 and exactly one line on stderr, never a traceback. Checked in-process through
@@ -33,7 +33,7 @@ import pytest
 from tinybcnn.backend import get_backend, set_backend
 from tinybcnn.checkpoint import read_checkpoint
 from tinybcnn.cli import main
-from tinybcnn.data import load_dataset, write_idx
+from tinybcnn.data import FASHION_MNIST_CLASSES, load_dataset, write_idx
 
 # A tiny but real training run: ~20 updates of LeNet on 200 embedded images.
 TINY = ["--train-size", "200", "--test-size", "100", "--iterations", "20", "--eval-samples", "2",
@@ -126,12 +126,14 @@ def write_idx_dir(folder: Path, data) -> Path:
 
 
 def parse_predictions(stdout: str) -> list[tuple[int, int, float, float, float]]:
-    """The rows ``image class prob entropy MI`` of ``tinybcnn predict``."""
+    """The rows ``image class prob entropy MI name`` of ``tinybcnn predict``; each name must be
+    the Fashion-MNIST name of its class (the runs here train on the embedded data)."""
     lines = [line for line in stdout.splitlines() if line.strip()]
-    assert lines[0].split() == ["image", "class", "prob", "entropy", "MI"], lines[0]
+    assert lines[0].split() == ["image", "class", "prob", "entropy", "MI", "name"], lines[0]
     rows = []
     for line in lines[1:]:
-        i, k, p, h, mi = line.split()
+        i, k, p, h, mi, *name = line.split()
+        assert " ".join(name) == FASHION_MNIST_CLASSES[int(k)], line
         rows.append((int(i), int(k), float(p), float(h), float(mi)))
     return rows
 
