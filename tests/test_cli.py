@@ -19,6 +19,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -629,3 +630,31 @@ def test_train_help_lists_the_options(capsys):
         assert f"{option} " in out or f"{option}\n" in out, option
     for choice in ("lenet-all", "lenet-ip", "idx:DIR", "drop probability"):
         assert choice in out, choice
+
+
+# (subcommand, option, the default its help must show)
+DEFAULTS = [("train", "--lr", "(0.01)"), ("train", "--batch-size", "(64)"),
+            ("train", "--iterations", "10 epochs"), ("train", "--epochs", "default 10"),
+            ("train", "--train-size", "all of it"), ("train", "--test-size", "all of it"),
+            ("train", "--p", "(0.5)"), ("train", "--seed", "(0)"),
+            ("predict", "--samples", "(50)"), ("evaluate", "--samples", "(50)"),
+            ("demo", "--train-size", "(2000)"), ("demo", "--samples", "(50)"),
+            ("demo", "--iterations", "default 1500")]
+
+
+@pytest.mark.parametrize(("command", "option", "default"), DEFAULTS,
+                         ids=[f"{c}{o}" for c, o, _ in DEFAULTS])
+def test_help_shows_the_defaults(command, option, default, capsys):
+    code, out, err = call([command, "--help"], capsys)
+    assert code == 0, err
+    # an option's help runs from its name to the next option
+    block = re.search(rf"^\s+{re.escape(option)}\b.*?(?=^\s+-|\Z)", out, re.M | re.S)
+    assert block, f"{option} not in {command} --help"
+    assert default in " ".join(block.group(0).split()), block.group(0)
+
+
+def test_data_dir_help_says_where_downloads_go(capsys):
+    code, out, _ = call(["train", "--help"], capsys)
+    text = " ".join(out.split())
+    assert "~/.cache/tinybcnn" in text and "(and cache)" not in text
+

@@ -56,7 +56,7 @@ def test_an_empty_batch_is_refused(model, predict):
 @pytest.mark.parametrize("predict", PREDICTORS.values(), ids=PREDICTORS.keys())
 @pytest.mark.parametrize("batch_size", [0, -3, 2.5, True])
 def test_a_bad_batch_size_is_refused(model, predict, batch_size):
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         predict(model, good_input(), batch_size=batch_size)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from .backend import to_backend, to_numpy, xp_of
 from .functional import log_softmax
+from .functional._checks import check_positive_int
 from .metrics import mc_test_log_likelihood
 from .random import make_rng
 
@@ -111,9 +112,7 @@ def _validate_inputs(x: Any, batch_size: Any) -> None:
     """
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         raise TypeError(f"x must be an array (N, ...), got {type(x).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
     if np.dtype(x.dtype).kind != "f":
         raise ValueError(f"x must be floating point (images scaled as in training, see "
                          f"tinybcnn.data.as_float), got {x.dtype}")

@@ -30,6 +30,7 @@ from ._json import write_json
 from .backend import get_backend, set_backend
 from .checkpoint import CheckpointError, model_from_checkpoint
 from .data import Dataset, as_float, load_dataset
+from .functional._checks import check_positive_int
 from .models import LENET_VARIANTS, lenet
 from .objective import Objective
 from .optim import SGD, inv
@@ -86,16 +87,15 @@ class RunConfig:
         if self.model not in MODEL_NAMES:
             raise ValueError(f"model must be one of {MODEL_NAMES}, got {self.model!r}")
         check_drop_probability(self.p, "p")
-        for name in ("train_size", "test_size", "iterations", "eval_every"):
-            value = getattr(self, name)
-            if value is not None and (int(value) != value or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("train_size", "test_size", "iterations", "eval_every", "batch_size"):
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), name)
+        check_positive_int(self.seed, "seed", minimum=0)
+        check_positive_int(self.eval_samples, "eval_samples", minimum=0)
         if self.epochs is not None and not 0 < self.epochs < math.inf:
             raise ValueError(f"epochs must be a positive number, got {self.epochs!r}")
         if self.iterations is not None and self.epochs is not None:
             raise ValueError("give iterations or epochs, not both")
-        if int(self.batch_size) != self.batch_size or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         for name in ("lr",):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -107,10 +107,6 @@ class RunConfig:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.length_scale is not None and not self.length_scale > 0:
             raise ValueError(f"length_scale must be > 0, got {self.length_scale!r}")
-        if int(self.seed) != self.seed or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.eval_samples < 0:
-            raise ValueError(f"eval_samples must be >= 0, got {self.eval_samples!r}")
         return self
 
     def save(self, path: Path) -> None:

@@ -461,6 +461,8 @@ class Trainer:
                             else "evaluating")
         metrics = (self.evaluate(*val, mc_samples=mc_samples) if val is not None
                    else dict.fromkeys(("std_error", "std_nll", "mc_error", "mc_nll")))
+        if bar is not None:
+            bar.set_postfix()  # evaluation over; the next update shows the loss again
         train_loss = self._loss_sum / self._loss_count if self._loss_count else None
         row = {"iteration": self.iteration, "epoch": self.epoch, "train_loss": train_loss,
                "lr": self.optimizer.lr, **metrics, "time": self._elapsed_now()}
