@@ -639,7 +639,7 @@ DEFAULTS = [("train", "--lr", "(0.01)"), ("train", "--batch-size", "(64)"),
             ("train", "--p", "(0.5)"), ("train", "--seed", "(0)"),
             ("predict", "--samples", "(50)"), ("evaluate", "--samples", "(50)"),
             ("demo", "--train-size", "(2000)"), ("demo", "--samples", "(50)"),
-            ("demo", "--iterations", "default 1500")]
+            ("demo", "--iterations", "default 2000")]
 
 
 @pytest.mark.parametrize(("command", "option", "default"), DEFAULTS,

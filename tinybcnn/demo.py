@@ -35,7 +35,7 @@ __all__ = ["run_demo", "format_table", "MODELS", "DEMO_TRAIN_SIZE", "DEMO_TEST_S
 
 MODELS = ("lenet-all", "lenet-ip")
 #: The defaults of ``tinybcnn demo`` (and of :func:`run_demo`).
-DEMO_TRAIN_SIZE, DEMO_TEST_SIZE, DEMO_ITERATIONS, DEMO_SAMPLES = 2000, 2000, 1500, 50
+DEMO_TRAIN_SIZE, DEMO_TEST_SIZE, DEMO_ITERATIONS, DEMO_SAMPLES = 2000, 2000, 2000, 50
 #: Evaluations (and checkpoints) during each model's training.
 EVALUATIONS = 4
 #: MC samples of the evaluations during training (the final evaluation uses ``samples``).
