@@ -219,7 +219,7 @@ def test_off_a_terminal_the_demo_logs_progress_lines_per_model(tmp_path, capsys)
 def test_line_progress_prints_every_few_seconds(monkeypatch):
     from tinybcnn import progress
 
-    clock = iter([0.0, 0.0, 1.0, 11.0, 12.0, 30.0, 31.0, 31.0])
+    clock = iter([0.0, 1.0, 11.0, 12.0, 30.0, 31.0, 31.0])  # start, 5 updates, close
     monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
     sink = io.StringIO()
     bar = progress.LineProgress(total=5, desc="lenet-all train", every=10.0, file=sink)

@@ -30,11 +30,11 @@ class LineProgress:
         self._start = self._last = time.monotonic()
         self._closed = False
 
-    def _line(self) -> str:
+    def _line(self, now: float) -> str:
         pct = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
         extra = "".join(f", {k} {v}" for k, v in self.postfix.items())
         return (f"{self.desc}: {self.n}/{self.total} {self.unit}{pct}{extra}, "
-                f"{time.monotonic() - self._start:.0f} s")
+                f"{now - self._start:.0f} s")
 
     def write(self, text: str) -> None:
         """Print one line now (e.g. an evaluation's result)."""
@@ -45,7 +45,7 @@ class LineProgress:
         now = time.monotonic()
         if now - self._last >= self.every:
             self._last = now
-            self.write(self._line())
+            self.write(self._line(now))
 
     def set_postfix(self, refresh: bool = True, **values: Any) -> None:
         self.postfix = dict(values)
@@ -56,7 +56,7 @@ class LineProgress:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self.write(self._line())
+            self.write(self._line(time.monotonic()))
 
 
 class _Silent:
