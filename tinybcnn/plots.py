@@ -160,7 +160,7 @@ def certain_images(images: np.ndarray, score: np.ndarray, labels: np.ndarray,
     rows = {"most certain": order[:k], "least certain": order[::-1][:k]}
     fig, axes = plt.subplots(2, k, figsize=(1.5 * k, 4.3))
     name = (lambda c: class_names[c]) if class_names else str
-    for r, (title, idx) in enumerate(rows.items()):
+    for r, (row_name, idx) in enumerate(rows.items()):
         for c, i in enumerate(idx):
             ax = axes[r][c]
             ax.imshow(images[i], cmap="gray_r")
@@ -169,7 +169,7 @@ def certain_images(images: np.ndarray, score: np.ndarray, labels: np.ndarray,
                          f"{score_name} {score[i]:.2f}", fontsize=6, color="k" if ok else "C3")
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[r][0].set_ylabel(title, fontsize=9)
+        axes[r][0].set_ylabel(row_name, fontsize=9)
     heading = "Predicted and true class (red: wrong) and uncertainty"
     fig.suptitle(f"{title}: {heading.lower()}" if title else heading, fontsize=10)
     fig.tight_layout()
