@@ -293,3 +293,15 @@ def test_reliability_diagram_explains_the_hatch_and_counts_each_bin():
     counts = [int(c) for c in np.asarray(result.bin_counts) if c > 0]
     shown = sorted(int(t) for t in texts if t.isdigit())
     assert shown == sorted(counts) and sum(shown) == 300
+
+
+def test_line_progress_does_not_repeat_the_final_line(monkeypatch):
+    from tinybcnn import progress
+
+    clock = iter([0.0, 11.0, 11.0])  # start, one update (printed), close
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    sink = io.StringIO()
+    bar = progress.LineProgress(total=1, desc="lenet-all evaluate", unit="img", file=sink)
+    bar.update()
+    bar.close()
+    assert sink.getvalue().splitlines() == ["lenet-all evaluate: 1/1 img (100%), 11 s"]

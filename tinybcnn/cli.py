@@ -373,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingDiverged as exc:
         print(f"tinybcnn: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except (ValueError, OSError, BackendError, TypeError) as exc:
+    except (ValueError, OSError, BackendError) as exc:
         # DataError, CheckpointError, NpyFileError and RunLocked are ValueErrors: one line
         print(f"tinybcnn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -20,7 +20,7 @@ LOG_EVERY_S = 10.0
 class LineProgress:
     """A tqdm look-alike (``update``, ``set_postfix``, ``set_description_str``, ``write``,
     ``close``) that prints ``label: n/total unit (x%), key value, ..., elapsed`` to stderr at
-    most every ``every`` seconds, and once at the end."""
+    most every ``every`` seconds, and at the end (unless the last line already said it)."""
 
     def __init__(self, total: int, initial: int = 0, desc: str = "", unit: str = "it",
                  every: float = LOG_EVERY_S, file: Any = None) -> None:
@@ -29,6 +29,7 @@ class LineProgress:
         self.postfix: dict[str, Any] = {}
         self._start = self._last = time.monotonic()
         self._closed = False
+        self._shown = -1  # n at the last line printed
 
     def _line(self, now: float) -> str:
         pct = f" ({100 * self.n / self.total:.0f}%)" if self.total else ""
@@ -44,7 +45,7 @@ class LineProgress:
         self.n += n
         now = time.monotonic()
         if now - self._last >= self.every:
-            self._last = now
+            self._last, self._shown = now, self.n
             self.write(self._line(now))
 
     def set_postfix(self, refresh: bool = True, **values: Any) -> None:
@@ -56,7 +57,8 @@ class LineProgress:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self.write(self._line(time.monotonic()))
+            if self.n != self._shown:  # the final count, unless it was just printed
+                self.write(self._line(time.monotonic()))
 
 
 class _Silent:
