@@ -638,7 +638,7 @@ DEFAULTS = [("train", "--lr", "(0.01)"), ("train", "--batch-size", "(64)"),
             ("train", "--train-size", "all of it"), ("train", "--test-size", "all of it"),
             ("train", "--p", "(0.5)"), ("train", "--seed", "(0)"),
             ("predict", "--samples", "(50)"), ("evaluate", "--samples", "(50)"),
-            ("demo", "--train-size", "(2000)"), ("demo", "--samples", "(50)"),
+            ("demo", "--train-size", "(1000)"), ("demo", "--samples", "(50)"),
             ("demo", "--iterations", "default 2000")]
 
 
