@@ -11,9 +11,16 @@ import contextlib
 import io
 import json
 import math
+import os
+import signal
 import struct
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import matplotlib.text
+import numpy as np
 import pytest
 
 from tinybcnn.backend import get_backend, set_backend
@@ -114,3 +121,187 @@ def test_demo_leaves_a_run_directory_per_model(demo):
         assert ckpt.model["name"] == model
         assert ckpt.trainer["iteration"] == 12
         assert (run / "history.csv").is_file()
+
+
+# ------------------------------------------------------------------ running it again
+
+
+def _run_demo(argv: list[str]) -> int:
+    before = get_backend()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return main(argv)
+    finally:
+        set_backend(before)
+
+
+def test_running_the_demo_again_reuses_the_finished_runs(demo):
+    out, _, _ = demo
+    checkpoints = {m: (out / m / "checkpoint.npz").read_bytes() for m in MODELS}
+    results = json.loads((out / "results.json").read_text())
+    assert _run_demo(["demo", "--quick", "--quiet", "--out", str(out), "--train-size", "200",
+                      "--iterations", "12", "--samples", str(SAMPLES)]) == 0
+    for m in MODELS:  # nothing retrained: the very same checkpoints
+        assert (out / m / "checkpoint.npz").read_bytes() == checkpoints[m]
+    again = json.loads((out / "results.json").read_text())
+    for m in MODELS:
+        assert again[m]["mc"] == results[m]["mc"]
+        assert again[m]["standard"] == results[m]["standard"]
+
+
+def test_running_the_demo_again_with_other_settings_starts_afresh(tmp_path):
+    out = tmp_path / "demo"
+    base = ["demo", "--quick", "--quiet", "--out", str(out), "--train-size", "100",
+            "--samples", "2"]
+    assert _run_demo([*base, "--iterations", "4"]) == 0
+    assert _run_demo([*base, "--iterations", "6"]) == 0
+    for m in MODELS:
+        assert json.loads((out / m / "config.json").read_text())["iterations"] == 6
+        assert read_checkpoint(out / m / "checkpoint.npz").trainer["iteration"] == 6
+
+
+LONG_DEMO = ["demo", "--quick", "--quiet", "--train-size", "200", "--iterations", "200",
+             "--samples", "2"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_then_running_again_finishes_the_same_demo(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TINYBCNN_")}
+    out = tmp_path / "demo"
+    proc = subprocess.Popen([sys.executable, "-m", "tinybcnn", *LONG_DEMO, "--out", str(out)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / "lenet-all" / "checkpoint.npz").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no checkpoint within 240 s"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "run the same command again" in err and "Traceback" not in err
+    assert not (out / "results.json").exists()
+
+    assert _run_demo([*LONG_DEMO, "--out", str(out)]) == 0
+    assert _run_demo([*LONG_DEMO, "--out", str(tmp_path / "straight")]) == 0
+    resumed = json.loads((out / "results.json").read_text())
+    straight = json.loads((tmp_path / "straight" / "results.json").read_text())
+    for m in MODELS:  # resuming gives the uninterrupted run's weights, hence its scores
+        assert resumed[m]["mc"] == straight[m]["mc"]
+        assert resumed[m]["standard"] == straight[m]["standard"]
+
+
+# ------------------------------------------------------------------ progress
+
+
+def test_off_a_terminal_the_demo_logs_progress_lines_per_model(tmp_path, capsys):
+    before = get_backend()
+    try:
+        code = main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--train-size", "100",
+                     "--iterations", "8", "--samples", "2"])
+    finally:
+        set_backend(before)
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "\r" not in err  # no bar redrawn in a log file
+    for m in MODELS:
+        # a line per evaluation during training, and the final evaluation's progress
+        assert f"{m} train: iteration 8: test error standard" in err, err
+        assert f"{m} train: 8/8 it" in err, err
+        assert f"{m} evaluate: 500/500 img" in err, err
+
+
+def test_line_progress_prints_every_few_seconds(monkeypatch):
+    from tinybcnn import progress
+
+    clock = iter([0.0, 1.0, 11.0, 12.0, 30.0, 31.0, 31.0])  # start, 5 updates, close
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    sink = io.StringIO()
+    bar = progress.LineProgress(total=5, desc="lenet-all train", every=10.0, file=sink)
+    for _ in range(5):
+        bar.update()
+    bar.close()
+    lines = sink.getvalue().splitlines()
+    # updates at t = 1 (too soon), 11 (line), 12 (too soon), 30 (line), 31 (too soon); close
+    assert [line.split(",")[0] for line in lines] == [
+        "lenet-all train: 2/5 it (40%)", "lenet-all train: 4/5 it (80%)",
+        "lenet-all train: 5/5 it (100%)"]
+
+
+def test_on_a_terminal_the_training_bar_names_the_model(tmp_path, monkeypatch):
+    from tinybcnn import train
+
+    labels = []
+    real = train.progress_bar
+
+    def spy(total, initial=0, enabled=True, desc="", unit="it"):
+        labels.append(desc)
+        return real(total, initial, enabled=False, desc=desc, unit=unit)
+
+    monkeypatch.setattr(train, "progress_bar", spy)
+    assert _run_demo(["demo", "--quick", "--out", str(tmp_path / "demo"), "--train-size", "100",
+                      "--iterations", "2", "--samples", "2"]) == 0
+    assert labels == ["lenet-all train", "lenet-ip train"]
+
+
+# ------------------------------------------------------------------ figures
+
+
+def _texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.findobj(matplotlib.text.Text)]
+
+
+def test_training_curves_name_the_mc_samples():
+    from tinybcnn import plots
+
+    rows = [{"iteration": i, "train_loss": 1.0 / i, "std_error": 0.3, "mc_error": 0.2}
+            for i in (1, 2)]
+    fig = plots.training_curves({"lenet-all": rows}, mc_samples=10)
+    assert "lenet-all (MC, T=10)" in _texts(fig)
+
+
+def test_certain_images_show_true_class_model_and_predictor():
+    from tinybcnn import plots
+
+    images = np.zeros((20, 28, 28), np.uint8)
+    score = np.linspace(0, 1, 20)
+    labels, predicted = np.arange(20) % 3, (np.arange(20) + 1) % 3
+    fig = plots.certain_images(images, score, labels, predicted, class_names=["a", "b", "c"],
+                               k=4, title="lenet-all, MC dropout (T=50)")
+    texts = _texts(fig)
+    suptitle = fig._suptitle.get_text()  # Figure.get_suptitle() needs matplotlib 3.8
+    assert suptitle.startswith("lenet-all, MC dropout (T=50)"), suptitle
+    # image 0 (most certain): predicted class 1 ("b"), true class 0 ("a")
+    assert any("pred b" in t and "true a" in t for t in texts), texts
+
+
+def test_reliability_diagram_explains_the_hatch_and_counts_each_bin():
+    from tinybcnn import metrics, plots
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(4), size=300)
+    labels = rng.integers(0, 4, 300)
+    result = metrics.ece(probs, labels)
+    fig = plots.reliability_diagram({"model": result})
+    texts = _texts(fig)
+    assert any("overconfident" in t for t in texts), texts
+    counts = [int(c) for c in np.asarray(result.bin_counts) if c > 0]
+    shown = sorted(int(t) for t in texts if t.isdigit())
+    assert shown == sorted(counts) and sum(shown) == 300
+
+
+def test_line_progress_does_not_repeat_the_final_line(monkeypatch):
+    from tinybcnn import progress
+
+    clock = iter([0.0, 11.0, 11.0])  # start, one update (printed), close
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(clock))
+    sink = io.StringIO()
+    bar = progress.LineProgress(total=1, desc="lenet-all evaluate", unit="img", file=sink)
+    bar.update()
+    bar.close()
+    assert sink.getvalue().splitlines() == ["lenet-all evaluate: 1/1 img (100%), 11 s"]

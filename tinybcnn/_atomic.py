@@ -1,4 +1,4 @@
-"""All-or-nothing file writes, shared by checkpoints and downloaded data."""
+"""All-or-nothing file writes, shared by checkpoints, run files, figures and downloaded data."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "atomic_write_text", "remove_stale_parts", "PART_SUFFIX"]
+
+PART_SUFFIX = ".part"
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -39,15 +41,42 @@ def atomic_write(path: Path) -> Iterator[IO[bytes]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     # A hidden, unique name beside the target; unlike tempfile.mkstemp this keeps the usual
     # umask permissions instead of 0600.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.part")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}{PART_SUFFIX}")
     try:
         with open(tmp, "xb") as f:  # "x": never clobber another writer's temp file
             yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename is None:
+            # "No space left on device" alone does not say which file could not be written
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
     _fsync_directory(path.parent)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` all or nothing (see :func:`atomic_write`); return it."""
+    path = Path(path)
+    with atomic_write(path) as f:
+        f.write(text.encode("utf-8"))
+    return path
+
+
+def remove_stale_parts(directory: str | os.PathLike[str]) -> list[Path]:
+    """Delete the hidden ``.<name>.<pid>.<hex>.part`` files a killed writer left in ``directory``.
+
+    Call it only while holding the directory's lock (:mod:`tinybcnn.runlock`): then no other
+    writer can be in the middle of a write there, so every such file is stale. Returns the
+    paths removed.
+    """
+    removed = []
+    for part in Path(directory).glob(f".*{PART_SUFFIX}"):
+        if part.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+            removed.append(part)
+    return removed

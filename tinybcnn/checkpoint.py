@@ -44,6 +44,7 @@ import numpy as np
 from ._atomic import atomic_write
 from .backend import numpy_dtype, to_backend, to_numpy
 from .nn import Dropout, Sequential
+from .npyfile import NpyFileError, check_npz_sizes, sniff
 
 __all__ = [
     "CheckpointError",
@@ -267,25 +268,36 @@ class Checkpoint:
 
 
 def _read_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Every array of the archive, read without pickle; any failure is a CheckpointError."""
+    """Every array of the archive, read without pickle; any failure is a CheckpointError.
+
+    The file's kind is checked from its first bytes and every member's declared size against
+    the bytes it holds *before* NumPy allocates anything (a damaged header declaring 10^11
+    elements is an error message, not a ``MemoryError``).
+    """
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a bare .npy array
-            raise CheckpointError(f"{path}: not a tinybcnn checkpoint (a single .npy array, "
-                                  "not an .npz archive)")
-        with loaded as npz:
+        kind = sniff(path)
+        if kind != "npz":
+            what = {"empty": "an empty file", "npy": "a single .npy array",
+                    "pickle": "a Python pickle, which is never loaded"}.get(
+                        kind, "not an .npz archive: it does not start with a zip header")
+            raise CheckpointError(f"{path}: not a tinybcnn checkpoint ({what})")
+        check_npz_sizes(path)
+        with np.load(path, allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
     except ValueError as exc:
         if isinstance(exc, CheckpointError):
             raise
-        # with allow_pickle=False NumPy refuses object arrays and pickled files outright
+        if isinstance(exc, NpyFileError):
+            raise CheckpointError(f"damaged checkpoint: {exc}") from None
+        # with allow_pickle=False NumPy refuses object arrays outright
         if "pickle" in str(exc).lower():
-            raise CheckpointError(f"{path}: refusing to load pickled data (object arrays); "
-                                  "a tinybcnn checkpoint holds only numeric arrays") from None
+            raise CheckpointError(f"{path}: refusing to load an object array (it would need "
+                                  "pickle); a tinybcnn checkpoint holds only numeric "
+                                  "arrays") from None
         raise CheckpointError(f"{path}: damaged checkpoint ({exc})") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, MemoryError) as exc:
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
                               f"{exc})") from None
 

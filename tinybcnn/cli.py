@@ -1,7 +1,8 @@
 """The ``tinybcnn`` command line (also ``python -m tinybcnn``).
 
 Bad input — arguments, files, checkpoints, a missing GPU — gets one line on stderr and exit
-code 2, never a traceback. Ctrl-C during training saves a checkpoint and exits 130.
+code 2, never a traceback. Ctrl-C during training saves a checkpoint and exits 130; SIGTERM
+(``kill``, ``timeout``, job schedulers) does the same and exits 143.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +21,11 @@ from .backend import BACKENDS
 
 __all__ = ["main", "build_parser"]
 
-EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 1, 130, 143
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C would be, so training saves a checkpoint first."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,6 +76,8 @@ def _existing_dir(text: str) -> str:
 
 
 def _existing_file(text: str) -> str:
+    if Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory, not a file")
     if not Path(text).is_file():
         raise argparse.ArgumentTypeError(f"file {text!r} does not exist")
     return text
@@ -95,7 +103,8 @@ def _add_data(p: argparse.ArgumentParser, default: str | None = "embedded") -> N
                    help="embedded | fashion-mnist | mnist | idx:DIR" +
                    (f" ({default})" if default else ""))
     p.add_argument("--data-dir", type=_existing_dir, default=None,
-                   help="where to look for (and cache) fashion-mnist / mnist first")
+                   help="a folder to search first for the fashion-mnist / mnist IDX files "
+                   "(downloads are cached in ~/.cache/tinybcnn, not here)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,12 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
                      "(Gal & Ghahramani), from scratch in NumPy/CuPy.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
+    from .demo import DEMO_ITERATIONS, DEMO_SAMPLES, DEMO_TEST_SIZE, DEMO_TRAIN_SIZE
+
     p = sub.add_parser("demo", help="small-data Bayesian CNN vs baseline: table + figures")
     _add_common(p, out_default="tinybcnn-demo")
-    p.add_argument("--train-size", type=_positive_int, default=2000)
+    p.add_argument("--train-size", type=_positive_int, default=DEMO_TRAIN_SIZE,
+                   help=f"training images ({DEMO_TRAIN_SIZE})")
+    p.add_argument("--test-size", type=_positive_int, default=DEMO_TEST_SIZE,
+                   help=f"test images ({DEMO_TEST_SIZE})")
     p.add_argument("--iterations", type=_positive_int, default=None,
-                   help="per model (default 3000; 60 with --quick)")
-    p.add_argument("--samples", type=_positive_int, default=50, help="MC samples T (50)")
+                   help=f"SGD iterations per model (default {DEMO_ITERATIONS}; 60 with --quick)")
+    p.add_argument("--samples", type=_positive_int, default=DEMO_SAMPLES,
+                   help=f"MC samples T ({DEMO_SAMPLES})")
     p.add_argument("--quick", action="store_true", help="a tiny run, for a smoke test")
     p.set_defaults(func=_cmd_demo)
 
@@ -119,21 +134,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", choices=MODEL_NAMES, default="lenet-all")
     _add_data(p)
     p.add_argument("--train-size", type=_positive_int, default=None,
-                   help="seeded stratified subset of the training split")
-    p.add_argument("--test-size", type=_positive_int, default=None)
+                   help="seeded stratified subset of the training split (default: all of it)")
+    p.add_argument("--test-size", type=_positive_int, default=None,
+                   help="seeded stratified subset of the test split (default: all of it)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=_positive_float, default=None)
-    length.add_argument("--iterations", type=_positive_int, default=None)
-    p.add_argument("--batch-size", type=_positive_int, default=64)
+    length.add_argument("--epochs", type=_positive_float, default=None,
+                        help="passes over the training set (default 10 if neither this nor "
+                        "--iterations is given)")
+    length.add_argument("--iterations", type=_positive_int, default=None,
+                        help="SGD updates in total (default: 10 epochs' worth)")
+    p.add_argument("--batch-size", type=_positive_int, default=64, help="minibatch size (64)")
     p.add_argument("--p", type=_drop_probability, default=0.5, help="drop probability (0.5)")
-    p.add_argument("--lr", type=_positive_float, default=0.01)
+    p.add_argument("--lr", type=_positive_float, default=0.01,
+                   help="base learning rate of the inv schedule (0.01)")
     decay = p.add_mutually_exclusive_group()
     decay.add_argument("--weight-decay", type=_non_negative_float, default=None,
                        help="Caffe-style weight decay (default 5e-4)")
     decay.add_argument("--length-scale", type=_positive_float, default=None,
                        help="prior length-scale l instead of --weight-decay")
     p.add_argument("--eval-every", type=_positive_int, default=None,
-                   help="evaluate and checkpoint every K iterations")
+                   help="evaluate and checkpoint every K iterations (default: at the end)")
     p.add_argument("--eval-samples", type=_non_negative_int, default=20,
                    help="MC samples in the evaluations during training (20)")
     p.add_argument("--resume", action="store_true",
@@ -153,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=_existing_dir)
     p.add_argument("images", type=_existing_file,
                    help=".npy (N,H,W) or (N,1,H,W) uint8 or float in [0,1), or an IDX file")
-    p.add_argument("--samples", type=_positive_int, default=50)
+    p.add_argument("--samples", type=_positive_int, default=50, help="MC samples T (50)")
     _add_common(p, out=False)
     p.set_defaults(func=_cmd_predict)
 
@@ -189,8 +209,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     run_demo(out=args.out, seed=args.seed, train_size=args.train_size,
-             iterations=args.iterations, samples=args.samples, quick=args.quick,
-             progress=not args.quiet)
+             test_size=args.test_size, iterations=args.iterations, samples=args.samples,
+             quick=args.quick, progress=not args.quiet)
     return 0
 
 
@@ -241,12 +261,10 @@ def _read_images(path: str) -> Any:
     import numpy as np
 
     from .data import as_float, read_idx
+    from .npyfile import load_npy, sniff
 
-    if path.endswith(".npy"):
-        try:
-            images = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise ValueError(f"cannot read {path} as .npy: {exc}") from None
+    if path.endswith(".npy") or sniff(path) in ("npy", "npz", "pickle", "empty"):
+        images = load_npy(path)  # checks the kind and the declared size before loading
     else:
         images = read_idx(path)
     if images.ndim == 4 and images.shape[1] == 1:
@@ -260,8 +278,12 @@ def _read_images(path: str) -> Any:
         raise ValueError(f"{path} holds no images")
     if images.dtype == np.uint8:
         return as_float(images)
-    if not np.issubdtype(images.dtype, np.floating) or not np.all(np.isfinite(images)):
-        raise ValueError(f"{path}: images must be uint8 or finite floats, got {images.dtype}")
+    if not np.issubdtype(images.dtype, np.floating):
+        raise ValueError(f"{path}: images must be uint8 or floats in [0, 1], got {images.dtype}")
+    bad = int(np.count_nonzero(~np.isfinite(images)))
+    if bad:
+        raise ValueError(f"{path}: {bad:,} pixel values are NaN or infinite; images must be "
+                         "finite")
     if images.min() < 0 or images.max() > 1:
         raise ValueError(f"{path}: float images must lie in [0, 1] (pixels / 256, as the "
                          f"training data); got values in [{images.min()}, {images.max()}]. "
@@ -270,19 +292,22 @@ def _read_images(path: str) -> Any:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from .data import class_names
     from .predict import mc_predict
     from .runs import load_run
 
-    _, model = load_run(args.run_dir)
+    config, model = load_run(args.run_dir)
     x = _read_images(args.images)
     if tuple(x.shape[1:]) != tuple(model.in_shape):
         raise ValueError(f"{args.images}: the model takes images of shape "
                          f"{tuple(model.in_shape)[1:]}, got {tuple(x.shape[2:])}")
     pred = mc_predict(model, x, samples=args.samples, seed=args.seed)
-    print(f"{'image':>6s} {'class':>6s} {'prob':>6s} {'entropy':>8s} {'MI':>7s}")
+    names = class_names(config.dataset, int(pred.probs.shape[1]))
+    # the name last: names hold spaces ("Ankle boot"), the numbers stay in fixed columns
+    print(f"{'image':>6s} {'class':>6s} {'prob':>6s} {'entropy':>8s} {'MI':>7s}  name")
     for i, (k, prob, h, mi) in enumerate(zip(pred.labels, pred.confidence, pred.entropy,
                                              pred.mutual_info, strict=True)):
-        print(f"{i:6d} {int(k):6d} {prob:6.3f} {h:8.3f} {mi:7.3f}")
+        print(f"{i:6d} {int(k):6d} {prob:6.3f} {h:8.3f} {mi:7.3f}  {names[int(k)]}")
     return 0
 
 
@@ -324,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous_term = _catch_sigterm()
     try:
         _set_backend(args)
         if hasattr(args, "threads"):  # a command that trains or predicts
@@ -333,12 +359,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except TrainingInterrupted as exc:
         where = getattr(exc, "checkpoint_path", None)
-        print(f"\ntinybcnn: interrupted; checkpoint saved to {where}, "
-              "continue with --resume" if where else "\ntinybcnn: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        again = ("run the same command again to continue" if args.command == "demo"
+                 else "continue with --resume")
+        print(f"\ntinybcnn: {_stopped_by()}; checkpoint saved to {where}, {again}"
+              if where else f"\ntinybcnn: {_stopped_by()}", file=sys.stderr)
+        return _interrupt_code()
     except KeyboardInterrupt:
-        print("\ntinybcnn: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        print(f"\ntinybcnn: {_stopped_by()}", file=sys.stderr)
+        return _interrupt_code()
     except BrokenPipeError:  # e.g. `tinybcnn info | head -1`: the reader left, nothing to say
         # point stdout at /dev/null so the interpreter's final flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -347,9 +375,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tinybcnn: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except (ValueError, OSError, BackendError) as exc:
-        # DataError and CheckpointError are ValueErrors: one line, no traceback
+        # DataError, CheckpointError, NpyFileError and RunLocked are ValueErrors: one line
         print(f"tinybcnn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        if previous_term is not None:
+            signal.signal(signal.SIGTERM, previous_term)
+
+
+_sigterm_seen = False
+
+
+def _catch_sigterm() -> Any:
+    """Make SIGTERM raise like Ctrl-C (main thread only); return the handler it replaces."""
+    global _sigterm_seen
+    _sigterm_seen = False
+    if _in_main_thread():  # signal handlers can only be set there
+        previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        return previous
+    return None
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    global _sigterm_seen
+    _sigterm_seen = True
+    raise _Terminated
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _stopped_by() -> str:
+    return "terminated (SIGTERM)" if _sigterm_seen else "interrupted"
+
+
+def _interrupt_code() -> int:
+    """130 for Ctrl-C, 143 (128 + SIGTERM) for a termination request: the shells' codes."""
+    return EXIT_TERMINATED if _sigterm_seen else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

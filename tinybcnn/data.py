@@ -69,6 +69,7 @@ __all__ = [
     "load_idx_pair",
     "Dataset",
     "as_float",
+    "class_names",
     "PIXEL_SCALE",
     "FASHION_MNIST_CLASSES",
     "MNIST_CLASSES",
@@ -737,6 +738,23 @@ def _dataset_from_files(name: str, files: dict[str, Path], folder: Path) -> Data
                    source=str(folder))
 
 
+def class_names(dataset: str, n_classes: int) -> tuple[str, ...]:
+    """The class names of a data set by its name, without loading it.
+
+    Fashion-MNIST's names for ``embedded`` and ``fashion-mnist``, digits for ``mnist``, and
+    the class numbers for anything else (``idx:DIR`` files carry no names).
+    """
+    key = _ALIASES.get(dataset, dataset)
+    known = FASHION_MNIST_CLASSES if key == "embedded" else _CLASS_NAMES.get(key)
+    if known is not None and len(known) == n_classes:
+        return known
+    return tuple(str(k) for k in range(n_classes))
+
+
+#: The most classes an ``idx:DIR`` data set may have (its labels must lie in [0, this)).
+MAX_IDX_CLASSES = 1000
+
+
 def _load_idx_dir(spec: str) -> Dataset:
     """``idx:DIR``: four IDX files in DIR; the number of classes is read off the labels."""
     folder = Path(spec[len("idx:"):]).expanduser()
@@ -746,6 +764,11 @@ def _load_idx_dir(spec: str) -> Dataset:
                         f"{', '.join(s + '[.gz]' for s in IDX_FILES.values())})")
     x_train, y_train, x_test, y_test = _load_split_files(files, n_classes=None)
     n_classes = int(max(y_train.max(initial=-1), y_test.max(initial=-1))) + 1
+    if n_classes > MAX_IDX_CLASSES:
+        # a damaged label (e.g. 2**31 - 1) would otherwise build a 2**31-way classifier
+        raise DataError(f"{spec}: labels run up to {n_classes - 1}, but idx: data sets may "
+                        f"have at most {MAX_IDX_CLASSES} classes (labels 0 to "
+                        f"{MAX_IDX_CLASSES - 1}); is a label file damaged?")
     return Dataset(x_train, y_train, x_test, y_test, name=spec, n_classes=n_classes,
                    class_names=tuple(str(c) for c in range(n_classes)), source=str(folder))
 

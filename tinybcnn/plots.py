@@ -16,6 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ._atomic import atomic_write  # noqa: E402
+
 __all__ = [
     "training_curves",
     "reliability_diagram",
@@ -27,31 +29,40 @@ __all__ = [
 
 
 def save(fig: Any, path: str | Path | None) -> Any:
-    """Save ``fig`` to ``path`` (parents created) and close it; return it."""
-    if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    """Save ``fig`` to ``path`` (parents created, written atomically) and close it; return it.
+
+    The format follows the suffix (``.png``, ``.pdf``, ``.svg``, ...).
+    """
+    try:
+        if path is not None:
+            path = Path(path)
+            fmt = path.suffix.lstrip(".").lower() or "png"
+            with atomic_write(path) as f:  # never a half-written figure under the final name
+                fig.savefig(f, format=fmt, dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(fig)
     return fig
 
 
 def training_curves(histories: Mapping[str, Sequence[Mapping[str, float]]],
-                    path: str | Path | None = None) -> Any:
+                    path: str | Path | None = None, mc_samples: int | None = None) -> Any:
     """Training loss and held-out error (standard vs MC) against iteration, one colour per run.
 
     Parameters
     ----------
     histories : dict run name -> list of rows
         Each row has ``iteration`` and any of ``train_loss``, ``std_error``, ``mc_error``.
+    mc_samples : int, optional
+        The ``T`` of the ``mc_error`` evaluations, named in the legend.
     """
+    mc_label = "MC" if mc_samples is None else f"MC, T={mc_samples}"
     fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 3.8))
     for i, (name, rows) in enumerate(histories.items()):
         color = f"C{i}"
         it = [r["iteration"] for r in rows]
         if rows and "train_loss" in rows[0]:
             ax_loss.plot(it, [r["train_loss"] for r in rows], color=color, label=name)
-        for key, style, what in (("std_error", "--", "standard"), ("mc_error", "-", "MC")):
+        for key, style, what in (("std_error", "--", "standard"), ("mc_error", "-", mc_label)):
             pts = [(r["iteration"], r[key]) for r in rows if r.get(key) is not None]
             if pts:
                 xs, ys = zip(*pts, strict=True)
@@ -83,16 +94,22 @@ def reliability_diagram(bins: Mapping[str, Any], path: str | Path | None = None)
         width = np.diff(edges)
         acc = np.nan_to_num(np.asarray(r.bin_accuracy, dtype=float))
         conf = np.nan_to_num(np.asarray(r.bin_confidence, dtype=float))
-        filled = np.asarray(r.bin_counts) > 0
+        counts = np.asarray(r.bin_counts)
+        filled = counts > 0
         ax.bar(centers[filled], acc[filled], width=width[filled], edgecolor="k",
                color="C0", alpha=0.8, label="accuracy")
         ax.bar(centers[filled], (conf - acc)[filled], bottom=acc[filled], width=width[filled],
-               color="C3", alpha=0.35, hatch="//", label="gap")
+               color="C3", alpha=0.35, hatch="//",
+               label="gap to mean confidence\n(above bar: overconfident,\ninside: underconfident)")
+        for x, a, c in zip(centers[filled], acc[filled], counts[filled], strict=True):
+            # how many test images each bar stands for: a bin of 3 says little
+            ax.text(x, min(a, 0.93) + 0.02, str(int(c)), ha="center", va="bottom", fontsize=5,
+                    rotation=90)
         ax.plot([0, 1], [0, 1], "k--", lw=1)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", title=f"{name}\nECE {r.ece:.3f}")
         ax.set_aspect("equal")
-    axes[0][0].set_ylabel("accuracy")
-    axes[0][0].legend(loc="upper left", fontsize=8)
+    axes[0][0].set_ylabel("accuracy (numbers: test images per bin)")
+    axes[0][0].legend(loc="upper left", fontsize=6)
     fig.tight_layout()
     return save(fig, path)
 
@@ -122,33 +139,39 @@ def entropy_histogram(entropies: Mapping[str, tuple[np.ndarray, np.ndarray]],
 
 def certain_images(images: np.ndarray, score: np.ndarray, labels: np.ndarray,
                    predicted: np.ndarray, class_names: Sequence[str] | None = None, k: int = 8,
-                   score_name: str = "entropy", path: str | Path | None = None) -> Any:
+                   score_name: str = "entropy", path: str | Path | None = None,
+                   title: str | None = None) -> Any:
     """The ``k`` most certain (lowest ``score``) and least certain (highest) test images.
+
+    Each image is captioned with its predicted and true class and its score.
 
     Parameters
     ----------
     images : (N, H, W) or (N, 1, H, W)
     score : (N,) uncertainty, e.g. predictive entropy
     labels, predicted : (N,) true and predicted classes
+    title : str, optional
+        What made the predictions, e.g. ``"lenet-all, MC dropout (T=50)"``.
     """
     images = np.asarray(images)
     if images.ndim == 4:
         images = images[:, 0]
     order = np.argsort(score, kind="stable")
     rows = {"most certain": order[:k], "least certain": order[::-1][:k]}
-    fig, axes = plt.subplots(2, k, figsize=(1.5 * k, 3.9))
+    fig, axes = plt.subplots(2, k, figsize=(1.5 * k, 4.3))
     name = (lambda c: class_names[c]) if class_names else str
-    for r, (title, idx) in enumerate(rows.items()):
+    for r, (row_name, idx) in enumerate(rows.items()):
         for c, i in enumerate(idx):
             ax = axes[r][c]
             ax.imshow(images[i], cmap="gray_r")
             ok = labels[i] == predicted[i]
-            ax.set_title(f"{name(predicted[i])}\n{score_name} {score[i]:.2f}", fontsize=7,
-                         color="k" if ok else "C3")
+            ax.set_title(f"pred {name(predicted[i])}\ntrue {name(labels[i])}\n"
+                         f"{score_name} {score[i]:.2f}", fontsize=6, color="k" if ok else "C3")
             ax.set_xticks([])
             ax.set_yticks([])
-        axes[r][0].set_ylabel(title, fontsize=9)
-    fig.suptitle("Predicted class (red: wrong) and uncertainty", fontsize=10)
+        axes[r][0].set_ylabel(row_name, fontsize=9)
+    heading = "Predicted and true class (red: wrong) and uncertainty"
+    fig.suptitle(f"{title}: {heading.lower()}" if title else heading, fontsize=10)
     fig.tight_layout()
     return save(fig, path)
 

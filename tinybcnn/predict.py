@@ -28,6 +28,7 @@ import numpy as np
 
 from .backend import check_namespace, device_memory, namespace_name, to_namespace, to_numpy, xp_of
 from .functional import log_softmax
+from .functional._checks import check_positive_int
 from .metrics import mc_test_log_likelihood
 from .random import make_rng
 
@@ -146,6 +147,27 @@ def _check_input(model: Any, x: Any) -> Any:
     return x
 
 
+def _validate_inputs(x: Any, batch_size: Any) -> None:
+    """Refuse inputs that would give wrong probabilities silently (as ``Trainer.step`` does).
+
+    Raw ``uint8`` images (0-255 instead of the training scale, see
+    :func:`tinybcnn.data.as_float`) and other non-float arrays are refused, as are an empty
+    batch, a ``batch_size`` below 1 and, for NumPy inputs, NaN or infinite values. The finite
+    check runs once per call on the input, never per batch; device arrays (CuPy) skip it,
+    because reading the answer back would stall the GPU before any work is queued.
+    """
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+        raise TypeError(f"x must be an array (N, ...), got {type(x).__name__}")
+    check_positive_int(batch_size, "batch_size")
+    if np.dtype(x.dtype).kind != "f":
+        raise ValueError(f"x must be floating point (images scaled as in training, see "
+                         f"tinybcnn.data.as_float), got {x.dtype}")
+    if len(x.shape) == 0 or x.shape[0] == 0:
+        raise ValueError(f"x must hold at least one input, got shape {tuple(x.shape)}")
+    if isinstance(x, np.ndarray) and not np.isfinite(x).all():
+        raise ValueError("x contains NaN or infinite values")
+
+
 def standard_predict(model: Any, x: Any, batch_size: int = 1000) -> Prediction:
     """One deterministic pass (dropout off: weight averaging).
 
@@ -160,6 +182,7 @@ def standard_predict(model: Any, x: Any, batch_size: int = 1000) -> Prediction:
     Prediction
         ``mutual_info`` and ``variation_ratio`` are zero: one pass has no spread.
     """
+    _validate_inputs(x, batch_size)
     x = _check_input(model, x)
     # same rounding as mc_predict: log-softmax in the model's dtype, exp in float64
     chunks = [log_softmax(model.forward(x[s, ...])) for s in _batches(x.shape[0], batch_size)]
@@ -310,6 +333,7 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     ``p̄ = (1/T) Σ_t p_t``, ``H[p̄] = −Σ_k p̄_k log p̄_k``,
     ``MI = H[p̄] − (1/T) Σ_t H[p_t]``, ``variation ratio = 1 − f_mode / T``.
     """
+    _validate_inputs(x, batch_size)
     samples = _check_samples(samples)
     x = _check_input(model, x)
     xp = xp_of(x)
@@ -411,6 +435,7 @@ def mc_predict_regression(model: Any, x: Any, tau: float, samples: int = 50,
     """
     if not 0 < tau < math.inf:
         raise ValueError(f"tau must be finite and > 0, got {tau}")
+    _validate_inputs(x, batch_size)
     samples = _check_samples(samples)
     x = _check_input(model, x)
     rng = rng if rng is not None else make_rng(seed, like=x)

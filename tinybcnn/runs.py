@@ -7,6 +7,11 @@ run is described once (:class:`RunConfig`) and always laid out the same way::
     RUN_DIR/checkpoint.npz    weights, optimiser and RNG state (no pickle)
     RUN_DIR/history.csv       evaluation rows during training
     RUN_DIR/metrics.json      written by evaluate_run
+    RUN_DIR/.tinybcnn.lock    held by the process training there (see runlock.py)
+
+Every file is written atomically. A directory that holds anything else and no
+``config.json`` of a run is not a run directory: training into it is refused, so a
+mistyped ``--out`` never overwrites a user's files.
 """
 
 from __future__ import annotations
@@ -20,22 +25,29 @@ from typing import Any
 import numpy as np
 
 from . import metrics
+from ._atomic import PART_SUFFIX, remove_stale_parts
+from ._json import write_json
 from .backend import BACKENDS, get_backend, set_backend
 from .checkpoint import CheckpointError, model_from_checkpoint
 from .data import Dataset, as_float, load_dataset
+from .functional._checks import check_positive_int
 from .models import LENET_VARIANTS, lenet
 from .objective import Objective
 from .optim import SGD, inv
 from .predict import Prediction, mc_predict, standard_predict
 from .random import check_drop_probability
+from .runlock import LOCK_NAME, remove_if_unused, run_lock
 from .train import History, Trainer
 
 __all__ = ["RunConfig", "MODEL_NAMES", "build", "load_data", "train_run", "load_run",
-           "evaluate", "evaluate_run", "CONFIG", "CHECKPOINT", "HISTORY", "METRICS"]
+           "evaluate", "evaluate_run", "scores", "check_run_dir", "is_run_dir", "CONFIG",
+           "CHECKPOINT", "HISTORY", "METRICS", "RUN_FILES"]
 
 MODEL_NAMES = tuple(f"lenet-{v}" for v in LENET_VARIANTS)
 CONFIG, CHECKPOINT, HISTORY, METRICS = ("config.json", "checkpoint.npz", "history.csv",
                                         "metrics.json")
+#: Every name a run directory may hold that this package wrote.
+RUN_FILES = (CONFIG, CHECKPOINT, HISTORY, METRICS, LOCK_NAME)
 
 
 @dataclass
@@ -75,16 +87,15 @@ class RunConfig:
         if self.model not in MODEL_NAMES:
             raise ValueError(f"model must be one of {MODEL_NAMES}, got {self.model!r}")
         check_drop_probability(self.p, "p")
-        for name in ("train_size", "test_size", "iterations", "eval_every"):
-            value = getattr(self, name)
-            if value is not None and (int(value) != value or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("train_size", "test_size", "iterations", "eval_every", "batch_size"):
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), name)
+        check_positive_int(self.seed, "seed", minimum=0)
+        check_positive_int(self.eval_samples, "eval_samples", minimum=0)
         if self.epochs is not None and not 0 < self.epochs < math.inf:
             raise ValueError(f"epochs must be a positive number, got {self.epochs!r}")
         if self.iterations is not None and self.epochs is not None:
             raise ValueError("give iterations or epochs, not both")
-        if int(self.batch_size) != self.batch_size or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
         for name in ("lr",):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
@@ -96,14 +107,11 @@ class RunConfig:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         if self.length_scale is not None and not self.length_scale > 0:
             raise ValueError(f"length_scale must be > 0, got {self.length_scale!r}")
-        if int(self.seed) != self.seed or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.eval_samples < 0:
-            raise ValueError(f"eval_samples must be >= 0, got {self.eval_samples!r}")
         return self
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        """Write the config as JSON to ``path`` (atomically)."""
+        write_json(path, asdict(self))
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
@@ -176,35 +184,87 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     ``resume``, a run directory that already holds a checkpoint is refused, never overwritten.
     """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a directory")
     if resume:
         if not (out / CHECKPOINT).exists():
             raise ValueError(f"nothing to resume: {out / CHECKPOINT} does not exist")
         config = RunConfig.load(out / CONFIG)
-        if total is not None and total != (None, None):
-            config.iterations, config.epochs = total
-            config.validate()
-            config.save(out / CONFIG)
-    elif (out / CHECKPOINT).exists():
-        raise ValueError(f"{out} already holds a run; continue it with --resume, or choose "
-                         "another --out")
+    else:
+        check_run_dir(out)
     assert config is not None
     config.validate()
-    out.mkdir(parents=True, exist_ok=True)
+    # everything that can fail on bad input happens before the directory is created
     data = data if data is not None else load_data(config, progress=progress)
     trainer = build(config, data)
-    if resume:
-        trainer.resume(out / CHECKPOINT)
-    else:
-        config.save(out / CONFIG)
-    x_test = as_float(data.x_test)
-    history = trainer.fit(
-        as_float(data.x_train), data.y_train, iterations=_iterations(config, len(data.y_train)),
-        batch_size=config.batch_size, x_val=x_test, y_val=data.y_test,
-        eval_every=config.eval_every, mc_samples=config.eval_samples,
-        log_path=out / HISTORY, checkpoint_path=out / CHECKPOINT,
-        checkpoint_every=config.eval_every, progress=progress,
-    )
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with run_lock(out):
+            remove_stale_parts(out)  # left by a writer killed mid-write; we hold the lock
+            if resume:
+                if total is not None and total != (None, None):
+                    config.iterations, config.epochs = total
+                    config.validate()
+                    config.save(out / CONFIG)
+                trainer.resume(out / CHECKPOINT)
+            else:
+                check_run_dir(out)  # again, now that no one else can write here
+                config.save(out / CONFIG)
+            x_test = as_float(data.x_test)
+            label = progress and f"{config.model} train"
+            history = trainer.fit(
+                as_float(data.x_train), data.y_train,
+                iterations=_iterations(config, len(data.y_train)),
+                batch_size=config.batch_size, x_val=x_test, y_val=data.y_test,
+                eval_every=config.eval_every, mc_samples=config.eval_samples,
+                log_path=out / HISTORY, checkpoint_path=out / CHECKPOINT,
+                checkpoint_every=config.eval_every, progress=label,
+            )
+    except BaseException:
+        if created:
+            remove_if_unused(out)
+        raise
     return trainer, history
+
+
+def is_run_dir(directory: str | Path) -> bool:
+    """Whether ``directory`` holds the ``config.json`` of a tinybcnn run."""
+    try:
+        RunConfig.load(Path(directory) / CONFIG)
+    except ValueError:
+        return False
+    return True
+
+
+def check_run_dir(out: str | Path) -> None:
+    """Refuse ``out`` as the directory of a new run unless it is new, empty, or a run's own.
+
+    Raises
+    ------
+    ValueError
+        If ``out`` holds a finished or interrupted run (a checkpoint: continue it with
+        ``--resume``), or holds files but no run ``config.json`` (a user's folder: nothing in
+        it is ever overwritten).
+    """
+    out = Path(out)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"{out} exists and is not a directory")
+    if (out / CHECKPOINT).exists():
+        raise ValueError(f"{out} already holds a run; continue it with --resume, or choose "
+                         "another --out")
+    ours = [e for e in out.iterdir() if e.name == LOCK_NAME or e.name.endswith(PART_SUFFIX)]
+    if len(ours) == len(list(out.iterdir())):
+        return  # empty, or only what a killed run of ours left
+    if (out / CONFIG).exists() and not is_run_dir(out):
+        raise ValueError(f"{out / CONFIG} is not a tinybcnn run config: refusing to overwrite "
+                         "it; choose another --out")
+    if not (out / CONFIG).exists():
+        raise ValueError(f"{out} is not empty and is not a tinybcnn run directory: refusing "
+                         "to write into it; choose a new or empty --out")
+
 
 
 def load_run(run_dir: str | Path) -> tuple[RunConfig, Any]:
@@ -223,10 +283,18 @@ def load_run(run_dir: str | Path) -> tuple[RunConfig, Any]:
     return config, model
 
 
-def _scores(pred: Prediction, labels: np.ndarray) -> dict[str, float]:
-    return {"error": metrics.error(pred.probs, labels), "nll": metrics.nll(pred.probs, labels),
-            "brier": metrics.brier(pred.probs, labels),
-            "ece": metrics.ece(pred.probs, labels).ece}
+def scores(pred: Prediction, labels: np.ndarray, uncertainty: bool = False) -> dict[str, float]:
+    """Error, NLL, Brier score and ECE of ``pred`` on ``labels`` (the keys of metrics.json).
+
+    With ``uncertainty``, also the mean predictive ``entropy`` and ``mutual_info``.
+    """
+    out = {"error": metrics.error(pred.probs, labels), "nll": metrics.nll(pred.probs, labels),
+           "brier": metrics.brier(pred.probs, labels),
+           "ece": metrics.ece(pred.probs, labels).ece}
+    if uncertainty:
+        out["entropy"] = float(np.mean(pred.entropy))
+        out["mutual_info"] = float(np.mean(pred.mutual_info))
+    return out
 
 
 def evaluate(model: Any, x: np.ndarray, labels: np.ndarray, samples: int = 50,
@@ -243,7 +311,7 @@ def evaluate(model: Any, x: np.ndarray, labels: np.ndarray, samples: int = 50,
     std = standard_predict(model, x)
     mc = mc_predict(model, x, samples=samples, seed=seed)
     result = {"samples": int(samples), "n_test": int(len(labels)),
-              "standard": _scores(std, labels), "mc": _scores(mc, labels)}
+              "standard": scores(std, labels), "mc": scores(mc, labels)}
     return result, std, mc
 
 
@@ -259,5 +327,5 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int =
     data = load_data(config, progress=progress)
     result, _, _ = evaluate(model, as_float(data.x_test), data.y_test, samples=samples,
                             seed=seed)
-    (run_dir / METRICS).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(run_dir / METRICS, result)
     return result

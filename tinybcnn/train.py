@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import math
 import os
@@ -50,6 +51,8 @@ from typing import Any
 
 import numpy as np
 
+from ._atomic import atomic_write_text
+from ._json import jsonable
 from .backend import check_namespace, namespace_name, to_namespace, to_numpy, xp_of
 from .checkpoint import (
     Checkpoint,
@@ -61,6 +64,7 @@ from .checkpoint import (
 )
 from .metrics import error, nll
 from .predict import mc_predict, standard_predict
+from .progress import LineProgress, progress_bar
 from .random import step_rng
 
 __all__ = ["Trainer", "History", "COLUMNS", "TrainingDiverged", "TrainingInterrupted"]
@@ -163,32 +167,34 @@ def _log_format(path: Path) -> str:
 
 
 class _EvalLog:
-    """The history as CSV or JSON lines, one row per evaluation, flushed as it is written.
+    """The history as CSV or JSON lines, one row per evaluation, rewritten atomically each time.
 
     Opening it rewrites the file from the history so far, so after a resume the file holds
     exactly the rows of the restored run (rows logged after the checkpoint, by the run that
-    was interrupted, are dropped because they are evaluated again).
+    was interrupted, are dropped because they are evaluated again). The file is small (one
+    row per evaluation), so each row rewrites it whole: a crash never leaves half a row.
     """
 
     def __init__(self, path: str | os.PathLike[str], history: History) -> None:
         self.path = Path(path)
         self.format = _log_format(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "w", newline="") as f:
-            if self.format == "csv":
-                csv.writer(f).writerow(COLUMNS)
-            for row in history:
-                self._write(f, row)
+        self.rows = [dict(row) for row in history]
+        self._flush()
 
-    def _write(self, f: Any, row: dict[str, Any]) -> None:
+    def _flush(self) -> None:
+        f = io.StringIO(newline="")
         if self.format == "csv":
-            csv.writer(f).writerow(["" if row[c] is None else row[c] for c in COLUMNS])
+            csv.writer(f).writerow(COLUMNS)
+            for row in self.rows:
+                csv.writer(f).writerow(["" if row[c] is None else row[c] for c in COLUMNS])
         else:
-            f.write(json.dumps({c: row[c] for c in COLUMNS}) + "\n")
+            for row in self.rows:
+                f.write(json.dumps({c: row[c] for c in COLUMNS}) + "\n")
+        atomic_write_text(self.path, f.getvalue())
 
     def append(self, row: dict[str, Any]) -> None:
-        with open(self.path, "a", newline="") as f:
-            self._write(f, row)
+        self.rows.append(dict(row))
+        self._flush()
 
 
 # ---------------------------------------------------------------------------------------
@@ -202,21 +208,10 @@ def _child_seeds(seed: int | list[int], n: int) -> list[int]:
             for s in np.random.SeedSequence(seed).spawn(n)]
 
 
-def _jsonable(value: Any) -> Any:
-    """NumPy scalars and arrays inside an RNG state as plain JSON values."""
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _rng_state(rng: Any) -> dict[str, Any] | None:
     """The JSON-able state of a NumPy generator; ``None`` for CuPy's, which cannot be read."""
     if isinstance(rng, np.random.Generator):
-        return _jsonable(rng.bit_generator.state)
+        return jsonable(rng.bit_generator.state)
     return None
 
 
@@ -230,9 +225,18 @@ def _numpy_rng(state: dict[str, Any]) -> np.random.Generator:
     return np.random.Generator(bit_generator)
 
 
+def _deferrable_signals() -> list[int]:
+    """Ctrl-C, and SIGTERM where a Python handler turns it into an exception (the CLI's)."""
+    signals = [signal.SIGINT]
+    if callable(signal.getsignal(signal.SIGTERM)):
+        signals.append(signal.SIGTERM)
+    return signals
+
+
 @contextlib.contextmanager
 def _sigint_deferred() -> Iterator[None]:
-    """Hold Ctrl-C until the block ends, so an update is applied completely or not at all.
+    """Hold Ctrl-C (and a handled SIGTERM) until the block ends, so an update is applied
+    completely or not at all.
 
     The optimiser changes parameters one array at a time; an interrupt in the middle would
     leave a state that no uninterrupted run ever passes through. Signals can only be
@@ -241,20 +245,22 @@ def _sigint_deferred() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous is None:  # a handler installed from C: leave it alone
-        yield
-        return
-    caught: list[Any] = []
-    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(frame))
+    previous = {s: signal.getsignal(s) for s in _deferrable_signals()}
+    previous = {s: h for s, h in previous.items() if h is not None}  # None: set from C
+    caught: list[tuple[int, Any]] = []
+    for s in previous:
+        signal.signal(s, lambda signum, frame: caught.append((signum, frame)))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         if caught:
-            if callable(previous):
-                previous(signal.SIGINT, caught[0])  # default_int_handler raises KeyboardInterrupt
-            elif previous == signal.SIG_DFL:
+            signum, frame = caught[0]
+            handler = previous[signum]
+            if callable(handler):
+                handler(signum, frame)  # default_int_handler raises KeyboardInterrupt
+            elif handler == signal.SIG_DFL:
                 raise KeyboardInterrupt
 
 
@@ -533,12 +539,17 @@ class Trainer:
         return self._elapsed + running
 
     def _record_row(self, val: tuple[Any, Any] | None, mc_samples: int,
-                    log: _EvalLog | None) -> dict[str, Any]:
+                    log: _EvalLog | None, bar: Any = None) -> dict[str, Any]:
         """Evaluate, append a history row (and a log line), and reset the running loss."""
         # finite loss but non-finite weights (one update overflowed): diverged, not bad input
         self._check_finite()
+        if bar is not None and val is not None:  # an evaluation takes seconds: say so
+            bar.set_postfix(status=f"evaluating (MC T={mc_samples})" if mc_samples
+                            else "evaluating")
         metrics = (self.evaluate(*val, mc_samples=mc_samples) if val is not None
                    else dict.fromkeys(("std_error", "std_nll", "mc_error", "mc_nll")))
+        if bar is not None:
+            bar.set_postfix()  # evaluation over; the next update shows the loss again
         train_loss = self._running_loss() if self._loss_count else None
         row = {"iteration": self.iteration, "epoch": self.epoch, "train_loss": train_loss,
                "lr": self.optimizer.lr, **metrics, "time": self._elapsed_now()}
@@ -547,6 +558,10 @@ class Trainer:
         self._last_row = self.iteration
         if log is not None:
             log.append(row)
+        if isinstance(bar, LineProgress) and val is not None:  # off a terminal: a line each
+            mc = "" if row["mc_error"] is None else f", MC T={mc_samples} {row['mc_error']:.4f}"
+            bar.write(f"{bar.desc}: iteration {row['iteration']}: test error standard "
+                      f"{row['std_error']:.4f}{mc}")
         return row
 
     # -- input checks -----------------------------------------------------------------
@@ -605,7 +620,7 @@ class Trainer:
             y_val: Any = None, eval_every: int | None = None, mc_samples: int = 50,
             log_path: str | os.PathLike[str] | None = None,
             checkpoint_path: str | os.PathLike[str] | None = None,
-            checkpoint_every: int | None = None, progress: bool = True) -> History:
+            checkpoint_every: int | None = None, progress: bool | str = True) -> History:
         """Train until ``self.iteration`` reaches ``iterations`` (or ``epochs`` worth of them).
 
         The count is a *total*, as Caffe's ``max_iter``: a trainer resumed at iteration 600
@@ -634,8 +649,10 @@ class Trainer:
         checkpoint_path : path, optional
             Written every ``checkpoint_every`` iterations, at the end, and on Ctrl-C.
         checkpoint_every : int, optional
-        progress : bool
-            Show a tqdm bar with the running loss and the learning rate (only on a terminal).
+        progress : bool or str
+            Report progress: a tqdm bar with the running loss and the learning rate on a
+            terminal, a line every few seconds and one per evaluation elsewhere. A string
+            labels the report (e.g. ``"lenet-all train"``; default ``"train"``).
 
         Returns
         -------
@@ -671,7 +688,8 @@ class Trainer:
         log = _EvalLog(log_path, self.history) if log_path is not None else None
 
         self._clock = time.perf_counter()
-        bar = _progress_bar(target, self.iteration, progress)
+        bar = progress_bar(target, self.iteration, enabled=bool(progress),
+                           desc=progress if isinstance(progress, str) else "train")
         # divergence is detected explicitly (TrainingDiverged); NumPy's overflow warnings on
         # the way there would only clutter the terminal
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -680,7 +698,7 @@ class Trainer:
                     if self.iteration > self._last_row and (
                             self.iteration == target
                             or (eval_every is not None and self.iteration % eval_every == 0)):
-                        self._record_row(val, mc_samples, log)
+                        self._record_row(val, mc_samples, log, bar)
                     due = self._checkpoint_due(target, checkpoint_every)
                     if checkpoint_path is not None and due:
                         self.save(checkpoint_path)
@@ -839,8 +857,16 @@ class Trainer:
                                       f"{key}={this_obj[key]}")
         perm = ckpt.arrays.get("perm")
         if perm is not None and (perm.ndim != 1 or perm.dtype.kind not in "iu"
-                                 or len(perm) != state["n_train"]):
+                                 or len(perm) != state["n_train"]
+                                 or not np.array_equal(np.sort(perm), np.arange(len(perm)))):
+            # a checksum only proves the file is as written: refuse indices that are not a
+            # permutation of the training set (they would index out of range later)
             raise CheckpointError(f"{ckpt.path}: malformed permutation in trainer state")
+        position = state["position"]
+        if isinstance(position, bool) or not isinstance(position, int) or not (
+                0 <= position <= (len(perm) if perm is not None else 0)):
+            raise CheckpointError(f"{ckpt.path}: position {position!r} in trainer state is "
+                                  "outside the saved permutation")
         shuffle = _numpy_rng(state["rng"]["shuffle"])
         return shuffle, None if perm is None else np.array(perm, dtype=np.int64)
 
@@ -849,11 +875,3 @@ def _finite_or_none(row: dict[str, Any]) -> dict[str, Any]:
     """A history row with NaN/inf replaced by None (checkpoint headers are strict JSON)."""
     return {k: None if isinstance(v, float) and not math.isfinite(v) else v
             for k, v in row.items()}
-
-
-def _progress_bar(total: int, initial: int, progress: bool) -> Any:
-    """A tqdm bar (``disable=None`` hides it when stderr is not a terminal)."""
-    from tqdm.auto import tqdm  # imported here: `import tinybcnn.train` stays light
-
-    return tqdm(total=total, initial=min(initial, total), disable=None if progress else True,
-                unit="it", desc="train", dynamic_ncols=True)

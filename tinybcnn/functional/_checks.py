@@ -6,7 +6,12 @@ from typing import Any
 
 
 def check_ndim(a: Any, ndim: int, name: str, layout: str) -> None:
-    """Raise ValueError unless ``a`` has ``ndim`` dimensions (``layout`` names them)."""
+    """Raise ValueError unless ``a`` has ``ndim`` dimensions (``layout`` names them).
+
+    Anything that is not an array (a nested list, say) is a TypeError that says so.
+    """
+    if not hasattr(a, "ndim") or not hasattr(a, "shape"):
+        raise TypeError(f"{name} must be an array with shape {layout}, got {type(a).__name__}")
     if a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D with shape {layout}, got shape {tuple(a.shape)}")
 

@@ -1,0 +1,53 @@
+"""The README's two set-up commands are enough: ``pip install -e ".[dev]"`` brings every
+module the CPU test suite would otherwise skip for, and the demo's folder is not committed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # the standard library from Python 3.11
+
+ROOT = Path(__file__).resolve().parents[1]
+# import name -> the requirement (in the dev extra, possibly through another extra) giving it
+PROVIDED_BY = {"array_api_strict": "array-api-strict", "griffe": "mkdocstrings[python]",
+               "mkdocs": "mkdocs", "mkdocstrings": "mkdocstrings[python]",
+               "material": "mkdocs-material", "jupytext": "jupytext",
+               "hypothesis": "hypothesis",
+               # not needed on a CPU: the GPU tests, the package itself, the stdlib
+               "cupy": None, "tinybcnn.data": None, "tomllib": None}
+
+
+def dev_requirements() -> set[str]:
+    """The dev extra's requirements (name and extras, versions dropped), extras expanded."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    seen, todo = set(), list(extras["dev"])
+    while todo:
+        spec = re.split(r"[<>=!~ ;]", todo.pop(), maxsplit=1)[0]
+        own = re.fullmatch(r"tinybcnn\[(.+)\]", spec)
+        if own:
+            for extra in own.group(1).split(","):
+                todo.extend(extras[extra.strip()])
+        else:
+            seen.add(spec)
+    return seen
+
+
+def test_dev_extra_provides_every_module_the_tests_skip_without():
+    skipped_for = set()
+    for path in (ROOT / "tests").glob("*.py"):
+        skipped_for |= set(re.findall(r"importorskip\(\"([\w.]+)\"\)", path.read_text()))
+    assert skipped_for, "found no importorskip at all: the pattern is stale"
+    dev = dev_requirements()
+    for module in sorted(skipped_for):
+        assert module in PROVIDED_BY, f"add {module} to PROVIDED_BY and to the dev extra"
+        if PROVIDED_BY[module] is not None:
+            assert PROVIDED_BY[module] in dev, f"{module} needs {PROVIDED_BY[module]} in dev"
+
+
+def test_the_demo_folder_is_ignored_by_git():
+    lines = (ROOT / ".gitignore").read_text().splitlines()
+    assert "tinybcnn-demo/" in lines
