@@ -158,8 +158,9 @@ def _validate_inputs(x: Any, batch_size: Any) -> None:
     """
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         raise TypeError(f"x must be an array (N, ...), got {type(x).__name__}")
-    check_positive_int(batch_size, "batch_size")
-    if np.dtype(x.dtype).kind != "f":
+    if batch_size is not None:  # None: the memory-aware default, chosen later
+        check_positive_int(batch_size, "batch_size")
+    if not xp_of(x).isdtype(x.dtype, "real floating"):
         raise ValueError(f"x must be floating point (images scaled as in training, see "
                          f"tinybcnn.data.as_float), got {x.dtype}")
     if len(x.shape) == 0 or x.shape[0] == 0:
