@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"{DEMO_ITERATIONS:,} iterations per model, T = {DEMO_SAMPLES}")
     block = readme_block(table, minutes, cpu, settings)
     print(block)
-    print(f"\nwall time {seconds:.1f} s on {cpu}; wrote {FIGURE.relative_to(ROOT)}")
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    print(f"\nwall time {seconds:.1f} s on {cpu} (load average now {load}: the README says "
+          f"'idle', so rerun if it is well above 0); wrote {FIGURE.relative_to(ROOT)}")
     if args.update_readme:
         text = README.read_text()
         pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
