@@ -19,6 +19,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,7 +34,7 @@ import pytest
 from tinybcnn.backend import get_backend, set_backend
 from tinybcnn.checkpoint import read_checkpoint
 from tinybcnn.cli import main
-from tinybcnn.data import load_dataset, write_idx
+from tinybcnn.data import FASHION_MNIST_CLASSES, load_dataset, write_idx
 
 # A tiny but real training run: ~20 updates of LeNet on 200 embedded images.
 TINY = ["--train-size", "200", "--test-size", "100", "--iterations", "20", "--eval-samples", "2",
@@ -126,12 +127,14 @@ def write_idx_dir(folder: Path, data) -> Path:
 
 
 def parse_predictions(stdout: str) -> list[tuple[int, int, float, float, float]]:
-    """The rows ``image class prob entropy MI`` of ``tinybcnn predict``."""
+    """The rows ``image class prob entropy MI name`` of ``tinybcnn predict``; each name must be
+    the Fashion-MNIST name of its class (the runs here train on the embedded data)."""
     lines = [line for line in stdout.splitlines() if line.strip()]
-    assert lines[0].split() == ["image", "class", "prob", "entropy", "MI"], lines[0]
+    assert lines[0].split() == ["image", "class", "prob", "entropy", "MI", "name"], lines[0]
     rows = []
     for line in lines[1:]:
-        i, k, p, h, mi = line.split()
+        i, k, p, h, mi, *name = line.split()
+        assert " ".join(name) == FASHION_MNIST_CLASSES[int(k)], line
         rows.append((int(i), int(k), float(p), float(h), float(mi)))
     return rows
 
@@ -627,3 +630,31 @@ def test_train_help_lists_the_options(capsys):
         assert f"{option} " in out or f"{option}\n" in out, option
     for choice in ("lenet-all", "lenet-ip", "idx:DIR", "drop probability"):
         assert choice in out, choice
+
+
+# (subcommand, option, the default its help must show)
+DEFAULTS = [("train", "--lr", "(0.01)"), ("train", "--batch-size", "(64)"),
+            ("train", "--iterations", "10 epochs"), ("train", "--epochs", "default 10"),
+            ("train", "--train-size", "all of it"), ("train", "--test-size", "all of it"),
+            ("train", "--p", "(0.5)"), ("train", "--seed", "(0)"),
+            ("predict", "--samples", "(50)"), ("evaluate", "--samples", "(50)"),
+            ("demo", "--train-size", "(1000)"), ("demo", "--samples", "(50)"),
+            ("demo", "--iterations", "default 2000")]
+
+
+@pytest.mark.parametrize(("command", "option", "default"), DEFAULTS,
+                         ids=[f"{c}{o}" for c, o, _ in DEFAULTS])
+def test_help_shows_the_defaults(command, option, default, capsys):
+    code, out, err = call([command, "--help"], capsys)
+    assert code == 0, err
+    # an option's help runs from its name to the next option
+    block = re.search(rf"^\s+{re.escape(option)}\b.*?(?=^\s+-|\Z)", out, re.M | re.S)
+    assert block, f"{option} not in {command} --help"
+    assert default in " ".join(block.group(0).split()), block.group(0)
+
+
+def test_data_dir_help_says_where_downloads_go(capsys):
+    code, out, _ = call(["train", "--help"], capsys)
+    text = " ".join(out.split())
+    assert "~/.cache/tinybcnn" in text and "(and cache)" not in text
+

@@ -83,7 +83,7 @@ def test_measured_cpus_are_sane():
 
 
 def test_apply_threads_limits_blas_as_threadpoolctl_reports():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threadpoolctl  # a dependency of the package (pyproject.toml)
     before = threadpoolctl.threadpool_info()
     if not any(d.get("user_api") == "blas" for d in before):
         pytest.skip("no BLAS library loaded")

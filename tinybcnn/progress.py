@@ -22,6 +22,8 @@ class LineProgress:
     ``close``) that prints ``label: n/total unit (x%), key value, ..., elapsed`` to stderr at
     most every ``every`` seconds, and at the end (unless the last line already said it)."""
 
+    disable = False  # tqdm's flag: this progress is shown (as lines), so worth updating
+
     def __init__(self, total: int, initial: int = 0, desc: str = "", unit: str = "it",
                  every: float = LOG_EVERY_S, file: Any = None) -> None:
         self.total, self.n, self.desc, self.unit, self.every = total, initial, desc, unit, every
