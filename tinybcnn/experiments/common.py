@@ -10,7 +10,6 @@ machine.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import platform
@@ -22,12 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__, metrics
-from .._atomic import atomic_write
+from .. import __version__
+from .._json import write_json
 from ..backend import get_backend
 from ..data import Dataset, stratified_subset
-from ..predict import Prediction
-from ..runs import CHECKPOINT, CONFIG, RunConfig, load_run, train_run
+from ..runs import CHECKPOINT, CONFIG, RunConfig, load_run, scores, train_run
 
 __all__ = ["TrainingSettings", "Context", "default_iterations", "check_positive_int",
            "check_fractions", "machine_info", "one_blas_thread", "write_json", "scores",
@@ -147,41 +145,6 @@ def machine_info() -> dict[str, Any]:
         except Exception as exc:  # a driver problem should not lose the results
             info["gpu"] = f"unknown ({type(exc).__name__})"
     return info
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON values: arrays to lists, NumPy scalars to Python, NaN/inf to None."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, all or nothing (NaN and infinities become ``null``)."""
-    text = json.dumps(_jsonable(obj), indent=1, allow_nan=False) + "\n"
-    with atomic_write(Path(path)) as f:
-        f.write(text.encode("utf-8"))
-
-
-def scores(pred: Prediction, labels: np.ndarray) -> dict[str, float]:
-    """Error, NLL, Brier, ECE, mean predictive entropy and mean mutual information."""
-    return {"error": metrics.error(pred.probs, labels), "nll": metrics.nll(pred.probs, labels),
-            "brier": metrics.brier(pred.probs, labels),
-            "ece": metrics.ece(pred.probs, labels).ece,
-            "entropy": float(np.mean(pred.entropy)),
-            "mutual_info": float(np.mean(pred.mutual_info))}
 
 
 @contextlib.contextmanager

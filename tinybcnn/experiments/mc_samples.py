@@ -110,7 +110,7 @@ def experiment(ctx: Context, run_dir: str | Path | None = None) -> dict[str, Any
         bar.close()
     err = np.array([r["error"] for r in reps])
     nll = np.array([r["nll"] for r in reps])
-    std_scores = scores(std, y_test)
+    std_scores = scores(std, y_test, uncertainty=True)
     below = np.flatnonzero(err.mean(axis=0) <= std_scores["error"])
     results = {"run": run, "n_test": len(y_test), "t_values": t_values,
                "standard": std_scores, "repetitions": reps,

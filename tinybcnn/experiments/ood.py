@@ -130,7 +130,7 @@ def experiment(ctx: Context) -> dict[str, Any]:
                                   len(y_in))}
             hist_preds = hist_preds or preds
             per_seed.append({**run_record(trained), "history": trained["history"],
-                             "in_distribution": {k: scores(p[0], y_in)
+                             "in_distribution": {k: scores(p[0], y_in, uncertainty=True)
                                                  for k, p in preds.items()},
                              "scores": {k: ood_scores(*p, tpr=s.tpr) for k, p in preds.items()}})
             bar.update(1)

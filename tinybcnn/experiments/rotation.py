@@ -126,7 +126,7 @@ def experiment(ctx: Context, run_dir: str | Path | None = None) -> dict[str, Any
             for kind, pred in (("standard", standard_predict(model, x_rot)),
                                ("mc", mc_predict(model, x_rot, samples=s.samples,
                                                  seed=ctx.seed))):
-                for key, value in scores(pred, y_test).items():
+                for key, value in scores(pred, y_test, uncertainty=True).items():
                     curves[kind].setdefault(key, []).append(value)
             bar.update(1)
     finally:

@@ -91,11 +91,11 @@ def experiment(ctx: Context) -> dict[str, Any]:
                                     f"{model}_n{size}_s{run_seed}")
                     start = time.perf_counter()
                     final = {"standard": scores(standard_predict(trained["model"], x_test),
-                                                y_test)}
+                                                y_test, uncertainty=True)}
                     if model != "lenet-none":  # without dropout MC equals standard: once
                         mc = mc_predict(trained["model"], x_test, samples=s.samples,
                                         seed=run_seed)
-                        final["mc"] = scores(mc, y_test)
+                        final["mc"] = scores(mc, y_test, uncertainty=True)
                     runs.append({"model": model, "fraction": fraction, **run_record(trained),
                                  "history": trained["history"], "final": final,
                                  "eval_seconds": time.perf_counter() - start})
