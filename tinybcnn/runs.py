@@ -154,16 +154,34 @@ def load_data(config: RunConfig, progress: bool = True) -> Dataset:
 
 
 def build(config: RunConfig, data: Dataset) -> Trainer:
-    """Model, objective, optimiser and trainer for ``config`` on ``data``."""
+    """Model, objective, optimiser and trainer for ``config`` on ``data``.
+
+    Each part is built from its own fields of ``config`` by one helper below, in the order the
+    trainer needs them; nothing else is read. The backend is switched first, so that the model
+    is created on it.
+    """
     set_backend(config.backend)
-    model = lenet(config.model.removeprefix("lenet-"), p=config.p, in_shape=data.image_shape,
-                  n_classes=data.n_classes, seed=config.seed)
-    objective = Objective.for_model(model, n_train=len(data.y_train),
-                                    length_scale=config.length_scale,
-                                    weight_decay=config.weight_decay)
-    optimizer = SGD(model, lr=config.lr, momentum=config.momentum,
-                    schedule=inv(gamma=config.gamma, power=config.power))
-    return Trainer(model, objective, optimizer, seed=config.seed)
+    model = _model(config, data)
+    return Trainer(model, _objective(config, model, n_train=len(data.y_train)),
+                   _optimizer(config, model), seed=config.seed)
+
+
+def _model(config: RunConfig, data: Dataset) -> Any:
+    """The LeNet of ``config.model`` (dropout ``config.p``), shaped for ``data``."""
+    return lenet(config.model.removeprefix("lenet-"), p=config.p, in_shape=data.image_shape,
+                 n_classes=data.n_classes, seed=config.seed)
+
+
+def _objective(config: RunConfig, model: Any, n_train: int) -> Objective:
+    """The dropout objective of ``model``: a prior length-scale or a Caffe weight decay."""
+    return Objective.for_model(model, n_train=n_train, length_scale=config.length_scale,
+                               weight_decay=config.weight_decay)
+
+
+def _optimizer(config: RunConfig, model: Any) -> SGD:
+    """Caffe's LeNet solver: SGD with momentum and the ``inv`` learning-rate schedule."""
+    return SGD(model, lr=config.lr, momentum=config.momentum,
+               schedule=inv(gamma=config.gamma, power=config.power))
 
 
 def _iterations(config: RunConfig, n_train: int) -> int:
