@@ -13,7 +13,7 @@ from . import backend, functional, random
 __version__ = "0.1.0"
 
 _LAZY = ("reference", "gradcheck", "nn", "models", "objective", "optim", "predict", "metrics",
-         "data", "train", "runs", "experiments", "plots", "cli")
+         "data", "train", "training", "runs", "experiments", "plots", "threads", "cli")
 
 
 def __getattr__(name: str) -> Any:

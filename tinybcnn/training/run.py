@@ -49,7 +49,8 @@ class FitRun:
     Parameters
     ----------
     trainer : Trainer
-    The others are those of :meth:`tinybcnn.train.Trainer.fit`.
+        The trainer whose ``fit`` this is; the other parameters are those of
+        :meth:`tinybcnn.train.Trainer.fit`.
 
     Attributes
     ----------
