@@ -48,6 +48,17 @@ def test_busy_cores_see_a_competitor_before_the_load_average_does(monkeypatch, t
     assert threads._load_average() == 2.0
     proc.write_text("0.10 0.05 0.01 1/120 4242\n")        # only us: the average counts
     assert threads._load_average() == 0.10
+    # this process's own runnable threads (BLAS workers still spinning) are not competitors
+    tasks = tmp_path / "task"
+    for tid, state in [(10, "R"), (11, "R"), (12, "S")]:
+        (tasks / str(tid)).mkdir(parents=True)
+        (tasks / str(tid) / "stat").write_text(f"{tid} (python3 x) {state} 1 2 3\n")
+    monkeypatch.setattr(threads, "_OWN_TASKS", tasks)
+    proc.write_text("0.10 0.05 0.01 4/120 4242\n")        # 2 of ours + 2 of a competitor
+    assert threads._own_running_threads() == 2
+    assert threads._load_average() == 2.0
+    proc.write_text("0.10 0.05 0.01 2/120 4242\n")        # only our two
+    assert threads._load_average() == 0.10
     monkeypatch.setattr(threads, "_PROC_LOADAVG", tmp_path / "missing")   # not Linux
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (1.5, 1.0, 0.5))
     assert threads._load_average() == 1.5

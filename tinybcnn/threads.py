@@ -32,6 +32,7 @@ ENV_VAR = "TINYBCNN_THREADS"
 
 _CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 _PROC_LOADAVG = Path("/proc/loadavg")  # "1min 5min 15min running/total last_pid"
+_OWN_TASKS = Path("/proc/self/task")    # one folder per thread of this process
 _limiter: Any = None  # the threadpoolctl limiter in force (kept so it is not collected)
 
 
@@ -89,11 +90,26 @@ def _load_average() -> float | None:
             running = _PROC_LOADAVG.read_text().split()[3].split("/")[0]
         except (OSError, IndexError):
             break
-        runnable.append(int(running) - 1)  # less this process, which is reading the file
+        runnable.append(int(running) - _own_running_threads())  # others' runnable tasks
         time.sleep(0.01)
     if runnable:
         load = max(load, sum(runnable) / len(runnable))
     return load
+
+
+def _own_running_threads() -> int:
+    """Threads of this process that are runnable now (at least 1: the one asking).
+
+    The run queue counts every runnable thread, this process's own BLAS threads too (they
+    spin for a while after each product), and those are not competitors.
+    """
+    running = 0
+    for stat in _OWN_TASKS.glob("*/stat"):
+        try:  # "pid (comm) S ...": the state follows the last ')' (comm may hold spaces)
+            running += stat.read_text().rsplit(")", 1)[1].split()[0] == "R"
+        except (OSError, IndexError):
+            continue
+    return max(running, 1)
 
 
 def _parse_count(value: Any, source: str) -> int:
