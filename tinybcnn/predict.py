@@ -263,12 +263,6 @@ def _stack(h: Any, samples: int) -> Any:
                       (samples * h.shape[0], *h.shape[1:]))
 
 
-def _check_samples(samples: Any) -> int:
-    if isinstance(samples, bool) or int(samples) != samples or samples < 1:
-        raise ValueError(f"samples must be a positive integer, got {samples!r}")
-    return int(samples)
-
-
 def _sample_outputs(model: Any, xb: Any, samples: int, start: int, rng: Any, chunk: int,
                     stacked: bool = True, transform: Any = None) -> Any:
     """Outputs of ``samples`` passes on the inputs ``xb``, shape (T, B, ...), float64.
@@ -335,7 +329,7 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     ``MI = H[p̄] − (1/T) Σ_t H[p_t]``, ``variation ratio = 1 − f_mode / T``.
     """
     _validate_inputs(x, batch_size)
-    samples = _check_samples(samples)
+    samples = check_positive_int(samples, "samples")
     x = _check_input(model, x)
     xp = xp_of(x)
     rng = rng if rng is not None else make_rng(seed, like=x)
@@ -437,7 +431,7 @@ def mc_predict_regression(model: Any, x: Any, tau: float, samples: int = 50,
     if not 0 < tau < math.inf:
         raise ValueError(f"tau must be finite and > 0, got {tau}")
     _validate_inputs(x, batch_size)
-    samples = _check_samples(samples)
+    samples = check_positive_int(samples, "samples")
     x = _check_input(model, x)
     rng = rng if rng is not None else make_rng(seed, like=x)
     start = model.first_stochastic()

@@ -23,9 +23,11 @@ import numpy as np
 
 from .. import __version__
 from .._json import write_json
-from ..backend import get_backend
+from ..backend import describe_gpu, get_backend
 from ..data import Dataset, stratified_subset
+from ..functional._checks import check_positive_int as check_positive_int_of
 from ..runs import CHECKPOINT, CONFIG, RunConfig, load_run, scores, train_run
+from ..threads import blas_threads
 
 __all__ = ["TrainingSettings", "Context", "default_iterations", "check_positive_int",
            "check_fractions", "machine_info", "one_blas_thread", "write_json", "scores",
@@ -52,9 +54,9 @@ def check_positive_int(name: str, value: Any, optional: bool = False) -> None:
     """Raise ``ValueError`` unless ``value`` is a positive integer (or None, if ``optional``)."""
     if optional and value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) \
-            or int(value) != value or value < 1:
+    if not isinstance(value, (int, float, np.integer)):  # the shared check would raise TypeError
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_positive_int_of(value, name)
 
 
 @dataclass(frozen=True)
@@ -127,23 +129,10 @@ def machine_info() -> dict[str, Any]:
         "tinybcnn": __version__,
         "backend": get_backend(),
     }
-    try:
-        from threadpoolctl import threadpool_info
-
-        info["blas"] = [{k: d.get(k) for k in ("internal_api", "version", "num_threads")}
-                        for d in threadpool_info() if d.get("user_api") == "blas"]
-    except ImportError:
-        info["blas"] = None
-    if info["backend"] == "cupy":
-        try:
-            import cupy
-
-            props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
-            info["gpu"] = props["name"].decode() if isinstance(props["name"], bytes) \
-                else str(props["name"])
-            info["cupy"] = cupy.__version__
-        except Exception as exc:  # a driver problem should not lose the results
-            info["gpu"] = f"unknown ({type(exc).__name__})"
+    info["blas"] = blas_threads()
+    if info["backend"] == "cupy":  # never raises: a driver problem should not lose the results
+        gpu = describe_gpu()
+        info.update({k: gpu[k] for k in ("gpu", "cupy") if k in gpu})
     return info
 
 
