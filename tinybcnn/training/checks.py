@@ -13,16 +13,17 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_namespace, to_numpy, xp_of
+from ..functional._checks import check_positive_int
 
 __all__ = ["positive_int", "target_iteration", "param_dtype", "check_inputs", "check_targets",
            "check_validation"]
 
 
 def positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    """``value`` as an ``int`` if it is an integer ``>= minimum`` (not a bool)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    """``value`` as an ``int`` if it is an integer ``>= minimum`` (not a bool, not a float)."""
+    if not isinstance(value, (int, np.integer)):  # stricter than the shared check: no 2.0
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return check_positive_int(value, name, minimum)
 
 
 def target_iteration(iterations: Any, epochs: Any, n: int, batch_size: int) -> int:
