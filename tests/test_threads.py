@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tinybcnn import threads
@@ -130,3 +131,67 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if k != ENV_VAR}
+
+
+# -- small_work_threads: one thread for small matrices, unless the user chose -------------------
+def _blas_or_skip() -> None:
+    if not threads.blas_threads():
+        pytest.skip("no BLAS library loaded")
+
+
+def _counts() -> set[int]:
+    return {b["num_threads"] for b in threads.blas_threads()}
+
+
+@pytest.mark.parametrize("applied, env, expected", [
+    (None, None, 1),                                               # nothing chosen: one thread
+    (threads.ThreadChoice(2, "2 CPUs, load 0.10"), None, 1),       # automatic choice: one thread
+    (threads.ThreadChoice(2, "--threads"), None, 2),               # --threads 2 is obeyed
+    (None, "2", 2),                                                # TINYBCNN_THREADS=2 too
+])
+def test_small_work_threads_obeys_an_explicit_choice_only(monkeypatch, applied, env, expected):
+    import threadpoolctl
+    _blas_or_skip()
+    monkeypatch.setattr(threads, "_applied", applied)
+    if env is None:
+        monkeypatch.delenv(threads.ENV_VAR, raising=False)
+    else:
+        monkeypatch.setenv(threads.ENV_VAR, env)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        with threads.small_work_threads():
+            assert _counts() == {expected}
+        assert _counts() == {2}                                    # restored after the block
+
+
+def test_user_chose_threads_reads_the_environment_and_the_applied_choice(monkeypatch):
+    monkeypatch.setattr(threads, "_applied", None)
+    assert not threads.user_chose_threads(environ={})
+    assert threads.user_chose_threads(environ={threads.ENV_VAR: "3"})
+    assert not threads.user_chose_threads(environ={threads.ENV_VAR: "  "})
+    monkeypatch.setattr(threads, "_applied", threads.ThreadChoice(1, "--threads"))
+    assert threads.user_chose_threads(environ={})
+
+
+def test_regression_experiment_trains_with_the_users_thread_count(monkeypatch):
+    """`experiment regression --threads 2` trains with 2 BLAS threads, not the pinned 1."""
+    import threadpoolctl
+
+    from tinybcnn.experiments import regression
+    _blas_or_skip()
+    seen: list[set[int]] = []
+    real_fit = regression.Trainer.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.append(_counts())
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(regression.Trainer, "fit", recording_fit)
+    monkeypatch.delenv(threads.ENV_VAR, raising=False)
+    x = np.linspace(-1, 1, 16, dtype=np.float32)[:, None]
+    settings = regression.QUICK
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        monkeypatch.setattr(threads, "_applied", threads.ThreadChoice(2, "--threads"))
+        regression.train_regression(x, x, length_scale=1e-2, tau=10.0, settings=settings)
+        monkeypatch.setattr(threads, "_applied", None)
+        regression.train_regression(x, x, length_scale=1e-2, tau=10.0, settings=settings)
+    assert seen == [{2}, {1}]

@@ -45,8 +45,9 @@ from ..models import lenet
 from ..objective import Objective
 from ..optim import Adam
 from ..predict import entropy, mc_predict, standard_predict
+from ..threads import small_work_threads
 from ..train import Trainer
-from .common import check_positive_int, machine_info, one_blas_thread, progress_bar, write_json
+from .common import check_positive_int, machine_info, progress_bar, write_json
 
 __all__ = ["ActiveLearningSettings", "FULL", "QUICK", "ACQUISITIONS", "max_entropy", "bald",
            "variation_ratio", "mean_std", "random_scores", "acquire", "train_model",
@@ -187,7 +188,7 @@ def train_model(x: np.ndarray, y: np.ndarray, n_classes: int,
     model = lenet("all", p=settings.p, in_shape=x.shape[1:], n_classes=n_classes, seed=seed)
     objective = Objective.for_model(model, n_train=len(y), length_scale=settings.length_scale)
     trainer = Trainer(model, objective, Adam(model, lr=settings.lr), seed=seed)
-    with one_blas_thread():
+    with small_work_threads():
         trainer.fit(x, y, iterations=settings.iterations,
                     batch_size=min(settings.batch_size, len(y)), mc_samples=0, progress=False)
     return model
@@ -195,7 +196,7 @@ def train_model(x: np.ndarray, y: np.ndarray, n_classes: int,
 
 def test_error(model: Any, x: np.ndarray, y: np.ndarray, samples: int, seed: int = 0) -> float:
     """MC-dropout test error (a fraction) with ``samples`` passes."""
-    with one_blas_thread():
+    with small_work_threads():
         pred = mc_predict(model, x, samples=samples, seed=seed)
     return metrics.error(pred.probs, y)
 
@@ -224,7 +225,7 @@ def acquire(name: str, model: Any, x_pool: np.ndarray, k: int, samples: int,
     scores : ndarray (M,)
     """
     function, passes = ACQUISITIONS[name]
-    with one_blas_thread():
+    with small_work_threads():
         if passes == "mc":
             probs = mc_predict(model, x_pool, samples=samples, rng=rng,
                                return_samples=True).sample_probs

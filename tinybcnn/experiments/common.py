@@ -14,7 +14,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from ..runs import CHECKPOINT, CONFIG, RunConfig, load_run, scores, train_run
 from ..threads import blas_threads
 
 __all__ = ["TrainingSettings", "Context", "default_iterations", "check_positive_int",
-           "check_fractions", "machine_info", "one_blas_thread", "write_json", "scores",
+           "check_fractions", "machine_info", "write_json", "scores",
            "progress_bar", "subset", "fraction_size", "train", "run_record", "reuse_or_train"]
 
 
@@ -137,23 +137,6 @@ def machine_info() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """Run BLAS on one thread inside the block (a no-op without threadpoolctl).
-
-    For the small matrices of the 1-D regression MLP and of LeNet on a few dozen images, BLAS
-    threads cost more than they save, and on a busy machine they spin: measured on a loaded
-    2-core machine, a 3×128 MLP step took 18 ms with two BLAS threads and 1 ms with one, a
-    LeNet-all step at batch 32 about 250 ms against 42 ms.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
-
-
 def progress_bar(total: int, desc: str, progress: bool, unit: str = "run") -> Any:
     """A tqdm bar of ``total`` steps (shown on a terminal only, never when ``progress`` is off)."""
     from tqdm.auto import tqdm

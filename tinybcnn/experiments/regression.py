@@ -30,8 +30,9 @@ from ..models import mlp
 from ..objective import Objective
 from ..optim import Adam, inv
 from ..predict import RegressionPrediction, mc_predict_regression
+from ..threads import small_work_threads
 from ..train import Trainer
-from .common import check_positive_int, machine_info, one_blas_thread, progress_bar, write_json
+from .common import check_positive_int, machine_info, progress_bar, write_json
 
 __all__ = ["RegressionSettings", "FULL", "QUICK", "GapData", "true_function", "make_gap_data",
            "region_of", "train_regression", "evaluate_regression", "band_widths", "region_scores",
@@ -179,7 +180,7 @@ def train_regression(x: np.ndarray, y: np.ndarray, length_scale: float, tau: flo
                                     likelihood="gaussian")
     optimizer = Adam(model, lr=settings.lr, schedule=inv(1e-3, 0.75))
     trainer = Trainer(model, objective, optimizer, seed=seed)
-    with one_blas_thread():
+    with small_work_threads():
         trainer.fit(x, y, iterations=settings.iterations,
                     batch_size=min(settings.batch_size, len(x)), mc_samples=0, progress=False)
     return model
@@ -200,7 +201,7 @@ def evaluate_regression(model: Any, x: np.ndarray, y: np.ndarray, tau: float, sa
     prediction : RegressionPrediction
         The MC prediction (mean, variance, the passes).
     """
-    with one_blas_thread():
+    with small_work_threads():
         mc = mc_predict_regression(model, x, tau=tau, samples=samples, seed=seed, y=y)
         det = np.asarray(model.forward(x), dtype=np.float64)
     y64 = np.asarray(y, dtype=np.float64)
@@ -302,7 +303,7 @@ def run_regression(out: str | Path, quick: bool = False, seed: int = 0, progress
     model = train_regression(data.x_train, data.y_train, l_best, tau_best, settings, seed)
     scores, mc = evaluate_regression(model, data.x_test, data.y_test, tau_best,
                                      settings.samples, seed)
-    with one_blas_thread():
+    with small_work_threads():
         standard_mean = np.asarray(model.forward(data.x_test), dtype=np.float64)
     widths = band_widths(mc, data.x_test, data)
     by_region = region_scores(model, data, tau_best, settings.samples, seed)
