@@ -81,7 +81,22 @@ def test_demo_prints_the_table_with_both_models_and_both_predictors(demo):
         assert error_pct == pytest.approx(100 * scores["error"], abs=0.006)
         assert nll == pytest.approx(scores["nll"], abs=6e-4)
         assert ece == pytest.approx(scores["ece"], abs=6e-4)
-    assert "lowest test error:" in stdout
+    for metric, label in (("error", "lowest test error:"), ("nll", "lowest test NLL:")):
+        line = next(ln for ln in stdout.splitlines() if ln.startswith(label))
+        model, kind = min(((m, k) for m in MODELS for k in ("standard", "mc")),
+                          key=lambda mk: results[mk[0]][mk[1]][metric])
+        assert line.startswith(f"{label} {model} with {'MC' if kind == 'mc' else 'standard'}"), line
+
+
+def test_best_line_names_the_lowest_of_each_metric():
+    from tinybcnn.demo import best_line
+    results = {"lenet-all": {"standard": {"error": 0.20, "nll": 0.70},
+                             "mc": {"error": 0.18, "nll": 0.55}},
+               "lenet-ip": {"standard": {"error": 0.175, "nll": 0.98},
+                            "mc": {"error": 0.19, "nll": 0.74}}}
+    assert best_line(results, "error") == \
+        "lowest test error: lenet-ip with standard dropout (17.50%)"
+    assert best_line(results, "nll") == "lowest test NLL: lenet-all with MC dropout (0.550)"
 
 
 @pytest.mark.parametrize("name", FIGURES)

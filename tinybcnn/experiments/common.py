@@ -9,7 +9,6 @@ machine.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import platform
@@ -136,7 +135,6 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-@contextlib.contextmanager
 def progress_bar(total: int, desc: str, progress: bool, unit: str = "run") -> Any:
     """A tqdm bar of ``total`` steps (shown on a terminal only, never when ``progress`` is off)."""
     from tqdm.auto import tqdm

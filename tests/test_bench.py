@@ -1,0 +1,54 @@
+"""The CPU benchmark's timing helpers and its step row (``benchmarks/bench.py``).
+
+The benchmark is not part of the timing assertions of this suite; these tests only check that
+its helpers time what they claim to and that the step row runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_in_blocks_times_each_contender_in_blocks_and_skips_the_first_call_of_each():
+    bench = _bench_module()
+    calls: list[str] = []
+
+    def slow():
+        calls.append("a")
+        time.sleep(0.004)
+
+    def fast():
+        calls.append("b")
+
+    t_slow, t_fast = bench.in_blocks(slow, fast, repeats=6, block=3)
+    # two rounds of: one untimed call of a, three timed; one untimed of b, three timed
+    assert calls == (["a"] * 4 + ["b"] * 4) * 2
+    assert t_slow >= 0.004 > t_fast
+
+
+def test_alternate_returns_the_median_of_each_contender():
+    bench = _bench_module()
+    t_slow, t_fast = bench.alternate(lambda: time.sleep(0.004), lambda: None, repeats=5,
+                                     warmup=1)
+    assert t_slow >= 0.004 > t_fast
+
+
+def test_step_row_runs(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--only",
+                           "step", "--quick", "--threads", "1"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "| LeNet-all training step (batch 64) |" in done.stdout
+    assert "alternating step by step" in done.stdout
