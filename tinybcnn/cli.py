@@ -13,6 +13,7 @@ import math
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -342,6 +343,12 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Warnings as one line each on stderr, like the errors: no source path, no code line."""
+    print(f"tinybcnn: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     from .backend import BackendError
@@ -350,6 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     previous_term = _catch_sigterm()
+    previous_show, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         _set_backend(args)
         if hasattr(args, "threads"):  # a command that trains or predicts
@@ -379,6 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tinybcnn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     finally:
+        warnings.showwarning = previous_show
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
 

@@ -37,6 +37,7 @@ from .optim import SGD, inv
 from .predict import Prediction, mc_predict, standard_predict
 from .random import check_drop_probability
 from .runlock import LOCK_NAME, remove_if_unused, run_lock
+from .threads import current_blas_threads, same_threads_as
 from .train import History, Trainer
 
 __all__ = ["RunConfig", "MODEL_NAMES", "build", "load_data", "train_run", "load_run",
@@ -73,6 +74,10 @@ class RunConfig:
     eval_samples: int = 20
     seed: int = 0
     backend: str = field(default_factory=get_backend)  # the current backend by default
+    # BLAS threads the run started with, recorded by train_run: the count changes float32
+    # rounding, so a resumed run uses it again. Not part of what the run *is*: equality (the
+    # demo's "same settings?") ignores it.
+    blas_threads: int | None = field(default=None, compare=False)
 
     def validate(self) -> RunConfig:
         """Raise ValueError naming the first bad field; return self."""
@@ -91,6 +96,8 @@ class RunConfig:
             if getattr(self, name) is not None:
                 check_positive_int(getattr(self, name), name)
         check_positive_int(self.seed, "seed", minimum=0)
+        if self.blas_threads is not None:
+            check_positive_int(self.blas_threads, "blas_threads")
         check_positive_int(self.eval_samples, "eval_samples", minimum=0)
         if self.epochs is not None and not 0 < self.epochs < math.inf:
             raise ValueError(f"epochs must be a positive number, got {self.epochs!r}")
@@ -137,6 +144,7 @@ _KINDS: dict[str, tuple[type, ...]] = {
     "p": _NUM, "lr": _NUM, "momentum": _NUM, "gamma": _NUM, "power": _NUM,
     "weight_decay": (*_NUM, type(None)), "length_scale": (*_NUM, type(None)),
     "eval_every": (int, type(None)), "eval_samples": (int,), "seed": (int,), "backend": (str,),
+    "blas_threads": (int, type(None)),
 }
 
 
@@ -200,6 +208,10 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     from the checkpoint to the same total number of iterations, which gives the same weights
     as an uninterrupted run; ``total=(iterations, epochs)`` sets a new total instead. Without
     ``resume``, a run directory that already holds a checkpoint is refused, never overwritten.
+
+    A new run records the BLAS thread count it starts with (``config.blas_threads``); a
+    resumed one trains on that count again, whatever the load now (see
+    :func:`tinybcnn.threads.same_threads_as`), unless ``--threads`` says otherwise.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -217,8 +229,10 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     trainer = build(config, data)
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        config.blas_threads = current_blas_threads()
     try:
-        with run_lock(out):
+        with run_lock(out), same_threads_as(config.blas_threads, f"the run in {out}"):
             remove_stale_parts(out)  # left by a writer killed mid-write; we hold the lock
             if resume:
                 if total is not None and total != (None, None):

@@ -17,6 +17,10 @@ does it), never at import. ``tinybcnn info`` shows the choice and its reason.
 
 Work on small matrices (the regression MLP, LeNet on a few dozen images) runs inside
 :func:`small_work_threads`: one thread, unless the user chose a count (1 or 2 above).
+
+The count also decides how a product splits its float32 sums, so the same seed trains to
+slightly different bits on 1 and on 2 threads. A run records the count it starts with, and
+a resumed run trains on it again (:func:`same_threads_as`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["ENV_VAR", "ThreadChoice", "available_cpus", "choose_threads", "apply_threads",
-           "blas_threads", "describe", "small_work_threads", "user_chose_threads"]
+           "blas_threads", "describe", "small_work_threads", "user_chose_threads",
+           "current_blas_threads", "same_threads_as"]
 
 ENV_VAR = "TINYBCNN_THREADS"
 
@@ -208,6 +214,39 @@ def small_work_threads() -> Iterator[None]:
         yield
         return
     with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def current_blas_threads() -> int | None:
+    """The BLAS thread count in force now (the largest over the loaded BLAS libraries), or
+    None if no BLAS library is loaded."""
+    counts = [b["num_threads"] for b in blas_threads() if b.get("num_threads")]
+    return max(counts) if counts else None
+
+
+@contextmanager
+def same_threads_as(started: int | None, what: str = "the run") -> Iterator[None]:
+    """Inside the block, use the BLAS thread count ``started`` (that a run began with).
+
+    The thread count changes how a BLAS product splits its work, and so the rounding of
+    float32 sums: the same seed trains to different bits on 1 and on 2 threads. A resumed
+    run is the uninterrupted one bit for bit only on the count it began with, whatever the
+    load is now, so that count is used again (and the previous one restored afterwards).
+    An explicit ``--threads`` or ``TINYBCNN_THREADS`` still wins, with a warning.
+    """
+    now = current_blas_threads()
+    if started is None or now is None or started == now:
+        yield
+        return
+    if user_chose_threads():
+        warnings.warn(f"{what} started with {started} BLAS threads and continues with {now} "
+                      "(as asked): the float32 sums round differently, so the result will "
+                      "not be bit-identical to an uninterrupted run", stacklevel=3)
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=started, user_api="blas"):
         yield
 
 
