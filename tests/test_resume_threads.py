@@ -8,12 +8,11 @@ import warnings
 
 import numpy as np
 import pytest
+import threadpoolctl  # a dependency of the package (pyproject.toml)
 
 from tinybcnn import threads
 from tinybcnn.checkpoint import read_checkpoint
 from tinybcnn.runs import CHECKPOINT, CONFIG, RunConfig, train_run
-
-threadpoolctl = pytest.importorskip("threadpoolctl")
 
 # big enough that OpenBLAS splits conv2's products between two threads
 SMALL = dict(model="lenet-all", dataset="embedded", train_size=256, test_size=64,
