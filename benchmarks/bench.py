@@ -12,7 +12,8 @@ Rows:
   alternating step by step and then in blocks of 10 steps (see :func:`in_blocks`);
 - conv layers: LeNet's conv1 and conv2 forward + backward (batch 64), as the layers run them
   (the fast twins, conv2's input channels-last as pool1 leaves it), vs the bare GEMMs of the
-  same shapes; the textbook functions for comparison;
+  same shapes; the textbook functions for comparison; and conv1 as training runs it, with
+  no input gradient (a first layer needs none), against its two GEMMs;
 - MC prediction: T = 50 passes over 10,000 images, tinybcnn's stacked sampling vs T separate
   passes of tinybcnn, and vs PyTorch with the input repeated T times;
 - memory: the peak traced memory of ``mc_predict`` against its ``memory_budget``;
@@ -189,13 +190,20 @@ def conv_shapes() -> dict[str, tuple[tuple[int, ...], tuple[int, ...]]]:
 
 
 def bench_conv(repeats: int) -> dict[str, dict[str, float]]:
-    """Conv forward+backward, fast and textbook, against the three GEMMs of the same shapes."""
-    return {name: _conv_row(x_shape, w_shape, repeats)
+    """Conv forward+backward, fast and textbook, against the three GEMMs of the same shapes.
+
+    Also conv1 as training runs it: a first layer computes no input gradient, so that row
+    times the forward and the weight gradient against their two GEMMs.
+    """
+    rows = {name: _conv_row(x_shape, w_shape, repeats)
             for name, (x_shape, w_shape) in conv_shapes().items()}
+    rows["conv1, as trained (no input gradient)"] = _conv_row(*conv_shapes()["conv1"], repeats,
+                                                             input_grad=False)
+    return rows
 
 
-def _conv_row(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
-              repeats: int) -> dict[str, float]:
+def _conv_row(x_shape: tuple[int, ...], w_shape: tuple[int, ...], repeats: int,
+              input_grad: bool = True) -> dict[str, float]:
     rng = np.random.default_rng(0)
     n, c, h, w = x_shape
     # channels-last, as a pooled conv output reaches the next conv (C = 1: the same thing)
@@ -209,11 +217,11 @@ def _conv_row(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
 
     def conv() -> None:
         _, cache = conv2d_forward_fast(x, W, b)
-        conv2d_backward_fast(dy, cache)
+        conv2d_backward_fast(dy, cache, input_grad=input_grad)
 
     def textbook() -> None:
         _, cache = conv2d_forward(x, W, b)
-        conv2d_backward(dy, cache)
+        conv2d_backward(dy, cache, input_grad=input_grad)
 
     m = y.shape[0] * y.shape[2] * y.shape[3]          # patches
     k = int(np.prod(w_shape[1:]))                      # C_in·kh·kw
@@ -224,11 +232,12 @@ def _conv_row(x_shape: tuple[int, ...], w_shape: tuple[int, ...],
     def gemms() -> None:
         cols @ w_mat.T          # forward
         d_patch.T @ cols        # weight gradient
-        d_patch @ w_mat         # patch gradient
+        if input_grad:
+            d_patch @ w_mat     # patch gradient
 
     t_conv, t_gemm = alternate(conv, gemms, repeats)
     t_text, _ = alternate(textbook, lambda: None, max(3, repeats // 3), warmup=1)
-    flops = 3 * 2 * m * k * w_shape[0]
+    flops = (3 if input_grad else 2) * 2 * m * k * w_shape[0]
     return {"conv_ms": 1e3 * t_conv, "gemm_ms": 1e3 * t_gemm, "textbook_ms": 1e3 * t_text,
             "gemm_gflops": flops / t_gemm / 1e9, "fraction_of_gemm": t_gemm / t_conv}
 

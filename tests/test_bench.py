@@ -52,3 +52,15 @@ def test_step_row_runs(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "| LeNet-all training step (batch 64) |" in done.stdout
     assert "alternating step by step" in done.stdout
+
+
+def test_conv_rows_run_and_report_a_fraction_for_each_layer(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--only",
+                           "conv", "--quick", "--threads", "1"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split("|")[1].strip(): line.split("|")[-2].strip()
+            for line in done.stdout.splitlines() if line.startswith("| conv")
+            and not line.startswith("| conv layer")}
+    assert set(rows) == {"conv1", "conv2", "conv1, as trained (no input gradient)"}, rows
+    assert all(0 < float(fraction) < 2 for fraction in rows.values()), rows
