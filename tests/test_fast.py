@@ -213,6 +213,26 @@ def test_maxpool_fast_matches_direct_and_textbook_with_ties_and_nan(geom, seed, 
                                                                                stride)[1]))
 
 
+@given(pool_geometry(), SEEDS, st.booleans(), st.booleans())
+def test_maxpool_fast_leaves_its_input_alone_and_takes_either_cache(geom, seed, last, nan):
+    """The running maximum works in place on a copy, never on x (with N = C = 1 the windows'
+    reordering can be a view of x); the backward takes the textbook forward's cache too."""
+    n, c, h, w, size, stride = geom
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 3, size=(n, c, h, w)).astype(np.float64)
+    if nan:
+        x[rng.random(x.shape) < 0.15] = np.nan
+    x = channels_last(x) if last else x
+    before = x.copy()
+    y, cache = maxpool2d_forward_fast(x, size, stride)
+    dy = rng.integers(1, 100, size=y.shape).astype(np.float64)
+    dx = maxpool2d_backward_fast(dy, cache)
+    np.testing.assert_array_equal(x, before)
+    _, cache_tb = maxpool2d_forward(x, size, stride)
+    np.testing.assert_array_equal(maxpool2d_backward_fast(dy, cache_tb), dx)
+    np.testing.assert_array_equal(x, before)
+
+
 def test_maxpool_fast_nan_window_sends_its_gradient_to_its_first_nan():
     x = np.array([[[[1.0, np.nan], [np.nan, 5.0]]]])
     y, cache = maxpool2d_forward_fast(channels_last(x), 2)
