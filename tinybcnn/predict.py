@@ -327,6 +327,12 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     -----
     ``p̄ = (1/T) Σ_t p_t``, ``H[p̄] = −Σ_k p̄_k log p̄_k``,
     ``MI = H[p̄] − (1/T) Σ_t H[p_t]``, ``variation ratio = 1 − f_mode / T``.
+
+    The masks are drawn from ``rng`` in the order the batches and chunks run, and the plan
+    of batches and chunks is measured from what the layers hold (see ``_plan``). So the
+    samples, and the result within its Monte Carlo error, depend on ``batch_size`` and
+    ``memory_budget`` and can change with a version whose layers keep more or less; give
+    both explicitly where a prediction must repeat bit for bit across versions or devices.
     """
     _validate_inputs(x, batch_size)
     samples = check_positive_int(samples, "samples")
