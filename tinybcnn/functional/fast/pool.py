@@ -123,8 +123,13 @@ def window_max_and_first(x: Any, size: int) -> tuple[Any, Any]:
 
 
 def _window_max_and_first_numpy(by_offset: np.ndarray, first: np.ndarray) -> tuple[Any, Any]:
-    """:func:`window_max_and_first`'s loop with ``out=``: no temporaries but one per offset."""
-    best = by_offset[0]
+    """:func:`window_max_and_first`'s loop with ``out=``: no temporaries but one per offset.
+
+    ``best`` is a copy, not a view of ``by_offset``: the pooled output would otherwise keep
+    the four-times-larger block of all offsets alive (and out of MC prediction's budget,
+    which counts an array's own bytes).
+    """
+    best = by_offset[0].copy()
     takes = np.empty(best.shape, dtype=bool)
     not_nan = np.empty(best.shape, dtype=bool)
     for k in range(1, by_offset.shape[0]):
