@@ -64,3 +64,15 @@ def test_conv_rows_run_and_report_a_fraction_for_each_layer(tmp_path):
             and not line.startswith("| conv layer")}
     assert set(rows) == {"conv1", "conv2", "conv1, as trained (no input gradient)"}, rows
     assert all(0 < float(fraction) < 2 for fraction in rows.values()), rows
+
+
+def test_compare_commits_runs_a_commit_against_the_working_tree(tmp_path):
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+                      capture_output=True).returncode != 0:
+        import pytest
+        pytest.skip("not a git checkout")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "compare_commits.py"),
+                           "--base", "HEAD", "--steps", "3", "--layers"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "new/base" in done.stdout and "conv2" in done.stdout

@@ -1,0 +1,128 @@
+"""Time ``Trainer.step`` of another commit against the working tree, in one process.
+
+    python benchmarks/compare_commits.py --base HEAD~1 [--threads 1] [--steps 100] [--layers]
+
+Speed changes of a few percent drown in the noise of a shared machine when two versions run
+in separate processes minutes apart. Here the package of ``--base`` is unpacked (``git
+archive``) under another name, ``tinybcnn_base``, beside the working tree's ``tinybcnn``; both
+train the same LeNet-all on the same 8 rotating batches (batch 64), one step each in turn, and
+the medians and their ratio are printed, and whether both ended with the same weights bit for
+bit (a pure speed change should). With ``--layers`` each layer's forward and backward
+are timed too, which shows where a change gains or loses inside the step (a change can be
+faster on its own and slower in the step, where its inputs have left the cache). Works
+because the package imports itself only relatively.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def unpack(rev: str, into: Path) -> str:
+    """Unpack ``tinybcnn/`` of commit ``rev`` into ``into/tinybcnn_base``; its module name."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "tinybcnn"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    (into / "tinybcnn").rename(into / "tinybcnn_base")
+    return "tinybcnn_base"
+
+
+def make_step(tb: Any, timings: dict | None) -> tuple[Callable[[], Any], Any]:
+    """A LeNet-all ``Trainer.step`` on 8 rotating batches, and its model; layer timers if
+    ``timings``."""
+    rng = np.random.default_rng(0)
+    xs = [rng.random((64, 1, 28, 28), dtype=np.float32) for _ in range(8)]
+    ys = [rng.integers(0, 10, 64) for _ in range(8)]
+    model = tb.models.lenet("all", seed=0)
+    if timings is not None:
+        for name, layer in model:
+            for method in ("forward", "backward"):
+                setattr(layer, method, _timed(getattr(layer, method), (name, method), timings))
+    objective = tb.objective.Objective.for_model(model, n_train=60000, weight_decay=5e-4)
+    optimizer = tb.optim.SGD(model, lr=0.01, momentum=0.9, schedule=tb.optim.inv())
+    trainer = tb.train.Trainer(model, objective, optimizer, seed=0)
+    count = [0]
+
+    def step() -> Any:
+        i = count[0] % len(xs)
+        count[0] += 1
+        return trainer.step(xs[i], ys[i])
+
+    return step, model
+
+
+def _timed(fn: Callable[..., Any], key: tuple[str, str], timings: dict) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        out = fn(*args, **kwargs)
+        timings.setdefault(key, []).append(time.perf_counter() - start)
+        return out
+    return wrapper
+
+
+def compare(base: Any, new: Any, steps: int, layers: bool) -> dict[str, Any]:
+    """Median step times of ``base`` and ``new`` (and of their layers), alternating."""
+    t_base: dict = {} if layers else None
+    t_new: dict = {} if layers else None
+    (a, model_a), (b, model_b) = make_step(base, t_base), make_step(new, t_new)
+    for _ in range(5):
+        a(), b()
+    for timings in (t_base, t_new):
+        if timings is not None:
+            timings.clear()
+    ta, tb_ = [], []
+    for _ in range(steps):
+        start = time.perf_counter()
+        a()
+        ta.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        b()
+        tb_.append(time.perf_counter() - start)
+    same = all(np.array_equal(model_a.params[k], model_b.params[k]) for k in model_a.params)
+    result = {"base_ms": 1e3 * statistics.median(ta), "new_ms": 1e3 * statistics.median(tb_),
+              "same_weights": same, "layers": {}}
+    for key in (t_base or {}):
+        result["layers"][key] = (1e3 * statistics.median(t_base[key]),
+                                 1e3 * statistics.median(t_new[key]))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default="HEAD", help="commit to compare against (HEAD)")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads for both (1)")
+    parser.add_argument("--steps", type=int, default=100, help="timed steps of each (100)")
+    parser.add_argument("--layers", action="store_true", help="also time every layer")
+    args = parser.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(args.threads, "blas"):
+        sys.path.insert(0, tmp)
+        base = importlib.import_module(unpack(args.base, Path(tmp)))
+        new = importlib.import_module("tinybcnn")
+        r = compare(base, new, args.steps, args.layers)
+    for (layer, method), (ms_base, ms_new) in r["layers"].items():
+        if ms_base > 0.1:
+            print(f"{layer:>8} {method:<8} base {ms_base:6.2f} ms  new {ms_new:6.2f} ms  "
+                  f"{ms_new / ms_base:.2f}")
+    print(f"step ({args.threads} BLAS thread(s), median of {args.steps}): base {args.base} "
+          f"{r['base_ms']:.2f} ms, working tree {r['new_ms']:.2f} ms, new/base "
+          f"{r['new_ms'] / r['base_ms']:.3f}; same weights after it: {r['same_weights']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
