@@ -33,13 +33,13 @@ def maxpool2d_forward_fast(x: Any, size: int = 2, stride: int | None = None) -> 
     """:func:`~tinybcnn.functional.maxpool2d_forward`, on a reshaped view when windows tile.
 
     Returns ``y`` (N, C, OH, OW), an NCHW view of channels-last memory when the windows tile
-    the input, and the same cache as the textbook function.
+    the input, and the textbook function's cache plus ``first``: the offset ``i · size + j``
+    of each window's first maximum (N, OH, OW, C), which the backward routes ``dy`` to.
     """
-    size, stride, oh, ow = _pool_geometry(x, size, stride)
+    size, stride, _, _ = _pool_geometry(x, size, stride)
     if not _tiles(x, size, stride):
         return maxpool2d_forward(x, size, stride)
     xp = xp_of(x)
-    n, c = x.shape[:2]
     best, first = window_max_and_first(x, size)                  # (N, OH, OW, C) each
     y = xp.permute_dims(best, (0, 3, 1, 2))
     return y, {"x": x, "y": y, "size": size, "stride": stride, "first": first}
