@@ -81,22 +81,32 @@ def in_blocks(a: Callable[[], Any], b: Callable[[], Any], repeats: int,
 
 
 # -- tinybcnn -------------------------------------------------------------------------------
-def tiny_step_fn(seed: int = 0) -> Callable[[], float]:
+def lenet_step(seed: int = 0, package: Any = tb) -> tuple[Callable[[], Any], Any]:
+    """One LeNet-all ``Trainer.step`` (batch 64, 8 rotating batches), and the model it trains.
+
+    ``package`` is the tinybcnn module to build it with (another commit's, for
+    ``compare_commits.py``); the batches and the initial weights depend on ``seed`` only.
+    """
     rng = np.random.default_rng(seed)
     xs = [rng.random((BATCH, 1, 28, 28), dtype=np.float32) for _ in range(8)]
     ys = [rng.integers(0, 10, BATCH) for _ in range(8)]
-    model = tb.models.lenet("all", seed=seed)
-    obj = tb.objective.Objective.for_model(model, n_train=60000, weight_decay=5e-4)
-    opt = tb.optim.SGD(model, lr=0.01, momentum=0.9, schedule=tb.optim.inv())
-    trainer = tb.train.Trainer(model, obj, opt, seed=seed)
+    model = package.models.lenet("all", seed=seed)
+    obj = package.objective.Objective.for_model(model, n_train=60000, weight_decay=5e-4)
+    opt = package.optim.SGD(model, lr=0.01, momentum=0.9, schedule=package.optim.inv())
+    trainer = package.train.Trainer(model, obj, opt, seed=seed)
     count = [0]
 
-    def step() -> float:
+    def step() -> Any:
         i = count[0] % len(xs)
         count[0] += 1
         return trainer.step(xs[i], ys[i])
 
-    return step
+    return step, model
+
+
+def tiny_step_fn(seed: int = 0) -> Callable[[], Any]:
+    """:func:`lenet_step` of this checkout's tinybcnn, without the model."""
+    return lenet_step(seed)[0]
 
 
 # -- PyTorch (optional) ---------------------------------------------------------------------

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bench import lenet_step  # this folder's bench.py (run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,27 +41,13 @@ def unpack(rev: str, into: Path) -> str:
     return "tinybcnn_base"
 
 
-def make_step(tb: Any, timings: dict | None) -> tuple[Callable[[], Any], Any]:
-    """A LeNet-all ``Trainer.step`` on 8 rotating batches, and its model; layer timers if
-    ``timings``."""
-    rng = np.random.default_rng(0)
-    xs = [rng.random((64, 1, 28, 28), dtype=np.float32) for _ in range(8)]
-    ys = [rng.integers(0, 10, 64) for _ in range(8)]
-    model = tb.models.lenet("all", seed=0)
-    if timings is not None:
+def make_step(package: Any, timings: dict | None) -> tuple[Callable[[], Any], Any]:
+    """:func:`bench.lenet_step` for ``package``, with layer timers if ``timings``."""
+    step, model = lenet_step(package=package)
+    if timings is not None:  # the layers' methods are looked up at each call, so this times them
         for name, layer in model:
             for method in ("forward", "backward"):
                 setattr(layer, method, _timed(getattr(layer, method), (name, method), timings))
-    objective = tb.objective.Objective.for_model(model, n_train=60000, weight_decay=5e-4)
-    optimizer = tb.optim.SGD(model, lr=0.01, momentum=0.9, schedule=tb.optim.inv())
-    trainer = tb.train.Trainer(model, objective, optimizer, seed=0)
-    count = [0]
-
-    def step() -> Any:
-        i = count[0] % len(xs)
-        count[0] += 1
-        return trainer.step(xs[i], ys[i])
-
     return step, model
 
 

@@ -16,9 +16,8 @@ import resource
 import statistics
 import time
 
-import numpy as np
+from bench import tiny_step_fn  # this folder's bench.py (run as a script)
 
-import tinybcnn as tb
 from tinybcnn.threads import apply_threads
 
 
@@ -29,20 +28,7 @@ def main() -> None:
     args = parser.parse_args()
     choice = apply_threads(args.threads)
     print(f"BLAS threads: {choice.threads} ({choice.reason})")
-    rng = np.random.default_rng(0)
-    xs = [rng.random((64, 1, 28, 28), dtype=np.float32) for _ in range(8)]
-    ys = [rng.integers(0, 10, 64) for _ in range(8)]
-    model = tb.models.lenet("all", seed=0)
-    obj = tb.objective.Objective.for_model(model, n_train=60000, weight_decay=5e-4)
-    opt = tb.optim.SGD(model, lr=0.01, momentum=0.9, schedule=tb.optim.inv())
-    trainer = tb.train.Trainer(model, obj, opt, seed=0)
-    count = [0]
-
-    def step() -> None:
-        i = count[0] % len(xs)
-        count[0] += 1
-        trainer.step(xs[i], ys[i])
-
+    step = tiny_step_fn()  # bench.py's LeNet-all step, the one its table times
     for _ in range(5):
         step()
     times = []

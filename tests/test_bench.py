@@ -76,3 +76,11 @@ def test_compare_commits_runs_a_commit_against_the_working_tree(tmp_path):
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "new/base" in done.stdout and "conv2" in done.stdout
+
+
+def test_profile_step_runs_on_benchs_step(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "profile_step.py"),
+                           "--steps", "2", "--threads", "1"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "median step:" in done.stdout and "page faults per step" in done.stdout
