@@ -111,16 +111,7 @@ def col2im(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int, stri
     For all ``x`` and ``c``: ``<im2col(x), c> = <x, col2im(c)>``. Each input pixel receives the
     sum of every column entry that copied it; entries that came from padding are dropped.
     """
-    if len(x_shape) != 4:
-        raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)}")
-    n, c, h, w = (int(s) for s in x_shape)
-    oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
-    check_ndim(cols, 2, "cols", "(N*OH*OW, C*kh*kw)")
-    if tuple(cols.shape) != (n * oh * ow, c * kh * kw):
-        raise ValueError(
-            f"cols must have shape (N*OH*OW, C*kh*kw) = {(n * oh * ow, c * kh * kw)} for "
-            f"x_shape {tuple(x_shape)}, got {tuple(cols.shape)}"
-        )
+    n, c, h, w, oh, ow = check_cols(cols, x_shape, kh, kw, stride, pad, "C*kh*kw")
     xp = xp_of(cols)
     cols6 = xp.reshape(cols, (n, oh, ow, c, kh, kw))
     x_pad = xp.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=cols.dtype, device=cols.device)
@@ -130,3 +121,23 @@ def col2im(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int, stri
                 cols6[:, :, :, :, i, j], (0, 3, 1, 2)
             )
     return x_pad[:, :, pad:pad + h, pad:pad + w]
+
+
+def check_cols(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int, stride: int,
+               pad: int, columns: str) -> tuple[int, int, int, int, int, int]:
+    """Check that ``cols`` is the ``x*`` of an image of ``x_shape``; return N, C, H, W, OH, OW.
+
+    ``columns`` names the column order in the message (``"C*kh*kw"`` or ``"kh*kw*C"``); the
+    number of columns is the same either way.
+    """
+    if len(x_shape) != 4:
+        raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)}")
+    n, c, h, w = (int(s) for s in x_shape)
+    oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
+    check_ndim(cols, 2, "cols", f"(N*OH*OW, {columns})")
+    if tuple(cols.shape) != (n * oh * ow, c * kh * kw):
+        raise ValueError(
+            f"cols must have shape (N*OH*OW, {columns}) = {(n * oh * ow, c * kh * kw)} for "
+            f"x_shape {tuple(x_shape)}, got {tuple(cols.shape)}"
+        )
+    return n, c, h, w, oh, ow

@@ -19,7 +19,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ...backend import is_numpy, xp_of
 from .._checks import check_ndim
-from ..im2col import _pad, _window, conv_output_shape
+from ..im2col import _pad, _window, check_cols, conv_output_shape
 
 __all__ = ["im2col_ijc", "col2im_ijc"]
 
@@ -100,16 +100,7 @@ def col2im_ijc(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int,
         Equal to ``col2im(P(cols))`` with ``P`` the column permutation back to ``(c, i, j)``.
         Its memory is channels-first-batch-second ``(C, N, H, W)``, seen as an NCHW view.
     """
-    if len(x_shape) != 4:
-        raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)}")
-    n, c, h, w = (int(s) for s in x_shape)
-    oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
-    check_ndim(cols, 2, "cols", "(N*OH*OW, kh*kw*C)")
-    if tuple(cols.shape) != (n * oh * ow, kh * kw * c):
-        raise ValueError(
-            f"cols must have shape (N*OH*OW, kh*kw*C) = {(n * oh * ow, kh * kw * c)} for "
-            f"x_shape {tuple(x_shape)}, got {tuple(cols.shape)}"
-        )
+    n, c, h, w, oh, ow = check_cols(cols, x_shape, kh, kw, stride, pad, "kh*kw*C")
     xp = xp_of(cols)
     cols_t = xp.reshape(cols.T, (kh, kw, c, n, oh, ow))
     x_pad = xp.zeros((c, n, h + 2 * pad, w + 2 * pad), dtype=cols.dtype, device=cols.device)
