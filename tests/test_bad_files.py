@@ -18,10 +18,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_cli import TINY, _env, assert_one_line_error, call, cli_cmd, write_idx_dir
+from test_cli import (
+    _env,
+    assert_one_line_error,
+    call,
+    cli_cmd,
+    train_tiny_run,
+    write_idx_dir,
+)
 
 from tinybcnn.backend import get_backend, set_backend
-from tinybcnn.cli import main
 from tinybcnn.data import MAX_IDX_CLASSES, load_dataset, write_idx
 from tinybcnn.npyfile import NpyFileError, load_npy
 from tinybcnn.runs import CHECKPOINT, CONFIG, RunConfig, build, load_data
@@ -57,13 +63,7 @@ def run_limited(*args, timeout: float = 180) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("badfiles") / "run"
-    before = get_backend()
-    try:
-        assert main(["train", *TINY, "--out", str(path)]) == 0
-    finally:
-        set_backend(before)
-    return path
+    return train_tiny_run(tmp_path_factory.mktemp("badfiles") / "run")
 
 
 def copy_run(run: Path, dst: Path) -> Path:

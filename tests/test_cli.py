@@ -97,6 +97,16 @@ def call(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return code, out, err
 
 
+def train_tiny_run(path: Path) -> Path:
+    """Train the TINY run into ``path`` in this process (the backend is put back after)."""
+    before = get_backend()
+    try:
+        assert main(["train", *TINY, "--out", str(path)]) == 0
+    finally:
+        set_backend(before)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def _keep_backend():
     """In-process CLI calls set the backend; put it back for the rest of the suite."""

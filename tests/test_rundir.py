@@ -21,7 +21,15 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cli import TINY, _default_sigint, _env, assert_one_line_error, call, cli_cmd
+from test_cli import (
+    TINY,
+    _default_sigint,
+    _env,
+    assert_one_line_error,
+    call,
+    cli_cmd,
+    train_tiny_run,
+)
 
 from tinybcnn.backend import get_backend, set_backend
 from tinybcnn.checkpoint import read_checkpoint
@@ -45,13 +53,7 @@ def _keep_backend():
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     """A tiny finished run (20 iterations, a checkpoint at the end)."""
-    path = tmp_path_factory.mktemp("rundir") / "run"
-    before = get_backend()
-    try:
-        assert main(["train", *TINY, "--out", str(path)]) == 0
-    finally:
-        set_backend(before)
-    return path
+    return train_tiny_run(tmp_path_factory.mktemp("rundir") / "run")
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
