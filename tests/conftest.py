@@ -63,3 +63,37 @@ def xp(request):
 def other_xp(request):
     """A non-NumPy namespace, to compare against NumPy on the same inputs."""
     return _namespace(request.param)
+
+
+def _blas_threads_at_start() -> int:
+    from tinybcnn import threads
+
+    return threads.blas_threads_now()
+
+
+_BLAS_AT_START = _blas_threads_at_start()
+_CHOICE_AT_START = None  # no apply_threads yet: nobody chose a count
+
+
+@pytest.fixture(autouse=True)
+def _threads_as_they_were(monkeypatch):
+    """Every test starts and ends with the BLAS thread count the session started with.
+
+    The CLI's ``apply_threads`` sets the count for the whole process (in a test, or in a
+    module-scoped fixture that trains a run), and the count decides how a training step runs
+    (two halves of the batch side by side from two threads on,
+    ``tinybcnn/training/split.py``): without this, a test would run one way or the other
+    depending on the tests before it."""
+    from threadpoolctl import threadpool_limits
+
+    from tinybcnn import threads
+
+    def restore() -> None:
+        if _BLAS_AT_START and threads.blas_threads_now() != _BLAS_AT_START:
+            threadpool_limits(limits=_BLAS_AT_START, user_api="blas")
+
+    restore()
+    monkeypatch.setattr(threads, "_applied", _CHOICE_AT_START)
+    monkeypatch.setattr(threads, "_limiter", threads._limiter)
+    yield
+    restore()

@@ -46,6 +46,11 @@ def test_busy_cores_see_a_competitor_before_the_load_average_does(monkeypatch, t
     proc.write_text("0.10 0.05 0.01 3/120 4242\n")
     monkeypatch.setattr(threads, "_PROC_LOADAVG", proc)
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.10, 0.05, 0.01))
+    # this process runs one thread here (the tests before may have left BLAS threads spinning)
+    idle = tmp_path / "idle"
+    (idle / "1").mkdir(parents=True)
+    (idle / "1" / "stat").write_text("1 (python3) R 1 2 3\n")
+    monkeypatch.setattr(threads, "_OWN_TASKS", idle)
     assert threads._load_average() == 2.0
     proc.write_text("0.10 0.05 0.01 1/120 4242\n")        # only us: the average counts
     assert threads._load_average() == 0.10
@@ -103,7 +108,8 @@ def test_apply_threads_limits_blas_as_threadpoolctl_reports():
         choice = threads.apply_threads(1)
         assert choice.threads == 1 and choice.reason == "--threads"
         assert all(b["num_threads"] == 1 for b in threads.blas_threads())
-        assert "1 (--threads)" in threads.describe(1)
+        assert "1 (--threads); training steps: whole batches" in threads.describe(1)
+        assert "2 (--threads); training steps: each batch in two halves" in threads.describe(2)
     finally:  # restore what was there
         for d in before:
             if d.get("user_api") == "blas":

@@ -33,6 +33,14 @@ def data():
     return x[:N], y[:N], x[N:], y[N:]
 
 
+@pytest.fixture(params=[1, 2], ids=["whole-batch", "two-halves"])
+def parts(request, monkeypatch):
+    """Run every step whole, or as two halves side by side (``tinybcnn/training/split.py``,
+    what a step does from two BLAS threads on), whatever this machine's thread count."""
+    monkeypatch.setattr(tb.train, "split_parts", lambda x: request.param)
+    return request.param
+
+
 def make_trainer(seed: int = 0, variant: str = "all", lr: float = 0.05, optimizer: str = "sgd",
                  model_seed: int = 0) -> Trainer:
     model = tb.models.lenet(variant, p=0.5, in_shape=IN_SHAPE, n_classes=K, seed=model_seed)
@@ -98,7 +106,7 @@ def test_epochs_count_in_whole_passes(data):
 # ------------------------------------------------------------------------------ reproducibility
 
 
-def test_same_seed_same_weights_other_seed_other_weights(data):
+def test_same_seed_same_weights_other_seed_other_weights(parts, data):
     x, y, _, _ = data
     a, b, c = make_trainer(seed=1), make_trainer(seed=1), make_trainer(seed=2)
     for t in (a, b, c):
@@ -108,7 +116,7 @@ def test_same_seed_same_weights_other_seed_other_weights(data):
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
-def test_resume_is_bit_for_bit(data, tmp_path, optimizer):
+def test_resume_is_bit_for_bit(parts, data, tmp_path, optimizer):
     """N iterations, save, resume in a fresh trainer, M more == N + M straight."""
     x, y, xv, yv = data
     kw = dict(batch_size=BATCH, x_val=xv, y_val=yv, eval_every=3, mc_samples=3, progress=False)
@@ -161,7 +169,11 @@ def test_resume_needs_a_trainer_checkpoint(data, tmp_path):
 
 
 class FailAt:
-    """Wraps an objective: at call ``k`` (1-based) returns NaN or raises ``exc``."""
+    """Wraps an objective: at step ``k`` (1-based) returns NaN or raises ``exc``.
+
+    A whole-batch step calls the objective once; a step in two halves calls its
+    ``data_pass`` per half and then its ``penalty`` once, where the failure is planted.
+    """
 
     def __init__(self, objective, k: int, exc: type[BaseException] | None = None) -> None:
         self.objective, self.k, self.exc, self.calls = objective, k, exc, 0
@@ -169,17 +181,22 @@ class FailAt:
     def __getattr__(self, name):
         return getattr(self.objective, name)
 
-    def __call__(self, model, x, y, rng=None):
+    def _fail_or(self, value):
         self.calls += 1
-        value = self.objective(model, x, y, rng=rng)  # forward and backward really run
         if self.calls == self.k:
             if self.exc is not None:
                 raise self.exc
             return math.nan
         return value
 
+    def __call__(self, model, x, y, rng=None):
+        return self._fail_or(self.objective(model, x, y, rng=rng))  # forward, backward run
 
-def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(data, tmp_path):
+    def penalty(self, params):
+        return self._fail_or(self.objective.penalty(params))
+
+
+def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(parts, data, tmp_path):
     x, y, _, _ = data
     trainer = make_trainer()
     trainer.objective = FailAt(trainer.objective, k=13)
@@ -249,7 +266,7 @@ def _interrupt_then_finish(data, tmp_path, break_in) -> tuple[Trainer, Trainer, 
     return straight, resumed, info.value.iteration
 
 
-def test_ctrl_c_inside_a_step_saves_and_resumes_exactly(data, tmp_path):
+def test_ctrl_c_inside_a_step_saves_and_resumes_exactly(parts, data, tmp_path):
     def break_in(trainer):  # after forward + backward of iteration 7, before its update
         trainer.objective = FailAt(trainer.objective, k=7, exc=KeyboardInterrupt)
 
@@ -259,7 +276,7 @@ def test_ctrl_c_inside_a_step_saves_and_resumes_exactly(data, tmp_path):
     assert without_time(resumed.history) == without_time(straight.history)
 
 
-def test_ctrl_c_during_evaluation_resumes_exactly(data, tmp_path):
+def test_ctrl_c_during_evaluation_resumes_exactly(parts, data, tmp_path):
     def break_in(trainer):
         def evaluate(*args, **kwargs):
             raise KeyboardInterrupt
@@ -273,7 +290,7 @@ def test_ctrl_c_during_evaluation_resumes_exactly(data, tmp_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_sigint_during_the_update_is_held_until_it_is_applied(data, tmp_path):
+def test_sigint_during_the_update_is_held_until_it_is_applied(parts, data, tmp_path):
     """A real SIGINT arriving just after the parameters changed, before the iteration count
     did: it is held until the update is complete, so the saved state is consistent."""
     def break_in(trainer):
@@ -292,7 +309,7 @@ def test_sigint_during_the_update_is_held_until_it_is_applied(data, tmp_path):
     assert without_time(resumed.history) == without_time(straight.history)
 
 
-def test_ctrl_c_without_checkpoint_path_still_raises(data):
+def test_ctrl_c_without_checkpoint_path_still_raises(parts, data):
     x, y, _, _ = data
     trainer = make_trainer()
     trainer.objective = FailAt(trainer.objective, k=2, exc=KeyboardInterrupt)

@@ -13,6 +13,7 @@ the same numbers, in the memory layout of ``docs/architecture.md``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -44,6 +45,11 @@ def _init_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
+# What a pass leaves on a layer: the forward's cache for the backward (``_cache``, ``_shape``,
+# a dropout layer's ``mask``) and the gradients. Everything else is parameters and settings.
+PASS_STATE = ("grads", "_cache", "_shape", "mask")
+
+
 class Layer:
     """Base class: no parameters, identity forward and backward."""
 
@@ -59,6 +65,29 @@ class Layer:
 
     def backward(self, dy: Any) -> Any:
         return dy
+
+    def replica(self, previous: Layer | None = None) -> Layer:
+        """A twin with this layer's parameter arrays and settings, and its own pass state.
+
+        Two replicas can run forward and backward on different inputs at the same time (the
+        two halves of a split batch, :mod:`tinybcnn.training.split`); an in-place update of
+        the parameters is seen by both. The pass state (:data:`PASS_STATE`: what a forward
+        keeps for the backward, and the gradients) is the twin's own: taken over from
+        ``previous``, an earlier replica, if given, else empty. Taking it over matters for
+        speed: the old arrays are then freed one by one as the next pass replaces them, as in
+        the layer itself, instead of all at once, which made the memory allocator give the
+        pages back to the system and fault them in again (3,200 page faults a step against
+        600, 6 ms of a 19 ms LeNet step).
+        """
+        twin = copy.copy(self)   # the same params dict and settings
+        for name in PASS_STATE:
+            if name not in vars(twin):
+                continue
+            if previous is not None and name in vars(previous):
+                setattr(twin, name, getattr(previous, name))
+            else:                # empty: no gradients, nothing cached
+                setattr(twin, name, {} if name == "grads" else None)
+        return twin
 
     def astype(self, dtype: Any) -> Layer:
         """Cast the parameters to ``dtype`` in place (e.g. float64 for gradient checks)."""
@@ -253,6 +282,15 @@ class Sequential(Layer):
                 raise ValueError(f"parameter {key!r} must have shape {tuple(old.shape)}, "
                                  f"got {tuple(value.shape)}")
             layer.params[pname] = value
+
+    def replica(self, previous: Sequential | None = None) -> Sequential:  # type: ignore[override]
+        """The same chain of :meth:`Layer.replica` twins: shared parameters, own pass state
+        (taken over from the layers of the same names in ``previous``, if given)."""
+        earlier = previous.layers if previous is not None else {}
+        twin = copy.copy(self)
+        twin.layers = {name: layer.replica(earlier.get(name))
+                       for name, layer in self.layers.items()}
+        return twin
 
     def __iter__(self) -> Iterator[tuple[str, Layer]]:
         return iter(self.layers.items())

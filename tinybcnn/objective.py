@@ -296,22 +296,35 @@ class Objective:
         runs without waiting for the device; read the value with ``float()`` when it is needed
         (e.g. when logging).
         """
-        output = model.forward(x, rng=rng, masks=masks)
-        if self.likelihood == "softmax":
-            loss, cache = F.softmax_cross_entropy_forward(output, target, check_range=check_labels)
-            d_output = F.softmax_cross_entropy_backward(1.0 / self.tau, cache)
-        else:
-            loss, cache = F.gaussian_nll_forward(output, target, self.tau)
-            d_output = F.gaussian_nll_backward(1.0 / self.tau, cache)
-        model.backward(d_output, input_grad=False)
+        total = self.data_pass(model, x, target, rng=rng, masks=masks, check_labels=check_labels)
         params = model.params
         self.add_penalty_grad(params, model.grads)
-        total = loss / self.tau
         for name, lam in self.decay.items():
             if lam:
                 theta = params[name]
                 total = total + lam * squared_norm(theta)
         return total
+
+    def data_pass(self, model: Sequential, x: Any, target: Any, rng: Any = None,
+                  masks: dict[str, Any] | None = None, check_labels: bool = True,
+                  weight: float = 1.0) -> Any:
+        """Forward, likelihood term and backward, without the decay.
+
+        Returns ``weight ·`` the data term (a 0-d array) and fills ``model.grads`` with
+        ``weight ·`` its gradient. A batch split into parts (:mod:`tinybcnn.training.split`)
+        weights each part by its share of the rows, so the parts' terms and gradients add
+        up to the whole batch's mean.
+        """
+        output = model.forward(x, rng=rng, masks=masks)
+        scale = weight / self.tau
+        if self.likelihood == "softmax":
+            loss, cache = F.softmax_cross_entropy_forward(output, target, check_range=check_labels)
+            d_output = F.softmax_cross_entropy_backward(scale, cache)
+        else:
+            loss, cache = F.gaussian_nll_forward(output, target, self.tau)
+            d_output = F.gaussian_nll_backward(scale, cache)
+        model.backward(d_output, input_grad=False)
+        return (loss / self.tau) * weight   # exactly loss / tau for the whole batch
 
     def __call__(self, model: Sequential, x: Any, target: Any, rng: Any = None,
                  masks: dict[str, Any] | None = None) -> float:

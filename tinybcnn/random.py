@@ -22,6 +22,7 @@ Masks are *inverted* dropout masks: ``z / keep`` with ``z ~ Bernoulli(keep)`` an
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ import numpy as np
 from .backend import _dtype_in, array_namespace, get_backend, namespace_name, xp_of
 
 __all__ = ["make_rng", "step_rng", "step_key", "CounterRNG", "check_drop_probability",
-           "bernoulli_mask", "keep_threshold", "splitmix64"]
+           "bernoulli_mask", "keep_threshold", "splitmix64", "SharedDraws", "PartDraws"]
 
 _MASK64 = 2**64 - 1
 _GOLDEN = 0x9E3779B97F4A7C15  # 2**64 / golden ratio: SplitMix64's counter increment
@@ -197,8 +198,9 @@ def bernoulli_mask(rng: Any, shape: tuple[int, ...], p: float, dtype: Any = np.f
 
     Parameters
     ----------
-    rng : numpy.random.Generator or CounterRNG (or cupy.random.Generator)
+    rng : numpy.random.Generator, CounterRNG or PartDraws (or cupy.random.Generator)
         Source of randomness (see :func:`make_rng`); it decides the namespace of the mask.
+        A :class:`PartDraws` hands out rows of masks drawn for a whole batch.
     shape : tuple of int
         Shape of the mask.
     p : float
@@ -224,6 +226,11 @@ def bernoulli_mask(rng: Any, shape: tuple[int, ...], p: float, dtype: Any = np.f
         return _numpy_mask(rng, shape, keep, dtype)
     if isinstance(rng, CounterRNG):
         return _counter_mask(rng, shape, keep, dtype)
+    if isinstance(rng, PartDraws):
+        if xp is not None and xp is not np:
+            raise TypeError("a split batch's draws are NumPy arrays; they cannot be masks for "
+                            f"{namespace_name(xp)} arrays")
+        return rng.mask(tuple(shape), keep, dtype)
     # a CuPy generator (cupy.random.default_rng) given by the caller: uniform floats on the GPU
     kept = rng.random(shape, dtype=np.float32) < keep
     return kept.astype(dtype) * (1.0 / keep)   # a Python scalar: no host-to-device copy
@@ -243,11 +250,24 @@ def _counter_mask(rng: CounterRNG, shape: tuple[int, ...], keep: float, dtype: A
 def _numpy_mask(rng: np.random.Generator, shape: tuple[int, ...], keep: float,
                 dtype: Any) -> np.ndarray:
     """Inverted mask from random integers compared with :func:`keep_threshold`."""
+    return _mask_from_bits(_numpy_bits(rng, shape, keep), shape, keep, dtype)
+
+
+def _numpy_bits(rng: np.random.Generator, shape: tuple[int, ...], keep: float) -> Any:
+    """The random integers (of ``shape``) behind a NumPy mask; None when keep == 1 (none
+    are drawn)."""
     int_type, threshold = keep_threshold(keep)
     if threshold > np.iinfo(int_type).max:  # keep == 1: nothing is dropped
+        return None
+    return _random_uints(rng, int(np.prod(shape, dtype=np.int64)), int_type).reshape(shape)
+
+
+def _mask_from_bits(bits: Any, shape: tuple[int, ...], keep: float, dtype: Any) -> np.ndarray:
+    """``(bits < threshold) / keep`` as ``dtype``: the mask of :func:`_numpy_bits`' integers."""
+    if bits is None:
         return np.ones(shape, dtype=dtype)
-    u = _random_uints(rng, int(np.prod(shape, dtype=np.int64)), int_type).reshape(shape)
-    mask = (u < int_type.type(threshold)).astype(dtype)
+    int_type, threshold = keep_threshold(keep)
+    mask = (bits < int_type.type(threshold)).astype(dtype)
     mask *= np.asarray(1.0 / keep, dtype=dtype)
     return mask
 
@@ -262,3 +282,75 @@ def _random_uints(rng: np.random.Generator, size: int, int_type: np.dtype) -> np
     words = rng.integers(0, np.iinfo(np.uint64).max, size=n64, dtype=np.uint64, endpoint=True)
     return words.view(int_type)[:size]
 
+
+
+class SharedDraws:
+    """The dropout draws of one batch, shared by parts of it that run side by side.
+
+    A training step may split its batch and run the parts in separate threads
+    (:mod:`tinybcnn.training.split`). Each part must use the masks one pass over the whole
+    batch draws, from the same generator in the same order, so that splitting changes
+    nothing but the order of some sums. So the ``k``-th mask any part asks for is drawn once,
+    for the whole batch (shape ``(B, ...)``), whichever part asks first, under a lock; every
+    part then takes its own rows. Every part meets the dropout layers in the same order, so
+    draw ``k`` is always the ``k``-th dropout layer's, as in a single pass.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The step's generator (:func:`step_rng`).
+    batch : int
+        Rows of the whole batch, ``B``.
+    """
+
+    def __init__(self, rng: np.random.Generator, batch: int) -> None:
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError("SharedDraws needs a numpy.random.Generator, got "
+                            f"{type(rng).__name__}")
+        self.rng, self.batch = rng, int(batch)
+        self._draws: list[tuple[tuple[int, ...], float, Any]] = []
+        self._lock = threading.Lock()
+
+    def part(self, start: int, stop: int) -> PartDraws:
+        """The draws of rows ``start:stop``, to pass as the ``rng`` of that part's pass."""
+        if not 0 <= start < stop <= self.batch:
+            raise ValueError(f"rows {start}:{stop} are not a part of a batch of {self.batch}")
+        return PartDraws(self, start, stop)
+
+    def bits(self, k: int, shape: tuple[int, ...], keep: float) -> Any:
+        """Draw ``k``'s random integers for the whole batch, drawn on its first request."""
+        full = (self.batch, *shape[1:])
+        with self._lock:
+            if k == len(self._draws):
+                self._draws.append((full, keep, _numpy_bits(self.rng, full, keep)))
+            drawn_shape, drawn_keep, bits = self._draws[k]
+        if drawn_shape != full or drawn_keep != keep:
+            raise RuntimeError(f"the parts of a split batch asked for different masks at draw "
+                               f"{k}: {drawn_shape} with keep {drawn_keep}, then {full} with "
+                               f"keep {keep}")
+        return bits
+
+
+class PartDraws:
+    """Rows ``start:stop`` of a :class:`SharedDraws`: the ``rng`` of one part of a batch.
+
+    :func:`bernoulli_mask` given one returns the rows of the whole batch's mask, the same
+    numbers one pass over the whole batch draws.
+    """
+
+    def __init__(self, shared: SharedDraws, start: int, stop: int) -> None:
+        self.shared, self.start, self.stop = shared, start, stop
+        self._next = 0
+
+    def mask(self, shape: tuple[int, ...], keep: float, dtype: Any) -> np.ndarray:
+        """The next mask of this part: ``shape[0]`` must be the part's row count."""
+        if shape[0] != self.stop - self.start:
+            raise ValueError(f"a mask for rows {self.start}:{self.stop} needs "
+                             f"{self.stop - self.start} rows, not {shape[0]}")
+        bits = self.shared.bits(self._next, shape, keep)
+        self._next += 1
+        rows = None if bits is None else bits[self.start:self.stop]
+        return _mask_from_bits(rows, shape, keep, dtype)
+
+    def __repr__(self) -> str:
+        return f"PartDraws(rows {self.start}:{self.stop} of {self.shared.batch})"

@@ -60,6 +60,7 @@ from .training.errors import TrainingDiverged, TrainingInterrupted
 from .training.history import COLUMNS, History
 from .training.interrupts import deferred_signals, rewound_on_failure
 from .training.run import FitRun
+from .training.split import split_loss_and_grads, split_parts
 
 __all__ = ["Trainer", "History", "COLUMNS", "TrainingDiverged", "TrainingInterrupted"]
 
@@ -158,7 +159,10 @@ class Trainer:
         if on_device:
             loss = self.objective.loss_and_grads(self.model, xb, yb, rng=rng, check_labels=False)
         else:
-            loss = self.objective(self.model, xb, yb, rng=rng)
+            if split_parts(xb) > 1:   # two cores: each half of the batch in its own thread
+                loss = split_loss_and_grads(self.objective, self.model, xb, yb, rng)
+            else:
+                loss = self.objective(self.model, xb, yb, rng=rng)
             if not math.isfinite(loss):
                 raise TrainingDiverged(self.iteration + 1, f"the loss is {loss}",
                                        self.optimizer.lr)
