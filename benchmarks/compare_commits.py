@@ -5,12 +5,12 @@
 Speed changes of a few percent drown in the noise of a shared machine when two versions run
 in separate processes minutes apart. Here the package of ``--base`` is unpacked (``git
 archive``) under another name, ``tinybcnn_base``, beside the working tree's ``tinybcnn``; both
-train the same LeNet-all on the same 8 rotating batches (batch 64), one step each in turn, and
-the medians and their ratio are printed, and whether both ended with the same weights bit for
-bit (a pure speed change should). With ``--layers`` each layer's forward and backward
-are timed too, which shows where a change gains or loses inside the step (a change can be
-faster on its own and slower in the step, where its inputs have left the cache). Works
-because the package imports itself only relatively.
+train the same LeNet-all on the same 8 rotating batches (batch 64), in alternating blocks of
+10 steps, and the medians and their ratio are printed, and whether both ended with the same
+weights bit for bit (a pure speed change should). With ``--layers`` each layer's forward
+and backward are timed too (in whole-batch steps), which shows where a change gains or loses
+inside the step (a change can be faster on its own and slower in the step, where its inputs
+have left the cache). Works because the package imports itself only relatively.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench import lenet_step  # this folder's bench.py (run as a script)
+from bench import in_blocks, lenet_step  # this folder's bench.py (run as a script)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,8 +42,15 @@ def unpack(rev: str, into: Path) -> str:
 
 
 def make_step(package: Any, timings: dict | None) -> tuple[Callable[[], Any], Any]:
-    """:func:`bench.lenet_step` for ``package``, with layer timers if ``timings``."""
+    """:func:`bench.lenet_step` for ``package``, with layer timers if ``timings``.
+
+    The timers wrap the layers of the whole-batch step: a package that would split a step
+    in two halves (``training/split.py``) is made to run it whole, since the halves' replicas
+    would copy the timers (bound to the model's own layers) and share its layers' caches.
+    """
     step, model = lenet_step(package=package)
+    if timings is not None and hasattr(package.train, "split_parts"):
+        package.train.split_parts = lambda x: 1
     if timings is not None:  # the layers' methods are looked up at each call, so this times them
         for name, layer in model:
             for method in ("forward", "backward"):
@@ -70,17 +77,11 @@ def compare(base: Any, new: Any, steps: int, layers: bool) -> dict[str, Any]:
     for timings in (t_base, t_new):
         if timings is not None:
             timings.clear()
-    ta, tb_ = [], []
-    for _ in range(steps):
-        start = time.perf_counter()
-        a()
-        ta.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        b()
-        tb_.append(time.perf_counter() - start)
+    # in blocks: with two threads, one version's idle BLAS workers spin for a while after it
+    # and would take a core from the other, were they to alternate step by step
+    ta, tb_ = in_blocks(a, b, steps)
     same = all(np.array_equal(model_a.params[k], model_b.params[k]) for k in model_a.params)
-    result = {"base_ms": 1e3 * statistics.median(ta), "new_ms": 1e3 * statistics.median(tb_),
-              "same_weights": same, "layers": {}}
+    result = {"base_ms": 1e3 * ta, "new_ms": 1e3 * tb_, "same_weights": same, "layers": {}}
     for key in (t_base or {}):
         result["layers"][key] = (1e3 * statistics.median(t_base[key]),
                                  1e3 * statistics.median(t_new[key]))
@@ -105,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         if ms_base > 0.1:
             print(f"{layer:>8} {method:<8} base {ms_base:6.2f} ms  new {ms_new:6.2f} ms  "
                   f"{ms_new / ms_base:.2f}")
-    print(f"step ({args.threads} BLAS thread(s), median of {args.steps}): base {args.base} "
+    print(f"step ({args.threads} BLAS thread(s), median of {args.steps} in blocks of 10): "
+          f"base {args.base} "
           f"{r['base_ms']:.2f} ms, working tree {r['new_ms']:.2f} ms, new/base "
           f"{r['new_ms'] / r['base_ms']:.3f}; same weights after it: {r['same_weights']}")
     return 0

@@ -256,18 +256,13 @@ def test_the_worker_thread_is_made_anew_after_a_fork(monkeypatch):
 
 
 def test_blas_thread_helpers_read_and_limit_the_count():
-    """``blas_threads_now`` and ``limit_blas`` agree with threadpoolctl's own report of
-    NumPy's BLAS (the one a training step uses; a wheel's lies in ``numpy.libs``)."""
+    """``blas_threads_now`` and ``limit_blas`` agree with threadpoolctl's own report."""
     from threadpoolctl import threadpool_info
 
     from tinybcnn.threads import blas_threads_now, limit_blas
 
     def reported() -> int:
-        found = [d["num_threads"] for d in threadpool_info()
-                 if d["user_api"] == "blas" and "numpy" in d["filepath"]]
-        if not found:
-            pytest.skip("NumPy's BLAS is not a library of its own here")
-        return max(found)
+        return min(d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas")
 
     now = blas_threads_now()
     if not now:
@@ -276,3 +271,25 @@ def test_blas_thread_helpers_read_and_limit_the_count():
     with limit_blas(1):
         assert blas_threads_now() == 1 == reported()
     assert blas_threads_now() == now
+
+
+def test_a_blas_library_loaded_after_the_limit_does_not_count(monkeypatch):
+    """SciPy's own OpenBLAS, imported after ``--threads 1`` limited NumPy's, still runs 2
+    threads: the step must follow the limit that was set (1 thread: whole batches)."""
+    from tinybcnn import threads
+
+    class Lib:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def get_num_threads(self) -> int:
+            return self.n
+
+    class Controller:
+        lib_controllers = [Lib(2), Lib(1)]
+
+    monkeypatch.setattr(threads, "_blas_controller", lambda: Controller())
+    assert threads.blas_threads_now() == 1 and threads.current_blas_threads() == 1
+    assert split.split_parts(np.zeros((64, 3))) == 1
+    Controller.lib_controllers = [Lib(2), Lib(2)]
+    assert split.split_parts(np.zeros((64, 3))) == 2

@@ -230,8 +230,13 @@ def _blas_controller() -> Any:
 
 
 def blas_threads_now() -> int:
-    """The BLAS thread count in force, in about a microsecond (0 without a BLAS library)."""
-    return max((lib.get_num_threads() for lib in _blas_controller().lib_controllers), default=0)
+    """The BLAS thread count in force, in about a microsecond (0 without a BLAS library).
+
+    The smallest count over the BLAS libraries: a library loaded after a limit was set
+    (SciPy's own OpenBLAS, imported later) keeps its default, one per CPU, so the smallest
+    is the count that was set, the one NumPy's products run on.
+    """
+    return min((lib.get_num_threads() for lib in _blas_controller().lib_controllers), default=0)
 
 
 def limit_blas(threads: int) -> Any:
@@ -240,10 +245,9 @@ def limit_blas(threads: int) -> Any:
 
 
 def current_blas_threads() -> int | None:
-    """The BLAS thread count in force now (the largest over the loaded BLAS libraries), or
-    None if no BLAS library is loaded."""
-    counts = [b["num_threads"] for b in blas_threads() if b.get("num_threads")]
-    return max(counts) if counts else None
+    """The BLAS thread count in force now (:func:`blas_threads_now`), or None if no BLAS
+    library is loaded."""
+    return blas_threads_now() or None
 
 
 @contextmanager
