@@ -235,7 +235,7 @@ def test_trainer_splits_from_two_blas_threads_on(monkeypatch):
 
 
 def test_trainer_in_two_halves_stops_on_a_nan_loss_before_the_update(monkeypatch):
-    monkeypatch.setattr(tb.train, "split_parts", lambda x: 2)
+    monkeypatch.setattr(tb.train, "split_parts", lambda *args: 2)
     model, objective = lenet64()
     trainer = tb.train.Trainer(model, objective, tb.optim.SGD(model), seed=0)
     x, y = batch(6)
@@ -290,6 +290,23 @@ def test_a_blas_library_loaded_after_the_limit_does_not_count(monkeypatch):
 
     monkeypatch.setattr(threads, "_blas_controller", lambda: Controller())
     assert threads.blas_threads_now() == 1 and threads.current_blas_threads() == 1
-    assert split.split_parts(np.zeros((64, 3))) == 1
+    assert split.split_parts(np.zeros((64, 3)), *lenet64()) == 1
     Controller.lib_controllers = [Lib(2), Lib(2)]
-    assert split.split_parts(np.zeros((64, 3))) == 2
+    assert split.split_parts(np.zeros((64, 3)), *lenet64()) == 2
+
+
+def test_an_objective_of_ones_own_runs_whole_batches(monkeypatch):
+    """The Trainer takes any callable objective; one without ``data_pass`` is not split."""
+    monkeypatch.setattr(split, "blas_threads_now", lambda: 2)
+    model, objective = lenet64()
+    calls = []
+
+    def my_objective(model, x, y, rng=None):
+        calls.append(x.shape[0])
+        return objective(model, x, y, rng=rng)
+
+    trainer = tb.train.Trainer(model, my_objective, tb.optim.SGD(model), seed=0)
+    x, y = batch(6)
+    trainer.step(x, y)
+    assert calls == [6] and trainer.iteration == 1
+    assert split.split_parts(x, model, objective) == 2

@@ -37,7 +37,7 @@ def data():
 def parts(request, monkeypatch):
     """Run every step whole, or as two halves side by side (``tinybcnn/training/split.py``,
     what a step does from two BLAS threads on), whatever this machine's thread count."""
-    monkeypatch.setattr(tb.train, "split_parts", lambda x: request.param)
+    monkeypatch.setattr(tb.train, "split_parts", lambda *args: request.param)
     return request.param
 
 

@@ -159,7 +159,7 @@ class Trainer:
         if on_device:
             loss = self.objective.loss_and_grads(self.model, xb, yb, rng=rng, check_labels=False)
         else:
-            if split_parts(xb) > 1:   # two cores: each half of the batch in its own thread
+            if split_parts(xb, self.model, self.objective) > 1:  # each half in its thread
                 loss = split_loss_and_grads(self.objective, self.model, xb, yb, rng)
             else:
                 loss = self.objective(self.model, xb, yb, rng=rng)

@@ -4,8 +4,16 @@ On a 2-core CPU, BLAS threads speed up the matrix products of a step and nothing
 rest of a LeNet step (im2col copies, masks, pooling, bias, col2im adds, about half of its
 time) runs on one core. So when the process may use two or more BLAS threads, a NumPy step
 splits its batch in two and runs each half's forward and backward pass in its own thread,
-with half the BLAS threads each. NumPy releases the GIL inside its loops and products, so
-both cores work through the whole step (measured in ``benchmarks/README.md``).
+with half the BLAS threads each (1 and 1 on two cores; a third thread would go unused).
+NumPy releases the GIL inside its loops and products, so both cores work through the whole
+step: on a 2-core AMD EPYC a LeNet-all step took about 15% less time than with 2 BLAS
+threads (``benchmarks/README.md``). It also keeps a busy machine from the spinning cliff of
+``tinybcnn/threads.py``: the halves never wait for each other inside a product.
+
+The first half runs on the model itself, the second on a replica
+(:meth:`tinybcnn.nn.Sequential.replica`: the same parameter arrays, its own caches and
+gradients), made anew each step from the model and handed the previous replica's caches, so
+that the memory allocator sees the same pattern of frees as for the model's own layers.
 
 What does not change:
 
@@ -46,10 +54,12 @@ def parts_for(threads: int, rows: int) -> int:
     return 2 if threads >= 2 and rows >= 2 else 1
 
 
-def split_parts(x: Any) -> int:
-    """How many parts a training step on ``x`` runs in now (:func:`parts_for` of the BLAS
-    thread count in force; 1 for arrays other than NumPy's)."""
-    if not isinstance(x, np.ndarray):
+def split_parts(x: Any, model: Any, objective: Any) -> int:
+    """How many parts a training step of ``model`` on ``x`` runs in now: :func:`parts_for`
+    of the BLAS thread count in force; 1 for arrays other than NumPy's, and for a model or
+    objective of the user's own that cannot be split (no ``replica`` or ``data_pass``)."""
+    if not (isinstance(x, np.ndarray) and hasattr(model, "replica")
+            and hasattr(objective, "data_pass")):
         return 1
     return parts_for(blas_threads_now(), x.shape[0])
 
