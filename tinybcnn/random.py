@@ -283,7 +283,6 @@ def _random_uints(rng: np.random.Generator, size: int, int_type: np.dtype) -> np
     return words.view(int_type)[:size]
 
 
-
 class SharedDraws:
     """The dropout draws of one batch, shared by parts of it that run side by side.
 

@@ -18,9 +18,11 @@ does it), never at import. ``tinybcnn info`` shows the choice and its reason.
 Work on small matrices (the regression MLP, LeNet on a few dozen images) runs inside
 :func:`small_work_threads`: one thread, unless the user chose a count (1 or 2 above).
 
-The count also decides how a product splits its float32 sums, so the same seed trains to
-slightly different bits on 1 and on 2 threads. A run records the count it starts with, and
-a resumed run trains on it again (:func:`same_threads_as`).
+From 2 threads on, a NumPy training step runs the two halves of its batch side by side, one
+BLAS thread each (:mod:`tinybcnn.training.split`), so the count decides how the step sums its
+float32 gradients: the same seed trains to slightly different bits on 1 and on 2 threads. A
+run records the count it starts with, and a resumed run trains on it again
+(:func:`same_threads_as`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from typing import Any
 
 __all__ = ["ENV_VAR", "ThreadChoice", "available_cpus", "choose_threads", "apply_threads",
            "blas_threads", "describe", "small_work_threads", "user_chose_threads",
-           "current_blas_threads", "same_threads_as", "blas_threads_now", "limit_blas"]
+           "current_blas_threads", "same_threads_as", "blas_threads_now", "limit_blas",
+           "parts_for"]
 
 ENV_VAR = "TINYBCNN_THREADS"
 
@@ -239,6 +242,12 @@ def blas_threads_now() -> int:
     return min((lib.get_num_threads() for lib in _blas_controller().lib_controllers), default=0)
 
 
+def parts_for(threads: int, rows: int) -> int:
+    """How many parts a NumPy training step of ``rows`` rows runs in on ``threads`` threads:
+    2 from 2 threads and 2 rows on (:mod:`tinybcnn.training.split`), else 1."""
+    return 2 if threads >= 2 and rows >= 2 else 1
+
+
 def limit_blas(threads: int) -> Any:
     """A context manager running BLAS on ``threads`` threads inside it (cheap to enter)."""
     return _blas_controller().limit(limits=threads)
@@ -286,8 +295,6 @@ def blas_threads() -> list[dict[str, Any]]:
 
 def describe(requested: int | None = None) -> str:
     """One line for ``tinybcnn info``: the count a run would use, why, and the BLAS now."""
-    from .training.split import parts_for
-
     choice = choose_threads(requested)
     steps = ("each batch in two halves side by side" if parts_for(choice.threads, 2) > 1
              else "whole batches")

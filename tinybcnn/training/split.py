@@ -39,19 +39,13 @@ from typing import Any
 import numpy as np
 
 from ..random import SharedDraws
-from ..threads import blas_threads_now, limit_blas
+from ..threads import blas_threads_now, limit_blas, parts_for
 
-__all__ = ["parts_for", "split_parts", "split_rows", "split_loss_and_grads"]
+__all__ = ["split_parts", "split_rows", "split_loss_and_grads"]
 
 _worker: tuple[int, ThreadPoolExecutor] | None = None   # (pid that made it, executor)
 # each model's last second-half replica, whose pass state the next one takes over
 _twins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def parts_for(threads: int, rows: int) -> int:
-    """How many parts a NumPy step of ``rows`` rows runs in with ``threads`` threads: 2 from
-    2 threads and 2 rows on, else 1."""
-    return 2 if threads >= 2 and rows >= 2 else 1
 
 
 def split_parts(x: Any, model: Any, objective: Any) -> int:
