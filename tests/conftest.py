@@ -72,7 +72,6 @@ def _blas_threads_at_start() -> int:
 
 
 _BLAS_AT_START = _blas_threads_at_start()
-_CHOICE_AT_START = None  # no apply_threads yet: nobody chose a count
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +92,7 @@ def _threads_as_they_were(monkeypatch):
             threadpool_limits(limits=_BLAS_AT_START, user_api="blas")
 
     restore()
-    monkeypatch.setattr(threads, "_applied", _CHOICE_AT_START)
+    monkeypatch.setattr(threads, "_applied", None)   # as at the start: nobody chose a count
     monkeypatch.setattr(threads, "_limiter", threads._limiter)
     yield
     restore()

@@ -130,6 +130,10 @@ class Trainer:
     def step(self, xb: Any, yb: Any) -> Any:
         """One minibatch update: forward with fresh masks, backward, optimiser step.
 
+        On NumPy with two threads or more, forward and backward run on the two halves of the
+        batch side by side (:mod:`tinybcnn.training.split`): the same masks, the gradient of
+        the whole batch up to the rounding of its sums.
+
         Parameters
         ----------
         xb : array, shape (B, C, H, W) (or (B, D))
