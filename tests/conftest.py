@@ -80,7 +80,7 @@ def _threads_as_they_were(monkeypatch):
 
     The CLI's ``apply_threads`` sets the count for the whole process (in a test, or in a
     module-scoped fixture that trains a run), and the count decides how a training step runs
-    (two halves of the batch side by side from two threads on,
+    (two halves of the batch side by side on two threads,
     ``tinybcnn/training/split.py``): without this, a test would run one way or the other
     depending on the tests before it."""
     from threadpoolctl import threadpool_limits

@@ -110,6 +110,7 @@ def test_apply_threads_limits_blas_as_threadpoolctl_reports():
         assert all(b["num_threads"] == 1 for b in threads.blas_threads())
         assert "1 (--threads); training steps: whole batches" in threads.describe(1)
         assert "2 (--threads); training steps: each batch in two halves" in threads.describe(2)
+        assert "4 (--threads); training steps: whole batches" in threads.describe(4)
     finally:  # restore what was there
         for d in before:
             if d.get("user_api") == "blas":

@@ -18,7 +18,7 @@ does it), never at import. ``tinybcnn info`` shows the choice and its reason.
 Work on small matrices (the regression MLP, LeNet on a few dozen images) runs inside
 :func:`small_work_threads`: one thread, unless the user chose a count (1 or 2 above).
 
-From 2 threads on, a NumPy training step runs the two halves of its batch side by side, one
+On 2 threads, a NumPy training step runs the two halves of its batch side by side, one
 BLAS thread each (:mod:`tinybcnn.training.split`), so the count decides how the step sums its
 float32 gradients: the same seed trains to slightly different bits on 1 and on 2 threads. A
 run records the count it starts with, and a resumed run trains on it again
@@ -244,8 +244,13 @@ def blas_threads_now() -> int:
 
 def parts_for(threads: int, rows: int) -> int:
     """How many parts a NumPy training step of ``rows`` rows runs in on ``threads`` threads:
-    2 from 2 threads and 2 rows on (:mod:`tinybcnn.training.split`), else 1."""
-    return 2 if threads >= 2 and rows >= 2 else 1
+    2 on exactly 2 threads, one BLAS thread each (:mod:`tinybcnn.training.split`), else 1.
+
+    With more threads the whole batch runs on all of them, as before: two halves would each
+    call a multi-threaded BLAS at the same time, which has not been measured here (the
+    2-core case has).
+    """
+    return 2 if threads == 2 and rows >= 2 else 1
 
 
 def limit_blas(threads: int) -> Any:

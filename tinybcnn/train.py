@@ -130,7 +130,7 @@ class Trainer:
     def step(self, xb: Any, yb: Any) -> Any:
         """One minibatch update: forward with fresh masks, backward, optimiser step.
 
-        On NumPy with two threads or more, forward and backward run on the two halves of the
+        On NumPy with two threads, forward and backward run on the two halves of the
         batch side by side (:mod:`tinybcnn.training.split`): the same masks, the gradient of
         the whole batch up to the rounding of its sums.
 

@@ -2,9 +2,10 @@
 
 On a 2-core CPU, BLAS threads speed up the matrix products of a step and nothing else: the
 rest of a LeNet step (im2col copies, masks, pooling, bias, col2im adds, about half of its
-time) runs on one core. So when the process may use two or more BLAS threads, a NumPy step
-splits its batch in two and runs each half's forward and backward pass in its own thread,
-with half the BLAS threads each (1 and 1 on two cores; a third thread would go unused).
+time) runs on one core. So when the process may use two threads, a NumPy step splits its
+batch in two and runs each half's forward and backward pass in its own thread, with one
+BLAS thread each (:func:`tinybcnn.threads.parts_for`; with more threads the whole batch runs
+on all of them, as before).
 NumPy releases the GIL inside its loops and products, so both cores work through the whole
 step: on a 2-core AMD EPYC a LeNet-all step took about 15% less time than with 2 BLAS
 threads (``benchmarks/README.md``). It also keeps a busy machine from the spinning cliff of
@@ -108,9 +109,10 @@ def split_loss_and_grads(objective: Any, model: Any, x: np.ndarray, target: np.n
         return objective.data_pass(halves[k], x[start:stop], target[start:stop],
                                    rng=draws.part(start, stop), weight=(stop - start) / n)
 
-    # All of it, the decay's dot products too: a BLAS call on more threads would wake
-    # OpenBLAS's idle workers, which then spin for a while and take a core from the halves.
-    with limit_blas(max(1, blas_threads_now() // len(halves))):
+    # One BLAS thread per half, for all of it, the decay's dot products too: a BLAS call on
+    # two threads would wake OpenBLAS's idle worker, which then spins for a while and takes a
+    # core from the halves.
+    with limit_blas(1):
         if side_by_side:
             second: Future = _executor().submit(run, 1)
             try:
