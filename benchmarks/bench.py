@@ -65,17 +65,19 @@ def alternate(a: Callable[[], Any], b: Callable[[], Any], repeats: int,
 
 
 def in_blocks(a: Callable[[], Any], b: Callable[[], Any], repeats: int,
-              block: int = 10) -> tuple[float, float]:
+              block: int = 10, untimed: int = 1) -> tuple[float, float]:
     """Median seconds of ``a`` and ``b``, timed in alternating blocks of ``block`` calls.
 
     Inside a block, the other contender's thread pool has gone quiet: OpenBLAS and OpenMP
     threads busy-wait for a while after their work, and when the two contenders alternate
-    call by call, each one's waiting threads take a core from the other.
+    call by call, each one's waiting threads take a core from the other. The first
+    ``untimed`` calls of a block are not timed (the switch from the other).
     """
     ta, tb_ = [], []
     for _ in range(max(1, -(-repeats // block))):
         for fn, out in ((a, ta), (b, tb_)):
-            fn()                                    # not timed: the switch from the other
+            for _ in range(untimed):
+                fn()
             out.extend(_time(fn) for _ in range(block))
     return statistics.median(ta), statistics.median(tb_)
 

@@ -84,3 +84,11 @@ def test_profile_step_runs_on_benchs_step(tmp_path):
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "median step:" in done.stdout and "page faults per step" in done.stdout
+
+
+def test_halves_runs_both_kinds_of_step(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "halves.py"),
+                           "--steps", "2"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "two halves" in done.stdout and "halves/whole" in done.stdout
