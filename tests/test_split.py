@@ -18,7 +18,7 @@ from tinybcnn.training import split
 from tinybcnn.training.split import split_loss_and_grads, split_rows
 
 
-def lenet64(variant: str = "all", seed: int = 0):
+def lenet_float64(variant: str = "all", seed: int = 0):
     model = tb.models.lenet(variant, p=0.5, in_shape=(1, 16, 16), n_classes=4, seed=seed,
                             ).astype(np.float64)
     return model, tb.objective.Objective.for_model(model, n_train=500, length_scale=0.1)
@@ -115,7 +115,7 @@ def test_no_rows_are_drawn_when_nothing_is_dropped():
 @pytest.mark.parametrize("n", [2, 7, 40])
 def test_two_halves_give_the_whole_batch_step(variant, n):
     x, y = batch(n)
-    model, objective = lenet64(variant)
+    model, objective = lenet_float64(variant)
     loss, grads, masks = whole_batch(model, objective, x, y, step_rng(3, 11, x))
     split_loss = split_loss_and_grads(objective, model, x, y, step_rng(3, 11, x))
     assert split_loss == pytest.approx(loss, rel=1e-13)
@@ -163,7 +163,7 @@ def test_side_by_side_or_one_after_the_other_is_the_same_bits():
 def test_the_second_half_follows_changes_to_the_model():
     """The replica is made anew each step: new weights and a new drop probability count."""
     x, y = batch(10, seed=2)
-    model, objective = lenet64()
+    model, objective = lenet_float64()
     split_loss_and_grads(objective, model, x, y, np.random.default_rng(0))
     new = {k: np.random.default_rng(9).normal(0, 0.1, v.shape) for k, v in model.params.items()}
     model.load_params(new)
@@ -176,7 +176,7 @@ def test_the_second_half_follows_changes_to_the_model():
 
 
 def test_replica_shares_parameters_and_takes_over_pass_state():
-    model, objective = lenet64()
+    model, objective = lenet_float64()
     x, y = batch(4)
     objective(model, x, y, rng=np.random.default_rng(0))
     fresh = model.replica()
@@ -196,7 +196,7 @@ def test_replica_shares_parameters_and_takes_over_pass_state():
 
 def test_an_error_in_either_half_stops_the_step_with_nothing_left_running(monkeypatch):
     x, y = batch(8)
-    model, objective = lenet64()
+    model, objective = lenet_float64()
     y_bad = y.copy()
     y_bad[-1] = 7                                  # only the second half's labels are bad
     with pytest.raises(ValueError, match="label"):
@@ -224,7 +224,7 @@ def test_trainer_splits_on_two_blas_threads(monkeypatch):
     real = split.split_loss_and_grads
     monkeypatch.setattr(tb.train, "split_loss_and_grads",
                         lambda *a, **k: calls.append(a[2].shape[0]) or real(*a, **k))
-    model, objective = lenet64()
+    model, objective = lenet_float64()
     trainer = tb.train.Trainer(model, objective, tb.optim.SGD(model), seed=0)
     x, y = batch(6)
     for threads, rows, expect in ((1, 6, []), (2, 6, [6]), (2, 1, []), (4, 6, []), (3, 6, [])):
@@ -236,7 +236,7 @@ def test_trainer_splits_on_two_blas_threads(monkeypatch):
 
 def test_trainer_in_two_halves_stops_on_a_nan_loss_before_the_update(monkeypatch):
     monkeypatch.setattr(tb.train, "split_parts", lambda *args: 2)
-    model, objective = lenet64()
+    model, objective = lenet_float64()
     trainer = tb.train.Trainer(model, objective, tb.optim.SGD(model), seed=0)
     x, y = batch(6)
     x[4, 0, 3, 3] = np.nan                         # in the second half
@@ -290,15 +290,15 @@ def test_a_blas_library_loaded_after_the_limit_does_not_count(monkeypatch):
 
     monkeypatch.setattr(threads, "_blas_controller", lambda: Controller())
     assert threads.blas_threads_now() == 1 and threads.current_blas_threads() == 1
-    assert split.split_parts(np.zeros((64, 3)), *lenet64()) == 1
+    assert split.split_parts(np.zeros((64, 3)), *lenet_float64()) == 1
     Controller.lib_controllers = [Lib(2), Lib(2)]
-    assert split.split_parts(np.zeros((64, 3)), *lenet64()) == 2
+    assert split.split_parts(np.zeros((64, 3)), *lenet_float64()) == 2
 
 
 def test_an_objective_of_ones_own_runs_whole_batches(monkeypatch):
     """The Trainer takes any callable objective; one without ``data_pass`` is not split."""
     monkeypatch.setattr(split, "blas_threads_now", lambda: 2)
-    model, objective = lenet64()
+    model, objective = lenet_float64()
     calls = []
 
     def my_objective(model, x, y, rng=None):
@@ -317,6 +317,6 @@ def test_device_arrays_run_whole_batches(monkeypatch):
     splits, even on two threads."""
     xps = pytest.importorskip("array_api_strict")
     monkeypatch.setattr(split, "blas_threads_now", lambda: 2)
-    model, objective = lenet64()
+    model, objective = lenet_float64()
     assert split.split_parts(xps.asarray(np.zeros((8, 3))), model, objective) == 1
     assert split.split_parts(np.zeros((8, 3)), model, objective) == 2

@@ -207,16 +207,13 @@ def small_work_threads() -> Iterator[None]:
     cost more than they save, and on a busy machine they spin: measured on a loaded 2-core
     machine, a 3×128 MLP step took 18 ms with two BLAS threads and 1 ms with one, a LeNet-all
     step at batch 32 about 250 ms against 42 ms. An explicit ``--threads`` or
-    ``TINYBCNN_THREADS`` is obeyed as it is. A no-op without threadpoolctl.
+    ``TINYBCNN_THREADS`` is obeyed as it is.
     """
     if user_chose_threads():
         yield
         return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
+    from threadpoolctl import threadpool_limits  # a dependency, as in apply_threads
+
     with threadpool_limits(limits=1, user_api="blas"):
         yield
 
