@@ -99,6 +99,55 @@ def test_col2im_ijc_is_col2im_of_permuted_columns_and_the_adjoint(geom, seed):
     np.testing.assert_allclose(lhs, np.sum(x * folded), rtol=1e-10)
 
 
+@pytest.mark.parametrize("c, last", [(1, False), (3, False), (3, True)])
+@pytest.mark.parametrize("other_layout", [False, True])
+def test_im2col_ijc_writes_over_a_fitting_earlier_result_and_only_that(c, last, other_layout):
+    # reuse= takes an earlier result of the same shape, dtype and memory order (row-major
+    # from a channels-last input with several channels, else column-major); anything else
+    # is left alone and a new matrix is returned
+    rng = np.random.default_rng(c + 2 * last)
+    x, earlier = rng.standard_normal((2, 2, c, 7, 6))
+    x, earlier = (channels_last(x), channels_last(earlier)) if last else (x, earlier)
+    spare = im2col_ijc(earlier, 3, 2, 2, 1)
+    assert spare.flags.c_contiguous == (last and c > 1)
+    if other_layout:
+        spare = np.asfortranarray(spare) if spare.flags.c_contiguous else spare.copy()
+    before = spare.copy()
+    cols = im2col_ijc(x, 3, 2, 2, 1, reuse=spare)
+    np.testing.assert_array_equal(cij_from_ijc(cols, c, 3, 2), im2col_direct(x, 3, 2, 2, 1))
+    if other_layout:
+        assert not np.shares_memory(cols, spare)
+        np.testing.assert_array_equal(spare, before)
+    else:
+        assert cols is spare
+    for wrong in (spare[:-1], spare.astype(np.float32), None):   # shape, dtype, none
+        assert not np.shares_memory(im2col_ijc(x, 3, 2, 2, 1, reuse=wrong), spare)
+
+
+def test_conv_layer_reuses_its_patch_matrix_across_passes():
+    # a conv layer writes each pass's x* over the last one's; the gradients stay those of
+    # its own pass (against the direct loops, in float64)
+    from tinybcnn.nn import Conv2D
+
+    rng = np.random.default_rng(3)
+    layer = Conv2D(3, 4, 3, pad=1, seed=0, dtype=np.float64)
+    W, b = layer.params["W"], layer.params["b"]
+    earlier = None
+    for k in range(3):
+        x = rng.standard_normal((2, 3, 5, 6))
+        x = channels_last(x) if k == 2 else x  # the other im2col path: a new x*
+        y = layer.forward(x)
+        assert (layer._cache["cols"] is earlier) == (k == 1)
+        earlier = layer._cache["cols"]
+        np.testing.assert_allclose(y, conv2d_direct(x, W, b, 1, 1), rtol=1e-12, atol=1e-12)
+        dy = rng.standard_normal(y.shape)
+        dx = layer.backward(dy)
+        dx_ref, dW_ref, db_ref = conv2d_backward(dy, conv2d_forward(x, W, b, 1, 1)[1])
+        np.testing.assert_allclose(dx, dx_ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(layer.grads["W"], dW_ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(layer.grads["b"], db_ref, rtol=1e-12, atol=1e-12)
+
+
 def test_im2col_ijc_on_every_namespace(xp):
     x = np.random.default_rng(1).standard_normal((2, 3, 6, 5))
     cols = im2col_ijc(xp.asarray(x), 3, 2, 2, 1)

@@ -119,8 +119,10 @@ class Conv2D(Layer):
         self._cache: dict | None = None
 
     def forward(self, x: Any, rng: Any = None) -> Any:
+        # the last pass's x* is written over (a new one of several MB would be page-faulted
+        # in): its backward is done, or will never come, once a new forward starts
         y, self._cache = fast.conv2d_forward_fast(x, self.params["W"], self.params["b"],
-                                                  self.stride, self.pad)
+                                                  self.stride, self.pad, reuse=self._cache)
         return y
 
     def backward(self, dy: Any, input_grad: bool = True) -> Any:

@@ -24,16 +24,19 @@ __all__ = ["conv2d_forward_fast", "conv2d_backward_fast"]
 
 
 def conv2d_forward_fast(x: Any, W: Any, b: Any, stride: int = 1, pad: int = 0,
-                        mask: Any = None) -> tuple[Any, dict]:
+                        mask: Any = None, reuse: dict | None = None) -> tuple[Any, dict]:
     """:func:`~tinybcnn.functional.conv2d_forward` computed on ``(i, j, c)``-ordered ``x*``.
 
     Parameters and return values as there: ``y`` (N, C_out, OH, OW) is an NCHW view of
-    patch-layout, channels-last memory (``docs/architecture.md``).
+    patch-layout, channels-last memory (``docs/architecture.md``). ``reuse`` is an earlier
+    cache of this function whose backward is done: its ``x*`` is written over when it fits
+    (see :func:`im2col_ijc`), so that cache must not be used again.
     """
     n, oh, ow = check_conv_inputs(x, W, b, stride, pad, mask)
     xp = xp_of(x, W)
     c_out, _, kh, kw = W.shape
-    cols = im2col_ijc(x, kh, kw, stride, pad)                 # (N·OH·OW, kh·kw·C_in)
+    spare = reuse.get("cols") if reuse is not None else None
+    cols = im2col_ijc(x, kh, kw, stride, pad, reuse=spare)    # (N·OH·OW, kh·kw·C_in)
     y_patch = cols @ kernel_matrix_ijc(W).T                    # (N·OH·OW, C_out)
     # in place: a second output-sized array would be freshly mapped, and page-faulted in
     y_patch += b

@@ -24,7 +24,8 @@ from ..im2col import _pad, _window, check_cols, conv_output_shape
 __all__ = ["im2col_ijc", "col2im_ijc"]
 
 
-def im2col_ijc(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0) -> Any:
+def im2col_ijc(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0,
+               reuse: Any = None) -> Any:
     """``im2col(x)`` with columns permuted from ``(c, i, j)`` to ``(i, j, c)``.
 
     Parameters
@@ -32,6 +33,12 @@ def im2col_ijc(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0) -> Any:
     x : array, shape (N, C, H, W)
     kh, kw, stride, pad : int
         As in :func:`tinybcnn.functional.im2col`.
+    reuse : ndarray, optional
+        An earlier result whose values are no longer needed (a layer's ``x*`` of its previous
+        pass): written over when it has this call's shape, dtype and memory order, instead of
+        allocating a new matrix. NumPy only; otherwise ignored. It matters for speed: a
+        freshly allocated matrix of several MB often comes from pages the system has to map
+        again, one page fault per 4 kB (conv2's ``x*`` at batch 32 is 4 MB).
 
     Returns
     -------
@@ -52,19 +59,42 @@ def im2col_ijc(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0) -> Any:
     n, c, h, w = x.shape
     oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
     xp = xp_of(x)
+    shape = (n * oh * ow, kh * kw * c)
     if is_numpy(xp) and c > 1 and _channels_last_memory(x):
         x_nhwc = _pad_channels_last(np.transpose(x, (0, 2, 3, 1)), pad)
         windows = sliding_window_view(x_nhwc, (kh, kw), axis=(1, 2))[:, ::stride, ::stride]
-        cols = np.empty((n, oh, ow, kh, kw, c), dtype=x.dtype)
-        cols[...] = np.transpose(windows, (0, 1, 2, 4, 5, 3))  # (N, OH, OW, C, kh, kw) view
-        return cols.reshape(n * oh * ow, kh * kw * c)
+        cols = _reusable(reuse, shape, x.dtype, row_major=True)
+        if cols is None:
+            cols = np.empty(shape, dtype=x.dtype)
+        # (N, OH, OW, C, kh, kw) view, copied into (N, OH, OW, kh, kw, C) memory
+        cols.reshape(n, oh, ow, kh, kw, c)[...] = np.transpose(windows, (0, 1, 2, 4, 5, 3))
+        return cols
     x_pad = _pad(x, pad)
+    if is_numpy(xp):
+        # one strided copy, not one per kernel offset: in a training step that runs two
+        # halves of a batch in two threads, each NumPy call is a point where a thread may
+        # have to wait for the other to hand over the GIL
+        windows = sliding_window_view(x_pad, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+        cols = _reusable(reuse, shape, x.dtype, row_major=False)
+        if cols is None:
+            cols = np.empty(shape[::-1], dtype=x.dtype).T
+        # (N, C, OH, OW, kh, kw) view, copied into (kh, kw, C, N, OH, OW) memory
+        cols.T.reshape(kh, kw, c, n, oh, ow)[...] = np.transpose(windows, (4, 5, 1, 0, 2, 3))
+        return cols
     cols_t = xp.empty((kh, kw, c, n, oh, ow), dtype=x.dtype, device=x.device)
     for i in range(kh):
         for j in range(kw):
             tap = x_pad[:, :, _window(i, oh, stride), _window(j, ow, stride)]  # (N, C, OH, OW)
             cols_t[i, j, ...] = xp.permute_dims(tap, (1, 0, 2, 3))
     return xp.reshape(cols_t, (kh * kw * c, n * oh * ow)).T
+
+
+def _reusable(a: Any, shape: tuple[int, int], dtype: Any, row_major: bool) -> Any:
+    """``a`` if it is a NumPy matrix of ``shape`` and ``dtype`` stored row-major (or, with
+    ``row_major=False``, column-major: its transpose C-contiguous), else None."""
+    if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype != dtype:
+        return None
+    return a if (a if row_major else a.T).flags.c_contiguous else None
 
 
 def _pad_channels_last(x_nhwc: np.ndarray, pad: int) -> np.ndarray:

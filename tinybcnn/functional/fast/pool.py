@@ -123,22 +123,34 @@ def window_max_and_first(x: Any, size: int) -> tuple[Any, Any]:
 
 
 def _window_max_and_first_numpy(by_offset: np.ndarray, first: np.ndarray) -> tuple[Any, Any]:
-    """:func:`window_max_and_first`'s loop with ``out=``: no temporaries but one per offset.
+    """:func:`window_max_and_first`'s loop with ``out=``: no temporaries.
 
+    Without NaN, offset ``k`` takes over exactly where ``v > best``: three passes per offset.
+    NaN propagates through ``maximum``, so a NaN anywhere shows in ``best`` at the end; only
+    then is the loop run again with the NaN rule (two more passes per offset).
     ``best`` is a copy, not a view of ``by_offset``: the pooled output would otherwise keep
     the four-times-larger block of all offsets alive (and out of MC prediction's budget,
     which counts an array's own bytes).
     """
     best = by_offset[0].copy()
     takes = np.empty(best.shape, dtype=bool)
+    for k in range(1, by_offset.shape[0]):
+        v = by_offset[k]
+        np.greater(v, best, out=takes)
+        np.copyto(first, k, where=takes)
+        np.maximum(best, v, out=best)
+    if not np.isnan(best).any():
+        return best, first
+    best[...] = by_offset[0]
+    first[...] = 0
     not_nan = np.empty(best.shape, dtype=bool)
     for k in range(1, by_offset.shape[0]):
         v = by_offset[k]
         np.less_equal(v, best, out=takes)
         np.logical_not(takes, out=takes)
         np.equal(best, best, out=not_nan)
-        takes &= not_nan
-        np.maximum(first, takes.view(np.uint8) * first.dtype.type(k), out=first)
+        takes &= not_nan        # v > best, or v NaN and best not
+        np.copyto(first, k, where=takes)
         np.maximum(best, v, out=best)
     return best, first
 
