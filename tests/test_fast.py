@@ -290,6 +290,23 @@ def test_maxpool_fast_nan_window_sends_its_gradient_to_its_first_nan():
                                   [[[[0.0, 3.0], [0.0, 0.0]]]])
 
 
+@pytest.mark.parametrize("nan", [False, True])
+def test_maxpool_fast_windows_of_more_than_256_offsets(nan):
+    # 17×17 windows: offsets up to 288 need a wider code than a byte
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 3, size=(1, 2, 34, 17)).astype(np.float64)   # many ties
+    x[0, 1, 20, 16] = 9.0       # a late offset (3 · 17 + 16 = 67) ...
+    x[0, 0, 16, 16] = 9.0       # ... and the last one, 288, in the other window row
+    if nan:
+        x[0, 1, 30, 5] = np.nan
+    y, cache = maxpool2d_forward_fast(channels_last(x), 17)
+    np.testing.assert_array_equal(y, maxpool2d_direct(x, 17, 17)[0])
+    dy = rng.standard_normal(y.shape)
+    np.testing.assert_array_equal(maxpool2d_backward_fast(dy, cache),
+                                  maxpool2d_backward_direct(dy, x, 17, 17))
+    assert cache["first"].max() == 288
+
+
 def test_maxpool_fast_on_every_namespace(xp):
     rng = np.random.default_rng(6)
     x = rng.integers(0, 2, size=(2, 3, 4, 6)).astype(np.float64)
