@@ -92,3 +92,14 @@ def test_halves_runs_both_kinds_of_step(tmp_path):
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "two halves" in done.stdout and "halves/whole" in done.stdout
+
+
+def test_gil_times_a_half_pass_alone_beside_a_process_and_beside_a_thread(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gil.py"), "--passes", "2"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split("|")[1:-1] for line in done.stdout.splitlines()[2:]]
+    assert [r[0].strip() for r in rows] == ["alone", "beside a second process",
+                                           "beside a second thread of this process"]
+    for _, wall, cpu in rows:
+        assert float(wall) > 0 and float(cpu) > 0

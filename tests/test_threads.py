@@ -39,7 +39,7 @@ def test_platform_without_load_average(monkeypatch):
     assert choose_threads(cpus=4, whole_machine=True, environ=NO_ENV).threads == 4
 
 
-def test_busy_cores_see_a_competitor_before_the_load_average_does(monkeypatch, tmp_path):
+def test_busy_cores_are_the_run_queue_now_not_the_lagging_load_average(monkeypatch, tmp_path):
     # a competitor with 2 spinning threads started a second ago: the 1-min average is still
     # low, the run queue is not (3 runnable tasks, one of them this process)
     proc = tmp_path / "loadavg"
@@ -52,8 +52,10 @@ def test_busy_cores_see_a_competitor_before_the_load_average_does(monkeypatch, t
     (idle / "1" / "stat").write_text("1 (python3) R 1 2 3\n")
     monkeypatch.setattr(threads, "_OWN_TASKS", idle)
     assert threads._load_average() == 2.0
-    proc.write_text("0.10 0.05 0.01 1/120 4242\n")        # only us: the average counts
-    assert threads._load_average() == 0.10
+    proc.write_text("1.80 0.90 0.30 1/120 4242\n")        # only us, right after a run of
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (1.80, 0.90, 0.30))   # our own
+    assert threads._load_average() == 0.0                  # the lagging average is not used
+    assert choose_threads(cpus=2, whole_machine=True, environ=NO_ENV).threads == 2
     # this process's own runnable threads (BLAS workers still spinning) are not competitors
     tasks = tmp_path / "task"
     for tid, state in [(10, "R"), (11, "R"), (12, "S")]:
@@ -64,7 +66,7 @@ def test_busy_cores_see_a_competitor_before_the_load_average_does(monkeypatch, t
     assert threads._own_running_threads() == 2
     assert threads._load_average() == 2.0
     proc.write_text("0.10 0.05 0.01 2/120 4242\n")        # only our two
-    assert threads._load_average() == 0.10
+    assert threads._load_average() == 0.0
     monkeypatch.setattr(threads, "_PROC_LOADAVG", tmp_path / "missing")   # not Linux
     monkeypatch.setattr(threads.os, "getloadavg", lambda: (1.5, 1.0, 0.5))
     assert threads._load_average() == 1.5

@@ -8,9 +8,9 @@ on a 2-core machine with a second NumPy training running, one LeNet step took 1,
 1. ``--threads N`` on the command line (passed here as ``requested``), else
 2. the environment variable ``TINYBCNN_THREADS``, else
 3. the CPUs this process may run on (``os.sched_getaffinity``, capped by a cgroup CPU quota),
-   less the cores other processes keep busy, rounded to the nearest whole core: the 1-minute
-   load average, or the tasks runnable right now if more, where that load is about the same
-   CPUs (all of the machine's CPUs are ours, and no quota). At least 1.
+   less the cores other processes keep busy, rounded to the nearest whole core: the tasks
+   runnable right now (Linux; elsewhere the 1-minute load average), where that load is about
+   the same CPUs (all of the machine's CPUs are ours, and no quota). At least 1.
 
 It is applied with threadpoolctl when a training or prediction run starts (the command line
 does it), never at import. ``tinybcnn info`` shows the choice and its reason.
@@ -89,28 +89,34 @@ def available_cpus() -> tuple[int, bool]:
 
 
 def _load_average() -> float | None:
-    """Cores other processes keep busy: the larger of two estimates, or None if unknown.
+    """Cores other processes keep busy now, or None if unknown.
 
-    The 1-minute load average lags by tens of seconds; the number of runnable tasks right now
-    (``/proc/loadavg``, Linux), sampled a few times over 50 ms less this process, sees a
-    competitor that has just started. Erring high costs little (one thread on an idle
-    2-core machine is at most 2× slower); erring low is the 15× cliff.
+    On Linux: the number of runnable tasks (``/proc/loadavg``) less this process's own,
+    sampled 5 times over 50 ms and averaged. It sees a competitor that has just started, and
+    a competitor that has just stopped: the 1-minute load average lags by tens of seconds,
+    and right after a run of one's own (a second ``tinybcnn demo``, the next tutorial) it
+    still counted that run, so one thread was chosen on an idle machine (the demo took 2:00
+    against 1:21). Elsewhere the 1-minute load average, the best there is.
+
+    Erring high costs a step about 1.5× on an idle 2-core machine; erring low costs little in
+    a training step (its halves share no product, 1.2–1.6× beside a competing process) but
+    can still cost a prediction run's two-thread products the spinning cliff of this module's
+    notes.
     """
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # Windows
-        return None
     runnable = []
     for _ in range(5):
         try:
             running = _PROC_LOADAVG.read_text().split()[3].split("/")[0]
         except (OSError, IndexError):
             break
-        runnable.append(int(running) - _own_running_threads())  # others' runnable tasks
+        runnable.append(max(0, int(running) - _own_running_threads()))  # others' tasks
         time.sleep(0.01)
     if runnable:
-        load = max(load, sum(runnable) / len(runnable))
-    return load
+        return sum(runnable) / len(runnable)
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # Windows
+        return None
 
 
 def _own_running_threads() -> int:
