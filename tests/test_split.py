@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -217,6 +218,22 @@ def test_an_error_in_either_half_stops_the_step_with_nothing_left_running(monkey
     with pytest.raises(KeyboardInterrupt):
         split_loss_and_grads(objective, model, x, y, np.random.default_rng(0))
     assert finished.is_set()                   # the other half was waited for
+
+
+@pytest.mark.parametrize("side_by_side", [True, False])
+def test_the_second_half_runs_under_the_callers_floating_point_error_state(side_by_side):
+    # np.errstate belongs to a thread: the second half's thread must use the caller's (the
+    # training loop silences overflow warnings; here the caller asks for errors instead)
+    x, y = batch(8)
+    x[5:] = np.finfo(np.float64).max                # only the second half overflows
+    model, objective = lenet_float64()
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError, match="overflow"):
+        split_loss_and_grads(objective, model, x, y, np.random.default_rng(0), side_by_side)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("error")              # any RuntimeWarning would fail here
+        loss = split_loss_and_grads(objective, model, x, y, np.random.default_rng(0),
+                                    side_by_side)
+    assert not np.isfinite(loss)
 
 
 def test_trainer_splits_on_two_blas_threads(monkeypatch):

@@ -104,10 +104,16 @@ def split_loss_and_grads(objective: Any, model: Any, x: np.ndarray, target: np.n
     _twins[model] = halves[1]
     rows = split_rows(n, len(halves))
 
+    # NumPy's floating-point error handling (np.errstate) belongs to each thread: the second
+    # half runs under this thread's, so that e.g. a training loop that silences overflow
+    # warnings (it detects divergence itself) silences them in both halves
+    float_errors = np.geterr()
+
     def run(k: int) -> Any:
         start, stop = rows[k]
-        return objective.data_pass(halves[k], x[start:stop], target[start:stop],
-                                   rng=draws.part(start, stop), weight=(stop - start) / n)
+        with np.errstate(**float_errors):
+            return objective.data_pass(halves[k], x[start:stop], target[start:stop],
+                                       rng=draws.part(start, stop), weight=(stop - start) / n)
 
     # One BLAS thread per half, for all of it, the decay's dot products too: a BLAS call on
     # two threads would wake OpenBLAS's idle worker, which then spins for a while and takes a
