@@ -70,7 +70,7 @@ def beside(kind: str, passes: int) -> tuple[float, float]:
         finally:
             stop.set()
             other.join()
-    pid = os.fork()   # before this process starts any thread of its own
+    pid = os.fork()   # the child runs the same loop until it is killed below
     if pid == 0:
         loop = half_pass()
         try:
