@@ -99,7 +99,7 @@ def _load_average() -> float | None:
     against 1:21). Elsewhere the 1-minute load average, the best there is.
 
     Erring high costs a step about 1.5× on an idle 2-core machine; erring low costs little in
-    a training step (its halves share no product, 1.2–1.6× beside a competing process) but
+    a training step (its halves share no product, 1.2–1.9× beside a competing process) but
     can still cost a prediction run's two-thread products the spinning cliff of this module's
     notes.
     """

@@ -128,9 +128,8 @@ def _window_max_and_first_numpy(by_offset: np.ndarray, first: np.ndarray) -> tup
     Without NaN, offset ``k`` takes over exactly where ``v > best``: four passes per offset.
     NaN propagates through ``maximum``, so a NaN anywhere shows in ``best`` at the end; only
     then is the loop run again with the NaN rule (three more passes per offset to find where
-    ``k`` takes over). On pool1's
-    input (batch 64) this took the loop from 1.1 to 0.23 ms (``np.copyto(first, k,
-    where=takes)`` in place of the last two passes: 3.1 ms).
+    ``k`` takes over). On pool1's input (batch 64) this took the loop from 1.1 to 0.23 ms
+    (``np.copyto(first, k, where=takes)`` in place of the last two passes: 3.1 ms).
     ``best`` is a copy, not a view of ``by_offset``: the pooled output would otherwise keep
     the four-times-larger block of all offsets alive (and out of MC prediction's budget,
     which counts an array's own bytes).
