@@ -93,6 +93,7 @@ def _threads_as_they_were(monkeypatch):
 
     restore()
     monkeypatch.setattr(threads, "_applied", None)   # as at the start: nobody chose a count
+    monkeypatch.setattr(threads, "_step_threads", None)  # steps follow the BLAS count
     monkeypatch.setattr(threads, "_limiter", threads._limiter)
     yield
     restore()

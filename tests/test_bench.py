@@ -54,6 +54,20 @@ def test_step_row_runs(tmp_path):
     assert "alternating step by step" in done.stdout
 
 
+def test_busy_machine_rows_run_and_name_both_thread_counts(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--only",
+                           "loaded", "--quick"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = [ln for ln in done.stdout.splitlines() if ln.startswith("| ")]
+    assert rows[0].startswith("| LeNet-all step, busy machine |")
+    alone, auto, forced = rows[1:4]
+    assert alone.startswith("| alone, ")
+    assert "BLAS thread(s), steps on" in auto and "--threads 2" in forced
+    slowdowns = [float(row.split("|")[3].split()[0]) for row in (auto, forced)]
+    assert all(s > 0 for s in slowdowns)
+
+
 def test_conv_rows_run_and_report_a_fraction_for_each_layer(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--only",
                            "conv", "--quick", "--threads", "1"],

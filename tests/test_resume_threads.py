@@ -1,5 +1,6 @@
-"""A resumed run trains on the BLAS thread count it started with (docs/architecture.md:
-the thread count changes float32 rounding, so it is part of "the same run, bit for bit")."""
+"""A resumed run trains on the thread counts it started with, BLAS's and the training
+step's (docs/architecture.md: the counts change float32 rounding, so they are part of "the
+same run, bit for bit")."""
 
 from __future__ import annotations
 
@@ -27,10 +28,16 @@ def _nobody_chose(monkeypatch):
     monkeypatch.delenv(threads.ENV_VAR, raising=False)
 
 
-def _train(out, iterations, blas, resume=False):
+def _train(out, iterations, blas, resume=False, steps=None, monkeypatch=None):
+    """Train or resume with ``blas`` BLAS threads in force, and training steps on ``steps``
+    threads (None: the BLAS count, as when nobody chose a count)."""
+    if steps is not None:
+        monkeypatch.setattr(threads, "_step_threads", steps)
     with threadpoolctl.threadpool_limits(limits=blas, user_api="blas"):
         config = None if resume else RunConfig(iterations=iterations, **SMALL)
         train_run(config, out, resume=resume, progress=False, total=(iterations, None))
+    if steps is not None:
+        monkeypatch.setattr(threads, "_step_threads", None)
     return read_checkpoint(out / CHECKPOINT)
 
 
@@ -68,6 +75,23 @@ def test_resume_uses_the_thread_count_the_run_started_with(tmp_path):
     assert threads.current_blas_threads() is not None
 
 
+def test_a_run_begun_on_a_busy_machine_resumes_on_the_counts_it_began_with(tmp_path,
+                                                                          monkeypatch):
+    """Begun beside a competitor: BLAS on 1 thread, steps in two halves (the automatic
+    choice, tinybcnn/threads.py); resumed on an idle machine (2 and 2), it trains on 1 and 2
+    again, and ends where the uninterrupted run does."""
+    whole = _params(_train(tmp_path / "whole", 6, blas=1, steps=2, monkeypatch=monkeypatch))
+    _train(tmp_path / "cut", 3, blas=1, steps=2, monkeypatch=monkeypatch)
+    config = json.loads((tmp_path / "cut" / CONFIG).read_text())
+    assert (config["blas_threads"], config["step_threads"]) == (1, 2)
+    resumed = _params(_train(tmp_path / "cut", 6, blas=2, resume=True))
+    for name, value in whole.items():
+        np.testing.assert_array_equal(resumed[name], value, err_msg=name)
+    # and the step's count matters on its own: whole batches on 1 thread end elsewhere
+    other = _params(_train(tmp_path / "other", 6, blas=1, steps=1, monkeypatch=monkeypatch))
+    assert not np.array_equal(other["conv2.W"], whole["conv2.W"])
+
+
 def test_resume_with_another_explicit_count_warns(tmp_path, monkeypatch):
     _train(tmp_path / "cut", 3, blas=2)
     monkeypatch.setattr(threads, "_applied", threads.ThreadChoice(1, "--threads"))
@@ -88,18 +112,35 @@ def test_a_config_without_the_field_still_loads_and_resumes(tmp_path):
     _train(tmp_path / "old", 3, blas=1)
     path = tmp_path / "old" / CONFIG
     raw = json.loads(path.read_text())
-    del raw["blas_threads"]                          # a run of the previous release
+    del raw["blas_threads"], raw["step_threads"]     # a run of an earlier release
     path.write_text(json.dumps(raw))
     assert RunConfig.load(path).blas_threads is None
     _train(tmp_path / "old", 6, blas=1, resume=True)
 
 
-def test_blas_threads_must_be_a_positive_integer_or_null():
-    with pytest.raises(ValueError, match="blas_threads"):
-        RunConfig(blas_threads=0).validate()
-    with pytest.raises(ValueError, match="blas_threads"):
-        RunConfig(blas_threads="2").validate()
-    assert RunConfig(blas_threads=2) == RunConfig(blas_threads=1)   # not part of equality
+def test_a_config_with_blas_threads_only_resumes_with_steps_on_that_count(tmp_path,
+                                                                          monkeypatch):
+    """A run of the release before step_threads: its steps followed the BLAS count."""
+    whole = _params(_train(tmp_path / "whole", 6, blas=1))
+    _train(tmp_path / "old", 3, blas=1)
+    path = tmp_path / "old" / CONFIG
+    raw = json.loads(path.read_text())
+    del raw["step_threads"]
+    path.write_text(json.dumps(raw))
+    # an automatic choice on a busy machine now: BLAS 1, steps in halves
+    resumed = _params(_train(tmp_path / "old", 6, blas=1, resume=True, steps=2,
+                             monkeypatch=monkeypatch))
+    for name, value in whole.items():
+        np.testing.assert_array_equal(resumed[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("name", ["blas_threads", "step_threads"])
+def test_thread_counts_must_be_positive_integers_or_null(name):
+    with pytest.raises(ValueError, match=name):
+        RunConfig(**{name: 0}).validate()
+    with pytest.raises(ValueError, match=name):
+        RunConfig(**{name: "2"}).validate()
+    assert RunConfig(**{name: 2}) == RunConfig(**{name: 1})   # not part of equality
 
 
 def test_cli_resume_with_another_thread_count_says_so_in_one_line(tmp_path):
@@ -118,4 +159,4 @@ def test_cli_resume_with_another_thread_count_says_so_in_one_line(tmp_path):
     assert again.returncode == 0, again.stderr
     lines = [ln for ln in again.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("tinybcnn: warning: "), again.stderr
-    assert "started with 2 BLAS threads and continues with 1" in lines[0]
+    assert "started with 2 BLAS threads and continues with 1 BLAS thread " in lines[0]

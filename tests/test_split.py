@@ -236,7 +236,7 @@ def test_the_second_half_runs_under_the_callers_floating_point_error_state(side_
     assert not np.isfinite(loss)
 
 
-def test_trainer_splits_on_two_blas_threads(monkeypatch):
+def test_trainer_splits_when_its_steps_may_use_two_threads(monkeypatch):
     calls = []
     real = split.split_loss_and_grads
     monkeypatch.setattr(tb.train, "split_loss_and_grads",
@@ -246,7 +246,7 @@ def test_trainer_splits_on_two_blas_threads(monkeypatch):
     x, y = batch(6)
     for threads, rows, expect in ((1, 6, []), (2, 6, [6]), (2, 1, []), (4, 6, []), (3, 6, [])):
         calls.clear()
-        monkeypatch.setattr(split, "blas_threads_now", lambda t=threads: t)
+        monkeypatch.setattr(split, "step_threads", lambda t=threads: t)
         trainer.step(x[:rows], y[:rows])
         assert calls == expect, (threads, rows)
 
@@ -314,7 +314,7 @@ def test_a_blas_library_loaded_after_the_limit_does_not_count(monkeypatch):
 
 def test_an_objective_of_ones_own_runs_whole_batches(monkeypatch):
     """The Trainer takes any callable objective; one without ``data_pass`` is not split."""
-    monkeypatch.setattr(split, "blas_threads_now", lambda: 2)
+    monkeypatch.setattr(split, "step_threads", lambda: 2)
     model, objective = lenet_float64()
     calls = []
 
@@ -333,7 +333,7 @@ def test_device_arrays_run_whole_batches(monkeypatch):
     """The halves are a NumPy (CPU) matter: array_api_strict, CI's stand-in for CuPy, never
     splits, even on two threads."""
     xps = pytest.importorskip("array_api_strict")
-    monkeypatch.setattr(split, "blas_threads_now", lambda: 2)
+    monkeypatch.setattr(split, "step_threads", lambda: 2)
     model, objective = lenet_float64()
     assert split.split_parts(xps.asarray(np.zeros((8, 3))), model, objective) == 1
     assert split.split_parts(np.zeros((8, 3)), model, objective) == 2

@@ -204,3 +204,72 @@ def test_regression_experiment_trains_with_the_users_thread_count(monkeypatch):
         monkeypatch.setattr(threads, "_applied", None)
         regression.train_regression(x, x, length_scale=1e-2, tau=10.0, settings=settings)
     assert seen == [{2}, {1}]
+
+
+# -- step_threads: training steps keep the CPUs when the load lowers the BLAS count ------------
+@pytest.mark.parametrize("cpus, whole_machine, load", [
+    (2, True, 1.2), (2, True, 0.0), (2, False, 30.0), (8, True, 2.4), (1, True, 0.0)])
+def test_automatic_choice_gives_training_steps_the_cpus_whatever_the_load(
+        cpus, whole_machine, load):
+    choice = choose_threads(cpus=cpus, whole_machine=whole_machine, load=load,
+                            environ=NO_ENV)
+    assert choice.steps == cpus
+    assert choice.threads == (max(1, cpus - round(load)) if whole_machine else cpus)
+
+
+def test_an_explicit_count_is_the_steps_count_too():
+    assert choose_threads(1, cpus=2, whole_machine=True, load=0.0, environ=NO_ENV).steps == 1
+    assert choose_threads(cpus=2, whole_machine=True, load=0.0,
+                          environ={ENV_VAR: "1"}).steps == 1
+    assert threads.ThreadChoice(3, "--threads").steps == 3
+
+
+def test_on_a_busy_two_core_machine_blas_gets_one_thread_and_steps_keep_their_halves(
+        monkeypatch):
+    """The automatic choice beside a competitor: products on 1 BLAS thread (they would
+    spin), training steps in two halves (they do not: benchmarks/README.md, busy machine)."""
+    import tinybcnn as tb
+    from tinybcnn.training.split import split_parts
+    _blas_or_skip()
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    monkeypatch.setattr(threads, "available_cpus", lambda: (2, True))
+    monkeypatch.setattr(threads, "_load_average", lambda: 1.1)
+    choice = threads.apply_threads(None)
+    assert (choice.threads, choice.steps) == (1, 2)
+    assert _counts() == {1} and threads.step_threads() == 2
+    model = tb.models.lenet("all", seed=0)
+    objective = tb.objective.Objective.for_model(model, n_train=100, weight_decay=5e-4)
+    x = np.zeros((4, 1, 28, 28), np.float32)
+    assert split_parts(x, model, objective) == 2
+    assert "1 (2 CPUs, load 1.10); training steps: each batch in two halves" in (
+        threads.describe())
+    with threads.small_work_threads():          # small work: whole batches on one thread
+        assert threads.step_threads() == 1 and split_parts(x, model, objective) == 1
+    assert threads.step_threads() == 2          # restored after the block
+    monkeypatch.setattr(threads, "_load_average", lambda: 0.0)
+    assert threads.apply_threads(1).steps == 1 and split_parts(x, model, objective) == 1
+
+
+def test_without_a_choice_steps_follow_the_blas_count():
+    import threadpoolctl
+    _blas_or_skip()
+    for n in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=n, user_api="blas"):
+            assert threads.step_threads() == n
+
+
+def test_same_threads_as_sets_both_counts_and_restores_them(monkeypatch):
+    import threadpoolctl
+    _blas_or_skip()
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        with threads.same_threads_as(1, started_steps=2):
+            assert _counts() == {1} and threads.step_threads() == 2
+        assert _counts() == {2} and threads.step_threads() == 2
+        with threads.same_threads_as(1):          # a run recorded before steps had a count
+            assert _counts() == {1} and threads.step_threads() == 1
+        monkeypatch.setattr(threads, "_applied", threads.ThreadChoice(2, "--threads"))
+        with pytest.warns(UserWarning, match=r"started with 1 BLAS thread \(training steps "
+                                             r"on 2\) and continues with 2 BLAS threads"):
+            with threads.same_threads_as(1, started_steps=2):
+                assert _counts() == {2}           # the explicit count wins

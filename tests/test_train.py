@@ -36,7 +36,7 @@ def data():
 @pytest.fixture(params=[1, 2], ids=["whole-batch", "two-halves"])
 def parts(request, monkeypatch):
     """Run every step whole, or as two halves side by side (``tinybcnn/training/split.py``,
-    what a step does from two BLAS threads on), whatever this machine's thread count."""
+    what a step does when it may use two threads), whatever this machine's thread count."""
     monkeypatch.setattr(tb.train, "split_parts", lambda *args: request.param)
     return request.param
 

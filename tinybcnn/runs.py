@@ -37,7 +37,7 @@ from .optim import SGD, inv
 from .predict import Prediction, mc_predict, standard_predict
 from .random import check_drop_probability
 from .runlock import LOCK_NAME, remove_if_unused, run_lock
-from .threads import current_blas_threads, same_threads_as
+from .threads import current_blas_threads, same_threads_as, step_threads
 from .train import History, Trainer
 
 __all__ = ["RunConfig", "MODEL_NAMES", "build", "load_data", "train_run", "load_run",
@@ -74,10 +74,12 @@ class RunConfig:
     eval_samples: int = 20
     seed: int = 0
     backend: str = field(default_factory=get_backend)  # the current backend by default
-    # BLAS threads the run started with, recorded by train_run: the count changes float32
-    # rounding, so a resumed run uses it again. Not part of what the run *is*: equality (the
-    # demo's "same settings?") ignores it.
+    # BLAS threads the run started with, and the threads its training steps used (None in a
+    # run of an earlier release: they followed the BLAS count), recorded by train_run: the
+    # counts change float32 rounding, so a resumed run uses them again. Not part of what the
+    # run *is*: equality (the demo's "same settings?") ignores them.
     blas_threads: int | None = field(default=None, compare=False)
+    step_threads: int | None = field(default=None, compare=False)
 
     def validate(self) -> RunConfig:
         """Raise ValueError naming the first bad field; return self."""
@@ -96,8 +98,9 @@ class RunConfig:
             if getattr(self, name) is not None:
                 check_positive_int(getattr(self, name), name)
         check_positive_int(self.seed, "seed", minimum=0)
-        if self.blas_threads is not None:
-            check_positive_int(self.blas_threads, "blas_threads")
+        for name in ("blas_threads", "step_threads"):
+            if getattr(self, name) is not None:
+                check_positive_int(getattr(self, name), name)
         check_positive_int(self.eval_samples, "eval_samples", minimum=0)
         if self.epochs is not None and not 0 < self.epochs < math.inf:
             raise ValueError(f"epochs must be a positive number, got {self.epochs!r}")
@@ -145,6 +148,7 @@ _KINDS: dict[str, tuple[type, ...]] = {
     "weight_decay": (*_NUM, type(None)), "length_scale": (*_NUM, type(None)),
     "eval_every": (int, type(None)), "eval_samples": (int,), "seed": (int,), "backend": (str,),
     "blas_threads": (int, type(None)),
+    "step_threads": (int, type(None)),
 }
 
 
@@ -209,9 +213,9 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     as an uninterrupted run; ``total=(iterations, epochs)`` sets a new total instead. Without
     ``resume``, a run directory that already holds a checkpoint is refused, never overwritten.
 
-    A new run records the BLAS thread count it starts with (``config.blas_threads``); a
-    resumed one trains on that count again, whatever the load now (see
-    :func:`tinybcnn.threads.same_threads_as`), unless ``--threads`` says otherwise.
+    A new run records the thread counts it starts with (``config.blas_threads``,
+    ``config.step_threads``); a resumed one trains on those counts again, whatever the load
+    now (see :func:`tinybcnn.threads.same_threads_as`), unless ``--threads`` says otherwise.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -231,8 +235,10 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     if not resume:
         config.blas_threads = current_blas_threads()
+        config.step_threads = step_threads() or None
     try:
-        with run_lock(out), same_threads_as(config.blas_threads, f"the run in {out}"):
+        with run_lock(out), same_threads_as(config.blas_threads, f"the run in {out}",
+                                            config.step_threads):
             remove_stale_parts(out)  # left by a writer killed mid-write; we hold the lock
             if resume:
                 if total is not None and total != (None, None):

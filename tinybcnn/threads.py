@@ -15,13 +15,21 @@ on a 2-core machine with a second NumPy training running, one LeNet step took 1,
 It is applied with threadpoolctl when a training or prediction run starts (the command line
 does it), never at import. ``tinybcnn info`` shows the choice and its reason.
 
+A NumPy training step has a count of its own, :func:`step_threads`. On 2 threads it runs
+the two halves of its batch side by side, one BLAS thread each
+(:mod:`tinybcnn.training.split`): the halves never wait for each other inside a product, so
+nothing spins, and beside a competing process they keep the step at about its fair share
+(1.6–1.9× its time alone, against 2.8–3.2× for the whole batch on one thread; 2-core AMD
+EPYC, ``benchmarks/README.md``). So the automatic choice gives training steps the CPUs this
+process may run on, whatever the load, and lowers only the BLAS count, which the products of
+prediction and evaluation run on. A count the user gives is both.
+
 Work on small matrices (the regression MLP, LeNet on a few dozen images) runs inside
 :func:`small_work_threads`: one thread, unless the user chose a count (1 or 2 above).
 
-On 2 threads, a NumPy training step runs the two halves of its batch side by side, one
-BLAS thread each (:mod:`tinybcnn.training.split`), so the count decides how the step sums its
-float32 gradients: the same seed trains to slightly different bits on 1 and on 2 threads. A
-run records the count it starts with, and a resumed run trains on it again
+The step's count decides how it sums its float32 gradients (and the BLAS count how a whole
+batch's products round): the same seed trains to slightly different bits on 1 and on 2
+threads. A run records both counts it starts with, and a resumed run trains on them again
 (:func:`same_threads_as`).
 """
 
@@ -41,7 +49,7 @@ from typing import Any
 __all__ = ["ENV_VAR", "ThreadChoice", "available_cpus", "choose_threads", "apply_threads",
            "blas_threads", "describe", "small_work_threads", "user_chose_threads",
            "current_blas_threads", "same_threads_as", "blas_threads_now", "limit_blas",
-           "parts_for"]
+           "parts_for", "step_threads"]
 
 ENV_VAR = "TINYBCNN_THREADS"
 
@@ -50,14 +58,27 @@ _PROC_LOADAVG = Path("/proc/loadavg")  # "1min 5min 15min running/total last_pid
 _OWN_TASKS = Path("/proc/self/task")    # one folder per thread of this process
 _limiter: Any = None  # the threadpoolctl limiter in force (kept so it is not collected)
 _applied: ThreadChoice | None = None  # the last choice apply_threads made
+# the threads a NumPy training step may use, where set (apply_threads, same_threads_as,
+# small_work_threads); None: the BLAS count in force (step_threads)
+_step_threads: int | None = None
 
 
 @dataclass(frozen=True)
 class ThreadChoice:
-    """A BLAS thread count and why it was chosen."""
+    """A BLAS thread count, why it was chosen, and the threads a training step may use.
+
+    ``step_threads`` is None where it is ``threads`` (a count the user gave); the automatic
+    choice sets it to the CPUs available, load or no load (see the module's notes).
+    """
 
     threads: int
     reason: str
+    step_threads: int | None = None
+
+    @property
+    def steps(self) -> int:
+        """The threads a NumPy training step may use under this choice."""
+        return self.threads if self.step_threads is None else self.step_threads
 
 
 def _cgroup_quota_cpus(path: Path = _CGROUP_CPU_MAX) -> int | None:
@@ -162,12 +183,13 @@ def choose_threads(requested: int | None = None, *, cpus: int | None = None,
     Returns
     -------
     ThreadChoice
-        ``threads >= 1`` and a one-line reason.
+        ``threads >= 1``, a one-line reason, and the training step's count.
 
     Notes
     -----
-    Automatic choice: ``max(1, cpus - round(load))`` when the load is about our CPUs, else
-    ``cpus``. A load of 1.2 on 2 CPUs (one other busy process) gives 1 thread; 0.3 gives 2.
+    Automatic choice: ``max(1, cpus - round(load))`` BLAS threads when the load is about our
+    CPUs, else ``cpus``. A load of 1.2 on 2 CPUs (one other busy process) gives 1 thread;
+    0.3 gives 2. Training steps get ``cpus`` either way.
     """
     if requested is not None:
         return ThreadChoice(_parse_count(requested, "--threads"), "--threads")
@@ -180,21 +202,41 @@ def choose_threads(requested: int | None = None, *, cpus: int | None = None,
     if load is None:
         load = _load_average()
     if load is None or not whole_machine:
-        return ThreadChoice(cpus, f"{cpus} CPUs available")
+        return ThreadChoice(cpus, f"{cpus} CPUs available", step_threads=cpus)
     busy = math.floor(load + 0.5)  # cores other processes keep busy, to the nearest core
     threads = max(1, min(cpus, cpus - busy))
-    return ThreadChoice(threads, f"{cpus} CPUs, load {load:.2f}")
+    return ThreadChoice(threads, f"{cpus} CPUs, load {load:.2f}", step_threads=cpus)
 
 
 def apply_threads(requested: int | None = None) -> ThreadChoice:
-    """Choose the thread count (:func:`choose_threads`) and limit the BLAS pools to it."""
-    global _limiter, _applied
+    """Choose the thread counts (:func:`choose_threads`): limit the BLAS pools to one, and
+    let training steps use the other (:func:`step_threads`)."""
+    global _limiter, _applied, _step_threads
     from threadpoolctl import threadpool_limits
 
     choice = choose_threads(requested)
     _limiter = threadpool_limits(limits=choice.threads, user_api="blas")
     _applied = choice
+    _step_threads = choice.steps
     return choice
+
+
+def step_threads() -> int:
+    """The threads a NumPy training step may use now (:func:`parts_for` turns them into the
+    parts of its batch): as :func:`apply_threads`, :func:`same_threads_as` or
+    :func:`small_work_threads` set them, else the BLAS count in force."""
+    return blas_threads_now() if _step_threads is None else _step_threads
+
+
+@contextmanager
+def _steps_on(threads: int | None) -> Iterator[None]:
+    """Inside the block, training steps may use ``threads`` threads (None: the BLAS count)."""
+    global _step_threads
+    before, _step_threads = _step_threads, threads
+    try:
+        yield
+    finally:
+        _step_threads = before
 
 
 def user_chose_threads(environ: dict[str, str] | None = None) -> bool:
@@ -207,7 +249,8 @@ def user_chose_threads(environ: dict[str, str] | None = None) -> bool:
 
 @contextmanager
 def small_work_threads() -> Iterator[None]:
-    """Run BLAS on one thread inside the block, unless the user chose a count.
+    """Run BLAS and training steps on one thread inside the block, unless the user chose a
+    count.
 
     For small matrices (the 1-D regression MLP, LeNet on a few dozen images) BLAS threads
     cost more than they save, and on a busy machine they spin: measured on a loaded 2-core
@@ -220,7 +263,7 @@ def small_work_threads() -> Iterator[None]:
         return
     from threadpoolctl import threadpool_limits  # a dependency, as in apply_threads
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=1, user_api="blas"), _steps_on(1):
         yield
 
 
@@ -268,29 +311,52 @@ def current_blas_threads() -> int | None:
 
 
 @contextmanager
-def same_threads_as(started: int | None, what: str = "the run") -> Iterator[None]:
-    """Inside the block, use the BLAS thread count ``started`` (that a run began with).
+def same_threads_as(started: int | None, what: str = "the run",
+                    started_steps: int | None = None) -> Iterator[None]:
+    """Inside the block, use the thread counts a run began with.
 
-    The thread count changes how a BLAS product splits its work, and so the rounding of
-    float32 sums: the same seed trains to different bits on 1 and on 2 threads. A resumed
-    run is the uninterrupted one bit for bit only on the count it began with, whatever the
-    load is now, so that count is used again (and the previous one restored afterwards).
-    An explicit ``--threads`` or ``TINYBCNN_THREADS`` still wins, with a warning.
+    Parameters
+    ----------
+    started : int or None
+        The BLAS thread count the run began with (None: unknown, nothing is changed).
+    what : str
+        The run, as a warning names it.
+    started_steps : int, optional
+        The threads its training steps used (:func:`step_threads`); None for a run recorded
+        before steps had a count of their own, when they followed the BLAS count.
+
+    Notes
+    -----
+    The counts change the rounding of float32 sums: the BLAS count how a product splits its
+    work, the step's count whether a step sums its gradients over two halves
+    (:mod:`tinybcnn.training.split`). A resumed run is the uninterrupted one bit for bit only
+    on the counts it began with, whatever the load is now, so those are used again (and the
+    previous ones restored afterwards). An explicit ``--threads`` or ``TINYBCNN_THREADS``
+    still wins, with a warning.
     """
-    now = current_blas_threads()
-    if started is None or now is None or started == now:
+    now, now_steps = current_blas_threads(), step_threads()
+    steps = started if started_steps is None else started_steps
+    if started is None or now is None or (started, steps) == (now, now_steps):
         yield
         return
     if user_chose_threads():
-        warnings.warn(f"{what} started with {started} BLAS threads and continues with {now} "
-                      "(as asked): the float32 sums round differently, so the result will "
-                      "not be bit-identical to an uninterrupted run", stacklevel=3)
+        warnings.warn(f"{what} started with {_counts(started, steps)} and continues with "
+                      f"{_counts(now, now_steps)} (as asked): the float32 sums round "
+                      "differently, so the result will not be bit-identical to an "
+                      "uninterrupted run", stacklevel=3)
         yield
         return
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=started, user_api="blas"):
+    with threadpool_limits(limits=started, user_api="blas"), _steps_on(steps):
         yield
+
+
+def _counts(blas: int, steps: int) -> str:
+    """The counts as a warning says them: '2 BLAS threads', or '1 BLAS thread (training
+    steps on 2)' where they differ."""
+    text = f"{blas} BLAS thread{'s' * (blas != 1)}"
+    return text if steps == blas else f"{text} (training steps on {steps})"
 
 
 def blas_threads() -> list[dict[str, Any]]:
@@ -304,8 +370,8 @@ def blas_threads() -> list[dict[str, Any]]:
 def describe(requested: int | None = None) -> str:
     """One line for ``tinybcnn info``: the count a run would use, why, and the BLAS now."""
     choice = choose_threads(requested)
-    steps = ("each batch in two halves side by side" if parts_for(choice.threads, 2) > 1
-             else "whole batches")
+    steps = ("each batch in two halves side by side, one BLAS thread each"
+             if parts_for(choice.steps, 2) > 1 else "whole batches")
     blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['num_threads']} now)"
                      for b in blas_threads()) or "no BLAS found"
     return f"{choice.threads} ({choice.reason}); training steps: {steps}; {blas}"

@@ -130,9 +130,10 @@ class Trainer:
     def step(self, xb: Any, yb: Any) -> Any:
         """One minibatch update: forward with fresh masks, backward, optimiser step.
 
-        On NumPy with two threads, forward and backward run on the two halves of the
-        batch side by side (:mod:`tinybcnn.training.split`): the same masks, the gradient of
-        the whole batch up to the rounding of its sums.
+        On NumPy, when a step may use two threads (:func:`tinybcnn.threads.step_threads`),
+        forward and backward run on the two halves of the batch side by side
+        (:mod:`tinybcnn.training.split`): the same masks, the gradient of the whole batch up
+        to the rounding of its sums.
 
         Parameters
         ----------

@@ -2,14 +2,17 @@
 
 On a 2-core CPU, BLAS threads speed up the matrix products of a step and nothing else: the
 rest of a LeNet step (im2col copies, masks, pooling, bias, col2im adds, about half of its
-time) runs on one core. So when the process may use two threads, a NumPy step splits its
-batch in two and runs each half's forward and backward pass in its own thread, with one
-BLAS thread each (:func:`tinybcnn.threads.parts_for`; with more threads the whole batch runs
-on all of them, as before).
+time) runs on one core. So when a step may use two threads
+(:func:`tinybcnn.threads.step_threads`), a NumPy step splits its batch in two and runs each
+half's forward and backward pass in its own thread, with one BLAS thread each
+(:func:`tinybcnn.threads.parts_for`; with more threads the whole batch runs on all of them,
+as before).
 NumPy releases the GIL inside its loops and products, so both cores work through the whole
 step: on a 2-core AMD EPYC a LeNet-all step took about 15% less time than with 2 BLAS
 threads (``benchmarks/README.md``). It also keeps a busy machine from the spinning cliff of
-``tinybcnn/threads.py``: the halves never wait for each other inside a product.
+``tinybcnn/threads.py``: the halves never wait for each other inside a product, so a step
+keeps them while another process takes a core (1.6–1.9× its time alone, against 2.8–3.2× for
+the whole batch on one thread).
 
 The first half runs on the model itself, the second on a replica
 (:meth:`tinybcnn.nn.Sequential.replica`: the same parameter arrays, its own caches and
@@ -40,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..random import SharedDraws
-from ..threads import blas_threads_now, limit_blas, parts_for
+from ..threads import limit_blas, parts_for, step_threads
 
 __all__ = ["split_parts", "split_rows", "split_loss_and_grads"]
 
@@ -51,12 +54,13 @@ _twins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def split_parts(x: Any, model: Any, objective: Any) -> int:
     """How many parts a training step of ``model`` on ``x`` runs in now: :func:`parts_for`
-    of the BLAS thread count in force; 1 for arrays other than NumPy's, and for a model or
-    objective of the user's own that cannot be split (no ``replica`` or ``data_pass``)."""
+    of the step's thread count (:func:`~tinybcnn.threads.step_threads`); 1 for arrays other
+    than NumPy's, and for a model or objective of the user's own that cannot be split (no
+    ``replica`` or ``data_pass``)."""
     if not (isinstance(x, np.ndarray) and hasattr(model, "replica")
             and hasattr(objective, "data_pass")):
         return 1
-    return parts_for(blas_threads_now(), x.shape[0])
+    return parts_for(step_threads(), x.shape[0])
 
 
 def split_rows(batch: int, parts: int = 2) -> list[tuple[int, int]]:
