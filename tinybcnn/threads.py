@@ -19,7 +19,7 @@ A NumPy training step has a count of its own, :func:`step_threads`. On 2 threads
 the two halves of its batch side by side, one BLAS thread each
 (:mod:`tinybcnn.training.split`): the halves never wait for each other inside a product, so
 nothing spins, and beside a competing process they keep the step at about its fair share
-(1.6–1.9× its time alone, against 2.8–3.2× for the whole batch on one thread; 2-core AMD
+(1.4–2.0× its time alone, against 2.8–3.2× for the whole batch on one thread; 2-core AMD
 EPYC, ``benchmarks/README.md``). So the automatic choice gives training steps the CPUs this
 process may run on, whatever the load, and lowers only the BLAS count, which the products of
 prediction and evaluation run on. A count the user gives is both.
@@ -119,10 +119,10 @@ def _load_average() -> float | None:
     still counted that run, so one thread was chosen on an idle machine (the demo took 2:00
     against 1:21). Elsewhere the 1-minute load average, the best there is.
 
-    Erring high costs a step about 1.5× on an idle 2-core machine; erring low costs little in
-    a training step (its halves share no product, 1.2–1.9× beside a competing process) but
-    can still cost a prediction run's two-thread products the spinning cliff of this module's
-    notes.
+    Only the BLAS count follows it (training steps keep the CPUs: see the module's notes).
+    Erring high can cost a prediction run's two-thread products the spinning cliff of those
+    notes (about 1.4× beside one competing process, on 2 cores); erring low costs them up to
+    the second thread on an idle machine.
     """
     runnable = []
     for _ in range(5):

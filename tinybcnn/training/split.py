@@ -11,7 +11,7 @@ NumPy releases the GIL inside its loops and products, so both cores work through
 step: on a 2-core AMD EPYC a LeNet-all step took about 15% less time than with 2 BLAS
 threads (``benchmarks/README.md``). It also keeps a busy machine from the spinning cliff of
 ``tinybcnn/threads.py``: the halves never wait for each other inside a product, so a step
-keeps them while another process takes a core (1.6–1.9× its time alone, against 2.8–3.2× for
+keeps them while another process takes a core (1.4–2.0× its time alone, against 2.8–3.2× for
 the whole batch on one thread).
 
 The first half runs on the model itself, the second on a replica
