@@ -110,9 +110,12 @@ def test_apply_threads_limits_blas_as_threadpoolctl_reports():
         choice = threads.apply_threads(1)
         assert choice.threads == 1 and choice.reason == "--threads"
         assert all(b["num_threads"] == 1 for b in threads.blas_threads())
-        assert "1 (--threads); training steps: whole batches" in threads.describe(1)
-        assert "2 (--threads); training steps: each batch in two halves" in threads.describe(2)
-        assert "4 (--threads); training steps: whole batches" in threads.describe(4)
+        assert threads.describe(1).startswith(
+            "BLAS 1 (--threads); training steps on 1: whole batches; ")
+        assert threads.describe(2).startswith(
+            "BLAS 2 (--threads); training steps on 2: each batch in two halves")
+        assert threads.describe(4).startswith(
+            "BLAS 4 (--threads); training steps on 4: whole batches; ")
     finally:  # restore what was there
         for d in before:
             if d.get("user_api") == "blas":
@@ -128,7 +131,7 @@ def test_cli_threads_flag_and_info(tmp_path):
                          env={**_env(), ENV_VAR: "1"})
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
-    assert info["threads"].startswith(f"1 ({ENV_VAR})")
+    assert info["threads"].startswith(f"BLAS 1 ({ENV_VAR}); training steps on 1: ")
     assert "threadpoolctl" not in out.stdout
     assert not [v for k, v in info.items() if k != "cupy" and "install" in str(v)]
     bad = subprocess.run(env_cmd + ["train", "--threads", "0", "--out", str(tmp_path / "r")],
@@ -241,8 +244,8 @@ def test_on_a_busy_two_core_machine_blas_gets_one_thread_and_steps_keep_their_ha
     objective = tb.objective.Objective.for_model(model, n_train=100, weight_decay=5e-4)
     x = np.zeros((4, 1, 28, 28), np.float32)
     assert split_parts(x, model, objective) == 2
-    assert "1 (2 CPUs, load 1.10); training steps: each batch in two halves" in (
-        threads.describe())
+    assert threads.describe().startswith(
+        "BLAS 1 (2 CPUs, load 1.10); training steps on 2: each batch in two halves")
     with threads.small_work_threads():          # small work: whole batches on one thread
         assert threads.step_threads() == 1 and split_parts(x, model, objective) == 1
     assert threads.step_threads() == 2          # restored after the block

@@ -368,10 +368,15 @@ def blas_threads() -> list[dict[str, Any]]:
 
 
 def describe(requested: int | None = None) -> str:
-    """One line for ``tinybcnn info``: the count a run would use, why, and the BLAS now."""
+    """One line for ``tinybcnn info``: the counts a run would use, why, and the BLAS now.
+
+    For example ``"BLAS 1 (2 CPUs, load 1.00); training steps on 2: each batch in two halves
+    side by side, one BLAS thread each; openblas 0.3.31 (2 now)"``.
+    """
     choice = choose_threads(requested)
     steps = ("each batch in two halves side by side, one BLAS thread each"
              if parts_for(choice.steps, 2) > 1 else "whole batches")
     blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['num_threads']} now)"
                      for b in blas_threads()) or "no BLAS found"
-    return f"{choice.threads} ({choice.reason}); training steps: {steps}; {blas}"
+    return (f"BLAS {choice.threads} ({choice.reason}); training steps on {choice.steps}: "
+            f"{steps}; {blas}")
