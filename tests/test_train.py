@@ -303,7 +303,13 @@ def test_sigint_during_the_update_is_held_until_it_is_applied(parts, data, tmp_p
 
         trainer.optimizer.step = step
 
-    straight, resumed, at = _interrupt_then_finish(data, tmp_path, break_in)
+    # Python's own Ctrl-C handler, as in a terminal: a shell starts background jobs (pytest
+    # run with `&`, some CI runners) with SIGINT ignored, and an ignored signal is dropped
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        straight, resumed, at = _interrupt_then_finish(data, tmp_path, break_in)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert at == 6
     assert_same_params(straight, resumed)
     assert without_time(resumed.history) == without_time(straight.history)
