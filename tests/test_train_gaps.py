@@ -1,8 +1,11 @@
 """Training behaviours no other fast test pinned down: the minibatches are shuffled, training
-draws dropout masks, and ``Trainer.evaluate`` reports MC prediction under "mc".
+draws dropout masks (fresh ones at every step), an infinite loss stops a step before its
+update, a history row's training loss is the mean since the row before, nothing is saved
+before the first update, and ``Trainer.evaluate`` reports MC prediction under "mc".
 
 Each test fails on a deliberately planted bug (no shuffle; masks off during training; the
-standard prediction reported as MC), checked by hand against the code before it was fixed.
+same masks at every step; only NaN taken for divergence; the running loss never reset; a
+checkpoint at iteration 0; the standard prediction reported as MC), checked by planting it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from tinybcnn.backend import to_numpy
 from tinybcnn.metrics import error, nll
 from tinybcnn.predict import mc_predict, standard_predict
 from tinybcnn.random import step_rng
-from tinybcnn.train import Trainer
+from tinybcnn.train import Trainer, TrainingDiverged
 
 N, D, K = 24, 4, 3
 
@@ -83,6 +86,71 @@ def test_a_training_step_draws_dropout_masks(indexed_data):
     a.step(x, y)
     b.step(x, y)
     assert not np.allclose(a.model.params["ip1.W"], b.model.params["ip1.W"])
+
+
+def test_every_step_draws_fresh_masks(indexed_data):
+    """Step ``k`` uses the masks of ``step_rng(seed, k)``: not the first step's again."""
+    x, y = indexed_data
+    trainer = make_trainer()
+    model, obj = trainer.model, trainer.objective
+    like = model.params["ip1.W"]
+    trainer.step(x, y)
+    # the loss a step reports is taken before its update: from the weights as they are now
+    second = obj(model, x, y, rng=step_rng(trainer._dropout_seed, 1, like))
+    first_again = obj(model, x, y, rng=step_rng(trainer._dropout_seed, 0, like))
+    assert second != pytest.approx(first_again, rel=1e-6)
+    assert trainer.step(x, y) == pytest.approx(second, rel=1e-6)
+
+
+@pytest.mark.parametrize("halves", [False, True])
+@pytest.mark.parametrize("loss", [np.inf, -np.inf, np.nan])
+def test_a_non_finite_loss_stops_the_step_before_its_update(indexed_data, monkeypatch,
+                                                            halves, loss):
+    x, y = indexed_data
+    trainer = make_trainer()
+    trainer.step(x, y)                              # momentum buffers exist now
+    monkeypatch.setattr(tb.train, "split_parts", lambda *args: 2 if halves else 1)
+    monkeypatch.setattr(tb.train, "split_loss_and_grads", lambda *args: loss)
+    monkeypatch.setattr(trainer, "objective", lambda *args, **kwargs: loss)
+    before = {k: v.copy() for k, v in trainer.model.params.items()}
+    velocity = {k: v.copy() for k, v in trainer.optimizer.buffers.items()}
+    with pytest.raises(TrainingDiverged, match="the loss is"):
+        trainer.step(x, y)
+    assert trainer.iteration == 1
+    for name, value in before.items():
+        np.testing.assert_array_equal(trainer.model.params[name], value, err_msg=name)
+    for name, value in velocity.items():
+        np.testing.assert_array_equal(trainer.optimizer.buffers[name], value, err_msg=name)
+
+
+def test_each_history_row_reports_the_mean_training_loss_since_the_row_before(indexed_data):
+    x, y = indexed_data
+    trainer = make_trainer()
+    losses: list[float] = []
+    step = trainer.step
+    trainer.step = lambda xb, yb: losses.append(step(xb, yb)) or losses[-1]
+    history = trainer.fit(x, y, iterations=12, batch_size=8, eval_every=4, progress=False)
+    rows = [row["train_loss"] for row in history.rows]
+    assert len(rows) == 3 and len(losses) == 12
+    for k, reported in enumerate(rows):
+        assert reported == pytest.approx(np.mean(losses[4 * k:4 * k + 4]), rel=1e-12)
+
+
+def test_nothing_is_saved_before_the_first_update(indexed_data, tmp_path):
+    """A run whose first step fails leaves no checkpoint (a run directory holding one is
+    refused as the folder of a new run: the user could not simply start again)."""
+    x, y = indexed_data
+    trainer = make_trainer()
+
+    def failing_step(xb, yb):
+        raise RuntimeError("planted")
+
+    trainer.step = failing_step
+    path = tmp_path / "checkpoint.npz"
+    with pytest.raises(RuntimeError, match="planted"):
+        trainer.fit(x, y, iterations=6, batch_size=8, checkpoint_path=path,
+                    checkpoint_every=3, progress=False)
+    assert not path.exists()
 
 
 def test_without_dropout_a_step_is_deterministic(indexed_data):
