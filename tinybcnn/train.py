@@ -367,8 +367,8 @@ class Trainer:
         :func:`tinybcnn.checkpoint.check_compatible`); nothing is changed if it does not.
         The dropout stream needs no state: each step's generator is keyed by
         ``(seed, iteration)``, so the resumed run is bitwise the uninterrupted one on every
-        backend, given the same BLAS thread count (it changes float32 rounding;
-        :func:`tinybcnn.runs.train_run` records it and resumes on it).
+        backend, given the same thread counts (they change float32 rounding;
+        :func:`tinybcnn.runs.train_run` records them and resumes on them).
 
         Raises
         ------
