@@ -1,11 +1,13 @@
 """Training behaviours no other fast test pinned down: the minibatches are shuffled, training
 draws dropout masks (fresh ones at every step), an infinite loss stops a step before its
 update, a history row's training loss is the mean since the row before, nothing is saved
-before the first update, and ``Trainer.evaluate`` reports MC prediction under "mc".
+before the first update, the time spent survives a resume, and ``Trainer.evaluate`` reports
+MC prediction under "mc".
 
 Each test fails on a deliberately planted bug (no shuffle; masks off during training; the
 same masks at every step; only NaN taken for divergence; the running loss never reset; a
-checkpoint at iteration 0; the standard prediction reported as MC), checked by planting it.
+checkpoint at iteration 0; the elapsed time not saved; the standard prediction reported as
+MC), checked by planting it.
 """
 
 from __future__ import annotations
@@ -151,6 +153,24 @@ def test_nothing_is_saved_before_the_first_update(indexed_data, tmp_path):
         trainer.fit(x, y, iterations=6, batch_size=8, checkpoint_path=path,
                     checkpoint_every=3, progress=False)
     assert not path.exists()
+
+
+def test_the_time_spent_training_survives_a_resume(indexed_data, tmp_path):
+    """The history's ``time`` column counts the seconds of every ``fit``, before a resume
+    too: it never runs backwards."""
+    x, y = indexed_data
+    path = tmp_path / "checkpoint.npz"
+    first = make_trainer()
+    first.fit(x, y, iterations=4, batch_size=8, eval_every=2, checkpoint_path=path,
+              checkpoint_every=2, progress=False)
+    spent = first.history.rows[-1]["time"]
+    assert spent > 0
+    resumed = make_trainer()
+    resumed.resume(path)
+    assert resumed.state()["elapsed"] >= spent
+    resumed.fit(x, y, iterations=6, batch_size=8, eval_every=2, progress=False)
+    times = [row["time"] for row in resumed.history.rows]
+    assert len(times) == 3 and times == sorted(times)
 
 
 def test_without_dropout_a_step_is_deterministic(indexed_data):
