@@ -459,3 +459,22 @@ def test_each_reading_is_a_bernoulli_family_over_the_credited_weights(side):
 def test_mask_side_rejects_unknown():
     with pytest.raises(ValueError, match="mask_side"):
         Objective.for_model(lenet("all"), n_train=10, length_scale=1.0, mask_side="both")
+
+
+@pytest.mark.parametrize("mask_side", ["output", "input"])
+def test_a_second_dropout_on_the_same_units_is_ignored(mask_side):
+    """dropout_keep_per_layer's docstring: the first dropout with p > 0 is the layer's mask;
+    a p = 0 dropout is none, and a second one on the same units changes nothing."""
+    from tinybcnn.nn import Dense, ReLU
+
+    def net(*ps):
+        drops = [(f"drop{k}", Dropout(p)) for k, p in enumerate(ps)]
+        return Sequential([("ip1", Dense(4, 8, seed=0)), ("relu1", ReLU()), *drops,
+                           ("ip2", Dense(8, 3, seed=1))])
+
+    credited = "ip1" if mask_side == "output" else "ip2"
+    for ps, keep in [((0.5, 0.2), 0.5), ((0.0, 0.3), 0.7), ((0.3, 0.0), 0.7)]:
+        got = dropout_keep_per_layer(net(*ps), mask_side=mask_side)
+        other = "ip2" if credited == "ip1" else "ip1"
+        assert got[credited] == pytest.approx(keep), ps
+        assert got[other] == 1.0, ps
