@@ -330,6 +330,22 @@ def test_stratified_subset_of_balanced_data_is_balanced(k, per_class, data):
     assert got.sum() == n and got.max() - got.min() <= 1
 
 
+def test_stratified_leftover_places_go_to_random_classes_and_come_in_random_order():
+    """The docstring's two promises beyond the counts: ties for the places left over are
+    broken at random (not always in favour of the first classes), and the indices come in
+    random order (not sorted, nor grouped by class)."""
+    y = np.tile(np.arange(10), 10)                   # balanced: every remainder ties
+    favoured = set()
+    for seed in range(20):
+        idx = stratified_indices(y, 15, seed=seed)   # 10 places by quota, 5 left over
+        counts = np.bincount(y[idx], minlength=10)
+        assert sorted(counts) == [1] * 5 + [2] * 5
+        favoured.add(tuple(np.flatnonzero(counts == 2)))
+        assert not np.array_equal(idx, np.sort(idx))
+        assert not np.array_equal(y[idx], np.sort(y[idx]))
+    assert len(favoured) > 10                        # 252 possible choices of 5 classes
+
+
 def test_stratified_subset_errors():
     y = np.arange(10) % 2
     with pytest.raises(DataError, match="subset of 11"):
