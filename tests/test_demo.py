@@ -138,6 +138,33 @@ def test_demo_leaves_a_run_directory_per_model(demo):
         assert (run / "history.csv").is_file()
 
 
+def test_the_demo_seed_seeds_the_training_runs(tmp_path):
+    out = tmp_path / "demo"
+    assert _run_demo(["demo", "--quick", "--quiet", "--out", str(out), "--train-size", "100",
+                      "--iterations", "2", "--samples", "2", "--seed", "3"]) == 0
+    for model in MODELS:
+        assert json.loads((out / model / "config.json").read_text())["seed"] == 3
+        assert read_checkpoint(out / model / "checkpoint.npz").trainer["seed"] == 3
+
+
+def test_the_demo_draws_its_mc_chunks_from_one_stream():
+    """``_predict`` runs MC over chunks of the test images with one seeded stream: the same
+    image in two chunks gets other masks (a stream restarted per chunk would repeat them)."""
+    from tinybcnn.demo import _predict
+    from tinybcnn.models import lenet
+    from tinybcnn.predict import mc_predict
+    from tinybcnn.random import make_rng
+
+    model = lenet("all", seed=0)
+    image = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    x = np.concatenate([image, image])                 # chunk 1 holds chunk 0's images again
+    _, mc = _predict(model, x, samples=3, seed=5, desc="", progress=False, chunk=2)
+    assert not np.allclose(mc.probs[:2], mc.probs[2:])
+    rng = make_rng(5)                                  # the oracle: one stream, chunk by chunk
+    expected = [mc_predict(model, x[k:k + 2], samples=3, rng=rng).probs for k in (0, 2)]
+    np.testing.assert_array_equal(mc.probs, np.concatenate(expected))
+
+
 # ------------------------------------------------------------------ running it again
 
 
