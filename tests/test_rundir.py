@@ -267,3 +267,19 @@ def test_stale_part_files_are_removed_on_the_next_start(run, tmp_path):
                  str(folder)]) == 0
     assert not stale.exists()
     assert read_checkpoint(folder / CHECKPOINT).trainer["iteration"] == 21
+
+
+def test_resume_with_a_new_total_in_epochs(tmp_path):
+    """``train --resume --epochs E`` trains to E epochs: the new total replaces the old
+    iteration count (both unset would mean the default of 10 epochs)."""
+    from tinybcnn.runs import RunConfig, train_run
+
+    out = tmp_path / "run"
+    config = RunConfig(model="lenet-ip", dataset="embedded", train_size=128, test_size=32,
+                       batch_size=64, iterations=2, eval_every=2, eval_samples=0,
+                       backend="numpy")
+    train_run(config, out, progress=False)
+    trainer, _ = train_run(None, out, resume=True, progress=False, total=(None, 2.0))
+    assert trainer.iteration == 4                   # 2 epochs of 128 images, 64 a batch
+    saved = RunConfig.load(out / CONFIG)
+    assert (saved.iterations, saved.epochs) == (None, 2.0)
