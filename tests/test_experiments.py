@@ -269,6 +269,24 @@ def test_rotation_at_zero_degrees_is_the_unrotated_image(rot, tiny_dataset):
         mc_predict(model, x, samples=2, seed=r["test_set"]["mc_seed"]).probs, y)
 
 
+def test_the_rotation_experiment_predicts_on_the_rotated_images(rot, tiny_dataset):
+    """At 90° (the second angle) the single image and the test pool are the images
+    ``rotate_images`` turns by 90°, which is ``np.rot90`` (counter-clockwise as shown)."""
+    _, result = rot
+    r = result["results"]
+    _, model = load_run(r["run"]["run_dir"])
+    data = load_dataset(tiny_dataset, progress=False)
+    image = as_float(data.x_test[r["image"]["index"]:r["image"]["index"] + 1])
+    turned = np.rot90(image, 1, axes=(2, 3))
+    np.testing.assert_array_equal(experiments.rotate_images(image, 90.0), turned)
+    np.testing.assert_allclose(r["image"]["standard_probs"][1],
+                               standard_predict(model, turned).probs[0], rtol=1e-12)
+    x, y = _test_pool(tiny_dataset, TINY["test_size"])
+    assert r["test_set"]["standard"]["error"][1] == metrics.error(
+        standard_predict(model, np.rot90(x, 1, axes=(2, 3))).probs, y)
+    assert r["test_set"]["standard"]["nll"][1] != r["test_set"]["standard"]["nll"][0]
+
+
 def test_rotate_images_shapes_and_range():
     x = np.random.default_rng(0).random((3, 1, 16, 16), dtype=np.float32)
     for angle in (15.0, 90.0, 180.0):
@@ -476,6 +494,27 @@ def test_acquire_takes_the_top_scores_and_breaks_ties_by_position():
     chosen, scores = al.acquire("random", model, x, 3, samples=6, rng=np.random.default_rng(5))
     np.testing.assert_array_equal(scores, expected)
     assert list(chosen) == list(np.argsort(-expected)[:3])
+
+
+def test_active_learning_decay_follows_the_labelled_set_size(monkeypatch):
+    """train_model's docstring: the weight decay comes from the length-scale and the
+    *current* labelled-set size, ``λ = l²/(2 N keep)`` (docs/objective.md)."""
+    made = []
+    real = al.Objective.for_model
+
+    def recording(model, **kwargs):
+        made.append(real(model, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(al.Objective, "for_model", staticmethod(recording))
+    settings = dataclasses.replace(al.QUICK, iterations=1, batch_size=4)
+    rng = np.random.default_rng(0)
+    for n in (6, 12):
+        x = rng.random((n, 1, 28, 28), dtype=np.float32)
+        al.train_model(x, rng.integers(0, 10, n), 10, settings)
+        keep = 1 - settings.p
+        assert made[-1].decay["conv1.W"] == pytest.approx(
+            settings.length_scale**2 / (2 * n * keep), rel=1e-12)
 
 
 def test_labels_to_reach_uses_the_mean_over_seeds():

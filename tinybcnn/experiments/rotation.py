@@ -54,6 +54,8 @@ def rotate_images(x: np.ndarray, angle: float) -> np.ndarray:
     """Rotate float images ``(N, C, H, W)`` by ``angle`` degrees about their centres.
 
     Bilinear (``order=1``), same size (``reshape=False``), zero outside: the paper's setting.
+    A positive angle turns the image counter-clockwise as it is shown (row 0 at the top):
+    90° is ``np.rot90(x, 1, axes=(2, 3))``.
     """
     from scipy import ndimage
 
