@@ -631,6 +631,43 @@ def test_without_dropout_mc_regression_is_standard_regression():
     assert scores["standard"]["ll"] == pytest.approx(by_hand, rel=1e-9)
 
 
+def test_train_regression_uses_its_tau_and_its_seed(monkeypatch):
+    """The objective has the given precision (Gaussian term and decay ``l²/(2 N tau keep)``)
+    and the network is initialised from the given seed, as the docstring says."""
+    objectives, seeds = [], []
+    real_objective, real_mlp = reg.Objective.for_model, reg.mlp
+
+    def objective(model, **kwargs):
+        objectives.append(real_objective(model, **kwargs))
+        return objectives[-1]
+
+    def mlp(sizes, **kwargs):
+        seeds.append(kwargs.get("seed"))
+        return real_mlp(sizes, **kwargs)
+
+    monkeypatch.setattr(reg.Objective, "for_model", staticmethod(objective))
+    monkeypatch.setattr(reg, "mlp", mlp)
+    settings = reg.replace(reg.QUICK, hidden=(8,), iterations=2)
+    data = reg.make_gap_data(settings, seed=0)
+    reg.train_regression(data.x_train, data.y_train, 0.1, 30.0, settings, seed=7)
+    obj, n = objectives[-1], len(data.x_train)
+    assert obj.tau == 30.0 and obj.likelihood == "gaussian" and seeds == [7]
+    # ip1 -> relu -> dropout -> ip2: the dropout belongs to ip1 (its outputs)
+    assert obj.decay["ip1.W"] == pytest.approx(0.1**2 / (2 * n * 30.0 * (1 - settings.p)))
+    assert obj.decay["ip2.W"] == pytest.approx(0.1**2 / (2 * n * 30.0))
+
+
+def test_band_widths_are_the_epistemic_spread_per_region():
+    """``std_t(ŷ_t)`` averaged per region, without the noise ``1/tau`` of the variance."""
+    data = reg.make_gap_data(reg.QUICK, seed=0)
+    x = np.array([[-4.0], [0.0], [0.5], [1.5], [2.0]], dtype=np.float32)
+    samples = np.array([[0.0, 1.0, 3.0, 2.0, 5.0], [2.0, 3.0, 3.0, 4.0, 5.0]])   # (T=2, N=5)
+    pred = reg.RegressionPrediction(mean=samples.mean(axis=0),
+                                    variance=0.5 + samples.var(axis=0), samples=samples)
+    # regions: outside, gap, gap, data, data; spreads |a - b| / 2 = 1, 1, 0, 1, 0
+    assert reg.band_widths(pred, x, data) == {"data": 0.5, "gap": 0.5, "outside": 1.0}
+
+
 def test_regression_quick_run(tmp_path):
     path = experiments.run("regression", tmp_path, quick=True, progress=False, **REG_TINY)
     assert path == tmp_path / "regression.json"
