@@ -434,6 +434,33 @@ def test_predict_reads_every_image_format_alike(images, work, capsys):
     assert parse_predictions(out) == parse_predictions(reference)
 
 
+def test_predict_takes_a_single_image_and_its_seed(work, tmp_path, capsys):
+    """A lone (H, W) image is a batch of one (N, H, W), and ``--seed`` draws the MC masks:
+    the library's ``mc_predict(..., seed=S)`` numbers."""
+    from tinybcnn.data import as_float
+    from tinybcnn.predict import mc_predict
+    from tinybcnn.runs import load_run
+
+    images = np.load(work["npy"])
+    np.save(tmp_path / "lone.npy", images[0])                    # (H, W)
+    np.save(tmp_path / "batch_of_one.npy", images[:1])           # (1, H, W)
+    outs = []
+    for name in ("lone.npy", "batch_of_one.npy"):
+        code, out, err = call(["predict", work["run"], tmp_path / name, "--samples", "3"],
+                              capsys)
+        assert code == 0, err
+        outs.append(parse_predictions(out))
+    assert len(outs[0]) == 1 and outs[0] == outs[1]
+    _, model = load_run(work["run"])
+    for seed in (1, 2):
+        code, out, err = call(["predict", work["run"], work["npy"], "--samples", "3",
+                               "--seed", seed], capsys)
+        assert code == 0, err
+        mc = mc_predict(model, as_float(images), samples=3, seed=seed)
+        assert [row[4] for row in parse_predictions(out)] == pytest.approx(
+            list(mc.mutual_info), abs=6e-4)                    # printed with 3 decimals
+
+
 def test_evaluate_on_an_idx_copy_of_the_test_set(work, tmp_path, capsys):
     """``--dataset idx:DIR`` holding the run's own data gives the run's own metrics."""
     run = copy_run(work["run"], tmp_path / "run")
