@@ -1,13 +1,13 @@
 """Training behaviours no other fast test pinned down: the minibatches are shuffled, training
 draws dropout masks (fresh ones at every step), an infinite loss stops a step before its
 update, a history row's training loss is the mean since the row before, nothing is saved
-before the first update, the time spent survives a resume, and ``Trainer.evaluate`` reports
-MC prediction under "mc".
+before the first update, the time spent survives a resume, ``epochs`` round up to whole
+batches, and ``Trainer.evaluate`` reports MC prediction under "mc".
 
 Each test fails on a deliberately planted bug (no shuffle; masks off during training; the
 same masks at every step; only NaN taken for divergence; the running loss never reset; a
-checkpoint at iteration 0; the elapsed time not saved; the standard prediction reported as
-MC), checked by planting it.
+checkpoint at iteration 0; the elapsed time not saved; epochs rounded down; the standard
+prediction reported as MC), checked by planting it.
 """
 
 from __future__ import annotations
@@ -171,6 +171,16 @@ def test_the_time_spent_training_survives_a_resume(indexed_data, tmp_path):
     resumed.fit(x, y, iterations=6, batch_size=8, eval_every=2, progress=False)
     times = [row["time"] for row in resumed.history.rows]
     assert len(times) == 3 and times == sorted(times)
+
+
+@pytest.mark.parametrize("epochs, iterations", [(1.0, 3), (1.1, 4), (0.01, 1), (2.5, 8)])
+def test_epochs_train_to_the_ceiling_of_epochs_times_batches(indexed_data, epochs, iterations):
+    """``fit(epochs=E)`` trains ``ceil(E · N / batch_size)`` updates (N = 24, batches of 8),
+    as its docstring says: a started batch is trained, never dropped."""
+    x, y = indexed_data
+    trainer = make_trainer()
+    trainer.fit(x, y, epochs=epochs, batch_size=8, progress=False)
+    assert trainer.iteration == iterations
 
 
 def test_without_dropout_a_step_is_deterministic(indexed_data):
