@@ -1,0 +1,62 @@
+"""The planted-bug catalogue (``scripts/planted_bugs.json``) and its runner
+(``scripts/plant_bugs.py``): every bug still applies to the code as it is, and the runner
+reports a caught bug as caught and an uncaught one as missed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "plant_bugs.py"
+sys.path.insert(0, str(SCRIPT.parent))
+import plant_bugs  # noqa: E402  (a script, not a package)
+
+BUGS = plant_bugs.load()
+
+
+def test_the_catalogue_is_well_formed():
+    assert len(BUGS) >= 80
+    for bug in BUGS:
+        assert (ROOT / bug["test"]).is_file(), bug["test"]
+        assert bug["file"].startswith("tinybcnn/"), bug["file"]
+
+
+@pytest.mark.parametrize("bug", BUGS, ids=[f"{k}-{Path(b['file']).stem}"
+                                           for k, b in enumerate(BUGS)])
+def test_every_planted_bug_still_applies(bug):
+    """Its text occurs exactly once in its file: if the code changed there, update the
+    catalogue (plant the same bug in the new code and check its test still catches it)."""
+    assert plant_bugs.applies(bug), f"{bug['file']} no longer holds {bug['old']!r} once"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True,
+                          text=True, timeout=600, cwd=ROOT)
+
+
+def test_the_runner_catches_a_planted_bug():
+    done = _run("--only", "step_rng(self._dropout_seed")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "[1/1] caught" in done.stdout and "test_every_step_draws_fresh_masks" in done.stdout
+    assert "1 of 1 planted bugs caught" in done.stdout
+
+
+def test_the_runner_reports_a_bug_the_tests_miss(tmp_path):
+    """The control: a "bug" that changes nothing (a comment) must be reported as missed,
+    and one whose text is gone as no longer applying; either makes the exit code 1."""
+    catalogue = tmp_path / "bugs.json"
+    catalogue.write_text(json.dumps([
+        {"file": "tinybcnn/train.py", "old": "# -- the loop ---", "new": "# -- a loop ---",
+         "test": "tests/test_train_gaps.py"},
+        {"file": "tinybcnn/train.py", "old": "text that is not there", "new": "x",
+         "test": "tests/test_train_gaps.py"}]))
+    done = _run("--catalogue", str(catalogue))
+    assert done.returncode == 1
+    assert "[1/2] MISSED" in done.stdout and "all tests passed" in done.stdout
+    assert "[2/2] NO LONGER APPLIES" in done.stdout
+    assert "0 of 2 planted bugs caught" in done.stdout
