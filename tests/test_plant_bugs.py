@@ -4,6 +4,7 @@ reports a caught bug as caught and an uncaught one as missed."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -13,9 +14,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "plant_bugs.py"
-sys.path.insert(0, str(SCRIPT.parent))
-import plant_bugs  # noqa: E402  (a script, not a package)
 
+
+def _script_module():
+    """``scripts/plant_bugs.py`` as a module (a script, not a package; as test_bench does)."""
+    spec = importlib.util.spec_from_file_location("plant_bugs", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+plant_bugs = _script_module()
 BUGS = plant_bugs.load()
 
 

@@ -94,13 +94,11 @@ class RunConfig:
         if self.model not in MODEL_NAMES:
             raise ValueError(f"model must be one of {MODEL_NAMES}, got {self.model!r}")
         check_drop_probability(self.p, "p")
-        for name in ("train_size", "test_size", "iterations", "eval_every", "batch_size"):
+        for name in ("train_size", "test_size", "iterations", "eval_every", "batch_size",
+                     "blas_threads", "step_threads"):
             if getattr(self, name) is not None:
                 check_positive_int(getattr(self, name), name)
         check_positive_int(self.seed, "seed", minimum=0)
-        for name in ("blas_threads", "step_threads"):
-            if getattr(self, name) is not None:
-                check_positive_int(getattr(self, name), name)
         check_positive_int(self.eval_samples, "eval_samples", minimum=0)
         if self.epochs is not None and not 0 < self.epochs < math.inf:
             raise ValueError(f"epochs must be a positive number, got {self.epochs!r}")
