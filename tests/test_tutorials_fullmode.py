@@ -1,0 +1,48 @@
+"""Every tutorial runs top to bottom in full mode, as a reader runs it with no options.
+
+CI runs the tutorials in quick mode only (``tests/test_tutorials.py``); quick mode once hid a
+check that failed at full size (tutorial 10's variation-ratio bound used the toy example's
+``K = 3`` on 10 classes, and only full mode draws enough passes to cross it). These runs take
+minutes each on 2 cores, so they are marked ``fullmode`` and deselected by default
+(``addopts`` in pyproject.toml). Run them before a release::
+
+    pytest -m fullmode tests/test_tutorials_fullmode.py
+
+They run in order in one output folder, so tutorial 07 reuses the model tutorial 06 saved.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
+TIMEOUT_S = 3 * 3600  # a full-size training on a busy 2-core machine
+
+
+@pytest.fixture(scope="module")
+def tutorial_out(tmp_path_factory):
+    return tmp_path_factory.mktemp("tutorials_full")
+
+
+@pytest.mark.fullmode
+@pytest.mark.parametrize("script", TUTORIALS, ids=lambda p: p.name)
+def test_tutorial_runs_in_full_mode(script, tutorial_out, record_property):
+    env = {k: v for k, v in os.environ.items() if k != "TINYBCNN_QUICK"}
+    env.update(TINYBCNN_TUTORIAL_OUT=str(tutorial_out), TINYBCNN_BACKEND="numpy",
+               MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, str(script)], cwd=tutorial_out, env=env,
+                            capture_output=True, text=True, timeout=TIMEOUT_S)
+    seconds = time.perf_counter() - start
+    record_property("seconds", round(seconds, 1))
+    output = (result.stdout + result.stderr)[-6000:]
+    assert result.returncode == 0, f"{script.name} (full) exited {result.returncode}:\n{output}"
+    assert "all checks passed" in result.stdout, f"{script.name} did not reach its checks"
+    print(f"{script.name} (full mode): {seconds:.1f} s")
