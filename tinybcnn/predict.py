@@ -33,7 +33,8 @@ from .metrics import mc_test_log_likelihood
 from .random import make_rng
 
 __all__ = ["Prediction", "RegressionPrediction", "standard_predict", "mc_predict",
-           "mc_predict_regression", "entropy", "default_memory_budget", "default_batch_size"]
+           "mc_predict_regression", "entropy", "variation_ratio_probs", "default_memory_budget",
+           "default_batch_size"]
 
 # Bytes of activations MC prediction may hold by default. Moderate chunks stay in cache and
 # avoid page faults on huge temporaries: on 2 CPU cores, budgets of tens of MiB ran about
@@ -85,6 +86,34 @@ def entropy(probs: Any, axis: int = -1) -> Any:
     return -xp.sum(probs * logs, axis=axis)
 
 
+def variation_ratio_probs(probs: Any, axis: int = -1) -> Any:
+    """The variation ratio of the mean prediction, ``1 − max_k p̄_k``.
+
+    This is the form of Gal, Islam & Ghahramani (2017, the active-learning paper). It is a
+    different statistic from the vote count ``1 − f_mode / T`` of Freeman (1965), which Gal's
+    thesis uses and :attr:`Prediction.variation_ratio` holds: if every pass outputs
+    ``(0.6, 0.4)`` the vote count is 0 for any ``T`` and this is 0.4. Neither approximates the
+    other as ``T`` grows (docs/uncertainty-at-work.md).
+
+    Parameters
+    ----------
+    probs : array (..., K)
+        Mean predictive probabilities ``p̄`` (for MC dropout, the mean over the passes).
+    axis : int
+        The class axis.
+
+    Returns
+    -------
+    array (...)
+        In ``[0, 1 − 1/K]``. NumPy input (or lists) gives float64; a device array stays on its
+        device.
+    """
+    xp = xp_of(probs)
+    if xp is np:
+        probs = np.asarray(probs, dtype=np.float64)
+    return 1.0 - xp.max(probs, axis=axis)
+
+
 @dataclass
 class Prediction:
     """Predictive distribution over classes and its uncertainty, for N inputs and K classes.
@@ -100,7 +129,8 @@ class Prediction:
         (zero for standard prediction).
     variation_ratio : ndarray (N,)
         ``1 − f_mode / T`` with ``f_mode`` the number of passes voting for the modal class
-        (zero for standard prediction).
+        (zero for standard prediction): Freeman's vote count, as in Gal's thesis. The other
+        variation ratio, ``1 − max_k p̄_k``, is :attr:`variation_ratio_probs`.
     samples : int
         ``T`` (1 for standard prediction).
     sample_probs : ndarray (T, N, K), optional
@@ -126,6 +156,14 @@ class Prediction:
     def confidence(self) -> np.ndarray:
         """``max_k p̄_k``, shape (N,)."""
         return np.max(self.probs, axis=1)
+
+    @property
+    def variation_ratio_probs(self) -> np.ndarray:
+        """``1 − max_k p̄_k``, shape (N,): the variation ratio of Gal, Islam & Ghahramani (2017).
+
+        Not the vote count :attr:`variation_ratio`; see :func:`variation_ratio_probs`.
+        """
+        return variation_ratio_probs(self.probs)
 
 
 def _batches(n: int, size: int) -> Iterator[slice]:
