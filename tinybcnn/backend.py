@@ -103,7 +103,7 @@ def set_backend(name: str) -> None:
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
     if name == "cupy":
-        _import_cupy()
+        _cupy_namespace(_import_cupy())   # both now, not at the first convolution
     elif name == "array_api_strict":
         _import_strict()
     _current = name
@@ -148,12 +148,21 @@ def array_namespace(name: str | None = None) -> Any:
 
 
 def _cupy_namespace(cupy: ModuleType) -> Any:
-    """CuPy as an array-API namespace: ``array_api_compat.cupy`` (the ``gpu`` extras install
-    it), else CuPy's own main namespace, which follows NumPy 2's array-API functions."""
+    """CuPy as an array-API namespace: ``array_api_compat.cupy`` (the ``gpu`` extras install it).
+
+    Required, not optional: bare CuPy is no array-API namespace for tinybcnn's code. Its
+    arrays have no ``__array_namespace__`` (none in ``cupy/`` at v14.2.0), and its creation
+    functions take no ``device=`` (``cupy/_creation/basic.py``: ``empty``, ``zeros``,
+    ``full``; ``cupy/_creation/ranges.py``: ``arange``), so the first convolution would die
+    with ``TypeError: empty() got an unexpected keyword argument 'device'``.
+    ``tests/test_cupy_double.py`` pins both on a CuPy-rules double.
+    """
     try:
         import array_api_compat.cupy as compat_cupy
-    except ImportError:
-        return cupy
+    except ImportError as exc:
+        raise BackendError(
+            "backend 'cupy' needs array-api-compat (CuPy alone is not an array-API "
+            "namespace): pip install array-api-compat") from exc
     return compat_cupy
 
 

@@ -351,7 +351,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    from .backend import BackendError
+    from .backend import BackendError, NamespaceMismatch
     from .train import TrainingDiverged, TrainingInterrupted
 
     parser = build_parser()
@@ -382,8 +382,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingDiverged as exc:
         print(f"tinybcnn: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except (ValueError, OSError, BackendError) as exc:
-        # DataError, CheckpointError, NpyFileError and RunLocked are ValueErrors: one line
+    except (ValueError, OSError, BackendError, NamespaceMismatch) as exc:
+        # DataError, CheckpointError, NpyFileError and RunLocked are ValueErrors: one line;
+        # NamespaceMismatch (a TypeError: host data met a device model) is bad input too
         print(f"tinybcnn: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     finally:

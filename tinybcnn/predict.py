@@ -244,7 +244,9 @@ def _nbytes(a: Any) -> int:
 
 
 def _is_array(v: Any) -> bool:
-    return hasattr(v, "shape") and hasattr(v, "dtype") and hasattr(v, "__array_namespace__")
+    # cupy.ndarray (14.2) has no __array_namespace__: known by its module, as xp_of knows it
+    return hasattr(v, "shape") and hasattr(v, "dtype") and (
+        hasattr(v, "__array_namespace__") or type(v).__module__.startswith("cupy"))
 
 
 def _held_bytes(layer: Any) -> int:

@@ -1,0 +1,421 @@
+"""A test-only double of CuPy 14.2's rules, over NumPy: what array_api_strict cannot show.
+
+array_api_strict stands in for CuPy in CI, but it is not CuPy: it has ``__array_namespace__``,
+takes ``device=`` everywhere and has no cuBLAS. This module is a fake ``cupy`` package (with
+``cupy.cuda``, ``cupy.linalg``, ``cupy.fft``) whose arrays hold NumPy arrays and follow the
+CuPy rules that tinybcnn's code meets. Each rule names the line of CuPy v14.2.0 it copies:
+
+1. ``cupy.ndarray`` has no ``__array_namespace__`` (no such name anywhere in ``cupy/`` at
+   v14.2.0); array_api_compat supplies the namespace.
+2. Creation functions take no ``device=`` (``cupy/_creation/basic.py``: ``empty``, ``zeros``,
+   ``ones``, ``full``, ``*_like``; ``cupy/_creation/ranges.py``: ``arange``;
+   ``cupy/_creation/from_data.py``: ``asarray``).
+3. No implicit conversion to NumPy: ``cupy/_core/core.pyx``, ``_ndarray_base.__array__``
+   raises ``TypeError('Implicit conversion to a NumPy array is not allowed. ...')``;
+   ``.get()`` is the explicit copy.
+4. A NumPy array met in a kernel is refused: ``cupy/_core/_kernel.pyx``, ``_preprocess_arg``
+   wraps non-CuPy arguments in ``_scalar.CScalar``, whose ``cupy/_core/_scalar.pyx`` raises
+   ``TypeError(f'Unsupported type {type(value)}')``.
+5. Ufunc results are freshly allocated C-contiguous arrays: ``cupy/_core/_kernel.pyx``,
+   ``_get_out_args_from_optionals`` calls ``_ndarray_init(subtype, out_shape, ...)``.
+6. No cuBLAS call during stream capture: ``cupy_backends/cuda/libs/cublas.pyx``,
+   ``setStream`` raises ``NotImplementedError('calling cuBLAS API during stream capture is
+   currently unsupported')`` when ``runtime.streamIsCapturing(stream)`` (CuPy issue #6290).
+   Every GEMM here (``@``, ``matmul``, ``dot``, ``tensordot``) checks the fake stream.
+
+Reductions return 0-d arrays, as CuPy's do. Use :func:`installed` (a context manager) to
+put the double in ``sys.modules`` as ``cupy``; ``array_api_compat.cupy`` is then imported
+afresh over it and wraps it the way it wraps real CuPy (``from cupy import *`` plus
+``device=``-taking aliases). Everything is removed again on exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+CAPTURE_ERROR = "calling cuBLAS API during stream capture is currently unsupported"
+
+
+# ---------------------------------------------------------------------------------------
+# cupy.cuda: one device, streams that can pretend to capture
+# ---------------------------------------------------------------------------------------
+
+class Device:
+    """``cupy.cuda.Device``: device 0, a context manager, ``mem_info``."""
+
+    mem_info = (8 * 2**30, 16 * 2**30)
+
+    def __init__(self, device: Any = None) -> None:
+        self.id = 0
+
+    def __enter__(self) -> Device:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, Device)
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "<CUDA Device 0>"
+
+
+class Stream:
+    """``cupy.cuda.Stream`` with ``begin_capture``/``end_capture`` that only set a flag."""
+
+    _current: Stream | None = None
+
+    def __init__(self, non_blocking: bool = False) -> None:
+        self.capturing = False
+        self.ptr = id(self)
+
+    def begin_capture(self, mode: Any = None) -> None:
+        self.capturing = True
+
+    def end_capture(self) -> object:
+        self.capturing = False
+        return object()
+
+    def is_capturing(self) -> bool:
+        return self.capturing
+
+    def __enter__(self) -> Stream:
+        self._previous, Stream._current = Stream._current, self
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        Stream._current = self._previous
+
+
+_NULL_STREAM = Stream()
+
+
+def get_current_stream() -> Stream:
+    return Stream._current or _NULL_STREAM
+
+
+def _check_not_capturing() -> None:
+    """cublas.pyx ``setStream``: every cuBLAS call binds the handle to the current stream first."""
+    if get_current_stream().is_capturing():
+        raise NotImplementedError(CAPTURE_ERROR)
+
+
+# ---------------------------------------------------------------------------------------
+# cupy.ndarray
+# ---------------------------------------------------------------------------------------
+
+def _unwrap(v: Any) -> Any:
+    """CuPy arrays to their NumPy data; NumPy arrays refused (rule 4)."""
+    if isinstance(v, ndarray):
+        return v._a
+    if isinstance(v, np.ndarray):
+        raise TypeError(f"Unsupported type {type(v)}")
+    if isinstance(v, (list, tuple)):
+        return type(v)(_unwrap(u) for u in v)
+    return v
+
+
+def _wrap(v: Any, contiguous: bool = False) -> Any:
+    if isinstance(v, np.ndarray):
+        return ndarray(np.ascontiguousarray(v) if contiguous else v)
+    if isinstance(v, np.generic):       # CuPy reductions return 0-d arrays, not scalars
+        return ndarray(np.asarray(v))
+    if isinstance(v, tuple):
+        return tuple(_wrap(u, contiguous) for u in v)
+    if isinstance(v, list):
+        return [_wrap(u, contiguous) for u in v]
+    return v
+
+
+def _ufunc(f: Any) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        out = kwargs.get("out")
+        result = f(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
+        return out if out is not None else _wrap(result, contiguous=True)   # rule 5
+    call.__name__ = getattr(f, "__name__", "ufunc")
+    return call
+
+
+def _function(f: Any, gemm: bool = False) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if gemm:
+            _check_not_capturing()   # rule 6
+        return _wrap(f(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
+    call.__name__ = getattr(f, "__name__", "function")
+    return call
+
+
+class ndarray:
+    """``cupy.ndarray`` over a NumPy array: CuPy's attributes, none of NumPy's protocols."""
+
+    __slots__ = ("_a",)
+    __array_priority__ = 100
+
+    def __init__(self, a: np.ndarray) -> None:
+        object.__setattr__(self, "_a", a)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:   # rule 3
+        raise TypeError("Implicit conversion to a NumPy array is not allowed. "
+                        "Please use `.get()` to construct a NumPy array explicitly.")
+
+    def get(self, stream: Any = None, order: str = "C", out: Any = None) -> np.ndarray:
+        return np.array(self._a, order=order)
+
+    shape = property(lambda self: self._a.shape)
+    dtype = property(lambda self: self._a.dtype)
+    ndim = property(lambda self: self._a.ndim)
+    size = property(lambda self: self._a.size)
+    nbytes = property(lambda self: self._a.nbytes)
+    strides = property(lambda self: self._a.strides)
+    flags = property(lambda self: self._a.flags)
+    itemsize = property(lambda self: self._a.itemsize)
+    T = property(lambda self: ndarray(self._a.T))
+    mT = property(lambda self: ndarray(self._a.mT))
+    device = property(lambda self: Device())
+
+    def astype(self, dtype: Any, order: str = "K", casting: Any = None, subok: Any = None,
+               copy: bool = True) -> ndarray:
+        return ndarray(self._a.astype(dtype, copy=copy))
+
+    def __getattr__(self, name: str) -> Any:
+        # methods such as reshape, copy, sum, max; never NumPy's protocols (rule 1)
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _function(getattr(self._a, name))
+
+    def __getitem__(self, key: Any) -> ndarray:
+        return _wrap(self._a[_index(key)])
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._a[_index(key)] = _unwrap(value)
+
+    def __len__(self) -> int:
+        return len(self._a)
+
+    def __iter__(self) -> Iterator[ndarray]:
+        return (self[i] for i in range(len(self)))
+
+    def __bool__(self) -> bool:
+        return bool(self._a)
+
+    def __float__(self) -> float:
+        return float(self._a)
+
+    def __int__(self) -> int:
+        return int(self._a)
+
+    def __index__(self) -> int:
+        return self._a.__index__()
+
+    def __repr__(self) -> str:
+        return f"array({self._a!r}) [cupy double]"
+
+    def __matmul__(self, other: Any) -> ndarray:
+        return matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> ndarray:
+        return matmul(other, self)
+
+
+def _index(key: Any) -> Any:
+    if isinstance(key, tuple):
+        return tuple(_index(k) for k in key)
+    return key._a if isinstance(key, ndarray) else key
+
+
+def _add_operators() -> None:
+    binary = {"add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.true_divide,
+              "floordiv": np.floor_divide, "mod": np.remainder, "pow": np.power,
+              "and": np.bitwise_and, "or": np.bitwise_or, "xor": np.bitwise_xor,
+              "lshift": np.left_shift, "rshift": np.right_shift}
+    for name, f in binary.items():
+        def op(self: ndarray, other: Any, f: Any = f) -> ndarray:
+            return _ufunc(f)(self, other)
+
+        def rop(self: ndarray, other: Any, f: Any = f) -> ndarray:
+            return _ufunc(f)(other, self)
+
+        def iop(self: ndarray, other: Any, f: Any = f) -> ndarray:
+            f(self._a, _unwrap(other), out=self._a)
+            return self
+
+        setattr(ndarray, f"__{name}__", op)
+        setattr(ndarray, f"__r{name}__", rop)
+        setattr(ndarray, f"__i{name}__", iop)
+    compare = {"lt": np.less, "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal,
+               "eq": np.equal, "ne": np.not_equal}
+    for name, f in compare.items():
+        setattr(ndarray, f"__{name}__", lambda self, other, f=f: _ufunc(f)(self, other))
+    for name, f in {"neg": np.negative, "pos": np.positive, "abs": np.absolute,
+                    "invert": np.invert}.items():
+        setattr(ndarray, f"__{name}__", lambda self, f=f: _ufunc(f)(self))
+    ndarray.__hash__ = None  # type: ignore[assignment]
+
+
+_add_operators()
+ndarray.__module__ = "cupy._core.core"   # tinybcnn.backend recognises CuPy arrays by module
+
+
+# ---------------------------------------------------------------------------------------
+# creation functions with CuPy's signatures: no device= (rule 2)
+# ---------------------------------------------------------------------------------------
+
+def empty(shape: Any, dtype: Any = float, order: str = "C") -> ndarray:
+    return ndarray(np.empty(shape, dtype, order=order))
+
+
+def zeros(shape: Any, dtype: Any = float, order: str = "C") -> ndarray:
+    return ndarray(np.zeros(shape, dtype, order=order))
+
+
+def ones(shape: Any, dtype: Any = float, order: str = "C") -> ndarray:
+    return ndarray(np.ones(shape, dtype, order=order))
+
+
+def full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C") -> ndarray:
+    return ndarray(np.full(shape, _unwrap(fill_value), dtype, order=order))
+
+
+def empty_like(prototype: Any, dtype: Any = None, order: str = "K", subok: Any = None,
+               shape: Any = None) -> ndarray:
+    return ndarray(np.empty_like(_unwrap(prototype), dtype, order, shape=shape))
+
+
+def zeros_like(a: Any, dtype: Any = None, order: str = "K", subok: Any = None,
+               shape: Any = None) -> ndarray:
+    return ndarray(np.zeros_like(_unwrap(a), dtype, order, shape=shape))
+
+
+def ones_like(a: Any, dtype: Any = None, order: str = "K", subok: Any = None,
+              shape: Any = None) -> ndarray:
+    return ndarray(np.ones_like(_unwrap(a), dtype, order, shape=shape))
+
+
+def full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K", subok: Any = None,
+              shape: Any = None) -> ndarray:
+    return ndarray(np.full_like(_unwrap(a), fill_value, dtype, order, shape=shape))
+
+
+def eye(N: int, M: Any = None, k: int = 0, dtype: Any = float, order: str = "C") -> ndarray:
+    return ndarray(np.eye(N, M, k, dtype, order=order))
+
+
+def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> ndarray:
+    return ndarray(np.arange(start, stop, step, dtype=dtype))
+
+
+def array(obj: Any, dtype: Any = None, copy: bool = True, order: str = "K", subok: bool = False,
+          ndmin: int = 0, *, blocking: bool = False) -> ndarray:
+    """Host data (NumPy arrays, lists) is copied in explicitly; that is allowed."""
+    data = obj._a if isinstance(obj, ndarray) else obj
+    return ndarray(np.array(data, dtype=dtype, copy=copy, order=order, ndmin=ndmin))
+
+
+def asarray(a: Any, dtype: Any = None, order: Any = None, *, copy: Any = None,
+            blocking: bool = False) -> ndarray:
+    if isinstance(a, ndarray) and (dtype is None or a.dtype == dtype) and not copy:
+        return a
+    data = a._a if isinstance(a, ndarray) else a
+    return ndarray(np.array(data, dtype=dtype, order=order or "K", copy=True))
+
+
+def astype(x: Any, dtype: Any, /, *, copy: bool = True) -> ndarray:
+    """``cupy/_creation/basic.py``: ``astype``."""
+    return x.astype(dtype, copy=copy)
+
+
+_GEMMS = {"matmul", "dot", "tensordot", "inner", "vdot", "einsum"}
+_EXPLICIT = {name: f for name, f in list(globals().items())
+             if name in {"empty", "zeros", "ones", "full", "empty_like", "zeros_like",
+                         "ones_like", "full_like", "eye", "arange", "array", "asarray",
+                         "astype"}}
+
+
+def _module_namespace(source: Any) -> dict[str, Any]:
+    """NumPy's public names, wrapped: types and constants as they are (CuPy uses NumPy's
+    dtypes), ufuncs and functions taking and returning double arrays."""
+    names: dict[str, Any] = {}
+    for name in dir(source):
+        if name.startswith("_") or name in {"testing", "random", "ctypeslib", "lib", "ma",
+                                            "polynomial", "rec", "char", "strings", "f2py",
+                                            "typing", "core", "emath", "ndarray"}:
+            continue
+        value = getattr(source, name)
+        if isinstance(value, types.ModuleType):
+            continue
+        if isinstance(value, np.ufunc):
+            names[name] = _ufunc(value)
+        elif isinstance(value, type) or not callable(value) or name in {"isdtype", "finfo",
+                                                                         "iinfo", "dtype"}:
+            names[name] = value   # dtypes, constants; cupy/__init__.py: from numpy import isdtype
+        else:
+            names[name] = _function(value, gemm=name in _GEMMS)
+    return names
+
+
+matmul = _function(np.matmul, gemm=True)
+
+
+def _build() -> dict[str, types.ModuleType]:
+    cupy = types.ModuleType("cupy", __doc__)
+    namespace = _module_namespace(np)
+    namespace.update(_EXPLICIT)
+    namespace.update(ndarray=ndarray, matmul=matmul, bool_=np.bool_,
+                     get_default_memory_pool=lambda: types.SimpleNamespace(free_bytes=lambda: 0),
+                     __version__="14.2.0")
+    vars(cupy).update(namespace)
+    cupy.__all__ = sorted(k for k in namespace if not k.startswith("_"))
+
+    runtime = types.SimpleNamespace(
+        getDeviceCount=lambda: 1, runtimeGetVersion=lambda: 12080,
+        getDeviceProperties=lambda i: {"name": b"cupy double (NumPy)"},
+        streamIsCapturing=lambda ptr: get_current_stream().is_capturing())
+    cuda = types.ModuleType("cupy.cuda")
+    device = types.ModuleType("cupy.cuda.device")
+    device.Device = Device
+    vars(cuda).update(Device=Device, Stream=Stream, ExternalStream=Stream, runtime=runtime,
+                      device=device, get_current_stream=get_current_stream)
+    linalg = types.ModuleType("cupy.linalg")
+    vars(linalg).update(_module_namespace(np.linalg))
+    linalg.__all__ = sorted(k for k in vars(linalg) if not k.startswith("_"))
+    fft = types.ModuleType("cupy.fft")
+    vars(fft).update(_module_namespace(np.fft))
+    fft.__all__ = sorted(k for k in vars(fft) if not k.startswith("_"))
+    vars(cupy).update(cuda=cuda, linalg=linalg, fft=fft)
+    return {"cupy": cupy, "cupy.cuda": cuda, "cupy.cuda.device": device,
+            "cupy.linalg": linalg, "cupy.fft": fft}
+
+
+@contextlib.contextmanager
+def installed(compat: bool = True) -> Iterator[types.ModuleType]:
+    """Put the double in ``sys.modules`` as ``cupy`` (and, with ``compat``, let
+    ``array_api_compat.cupy`` wrap it; without, make that import fail as where the package is
+    missing). Yields the fake ``cupy`` module."""
+    prefixes = ("cupy", "array_api_compat.cupy")
+    saved = {k: v for k, v in sys.modules.items()
+             if k == "cupy" or k.startswith(("cupy.", "array_api_compat.cupy"))}
+    for k in saved:
+        del sys.modules[k]
+    modules = _build()
+    sys.modules.update(modules)
+    if not compat:
+        sys.modules["array_api_compat.cupy"] = None  # type: ignore[assignment]
+    try:
+        yield modules["cupy"]
+    finally:
+        for k in [k for k in sys.modules if k.startswith(prefixes)]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+        compat_pkg = sys.modules.get("array_api_compat")
+        if compat_pkg is not None and "cupy" in vars(compat_pkg):
+            delattr(compat_pkg, "cupy")

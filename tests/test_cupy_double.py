@@ -1,0 +1,150 @@
+"""CuPy's own rules in CI: the double of tests/cupy_double.py, and what tinybcnn does on it.
+
+array_api_strict has ``__array_namespace__``, takes ``device=`` everywhere and has no cuBLAS;
+CuPy 14.2 differs on all three, and each difference once broke the GPU path where no CPU test
+could see it (issue 23). The first tests pin the double to those rules (so it cannot drift
+into a second array_api_strict); the rest run tinybcnn on it.
+"""
+
+from __future__ import annotations
+
+import cupy_double
+import numpy as np
+import pytest
+
+import tinybcnn as tb
+from tinybcnn import backend
+
+pytest.importorskip("array_api_compat")
+
+
+@pytest.fixture
+def cupy():
+    """The double installed as ``cupy``, wrapped by array_api_compat, as the backend."""
+    with cupy_double.installed() as cp:
+        before = backend.get_backend()
+        backend.set_backend("cupy")
+        try:
+            yield cp
+        finally:
+            backend.set_backend(before)
+
+
+# ---------------------------------------------------------------------------------------
+# the double keeps CuPy's rules
+# ---------------------------------------------------------------------------------------
+
+def test_double_has_cupys_rules():
+    with cupy_double.installed() as cp:
+        a = cp.zeros((2, 3), dtype=np.float32)
+        assert not hasattr(a, "__array_namespace__")                      # rule 1
+        with pytest.raises(TypeError, match="device"):                     # rule 2
+            cp.zeros((2,), dtype=np.float32, device=a.device)
+        with pytest.raises(TypeError, match="device"):
+            cp.arange(3, device=a.device)
+        with pytest.raises(TypeError, match="Implicit conversion"):        # rule 3
+            np.asarray(a)
+        with pytest.raises(TypeError, match="Unsupported type"):           # rule 4
+            a + np.ones(3, dtype=np.float32)
+        t = cp.ones((4, 3), dtype=np.float32).T                            # rule 5
+        assert not t.flags.c_contiguous and (t * 2).flags.c_contiguous
+        stream = cp.cuda.Stream()
+        with stream:                                                       # rule 6
+            stream.begin_capture()
+            with pytest.raises(NotImplementedError, match="during stream capture"):
+                a @ a.T
+            with pytest.raises(NotImplementedError, match="during stream capture"):
+                cp.matmul(a, a.T)
+            stream.end_capture()
+        assert (a @ a.T).shape == (2, 2)
+        np.testing.assert_array_equal(a.get(), np.zeros((2, 3)))
+
+
+def test_array_api_compat_wraps_the_double_as_it_wraps_cupy():
+    import array_api_compat
+
+    with cupy_double.installed() as cp:
+        import array_api_compat.cupy as xp
+
+        a = cp.ones((2, 3), dtype=np.float32)
+        assert array_api_compat.array_namespace(a) is xp
+        assert backend.xp_of(a) is xp and backend.namespace_name(xp) == "cupy"
+        b = xp.zeros((2, 3), dtype=xp.float32, device=a.device)   # the wrapper drops device=
+        assert type(b) is cp.ndarray
+    import sys
+
+    assert "cupy" not in sys.modules or sys.modules["cupy"] is not cp
+
+
+# ---------------------------------------------------------------------------------------
+# defect 2: bare CuPy without array_api_compat
+# ---------------------------------------------------------------------------------------
+
+def test_cupy_without_array_api_compat_is_one_clear_error():
+    """Before the fix the backend fell back to bare CuPy, and the first convolution died with
+    ``TypeError: empty() got an unexpected keyword argument 'device'``."""
+    with cupy_double.installed(compat=False) as cp:
+        before = backend.get_backend()
+        try:
+            with pytest.raises(backend.BackendError, match="pip install array-api-compat"):
+                backend.set_backend("cupy")
+            with pytest.raises(backend.BackendError, match="pip install array-api-compat"):
+                backend.xp_of(cp.zeros((1,)))
+        finally:
+            backend.set_backend(before)
+
+
+def test_cli_says_array_api_compat_is_missing_in_one_line(capsys):
+    from tinybcnn import cli
+
+    with cupy_double.installed(compat=False):
+        code = cli.main(["info", "--backend", "cupy"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "pip install array-api-compat" in err[0]
+
+
+# ---------------------------------------------------------------------------------------
+# training and prediction on the double
+# ---------------------------------------------------------------------------------------
+
+def _lenet(seed=0):
+    return tb.models.lenet("all", in_shape=(1, 16, 16), n_classes=3, seed=seed)
+
+
+def test_training_step_and_mc_prediction_run_on_the_double(cupy):
+    model = _lenet()
+    obj = tb.objective.Objective.for_model(model, n_train=96, length_scale=1e-2)
+    opt = tb.optim.SGD(model, lr=0.05, momentum=0.9)
+    trainer = tb.train.Trainer(model, obj, opt, seed=0)
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 1, (40, 1, 16, 16)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    before = {k: v.get() for k, v in model.params.items()}
+    loss = trainer.step(cupy.asarray(x), cupy.asarray(y))
+    assert np.isfinite(float(loss))
+    assert all(not np.array_equal(before[k], v.get()) for k, v in model.params.items())
+    pred = tb.predict.mc_predict(model, cupy.asarray(x), samples=3, seed=0)
+    assert pred.probs.shape == (40, 3)
+    np.testing.assert_allclose(pred.probs.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_memory_plan_counts_the_same_bytes_as_on_numpy(cupy):
+    """Defect 4: ``_is_array`` required ``__array_namespace__``, which cupy.ndarray lacks, so
+    the caches the layers hold counted 0 bytes on CuPy (lenet-all at 28×28: 95,640 instead of
+    367,500 bytes per row)."""
+    from tinybcnn.predict import _bytes_per_row
+
+    rows = np.random.default_rng(0).normal(0, 1, (1, 1, 28, 28)).astype(np.float32)
+    backend.set_backend("numpy")
+    on_host = tb.models.lenet("all", in_shape=(1, 28, 28), n_classes=10, seed=0)
+    host_bytes = _bytes_per_row(on_host, rows, 0, len(on_host))
+    backend.set_backend("cupy")
+    on_device = tb.models.lenet("all", in_shape=(1, 28, 28), n_classes=10, seed=0)
+    device_bytes = _bytes_per_row(on_device, cupy.asarray(rows), 0, len(on_device))
+    assert device_bytes == host_bytes
+    # the layers' outputs alone (no caches): what the bug counted
+    outputs, h = 0, cupy.asarray(rows)
+    for i in range(len(on_device)):
+        h = on_device.forward(h, rng=tb.random.make_rng(0, like=h), start=i, stop=i + 1)
+        outputs += h.nbytes
+    assert device_bytes > 2 * outputs
