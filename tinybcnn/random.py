@@ -29,7 +29,7 @@ import numpy as np
 
 from .backend import _dtype_in, array_namespace, get_backend, namespace_name, xp_of
 
-__all__ = ["make_rng", "step_rng", "step_key", "CounterRNG", "check_drop_probability",
+__all__ = ["make_rng", "rng_for", "step_rng", "step_key", "CounterRNG", "check_drop_probability",
            "bernoulli_mask", "keep_threshold", "splitmix64", "SharedDraws", "PartDraws"]
 
 _MASK64 = 2**64 - 1
@@ -151,6 +151,19 @@ def make_rng(seed: Any = None, backend: str | None = None, like: Any = None) -> 
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
     return CounterRNG(seed, xp, device)
+
+
+def rng_for(rng: np.random.Generator, like: Any) -> Any:
+    """A generator that can draw masks for arrays ``like``, from the host generator ``rng``.
+
+    ``rng`` itself for NumPy arrays (its stream, and so every NumPy result, unchanged);
+    for device arrays (CuPy, array_api_strict) a :class:`CounterRNG` on ``like``'s device,
+    keyed by one 63-bit draw of ``rng``, so a host-seeded loop (an experiment's scoring
+    stream) stays reproducible on every backend without drawing masks on the host.
+    """
+    if xp_of(like) is np:
+        return rng
+    return make_rng(int(rng.integers(2**63)), like=like)
 
 
 def step_key(seed: int, iteration: int) -> int:
