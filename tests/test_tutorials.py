@@ -7,8 +7,8 @@ there, as it would for a reader. A tutorial ends with asserts that check what it
 so exit status 0 means its claims held. These runs are marked ``slow``; the format checks
 are fast.
 
-Tutorials 01-07 end with exercises: a cell of stubs (``raise NotImplementedError``) and an
-assert-graded check cell. The solutions live apart, in ``tutorials/solutions/``; here the
+Every tutorial ends with exercises: a cell of stubs (``raise NotImplementedError``) and an
+assert-graded check cell that grades each exercise on its own. The solutions live apart, in ``tutorials/solutions/``; here the
 check cell runs against them (after the tutorial's import cell, as a reader would run it),
 and against deliberately wrong answers, which it must reject.
 """
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
 TIMEOUT_S = 600  # generous: the quick runs take well under a minute, but CI machines are shared
 SOLUTIONS = ROOT / "tutorials" / "solutions"
-WITH_EXERCISES = [p for p in TUTORIALS if int(p.name[:2]) <= 7]
+WITH_EXERCISES = TUTORIALS          # every tutorial ends with exercises
 ANSWERS_CELL = "# %% Exercises: your answers"
 CHECKS_CELL = "# %% Exercise checks"
 

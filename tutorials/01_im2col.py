@@ -178,6 +178,13 @@ assert counts.max() == kh * kw
 print("all checks passed")
 
 # %% [markdown]
+# ## Summary
+#
+# You built the patch matrix `x*` of a tiny image by hand and checked `x* W` against the
+# direct convolution loop on random shapes: a convolution is one matrix product, so a conv
+# layer is a weight layer like any other (docs/im2col.md).
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. **Output size.** Write `conv_output_size(h, k, stride, pad)`: the number of
@@ -187,8 +194,9 @@ print("all checks passed")
 #    zero-padded input, flattened in `(c, i, j)` order.
 #
 # Write your answers in the next cell, in place of each `raise NotImplementedError`, then
-# run the check cell after it: it says which answers are correct and stops with an
-# `AssertionError` at a wrong one. The solutions are in `tutorials/solutions/01_im2col.py`;
+# run the check cell after it: it grades each answer on its own, says why a wrong one is
+# wrong, and ends with an `AssertionError` that lists those not yet right.
+# The solutions are in `tutorials/solutions/01_im2col.py`;
 # try first.
 
 # %% Exercises: your answers
@@ -224,10 +232,21 @@ def check_2():
         assert mine.shape == im2col(x, kh, kw, s, p).shape, (shape, mine.shape)
         assert np.allclose(mine, im2col(x, kh, kw, s, p)), (shape, kh, kw, s, p)
 
+# each exercise is graded on its own: a wrong answer says why, and the others are still checked
+import traceback
+
+not_yet = {}
 for number, check in ((1, check_1), (2, check_2)):
     try:
         check()
     except NotImplementedError:
         print(f"exercise {number}: not attempted yet")
+    except Exception as error:                      # a wrong answer, or one that raised
+        line = (traceback.extract_tb(error.__traceback__)[-1].line or "").strip()
+        kind = "" if isinstance(error, AssertionError) else f"{type(error).__name__}: "
+        why = kind + str(error)
+        not_yet[number] = why if str(error) else f"this check failed: {line}"
+        print(f"exercise {number}: not yet right. {not_yet[number]}")
     else:
         print(f"exercise {number}: correct")
+assert not not_yet, "not yet right: " + "; ".join(f"exercise {n}: {w}" for n, w in not_yet.items())

@@ -206,6 +206,13 @@ assert errs["dx"] < 1e-6 and errs["dW"] < 1e-6 and errs["db"] < 1e-6
 print("all checks passed")
 
 # %% [markdown]
+# ## Summary
+#
+# You derived `dW = x*ᵀ dy` and `dx* = dy Wᵀ`, folded `dx*` back with `col2im` (the adjoint
+# of `im2col`: overlaps add), and the gradient checks agreed, catching a wrong gradient
+# (docs/im2col.md, backward).
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. **col2im.** Write `col2im_mine(cols, x_shape, kh, kw, stride, pad)`, the adjoint of
@@ -215,8 +222,9 @@ print("all checks passed")
 #    `dW_mat = dYᵀ x*`, returned in the kernel's shape `(C_out, C, kh, kw)`.
 #
 # Write your answers in the next cell, in place of each `raise NotImplementedError`, then
-# run the check cell after it: it says which answers are correct and stops with an
-# `AssertionError` at a wrong one. The solutions are in `tutorials/solutions/02_conv_backward.py`;
+# run the check cell after it: it grades each answer on its own, says why a wrong one is
+# wrong, and ends with an `AssertionError` that lists those not yet right.
+# The solutions are in `tutorials/solutions/02_conv_backward.py`;
 # try first.
 
 # %% Exercises: your answers
@@ -260,10 +268,21 @@ def check_2():
     assert mine.shape == W.shape, mine.shape
     assert np.allclose(mine, conv2d_backward(dy, cache)[1])
 
+# each exercise is graded on its own: a wrong answer says why, and the others are still checked
+import traceback
+
+not_yet = {}
 for number, check in ((1, check_1), (2, check_2)):
     try:
         check()
     except NotImplementedError:
         print(f"exercise {number}: not attempted yet")
+    except Exception as error:                      # a wrong answer, or one that raised
+        line = (traceback.extract_tb(error.__traceback__)[-1].line or "").strip()
+        kind = "" if isinstance(error, AssertionError) else f"{type(error).__name__}: "
+        why = kind + str(error)
+        not_yet[number] = why if str(error) else f"this check failed: {line}"
+        print(f"exercise {number}: not yet right. {not_yet[number]}")
     else:
         print(f"exercise {number}: correct")
+assert not not_yet, "not yet right: " + "; ".join(f"exercise {n}: {w}" for n, w in not_yet.items())

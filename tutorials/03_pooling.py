@@ -188,6 +188,13 @@ assert np.isclose(dx.sum(), dy.sum())                              # every dy la
 print("all checks passed")
 
 # %% [markdown]
+# ## Summary
+#
+# You sent the gradient of max pooling to one winner per window (ties included) and spread
+# that of average pooling evenly; overlapping windows add their parts, and the loops agree
+# with the library on random shapes (docs/pooling.md).
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. **Average pooling.** Write `avgpool_loops(x, size)`: non-overlapping `size × size`
@@ -197,8 +204,9 @@ print("all checks passed")
 #    every other input gets zero.
 #
 # Write your answers in the next cell, in place of each `raise NotImplementedError`, then
-# run the check cell after it: it says which answers are correct and stops with an
-# `AssertionError` at a wrong one. The solutions are in `tutorials/solutions/03_pooling.py`;
+# run the check cell after it: it grades each answer on its own, says why a wrong one is
+# wrong, and ends with an `AssertionError` that lists those not yet right.
+# The solutions are in `tutorials/solutions/03_pooling.py`;
 # try first.
 
 # %% Exercises: your answers
@@ -236,10 +244,21 @@ def check_2():
     assert mine.shape == x.shape, mine.shape
     assert np.allclose(mine, maxpool2d_backward(dy, cache))
 
+# each exercise is graded on its own: a wrong answer says why, and the others are still checked
+import traceback
+
+not_yet = {}
 for number, check in ((1, check_1), (2, check_2)):
     try:
         check()
     except NotImplementedError:
         print(f"exercise {number}: not attempted yet")
+    except Exception as error:                      # a wrong answer, or one that raised
+        line = (traceback.extract_tb(error.__traceback__)[-1].line or "").strip()
+        kind = "" if isinstance(error, AssertionError) else f"{type(error).__name__}: "
+        why = kind + str(error)
+        not_yet[number] = why if str(error) else f"this check failed: {line}"
+        print(f"exercise {number}: not yet right. {not_yet[number]}")
     else:
         print(f"exercise {number}: correct")
+assert not not_yet, "not yet right: " + "; ".join(f"exercise {n}: {w}" for n, w in not_yet.items())

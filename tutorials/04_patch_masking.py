@@ -214,6 +214,13 @@ assert z_out.max() < 5 and z_in.max() < 5             # both unbiased, up to MC 
 print("all checks passed")
 
 # %% [markdown]
+# ## Summary
+#
+# You computed the same masked convolution three ways: `W diag(z_n)` per patch equals
+# dropout on the conv output `y`, while dropout on the input image is a different
+# distribution (docs/patch-masking.md).
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. **Patch-mask a conv.** Write `patch_masked_conv(x, W, b, Z, stride, pad)`: the conv
@@ -223,8 +230,9 @@ print("all checks passed")
 #    `(N, C, OH, OW)` as a patch-layout mask, `Z[(n·OH + oh)·OW + ow, c] = m[n, c, oh, ow]`.
 #
 # Write your answers in the next cell, in place of each `raise NotImplementedError`, then
-# run the check cell after it: it says which answers are correct and stops with an
-# `AssertionError` at a wrong one. The solutions are in `tutorials/solutions/04_patch_masking.py`;
+# run the check cell after it: it grades each answer on its own, says why a wrong one is
+# wrong, and ends with an `AssertionError` that lists those not yet right.
+# The solutions are in `tutorials/solutions/04_patch_masking.py`;
 # try first.
 
 # %% Exercises: your answers
@@ -264,10 +272,21 @@ def check_2():
     assert np.array_equal(mine, nchw_mask_to_patch(m))
     assert np.array_equal(patch_mask_to_nchw(mine, 2, 4, 5), m)   # and back
 
+# each exercise is graded on its own: a wrong answer says why, and the others are still checked
+import traceback
+
+not_yet = {}
 for number, check in ((1, check_1), (2, check_2)):
     try:
         check()
     except NotImplementedError:
         print(f"exercise {number}: not attempted yet")
+    except Exception as error:                      # a wrong answer, or one that raised
+        line = (traceback.extract_tb(error.__traceback__)[-1].line or "").strip()
+        kind = "" if isinstance(error, AssertionError) else f"{type(error).__name__}: "
+        why = kind + str(error)
+        not_yet[number] = why if str(error) else f"this check failed: {line}"
+        print(f"exercise {number}: not yet right. {not_yet[number]}")
     else:
         print(f"exercise {number}: correct")
+assert not not_yet, "not yet right: " + "; ".join(f"exercise {n}: {w}" for n, w in not_yet.items())

@@ -298,6 +298,13 @@ assert np.isclose(paper, ours)                                  # keep·l²‖M�
 print("all checks passed")
 
 # %% [markdown]
+# ## Summary
+#
+# You checked the KL approximation (Prop. 1) by Monte Carlo, then turned `(l, p, N, τ)` into
+# each layer's weight decay: `λ = l²/(2Nτ·keep)` for inverted masks, which is the paper's
+# `keep·l²/(2Nτ)` rewritten for the stored weights (docs/deep-gp-kl.md, docs/objective.md).
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. **λ at p = 0.2.** Write `kernel_decay(p, length_scale, n_train, tau)`: the decay λ
@@ -310,8 +317,9 @@ print("all checks passed")
 #    weight layer").
 #
 # Write your answers in the next cell, in place of each `raise NotImplementedError`, then
-# run the check cell after it: it says which answers are correct and stops with an
-# `AssertionError` at a wrong one. The solutions are in `tutorials/solutions/05_objective.py`;
+# run the check cell after it: it grades each answer on its own, says why a wrong one is
+# wrong, and ends with an `AssertionError` that lists those not yet right.
+# The solutions are in `tutorials/solutions/05_objective.py`;
 # try first.
 
 # %% Exercises: your answers
@@ -333,13 +341,31 @@ def check_1():
     from tinybcnn.models import mlp
     from tinybcnn.objective import Objective
 
-    assert np.isclose(kernel_decay(0.2, 1.5, 1000), 1.5**2 / (2 * 1000 * 0.8))
-    assert not np.isclose(kernel_decay(0.2, 1.5, 1000), 0.8 * 1.5**2 / (2 * 1000)), \
-        "that is the paper's form for non-inverted masks"
+    keep, l, n = 0.8, 1.5, 1000
+    got = kernel_decay(0.2, l, n)
+    right = l**2 / (2 * n * keep)
+    # the common wrong answers first, each with what it gets wrong
+    assert not np.isclose(got, keep * l**2 / (2 * n)), (
+        "that is the paper's keep·l²/(2Nτ), right for its non-inverted masks M·diag(z). "
+        "tinybcnn's masks are inverted (z / keep), so the stored weights are W = keep·M and "
+        "keep·l²/(2Nτ)·‖W/keep‖² = l²/(2Nτ·keep)·‖W‖²: divide by keep "
+        "(docs/objective.md, 'Inverted dropout: the 1/keep')")
+    assert not np.isclose(got, l**2 / (2 * n * 0.2)), (
+        "you divided by p = 0.2, the *drop* probability; divide by keep = 1 − p = 0.8")
+    assert not np.isclose(got, l**2 / (2 * n)), (
+        "that is the bias decay l²/(2Nτ), with no dropout in it; a kernel's decay has the "
+        "1/keep of the dropout credited to its layer")
+    assert np.isclose(got, right), (
+        f"at p = 0.2, l = 1.5, N = 1000, τ = 1: expected {right:.4g}, got {got!r}")
+    with_tau = kernel_decay(0.2, l, n, tau=2.0)
+    assert not np.isclose(with_tau, got), (
+        "τ is ignored: τ divides the whole objective, so λ ∝ 1/τ")
+    assert not np.isclose(with_tau, 2 * got), "λ ∝ 1/τ, not τ: a larger τ (less noise) decays less"
     net = mlp((4, 8, 2), p=0.2)
-    obj = Objective.for_model(net, n_train=1000, length_scale=1.5, tau=2.0)
-    assert np.isclose(kernel_decay(0.2, 1.5, 1000, tau=2.0), obj.decay["ip1.W"])
-    assert np.isclose(kernel_decay(0.0, 1.5, 1000, tau=2.0), obj.decay["ip2.W"])
+    obj = Objective.for_model(net, n_train=n, length_scale=l, tau=2.0)
+    assert np.isclose(with_tau, obj.decay["ip1.W"]), f"expected {obj.decay['ip1.W']:.4g} at τ = 2"
+    assert np.isclose(kernel_decay(0.0, l, n, tau=2.0), obj.decay["ip2.W"]), (
+        "at p = 0 (keep 1) the decay is l²/(2Nτ)")
 
 
 def check_2():
@@ -351,12 +377,45 @@ def check_2():
                       ("dz", Dropout(0.0)), ("dA", Dropout(0.3)), ("dB", Dropout(0.6)),
                       ("ip2", Dense(8, 2, seed=1))])
     for model in (lenet("all", p=0.5), lenet("ip", p=0.3), mlp((3, 5, 5, 1), p=0.4), odd):
-        assert input_side_keep(model) == dropout_keep_per_layer(model, mask_side="input")
+        mine, right = input_side_keep(model), dropout_keep_per_layer(model, mask_side="input")
+        assert isinstance(mine, dict) and set(mine) == set(right), (
+            f"expected a dict with one entry per weight layer, {sorted(right)}; got {mine!r}")
+        assert mine != dropout_keep_per_layer(model), (
+            "that is the output-side reading (the dropout after each layer); this exercise asks "
+            "for the dropout on the layer's *inputs*, before it")
+        for name in right:
+            if np.isclose(mine[name], right[name]):
+                continue
+            if model is odd and np.isclose(mine[name], 1.0):
+                why = ("a Dropout(0.0) drops nothing: skip dropouts with p = 0 and keep looking "
+                       "(here dA, keep 0.7)")
+            elif model is odd and np.isclose(mine[name], 0.4):
+                why = ("two dropouts in a row: the first with p > 0 (dA, keep 0.7) is the one "
+                       "credited; a second dropout on the same units is ignored")
+            elif model is odd and np.isclose(mine[name], 0.7 * 0.4):
+                why = "the keeps are not multiplied: the first dropout with p > 0 is credited"
+            elif name in ("conv2", "ip1") and np.isclose(mine[name], 0.5):
+                why = ("a pooling layer sits between that dropout and this layer: after pooling "
+                       "the mask is no longer on the layer's inputs, so the keep is 1.0")
+            else:
+                why = f"expected keep {right[name]}"
+            raise AssertionError(f"layer {name!r}: got {mine[name]}; {why}")
 
+# each exercise is graded on its own: a wrong answer says why, and the others are still checked
+import traceback
+
+not_yet = {}
 for number, check in ((1, check_1), (2, check_2)):
     try:
         check()
     except NotImplementedError:
         print(f"exercise {number}: not attempted yet")
+    except Exception as error:                      # a wrong answer, or one that raised
+        line = (traceback.extract_tb(error.__traceback__)[-1].line or "").strip()
+        kind = "" if isinstance(error, AssertionError) else f"{type(error).__name__}: "
+        why = kind + str(error)
+        not_yet[number] = why if str(error) else f"this check failed: {line}"
+        print(f"exercise {number}: not yet right. {not_yet[number]}")
     else:
         print(f"exercise {number}: correct")
+assert not not_yet, "not yet right: " + "; ".join(f"exercise {n}: {w}" for n, w in not_yet.items())

@@ -256,6 +256,13 @@ assert mc.entropy[~correct].mean() > mc.entropy[correct].mean()             # wr
 print("all checks passed")
 
 # %% [markdown]
+# ## Summary
+#
+# You drew `T` passes and computed from them the predictive entropy, the mutual information
+# and the vote-count variation ratio; they grew on a rotated image, wrong predictions were
+# less sure, and abstaining on the least sure helped (docs/mc-prediction.md, docs/metrics.md).
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. **Mutual information.** Write `mutual_information(P)` for per-pass probabilities
@@ -266,8 +273,9 @@ print("all checks passed")
 #    variation ratio can take with `T` passes and `K` classes (`docs/mc-prediction.md`).
 #
 # Write your answers in the next cell, in place of each `raise NotImplementedError`, then
-# run the check cell after it: it says which answers are correct and stops with an
-# `AssertionError` at a wrong one. The solutions are in `tutorials/solutions/07_mc_dropout.py`;
+# run the check cell after it: it grades each answer on its own, says why a wrong one is
+# wrong, and ends with an `AssertionError` that lists those not yet right.
+# The solutions are in `tutorials/solutions/07_mc_dropout.py`;
 # try first.
 
 # %% Exercises: your answers
@@ -297,18 +305,38 @@ def check_1():
     P = g.dirichlet(np.full(4, 0.3), size=(12, 6))                   # (T, N, K)
     P[:, 0] = P[0, 0]                                                # input 0: passes agree
     P[:, 1] = np.eye(4)[g.integers(0, 4, 12)]                        # input 1: one-hot votes
-    mine = np.asarray(mutual_information(P))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mine = np.asarray(mutual_information(P), dtype=float)
     expected = tb.predict.entropy(P.mean(0)) - tb.predict.entropy(P).mean(0)
-    assert mine.shape == (6,) and np.allclose(mine, expected)
-    assert np.isclose(mine[0], 0) and np.all(mine <= tb.predict.entropy(P.mean(0)) + 1e-12)
+    assert mine.shape == (6,), f"expected one value per input, shape (6,), got {mine.shape}"
+    assert not np.any(np.isnan(mine)), (
+        "NaN: a one-hot pass has p = 0 entries, and 0 · log 0 is 0 · (−inf) = NaN in floating "
+        "point. Entropy takes 0 log 0 = 0: np.where(p > 0, p * np.log(np.where(p > 0, p, 1)), 0)")
+    assert not np.allclose(mine, -expected), "the sign: MI = H[p̄] − mean_t H[p_t] ≥ 0"
+    assert np.allclose(mine, expected), "expected H[mean_t p_t] − mean_t H[p_t], in nats"
 
 
 def check_2():
+    # one-hot passes first: then the vote count and 1 − max p̄ agree
     P = np.zeros((5, 3, 3))
     P[:, 0, 1] = 1                                                   # 5 votes for class 1
     P[[0, 1, 2], 1, 0], P[[3, 4], 1, 2] = 1, 1                       # 3 - 2
     P[[0, 1], 2, 0], P[[2, 3], 2, 1], P[4, 2, 2] = 1, 1, 1           # 2 - 2 - 1
-    assert np.allclose(variation_ratio(P), [0.0, 0.4, 0.6])
+    assert np.allclose(variation_ratio(P), [0.0, 0.4, 0.6]), (
+        "with one-hot passes: 5 votes for one class, 3-2 and 2-2-1 give 0, 0.4 and 0.6")
+    # passes that are not one-hot: every pass says (0.6, 0.4), or votes 3-2 with soft rows
+    Q = np.empty((5, 2, 2))
+    Q[:, 0] = [0.6, 0.4]
+    Q[:, 1] = [[0.9, 0.1], [0.55, 0.45], [0.51, 0.49], [0.2, 0.8], [0.45, 0.55]]
+    mine = np.asarray(variation_ratio(Q), dtype=float)
+    assert not np.allclose(mine, 1 - Q.mean(0).max(-1)), (
+        "that is 1 − max_y p̄_y, the active-learning paper's variation ratio: a different "
+        "statistic. This one counts votes: each pass votes for its arg-max class, and "
+        "1 − f_mode / T is the fraction of passes outside the modal class (if every pass says "
+        "(0.6, 0.4), all vote for class 0: 0, not 0.4)")
+    assert np.allclose(mine, [0.0, 0.4]), (
+        "every pass votes for its arg-max class: (0.6, 0.4) five times is 5-0, so 0; "
+        "the second input votes 3-2, so 0.4")
 
 
 def check_3():
@@ -319,12 +347,36 @@ def check_3():
         # every way T passes can vote over K classes, and the variation ratios they give
         values = {1 - max(votes.count(k) for k in range(K)) / T
                   for votes in map(list, itertools.product(range(K), repeat=T))}
-        assert n_variation_ratios(T, K) == len(values) == T - math.ceil(T / K) + 1
+        mine = n_variation_ratios(T, K)
+        if mine == len(values):
+            continue
+        if mine == T + 1:
+            why = ("not every f_mode from 0 to T can occur: T votes over K classes give some class "
+                   "at least ⌈T/K⌉ of them (pigeonhole), so f_mode runs from ⌈T/K⌉ to T")
+        elif mine == T - math.floor(T / K) + 1:
+            why = ("floor instead of ceil: the modal class gets at least T/K votes, rounded *up* "
+                   "(at T = 5, K = 3 some class has 2 votes, never just 1)")
+        elif mine == T - math.ceil(T / K):
+            why = "off by one: f_mode takes every integer from ⌈T/K⌉ to T, both ends included"
+        else:
+            why = f"at T = {T}, K = {K} there are {len(values)} values, not {mine}"
+        raise AssertionError(why)
 
+# each exercise is graded on its own: a wrong answer says why, and the others are still checked
+import traceback
+
+not_yet = {}
 for number, check in ((1, check_1), (2, check_2), (3, check_3)):
     try:
         check()
     except NotImplementedError:
         print(f"exercise {number}: not attempted yet")
+    except Exception as error:                      # a wrong answer, or one that raised
+        line = (traceback.extract_tb(error.__traceback__)[-1].line or "").strip()
+        kind = "" if isinstance(error, AssertionError) else f"{type(error).__name__}: "
+        why = kind + str(error)
+        not_yet[number] = why if str(error) else f"this check failed: {line}"
+        print(f"exercise {number}: not yet right. {not_yet[number]}")
     else:
         print(f"exercise {number}: correct")
+assert not not_yet, "not yet right: " + "; ".join(f"exercise {n}: {w}" for n, w in not_yet.items())

@@ -229,3 +229,77 @@ assert np.isfinite(trainer.history.column("train_loss")).all()
 assert np.allclose(mc.probs.sum(1), 1.0)
 set_backend("numpy")
 print("all checks passed")
+
+# %% [markdown]
+# ## Summary
+#
+# You ran the same functional core and a whole lenet-all on the NumPy backend and on the
+# selected one, with injected masks: the numbers agree to float32 rounding, and masks drawn
+# on the device by the counter generator never come back to the host.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **Inverted dropout on any backend.** Write `inverted_dropout(x, z, p)`: `x` times a 0/1
+#    mask `z` of the same shape, scaled so that the expected output is `x` (drop probability
+#    `p`). The result must stay in `x`'s namespace (NumPy, CuPy, array_api_strict): no
+#    `np.` calls on `x`.
+#
+# Write your answers in the next cell, in place of each `raise NotImplementedError`, then
+# run the check cell after it: it grades each answer on its own, says why a wrong one is
+# wrong, and ends with an `AssertionError` that lists those not yet right.
+# The solutions are in `tutorials/solutions/08_gpu.py`; try first.
+
+# %% Exercises: your answers
+def inverted_dropout(x, z, p):
+    """x ⊙ z / keep, in the namespace of x."""
+    raise NotImplementedError("exercise 1")
+
+# %% Exercise checks
+# the checks import what they need, so they run after the stub cell alone
+import numpy as np
+
+
+def check_1():
+    from tinybcnn.functional import dropout_forward
+
+    g = np.random.default_rng(3)
+    x = g.standard_normal((4, 6))
+    z = (g.random((4, 6)) < 0.7).astype(np.float64)
+    got = np.asarray(inverted_dropout(x, z, 0.3), dtype=float)
+    assert not np.allclose(got, x * z * 0.7), (
+        "x · z · keep is the old, non-inverted test-time scaling; inverted dropout divides by "
+        "keep while training, so that no scaling is needed at test time")
+    assert not np.allclose(got, x * z / 0.3), "divide by keep = 1 − p = 0.7, not by p"
+    assert np.allclose(got, x * z / 0.7), "expected x ⊙ z / (1 − p)"
+    assert np.allclose(got, dropout_forward(x, 0.3, mask=z / 0.7)[0]), (
+        "differs from tinybcnn.functional.dropout_forward(x, p, mask=z / keep)")
+    try:
+        import array_api_strict as xps
+    except ImportError:
+        return
+    xs, zs = xps.asarray(x), xps.asarray(z)
+    out = inverted_dropout(xs, zs, 0.3)
+    assert type(out) is type(xs), (
+        f"the result left the backend ({type(out).__module__}): on a GPU that is a copy to "
+        "the host, or an error. Use operators (x * z / keep) or tinybcnn.backend.xp_of(x)")
+    assert np.allclose(np.asarray(out), x * z / 0.7), "on array_api_strict: expected x ⊙ z / keep"
+
+# each exercise is graded on its own: a wrong answer says why, and the others are still checked
+import traceback
+
+not_yet = {}
+for number, check in ((1, check_1),):
+    try:
+        check()
+    except NotImplementedError:
+        print(f"exercise {number}: not attempted yet")
+    except Exception as error:                      # a wrong answer, or one that raised
+        line = (traceback.extract_tb(error.__traceback__)[-1].line or "").strip()
+        kind = "" if isinstance(error, AssertionError) else f"{type(error).__name__}: "
+        why = kind + str(error)
+        not_yet[number] = why if str(error) else f"this check failed: {line}"
+        print(f"exercise {number}: not yet right. {not_yet[number]}")
+    else:
+        print(f"exercise {number}: correct")
+assert not not_yet, "not yet right: " + "; ".join(f"exercise {n}: {w}" for n, w in not_yet.items())

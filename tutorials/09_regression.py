@@ -180,3 +180,99 @@ assert best["val_ll"] == max(r["val_ll"] for r in search["rows"])
 sigma_data = np.sqrt(1 / best["tau"] + widths["data"] ** 2)
 assert 0.05 < sigma_data < 0.2, sigma_data
 print("all checks passed")
+
+# %% [markdown]
+# ## Summary
+#
+# You computed the predictive variance as `1/τ` plus the spread of the passes, and the MC
+# test log-likelihood with log-sum-exp: the spread grows in the gap and beyond the data,
+# where standard dropout's band stays as narrow as its noise term.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **The predictive variance.** Write `predictive_variance(samples, tau)` for MC passes
+#    `samples` of shape `(T, M)`: the variance of the MC predictive distribution at each of
+#    the `M` points, as `mc_predict_regression` computes it.
+# 2. **The MC test log-likelihood.** Write `mc_log_likelihood(samples, y, tau)`: the mean
+#    over the `M` points of `log (1/T) Σ_t N(y; ŷ_t, 1/τ)`, finite even when every
+#    `exp` underflows.
+#
+# Write your answers in the next cell, in place of each `raise NotImplementedError`, then
+# run the check cell after it: it grades each answer on its own, says why a wrong one is
+# wrong, and ends with an `AssertionError` that lists those not yet right.
+# The solutions are in `tutorials/solutions/09_regression.py`; try first.
+
+# %% Exercises: your answers
+def predictive_variance(samples, tau):
+    """Variance of the MC predictive distribution, shape (M,)."""
+    raise NotImplementedError("exercise 1")
+
+
+def mc_log_likelihood(samples, y, tau):
+    """Mean over points of log (1/T) Σ_t N(y; ŷ_t, 1/τ)."""
+    raise NotImplementedError("exercise 2")
+
+# %% Exercise checks
+# the checks import what they need, so they run after the stub cell alone
+import numpy as np
+
+
+def check_1():
+    s = np.random.default_rng(4).standard_normal((8, 5))
+    tau = 4.0
+    got = np.asarray(predictive_variance(s, tau), dtype=float)
+    assert got.shape == (5,), f"one variance per point, shape (5,), got {got.shape}"
+    assert not np.allclose(got, s.var(axis=0)), (
+        "the noise 1/τ is missing: the model says y = f(x) + ε, ε ~ N(0, 1/τ), so the "
+        "predictive variance is 1/τ (aleatoric) plus the spread of the passes (epistemic)")
+    assert not np.allclose(got, 1 / tau + s.var(axis=0, ddof=1)), (
+        "that is the unbiased (T − 1) variance; the MC moment estimate is (1/T) Σ ŷ_t² − ȳ², "
+        "the population variance (docs/uncertainty-at-work.md)")
+    assert not np.allclose(got, 1 / tau + s.std(axis=0)), "a variance, not a standard deviation"
+    assert np.allclose(got, 1 / tau + (s**2).mean(0) - s.mean(0) ** 2), "expected 1/τ + Var_t(ŷ_t)"
+
+
+def check_2():
+    from scipy.special import logsumexp
+
+    s = np.array([[0.0, 1.0], [0.5, 1.2], [1.0, 0.8]])            # T = 3 passes, M = 2 points
+    y = np.array([0.4, 1.0])
+    tau = 10.0
+    exact = np.mean(np.log(np.mean(np.sqrt(tau / (2 * np.pi))
+                                   * np.exp(-0.5 * tau * (y - s) ** 2), axis=0)))
+    with np.errstate(divide="ignore"):
+        got = float(mc_log_likelihood(s, y, tau))
+    per_pass = np.mean(-0.5 * tau * (y - s) ** 2 + 0.5 * np.log(tau / (2 * np.pi)))
+    assert not np.isclose(got, per_pass), (
+        "that is the mean of the per-pass log-likelihoods: a lower bound (Jensen, log is "
+        "concave) that treats each pass as the model; take the log of the mixture instead")
+    assert np.isclose(got, exact), f"expected {exact:.4f} (log of the mean density), got {got}"
+    far = np.array([3.0, -2.0])                                    # every exp underflows
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        got_far = float(mc_log_likelihood(s, far, 1e4))
+    a = -0.5 * 1e4 * (far - s) ** 2
+    expected = np.mean(logsumexp(a, axis=0) - np.log(3) + 0.5 * np.log(1e4 / (2 * np.pi)))
+    assert np.isfinite(got_far), (
+        "−inf (or NaN) far from every pass: each exp(−τ(y − ŷ)²/2) underflows to 0. "
+        "Use log-sum-exp: m + log Σ exp(a_t − m) with m = max_t a_t (scipy.special.logsumexp)")
+    assert np.isclose(got_far, expected), f"far from the passes: expected {expected:.1f}"
+
+# each exercise is graded on its own: a wrong answer says why, and the others are still checked
+import traceback
+
+not_yet = {}
+for number, check in ((1, check_1), (2, check_2)):
+    try:
+        check()
+    except NotImplementedError:
+        print(f"exercise {number}: not attempted yet")
+    except Exception as error:                      # a wrong answer, or one that raised
+        line = (traceback.extract_tb(error.__traceback__)[-1].line or "").strip()
+        kind = "" if isinstance(error, AssertionError) else f"{type(error).__name__}: "
+        why = kind + str(error)
+        not_yet[number] = why if str(error) else f"this check failed: {line}"
+        print(f"exercise {number}: not yet right. {not_yet[number]}")
+    else:
+        print(f"exercise {number}: correct")
+assert not not_yet, "not yet right: " + "; ".join(f"exercise {n}: {w}" for n, w in not_yet.items())

@@ -175,3 +175,84 @@ assert curves["random"]["labels"] == curves["bald"]["labels"] == [
     settings.initial + r * settings.per_round for r in range(settings.rounds + 1)]
 assert curves["random"]["error"][0][0] == curves["bald"]["error"][0][0]   # same start
 print("all checks passed")
+
+# %% [markdown]
+# ## Summary
+#
+# You computed every acquisition function from the `(T, N, K)` pass probabilities: BALD
+# separates "the passes disagree" (a label helps) from "every pass is unsure" (it does not),
+# which max entropy cannot, and the experiment labels by it round after round.
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. **The other variation ratio.** The experiment's `variation_ratio` is the vote count
+#    `1 − f_mode / T` (Freeman's, as in Gal's thesis). The active-learning paper's is
+#    `1 − max_y p̄_y`. Write `variation_ratio_mean(P)` for `P` of shape `(T, N, K)`: that
+#    second statistic, per input (`docs/uncertainty-at-work.md`).
+# 2. **Pick the top k.** Write `top_k(scores, k)`: the indices of the `k` highest scores,
+#    highest first, a tie going to the earlier index, as the experiment labels them.
+#
+# Write your answers in the next cell, in place of each `raise NotImplementedError`, then
+# run the check cell after it: it grades each answer on its own, says why a wrong one is
+# wrong, and ends with an `AssertionError` that lists those not yet right.
+# The solutions are in `tutorials/solutions/10_active_learning.py`; try first.
+
+# %% Exercises: your answers
+def variation_ratio_mean(P):
+    """1 − max_y mean_t P[t, :, y], shape (N,)."""
+    raise NotImplementedError("exercise 1")
+
+
+def top_k(scores, k):
+    """Indices of the k highest scores, highest first, ties to the earlier index."""
+    raise NotImplementedError("exercise 2")
+
+# %% Exercise checks
+# the checks import what they need, so they run after the stub cell alone
+import numpy as np
+
+
+def check_1():
+    # passes that are not one-hot: here the two variation ratios differ
+    P = np.empty((4, 2, 2))
+    P[:, 0] = [0.6, 0.4]                                    # every pass votes for class 0
+    P[:, 1] = [[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.4, 0.6]]
+    got = np.asarray(variation_ratio_mean(P), dtype=float)
+    assert got.shape == (2,), f"one value per input, shape (2,), got {got.shape}"
+    assert not np.allclose(got, [0.0, 0.5]), (
+        "that is the vote count 1 − f_mode / T, the experiment's variation_ratio; this one "
+        "averages the probabilities first: every pass (0.6, 0.4) gives 1 − 0.6 = 0.4, not 0")
+    assert not np.allclose(got, 1 - P.max(-1).mean(0)), (
+        "the mean of each pass's max is not the max of the mean: average over passes first")
+    assert np.allclose(got, [0.4, 0.4]), "expected 1 − max_y p̄_y: [0.4, 0.4]"
+
+
+def check_2():
+    s = np.array([0.2, 0.9, 0.5, 0.9, 0.1, 0.5])
+    got = [int(i) for i in np.asarray(top_k(s, 3))]
+    assert len(got) == 3, f"k = 3 indices, got {got}"
+    assert got != [5, 1, 3], "argsort sorts ascending: the highest score comes first here"
+    assert got != [3, 1, 5], (
+        "argsort sorts ascending; reversing it puts the *later* of two tied scores first. "
+        "Sort −scores with kind='stable' instead")
+    assert got == [1, 3, 2], f"expected [1, 3, 2] (0.9 at 1 and 3, then 0.5 at 2), got {got}"
+
+# each exercise is graded on its own: a wrong answer says why, and the others are still checked
+import traceback
+
+not_yet = {}
+for number, check in ((1, check_1), (2, check_2)):
+    try:
+        check()
+    except NotImplementedError:
+        print(f"exercise {number}: not attempted yet")
+    except Exception as error:                      # a wrong answer, or one that raised
+        line = (traceback.extract_tb(error.__traceback__)[-1].line or "").strip()
+        kind = "" if isinstance(error, AssertionError) else f"{type(error).__name__}: "
+        why = kind + str(error)
+        not_yet[number] = why if str(error) else f"this check failed: {line}"
+        print(f"exercise {number}: not yet right. {not_yet[number]}")
+    else:
+        print(f"exercise {number}: correct")
+assert not not_yet, "not yet right: " + "; ".join(f"exercise {n}: {w}" for n, w in not_yet.items())
