@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ._atomic import atomic_write  # noqa: E402
 
@@ -87,7 +88,7 @@ def reliability_diagram(bins: Mapping[str, Any], path: str | Path | None = None)
         ``ece`` (as returned by :func:`tinybcnn.metrics.ece`).
     """
     n = len(bins)
-    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 4.4), squeeze=False)
     for ax, (name, r) in zip(axes[0], bins.items(), strict=True):
         edges = np.asarray(r.bin_edges)
         centers = 0.5 * (edges[:-1] + edges[1:])
@@ -103,7 +104,7 @@ def reliability_diagram(bins: Mapping[str, Any], path: str | Path | None = None)
                label="gap to mean confidence\n(above bar: overconfident,\ninside: underconfident)")
         for x, a, c in zip(centers[filled], acc[filled], counts[filled], strict=True):
             # how many test images each bar stands for: a bin of 3 says little
-            ax.text(x, min(a, 0.93) + 0.02, str(int(c)), ha="center", va="bottom", fontsize=5,
+            ax.text(x, min(a, 0.9) + 0.02, str(int(c)), ha="center", va="bottom", fontsize=8,
                     rotation=90)
         ax.plot([0, 1], [0, 1], "k--", lw=1)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", title=f"{name}\nECE {r.ece:.3f}")
@@ -183,7 +184,8 @@ def error_vs_samples(t_values: Sequence[int], mc_mean: np.ndarray, mc_std: np.nd
     fig, ax = plt.subplots(figsize=(5, 3.5))
     t = np.asarray(t_values)
     ax.plot(t, 100 * mc_mean, "C0-", label="MC dropout")
-    ax.fill_between(t, 100 * (mc_mean - mc_std), 100 * (mc_mean + mc_std), color="C0", alpha=0.25)
+    ax.fill_between(t, 100 * (mc_mean - mc_std), 100 * (mc_mean + mc_std), color="C0", alpha=0.25,
+                    label="± 1 std over repetitions")
     ax.axhline(100 * standard, color="C3", ls="--", label="standard dropout")
     ax.set(xlabel="number of samples T", ylabel="test error (%)", title=title, xscale="log")
     ax.grid(alpha=0.3)
@@ -527,6 +529,7 @@ def active_learning_curves(curves: Mapping[str, Mapping[str, Any]],
         if len(err) > 1:
             ax.fill_between(labels, err.min(axis=0), err.max(axis=0), color=f"C{i}", alpha=0.12)
     ax.set(xlabel="labelled images", ylabel="test error (%)", title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # counts of images: no "22.5"
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

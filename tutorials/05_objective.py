@@ -277,13 +277,13 @@ variants = {"lenet-all, prior l": obj,
             "lenet-ip, prior l": Objective.for_model(lenet_ip, n_train=N, length_scale=ell),
             "Caffe wd = 5e-4": caffe}
 names = list(obj.decay)
-fig, ax = plt.subplots(figsize=(8, 3.2))
+fig, ax = plt.subplots(figsize=(9, 3.2))
 for k, (label, ob) in enumerate(variants.items()):
     ax.bar(np.arange(len(names)) + 0.27 * (k - 1), [ob.decay[n] for n in names], width=0.27,
            label=label)
 ax.set_xticks(range(len(names)), names, rotation=30)
 ax.set(ylabel="λ (coefficient of ‖θ‖²)", title=f"Decay per parameter, N = {N}, τ = {tau}")
-ax.legend(fontsize=8)
+ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))   # beside the bars, not on ip2
 fig.tight_layout()
 fig.savefig(OUT / "05_objective.png", dpi=100)
 print("saved", OUT / "05_objective.png")

@@ -188,11 +188,12 @@ print(f"true class {names[true_class]}; wrong with >= 95% of the passes agreeing
 
 predicted = list(dict.fromkeys(int(k) for k in rot.labels))      # in order of appearance
 fig = plt.figure(figsize=(9, 7))
-grid = fig.add_gridspec(3, len(angles), height_ratios=[1, 2.5, 1.6], wspace=0, hspace=0.35)
+grid = fig.add_gridspec(3, len(angles), height_ratios=[1.3, 2.5, 1.6], wspace=0, hspace=0.35)
 for k in range(len(angles)):                  # one column per angle, centred over its tick below
     ax_img = fig.add_subplot(grid[0, k])
     ax_img.imshow(rotated[k, 0], cmap="gray_r")
-    ax_img.set_title(names[rot.labels[k]], fontsize=6)
+    # slanted, so that neighbouring class names do not run into each other at 13 angles
+    ax_img.set_title(names[rot.labels[k]], fontsize=9, rotation=40, ha="left", va="bottom")
     ax_img.axis("off")
 ax = fig.add_subplot(grid[1, :])
 step = angles[1] - angles[0]

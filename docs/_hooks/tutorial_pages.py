@@ -69,7 +69,11 @@ def execute(scripts: list[Path]) -> dict[str, list[dict]]:
             if proc.returncode != 0:
                 raise PluginError(f"tutorial {script.name} failed while building the docs:\n"
                                   f"{(proc.stdout + proc.stderr)[-3000:]}")
-            results[script.name] = json.loads(out.read_text(encoding="utf-8"))
+            cells = json.loads(out.read_text(encoding="utf-8"))
+            # the page shows where figures go for a reader, not this build's temporary folder
+            for cell in cells:
+                cell["stdout"] = cell["stdout"].replace(tmp, "$TINYBCNN_TUTORIAL_OUT")
+            results[script.name] = cells
     return results
 
 
