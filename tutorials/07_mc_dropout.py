@@ -193,7 +193,7 @@ for k in range(len(angles)):                  # one column per angle, centred ov
     ax_img = fig.add_subplot(grid[0, k])
     ax_img.imshow(rotated[k, 0], cmap="gray_r")
     # slanted, so that neighbouring class names do not run into each other at 13 angles
-    ax_img.set_title(names[rot.labels[k]], fontsize=9, rotation=40, ha="left", va="bottom")
+    ax_img.set_title(names[rot.labels[k]], fontsize=9, rotation=40, ha="center", va="bottom")
     ax_img.axis("off")
 ax = fig.add_subplot(grid[1, :])
 step = angles[1] - angles[0]
@@ -207,7 +207,7 @@ ax.legend(fontsize=8, title="predicted at some angle", title_fontsize=8)
 ax_u = fig.add_subplot(grid[2, :])
 ax_u.plot(angles, rot.entropy, "o-", label="predictive entropy H[p̄]")
 ax_u.plot(angles, rot.mutual_info, "s-", label="mutual information")
-ax_u.plot(angles, rot.variation_ratio, "^:", label="variation ratio")
+ax_u.plot(angles, rot.variation_ratio, "^:", label="variation ratio (votes)")
 ax_u.set(xlabel="rotation (degrees)", ylabel="nats / ratio", xlim=xlim, xticks=angles)
 ax_u.legend(fontsize=7, ncol=3)
 fig.savefig(OUT / "07_rotation.png", dpi=100)
