@@ -402,7 +402,8 @@ def test_train_evaluate_predict_round_trip(tmp_path, work, capsys):
     result = run_cli("evaluate", run, "--samples", "3", "--quiet", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((run / "metrics.json").read_text())
-    assert_metrics_schema(metrics, samples=3, n_test=100)
+    assert_metrics_schema(metrics, samples=3, n_test=100, extra={"dataset", "iteration"})
+    assert (metrics["dataset"], metrics["iteration"]) == ("embedded", 20)
     # the printed table shows the same numbers as the file
     std_row = next(line for line in result.stdout.splitlines() if line.startswith("standard"))
     assert float(std_row.split()[1]) == pytest.approx(metrics["standard"]["error"], abs=1e-4)
@@ -462,16 +463,21 @@ def test_predict_takes_a_single_image_and_its_seed(work, tmp_path, capsys):
 
 
 def test_evaluate_on_an_idx_copy_of_the_test_set(work, tmp_path, capsys):
-    """``--dataset idx:DIR`` holding the run's own data gives the run's own metrics."""
+    """``--dataset idx:DIR`` holding the run's own data gives the run's own metrics, in
+    ``metrics-idx_<dir>.json`` beside the run's own ``metrics.json`` (left as it was)."""
     run = copy_run(work["run"], tmp_path / "run")
     assert call(["evaluate", run, "--samples", "2", "--quiet"], capsys)[0] == 0
-    own = json.loads((run / "metrics.json").read_text())
+    own_bytes = (run / "metrics.json").read_bytes()
+    own = json.loads(own_bytes)
     code, _, err = call(["evaluate", run, "--dataset", f"idx:{work['idx']}", "--samples", "2",
                          "--quiet"], capsys)
     assert code == 0, err
-    other = json.loads((run / "metrics.json").read_text())
-    assert_metrics_schema(other, samples=2, n_test=100)
-    assert other == own
+    assert (run / "metrics.json").read_bytes() == own_bytes
+    [path] = run.glob("metrics-idx*.json")
+    other = json.loads(path.read_text())
+    assert_metrics_schema(other, samples=2, n_test=100, extra={"dataset", "iteration"})
+    assert other["dataset"] == f"idx:{work['idx']}"
+    assert {**other, "dataset": own["dataset"]} == own
 
 
 def test_train_on_an_idx_folder(work, tmp_path, capsys):
@@ -621,7 +627,9 @@ def test_evaluate_on_another_dataset_with_a_small_training_split(work, tmp_path,
     code, _, err = call(["evaluate", run, "--dataset", f"idx:{folder}", "--samples", "2",
                          "--quiet"], capsys)
     assert code == 0, err
-    assert_metrics_schema(json.loads((run / "metrics.json").read_text()), samples=2, n_test=40)
+    [path] = run.glob("metrics-idx*.json")
+    assert_metrics_schema(json.loads(path.read_text()), samples=2, n_test=40,
+                          extra={"dataset", "iteration"})
 
 
 def test_predict_on_an_empty_file_names_it(work, capsys):

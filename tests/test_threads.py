@@ -75,7 +75,7 @@ def test_busy_cores_are_the_run_queue_now_not_the_lagging_load_average(monkeypat
 def test_override_order_flag_then_environment_then_automatic():
     env = {ENV_VAR: "3"}
     assert choose_threads(1, cpus=2, whole_machine=True, load=5.0, environ=env).threads == 1
-    choice = choose_threads(cpus=2, whole_machine=True, load=5.0, environ=env)
+    choice = choose_threads(cpus=4, whole_machine=True, load=5.0, environ=env)
     assert choice.threads == 3 and choice.reason == ENV_VAR
     assert choose_threads(cpus=2, whole_machine=True, load=5.0,
                           environ={ENV_VAR: " "}).threads == 1
@@ -101,7 +101,7 @@ def test_measured_cpus_are_sane():
     assert cpus >= 1
 
 
-def test_apply_threads_limits_blas_as_threadpoolctl_reports():
+def test_apply_threads_limits_blas_as_threadpoolctl_reports(monkeypatch):
     import threadpoolctl  # a dependency of the package (pyproject.toml)
     before = threadpoolctl.threadpool_info()
     if not any(d.get("user_api") == "blas" for d in before):
@@ -114,6 +114,7 @@ def test_apply_threads_limits_blas_as_threadpoolctl_reports():
             "BLAS 1 (--threads); training steps on 1: whole batches; ")
         assert threads.describe(2).startswith(
             "BLAS 2 (--threads); training steps on 2: each batch in two halves")
+        monkeypatch.setattr(threads, "available_cpus", lambda: (8, True))  # 4 <= the CPUs
         assert threads.describe(4).startswith(
             "BLAS 4 (--threads); training steps on 4: whole batches; ")
     finally:  # restore what was there

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "atomic_write_text", "remove_stale_parts", "PART_SUFFIX"]
+__all__ = ["atomic_write", "atomic_write_text", "remove_stale_parts", "is_own_part",
+           "PART_SUFFIX"]
 
 PART_SUFFIX = ".part"
+#: The exact names :func:`atomic_write` gives its temporary files: ``.<name>.<pid>.<8 hex>.part``.
+#: Only these are ever cleaned up; a user's ``.movie.mkv.part`` or ``thesis.pdf.part`` is not
+#: of this form and is left alone.
+_OWN_PART = re.compile(r"\.(?P<name>.+)\.(?P<pid>[1-9][0-9]{0,9})\.(?P<hex>[0-9a-f]{8})"
+                       + re.escape(PART_SUFFIX))
+
+
+def is_own_part(name: str) -> bool:
+    """Whether ``name`` (a bare file name) is one of :func:`atomic_write`'s temporary names."""
+    return _OWN_PART.fullmatch(name) is not None
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -70,13 +82,16 @@ def remove_stale_parts(directory: str | os.PathLike[str]) -> list[Path]:
     """Delete the hidden ``.<name>.<pid>.<hex>.part`` files a killed writer left in ``directory``.
 
     Call it only while holding the directory's lock (:mod:`tinybcnn.runlock`): then no other
-    writer can be in the middle of a write there, so every such file is stale. Returns the
-    paths removed.
+    writer can be in the middle of a write there, so every such file is stale. Only names of
+    exactly that form (:func:`is_own_part`) that are regular files (not symlinks) are removed:
+    a user's ``.movie.mkv.part`` is not the package's. Returns the paths removed.
     """
     removed = []
-    for part in Path(directory).glob(f".*{PART_SUFFIX}"):
-        if part.is_file():
-            with contextlib.suppress(FileNotFoundError):
-                part.unlink()
+    for entry in os.scandir(directory):
+        if not is_own_part(entry.name) or not entry.is_file(follow_symlinks=False):
+            continue
+        part = Path(directory) / entry.name
+        with contextlib.suppress(FileNotFoundError):
+            part.unlink()
             removed.append(part)
     return removed

@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from ._atomic import atomic_write
+from ._json import JSONFileError, parse_json
 from .backend import numpy_dtype, to_backend, to_numpy
 from .nn import Dropout, Sequential
 from .npyfile import NpyFileError, check_npz_sizes, sniff
@@ -302,13 +303,20 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
                               f"{exc})") from None
 
 
+#: The largest checkpoint header read (the trainer's history rows live there too).
+_MAX_HEADER_BYTES = 64 << 20
+
+
 def _parse_header(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     raw = arrays.pop(_HEADER, None)
     if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
         raise CheckpointError(f"{path}: not a tinybcnn checkpoint (no JSON header)")
-    try:
-        header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    if raw.size > _MAX_HEADER_BYTES:  # a LeNet's header is a few kilobytes
+        raise CheckpointError(f"{path}: damaged checkpoint header ({raw.size:,} bytes, more "
+                              f"than {_MAX_HEADER_BYTES:,})")
+    try:  # bounded: '[' * 100000 is this one-line error, not a RecursionError
+        header = parse_json(raw.tobytes(), "header")
+    except JSONFileError as exc:
         raise CheckpointError(f"{path}: damaged checkpoint header ({exc})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path}: not a tinybcnn checkpoint (format "

@@ -57,13 +57,19 @@ _non_negative_int = _number(int, 0, math.inf, "an integer >= 0")
 _positive_float = _number(float, 0, math.inf, "a positive number", low_open=True)
 _non_negative_float = _number(float, 0, math.inf, "a number >= 0")
 _drop_probability = _number(float, 0, 1, "a drop probability p in [0, 1)")
+#: The most MC samples ``predict --samples`` takes: far past where the MC error stops
+#: mattering (it falls as 1/sqrt(T)), and a bound on the work one command line can ask for.
+MAX_PREDICT_SAMPLES = 10_000
+_predict_samples = _number(int, 1, MAX_PREDICT_SAMPLES + 1,
+                           f"a number of samples from 1 to {MAX_PREDICT_SAMPLES:,}")
 
 
 def _dataset(text: str) -> str:
     from .data import DATASET_NAMES
 
     if text in DATASET_NAMES[:-1] or text.startswith("idx:"):
-        if text.startswith("idx:") and not Path(text[4:]).is_dir():
+        # "~" expanded as the loader expands it (idx:~/data works, unquoted or quoted)
+        if text.startswith("idx:") and not Path(text[4:]).expanduser().is_dir():
             raise argparse.ArgumentTypeError(f"directory {text[4:]!r} does not exist")
         return text
     raise argparse.ArgumentTypeError(
@@ -174,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=_existing_dir)
     p.add_argument("images", type=_existing_file,
                    help=".npy (N,H,W) or (N,1,H,W) uint8 or float in [0,1), or an IDX file")
-    p.add_argument("--samples", type=_positive_int, default=50, help="MC samples T (50)")
+    p.add_argument("--samples", type=_predict_samples, default=50,
+                   help=f"MC samples T (50), at most {MAX_PREDICT_SAMPLES:,}")
     _add_common(p, out=False)
     p.set_defaults(func=_cmd_predict)
 
@@ -243,7 +250,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .runs import METRICS, evaluate_run
+    from .runs import evaluate_run, metrics_path
 
     result = evaluate_run(args.run_dir, dataset=args.dataset, samples=args.samples,
                           seed=args.seed, data_dir=args.data_dir, progress=not args.quiet)
@@ -253,7 +260,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         label = kind if kind == "standard" else f"MC T={result['samples']}"
         print(f"{label:10s} {m['error']:8.4f} {m['nll']:8.4f} {m['brier']:8.4f} "
               f"{m['ece']:8.4f}")
-    print(f"wrote {Path(args.run_dir) / METRICS}")
+    print(f"wrote {metrics_path(args.run_dir, args.dataset)}")
     return 0
 
 
@@ -294,7 +301,6 @@ def _read_images(path: str) -> Any:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .data import class_names
-    from .predict import mc_predict
     from .runs import load_run
 
     config, model = load_run(args.run_dir)
@@ -302,7 +308,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if tuple(x.shape[1:]) != tuple(model.in_shape):
         raise ValueError(f"{args.images}: the model takes images of shape "
                          f"{tuple(model.in_shape)[1:]}, got {tuple(x.shape[2:])}")
-    pred = mc_predict(model, x, samples=args.samples, seed=args.seed)
+    pred = _predict_with_progress(model, x, args.samples, args.seed, not args.quiet)
     names = class_names(config.dataset, int(pred.probs.shape[1]))
     # the name last: names hold spaces ("Ankle boot"), the numbers stay in fixed columns
     print(f"{'image':>6s} {'class':>6s} {'prob':>6s} {'entropy':>8s} {'MI':>7s}  name")
@@ -310,6 +316,35 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                              pred.mutual_info, strict=True)):
         print(f"{i:6d} {int(k):6d} {prob:6.3f} {h:8.3f} {mi:7.3f}  {names[int(k)]}")
     return 0
+
+
+def _predict_with_progress(model: Any, x: Any, samples: int, seed: int, progress: bool,
+                           work: int = 100_000) -> Any:
+    """MC prediction in chunks of about ``work`` image-passes (at most 1,000 images) with a
+    progress bar and one seeded mask stream across the chunks, so a large ``--samples`` shows
+    how far it has got. Up to one chunk of images it is exactly ``mc_predict(model, x,
+    samples, seed)``."""
+    import numpy as np
+
+    from .predict import Prediction, mc_predict
+    from .progress import progress_bar
+    from .random import make_rng
+
+    chunk = max(1, min(1000, work // samples))
+    if len(x) <= chunk:
+        return mc_predict(model, x, samples=samples, seed=seed)
+    rng = make_rng(seed)
+    bar = progress_bar(len(x), enabled=progress, desc=f"predict (T={samples})", unit="img")
+    parts = []
+    try:
+        for start in range(0, len(x), chunk):
+            parts.append(mc_predict(model, x[start:start + chunk], samples=samples, rng=rng))
+            bar.update(len(parts[-1].probs))
+    finally:
+        bar.close()
+    return Prediction(**{k: np.concatenate([getattr(p, k) for p in parts])
+                         for k in ("probs", "entropy", "mutual_info", "variation_ratio")},
+                      samples=samples)
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:

@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 
 from . import metrics, plots
-from ._atomic import PART_SUFFIX, remove_stale_parts
 from ._json import write_json
 from .checkpoint import CheckpointError
 from .data import Dataset, as_float, load_dataset
 from .predict import Prediction, mc_predict, standard_predict
 from .progress import progress_bar
 from .random import make_rng
-from .runlock import LOCK_NAME, remove_if_unused, run_lock
+from .rundir import DEMO, check_out_dir, writing
+from .runlock import LOCK_NAME
 from .runs import CHECKPOINT, CONFIG, RUN_FILES, RunConfig, is_run_dir, scores, train_run
 from .train import History, Trainer
 
@@ -102,16 +102,8 @@ def run_demo(out: str | Path = "tinybcnn-demo", seed: int = 0,
         test_size = min(test_size or 500, 500)
     iterations = iterations or (60 if quick else DEMO_ITERATIONS)
     data = load_dataset("embedded", progress=progress).subset(train_size, test_size, seed=seed)
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    try:
-        with run_lock(out):
-            remove_stale_parts(out)
-            return _run(out, data, seed, train_size, iterations, samples, progress)
-    except BaseException:
-        if created:
-            remove_if_unused(out)
-        raise
+    with writing(out, DEMO):  # tinybcnn.rundir's rule, the lock, stale temp files removed
+        return _run(out, data, seed, train_size, iterations, samples, progress)
 
 
 def _run(out: Path, data: Dataset, seed: int, train_size: int, iterations: int, samples: int,
@@ -186,7 +178,8 @@ def _train_or_continue(config: RunConfig, run_dir: Path, data: Dataset,
                 return train_run(None, run_dir, resume=True, progress=progress, data=data)
             except CheckpointError as exc:
                 print(f"tinybcnn demo: starting {config.model} afresh ({exc})", flush=True)
-        _clear_run(run_dir)
+        if is_run_dir(run_dir):  # a folder of someone else's is refused by train_run instead
+            _clear_run(run_dir)
     return train_run(config, run_dir, progress=progress, data=data)
 
 
@@ -219,18 +212,11 @@ def _predict(model: Any, x: np.ndarray, samples: int, seed: int, desc: str,
 def check_demo_dir(out: str | Path) -> None:
     """Refuse ``out`` unless it is new, empty, or a demo folder (holds a run of a demo model).
 
+    The rule is :func:`tinybcnn.rundir.check_out_dir` (``kind="demo"``).
+
     Raises
     ------
     ValueError
-        If ``out`` is a file, or a non-empty folder with no demo run in it.
+        If ``out`` is a file or a symlink, or a non-empty folder with no demo run in it.
     """
-    out = Path(out)
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise ValueError(f"{out} exists and is not a directory")
-    names = {e.name for e in out.iterdir()
-             if e.name != LOCK_NAME and not e.name.endswith(PART_SUFFIX)}
-    if names and not any(is_run_dir(out / m) for m in MODELS):
-        raise ValueError(f"{out} is not empty and is not a tinybcnn demo folder: refusing to "
-                         "write into it; choose a new or empty --out")
+    check_out_dir(out, DEMO)

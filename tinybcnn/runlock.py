@@ -8,12 +8,18 @@ On POSIX the lock is ``fcntl.flock``: the kernel drops it when its owner exits, 
 exits (``kill -9`` included), so a lock left by a dead process never blocks anyone; the pid in
 the file is only there to be reported. Elsewhere the file is created with ``O_EXCL`` and a
 file whose pid no longer runs is taken over.
+
+The lock file is never followed through a symlink and never truncated unless it is this
+package's own: a regular file, with one link, holding nothing or a pid. It is opened with
+``O_NOFOLLOW`` (and created with ``O_CREAT | O_EXCL``), so a ``.tinybcnn.lock`` planted as a
+symlink to a user's file is refused with one line (:class:`LockFileError`), never truncated.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,13 +28,25 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK_NAME", "RunLocked", "run_lock", "remove_if_unused"]
+__all__ = ["LOCK_NAME", "RunLocked", "LockFileError", "run_lock", "remove_if_unused",
+           "check_lock_file"]
 
 LOCK_NAME = ".tinybcnn.lock"
 
 
 class RunLocked(ValueError):
     """Another live process holds the run directory's lock."""
+
+
+class LockFileError(ValueError):
+    """``.tinybcnn.lock`` exists but is not this package's lock file (a symlink, a folder,
+    a FIFO, a hard link, or a file with other contents): it is left alone."""
+
+
+#: Bytes a lock file of ours can hold: a pid and a newline.
+_MAX_LOCK_BYTES = 32
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -45,10 +63,60 @@ def _pid_alive(pid: int) -> bool:
 
 def _read_pid(path: Path) -> int | None:
     try:
-        text = path.read_text().strip()
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
     except OSError:
         return None
+    try:
+        text = os.read(fd, _MAX_LOCK_BYTES + 1).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     return int(text) if text.isdigit() else None
+
+
+def _not_ours(path: Path, why: str) -> LockFileError:
+    return LockFileError(f"{path} is {why}, not a tinybcnn lock file: refusing to use it (it "
+                         "is left as it is); remove it yourself, or choose another directory")
+
+
+def check_lock_file(path: Path, st: os.stat_result) -> None:
+    """Raise :class:`LockFileError` unless ``st`` (of ``path``) is a lock file of ours."""
+    if stat.S_ISLNK(st.st_mode):
+        raise _not_ours(path, "a symbolic link")
+    if not stat.S_ISREG(st.st_mode):
+        raise _not_ours(path, "not a regular file")
+    if st.st_nlink != 1:
+        raise _not_ours(path, f"a file with {st.st_nlink} hard links")
+    if st.st_size > _MAX_LOCK_BYTES:
+        raise _not_ours(path, f"a file of {st.st_size} bytes")
+
+
+def _open_lock(path: Path) -> int:
+    """Open (or create) the lock file without following a symlink; check it is ours."""
+    flags = os.O_RDWR | _NOFOLLOW | _NONBLOCK
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644)
+    except FileExistsError:
+        try:
+            check_lock_file(path, os.lstat(path))
+            fd = os.open(path, flags)
+        except FileNotFoundError:  # its owner's directory was cleaned up meanwhile: retry
+            return _open_lock(path)
+        except OSError as exc:  # ELOOP: a symlink swapped in between lstat and open
+            raise _not_ours(path, f"not openable as a lock ({exc.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        check_lock_file(path, st)  # the file actually opened, not the name looked at
+        if st.st_size:
+            os.lseek(fd, 0, os.SEEK_SET)
+            text = os.read(fd, _MAX_LOCK_BYTES).decode("ascii", "replace").strip()
+            if text and not text.isdigit():
+                raise _not_ours(path, "a file that does not hold a process id")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _refuse(directory: Path, pid: int | None) -> RunLocked:
@@ -72,7 +140,7 @@ def run_lock(directory: str | os.PathLike[str]) -> Iterator[Path]:
         with _pid_file_lock(directory, path):
             yield path
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock(path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -94,7 +162,7 @@ def _pid_file_lock(directory: Path, path: Path) -> Iterator[None]:  # pragma: no
     """The lock without ``fcntl``: create the file exclusively; take over a dead owner's."""
     for _ in range(2):
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
             break
         except FileExistsError:
             pid = _read_pid(path)

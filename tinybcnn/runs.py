@@ -6,27 +6,30 @@ run is described once (:class:`RunConfig`) and always laid out the same way::
     RUN_DIR/config.json       the RunConfig
     RUN_DIR/checkpoint.npz    weights, optimiser and RNG state (no pickle)
     RUN_DIR/history.csv       evaluation rows during training
-    RUN_DIR/metrics.json      written by evaluate_run
-    RUN_DIR/.tinybcnn.lock    held by the process training there (see runlock.py)
+    RUN_DIR/metrics.json      written by evaluate_run (the run's own test set)
+    RUN_DIR/metrics-D.json    evaluate_run on another data set D (``--dataset``)
+    RUN_DIR/.tinybcnn.lock    held by the process writing there (see runlock.py)
 
 Every file is written atomically. A directory that holds anything else and no
 ``config.json`` of a run is not a run directory: training into it is refused, so a
-mistyped ``--out`` never overwrites a user's files.
+mistyped ``--out`` never overwrites a user's files. The rule (what a run folder may hold, the
+lock, what is cleaned up, what is refused) is :mod:`tinybcnn.rundir`'s, shared with the demo
+and the experiments. A checkpoint is checked against its run's ``config.json`` (model, seed,
+classes, input shape, iterations done) before it is used.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import metrics
-from ._atomic import PART_SUFFIX, remove_stale_parts
-from ._json import write_json
+from ._json import read_json, write_json
 from .backend import BACKENDS, get_backend, set_backend
 from .checkpoint import CheckpointError, model_from_checkpoint
 from .data import Dataset, as_float, load_dataset
@@ -36,13 +39,14 @@ from .objective import Objective
 from .optim import SGD, inv
 from .predict import Prediction, mc_predict, standard_predict
 from .random import check_drop_probability
-from .runlock import LOCK_NAME, remove_if_unused, run_lock
+from .rundir import RUN, check_out_dir, writing
+from .runlock import LOCK_NAME
 from .threads import current_blas_threads, same_threads_as, step_threads
 from .train import History, Trainer
 
 __all__ = ["RunConfig", "MODEL_NAMES", "build", "load_data", "train_run", "load_run",
            "evaluate", "evaluate_run", "scores", "check_run_dir", "is_run_dir", "CONFIG",
-           "CHECKPOINT", "HISTORY", "METRICS", "RUN_FILES"]
+           "CHECKPOINT", "HISTORY", "METRICS", "RUN_FILES", "metrics_path"]
 
 MODEL_NAMES = tuple(f"lenet-{v}" for v in LENET_VARIANTS)
 CONFIG, CHECKPOINT, HISTORY, METRICS = ("config.json", "checkpoint.npz", "history.csv",
@@ -125,9 +129,9 @@ class RunConfig:
     def load(cls, path: Path) -> RunConfig:
         """Read a config.json, refusing unknown keys (a config from another tool)."""
         try:
-            raw = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read run config {path}: {exc}") from None
+            raw = read_json(path, max_bytes=1 << 20)  # regular files only, bounded
+        except ValueError as exc:
+            raise ValueError(f"cannot read run config: {exc}") from None
         known = {f.name for f in fields(cls)}
         if not isinstance(raw, dict) or set(raw) - known:
             raise ValueError(f"{path} is not a tinybcnn run config")
@@ -216,52 +220,60 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     now (see :func:`tinybcnn.threads.same_threads_as`), unless ``--threads`` says otherwise.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out} exists and is not a directory")
     if resume:
         if not (out / CHECKPOINT).exists():
             raise ValueError(f"nothing to resume: {out / CHECKPOINT} does not exist")
+        check_out_dir(out, RUN, resume=True)
         config = RunConfig.load(out / CONFIG)
     else:
-        check_run_dir(out)
+        check_out_dir(out, RUN)
     assert config is not None
     config.validate()
     # everything that can fail on bad input happens before the directory is created
     data = data if data is not None else load_data(config, progress=progress)
     trainer = build(config, data)
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
     if not resume:
         config.blas_threads = current_blas_threads()
         config.step_threads = step_threads() or None
-    try:
-        with run_lock(out), same_threads_as(config.blas_threads, f"the run in {out}",
-                                            config.step_threads):
-            remove_stale_parts(out)  # left by a writer killed mid-write; we hold the lock
-            if resume:
-                if total is not None and total != (None, None):
-                    config.iterations, config.epochs = total
-                    config.validate()
-                    config.save(out / CONFIG)
-                trainer.resume(out / CHECKPOINT)
-            else:
-                check_run_dir(out)  # again, now that no one else can write here
+    # writing(): the rule of tinybcnn.rundir, checked again under the lock; stale temp files
+    # of ours removed; a folder created here and left empty by a failure removed again
+    with writing(out, RUN, resume=resume), same_threads_as(
+            config.blas_threads, f"the run in {out}", config.step_threads):
+        if resume:
+            trainer.resume(out / CHECKPOINT)
+            new_total = total is not None and total != (None, None)
+            if new_total:
+                config = replace(config, iterations=total[0], epochs=total[1]).validate()
+            _check_resumed(config, trainer, out, _iterations(config, len(data.y_train)))
+            if new_total:  # only after every check: a refusal leaves config.json as it was
                 config.save(out / CONFIG)
-            x_test = as_float(data.x_test)
-            label = progress and f"{config.model} train"
-            history = trainer.fit(
-                as_float(data.x_train), data.y_train,
-                iterations=_iterations(config, len(data.y_train)),
-                batch_size=config.batch_size, x_val=x_test, y_val=data.y_test,
-                eval_every=config.eval_every, mc_samples=config.eval_samples,
-                log_path=out / HISTORY, checkpoint_path=out / CHECKPOINT,
-                checkpoint_every=config.eval_every, progress=label,
-            )
-    except BaseException:
-        if created:
-            remove_if_unused(out)
-        raise
+        else:
+            config.save(out / CONFIG)
+        x_test = as_float(data.x_test)
+        label = progress and f"{config.model} train"
+        history = trainer.fit(
+            as_float(data.x_train), data.y_train,
+            iterations=_iterations(config, len(data.y_train)),
+            batch_size=config.batch_size, x_val=x_test, y_val=data.y_test,
+            eval_every=config.eval_every, mc_samples=config.eval_samples,
+            log_path=out / HISTORY, checkpoint_path=out / CHECKPOINT,
+            checkpoint_every=config.eval_every, progress=label,
+        )
     return trainer, history
+
+
+def _check_resumed(config: RunConfig, trainer: Trainer, out: Path, total: int) -> None:
+    """Refuse a checkpoint that disagrees with its run's config (seed, iterations done)."""
+    if trainer.seed != config.seed:
+        raise CheckpointError(f"{out / CHECKPOINT} was trained with seed {trainer.seed}, but "
+                              f"{out / CONFIG} says seed {config.seed}: it is not this run's "
+                              "checkpoint")
+    if total < trainer.iteration:
+        asked = (f"--iterations {config.iterations}" if config.iterations is not None else
+                 f"{total} iterations")
+        raise ValueError(f"{out} has already trained {trainer.iteration} iterations "
+                         f"({out / CHECKPOINT}); {asked} would end before that: give a total "
+                         f"of at least {trainer.iteration}, or train into a new --out")
 
 
 def is_run_dir(directory: str | Path) -> bool:
@@ -276,47 +288,65 @@ def is_run_dir(directory: str | Path) -> bool:
 def check_run_dir(out: str | Path) -> None:
     """Refuse ``out`` as the directory of a new run unless it is new, empty, or a run's own.
 
+    The rule is :func:`tinybcnn.rundir.check_out_dir` (``kind="run"``).
+
     Raises
     ------
     ValueError
         If ``out`` holds a finished or interrupted run (a checkpoint: continue it with
         ``--resume``), or holds files but no run ``config.json`` (a user's folder: nothing in
-        it is ever overwritten).
+        it is ever overwritten), or is a symlink, or its lock is not ours.
     """
-    out = Path(out)
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise ValueError(f"{out} exists and is not a directory")
-    if (out / CHECKPOINT).exists():
-        raise ValueError(f"{out} already holds a run; continue it with --resume, or choose "
-                         "another --out")
-    ours = [e for e in out.iterdir() if e.name == LOCK_NAME or e.name.endswith(PART_SUFFIX)]
-    if len(ours) == len(list(out.iterdir())):
-        return  # empty, or only what a killed run of ours left
-    if (out / CONFIG).exists() and not is_run_dir(out):
-        raise ValueError(f"{out / CONFIG} is not a tinybcnn run config: refusing to overwrite "
-                         "it; choose another --out")
-    if not (out / CONFIG).exists():
-        raise ValueError(f"{out} is not empty and is not a tinybcnn run directory: refusing "
-                         "to write into it; choose a new or empty --out")
+    check_out_dir(out, RUN)
 
+
+#: What a checkpoint for a run on a named data set must take and give: (in_shape, classes).
+_NAMED_SHAPES = {name: ((1, 28, 28), 10) for name in ("embedded", "fashion-mnist", "mnist")}
 
 
 def load_run(run_dir: str | Path) -> tuple[RunConfig, Any]:
-    """The configuration and trained model of a run directory."""
+    """The configuration and trained model of a run directory.
+
+    The checkpoint is checked against the config (see :func:`_check_checkpoint`).
+    """
+    config, model, _ = _load_run(run_dir)
+    return config, model
+
+
+def _load_run(run_dir: str | Path) -> tuple[RunConfig, Any, Any]:
+    """:func:`load_run`, with the :class:`~tinybcnn.checkpoint.Checkpoint` read."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ValueError(f"run directory {run_dir} does not exist")
     config = RunConfig.load(run_dir / CONFIG)
     set_backend(config.backend)
     model, ckpt = model_from_checkpoint(run_dir / CHECKPOINT)
-    saved = ckpt.model
+    _check_checkpoint(config, ckpt, run_dir)
+    return config, model, ckpt
+
+
+def _check_checkpoint(config: RunConfig, ckpt: Any, run_dir: Path) -> None:
+    """Refuse a checkpoint that is not this run's: another model or p, other classes or input
+    shape than the run's data set, another seed, more iterations than the run's total."""
+    saved, where = ckpt.model, f"{run_dir / CHECKPOINT}"
+    said = f"but {run_dir / CONFIG} says"
     if saved.get("name") != config.model or (saved.get("p") not in (None, config.p)):
-        raise CheckpointError(f"{run_dir / CHECKPOINT} is for {saved.get('name')} with p = "
-                              f"{saved.get('p')}, but {run_dir / CONFIG} says {config.model} "
-                              f"with p = {config.p}")
-    return config, model
+        raise CheckpointError(f"{where} is for {saved.get('name')} with p = {saved.get('p')}, "
+                              f"{said} {config.model} with p = {config.p}")
+    if config.dataset in _NAMED_SHAPES:
+        in_shape, classes = _NAMED_SHAPES[config.dataset]
+        if saved.get("n_classes") != classes or tuple(saved.get("in_shape") or ()) != in_shape:
+            raise CheckpointError(f"{where} is for {saved.get('n_classes')} classes of "
+                                  f"{tuple(saved.get('in_shape') or ())} images, {said} "
+                                  f"{config.dataset} ({classes} classes of {in_shape})")
+    state = ckpt.trainer if isinstance(ckpt.trainer, dict) else {}
+    if "seed" in state and state["seed"] != config.seed:
+        raise CheckpointError(f"{where} was trained with seed {state['seed']}, {said} seed "
+                              f"{config.seed}: it is not this run's checkpoint")
+    done = state.get("iteration")
+    if config.iterations is not None and isinstance(done, int) and done > config.iterations:
+        raise CheckpointError(f"{where} has trained {done} iterations, {said} "
+                              f"{config.iterations}: it is not this run's checkpoint")
 
 
 def scores(pred: Prediction, labels: np.ndarray, uncertainty: bool = False) -> dict[str, float]:
@@ -351,17 +381,51 @@ def evaluate(model: Any, x: np.ndarray, labels: np.ndarray, samples: int = 50,
     return result, std, mc
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def metrics_path(run_dir: str | Path, dataset: str | None = None) -> Path:
+    """Where :func:`evaluate_run` writes: ``metrics.json`` for the run's own test set,
+    ``metrics-<dataset>.json`` for another data set (``idx:/data/x`` -> ``metrics-idx_data_x``),
+    so scoring another data set never replaces the run's own metrics."""
+    if dataset is None:
+        return Path(run_dir) / METRICS
+    slug = _UNSAFE.sub("_", dataset).strip("._")[:80] or "dataset"
+    return Path(run_dir) / f"metrics-{slug}.json"
+
+
 def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int = 50,
                  seed: int = 0, data_dir: str | None = None,
                  progress: bool = True) -> dict[str, Any]:
-    """Evaluate a trained run on its (or another) test set and write ``metrics.json``."""
+    """Evaluate a trained run on its (or another) test set and write its metrics file.
+
+    ``metrics.json`` for the run's own test set; ``metrics-<dataset>.json`` for the whole test
+    split of another data set (:func:`metrics_path`). Both record the ``dataset`` scored and
+    the ``iteration`` of the checkpoint. The run's lock is held throughout: a run that another
+    process is training is refused, not scored mid-training.
+    """
     run_dir = Path(run_dir)
-    config, model = load_run(run_dir)
-    if dataset is not None:  # the whole test split of another dataset; no training subset
-        config.dataset, config.data_dir = dataset, data_dir
-        config.train_size = config.test_size = None
-    data = load_data(config, progress=progress)
-    result, _, _ = evaluate(model, as_float(data.x_test), data.y_test, samples=samples,
-                            seed=seed)
-    write_json(run_dir / METRICS, result)
+    if not run_dir.is_dir():
+        raise ValueError(f"run directory {run_dir} does not exist")
+    with writing(run_dir, RUN, resume=True):
+        config, model, ckpt = _load_run(run_dir)
+        scored = config.dataset
+        if dataset is not None:  # the whole test split of another dataset; no training subset
+            config.dataset, config.data_dir = dataset, data_dir
+            config.train_size = config.test_size = None
+            scored = dataset
+        data = load_data(config, progress=progress)
+        in_shape, classes = tuple(ckpt.model.get("in_shape") or ()), ckpt.model.get("n_classes")
+        # the run's own data must have the model's classes; another data set may have fewer
+        # (scoring on some of the classes is fine), never more, nor another image shape
+        if in_shape != data.image_shape or not isinstance(classes, int) or (
+                data.n_classes > classes if dataset is not None else data.n_classes != classes):
+            raise CheckpointError(f"{run_dir / CHECKPOINT} is for {classes} classes of "
+                                  f"{in_shape} images; {scored} has {data.n_classes} classes of "
+                                  f"{data.image_shape} images")
+        result, _, _ = evaluate(model, as_float(data.x_test), data.y_test, samples=samples,
+                                seed=seed)
+        trained = ckpt.trainer if isinstance(ckpt.trainer, dict) else {}
+        result = {"dataset": scored, "iteration": trained.get("iteration"), **result}
+        write_json(metrics_path(run_dir, dataset), result)
     return result

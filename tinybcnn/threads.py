@@ -191,11 +191,18 @@ def choose_threads(requested: int | None = None, *, cpus: int | None = None,
     CPUs, else ``cpus``. A load of 1.2 on 2 CPUs (one other busy process) gives 1 thread;
     0.3 gives 2. Training steps get ``cpus`` either way.
     """
-    if requested is not None:
-        return ThreadChoice(_parse_count(requested, "--threads"), "--threads")
     environ = os.environ if environ is None else environ
-    if environ.get(ENV_VAR, "").strip():
-        return ThreadChoice(_parse_count(environ[ENV_VAR], ENV_VAR), ENV_VAR)
+    if requested is not None or environ.get(ENV_VAR, "").strip():
+        source = "--threads" if requested is not None else ENV_VAR
+        n = _parse_count(requested if requested is not None else environ[ENV_VAR], source)
+        # more threads than CPUs only spin (TINYBCNN_THREADS=99999 made every step slower):
+        # a count above the CPUs this process may use is clamped to them, and the reason
+        # says so (apply_threads warns)
+        cpus = available_cpus()[0] if cpus is None else cpus
+        if n > cpus:
+            return ThreadChoice(cpus, f"{source} asked for {n}, clamped to the {cpus} CPUs "
+                                f"available")
+        return ThreadChoice(n, source)
     if cpus is None:
         cpus, measured_whole = available_cpus()
         whole_machine = measured_whole if whole_machine is None else whole_machine
@@ -215,6 +222,8 @@ def apply_threads(requested: int | None = None) -> ThreadChoice:
     from threadpoolctl import threadpool_limits
 
     choice = choose_threads(requested)
+    if "clamped" in choice.reason:
+        warnings.warn(f"{choice.reason}: using {choice.threads} threads", stacklevel=2)
     _limiter = threadpool_limits(limits=choice.threads, user_api="blas")
     _applied = choice
     _step_threads = choice.steps
@@ -244,7 +253,7 @@ def user_chose_threads(environ: dict[str, str] | None = None) -> bool:
     ``TINYBCNN_THREADS``."""
     environ = os.environ if environ is None else environ
     return bool(environ.get(ENV_VAR, "").strip()) or (
-        _applied is not None and _applied.reason == "--threads")
+        _applied is not None and _applied.reason.startswith("--threads"))
 
 
 @contextmanager

@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import Dataset, load_dataset
+from ..rundir import EXPERIMENT, check_out_dir, writing
 from . import active_learning as _active_learning
 from . import mc_samples as _mc_samples
 from . import ood as _ood
@@ -257,9 +258,23 @@ def run(name: str, out: str | Path, dataset: str = "embedded", data_dir: str | N
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     _check_run_arguments(key, seed, iterations, run_dir)
-    if key in STANDALONE:
-        return _run_standalone(key, out, dataset, data_dir, quick, seeds, iterations, int(seed),
-                               progress, resume, overrides)
+    # tinybcnn.rundir's rule: ``out`` is new, empty or an experiment folder of this package
+    # (never a user's folder, a symlink or a training run), and one experiment writes it at a
+    # time; checked here before any data is loaded, and again under the lock
+    check_out_dir(out, EXPERIMENT, key)
+    with writing(out, EXPERIMENT, key):
+        if key in STANDALONE:
+            return _run_standalone(key, out, dataset, data_dir, quick, seeds, iterations,
+                                   int(seed), progress, resume, overrides)
+        return _run_image(key, out, dataset, data_dir, quick, seeds, iterations, seed,
+                          progress, resume, run_dir, started, t0, overrides)
+
+
+def _run_image(key: str, out: str | Path, dataset: str, data_dir: str | None, quick: bool,
+               seeds: int | None, iterations: int | None, seed: int, progress: bool,
+               resume: bool, run_dir: str | Path | None, started: str, t0: float,
+               overrides: dict[str, Any]) -> Path:
+    """:func:`run` for the image experiments (inside the output folder's lock)."""
     if seeds is not None:
         overrides["seeds"] = seeds
     if key == "rotation" and overrides.pop("seeds", 1) != 1:
@@ -271,7 +286,6 @@ def run(name: str, out: str | Path, dataset: str = "embedded", data_dir: str | N
                    *subset(full.x_test, full.y_test, settings.test_size, seed),
                    full.name, full.n_classes, full.class_names, full.source)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     arguments = {"name": key, "out": str(out), "dataset": dataset, "data_dir": data_dir,
                  "quick": quick, "seeds": seeds, "iterations": iterations, "seed": seed,
                  "progress": progress, "resume": resume,
