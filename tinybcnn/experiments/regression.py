@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import plots
+from ..backend import to_namespace, to_numpy, xp_of
 from ..metrics import gaussian_log_likelihood
 from ..models import mlp
 from ..objective import Objective
@@ -186,6 +187,20 @@ def train_regression(x: np.ndarray, y: np.ndarray, length_scale: float, tau: flo
     return model
 
 
+def forward_host(model: Any, x: np.ndarray) -> np.ndarray:
+    """``model.forward(x)`` for host inputs ``x``, as a float64 host array, on any backend.
+
+    On NumPy ``x`` goes in as it is; on a device it is moved to the model's namespace and
+    dtype first (as :func:`~tinybcnn.predict.mc_predict` moves it), and the output is read
+    back explicitly: a CuPy model refuses host arrays, and CuPy arrays refuse ``np.asarray``.
+    """
+    like = next(iter(model.params.values()))
+    xp = xp_of(like)
+    if xp is not np:
+        x = to_namespace(x, xp, like.dtype)
+    return to_numpy(model.forward(x)).astype(np.float64)
+
+
 def evaluate_regression(model: Any, x: np.ndarray, y: np.ndarray, tau: float, samples: int,
                         seed: int = 0) -> tuple[dict[str, dict[str, float]], RegressionPrediction]:
     """Test log-likelihood and RMSE of MC-dropout and of standard-dropout prediction.
@@ -203,7 +218,7 @@ def evaluate_regression(model: Any, x: np.ndarray, y: np.ndarray, tau: float, sa
     """
     with small_work_threads():
         mc = mc_predict_regression(model, x, tau=tau, samples=samples, seed=seed, y=y)
-        det = np.asarray(model.forward(x), dtype=np.float64)
+        det = forward_host(model, x)
     y64 = np.asarray(y, dtype=np.float64)
     scores = {"mc": {"ll": float(mc.test_ll),
                      "rmse": float(np.sqrt(np.mean((mc.mean - y64) ** 2)))},
@@ -304,7 +319,7 @@ def run_regression(out: str | Path, quick: bool = False, seed: int = 0, progress
     scores, mc = evaluate_regression(model, data.x_test, data.y_test, tau_best,
                                      settings.samples, seed)
     with small_work_threads():
-        standard_mean = np.asarray(model.forward(data.x_test), dtype=np.float64)
+        standard_mean = forward_host(model, data.x_test)
     widths = band_widths(mc, data.x_test, data)
     by_region = region_scores(model, data, tau_best, settings.samples, seed)
     plots.regression_band(data.x_train[:, 0], data.y_train[:, 0], data.x_test[:, 0],
