@@ -5,9 +5,9 @@
 
 Rows (medians, alternating the contenders in one process, with device synchronisation):
 
-- LeNet-all training step, batch 64 and batch 512: tinybcnn's readable step
-  (``Trainer.step``), tinybcnn's CUDA-graph step (``tinybcnn.cuda_graph.GraphStep``, CuPy
-  only) and PyTorch (CUDA, same layers and dropout placement, SGD momentum 0.9 + weight decay);
+- LeNet-all training step, batch 64 and batch 512: tinybcnn's step (``Trainer.step``) and
+  PyTorch (CUDA, same layers and dropout placement, SGD momentum 0.9 + weight decay). There
+  is no CUDA-graph row: CuPy refuses cuBLAS calls during stream capture (``docs/backend.md``);
 - MC dropout prediction, T = 50 over 10,000 images: image·samples per second for
   ``mc_predict`` with its default arguments (the memory-aware budget), with a tuned call
   (``batch_size=1000, memory_budget=2 GiB``) and for PyTorch with the input repeated T times;
@@ -98,24 +98,6 @@ def tiny_step(xp: Any, batch: int) -> Callable[[], Any]:
     trainer = _trainer(xp)
     x, y = _batch(xp, batch)
     return lambda: trainer.step(x, y)
-
-
-def graph_step(xp: Any, batch: int) -> Callable[[], Any] | None:
-    """The captured step (CuPy only); None where it cannot run, with the reason printed."""
-    if namespace_name(xp) != "cupy":
-        return None
-    from tinybcnn.cuda_graph import GraphStep
-
-    trainer = _trainer(xp)
-    x, y = _batch(xp, batch)
-    try:
-        step = GraphStep(trainer, tuple(x.shape))
-        step(x, y)   # captures
-        step(x, y)   # replays once
-    except Exception as exc:  # report and go on: the readable step is the reference
-        print(f"CUDA graph step unavailable: {type(exc).__name__}: {exc}")
-        return None
-    return lambda: step(x, y)
 
 
 def torch_step(batch: int) -> Callable[[], Any] | None:
@@ -238,16 +220,14 @@ def main(argv: list[str] | None = None) -> int:
 
     for batch in ((8,) if cpu else (64, 512)):
         fns: dict[str, Callable[[], Any]] = {"readable": tiny_step(xp, batch)}
-        for name, fn in (("graph", graph_step(xp, batch)), ("torch", torch_step(batch))):
-            if fn is not None:
-                fns[name] = fn
+        fn = torch_step(batch)
+        if fn is not None:
+            fns["torch"] = fn
         med = alternate(fns, repeats, xp)
         t_torch = med.get("torch")
-        graph = (f"{1e3 * med['graph']:.2f} ms ({ratio(med['graph'], t_torch)})"
-                 if "graph" in med else "n/a")
         torch_ms = f"{1e3 * t_torch:.2f} ms" if t_torch else "n/a"
         rows.append(f"| LeNet-all step, batch {batch} | {1e3 * med['readable']:.2f} ms "
-                    f"({ratio(med['readable'], t_torch)}) | {graph} | {torch_ms} |")
+                    f"({ratio(med['readable'], t_torch)}) | {torch_ms} |")
         print(rows[-1])
 
     n = 64 if cpu else (2000 if args.quick else 10_000)
@@ -266,18 +246,18 @@ def main(argv: list[str] | None = None) -> int:
     torch_rate = _rate(rate["torch"]) if "torch" in rate else "n/a"
     rows.append(f"| MC T = {samples}, {n:,} images (image·samples/s) | "
                 f"{_rate(rate['default'])} default, {_rate(rate['tuned'])} tuned "
-                f"(default/tuned {rate['default'] / rate['tuned']:.2f}) | | {torch_rate} |")
+                f"(default/tuned {rate['default'] / rate['tuned']:.2f}) | {torch_rate} |")
     print(rows[-1])
     budget = tb.predict.default_memory_budget(xp)
-    rows.append(f"| host syncs per training step | {syncs_per_step(xp)} | | |")
+    rows.append(f"| host syncs per training step | {syncs_per_step(xp)} | |")
     print(rows[-1])
 
     table = "\n".join([
         f"GPU benchmark ({machine}); medians, contenders alternating; "
         f"mc_predict default budget {budget / 2**20:.0f} MiB",
         "",
-        "| | tinybcnn (readable step / MC) | tinybcnn (CUDA graph) | PyTorch (CUDA) |",
-        "|---|---|---|---|",
+        "| | tinybcnn (step / MC) | PyTorch (CUDA) |",
+        "|---|---|---|",
         *rows,
     ])
     print("\n" + table)

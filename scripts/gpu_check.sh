@@ -7,7 +7,7 @@
 #
 # Steps (each one runs even if an earlier one failed; a summary says which passed):
 #   0. environment: GPU, driver, versions, and which optional packages are missing;
-#   1. the GPU tests (pytest -m gpu: CuPy-parametrised cases, parity, CUDA graph, ...);
+#   1. the GPU tests (pytest -m gpu: CuPy-parametrised cases, parity, ...);
 #   2. NumPy-vs-CuPy parity of a whole LeNet-all training step (scripts/parity.py);
 #   3. the GPU benchmark vs PyTorch CUDA (benchmarks/bench_gpu.py), its table saved;
 #   4. `tinybcnn demo --quick` on CuPy, timed (then the full demo if time is left);

@@ -84,32 +84,12 @@ class CounterRNG:
         self.xp, self.device = xp, device
         self.counter = 0
         self._consts: tuple[Any, ...] | None = None
-        self._key_words: tuple[Any, Any] | None = None
-
-    @classmethod
-    def from_key_words(cls, hi: Any, lo: Any, xp: Any, device: Any = None) -> CounterRNG:
-        """A generator whose key is read from two 0-d uint64 device arrays (high and low 32
-        bits) when it first draws, instead of being fixed on the host.
-
-        A captured CUDA graph (:mod:`tinybcnn.cuda_graph`) replays the same kernels every step;
-        writing the step's key into ``hi`` and ``lo`` before each replay gives each step its
-        own masks, the same as :func:`step_rng` draws.
-        """
-        rng = cls(0, xp, device)
-        rng.key = -1  # not known on the host
-        rng._key_words = (hi, lo)
-        return rng
 
     def _constants(self) -> tuple[Any, ...]:
         """The 64-bit constants as 0-d device arrays, made once by ``full`` (fill kernels, no
         host-to-device copy, which on CUDA waits for the stream)."""
         if self._consts is None:
-            if self._key_words is not None:
-                hi, lo = self._key_words
-                key = (hi << 32) | lo
-            else:
-                key = self._word(self.key)
-            self._consts = (key, *(self._word(c) for c in (_GOLDEN, _MIX1, _MIX2)))
+            self._consts = tuple(self._word(c) for c in (self.key, _GOLDEN, _MIX1, _MIX2))
         return self._consts
 
     def _word(self, c: int) -> Any:

@@ -201,24 +201,13 @@ np.testing.assert_allclose(logits_dev, logits_cpu, rtol=1e-3, atol=1e-3)
 print("lenet-all logits on the backend == NumPy, same weights and masks  ✓")
 
 # %% [markdown]
-# ## On a GPU: the captured step (opt-in)
+# ## Why there is no captured (CUDA-graph) step
 #
-# A LeNet step is hundreds of small kernels; on a GPU, launching them from Python costs
-# more than running them. `tinybcnn.cuda_graph.GraphStep` records one step as a CUDA graph
-# and replays it with one launch. It is a fast path beside the readable `Trainer.step`,
-# tested against it; `benchmarks/bench_gpu.py` times both.
-
-# %%
-if BACKEND == "cupy":
-    from tinybcnn.cuda_graph import GraphStep
-
-    xg, yg = to_backend(as_float(data.x_train[:64])), to_backend(data.y_train[:64])
-    graphed = GraphStep(trainer, tuple(xg.shape))
-    for _ in range(3):
-        loss = graphed(xg, yg)
-    print(f"captured step replayed, loss {float(loss):.4f}")
-else:
-    print("CUDA graphs need CuPy; skipped on", BACKEND)
+# A LeNet step is a few hundred small kernels; on a GPU, launching them from Python can cost
+# more than running them. Replaying a captured CUDA graph would launch them at once, but
+# CuPy 14 refuses every cuBLAS call (each matrix product) while a stream is capturing
+# (CuPy issue #6290), so tinybcnn has no graph step: it cuts the number of kernels per step
+# instead (`docs/backend.md`, "Launches per step").
 
 # %% [markdown]
 # ## Checks
