@@ -8,9 +8,9 @@ so exit status 0 means its claims held. These runs are marked ``slow``; the form
 are fast.
 
 Every tutorial ends with exercises: a cell of stubs (``raise NotImplementedError``) and an
-assert-graded check cell that grades each exercise on its own. The solutions live apart, in ``tutorials/solutions/``; here the
-check cell runs against them (after the tutorial's import cell, as a reader would run it),
-and against deliberately wrong answers, which it must reject.
+assert-graded check cell that grades each exercise on its own. The solutions live apart, in
+``tutorials/solutions/``; here the check cell runs against them (after the tutorial's import
+cell, as a reader would run it), and against deliberately wrong answers, which it must reject.
 """
 
 from __future__ import annotations
