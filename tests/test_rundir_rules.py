@@ -528,3 +528,24 @@ def test_tinybcnn_quick_refuses_garbage_with_one_line(value):
     assert done.returncode == 2 and "Traceback" not in done.stderr
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "TINYBCNN_QUICK" in lines[0] and repr(value) in lines[0]
+
+
+def test_predict_in_chunks_is_one_seeded_stream(run):
+    """predict runs big jobs in chunks, with progress: the first chunk is exactly the
+    unchunked prediction of its images, the rest agree within Monte Carlo error."""
+    from tinybcnn.cli import _predict_with_progress
+    from tinybcnn.data import as_float
+    from tinybcnn.predict import mc_predict
+    from tinybcnn.runs import load_run
+
+    _, model = load_run(run)
+    x = as_float(np.random.default_rng(1).integers(0, 256, (5, 28, 28), dtype=np.uint8))
+    small = _predict_with_progress(model, x, 50, 3, progress=False)   # one chunk
+    assert np.array_equal(small.probs, mc_predict(model, x, samples=50, seed=3).probs)
+    chunked = _predict_with_progress(model, x, 200, 3, progress=False, work=400)  # 2 a chunk
+    first = mc_predict(model, x[:2], samples=200, seed=3)
+    assert np.array_equal(chunked.probs[:2], first.probs)
+    whole = mc_predict(model, x, samples=200, seed=3)
+    assert chunked.probs.shape == whole.probs.shape
+    np.testing.assert_allclose(chunked.probs.sum(axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(chunked.probs, whole.probs, atol=0.15)

@@ -25,7 +25,7 @@ from .data import Dataset, as_float, load_dataset
 from .predict import Prediction, mc_predict, standard_predict
 from .progress import progress_bar
 from .random import make_rng
-from .rundir import DEMO, check_out_dir, writing
+from .rundir import FolderKind, check_out_dir, is_real_dir, refuse, writing
 from .runlock import LOCK_NAME
 from .runs import CHECKPOINT, CONFIG, RUN_FILES, RunConfig, is_run_dir, scores, train_run
 from .train import History, Trainer
@@ -102,7 +102,7 @@ def run_demo(out: str | Path = "tinybcnn-demo", seed: int = 0,
         test_size = min(test_size or 500, 500)
     iterations = iterations or (60 if quick else DEMO_ITERATIONS)
     data = load_dataset("embedded", progress=progress).subset(train_size, test_size, seed=seed)
-    with writing(out, DEMO):  # tinybcnn.rundir's rule, the lock, stale temp files removed
+    with writing(out, DEMO_FOLDER):  # tinybcnn.rundir's rule, the lock, stale temp files removed
         return _run(out, data, seed, train_size, iterations, samples, progress)
 
 
@@ -212,11 +212,26 @@ def _predict(model: Any, x: np.ndarray, samples: int, seed: int, desc: str,
 def check_demo_dir(out: str | Path) -> None:
     """Refuse ``out`` unless it is new, empty, or a demo folder (holds a run of a demo model).
 
-    The rule is :func:`tinybcnn.rundir.check_out_dir` (``kind="demo"``).
+    The rule is :func:`tinybcnn.rundir.check_out_dir` with :data:`DEMO_FOLDER`.
 
     Raises
     ------
     ValueError
         If ``out`` is a file or a symlink, or a non-empty folder with no demo run in it.
     """
-    check_out_dir(out, DEMO)
+    check_out_dir(out, DEMO_FOLDER)
+
+
+def _demo_expect(name: str) -> str | None:
+    """What the demo writes under ``name``: its results and figures, its two run folders."""
+    return "file" if name in (RESULTS, *FIGURES) else "dir" if name in MODELS else None
+
+
+def _check_demo_folder(out: Path, names: set[str], resume: bool) -> None:
+    """A demo folder holds the run of a demo model (a real folder, a valid run)."""
+    if not any(is_real_dir(out / m) and is_run_dir(out / m) for m in MODELS):
+        raise refuse(out, "is not empty and is not a tinybcnn demo folder")
+
+
+#: The demo's folder under :mod:`tinybcnn.rundir`'s rule.
+DEMO_FOLDER = FolderKind("a tinybcnn demo folder", _demo_expect, _check_demo_folder)

@@ -39,14 +39,14 @@ from .objective import Objective
 from .optim import SGD, inv
 from .predict import Prediction, mc_predict, standard_predict
 from .random import check_drop_probability
-from .rundir import RUN, check_out_dir, writing
+from .rundir import FolderKind, OutDirError, check_out_dir, refuse, writing
 from .runlock import LOCK_NAME
 from .threads import current_blas_threads, same_threads_as, step_threads
 from .train import History, Trainer
 
 __all__ = ["RunConfig", "MODEL_NAMES", "build", "load_data", "train_run", "load_run",
            "evaluate", "evaluate_run", "scores", "check_run_dir", "is_run_dir", "CONFIG",
-           "CHECKPOINT", "HISTORY", "METRICS", "RUN_FILES", "metrics_path"]
+           "CHECKPOINT", "HISTORY", "METRICS", "RUN_FILES", "RUN_FOLDER", "metrics_path"]
 
 MODEL_NAMES = tuple(f"lenet-{v}" for v in LENET_VARIANTS)
 CONFIG, CHECKPOINT, HISTORY, METRICS = ("config.json", "checkpoint.npz", "history.csv",
@@ -223,10 +223,10 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     if resume:
         if not (out / CHECKPOINT).exists():
             raise ValueError(f"nothing to resume: {out / CHECKPOINT} does not exist")
-        check_out_dir(out, RUN, resume=True)
+        check_out_dir(out, RUN_FOLDER, resume=True)
         config = RunConfig.load(out / CONFIG)
     else:
-        check_out_dir(out, RUN)
+        check_out_dir(out, RUN_FOLDER)
     assert config is not None
     config.validate()
     # everything that can fail on bad input happens before the directory is created
@@ -237,7 +237,7 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
         config.step_threads = step_threads() or None
     # writing(): the rule of tinybcnn.rundir, checked again under the lock; stale temp files
     # of ours removed; a folder created here and left empty by a failure removed again
-    with writing(out, RUN, resume=resume), same_threads_as(
+    with writing(out, RUN_FOLDER, resume=resume), same_threads_as(
             config.blas_threads, f"the run in {out}", config.step_threads):
         if resume:
             trainer.resume(out / CHECKPOINT)
@@ -285,10 +285,37 @@ def is_run_dir(directory: str | Path) -> bool:
     return True
 
 
+def _run_expect(name: str) -> str | None:
+    """``"file"`` for the names a run directory's files have (see the module docstring)."""
+    if name in (CONFIG, CHECKPOINT, HISTORY, METRICS) or (
+            name.startswith("metrics-") and name.endswith(".json")):
+        return "file"
+    return None
+
+
+def _check_run_folder(out: Path, names: set[str], resume: bool) -> None:
+    """A run directory holds a valid ``config.json``; a new run is refused a checkpoint."""
+    if CONFIG not in names:
+        if resume:
+            raise OutDirError(f"{out} holds no {CONFIG}: it is not a tinybcnn run directory")
+        raise refuse(out, "is not empty and is not a tinybcnn run directory")
+    try:
+        RunConfig.load(out / CONFIG)
+    except ValueError as exc:
+        raise OutDirError(f"{exc}; refusing to write into {out}") from None
+    if CHECKPOINT in names and not resume:
+        raise OutDirError(f"{out} already holds a run; continue it with --resume, or choose "
+                          "another --out")
+
+
+#: The run directory under :mod:`tinybcnn.rundir`'s rule: its files, and a valid config.
+RUN_FOLDER = FolderKind("a tinybcnn run directory", _run_expect, _check_run_folder)
+
+
 def check_run_dir(out: str | Path) -> None:
     """Refuse ``out`` as the directory of a new run unless it is new, empty, or a run's own.
 
-    The rule is :func:`tinybcnn.rundir.check_out_dir` (``kind="run"``).
+    The rule is :func:`tinybcnn.rundir.check_out_dir` with :data:`RUN_FOLDER`.
 
     Raises
     ------
@@ -297,7 +324,7 @@ def check_run_dir(out: str | Path) -> None:
         ``--resume``), or holds files but no run ``config.json`` (a user's folder: nothing in
         it is ever overwritten), or is a symlink, or its lock is not ours.
     """
-    check_out_dir(out, RUN)
+    check_out_dir(out, RUN_FOLDER)
 
 
 #: What a checkpoint for a run on a named data set must take and give: (in_shape, classes).
@@ -407,7 +434,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int =
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ValueError(f"run directory {run_dir} does not exist")
-    with writing(run_dir, RUN, resume=True):
+    with writing(run_dir, RUN_FOLDER, resume=True):
         config, model, ckpt = _load_run(run_dir)
         scored = config.dataset
         if dataset is not None:  # the whole test split of another dataset; no training subset

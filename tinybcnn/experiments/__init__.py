@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import Dataset, load_dataset
-from ..rundir import EXPERIMENT, check_out_dir, writing
+from ..rundir import check_out_dir, writing
 from . import active_learning as _active_learning
 from . import mc_samples as _mc_samples
 from . import ood as _ood
@@ -75,6 +75,7 @@ from .common import (
 )
 from .mc_samples import MCSamplesSettings, mc_error_curve
 from .ood import OOD_SCORES, OODSettings, ood_scores
+from .outdir import experiment_folder
 from .rotation import RotationSettings, rotate_images
 from .small_data import SmallDataSettings
 
@@ -261,8 +262,9 @@ def run(name: str, out: str | Path, dataset: str = "embedded", data_dir: str | N
     # tinybcnn.rundir's rule: ``out`` is new, empty or an experiment folder of this package
     # (never a user's folder, a symlink or a training run), and one experiment writes it at a
     # time; checked here before any data is loaded, and again under the lock
-    check_out_dir(out, EXPERIMENT, key)
-    with writing(out, EXPERIMENT, key):
+    folder = experiment_folder(key)
+    check_out_dir(out, folder)
+    with writing(out, folder):
         if key in STANDALONE:
             return _run_standalone(key, out, dataset, data_dir, quick, seeds, iterations,
                                    int(seed), progress, resume, overrides)
