@@ -549,3 +549,24 @@ def test_predict_in_chunks_is_one_seeded_stream(run):
     assert chunked.probs.shape == whole.probs.shape
     np.testing.assert_allclose(chunked.probs.sum(axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(chunked.probs, whole.probs, atol=0.15)
+
+
+@pytest.mark.parametrize("script", sorted(Path(__file__).parent.parent.glob("tutorials/[0-9]*.py")),
+                         ids=lambda p: p.name)
+def test_every_tutorial_reads_tinybcnn_quick_through_quick_mode(script):
+    """``TINYBCNN_QUICK=yes`` was silently "no" (only "1" counted) in every tutorial."""
+    text = script.read_text(encoding="utf-8")
+    assert "QUICK = quick_mode()" in text
+    assert 'os.environ.get("TINYBCNN_QUICK")' not in text
+
+
+def test_a_tutorial_refuses_a_garbage_quick_value_with_one_line(tmp_path):
+    script = Path(__file__).parent.parent / "tutorials" / "01_im2col.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env={**_env(), "TINYBCNN_QUICK": "maybe",
+                               "TINYBCNN_TUTORIAL_OUT": str(tmp_path)},
+                          timeout=120, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert [ln for ln in done.stderr.splitlines() if ln.strip()] == [
+        "tinybcnn: error: TINYBCNN_QUICK must be 1, true, yes or on (or 0, false, no, off, "
+        "unset), got 'maybe'"]

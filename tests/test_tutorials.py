@@ -53,7 +53,8 @@ def test_tutorial_format(script):
     assert "assert" in cells[-1], "the last cell must check the tutorial's claims"
     # figures go to $TINYBCNN_TUTORIAL_OUT or a temporary folder, never into the repo
     assert 'os.environ.get("TINYBCNN_TUTORIAL_OUT")' in text
-    assert 'os.environ.get("TINYBCNN_QUICK") == "1"' in text
+    # TINYBCNN_QUICK read as the package reads yes/no variables (1/true/yes/on; else refused)
+    assert "QUICK = quick_mode()" in text and 'TINYBCNN_QUICK") ==' not in text
 
 
 @pytest.mark.parametrize("script", TUTORIALS, ids=lambda p: p.name)

@@ -41,9 +41,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tinybcnn import gradcheck
+from tinybcnn.envflags import quick_mode
 from tinybcnn.functional import col2im, conv2d_backward, conv2d_forward, im2col
 
-QUICK = os.environ.get("TINYBCNN_QUICK") == "1"
+QUICK = quick_mode()  # TINYBCNN_QUICK=1 (or true/yes/on): small sizes; 0/unset: full
 OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))
 OUT.mkdir(parents=True, exist_ok=True)
 rng = np.random.default_rng(0)

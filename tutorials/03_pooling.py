@@ -38,6 +38,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tinybcnn import gradcheck
+from tinybcnn.envflags import quick_mode
 from tinybcnn.functional import (
     avgpool2d_backward,
     avgpool2d_forward,
@@ -51,7 +52,7 @@ from tinybcnn.reference import (
     maxpool2d_direct,
 )
 
-QUICK = os.environ.get("TINYBCNN_QUICK") == "1"
+QUICK = quick_mode()  # TINYBCNN_QUICK=1 (or true/yes/on): small sizes; 0/unset: full
 OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))
 OUT.mkdir(parents=True, exist_ok=True)
 rng = np.random.default_rng(0)

@@ -43,6 +43,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import tinybcnn as tb
+from tinybcnn.envflags import quick_mode
 from tinybcnn.functional import (
     conv2d_forward,
     conv_output_shape,
@@ -54,7 +55,7 @@ from tinybcnn.functional import (
 from tinybcnn.random import bernoulli_mask
 from tinybcnn.reference import conv2d_patch_masked_reference
 
-QUICK = os.environ.get("TINYBCNN_QUICK") == "1"
+QUICK = quick_mode()  # TINYBCNN_QUICK=1 (or true/yes/on): small sizes; 0/unset: full
 OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))
 OUT.mkdir(parents=True, exist_ok=True)
 rng = np.random.default_rng(0)

@@ -51,6 +51,7 @@ import numpy as np
 
 import tinybcnn as tb
 from tinybcnn import gradcheck
+from tinybcnn.envflags import quick_mode
 from tinybcnn.nn import Dense, Dropout, ReLU, Sequential
 from tinybcnn.objective import (
     Objective,
@@ -59,7 +60,7 @@ from tinybcnn.objective import (
     weight_decay_from_prior,
 )
 
-QUICK = os.environ.get("TINYBCNN_QUICK") == "1"
+QUICK = quick_mode()  # TINYBCNN_QUICK=1 (or true/yes/on): small sizes; 0/unset: full
 OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))
 OUT.mkdir(parents=True, exist_ok=True)
 rng = np.random.default_rng(0)

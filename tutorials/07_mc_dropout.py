@@ -45,8 +45,9 @@ import tinybcnn as tb
 from tinybcnn import metrics
 from tinybcnn.checkpoint import model_from_checkpoint
 from tinybcnn.data import as_float, load_dataset
+from tinybcnn.envflags import quick_mode
 
-QUICK = os.environ.get("TINYBCNN_QUICK") == "1"
+QUICK = quick_mode()  # TINYBCNN_QUICK=1 (or true/yes/on): small sizes; 0/unset: full
 OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))
 OUT.mkdir(parents=True, exist_ok=True)
 TEST_SIZE = 300 if QUICK else 2000

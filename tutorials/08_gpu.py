@@ -62,10 +62,11 @@ from tinybcnn.backend import (
     xp_of,
 )
 from tinybcnn.data import as_float, load_dataset
+from tinybcnn.envflags import quick_mode
 from tinybcnn.functional import conv2d_backward, conv2d_forward, maxpool2d_forward
 from tinybcnn.random import CounterRNG, bernoulli_mask, make_rng, step_rng
 
-QUICK = os.environ.get("TINYBCNN_QUICK") == "1"
+QUICK = quick_mode()  # TINYBCNN_QUICK=1 (or true/yes/on): small sizes; 0/unset: full
 OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))
 OUT.mkdir(parents=True, exist_ok=True)
 

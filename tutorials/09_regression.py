@@ -41,9 +41,10 @@ import numpy as np
 from scipy.special import logsumexp
 
 import tinybcnn as tb
+from tinybcnn.envflags import quick_mode
 from tinybcnn.experiments import regression as reg
 
-QUICK = os.environ.get("TINYBCNN_QUICK") == "1"
+QUICK = quick_mode()  # TINYBCNN_QUICK=1 (or true/yes/on): small sizes; 0/unset: full
 OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))
 OUT.mkdir(parents=True, exist_ok=True)
 settings = reg.QUICK if QUICK else reg.FULL

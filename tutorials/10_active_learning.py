@@ -38,9 +38,10 @@ import numpy as np
 
 import tinybcnn as tb
 from tinybcnn.data import as_float, load_dataset
+from tinybcnn.envflags import quick_mode
 from tinybcnn.experiments import active_learning as al
 
-QUICK = os.environ.get("TINYBCNN_QUICK") == "1"
+QUICK = quick_mode()  # TINYBCNN_QUICK=1 (or true/yes/on): small sizes; 0/unset: full
 OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))
 OUT.mkdir(parents=True, exist_ok=True)
 
