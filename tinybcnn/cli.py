@@ -169,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("evaluate", help="standard and MC-dropout metrics -> RUN_DIR/metrics.json")
+    p = sub.add_parser("evaluate", help="standard and MC-dropout metrics -> RUN_DIR/metrics.json "
+                       "(with --dataset D: RUN_DIR/metrics-D.json)")
     p.add_argument("run_dir", type=_existing_dir)
     _add_data(p, default=None)
     p.add_argument("--samples", type=_positive_int, default=50, help="MC samples T (50)")
