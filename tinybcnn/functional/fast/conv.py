@@ -91,8 +91,9 @@ def input_gradient(d_patch: Any, W: Any, x_shape: tuple[int, int, int, int], str
     Returns
     -------
     dx : array, shape (N, C_in, H, W)
-        An NCHW view of channels-last memory when ``C_in >= PER_OFFSET_MIN_CHANNELS``,
-        otherwise of ``(C, N, H, W)`` memory (see :func:`col2im_ijc`).
+        On NumPy an NCHW view of channels-last memory when ``C_in >=
+        PER_OFFSET_MIN_CHANNELS``, otherwise of ``(C, N, H, W)`` memory (see
+        :func:`col2im_ijc`); on other namespaces always one GEMM and :func:`col2im_ijc`.
 
     Notes
     -----
@@ -104,6 +105,9 @@ def input_gradient(d_patch: Any, W: Any, x_shape: tuple[int, int, int, int], str
     c_out, c_in, kh, kw = W.shape
     n, _, h, w = x_shape
     oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
+    if not is_numpy(xp):
+        # on a device, launches count more than passes: one GEMM and col2im_ijc's one gather
+        return col2im_ijc(d_patch @ kernel_matrix_ijc(W), x_shape, kh, kw, stride, pad)
     if c_in < PER_OFFSET_MIN_CHANNELS:
         # dx* = dY · W_mat, computed as (W_matᵀ · dYᵀ)ᵀ so it comes out column-major:
         # offset-major memory, which col2im_ijc reads one contiguous block per kernel offset

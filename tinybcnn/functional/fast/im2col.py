@@ -12,12 +12,14 @@ about 7 ms to about 0.3 ms and conv1's from about 5 ms to 0.2 ms. The textbook v
 
 from __future__ import annotations
 
+import functools
+import threading
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ...backend import is_numpy, xp_of
+from ...backend import is_numpy, namespace_name, to_namespace, xp_of
 from .._checks import check_ndim
 from ..im2col import _pad, _window, check_cols, conv_output_shape
 
@@ -54,6 +56,10 @@ def im2col_ijc(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0,
     matrix: every patch row is ``kh·kw`` runs of ``C`` contiguous values. Otherwise the matrix
     is built offset-major, the transpose of a C-contiguous ``(kh·kw·C, N·OH·OW)`` array, one
     contiguous block per kernel offset. BLAS multiplies either without a copy.
+
+    On other namespaces (CuPy, array_api_strict) the matrix is one gather, row-major:
+    ``take`` of the channels-last image rows through a cached index (:func:`patch_index`),
+    one kernel on a GPU instead of ``kh·kw`` slice copies.
     """
     check_ndim(x, 4, "x", "(N, C, H, W)")
     n, c, h, w = x.shape
@@ -69,24 +75,20 @@ def im2col_ijc(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0,
         # (N, OH, OW, C, kh, kw) view, copied into (N, OH, OW, kh, kw, C) memory
         cols.reshape(n, oh, ow, kh, kw, c)[...] = np.transpose(windows, (0, 1, 2, 4, 5, 3))
         return cols
-    x_pad = _pad(x, pad)
-    if is_numpy(xp):
-        # one strided copy, not one per kernel offset: in a training step that runs two
-        # halves of a batch in two threads, each NumPy call is a point where a thread may
-        # have to wait for the other to hand over the GIL
-        windows = sliding_window_view(x_pad, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
-        cols = _reusable(reuse, shape, x.dtype, row_major=False)
-        if cols is None:
-            cols = np.empty(shape[::-1], dtype=x.dtype).T
-        # (N, C, OH, OW, kh, kw) view, copied into (kh, kw, C, N, OH, OW) memory
-        cols.T.reshape(kh, kw, c, n, oh, ow)[...] = np.transpose(windows, (4, 5, 1, 0, 2, 3))
-        return cols
-    cols_t = xp.empty((kh, kw, c, n, oh, ow), dtype=x.dtype, device=x.device)
-    for i in range(kh):
-        for j in range(kw):
-            tap = x_pad[:, :, _window(i, oh, stride), _window(j, ow, stride)]  # (N, C, OH, OW)
-            cols_t[i, j, ...] = xp.permute_dims(tap, (1, 0, 2, 3))
-    return xp.reshape(cols_t, (kh * kw * c, n * oh * ow)).T
+    if not is_numpy(xp):
+        rows = _image_rows(x, pad)                                 # (N, H·W·C [+ 1])
+        index = device_index(patch_index(h, w, c, kh, kw, stride, pad), rows)
+        return xp.reshape(xp.take(rows, index, axis=1), shape)
+    # one strided copy, not one per kernel offset: in a training step that runs two halves
+    # of a batch in two threads, each NumPy call is a point where a thread may have to wait
+    # for the other to hand over the GIL
+    windows = sliding_window_view(_pad(x, pad), (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+    cols = _reusable(reuse, shape, x.dtype, row_major=False)
+    if cols is None:
+        cols = np.empty(shape[::-1], dtype=x.dtype).T
+    # (N, C, OH, OW, kh, kw) view, copied into (kh, kw, C, N, OH, OW) memory
+    cols.T.reshape(kh, kw, c, n, oh, ow)[...] = np.transpose(windows, (4, 5, 1, 0, 2, 3))
+    return cols
 
 
 def _reusable(a: Any, shape: tuple[int, int], dtype: Any, row_major: bool) -> Any:
@@ -128,13 +130,108 @@ def col2im_ijc(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int,
     -------
     x : array, shape (N, C, H, W)
         Equal to ``col2im(P(cols))`` with ``P`` the column permutation back to ``(c, i, j)``.
-        Its memory is channels-first-batch-second ``(C, N, H, W)``, seen as an NCHW view.
+        On NumPy its memory is channels-first-batch-second ``(C, N, H, W)``, on other
+        namespaces channels-last ``(N, H, W, C)``; either is seen as an NCHW view.
     """
     n, c, h, w, oh, ow = check_cols(cols, x_shape, kh, kw, stride, pad, "kh*kw*C")
     xp = xp_of(cols)
+    if not is_numpy(xp):
+        # one gather and one sum: each image value is the sum of the (at most kh·kw) entries
+        # of x* that copied it (:func:`scatter_index`), absent ones read as 0 from a zero slot
+        rows = xp.reshape(cols, (n, oh * ow * kh * kw * c))
+        rows = xp.concat([rows, xp.zeros((n, 1), dtype=cols.dtype, device=cols.device)], axis=1)
+        index = device_index(scatter_index(h, w, c, kh, kw, stride, pad), rows)
+        sums = xp.sum(xp.reshape(xp.take(rows, index, axis=1), (n, h * w * c, kh * kw)), axis=2)
+        return xp.permute_dims(xp.reshape(sums, (n, h, w, c)), (0, 3, 1, 2))
     cols_t = xp.reshape(cols.T, (kh, kw, c, n, oh, ow))
     x_pad = xp.zeros((c, n, h + 2 * pad, w + 2 * pad), dtype=cols.dtype, device=cols.device)
     for i in range(kh):
         for j in range(kw):
             x_pad[:, :, _window(i, oh, stride), _window(j, ow, stride)] += cols_t[i, j, ...]
     return xp.permute_dims(x_pad[:, :, pad:pad + h, pad:pad + w], (1, 0, 2, 3))
+
+
+# ---------------------------------------------------------------------------------------
+# Gather indices for the device path (CuPy, array_api_strict): one kernel per im2col/col2im
+# ---------------------------------------------------------------------------------------
+
+def _image_rows(x: Any, pad: int) -> Any:
+    """``x`` (N, C, H, W) as rows of its channels-last image, ``(N, H·W·C)``, plus one zero
+    column (the slot padded positions read) when ``pad > 0``.
+
+    A view when ``x`` is an NCHW view of channels-last memory (what a conv or pool returns)
+    or has one channel; otherwise one copy.
+    """
+    xp = xp_of(x)
+    n, c, h, w = x.shape
+    rows = xp.reshape(xp.permute_dims(x, (0, 2, 3, 1)), (n, h * w * c))
+    if pad == 0:
+        return rows
+    return xp.concat([rows, xp.zeros((n, 1), dtype=x.dtype, device=x.device)], axis=1)
+
+
+@functools.lru_cache(maxsize=64)
+def patch_index(h: int, w: int, c: int, kh: int, kw: int, stride: int, pad: int) -> np.ndarray:
+    """Where each entry of a patch row of :func:`im2col_ijc` comes from, in image rows.
+
+    Returns
+    -------
+    index : ndarray of int64, shape (OH·OW·kh·kw·C,)
+        ``index[(((oh·OW + ow)·kh + i)·kw + j)·C + c]`` is ``(y·W + x)·C + c`` with
+        ``y = oh·stride + i − pad`` and ``x = ow·stride + j − pad``, or ``H·W·C`` (the zero
+        slot of :func:`_image_rows`) where that falls in the padding. Host memory, cached.
+    """
+    oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
+    y = (np.arange(oh) * stride)[:, None, None, None, None] + np.arange(kh)[:, None, None] - pad
+    x = (np.arange(ow) * stride)[:, None, None, None] + np.arange(kw)[:, None] - pad
+    inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)           # (OH, OW, kh, kw, 1)
+    index = np.where(inside, (y * w + x) * c + np.arange(c), h * w * c)
+    index = np.broadcast_to(index, (oh, ow, kh, kw, c)).reshape(-1).astype(np.int64)
+    index.flags.writeable = False
+    return index
+
+
+@functools.lru_cache(maxsize=64)
+def scatter_index(h: int, w: int, c: int, kh: int, kw: int, stride: int,
+                  pad: int) -> np.ndarray:
+    """The inverse of :func:`patch_index`: which entries of a sample's ``x*`` copied each
+    image value.
+
+    Returns
+    -------
+    index : ndarray of int64, shape (H·W·C·kh·kw,)
+        ``index[((y·W + x)·C + c)·kh·kw + i·kw + j]`` is the position in the sample's
+        flattened ``x*`` (``OH·OW·kh·kw·C`` entries) of the copy of image value ``(y, x, c)``
+        made for kernel offset ``(i, j)``, or ``OH·OW·kh·kw·C`` (a zero slot) where offset
+        ``(i, j)`` made none. Each value is copied at most once per offset, so summing over
+        the last ``kh·kw`` entries is col2im. Host memory, cached.
+    """
+    forward = patch_index(h, w, c, kh, kw, stride, pad)
+    size = forward.size
+    positions = np.arange(size)
+    offset = (positions // c) % (kh * kw)                      # i·kw + j of each x* entry
+    real = forward < h * w * c
+    index = np.full((h * w * c, kh * kw), size, dtype=np.int64)
+    index[forward[real], offset[real]] = positions[real]
+    index = index.reshape(-1)
+    index.flags.writeable = False
+    return index
+
+
+_DEVICE_INDICES: dict[tuple[Any, ...], Any] = {}
+_DEVICE_INDICES_LOCK = threading.Lock()
+
+
+def device_index(index: np.ndarray, like: Any) -> Any:
+    """``index`` (a cached host array) as an array of ``like``'s namespace and device, copied
+    there once per (index, device) and then reused: no host-to-device copy in a step."""
+    xp = xp_of(like)
+    key = (id(index), namespace_name(xp), str(like.device))
+    found = _DEVICE_INDICES.get(key)
+    if found is None or found[0] is not index:
+        with _DEVICE_INDICES_LOCK:
+            found = (index, to_namespace(index, xp))
+            if len(_DEVICE_INDICES) > 256:
+                _DEVICE_INDICES.clear()
+            _DEVICE_INDICES[key] = found
+    return found[1]

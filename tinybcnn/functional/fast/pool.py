@@ -18,13 +18,15 @@ value back to the host.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
-from ...backend import is_numpy, xp_of
+from ...backend import is_numpy, numpy_dtype, xp_of
 from .._checks import check_shape
 from ..pool import _pool_geometry, maxpool2d_backward, maxpool2d_forward
+from .im2col import device_index
 
 __all__ = ["maxpool2d_forward_fast", "maxpool2d_backward_fast"]
 
@@ -63,15 +65,18 @@ def maxpool2d_backward_fast(dy: Any, cache: dict) -> Any:
         _, first = window_max_and_first(x, size)
     first6 = xp.reshape(first, (n, oh, 1, ow, 1, c))
     dy6 = xp.reshape(_channels_last(dy), (n, oh, 1, ow, 1, c))
+    if not is_numpy(xp):
+        # one comparison and one select, straight into (N, OH, s, OW, s, C) = NHWC memory:
+        # offset code (i, j) of each window position against the window's first maximum
+        codes = device_index(_offset_codes(size, numpy_dtype(first.dtype)), first)
+        zero = xp.zeros((), dtype=dy.dtype, device=dy.device)
+        dx = xp.where(first6 == codes, dy6, zero)
+        return xp.permute_dims(xp.reshape(dx, (n, h, w, c)), (0, 3, 1, 2))
     dx = xp.empty((n, oh, size, ow, size, c), dtype=dy.dtype, device=dy.device)
-    zero = xp.zeros((), dtype=dy.dtype, device=dy.device)
     for k in range(size * size):
         i, j = divmod(k, size)
         at = (slice(None), slice(None), slice(i, i + 1), slice(None), slice(j, j + 1), ...)
-        if is_numpy(xp):  # written straight into dx (a bool multiplies as 0 or 1)
-            np.multiply(dy6, first6 == k, out=dx[at])
-        else:
-            dx[at] = xp.where(first6 == k, dy6, zero)
+        np.multiply(dy6, first6 == k, out=dx[at])  # straight into dx (a bool is 0 or 1)
     return xp.permute_dims(xp.reshape(dx, (n, h, w, c)), (0, 3, 1, 2))
 
 
@@ -107,19 +112,23 @@ def window_max_and_first(x: Any, size: int) -> tuple[Any, Any]:
     oh, ow = h // size, w // size
     moved = xp.permute_dims(_windows(x, size), (2, 4, 0, 1, 3, 5))   # (s, s, N, OH, OW, C)
     code_type = xp.uint8 if size * size <= 256 else xp.int32
-    first = xp.zeros((n, oh, ow, c), dtype=code_type, device=x.device)
-    if is_numpy(xp):  # the same passes in place, on a copy of our own (never a view of x)
+    if is_numpy(xp):  # the running argmax in place, on a copy of our own (never a view of x)
+        first = np.zeros((n, oh, ow, c), dtype=code_type)
         by_offset = np.empty(moved.shape, dtype=x.dtype)
         by_offset[...] = moved
         return _window_max_and_first_numpy(by_offset.reshape(size * size, n, oh, ow, c), first)
-    by_offset = xp.reshape(moved, (size * size, n, oh, ow, c))
-    best = by_offset[0, ...]
-    for k in range(1, size * size):
-        v = by_offset[k, ...]
-        takes = ~(v <= best) & (best == best)   # v > best, or v NaN and best not
-        first = xp.maximum(first, xp.astype(takes, code_type) * k)
-        best = xp.maximum(best, v)
-    return best, first
+    # other namespaces: a few whole-array kernels instead of a loop over the offsets. The
+    # maximum propagates NaN; a window's first maximum is the first offset equal to it, or
+    # (a NaN window) the first NaN: the first 1 of a 0/1 code, which argmax finds (ties go
+    # to the lowest index: CuPy's my_argmax in cupy/_core/_routines_statistics.pyx takes
+    # min(a.index, b.index) on equal values). argmax of the floats themselves would not do:
+    # CuPy's my_argmax_float keeps whichever NaN its reduction tree meets first.
+    by_window = xp.reshape(xp.permute_dims(moved, (2, 3, 4, 5, 0, 1)),
+                           (n, oh, ow, c, size * size))
+    best = xp.max(by_window, axis=-1)
+    v, b = by_window, best[..., None]
+    hit = xp.astype((v == b) | (v != v), xp.uint8)
+    return best, xp.astype(xp.argmax(hit, axis=-1), code_type)
 
 
 def _window_max_and_first_numpy(by_offset: np.ndarray, first: np.ndarray) -> tuple[Any, Any]:
@@ -182,3 +191,12 @@ def _windows(x: Any, size: int) -> Any:
     """Tiling windows of ``x`` (N, C, H, W) as ``(N, OH, s, OW, s, C)``."""
     n, c, h, w = x.shape
     return xp_of(x).reshape(_channels_last(x), (n, h // size, size, w // size, size, c))
+
+
+@functools.lru_cache(maxsize=16)
+def _offset_codes(size: int, dtype: np.dtype) -> np.ndarray:
+    """``i · size + j`` at position ``(0, 0, i, 0, j, 0)``: the offset code of each position
+    of a window laid out as ``(N, OH, s, OW, s, C)``. Host memory, cached."""
+    codes = np.arange(size * size, dtype=dtype).reshape(1, 1, size, 1, size, 1)
+    codes.flags.writeable = False
+    return codes
