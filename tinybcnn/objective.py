@@ -27,6 +27,7 @@ from typing import Any
 
 from . import functional as F
 from .backend import xp_of
+from .flatparams import FlatParams, flat_params, set_grads
 from .nn import Conv2D, Dense, Dropout, Flatten, ReLU, Sequential
 from .random import check_drop_probability
 
@@ -297,6 +298,9 @@ class Objective:
         (e.g. when logging).
         """
         total = self.data_pass(model, x, target, rng=rng, masks=masks, check_labels=check_labels)
+        flat = flat_params(model)   # device path: the decay as three operations on one vector
+        if flat is not None:
+            return total + self._flat_decay(flat, model)
         params = model.params
         self.add_penalty_grad(params, model.grads)
         for name, lam in self.decay.items():
@@ -304,6 +308,21 @@ class Objective:
                 theta = params[name]
                 total = total + lam * squared_norm(theta)
         return total
+
+    def _flat_decay(self, flat: FlatParams, model: Sequential) -> Any:
+        """:meth:`add_penalty_grad` and the decay's value on the flat parameter vector.
+
+        ``g += 2λ ⊙ θ`` gives every element exactly what the per-parameter loop gives it;
+        ``Σ λ θ²`` is one dot product (its rounding may differ from the per-parameter sum's).
+        The layers then hold views of the gradient vector, which the optimiser reuses.
+        """
+        decay = tuple(sorted(self.decay.items()))
+        grad, views = flat.vector_of(model.grads)
+        grad += flat.per_element({k: 2 * lam for k, lam in decay}, ("2λ", decay)) * flat.theta
+        flat.grads = (grad, views)
+        set_grads(model, views)
+        lam = flat.per_element(dict(decay), ("λ", decay))
+        return (lam * flat.theta) @ flat.theta
 
     def data_pass(self, model: Sequential, x: Any, target: Any, rng: Any = None,
                   masks: dict[str, Any] | None = None, check_labels: bool = True,

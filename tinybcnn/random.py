@@ -84,12 +84,21 @@ class CounterRNG:
         self.xp, self.device = xp, device
         self.counter = 0
         self._consts: tuple[Any, ...] | None = None
+        self._ahead = 0                           # words to draw in one go (reserve)
+        self._block: tuple[int, Any] | None = None   # (first counter, words) drawn ahead
 
     def _constants(self) -> tuple[Any, ...]:
-        """The 64-bit constants as 0-d device arrays, made once by ``full`` (fill kernels, no
-        host-to-device copy, which on CUDA waits for the stream)."""
+        """The 64-bit key and constants as 0-d device arrays, made by ``full`` (fill kernels,
+        no host-to-device copy, which on CUDA waits for the stream). The three fixed
+        constants are made once per namespace and device and shared by every generator
+        (training makes one generator per step); only the key is made per generator."""
         if self._consts is None:
-            self._consts = tuple(self._word(c) for c in (self.key, _GOLDEN, _MIX1, _MIX2))
+            where = (namespace_name(self.xp), str(self.device))
+            fixed = _SHARED_CONSTANTS.get(where)
+            if fixed is None:
+                fixed = tuple(self._word(c) for c in (_GOLDEN, _MIX1, _MIX2))
+                _SHARED_CONSTANTS[where] = fixed
+            self._consts = (self._word(self.key), *fixed)
         return self._consts
 
     def _word(self, c: int) -> Any:
@@ -99,12 +108,34 @@ class CounterRNG:
         hi = xp.full((), c >> 32, dtype=xp.uint64, device=self.device)
         return (hi << 32) | (c & 0xFFFFFFFF)
 
+    def reserve(self, n: int) -> None:
+        """Announce that about ``n`` words will be drawn next: the first draw computes them all
+        at once and later draws are slices of them (on a GPU, one set of kernels instead of
+        one per draw). The words are the same either way (word ``i`` depends on ``i`` only);
+        draws past the reserved words are computed as usual."""
+        self._ahead = max(0, int(n))
+
     def uint32(self, n: int) -> Any:
         """``n`` random 32-bit words (the high halves of ``n`` SplitMix64 outputs), shape (n,)."""
+        if self._ahead and self._block is None and n <= self._ahead:
+            self._block = (self.counter, self._words(self.counter, self._ahead))
+            self._ahead = 0
+        if self._block is not None:
+            start, words = self._block
+            if self.counter + n <= start + words.shape[0]:
+                out = words[self.counter - start:self.counter - start + n]
+                self.counter += n
+                return out
+            self._block = None
+        out = self._words(self.counter, n)
+        self.counter += n
+        return out
+
+    def _words(self, first: int, n: int) -> Any:
+        """Words ``first, ..., first + n − 1`` of this generator's stream, shape (n,)."""
         xp = self.xp
         key, golden, mix1, mix2 = self._constants()
-        i = xp.arange(self.counter, self.counter + n, dtype=xp.uint64, device=self.device)
-        self.counter += n
+        i = xp.arange(first, first + n, dtype=xp.uint64, device=self.device)
         z = key + i * golden
         z = (z ^ (z >> 30)) * mix1
         z = (z ^ (z >> 27)) * mix2
@@ -113,6 +144,10 @@ class CounterRNG:
 
     def __repr__(self) -> str:
         return f"CounterRNG(key={self.key:#x}, counter={self.counter}, xp={self.xp.__name__})"
+
+
+# the fixed 64-bit constants as 0-d arrays, by (namespace, device): see CounterRNG._constants
+_SHARED_CONSTANTS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 
 def make_rng(seed: Any = None, backend: str | None = None, like: Any = None) -> Any:
@@ -236,8 +271,22 @@ def _counter_mask(rng: CounterRNG, shape: tuple[int, ...], keep: float, dtype: A
     if keep >= 1.0:
         return xp.ones(shape, dtype=dtype, device=rng.device)
     threshold = min(int(round(keep * 2**32)), 2**32 - 1)
-    kept = xp.reshape(rng.uint32(n) < threshold, shape)
-    return xp.astype(kept, _dtype_in(xp, dtype)) * (1.0 / keep)
+    scale, zero = _mask_values(rng, keep, _dtype_in(xp, dtype))
+    # one select: exactly the values of astype(kept) * (1 / keep), in one kernel, not three
+    return xp.reshape(xp.where(rng.uint32(n) < threshold, scale, zero), shape)
+
+
+def _mask_values(rng: CounterRNG, keep: float, dtype: Any) -> tuple[Any, Any]:
+    """``1 / keep`` and ``0`` as 0-d arrays of ``dtype`` on the generator's device, made once
+    per namespace, device, ``keep`` and dtype (they are only ever read)."""
+    where = (namespace_name(rng.xp), str(rng.device), keep, str(dtype))
+    found = _SHARED_CONSTANTS.get(where)
+    if found is None:
+        xp = rng.xp
+        found = (xp.full((), 1.0 / keep, dtype=dtype, device=rng.device),
+                 xp.zeros((), dtype=dtype, device=rng.device))
+        _SHARED_CONSTANTS[where] = found
+    return found
 
 
 def _numpy_mask(rng: np.random.Generator, shape: tuple[int, ...], keep: float,

@@ -162,7 +162,11 @@ class Trainer:
         xb, yb = self._on_model(xb, "xb", like), self._on_model(yb, "yb", like, labels=True)
         rng = step_rng(self._dropout_seed, self.iteration, like)
         if on_device:
+            # the step's masks as one draw (same words: tinybcnn.random.CounterRNG.reserve),
+            # sized by the words the previous step drew
+            rng.reserve(getattr(self, "_words_per_step", 0))
             loss = self.objective.loss_and_grads(self.model, xb, yb, rng=rng, check_labels=False)
+            self._words_per_step = rng.counter
         else:
             if split_parts(xb, self.model, self.objective) > 1:  # each half in its thread
                 loss = split_loss_and_grads(self.objective, self.model, xb, yb, rng)

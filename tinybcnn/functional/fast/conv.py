@@ -58,8 +58,10 @@ def conv2d_backward_fast(dy: Any, cache: dict, input_grad: bool = True) -> tuple
     cols, W = cache["cols"], cache["W"]
     c_out, c_in, kh, kw = W.shape
     # Σ_rows dY as a matrix-vector product: on conv1's (36864, 20) about 15× faster than a
-    # sum over axis 0, which NumPy walks column by column
-    db = xp.ones(d_patch.shape[0], dtype=d_patch.dtype, device=d_patch.device) @ d_patch
+    # sum over axis 0, which NumPy walks column by column; on a device one reduction kernel
+    # (the product would need a vector of ones made first: two launches)
+    db = (np.ones(d_patch.shape[0], dtype=d_patch.dtype) @ d_patch if is_numpy(xp)
+          else xp.sum(d_patch, axis=0))
     # dWᵀ = x*ᵀ · dY when x* is offset-major: x*ᵀ is then C-contiguous, and BLAS runs this
     # long, thin product (inner dimension N·OH·OW) faster that way round
     dW_mat = (cols.T @ d_patch).T if _column_major(cols) else d_patch.T @ cols

@@ -138,8 +138,8 @@ def col2im_ijc(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int,
     if not is_numpy(xp):
         # one gather and one sum: each image value is the sum of the (at most kh·kw) entries
         # of x* that copied it (:func:`scatter_index`), absent ones read as 0 from a zero slot
-        rows = xp.reshape(cols, (n, oh * ow * kh * kw * c))
-        rows = xp.concat([rows, xp.zeros((n, 1), dtype=cols.dtype, device=cols.device)], axis=1)
+        rows = xp.concat([xp.reshape(cols, (n, oh * ow * kh * kw * c)), zero_column(n, cols)],
+                         axis=1)
         index = device_index(scatter_index(h, w, c, kh, kw, stride, pad), rows)
         sums = xp.sum(xp.reshape(xp.take(rows, index, axis=1), (n, h * w * c, kh * kw)), axis=2)
         return xp.permute_dims(xp.reshape(sums, (n, h, w, c)), (0, 3, 1, 2))
@@ -167,7 +167,22 @@ def _image_rows(x: Any, pad: int) -> Any:
     rows = xp.reshape(xp.permute_dims(x, (0, 2, 3, 1)), (n, h * w * c))
     if pad == 0:
         return rows
-    return xp.concat([rows, xp.zeros((n, 1), dtype=x.dtype, device=x.device)], axis=1)
+    return xp.concat([rows, zero_column(n, x)], axis=1)
+
+
+def zero_column(n: int, like: Any) -> Any:
+    """An ``(n, 1)`` array of zeros in ``like``'s namespace, device and dtype: the zero slot
+    that gathers read for absent entries. Made once and shared (it is only ever read)."""
+    xp = xp_of(like)
+    key = ("zeros", n, str(like.dtype), namespace_name(xp), str(like.device))
+    found = _DEVICE_INDICES.get(key)
+    if found is None:
+        found = (None, xp.zeros((n, 1), dtype=like.dtype, device=like.device))
+        with _DEVICE_INDICES_LOCK:
+            if len(_DEVICE_INDICES) > 256:
+                _DEVICE_INDICES.clear()
+            _DEVICE_INDICES[key] = found
+    return found[1]
 
 
 @functools.lru_cache(maxsize=64)
