@@ -6,7 +6,9 @@
 #   QUICK=1 bash scripts/gpu_check.sh    # shorter benchmark (fewer repeats, 2,000 images)
 #
 # Steps (each one runs even if an earlier one failed; a summary says which passed):
-#   0. environment: GPU, driver, versions, and which optional packages are missing;
+#   0. environment: GPU, driver, versions; missing packages installed from ./wheels if there,
+#      else named one per line with how to carry them (pip download here, pip install
+#      --no-index --find-links there);
 #   1. the GPU tests (pytest -m gpu: CuPy-parametrised cases, parity, ...);
 #   2. NumPy-vs-CuPy parity of a whole LeNet-all training step (scripts/parity.py);
 #   3. the GPU benchmark vs PyTorch CUDA (benchmarks/bench_gpu.py), its table saved;
@@ -55,16 +57,50 @@ run_step() {
 echo "=== 0. environment ===" | tee -a "$LOG"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$LOG"
 nvidia-smi 2>/dev/null | grep -o "CUDA Version: [0-9.]*" | tee -a "$LOG"
-$PY - <<'EOF' 2>&1 | tee -a "$LOG"
-import importlib
-for name in ("numpy", "scipy", "cupy", "torch", "pytest", "hypothesis", "array_api_compat",
-             "array_api_strict", "tqdm", "matplotlib"):
-    try:
-        module = importlib.import_module(name)
-        print(f"{name:17s} {getattr(module, '__version__', '?')}")
-    except Exception as exc:
-        print(f"{name:17s} MISSING ({type(exc).__name__}) -- steps that need it will fail")
-EOF
+# What the check needs, and what is missing here. A GPU machine often has no internet: a
+# missing package is carried as wheels. If $WHEELS (default ./wheels) holds them, they are
+# installed from there first (pip install --no-index --find-links); whatever is still missing
+# is named on one line each, with the two commands that carry it.
+WHEELS=${WHEELS:-$ROOT/wheels}
+NEEDS=$(cat <<'LIST'
+numpy numpy everything
+scipy scipy tinybcnn
+matplotlib matplotlib figures (demo, experiments; the CLI imports it)
+tqdm tqdm progress bars
+threadpoolctl threadpoolctl CPU thread counts (train, predict; conftest)
+cupy cupy-cuda12x the GPU backend (cupy-cuda13x for CUDA 13: nvidia-smi shows which)
+array_api_compat array-api-compat the GPU backend (backend 'cupy' requires it)
+pytest pytest step 1
+hypothesis hypothesis step 1
+torch torch step 3 (PyTorch CUDA)
+LIST
+)
+missing_pips() {
+    echo "$NEEDS" | while read -r module pip _; do
+        $PY -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$module') is None)" \
+            2>/dev/null || echo "$pip"
+    done
+}
+MISSING=$(missing_pips | tr '\n' ' ')
+if [ -n "${MISSING// /}" ] && [ -d "$WHEELS" ]; then
+    echo "installing from $WHEELS: $MISSING" | tee -a "$LOG"
+    # shellcheck disable=SC2086
+    $PY -m pip install --no-index --find-links "$WHEELS" $MISSING 2>&1 | tail -3 | tee -a "$LOG"
+fi
+PYVER=$($PY -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+echo "$NEEDS" | while read -r module pip why; do
+    if $PY -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$module') is None)" \
+            2>/dev/null; then
+        version=$($PY -c "import $module; print(getattr($module, '__version__', '?'))" 2>&1 \
+                  | tail -1)
+        printf '%-17s %s\n' "$module" "$version"
+    else
+        echo "MISSING $module (for: $why): with internet, pip download $pip -d wheels" \
+             "--only-binary=:all: --python-version $PYVER --platform manylinux2014_x86_64;" \
+             "carry wheels/ here, then: $PY -m pip install --no-index --find-links wheels $pip" \
+             "(or rerun this script: it installs from ./wheels itself)"
+    fi
+done 2>&1 | tee -a "$LOG"
 run_step "0. CuPy backend usable" 60 $PY -m tinybcnn info --backend cupy
 
 run_step "1. GPU tests (pytest -m gpu)" 240 \
@@ -121,9 +157,9 @@ else
     echo "(no benchmark table: step 3 failed)" | tee -a "$LOG"
 fi
 {
-    echo "| tinybcnn demo on CuPy | --quick: ${DEMO_QUICK_S}; full: ${DEMO_FULL_S} | | |"
+    echo "| tinybcnn demo on CuPy | --quick: ${DEMO_QUICK_S}; full: ${DEMO_FULL_S} | |"
     if [ -f "$RESULTS/run/metrics.json" ]; then
-        $PY -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"| train 300 it + evaluate (T=50) | error: standard {m['standard']['error']:.4f}, MC {m['mc']['error']:.4f} | | |\")" "$RESULTS/run/metrics.json"
+        $PY -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"| train 300 it + evaluate (T=50) | error: standard {m['standard']['error']:.4f}, MC {m['mc']['error']:.4f} | |\")" "$RESULTS/run/metrics.json"
     fi
 } | tee -a "$LOG"
 echo
