@@ -184,9 +184,10 @@ def _train_or_continue(config: RunConfig, run_dir: Path, data: Dataset,
 
 
 def _clear_run(run_dir: Path) -> None:
-    """Delete what a run of this package wrote in ``run_dir`` (only those names)."""
+    """Delete what a run of this package wrote in ``run_dir``: only those names, and only
+    regular files (a symlink or folder there is left for ``train_run`` to refuse by name)."""
     for name in RUN_FILES:
-        if name != LOCK_NAME:
+        if name != LOCK_NAME and (run_dir / name).is_file() and not (run_dir / name).is_symlink():
             (run_dir / name).unlink(missing_ok=True)
 
 
