@@ -4,6 +4,7 @@
 #
 #   bash scripts/gpu_check.sh            # about 5 minutes; every step has its own time limit
 #   QUICK=1 bash scripts/gpu_check.sh    # shorter benchmark (fewer repeats, 2,000 images)
+#   ENV_ONLY=1 bash scripts/gpu_check.sh # step 0 only: what is installed, what is missing
 #
 # Steps (each one runs even if an earlier one failed; a summary says which passed):
 #   0. environment: GPU, driver, versions; missing packages installed from ./wheels if there,
@@ -101,6 +102,7 @@ echo "$NEEDS" | while read -r module pip why; do
              "(or rerun this script: it installs from ./wheels itself)"
     fi
 done 2>&1 | tee -a "$LOG"
+[ "${ENV_ONLY:-0}" = "1" ] && exit 0   # step 0 alone (tests/test_gpu_check_env.py)
 run_step "0. CuPy backend usable" 60 $PY -m tinybcnn info --backend cupy
 
 run_step "1. GPU tests (pytest -m gpu)" 240 \
