@@ -1,0 +1,73 @@
+"""CounterRNG's stream itself, against an independent oracle (issue 27).
+
+The NumPy-vs-device comparisons run the same generator on both sides, so a counter that
+never advances (every draw the same words, every dropout layer of a step the same mask)
+passes them. Here the words are recomputed from the documented algorithm in plain Python:
+word ``i`` of seed ``s`` is the high half of SplitMix64's output on ``key + i·φ`` modulo
+2**64, with ``key`` the first 64-bit word of ``numpy.random.SeedSequence(s)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tinybcnn.random import CounterRNG, bernoulli_mask
+
+M64 = (1 << 64) - 1
+
+
+def oracle_words(seed, first, n):
+    """Words ``first .. first + n - 1`` of CounterRNG(seed), from the published constants."""
+    key = int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
+    out = []
+    for i in range(first, first + n):
+        z = (key + i * 0x9E3779B97F4A7C15) & M64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        z ^= z >> 31
+        out.append(z >> 32)
+    return np.array(out, dtype=np.uint64)
+
+
+def _namespaces():
+    names = [np]
+    try:
+        import array_api_strict
+
+        names.append(array_api_strict)
+    except ImportError:  # pragma: no cover
+        pass
+    return names
+
+
+@pytest.mark.parametrize("xp", _namespaces(), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("seed", [0, 7, [3, 11]])
+def test_successive_draws_continue_the_stream(xp, seed):
+    rng = CounterRNG(seed, xp)
+    a = np.asarray(rng.uint32(5), dtype=np.uint64)
+    b = np.asarray(rng.uint32(3), dtype=np.uint64)
+    c = np.asarray(rng.uint32(1), dtype=np.uint64)
+    assert rng.counter == 9
+    np.testing.assert_array_equal(np.concatenate([a, b, c]), oracle_words(seed, 0, 9))
+    assert not np.array_equal(a[:3], b)          # a second draw is not the first again
+
+
+@pytest.mark.parametrize("xp", _namespaces(), ids=lambda m: m.__name__)
+def test_reserved_words_are_the_same_stream(xp):
+    rng = CounterRNG(5, xp)
+    rng.reserve(10)
+    parts = [np.asarray(rng.uint32(n), dtype=np.uint64) for n in (4, 4, 4, 2)]  # past the block
+    np.testing.assert_array_equal(np.concatenate(parts), oracle_words(5, 0, 14))
+    assert rng.counter == 14
+
+
+def test_two_masks_of_one_generator_differ():
+    rng = CounterRNG(1, np)
+    m1 = np.asarray(bernoulli_mask(rng, (64,), 0.5, xp=np))
+    m2 = np.asarray(bernoulli_mask(rng, (64,), 0.5, xp=np))
+    assert not np.array_equal(m1, m2)
+    # and each is the oracle's: kept where the word < 2**31, scaled by 1/keep
+    words = oracle_words(1, 0, 128)
+    np.testing.assert_array_equal(m1, np.where(words[:64] < 2**31, 2.0, 0.0))
+    np.testing.assert_array_equal(m2, np.where(words[64:] < 2**31, 2.0, 0.0))
