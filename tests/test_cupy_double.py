@@ -8,6 +8,11 @@ into a second array_api_strict); the rest run tinybcnn on it.
 
 from __future__ import annotations
 
+import importlib.util
+import runpy
+import sys
+from pathlib import Path
+
 import cupy_double
 import numpy as np
 import pytest
@@ -148,3 +153,43 @@ def test_memory_plan_counts_the_same_bytes_as_on_numpy(cupy):
         h = on_device.forward(h, rng=tb.random.make_rng(0, like=h), start=i, stop=i + 1)
         outputs += h.nbytes
     assert device_bytes > 2 * outputs
+
+
+# ---------------------------------------------------------------------------------------
+# scripts/parity.py and tutorial 08 on the double (in this process: the double lives here)
+# ---------------------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_parity_script_passes_on_the_double(monkeypatch, capsys):
+    spec = importlib.util.spec_from_file_location("parity_on_double",
+                                                  ROOT / "scripts" / "parity.py")
+    parity = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(parity)
+    before = backend.get_backend()
+    monkeypatch.setattr(sys, "argv", ["parity.py", "--namespace", "cupy"])
+    try:
+        with cupy_double.installed():
+            code = parity.main()
+    finally:
+        backend.set_backend(before)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "numpy vs cupy" in out and "words identical" in out
+
+
+def test_tutorial_08_runs_on_the_double(monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    monkeypatch.setenv("TINYBCNN_BACKEND", "cupy")
+    monkeypatch.setenv("TINYBCNN_QUICK", "1")
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    before = backend.get_backend()
+    try:
+        with cupy_double.installed():
+            monkeypatch.setattr(backend, "_current", None)   # read TINYBCNN_BACKEND again
+            runpy.run_path(str(ROOT / "tutorials" / "08_gpu.py"), run_name="__main__")
+    finally:
+        backend.set_backend(before)
+    out = capsys.readouterr().out
+    assert "backend: cupy" in out and "all checks passed" in out
