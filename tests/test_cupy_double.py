@@ -193,3 +193,34 @@ def test_tutorial_08_runs_on_the_double(monkeypatch, capsys):
         backend.set_backend(before)
     out = capsys.readouterr().out
     assert "backend: cupy" in out and "all checks passed" in out
+
+
+def test_cli_commands_run_on_the_double(tmp_path, capsys):
+    """train, evaluate, predict and info with --backend cupy, in this process (the double's)."""
+    import json
+
+    from tinybcnn import cli
+    from tinybcnn.checkpoint import read_checkpoint
+
+    run = tmp_path / "run"
+    images = tmp_path / "images.npy"
+    np.save(images, np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8))
+    before = backend.get_backend()
+    try:
+        with cupy_double.installed():
+            codes = [
+                cli.main(["train", "--backend", "cupy", "--train-size", "200", "--test-size",
+                          "100", "--iterations", "12", "--eval-samples", "2", "--batch-size",
+                          "16", "--quiet", "--out", str(run)]),
+                cli.main(["evaluate", str(run), "--samples", "3", "--backend", "cupy"]),
+                cli.main(["predict", str(run), str(images), "--samples", "3",
+                          "--backend", "cupy"]),
+            ]
+            capsys.readouterr()
+            codes.append(cli.main(["info", "--backend", "cupy"]))
+            info = json.loads(capsys.readouterr().out)
+    finally:
+        backend.set_backend(before)
+    assert codes == [0, 0, 0, 0]
+    assert read_checkpoint(run / "checkpoint.npz").trainer["backend"] == "cupy"
+    assert info["backend"] == "cupy" and info["cupy"] == "14.2.0"
