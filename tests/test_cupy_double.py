@@ -224,3 +224,19 @@ def test_cli_commands_run_on_the_double(tmp_path, capsys):
     assert codes == [0, 0, 0, 0]
     assert read_checkpoint(run / "checkpoint.npz").trainer["backend"] == "cupy"
     assert info["backend"] == "cupy" and info["cupy"] == "14.2.0"
+
+
+def test_demo_runs_on_the_double(tmp_path):
+    pytest.importorskip("matplotlib")
+    from tinybcnn import cli
+
+    before = backend.get_backend()
+    try:
+        with cupy_double.installed():
+            code = cli.main(["demo", "--backend", "cupy", "--quick", "--quiet", "--iterations",
+                             "5", "--train-size", "100", "--test-size", "100", "--samples",
+                             "3", "--out", str(tmp_path / "demo")])
+    finally:
+        backend.set_backend(before)
+    assert code == 0
+    assert (tmp_path / "demo" / "results.json").exists()
