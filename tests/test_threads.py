@@ -111,12 +111,15 @@ def test_apply_threads_limits_blas_as_threadpoolctl_reports(monkeypatch):
         assert choice.threads == 1 and choice.reason == "--threads"
         assert all(b["num_threads"] == 1 for b in threads.blas_threads())
         assert threads.describe(1).startswith(
-            "BLAS 1 (--threads); training steps on 1: whole batches; ")
+            "evaluation and prediction on 1 BLAS thread (--threads; change with --threads N "
+            "or TINYBCNN_THREADS=N); training steps on 1 core: whole batches; BLAS libraries: ")
         assert threads.describe(2).startswith(
-            "BLAS 2 (--threads); training steps on 2: each batch in two halves")
+            "evaluation and prediction on 2 BLAS threads (--threads; change with --threads N "
+            "or TINYBCNN_THREADS=N); training steps on 2 cores: each batch in two halves")
         monkeypatch.setattr(threads, "available_cpus", lambda: (8, True))  # 4 <= the CPUs
         assert threads.describe(4).startswith(
-            "BLAS 4 (--threads); training steps on 4: whole batches; ")
+            "evaluation and prediction on 4 BLAS threads (--threads; change with --threads N "
+            "or TINYBCNN_THREADS=N); training steps on 4 cores: whole batches; BLAS libraries: ")
     finally:  # restore what was there
         for d in before:
             if d.get("user_api") == "blas":
@@ -132,7 +135,9 @@ def test_cli_threads_flag_and_info(tmp_path):
                          env={**_env(), ENV_VAR: "1"})
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
-    assert info["threads"].startswith(f"BLAS 1 ({ENV_VAR}); training steps on 1: ")
+    assert info["threads"].startswith(f"evaluation and prediction on 1 BLAS thread ({ENV_VAR}; "
+                                      f"change with --threads N or {ENV_VAR}=N); training "
+                                      "steps on 1 core: ")
     assert "threadpoolctl" not in out.stdout
     assert not [v for k, v in info.items() if k != "cupy" and "install" in str(v)]
     bad = subprocess.run(env_cmd + ["train", "--threads", "0", "--out", str(tmp_path / "r")],
@@ -246,7 +251,9 @@ def test_on_a_busy_two_core_machine_blas_gets_one_thread_and_steps_keep_their_ha
     x = np.zeros((4, 1, 28, 28), np.float32)
     assert split_parts(x, model, objective) == 2
     assert threads.describe().startswith(
-        "BLAS 1 (2 CPUs, load 1.10); training steps on 2: each batch in two halves")
+        "evaluation and prediction on 1 BLAS thread (2 CPUs, load 1.10: about 1 core busy "
+        "with other work; change with --threads N or TINYBCNN_THREADS=N); training steps on 2 "
+        "cores: each batch in two halves")
     with threads.small_work_threads():          # small work: whole batches on one thread
         assert threads.step_threads() == 1 and split_parts(x, model, objective) == 1
     assert threads.step_threads() == 2          # restored after the block

@@ -115,14 +115,19 @@ def _add_data(p: argparse.ArgumentParser, default: str | None = "embedded") -> N
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``tinybcnn`` argument parser with its subcommands."""
-    from .runs import MODEL_NAMES
+    """The ``tinybcnn`` argument parser with its subcommands.
+
+    Building it imports only argparse and :mod:`tinybcnn.choices` (no SciPy, matplotlib, demo or
+    training code), so ``--help`` and argument errors are instant."""
+    from . import choices
+
+    MODEL_NAMES, EXPERIMENT_NAMES = choices.MODEL_NAMES, choices.EXPERIMENT_NAMES
+    DEMO_TRAIN_SIZE, DEMO_TEST_SIZE = choices.DEMO_TRAIN_SIZE, choices.DEMO_TEST_SIZE
+    DEMO_ITERATIONS, DEMO_SAMPLES = choices.DEMO_ITERATIONS, choices.DEMO_SAMPLES
 
     parser = _Parser(prog="tinybcnn", description="Bayesian CNNs with MC dropout "
                      "(Gal & Ghahramani), from scratch in NumPy/CuPy.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    from .demo import DEMO_ITERATIONS, DEMO_SAMPLES, DEMO_TEST_SIZE, DEMO_TRAIN_SIZE
 
     p = sub.add_parser("demo", help="small-data Bayesian CNN vs baseline: table + figures")
     _add_common(p, out_default="tinybcnn-demo")
@@ -138,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("train", help="train a model into a run directory")
-    p.add_argument("--model", choices=MODEL_NAMES, default="lenet-all")
+    p.add_argument("--model", choices=MODEL_NAMES, default="lenet-all", help=choices.MODEL_HELP)
     _add_data(p)
     p.add_argument("--train-size", type=_positive_int, default=None,
                    help="seeded stratified subset of the training split (default: all of it)")
@@ -187,8 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("experiment", help="the paper's experiments (see docs/results.md)")
-    p.add_argument("name", choices=("small-data", "mc-samples", "rotation", "ood", "regression",
-                                    "active-learning"))
+    p.add_argument("name", choices=EXPERIMENT_NAMES)
     _add_data(p)
     p.add_argument("--quick", action="store_true", help="tiny sizes, for CI (< 1 minute)")
     p.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds")
@@ -386,12 +390,19 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
-    from .backend import BackendError, NamespaceMismatch
-    from .train import TrainingDiverged, TrainingInterrupted
+    """Run the command line; returns the exit code.
 
+    Bare ``tinybcnn`` prints the help and exits 2 (no command was run)."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        parser.print_help()
+        return EXIT_BAD_INPUT
     args = parser.parse_args(argv)
+    # after parsing, so --help and argument errors import none of this
+    from .backend import BackendError, NamespaceMismatch
+    from .training.errors import TrainingDiverged, TrainingInterrupted
+
     previous_term = _catch_sigterm()
     previous_show, warnings.showwarning = warnings.showwarning, _show_warning
     try:

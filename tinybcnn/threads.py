@@ -369,23 +369,51 @@ def _counts(blas: int, steps: int) -> str:
 
 
 def blas_threads() -> list[dict[str, Any]]:
-    """The BLAS libraries loaded in this process and their current thread counts."""
+    """The BLAS libraries loaded in this process and their current thread counts (``owner``:
+    the package that ships the library, e.g. ``numpy`` or ``scipy``, when its path says)."""
     from threadpoolctl import threadpool_info
 
-    return [{k: d.get(k) for k in ("internal_api", "version", "num_threads")}
+    return [{**{k: d.get(k) for k in ("internal_api", "version", "num_threads")},
+             "owner": _owner(str(d.get("filepath") or ""))}
             for d in threadpool_info() if d.get("user_api") == "blas"]
 
 
-def describe(requested: int | None = None) -> str:
-    """One line for ``tinybcnn info``: the counts a run would use, why, and the BLAS now.
+def _owner(path: str) -> str | None:
+    """``numpy`` for ``.../numpy.libs/libscipy_openblas...so``, and so on; else None."""
+    for part in reversed(Path(path).parts[:-1]):
+        name = part.removesuffix(".libs").removesuffix(".dylibs")
+        if name in ("numpy", "scipy", "torch", "cupy"):
+            return name
+    return None
 
-    For example ``"BLAS 1 (2 CPUs, load 1.00); training steps on 2: each batch in two halves
-    side by side, one BLAS thread each; openblas 0.3.31 (2 now)"``.
+
+def describe(requested: int | None = None) -> str:
+    """One line for ``tinybcnn info``, in words a user can act on: the BLAS threads a command
+    would use and why, how to change them, the training step's cores, and the BLAS libraries.
+
+    For example ``"evaluation and prediction on 1 BLAS thread (2 CPUs, load 1.00: about 1 core
+    busy with other work; change with --threads N or TINYBCNN_THREADS=N); training steps on 2
+    cores: each batch in two halves side by side, one BLAS thread each; BLAS libraries:
+    openblas 0.3.31 (numpy's), openblas 0.3.30 (scipy's), 2 threads each until a command sets
+    them"``. NumPy and SciPy each ship their own OpenBLAS, hence two libraries.
     """
     choice = choose_threads(requested)
+    reason = choice.reason
+    if ", load " in reason:
+        busy = math.floor(float(reason.rsplit(" ", 1)[1]) + 0.5)
+        reason += f": about {busy} core{'s' * (busy != 1)} busy with other work"
     steps = ("each batch in two halves side by side, one BLAS thread each"
              if parts_for(choice.steps, 2) > 1 else "whole batches")
-    blas = ", ".join(f"{b['internal_api']} {b['version']} ({b['num_threads']} now)"
-                     for b in blas_threads()) or "no BLAS found"
-    return (f"BLAS {choice.threads} ({choice.reason}); training steps on {choice.steps}: "
-            f"{steps}; {blas}")
+    libs = blas_threads()
+    names = ", ".join(f"{b['internal_api']} {b['version']}"
+                      + (f" ({b['owner']}'s)" if b.get("owner") else "") for b in libs)
+    counts = sorted({b["num_threads"] for b in libs})
+    each = " each" if len(libs) > 1 else ""
+    now = (f", {counts[0]} thread{'s' * (counts[0] != 1)}{each} until a command sets them"
+           if len(counts) == 1 else
+           f", {'/'.join(map(str, counts))} threads until a command sets them" if counts else "")
+    blas = f"BLAS libraries: {names}{now}" if libs else "no BLAS library found"
+    plural = "s" * (choice.threads != 1)
+    return (f"evaluation and prediction on {choice.threads} BLAS thread{plural} ({reason}; "
+            f"change with --threads N or {ENV_VAR}=N); training steps on {choice.steps} "
+            f"core{'s' * (choice.steps != 1)}: {steps}; {blas}")
