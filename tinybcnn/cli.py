@@ -197,8 +197,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny sizes, for CI (< 1 minute)")
     p.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds")
     p.add_argument("--iterations", type=_positive_int, default=None)
+    al = p.add_argument_group("active-learning", "the active-learning experiment's scale "
+                              "(defaults: docs/results.md section 6)")
+    al.add_argument("--rounds", type=_positive_int, default=None,
+                    help="acquisition rounds of 10 images (25)")
+    al.add_argument("--pool-subset", type=_positive_int, default=None,
+                    help="pool images scored per round (1000; the paper: 2000)")
+    al.add_argument("--samples", type=_positive_int, default=None,
+                    help="MC passes T for scoring (20)")
+    al.add_argument("--acquisitions", default=None, metavar="A,B,...",
+                    help="comma list of random, bald, max_entropy, variation_ratio, "
+                         "variation_ratio_probs, mean_std, bald_standard")
+    al.add_argument("--thresholds", default=None, metavar="E,...",
+                    help="test errors for the labels-to-reach table (0.25,0.2)")
     p.add_argument("--resume", action="store_true",
-                   help="reuse the finished runs in --out and continue interrupted ones")
+                   help="reuse the finished runs in --out and continue interrupted ones "
+                        "(active-learning: continue at the round it stopped)")
     _add_common(p)
     p.set_defaults(func=_cmd_experiment)
 
@@ -355,10 +369,15 @@ def _predict_with_progress(model: Any, x: Any, samples: int, seed: int, progress
 def _cmd_experiment(args: argparse.Namespace) -> int:
     from . import experiments
 
+    # the active-learning flags, where given, are settings overrides (another experiment
+    # refuses them in one line: "unknown setting(s) ...")
+    overrides = {k: getattr(args, k) for k in ("rounds", "pool_subset", "samples",
+                                               "acquisitions", "thresholds")
+                 if getattr(args, k, None) is not None}
     result_path = experiments.run(args.name, out=args.out, dataset=args.dataset,
                                   data_dir=args.data_dir, quick=args.quick, seeds=args.seeds,
                                   iterations=args.iterations, seed=args.seed,
-                                  progress=not args.quiet, resume=args.resume)
+                                  progress=not args.quiet, resume=args.resume, **overrides)
     print(f"wrote {result_path}")
     return 0
 

@@ -511,7 +511,8 @@ def regression_tau(rows: Sequence[Mapping[str, float]], best: Mapping[str, float
 
 def active_learning_curves(curves: Mapping[str, Mapping[str, Any]],
                            path: str | Path | None = None,
-                           title: str = "Active learning") -> Any:
+                           title: str = "Active learning",
+                           thresholds: Sequence[float] = ()) -> Any:
     """Test error against the number of labelled images, one line per acquisition function.
 
     Parameters
@@ -519,8 +520,12 @@ def active_learning_curves(curves: Mapping[str, Mapping[str, Any]],
     curves : dict name -> {"labels": (R,), "error": (seeds, R)}
         Errors as fractions (drawn in percent); the line is the mean over seeds, the band
         its min–max.
+    thresholds : sequence of float
+        Test errors (fractions) drawn as thin grey lines: those of the labels-to-reach table.
     """
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for t in thresholds:
+        ax.axhline(100 * t, color="0.5", lw=0.8, ls=":", zorder=0)
     for i, (name, c) in enumerate(curves.items()):
         labels = np.asarray(c["labels"])
         err = 100 * np.asarray(c["error"], dtype=float)

@@ -188,7 +188,7 @@ def _run_standalone(key: str, out: str | Path, dataset: str, data_dir: str | Non
                     seeds: int | None, iterations: int | None, seed: int, progress: bool,
                     resume: bool, overrides: dict[str, Any]) -> Path:
     """:func:`run` for ``regression`` and ``active_learning`` (their own data and files)."""
-    if resume:
+    if resume and key == "regression":
         raise ValueError(f"resume does not apply to {key}: it keeps no run folders")
     if iterations is not None:
         overrides["iterations"] = iterations
@@ -203,7 +203,7 @@ def _run_standalone(key: str, out: str | Path, dataset: str, data_dir: str | Non
         overrides["seeds"] = seeds
     return _active_learning.run_active_learning(out, dataset=dataset, data_dir=data_dir,
                                                 quick=quick, seed=seed, progress=progress,
-                                                **overrides)
+                                                resume=resume, **overrides)
 
 
 def _dataset_record(full: Dataset, pool: Dataset, seed: int) -> dict[str, Any]:
@@ -244,7 +244,8 @@ def run(name: str, out: str | Path, dataset: str = "embedded", data_dir: str | N
         tqdm bars (shown on a terminal only).
     resume : bool
         Continue (or reuse, if finished) run directories already in ``out`` whose config is
-        identical, instead of training them again.
+        identical, instead of training them again; active_learning continues each curve at
+        the round it stopped (``out/active_learning_state.json``).
     run_dir : path, optional
         mc_samples and rotation: use this trained run instead of training lenet-all.
     **overrides

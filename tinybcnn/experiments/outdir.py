@@ -1,7 +1,8 @@
 """An experiment's output folder under :mod:`tinybcnn.rundir`'s rule.
 
 An experiment folder holds what experiments wrote there: ``<name>.json`` (the results record),
-``<name>_details.json``, figures ``<name>_*.png`` and run folders ``<name>_runs/``, for any of
+``<name>_details.json``, a run's state ``<name>_state.json`` (active learning's, for
+``--resume``), figures ``<name>_*.png`` and run folders ``<name>_runs/``, for any of
 the experiments, perhaps beside files of the user's, which are never touched. It is known by
 its contents, not its names: a results JSON whose ``"experiment"`` is that experiment's name
 (``active_learning.json`` is exactly ``{"dataset", "acquisitions"}``), or a ``<name>_runs``
@@ -25,6 +26,11 @@ EXPERIMENT_NAMES = ("small_data", "mc_samples", "rotation", "ood", "regression",
                     "active_learning")
 
 
+def _json_names(key: str) -> tuple[str, str, str]:
+    """The JSON files experiment ``key`` may write: results, details and a run's state."""
+    return f"{key}.json", f"{key}_details.json", f"{key}_state.json"
+
+
 def _own_json(path: Path, key: str) -> bool:
     """Whether ``path`` is a results file experiment ``key`` wrote (read within bounds)."""
     try:
@@ -41,7 +47,7 @@ def _own_json(path: Path, key: str) -> bool:
 def _has_experiment(out: Path, names: set[str]) -> bool:
     """Whether ``out`` holds an experiment's results JSON, or its run folder (empty or a run)."""
     for key in EXPERIMENT_NAMES:
-        for file in (f"{key}.json", f"{key}_details.json"):
+        for file in _json_names(key):
             if file in names and _own_json(out / file, key):
                 return True
         runs = out / f"{key}_runs"
@@ -59,7 +65,7 @@ def experiment_folder(key: str) -> FolderKind:
     def expect(name: str) -> str | None:
         if name == f"{key}_runs":
             return "dir"
-        if name in (f"{key}.json", f"{key}_details.json") or (
+        if name in _json_names(key) or (
                 name.startswith(f"{key}_") and name.endswith(".png")):
             return "file"
         return None
@@ -67,7 +73,7 @@ def experiment_folder(key: str) -> FolderKind:
     def check(out: Path, names: set[str], resume: bool) -> None:
         if not _has_experiment(out, names):
             raise refuse(out, "is not empty and is not a tinybcnn experiment folder")
-        for file in (f"{key}.json", f"{key}_details.json"):  # this one's must be its own
+        for file in _json_names(key):  # this one's must be its own
             if file in names and not _own_json(out / file, key):
                 raise refuse(out, f"holds {file}, which is not {key}'s results file")
 
