@@ -15,9 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PROVIDED_BY = {"array_api_strict": "array-api-strict", "griffe": "mkdocstrings[python]",
                "mkdocs": "mkdocs", "mkdocstrings": "mkdocstrings[python]",
                "material": "mkdocs-material", "jupytext": "jupytext",
-               "hypothesis": "hypothesis",
-               # not needed on a CPU: the GPU tests, the package itself, the stdlib
-               "cupy": None, "tinybcnn.data": None, "tomllib": None}
+               "hypothesis": "hypothesis", "array_api_compat": "array-api-compat",
+               # not needed on a CPU: the GPU tests, the package itself, the stdlib; and
+               # matplotlib, a dependency of the package (skipped only on a bare GPU machine)
+               "cupy": None, "tinybcnn.data": None, "tomllib": None, "matplotlib": None}
 
 
 def dev_requirements() -> set[str]:
