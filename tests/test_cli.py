@@ -283,7 +283,7 @@ BAD_INPUT = [
     ("predict-missing-images", ["predict", "{run}", "{root}/missing.npy"], True),
     ("predict-missing-run", ["predict", "{root}/nope", "{npy}"], False),
     ("unknown-subcommand", ["frobnicate"], True),
-    ("no-subcommand", [], False),
+    # bare `tinybcnn` prints the help and exits 2: tests/test_cli_light.py (issue 26)
     ("experiment-unknown", ["experiment", "everything", "--out", "{root}/x"], False),
     # arguments that are fine alone but not together with the data
     ("train-size-too-large", ["train", "--train-size", "100000", "--iterations", "1",
@@ -406,8 +406,12 @@ def test_train_evaluate_predict_round_trip(tmp_path, work, capsys):
     assert (metrics["dataset"], metrics["iteration"]) == ("embedded", 20)
     # the printed table shows the same numbers as the file
     std_row = next(line for line in result.stdout.splitlines() if line.startswith("standard"))
-    assert float(std_row.split()[1]) == pytest.approx(metrics["standard"]["error"], abs=1e-4)
-    assert any(line.startswith("MC T=3") for line in result.stdout.splitlines())
+    # (issue 26's one results format: error in percent, what was scored, where the file went)
+    assert float(std_row.split()[1]) / 100 == pytest.approx(metrics["standard"]["error"],
+                                                            abs=1e-4)
+    assert any(line.startswith("MC (T=3)") for line in result.stdout.splitlines())
+    assert "scored: embedded test set, 100 images, T = 3" in result.stdout
+    assert result.stdout.strip().endswith(f"files: {run / 'metrics.json'}")
 
     # the same arguments in-process give the same run (and so the same metrics)
     code, _, err = call(["train", *TINY, "--out", tmp_path / "again"], capsys)

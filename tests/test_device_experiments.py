@@ -36,7 +36,7 @@ def _run(name: str, out, backend_name: str) -> int:
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_runs_on_array_api_strict(name, tmp_path, capsys):
     assert _run(name, tmp_path, "array_api_strict") == 0
-    written = capsys.readouterr().out.split("wrote ", 1)[1].strip()
+    written = capsys.readouterr().out.split("files: ", 1)[1].split(",")[0].strip()
     assert json.loads(open(written).read())   # a results file that parses
 
 

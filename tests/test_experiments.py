@@ -401,7 +401,10 @@ def test_cli_experiment_quick(tiny_dataset, tmp_path, capsys):
     code = cli.main(["experiment", "mc-samples", "--quick", "--out", str(out), "--quiet",
                      "--dataset", tiny_dataset, "--seed", "2"])
     assert code == 0
-    assert capsys.readouterr().out.strip() == f"wrote {out / 'mc_samples.json'}"
+    # the summary table (tinybcnn.report), its last line the files
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0].startswith("scored: ")
+    assert printed[-1].startswith(f"files: {out / 'mc_samples.json'}")
     result = json.loads((out / "mc_samples.json").read_text())
     args = result["arguments"]
     assert args["quick"] is True and args["seed"] == 2 and args["overrides"] == {}
@@ -578,7 +581,10 @@ def test_active_learning_cli_quick(tiny_dataset, tmp_path, capsys):
     code = cli.main(["experiment", "active-learning", "--quick", "--out", str(out), "--quiet",
                      "--dataset", tiny_dataset, "--iterations", "3"])
     assert code == 0
-    assert capsys.readouterr().out.strip() == f"wrote {out / 'active_learning.json'}"
+    # the summary table (tinybcnn.report), its last line the files
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0].startswith("scored: ")
+    assert printed[-1].startswith(f"files: {out / 'active_learning.json'}")
     result = json.loads((out / "active_learning.json").read_text())
     quick = experiments.QUICK["active_learning"]
     n_labels = [quick.initial + r * quick.per_round for r in range(quick.rounds + 1)]

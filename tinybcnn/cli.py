@@ -85,6 +85,9 @@ def _existing_dir(text: str) -> str:
 def _existing_file(text: str) -> str:
     if Path(text).is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a directory, not a file")
+    if Path(text).exists() and not Path(text).is_file():  # a FIFO, a socket, a device
+        raise argparse.ArgumentTypeError(f"{text!r} is not a regular file; give an .npy or "
+                                         "IDX file saved on disk")
     if not Path(text).is_file():
         raise argparse.ArgumentTypeError(f"file {text!r} does not exist")
     return text
@@ -185,9 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="classify images from an .npy or IDX file")
     p.add_argument("run_dir", type=_existing_dir)
     p.add_argument("images", type=_existing_file,
-                   help=".npy (N,H,W) or (N,1,H,W) uint8 or float in [0,1), or an IDX file")
+                   help=".npy (N,H,W) or (N,1,H,W), or an IDX file: uint8 pixels 0-255, or "
+                   "floats scaled as in training, pixels / 256 (not / 255)")
     p.add_argument("--samples", type=_predict_samples, default=50,
                    help=f"MC samples T (50), at most {MAX_PREDICT_SAMPLES:,}")
+    p.add_argument("--format", choices=("text", "csv", "json"), default="text",
+                   help="text: a table (default); csv: one row per image with the probability "
+                   "of every class, entropy, mutual_info, variation_ratio; json: the same, "
+                   "one object")
     _add_common(p, out=False)
     p.set_defaults(func=_cmd_predict)
 
@@ -246,6 +254,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         config = None  # the run's own config.json, with a new total if one is given
+        _check_resume_flags(args)
     else:
         weight_decay = args.weight_decay
         if weight_decay is None and args.length_scale is None:
@@ -268,18 +277,77 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``train`` options that set the run's configuration: with ``--resume`` the run's config.json
+#: gives them, so one given with another value is refused (the total, --iterations or --epochs,
+#: is the one a resume may change; --quiet, --threads, --backend apply to this session only).
+_RESUME_CONFIG = {"--model": "model", "--dataset": "dataset", "--data-dir": "data_dir",
+                  "--train-size": "train_size", "--test-size": "test_size",
+                  "--batch-size": "batch_size", "--p": "p", "--lr": "lr",
+                  "--weight-decay": "weight_decay", "--length-scale": "length_scale",
+                  "--eval-every": "eval_every", "--eval-samples": "eval_samples",
+                  "--seed": "seed"}
+
+
+def _check_resume_flags(args: argparse.Namespace) -> None:
+    """Refuse, in one line, configuration flags given with ``--resume`` whose value differs
+    from the run's config.json; a flag that repeats the run's value is harmless and passes."""
+    from .runs import CONFIG, RunConfig
+
+    given = [o for o in _RESUME_CONFIG if o in getattr(args, "given", ())]
+    path = Path(args.out) / CONFIG
+    if not given or not path.is_file():
+        return  # nothing given, or no run: train_run says what is missing
+    config = RunConfig.load(path)
+    clash = []
+    for option in given:
+        field = _RESUME_CONFIG[option]
+        new, old = getattr(args, field), getattr(config, field)
+        same = (new == old or (isinstance(new, float) and isinstance(old, int | float)
+                               and math.isclose(new, old, rel_tol=1e-12)))
+        if not same:
+            clash.append(f"{option} {new} (the run has {old})")
+    if clash:
+        raise ValueError(f"{', '.join(clash)}: --resume continues the run in {args.out} as its "
+                         f"{CONFIG} says; drop {'this flag' if len(clash) == 1 else 'these flags'}"
+                         ", or train a new run in another --out (only --iterations/--epochs, "
+                         "the total, may change)")
+
+
+def _given_options(parser: argparse.ArgumentParser, command: str | None,
+                   argv: Sequence[str]) -> set[str]:
+    """The long option strings of ``command`` that ``argv`` names (``--lr 0.1``, ``--lr=0.1``,
+    or a prefix argparse accepts, ``--batch 32``)."""
+    sub = next((a.choices[command] for a in parser._actions
+                if isinstance(a, argparse._SubParsersAction) and command in a.choices), None)
+    if sub is None:
+        return set()
+    options = [o for a in sub._actions for o in a.option_strings if o.startswith("--")]
+    given = set()
+    for token in argv:
+        if token == "--":
+            break
+        name = token.split("=", 1)[0]
+        if not name.startswith("--"):
+            continue
+        hits = [o for o in options if o == name] or [o for o in options if o.startswith(name)]
+        if len(hits) == 1:
+            given.add(hits[0])
+    return given
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .runs import evaluate_run, metrics_path
 
     result = evaluate_run(args.run_dir, dataset=args.dataset, samples=args.samples,
                           seed=args.seed, data_dir=args.data_dir, progress=not args.quiet)
-    print(f"{'':10s} {'error':>8s} {'NLL':>8s} {'Brier':>8s} {'ECE':>8s}")
-    for kind in ("standard", "mc"):
-        m = result[kind]
-        label = kind if kind == "standard" else f"MC T={result['samples']}"
-        print(f"{label:10s} {m['error']:8.4f} {m['nll']:8.4f} {m['brier']:8.4f} "
-              f"{m['ece']:8.4f}")
-    print(f"wrote {metrics_path(args.run_dir, args.dataset)}")
+    from .report import results_table, scored_line
+
+    scored = scored_line(result.get("dataset", args.dataset or "the run's"), result["n_test"],
+                         result["samples"])
+    if result.get("iteration") is not None:
+        scored += f"; checkpoint at iteration {result['iteration']:,}"
+    rows = [("standard", result["standard"]), (f"MC (T={result['samples']})", result["mc"])]
+    print(results_table(rows, scored, [metrics_path(args.run_dir, args.dataset)]))
     return 0
 
 
@@ -315,6 +383,12 @@ def _read_images(path: str) -> Any:
         raise ValueError(f"{path}: float images must lie in [0, 1] (pixels / 256, as the "
                          f"training data); got values in [{images.min()}, {images.max()}]. "
                          "Divide by 256 or save them as uint8")
+    if images.max() == 1.0:
+        # uint8 / 256 tops out at 255/256; an exact 1.0 is what pixels / 255 (torchvision's
+        # ToTensor) gives: a small shift, so a warning, not an error
+        warnings.warn(f"{path}: float pixels reach 1.0, which suggests pixels / 255; the model "
+                      "was trained on pixels / 256 (at most 0.996): multiply by 255/256 or "
+                      "save the images as uint8", stacklevel=2)
     return images[:, None].astype(np.float32)
 
 
@@ -329,6 +403,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                          f"{tuple(model.in_shape)[1:]}, got {tuple(x.shape[2:])}")
     pred = _predict_with_progress(model, x, args.samples, args.seed, not args.quiet)
     names = class_names(config.dataset, int(pred.probs.shape[1]))
+    if args.format != "text":
+        from .report import write_predictions
+
+        write_predictions(sys.stdout, pred, names, args.format, samples=args.samples,
+                          seed=args.seed, images=args.images)
+        return 0
     # the name last: names hold spaces ("Ankle boot"), the numbers stay in fixed columns
     print(f"{'image':>6s} {'class':>6s} {'prob':>6s} {'entropy':>8s} {'MI':>7s}  name")
     for i, (k, prob, h, mi) in enumerate(zip(pred.labels, pred.confidence, pred.entropy,
@@ -378,7 +458,9 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
                                   data_dir=args.data_dir, quick=args.quick, seeds=args.seeds,
                                   iterations=args.iterations, seed=args.seed,
                                   progress=not args.quiet, resume=args.resume, **overrides)
-    print(f"wrote {result_path}")
+    from .report import experiment_summary
+
+    print(experiment_summary(result_path))  # its last line: "files: RESULTS.json, figures"
     return 0
 
 
@@ -418,6 +500,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_BAD_INPUT
     args = parser.parse_args(argv)
+    args.given = _given_options(parser, args.command, argv)  # what the user typed, not defaults
     # after parsing, so --help and argument errors import none of this
     from .backend import BackendError, NamespaceMismatch
     from .training.errors import TrainingDiverged, TrainingInterrupted
@@ -451,12 +534,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError, BackendError, NamespaceMismatch) as exc:
         # DataError, CheckpointError, NpyFileError and RunLocked are ValueErrors: one line;
         # NamespaceMismatch (a TypeError: host data met a device model) is bad input too
-        print(f"tinybcnn: error: {exc}", file=sys.stderr)
+        print(f"tinybcnn: error: {_error_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     finally:
         warnings.showwarning = previous_show
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
+
+
+def _error_line(exc: BaseException) -> str:
+    """The one error line: a full disk names the file and the fix (``[Errno 28] No space left
+    on device`` alone does not say what to do)."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return (f"the disk is full{where} ([Errno {exc.errno}] {exc.strerror}); free some "
+                "space there, or choose an --out on another disk, and run the command again")
+    return str(exc)
 
 
 _sigterm_seen = False

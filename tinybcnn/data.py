@@ -638,15 +638,37 @@ def _candidate_dirs(
     return places
 
 
-def _how_to_get(name: str) -> str:
-    """The advice that ends every "not found" message."""
+def _how_to_get(name: str, downloading: bool = False) -> str:
+    """The advice that ends every "not found" message (``downloading``: after a failed
+    download, which the advice then does not repeat)."""
     ways = []
     if name == "fashion-mnist":
         ways.append("run `apt-get install dataset-fashion-mnist` (Debian/Ubuntu)")
     ways.append(f"put the four files {', '.join(s + '[.gz]' for s in IDX_FILES.values())} "
                 f"in a folder and pass --data-dir DIR (or data_dir=DIR, or set $TINYBCNN_DATA)")
-    ways.append(f"allow the download (download=True) from {_mirrors(name)[0]}")
+    if downloading:
+        ways.append("try again when the network is back (or set $TINYBCNN_MIRROR to a "
+                    "mirror's base URL)")
+    else:
+        ways.append(f"allow the download (download=True) from {_mirrors(name)[0]}")
     return "to get it: " + "; or ".join(ways)
+
+
+def _reason(error: BaseException) -> str:
+    """A download error in a few words: ``HTTP 404 Not Found``, ``timed out``, ``[Errno 111]
+    Connection refused`` (urllib's ``<urlopen error [Errno None] ...>`` wrapping dropped)."""
+    if isinstance(error, OSError) and error.errno is None and isinstance(
+            error.__cause__, OSError):  # atomic_write's re-raise naming the file: the cause
+        return _reason(error.__cause__)
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        reason = error.reason
+        if isinstance(reason, OSError) and reason.strerror:
+            return (f"[Errno {reason.errno}] {reason.strerror}" if reason.errno is not None
+                    else str(reason.strerror))
+        return str(reason)
+    return str(error) or type(error).__name__
 
 
 def _mirrors(name: str) -> list[str]:
@@ -685,7 +707,23 @@ def _download_file(url: str, dest: Path, sha256: str, progress: bool) -> None:
 
 
 def _download(name: str, folder: Path, progress: bool) -> None:
-    """Fetch the missing ``.gz`` files of ``name`` into ``folder``, trying each mirror."""
+    """Fetch the missing ``.gz`` files of ``name`` into ``folder``, trying each mirror.
+
+    A failure leaves no empty folder behind: the folders this call created (the cache's
+    ``tinybcnn/<name>``) are removed again if nothing was downloaded into them."""
+    created = [d for d in (folder, folder.parent) if not d.exists()]
+    try:
+        _download_missing(name, folder, progress)
+    except BaseException:
+        for d in created:  # deepest first; rmdir refuses a folder that holds anything
+            try:
+                d.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _download_missing(name: str, folder: Path, progress: bool) -> None:
     for filename, sha256 in SHA256[name].items():
         dest = folder / filename
         if dest.is_file():  # written by an earlier, interrupted run: verified before renaming
@@ -698,10 +736,10 @@ def _download(name: str, folder: Path, progress: bool) -> None:
             # URLError, HTTPError and timeouts are OSErrors; a connection cut mid-file is an
             # HTTPException; a malformed mirror URL a ValueError (so is DataError: bad SHA-256)
             except (ValueError, OSError, http.client.HTTPException) as e:
-                errors.append(f"{base + filename}: {e}")
+                errors.append(f"{base + filename}: {_reason(e)}")
         else:
-            raise DataError(f"cannot download {name} file {filename} ("
-                            + "; ".join(errors) + f"); {_how_to_get(name)}")
+            raise DataError(f"cannot download {name} into {folder} ("
+                            + "; ".join(errors) + f"); {_how_to_get(name, downloading=True)}")
 
 
 def _load_named(name: str, data_dir: str | os.PathLike[str] | None, download: bool,

@@ -62,12 +62,13 @@ def training_curves(histories: Mapping[str, Sequence[Mapping[str, float]]],
         color = f"C{i}"
         it = [r["iteration"] for r in rows]
         if rows and "train_loss" in rows[0]:
-            ax_loss.plot(it, [r["train_loss"] for r in rows], color=color, label=name)
+            ax_loss.plot(it, [r["train_loss"] for r in rows], color=color, label=name,
+                         marker="o", ms=3)  # the points are the evaluations
         for key, style, what in (("std_error", "--", "standard"), ("mc_error", "-", mc_label)):
             pts = [(r["iteration"], r[key]) for r in rows if r.get(key) is not None]
             if pts:
                 xs, ys = zip(*pts, strict=True)
-                ax_err.plot(xs, 100 * np.asarray(ys), style, color=color,
+                ax_err.plot(xs, 100 * np.asarray(ys), style, color=color, marker="o", ms=3,
                             label=f"{name} ({what})")
     ax_loss.set(xlabel="iteration", ylabel="training objective", title="Training loss")
     ax_err.set(xlabel="iteration", ylabel="test error (%)", title="Held-out error")
@@ -87,8 +88,12 @@ def reliability_diagram(bins: Mapping[str, Any], path: str | Path | None = None)
         Objects with ``bin_edges``, ``bin_confidence``, ``bin_accuracy``, ``bin_counts`` and
         ``ece`` (as returned by :func:`tinybcnn.metrics.ece`).
     """
+    from matplotlib.patches import Patch
+
     n = len(bins)
-    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(5.0 * n, 5.0), squeeze=False)
+    over = dict(color="C3", alpha=0.4, hatch="//")
+    under = dict(color="C2", alpha=0.4, hatch="\\\\")
     for ax, (name, r) in zip(axes[0], bins.items(), strict=True):
         edges = np.asarray(r.bin_edges)
         centers = 0.5 * (edges[:-1] + edges[1:])
@@ -97,21 +102,34 @@ def reliability_diagram(bins: Mapping[str, Any], path: str | Path | None = None)
         conf = np.nan_to_num(np.asarray(r.bin_confidence, dtype=float))
         counts = np.asarray(r.bin_counts)
         filled = counts > 0
-        ax.bar(centers[filled], acc[filled], width=width[filled], edgecolor="k",
-               color="C0", alpha=0.8, label="accuracy")
-        ax.bar(centers[filled], (conf - acc)[filled], bottom=acc[filled], width=width[filled],
-               color="C3", alpha=0.35, hatch="//",
-               label="gap to mean confidence\n(above bar: overconfident,\ninside: underconfident)")
-        for x, a, c in zip(centers[filled], acc[filled], counts[filled], strict=True):
-            # how many test images each bar stands for: a bin of 3 says little
-            ax.text(x, min(a, 0.9) + 0.02, str(int(c)), ha="center", va="bottom", fontsize=8,
-                    rotation=90)
+        # the bar is the accuracy: solid blue up to the mean confidence, green above it when
+        # the model is underconfident (accuracy above confidence), and a red hatched gap
+        # above the bar when it is overconfident (confidence above accuracy)
+        base = np.minimum(acc, conf)
+        ax.bar(centers[filled], base[filled], width=width[filled], color="C0", alpha=0.8)
+        hi = filled & (conf > acc)
+        lo = filled & (conf < acc)
+        ax.bar(centers[hi], (conf - acc)[hi], bottom=acc[hi], width=width[hi], **over)
+        ax.bar(centers[lo], (acc - conf)[lo], bottom=conf[lo], width=width[lo], **under)
+        ax.bar(centers[filled], acc[filled], width=width[filled], fill=False, edgecolor="k",
+               lw=0.8)
+        for x, c in zip(centers[filled], counts[filled], strict=True):
+            # how many test images each bar stands for (a bin of 3 says little): one row at
+            # the foot of the panel, horizontal, never clipped by a full bar
+            ax.text(x, 0.015, str(int(c)), ha="center", va="bottom", fontsize=7,
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
         ax.plot([0, 1], [0, 1], "k--", lw=1)
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", title=f"{name}\nECE {r.ece:.3f}")
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (bin of the top-class probability)",
+               title=f"{name}\nECE {r.ece:.3f}")
         ax.set_aspect("equal")
-    axes[0][0].set_ylabel("accuracy (numbers: test images per bin)")
-    axes[0][0].legend(loc="upper left", fontsize=6)
-    fig.tight_layout()
+    axes[0][0].set_ylabel("accuracy (the top of the bar)")
+    handles = [Patch(color="C0", alpha=0.8, label="accuracy; number at the foot: test images "
+                     "in the bin"),
+               Patch(**over, label="overconfident: confidence above accuracy"),
+               Patch(**under, label="underconfident: accuracy above confidence")]
+    fig.legend(handles=handles, loc="lower center", ncol=3 if n > 1 else 1, fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0.1 if n > 1 else 0.2, 1, 1))
     return save(fig, path)
 
 
