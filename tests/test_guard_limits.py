@@ -21,7 +21,8 @@ import pytest
 
 import tinybcnn as tb
 from tinybcnn import checkpoint as ckpt_mod
-from tinybcnn import cli, npyfile, threads
+from tinybcnn import cli, metrics, npyfile, runlock, threads
+from tinybcnn import data as data_mod
 from tinybcnn import predict as predict_mod
 from tinybcnn.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from tinybcnn.data import DataError, read_idx
@@ -127,17 +128,23 @@ def _idx(code, dims, payload_len):
 
 @pytest.mark.parametrize("code,itemsize", [(0x08, 1), (0x0C, 4), (0x0E, 8)])
 @pytest.mark.parametrize("gz", [False, True])
-def test_idx_payload_at_its_exact_size(tmp_path, code, itemsize, gz):
-    dims = (2, 3, 5)
-    exact = 30 * itemsize
+def test_idx_payload_at_its_exact_size(tmp_path, monkeypatch, code, itemsize, gz):
+    # 7-byte reads: the payload (28 · itemsize bytes) ends exactly at a chunk's end, so a
+    # compressed file's one extra byte is found only by reading one past the declared size
+    monkeypatch.setattr(data_mod, "_CHUNK", 7)
+    dims = (4, 7)
+    exact = 28 * itemsize
     for length, ok in ((exact, True), (exact - 1, False), (exact + 1, False)):
         data = _idx(code, dims, length)
         path = tmp_path / f"f{length}"
         path.write_bytes(gzip.compress(data) if gz else data)
         if ok:
             assert read_idx(path).shape == dims
-        else:
+        elif gz:
             with pytest.raises(DataError, match="declares"):
+                read_idx(path)
+        else:  # a raw file is measured on disk first: the message names the bytes there
+            with pytest.raises(DataError, match=f"the file holds {length:,} bytes of data"):
                 read_idx(path)
 
 
@@ -436,3 +443,48 @@ def test_split_steps_from_two_rows():
     assert threads.parts_for(2, 2) == 2
     assert threads.parts_for(2, 1) == 1
     assert threads.parts_for(3, 10) == 1 and threads.parts_for(1, 10) == 1
+
+
+# -- the run lock's file, metrics at their edges ----------------------------------------------
+@pytest.mark.parametrize("size,ok", [(runlock._MAX_LOCK_BYTES, True),
+                                     (runlock._MAX_LOCK_BYTES + 1, False)])
+def test_lock_file_size_at_its_limit(tmp_path, size, ok):
+    # a stale pid of our own (digits and a newline): the package's kind of file, whatever it holds
+    (tmp_path / runlock.LOCK_NAME).write_bytes(b"0" * (size - 2) + b"1\n")
+    if ok:
+        with runlock.run_lock(tmp_path):
+            pass
+    else:
+        with pytest.raises(runlock.LockFileError, match=f"a file of {size} bytes"):
+            with runlock.run_lock(tmp_path):
+                pass
+
+
+def test_a_lock_file_with_a_second_link_is_refused(tmp_path):
+    (tmp_path / runlock.LOCK_NAME).write_bytes(b"")
+    os.link(tmp_path / runlock.LOCK_NAME, tmp_path / "other")
+    with pytest.raises(runlock.LockFileError, match="2 hard links"):
+        with runlock.run_lock(tmp_path):
+            pass
+
+
+@pytest.mark.parametrize("conf,n_bins,bin_", [(0.5, 2, 0), (0.75, 4, 2), (1.0, 4, 3),
+                                              (0.7500001, 4, 3), (0.2, 4, 0), (0.25, 4, 0),
+                                              (0.2500001, 4, 1)])
+def test_ece_confidence_on_a_bin_edge_goes_to_the_lower_bin(conf, n_bins, bin_):
+    """Bins are ``(edges[i], edges[i+1]]`` (the first also takes 0), so a confidence on an
+    edge belongs to the bin below it."""
+    probs = np.array([[conf] + [(1.0 - conf) / 9] * 9])   # ten classes: conf is the max
+    counts = metrics.ece(probs, np.array([0]), n_bins=n_bins).bin_counts
+    assert counts.tolist() == [int(b == bin_) for b in range(n_bins)]
+
+
+@pytest.mark.parametrize("eps,ok", [(np.nextafter(1.0, 0.0), True), (1.0, False),
+                                    (1e-300, True), (0.0, False)])
+def test_nll_eps_range(eps, ok):
+    probs, labels = np.array([[0.5, 0.5]]), np.array([0])
+    if ok:
+        assert metrics.nll(probs, labels, eps=eps) >= 0
+    else:
+        with pytest.raises(ValueError, match="eps must lie in"):
+            metrics.nll(probs, labels, eps=eps)
