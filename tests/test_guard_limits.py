@@ -24,6 +24,7 @@ from tinybcnn import checkpoint as ckpt_mod
 from tinybcnn import cli, metrics, npyfile, runlock, threads
 from tinybcnn import data as data_mod
 from tinybcnn import predict as predict_mod
+from tinybcnn import progress as progress_mod
 from tinybcnn.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from tinybcnn.data import DataError, read_idx
 from tinybcnn.npyfile import NpyFileError, load_npy, read_npy_header, sniff
@@ -364,13 +365,24 @@ def _fake_mc(calls):
 
 @pytest.mark.parametrize("samples,chunk", [(100, 1000), (300, 333), (7, 1000), (100_000, 1)])
 def test_predict_chunks_at_the_work_limit(monkeypatch, samples, chunk):
-    calls = []
+    """Up to one chunk: one plain mc_predict call and no progress bar; one image more: the
+    chunks, with a bar."""
+    calls, bars = [], []
     monkeypatch.setattr(predict_mod, "mc_predict", _fake_mc(calls))
-    for n, expect in ((chunk, [chunk]), (chunk + 1, [chunk, 1])):
+    real_bar = progress_mod.progress_bar
+
+    def bar(*args, **kwargs):
+        bars.append(args)
+        return real_bar(*args, **{**kwargs, "enabled": False})
+
+    monkeypatch.setattr(progress_mod, "progress_bar", bar)
+    for n, expect, n_bars in ((chunk, [chunk], 0), (chunk + 1, [chunk, 1], 1)):
         calls.clear()
+        bars.clear()
         x = np.zeros((n, 1, 2, 2), np.float32)
-        pred = cli._predict_with_progress(None, x, samples, 0, False)
+        pred = cli._predict_with_progress(None, x, samples, 0, True)
         assert calls == expect and len(pred.probs) == n
+        assert len(bars) == n_bars
 
 
 @pytest.mark.parametrize("value,ok", [("10000", True), ("10001", False), ("1", True),
