@@ -29,7 +29,7 @@ BUGS = plant_bugs.load()
 
 
 def test_the_catalogue_is_well_formed():
-    assert len(BUGS) >= 80
+    assert len(BUGS) >= 120  # issue 27's bar
     for bug in BUGS:
         assert (ROOT / bug["test"]).is_file(), bug["test"]
         assert bug["file"].startswith("tinybcnn/"), bug["file"]
@@ -69,3 +69,22 @@ def test_the_runner_reports_a_bug_the_tests_miss(tmp_path):
     assert "[1/2] MISSED" in done.stdout and "all tests passed" in done.stdout
     assert "[2/2] NO LONGER APPLIES" in done.stdout
     assert "0 of 2 planted bugs caught" in done.stdout
+
+
+def test_the_runner_resumes_from_its_state_file(tmp_path):
+    """--state records each outcome as it comes; a second run takes it from there (no test
+    run) and still counts it. --range picks by catalogue number. The CPU is named."""
+    catalogue, state = tmp_path / "bugs.json", tmp_path / "state.json"
+    catalogue.write_text(json.dumps([
+        {"file": "tinybcnn/train.py", "old": "# -- the loop ---", "new": "# -- a loop ---",
+         "test": "tests/test_notice_atomic.py"},
+        {"file": "tinybcnn/_atomic.py", "old": "text that is not there", "new": "x",
+         "test": "tests/test_notice_atomic.py"}]))
+    first = _run("--catalogue", str(catalogue), "--state", str(state), "--range", "0:1")
+    assert first.returncode == 1 and "[1/1] MISSED" in first.stdout
+    assert "CPU: " in first.stdout and "0 of 1 planted bugs caught" in first.stdout
+    saved = json.loads(state.read_text())
+    assert len(saved) == 1 and next(iter(saved.values()))["caught"] is False
+    again = _run("--catalogue", str(catalogue), "--state", str(state))
+    assert "[1/2] MISSED" in again.stdout and "earlier run" in again.stdout
+    assert "[2/2] NO LONGER APPLIES" in again.stdout
