@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from tinybcnn import metrics
 
@@ -60,9 +61,9 @@ def test_tpr_range(tpr, ok):
 
 
 def test_coverage_interval_is_closed():
-    z = 1.959963984540054
+    z = float(norm.ppf(0.975))                 # Φ⁻¹((1 + level)/2), the interval's end
     mean, std = np.zeros(4), np.ones(4)
-    y = np.array([z * (1 - 1e-12), -z * (1 - 1e-12), z * (1 + 1e-9), -z * (1 + 1e-9)])
+    y = np.array([z, -z, z * (1 + 1e-9), -z * (1 + 1e-9)])   # two on the ends: inside
     assert metrics.coverage(mean, std, y, level=0.95) == 0.5
     for bad in (0.0, 1.0):
         with pytest.raises(ValueError, match="level must lie in"):
