@@ -31,8 +31,9 @@ Two more put the uncertainty to work, each with its own settings and results fil
     aleatoric and epistemic parts, ``tau`` chosen on a validation split, MC against standard
     test log-likelihood (ICML 2016).
 ``active_learning`` (:mod:`.active_learning`)
-    Bayesian active learning with BALD and four other acquisition functions against random
-    and a non-Bayesian control (Gal, Islam & Ghahramani 2017).
+    Bayesian active learning with BALD and four other acquisition functions (two forms of
+    the variation ratio among them) against random and a non-Bayesian control (Gal, Islam
+    & Ghahramani 2017); resumable after every round.
 
 Every experiment has a full-size default and a ``quick`` mode (a few hundred images, tens of
 iterations, small ``T``) for smoke tests; any setting can be overridden by keyword (see

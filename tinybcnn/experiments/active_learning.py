@@ -194,8 +194,9 @@ class ActiveLearningSettings:
 #: from 20 labels on (300 Adam updates), 1,000 pool images scored with T = 20 (the paper: 2,000
 #: with T = 20), 25 rounds to 270 labels, the error on a fixed stratified 2,000-image test
 #: subset (standard error at most 1.1 points, and the same images for every function) with
-#: T = 10. About 8 s a round on one AMD EPYC core; 3 seeds of six functions about an hour.
-#: QUICK is for tests and tutorials (seconds).
+#: T = 10. 8 to 11 s a round on one core of a 2-vCPU AMD EPYC (idle to loaded), so the six
+#: functions for 3 seeds take 1 to 1.5 hours (random and BALD alone 28 minutes, loaded).
+#: QUICK is for tests and tutorials (17 to 28 s for all seven functions, loaded).
 FULL = ActiveLearningSettings()
 QUICK = ActiveLearningSettings(acquisitions=tuple(ACQUISITIONS), rounds=2, pool_subset=100,
                                samples=5, iterations=30, test_size=200, test_samples=3, seeds=1)
