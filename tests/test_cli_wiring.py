@@ -362,6 +362,11 @@ def _check_backend_set(ctx):
     assert ctx["seen"].backends and ctx["seen"].backends[0] == "array_api_strict"
 
 
+def _check_backend_scored(ctx):
+    # the run was trained on numpy: loading it must not switch back to the config's backend
+    assert ctx["seen"].backends and set(ctx["seen"].backends) == {"array_api_strict"}
+
+
 def _check_quiet_eval(ctx):
     assert ctx["seen"].load_progress and not any(ctx["seen"].load_progress)
 
@@ -457,7 +462,7 @@ ROWS: dict[tuple[str, str], Row] = {
                                     _check_eval_data_dir, positional=["{run}"]),
     ("evaluate", "--samples"): Row({"--samples": "7"}, _check_eval_samples_cli,
                                    positional=["{run}"]),
-    ("evaluate", "--backend"): Row({"--backend": "array_api_strict"}, _check_backend_set,
+    ("evaluate", "--backend"): Row({"--backend": "array_api_strict"}, _check_backend_scored,
                                    positional=["{run}"]),
     ("evaluate", "--seed"): Row({"--seed": "9"}, _check_eval_seed, positional=["{run}"]),
     ("evaluate", "--quiet"): Row({"--quiet": ""}, _check_quiet_eval, positional=["{run}"]),
@@ -469,7 +474,7 @@ ROWS: dict[tuple[str, str], Row] = {
                                positional=["{run}", "{images}/three.npy"]),
     ("predict", "--samples"): Row({"--samples": "7"}, _check_predict_samples,
                                   positional=["{run}", "{images}/three.npy"]),
-    ("predict", "--backend"): Row({"--backend": "array_api_strict"}, _check_backend_set,
+    ("predict", "--backend"): Row({"--backend": "array_api_strict"}, _check_backend_scored,
                                   positional=["{run}", "{images}/three.npy"]),
     ("predict", "--seed"): Row({"--seed": "9"}, _check_predict_seed,
                                positional=["{run}", "{images}/three.npy"]),

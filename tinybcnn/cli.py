@@ -335,11 +335,17 @@ def _given_options(parser: argparse.ArgumentParser, command: str | None,
     return given
 
 
+def _chosen_backend(args: argparse.Namespace) -> str | None:
+    """The backend the user asked for (``--backend``, else $TINYBCNN_BACKEND), or None."""
+    return getattr(args, "backend", None) or os.environ.get("TINYBCNN_BACKEND") or None
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .runs import evaluate_run, metrics_path
 
     result = evaluate_run(args.run_dir, dataset=args.dataset, samples=args.samples,
-                          seed=args.seed, data_dir=args.data_dir, progress=not args.quiet)
+                          seed=args.seed, data_dir=args.data_dir, progress=not args.quiet,
+                          backend=_chosen_backend(args))
     from .report import results_table, scored_line
 
     scored = scored_line(result.get("dataset", args.dataset or "the run's"), result["n_test"],
@@ -396,7 +402,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .data import class_names
     from .runs import load_run
 
-    config, model = load_run(args.run_dir)
+    config, model = load_run(args.run_dir, backend=_chosen_backend(args))
     x = _read_images(args.images)
     if tuple(x.shape[1:]) != tuple(model.in_shape):
         raise ValueError(f"{args.images}: the model takes images of shape "

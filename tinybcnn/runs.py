@@ -331,22 +331,25 @@ def check_run_dir(out: str | Path) -> None:
 _NAMED_SHAPES = {name: ((1, 28, 28), 10) for name in ("embedded", "fashion-mnist", "mnist")}
 
 
-def load_run(run_dir: str | Path) -> tuple[RunConfig, Any]:
+def load_run(run_dir: str | Path, backend: str | None = None) -> tuple[RunConfig, Any]:
     """The configuration and trained model of a run directory.
 
-    The checkpoint is checked against the config (see :func:`_check_checkpoint`).
+    The model is loaded onto ``backend`` if given (``--backend`` of ``evaluate`` and
+    ``predict``: a run trained on a GPU can be scored on the CPU and the other way round),
+    else onto the backend the run was trained on. The checkpoint is checked against the
+    config (see :func:`_check_checkpoint`).
     """
-    config, model, _ = _load_run(run_dir)
+    config, model, _ = _load_run(run_dir, backend)
     return config, model
 
 
-def _load_run(run_dir: str | Path) -> tuple[RunConfig, Any, Any]:
+def _load_run(run_dir: str | Path, backend: str | None = None) -> tuple[RunConfig, Any, Any]:
     """:func:`load_run`, with the :class:`~tinybcnn.checkpoint.Checkpoint` read."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ValueError(f"run directory {run_dir} does not exist")
     config = RunConfig.load(run_dir / CONFIG)
-    set_backend(config.backend)
+    set_backend(backend or config.backend)
     model, ckpt = model_from_checkpoint(run_dir / CHECKPOINT)
     _check_checkpoint(config, ckpt, run_dir)
     return config, model, ckpt
@@ -423,8 +426,10 @@ def metrics_path(run_dir: str | Path, dataset: str | None = None) -> Path:
 
 def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int = 50,
                  seed: int = 0, data_dir: str | None = None,
-                 progress: bool = True) -> dict[str, Any]:
+                 progress: bool = True, backend: str | None = None) -> dict[str, Any]:
     """Evaluate a trained run on its (or another) test set and write its metrics file.
+
+    ``backend``: where to score (default: the backend the run was trained on).
 
     ``metrics.json`` for the run's own test set; ``metrics-<dataset>.json`` for the whole test
     split of another data set (:func:`metrics_path`). Both record the ``dataset`` scored and
@@ -435,7 +440,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int =
     if not run_dir.is_dir():
         raise ValueError(f"run directory {run_dir} does not exist")
     with writing(run_dir, RUN_FOLDER, resume=True):
-        config, model, ckpt = _load_run(run_dir)
+        config, model, ckpt = _load_run(run_dir, backend)
         scored = config.dataset
         if dataset is not None:  # the whole test split of another dataset; no training subset
             config.dataset, config.data_dir = dataset, data_dir
