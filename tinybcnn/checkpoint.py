@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,8 +276,14 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
     the bytes it holds *before* NumPy allocates anything (a damaged header declaring 10^11
     elements is an error message, not a ``MemoryError``).
     """
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:  # lstat: a symlink or a FIFO planted as the checkpoint is refused, never opened
+        mode = os.lstat(path).st_mode
+    except OSError:
+        raise CheckpointError(f"{path}: no such checkpoint file") from None
+    if stat.S_ISLNK(mode) or not stat.S_ISREG(mode):
+        what = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
+        raise CheckpointError(f"{path} is {what}, not a checkpoint this package wrote; "
+                              "move it away")
     try:
         kind = sniff(path)
         if kind != "npz":
