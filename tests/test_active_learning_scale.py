@@ -59,7 +59,7 @@ def test_report_table_median_spread_and_count():
     one = al.report_table({"random": {"labels": LABELS, "error": ERRORS[2:]}}, (0.25,))
     assert "| random | > 60 0/1 |" in one
     two = al.report_table({"r": {"labels": LABELS, "error": [ERRORS[0], ERRORS[2]]}}, (0.25,))
-    assert "| r | > 60 1/2 |" in two  # the median of 50 and "never" is "never"
+    assert "| r | > 60 (50) 1/2 |" in two  # the median of 50 and "never" is "never"
 
 
 def test_json_fields_added_beside_the_schema():

@@ -416,7 +416,8 @@ def _reach_cell(reached: list[int | None], most: int) -> str:
     ranked = [float(v) if v is not None else math.inf for v in reached]
     median = float(np.median(ranked)) if ranked else math.inf
     mid = f"> {most}" if not math.isfinite(median) else f"{median:g}"
-    spread = f" ({got[0]}–{got[-1]})" if len(got) > 1 else ""
+    spread = (f" ({got[0]}–{got[-1]})" if len(got) > 1 else
+              f" ({got[0]})" if got and len(reached) > 1 else "")   # the one seed's count
     return f"{mid}{spread} {len(got)}/{len(reached)}"
 
 
