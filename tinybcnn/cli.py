@@ -204,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(p)
     p.add_argument("--quick", action="store_true", help="tiny sizes, for CI (< 1 minute)")
     p.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds")
-    p.add_argument("--iterations", type=_positive_int, default=None)
+    p.add_argument("--iterations", type=_positive_int, default=None,
+                   help="training iterations per network (default: the experiment's own)")
     al = p.add_argument_group("active-learning", "the active-learning experiment's scale "
                               "(defaults: docs/results.md section 6)")
     al.add_argument("--rounds", type=_positive_int, default=None,
