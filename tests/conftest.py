@@ -136,3 +136,15 @@ def _threads_as_they_were(monkeypatch):
     monkeypatch.setattr(threads, "_limiter", threads._limiter)
     yield
     restore()
+
+
+@pytest.fixture
+def keep_backend():
+    """Put the array backend back after the test: in-process CLI calls and run loading set it
+    for the whole process. Test files that call the CLI use it for every test
+    (``pytestmark = pytest.mark.usefixtures("keep_backend")``)."""
+    from tinybcnn.backend import get_backend, set_backend
+
+    before = get_backend()
+    yield
+    set_backend(before)

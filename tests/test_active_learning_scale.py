@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_experiments import write_tiny_idx
 
 from tinybcnn import cli, experiments
 from tinybcnn.experiments import active_learning as al
@@ -208,21 +209,7 @@ def uninterrupted(tiny_dataset_al, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_dataset_al(tmp_path_factory):
-    """160 train / 100 test embedded images shrunk to 16×16 (as tests/test_experiments.py)."""
-    from scipy import ndimage
-
-    from tinybcnn.data import IDX_FILES, load_dataset, stratified_subset, write_idx
-
-    folder = tmp_path_factory.mktemp("tiny_idx_al")
-    data = load_dataset("embedded", progress=False)
-    for split, n in (("train", 160), ("t10k", 100)):
-        x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
-        x, y = stratified_subset(x, y, n, seed=0)
-        small = ndimage.zoom(x.astype(np.float32), (1, 16 / 28, 16 / 28), order=1)
-        write_idx(folder / f"{split}-images-idx3-ubyte", np.clip(small, 0, 255).astype(np.uint8))
-        write_idx(folder / f"{split}-labels-idx1-ubyte", y.astype(np.uint8))
-    assert sorted(p.name for p in folder.iterdir()) == sorted(IDX_FILES.values())
-    return f"idx:{folder}"
+    return write_tiny_idx(tmp_path_factory.mktemp("tiny_idx_al"))
 
 
 # stop at the 1st training (nothing saved), inside the first curve, at a curve's first

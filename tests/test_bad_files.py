@@ -27,7 +27,6 @@ from test_cli import (
     write_idx_dir,
 )
 
-from tinybcnn.backend import get_backend, set_backend
 from tinybcnn.data import MAX_IDX_CLASSES, load_dataset, write_idx
 from tinybcnn.npyfile import NpyFileError, load_npy
 from tinybcnn.runs import CHECKPOINT, CONFIG, RunConfig, build, load_data
@@ -36,11 +35,7 @@ from tinybcnn.runs import CHECKPOINT, CONFIG, RunConfig, build, load_data
 ADDRESS_LIMIT = 3 << 30
 
 
-@pytest.fixture(autouse=True)
-def _keep_backend():
-    before = get_backend()
-    yield
-    set_backend(before)
+pytestmark = pytest.mark.usefixtures("keep_backend")  # tests/conftest.py
 
 
 def npy_header(shape: tuple[int, ...], dtype: str = "|u1") -> bytes:

@@ -15,15 +15,9 @@ import numpy as np
 import pytest
 from test_cli import assert_one_line_error, call, train_tiny_run
 
-from tinybcnn.backend import get_backend, set_backend
 from tinybcnn.runs import CHECKPOINT
 
-
-@pytest.fixture(autouse=True)
-def _keep_backend():
-    before = get_backend()
-    yield
-    set_backend(before)
+pytestmark = pytest.mark.usefixtures("keep_backend")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -107,12 +107,7 @@ def train_tiny_run(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def _keep_backend():
-    """In-process CLI calls set the backend; put it back for the rest of the suite."""
-    before = get_backend()
-    yield
-    set_backend(before)
+pytestmark = pytest.mark.usefixtures("keep_backend")  # tests/conftest.py
 
 
 def flip_byte(path: Path, offset: int) -> None:

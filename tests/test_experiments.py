@@ -44,12 +44,11 @@ KEYS = {"experiment", "arguments", "settings", "dataset", "seeds", "machine", "s
         "wall_seconds", "figures", "results"}
 
 
-@pytest.fixture(scope="module")
-def tiny_dataset(tmp_path_factory) -> str:
-    """``idx:DIR``: 160 train / 100 test Fashion-MNIST images shrunk to 16×16 (LeNet's minimum)."""
+def write_tiny_idx(folder: Path) -> str:
+    """``idx:DIR``: 160 train / 100 test Fashion-MNIST images shrunk to 16×16 (LeNet's minimum),
+    written into ``folder``."""
     from scipy import ndimage
 
-    folder = tmp_path_factory.mktemp("tiny_idx")
     data = load_dataset("embedded", progress=False)
     for split, n in (("train", 160), ("t10k", 100)):
         x, y = (data.x_train, data.y_train) if split == "train" else (data.x_test, data.y_test)
@@ -59,6 +58,11 @@ def tiny_dataset(tmp_path_factory) -> str:
         write_idx(folder / f"{split}-labels-idx1-ubyte", y.astype(np.uint8))
     assert sorted(p.name for p in folder.iterdir()) == sorted(IDX_FILES.values())
     return f"idx:{folder}"
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> str:
+    return write_tiny_idx(tmp_path_factory.mktemp("tiny_idx"))
 
 
 def _run(name: str, out: Path, dataset: str, **kwargs) -> dict:

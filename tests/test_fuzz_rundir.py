@@ -40,11 +40,7 @@ QUICK_DEMO = ["demo", "--quick", "--quiet", "--train-size", "64", "--test-size",
 NESTED = b"[" * 50_000 + b"]" * 50_000
 
 
-@pytest.fixture(autouse=True)
-def _keep_backend():
-    before = get_backend()
-    yield
-    set_backend(before)
+pytestmark = pytest.mark.usefixtures("keep_backend")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

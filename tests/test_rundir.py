@@ -31,7 +31,6 @@ from test_cli import (
     train_tiny_run,
 )
 
-from tinybcnn.backend import get_backend, set_backend
 from tinybcnn.checkpoint import read_checkpoint
 from tinybcnn.cli import main
 from tinybcnn.demo import FIGURES, MODELS, RESULTS
@@ -43,11 +42,7 @@ QUICK_DEMO = ["demo", "--quick", "--quiet", "--train-size", "100", "--iterations
               "--samples", "2"]
 
 
-@pytest.fixture(autouse=True)
-def _keep_backend():
-    before = get_backend()
-    yield
-    set_backend(before)
+pytestmark = pytest.mark.usefixtures("keep_backend")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

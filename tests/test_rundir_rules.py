@@ -37,11 +37,7 @@ QUICK_DEMO = ["demo", "--quick", "--quiet", "--train-size", "100", "--iterations
 EXPERIMENTS = ["small-data", "mc-samples", "rotation", "ood", "regression", "active-learning"]
 
 
-@pytest.fixture(autouse=True)
-def _keep_backend():
-    before = get_backend()
-    yield
-    set_backend(before)
+pytestmark = pytest.mark.usefixtures("keep_backend")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -70,19 +70,31 @@ def tutorial_out(tmp_path_factory):
     return tmp_path_factory.mktemp("tutorials")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("script", TUTORIALS, ids=lambda p: p.name)
-def test_tutorial_runs(script, tutorial_out, record_property):
-    env = {**os.environ, "TINYBCNN_QUICK": "1", "TINYBCNN_TUTORIAL_OUT": str(tutorial_out),
-           "TINYBCNN_BACKEND": "numpy", "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1"}
+def run_tutorial(script: Path, out: Path, record_property, quick: bool,
+                 timeout_s: float = TIMEOUT_S) -> tuple[subprocess.CompletedProcess, float]:
+    """Run ``script`` as a reader would (in ``out``, NumPy, Agg), in quick or full mode; check
+    it exits 0 and reaches its checks; record and return its time."""
+    env = {k: v for k, v in os.environ.items() if k != "TINYBCNN_QUICK"}
+    if quick:
+        env["TINYBCNN_QUICK"] = "1"
+    env.update(TINYBCNN_TUTORIAL_OUT=str(out), TINYBCNN_BACKEND="numpy", MPLBACKEND="Agg",
+               PYTHONUNBUFFERED="1")
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, str(script)], cwd=tutorial_out, env=env,
-                            capture_output=True, text=True, timeout=TIMEOUT_S)
+    result = subprocess.run([sys.executable, str(script)], cwd=out, env=env,
+                            capture_output=True, text=True, timeout=timeout_s)
     seconds = time.perf_counter() - start
     record_property("seconds", round(seconds, 1))
     output = (result.stdout + result.stderr)[-6000:]
-    assert result.returncode == 0, f"{script.name} exited {result.returncode}:\n{output}"
+    mode = "" if quick else " (full)"
+    assert result.returncode == 0, f"{script.name}{mode} exited {result.returncode}:\n{output}"
     assert "all checks passed" in result.stdout, f"{script.name} did not reach its checks"
+    return result, seconds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", TUTORIALS, ids=lambda p: p.name)
+def test_tutorial_runs(script, tutorial_out, record_property):
+    result, seconds = run_tutorial(script, tutorial_out, record_property, quick=True)
     if script in WITH_EXERCISES:          # the stubs are left for the reader
         assert "exercise 1: not attempted yet" in result.stdout
     print(f"{script.name}: {seconds:.1f} s")

@@ -13,13 +13,10 @@ They run in order in one output folder, so tutorial 07 reuses the model tutorial
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from test_tutorials import run_tutorial
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
@@ -38,15 +35,6 @@ def test_tutorial_runs_in_full_mode(script, tutorial_out, record_property, reque
     # these runs happen only when asked for by name
     if "fullmode" not in (request.config.option.markexpr or ""):
         pytest.skip("full-mode tutorial runs take minutes: select them with -m fullmode")
-    env = {k: v for k, v in os.environ.items() if k != "TINYBCNN_QUICK"}
-    env.update(TINYBCNN_TUTORIAL_OUT=str(tutorial_out), TINYBCNN_BACKEND="numpy",
-               MPLBACKEND="Agg", PYTHONUNBUFFERED="1")
-    start = time.perf_counter()
-    result = subprocess.run([sys.executable, str(script)], cwd=tutorial_out, env=env,
-                            capture_output=True, text=True, timeout=TIMEOUT_S)
-    seconds = time.perf_counter() - start
-    record_property("seconds", round(seconds, 1))
-    output = (result.stdout + result.stderr)[-6000:]
-    assert result.returncode == 0, f"{script.name} (full) exited {result.returncode}:\n{output}"
-    assert "all checks passed" in result.stdout, f"{script.name} did not reach its checks"
+    _, seconds = run_tutorial(script, tutorial_out, record_property, quick=False,
+                              timeout_s=TIMEOUT_S)
     print(f"{script.name} (full mode): {seconds:.1f} s")
