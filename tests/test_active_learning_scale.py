@@ -131,9 +131,9 @@ def captured(monkeypatch):
     got = {}
 
     def fake(out, dataset="embedded", data_dir=None, quick=False, seed=0, progress=True,
-             resume=False, **overrides):
+             resume=False, replace=False, **overrides):
         got["settings"] = al.settings_for(quick, **overrides)
-        got["resume"] = resume
+        got["resume"], got["replace"] = resume, replace
         return Path(out) / "active_learning.json"
 
     monkeypatch.setattr(experiments._active_learning, "run_active_learning", fake)

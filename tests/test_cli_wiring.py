@@ -337,7 +337,7 @@ def _metrics(ctx, name="metrics.json"):
 
 
 def _check_eval_dataset(ctx):
-    m = _metrics(ctx, f"metrics-idx_{str(ctx['idx3']).strip('/').replace('/', '_')}.json")
+    m = _metrics(ctx, runs_mod.metrics_path(ctx["run"], f"idx:{ctx['idx3']}").name)
     assert m["dataset"] == f"idx:{ctx['idx3']}" and m["n_test"] == 40
 
 
@@ -448,6 +448,8 @@ ROWS: dict[tuple[str, str], Row] = {
     ("train", "--eval-samples"): Row({"--eval-samples": "3"}, _check_eval_samples,
                                      TRAIN_RESUME),
     ("train", "--resume"): Row({}, _check_resume, TRAIN_RESUME),
+    # the effect of replacing a run is tests/test_run_identity.py's; here: accepted, trains
+    ("train", "--replace"): Row({"--replace": ""}, _check_out),
     ("train", "--backend"): Row({"--backend": "array_api_strict"}, _check_train_backend,
                                 TRAIN_RESUME),
     ("train", "--seed"): Row({"--seed": "5"}, _check_train_seed, TRAIN_RESUME),
@@ -497,6 +499,7 @@ ROWS: dict[tuple[str, str], Row] = {
     ("demo", "--iterations"): Row({"--iterations": "11"}, _demo_has("iterations", 11)),
     ("demo", "--samples"): Row({"--samples": "6"}, _demo_has("samples", 6)),
     ("demo", "--quick"): Row({"--quick": ""}, _demo_has("quick", True)),
+    ("demo", "--replace"): Row({"--replace": ""}, _demo_has("replace", True)),
     # experiment (experiments.run replaced by a recorder; tests/test_experiments.py runs them)
     ("experiment", "name"): Row({}, _exp_has("name", "rotation"), positional=["rotation"]),
     ("experiment", "--dataset"): Row({"--dataset": "idx:{idx3}"},
@@ -525,6 +528,8 @@ ROWS: dict[tuple[str, str], Row] = {
                                         positional=["active-learning"]),
     ("experiment", "--resume"): Row({"--resume": ""}, _exp_has("resume", True),
                                     positional=["rotation"]),
+    ("experiment", "--replace"): Row({"--replace": ""}, _exp_has("replace", True),
+                                     positional=["rotation"]),
     ("experiment", "--backend"): Row({"--backend": "array_api_strict"}, _check_backend_set,
                                      positional=["rotation"]),
     ("experiment", "--seed"): Row({"--seed": "8"}, _exp_has("seed", 8),

@@ -191,12 +191,17 @@ def test_running_the_demo_again_reuses_the_finished_runs(demo):
         assert again[m]["standard"] == results[m]["standard"]
 
 
-def test_running_the_demo_again_with_other_settings_starts_afresh(tmp_path):
+def test_running_the_demo_again_with_other_settings_needs_replace(tmp_path):
+    """Other settings: refused, the runs left as they were; ``--replace``: trained afresh."""
     out = tmp_path / "demo"
     base = ["demo", "--quick", "--quiet", "--out", str(out), "--train-size", "100",
             "--samples", "2"]
     assert _run_demo([*base, "--iterations", "4"]) == 0
-    assert _run_demo([*base, "--iterations", "6"]) == 0
+    checkpoints = {m: (out / m / "checkpoint.npz").read_bytes() for m in MODELS}
+    assert _run_demo([*base, "--iterations", "6"]) == 2
+    for m in MODELS:
+        assert (out / m / "checkpoint.npz").read_bytes() == checkpoints[m]
+    assert _run_demo([*base, "--iterations", "6", "--replace"]) == 0
     for m in MODELS:
         assert json.loads((out / m / "config.json").read_text())["iterations"] == 6
         assert read_checkpoint(out / m / "checkpoint.npz").trainer["iteration"] == 6

@@ -108,6 +108,12 @@ def _add_common(p: argparse.ArgumentParser, out: bool = True, out_default: str |
                    help="BLAS threads (default: $TINYBCNN_THREADS, else the free CPUs)")
 
 
+def _add_replace(p: argparse.ArgumentParser, what: str) -> None:
+    """``--replace``, the same flag for every command that may replace a run: ``what`` it does
+    there. Without it nothing finished or interrupted is ever removed."""
+    p.add_argument("--replace", action="store_true", help=what)
+
+
 def _add_data(p: argparse.ArgumentParser, default: str | None = "embedded") -> None:
     p.add_argument("--dataset", type=_dataset, default=default,
                    help="embedded | fashion-mnist | mnist | idx:DIR" +
@@ -143,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=_positive_int, default=DEMO_SAMPLES,
                    help=f"MC samples T ({DEMO_SAMPLES})")
     p.add_argument("--quick", action="store_true", help="a tiny run, for a smoke test")
+    _add_replace(p, "train both models afresh, replacing the runs in --out (without it, a run "
+                 "there with other settings is refused)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("train", help="train a model into a run directory")
@@ -174,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint; its config.json gives "
                    "every option except --iterations/--epochs, which set a new total")
+    _add_replace(p, "train afresh into --out, replacing the finished or interrupted run there")
     _add_common(p)
     p.set_defaults(func=_cmd_train)
 
@@ -222,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="reuse the finished runs in --out and continue interrupted ones "
                         "(active-learning: continue at the round it stopped)")
+    _add_replace(p, "start afresh, replacing the runs and saved state in --out")
     _add_common(p)
     p.set_defaults(func=_cmd_experiment)
 
@@ -246,13 +256,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     run_demo(out=args.out, seed=args.seed, train_size=args.train_size,
              test_size=args.test_size, iterations=args.iterations, samples=args.samples,
-             quick=args.quick, progress=not args.quiet)
+             quick=args.quick, progress=not args.quiet, replace=args.replace)
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .runs import RunConfig, train_run
 
+    if args.resume and args.replace:
+        raise ValueError("give --resume or --replace, not both")
     if args.resume:
         config = None  # the run's own config.json, with a new total if one is given
         _check_resume_flags(args)
@@ -269,7 +281,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                            seed=args.seed).validate()
     trainer, history = train_run(config, args.out, resume=args.resume,
                                  progress=not args.quiet,
-                                 total=(args.iterations, args.epochs))
+                                 total=(args.iterations, args.epochs), replace=args.replace)
     last = history.rows[-1] if history.rows else {}
     summary = ", ".join(f"{k} {last[k]:.4f}" for k in ("std_error", "mc_error")
                         if last.get(k) is not None)
@@ -342,7 +354,7 @@ def _chosen_backend(args: argparse.Namespace) -> str | None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .runs import evaluate_run, metrics_path
+    from .runs import evaluate_run, metrics_file
 
     result = evaluate_run(args.run_dir, dataset=args.dataset, samples=args.samples,
                           seed=args.seed, data_dir=args.data_dir, progress=not args.quiet,
@@ -354,7 +366,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if result.get("iteration") is not None:
         scored += f"; checkpoint at iteration {result['iteration']:,}"
     rows = [("standard", result["standard"]), (f"MC (T={result['samples']})", result["mc"])]
-    print(results_table(rows, scored, [metrics_path(args.run_dir, args.dataset)]))
+    print(results_table(rows, scored, [metrics_file(args.run_dir, args.dataset,
+                                                    args.data_dir)]))
     return 0
 
 
@@ -464,7 +477,8 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     result_path = experiments.run(args.name, out=args.out, dataset=args.dataset,
                                   data_dir=args.data_dir, quick=args.quick, seeds=args.seeds,
                                   iterations=args.iterations, seed=args.seed,
-                                  progress=not args.quiet, resume=args.resume, **overrides)
+                                  progress=not args.quiet, resume=args.resume,
+                                  replace=args.replace, **overrides)
     from .report import experiment_summary
 
     print(experiment_summary(result_path))  # its last line: "files: RESULTS.json, figures"

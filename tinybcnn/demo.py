@@ -6,8 +6,10 @@ dropout (weight averaging) and MC dropout, print a table and write figures.
 
 The demo owns its folder (``tinybcnn-demo`` by default): running it again there continues the
 runs that match the settings (a run interrupted by Ctrl-C resumes from its checkpoint, a
-finished one is reused) and starts afresh the ones that do not. A folder that is not empty and
-holds no demo run is refused, so a mistyped ``--out`` never overwrites a user's files.
+finished one is reused). A run there with other settings (one extended by ``train --resume``,
+say) is refused before anything is written or removed; ``--replace`` trains it afresh. A
+folder that is not empty and holds no demo run is refused, so a mistyped ``--out`` never
+overwrites a user's files.
 """
 
 from __future__ import annotations
@@ -28,8 +30,7 @@ from .progress import progress_bar
 from .random import make_rng
 from .report import results_table, scored_line
 from .rundir import FolderKind, check_out_dir, is_real_dir, refuse, writing
-from .runlock import LOCK_NAME
-from .runs import CHECKPOINT, CONFIG, RUN_FILES, RunConfig, is_run_dir, scores, train_run
+from .runs import CHECKPOINT, CONFIG, RunConfig, config_difference, is_run_dir, scores, train_run
 from .train import History, Trainer
 
 __all__ = ["run_demo", "format_table", "best_line", "MODELS", "DEMO_TRAIN_SIZE", "DEMO_TEST_SIZE",
@@ -67,7 +68,7 @@ def format_table(results: dict[str, dict[str, Any]], dataset: str = "embedded",
 def run_demo(out: str | Path = "tinybcnn-demo", seed: int = 0,
              train_size: int = DEMO_TRAIN_SIZE, iterations: int | None = None,
              samples: int = DEMO_SAMPLES, quick: bool = False, progress: bool = True,
-             test_size: int | None = DEMO_TEST_SIZE) -> dict[str, Any]:
+             test_size: int | None = DEMO_TEST_SIZE, replace: bool = False) -> dict[str, Any]:
     """Train lenet-all and lenet-ip on ``train_size`` embedded images, compare, plot.
 
     Parameters
@@ -89,6 +90,9 @@ def run_demo(out: str | Path = "tinybcnn-demo", seed: int = 0,
         T at most 10).
     progress : bool
         Progress bars on a terminal, a log line every few seconds elsewhere.
+    replace : bool
+        Train afresh a model whose run in ``out`` has other settings (``--replace``); without
+        it such a run is refused before anything is written or removed.
 
     Returns
     -------
@@ -98,7 +102,8 @@ def run_demo(out: str | Path = "tinybcnn-demo", seed: int = 0,
     Raises
     ------
     ValueError
-        If ``out`` holds files but no demo run, or another process is writing there.
+        If ``out`` holds files but no demo run, or a run with other settings (without
+        ``replace``), or another process is writing there.
     """
     out = Path(out)
     check_demo_dir(out)
@@ -108,22 +113,28 @@ def run_demo(out: str | Path = "tinybcnn-demo", seed: int = 0,
     iterations = iterations or (60 if quick else DEMO_ITERATIONS)
     data = load_dataset("embedded", progress=progress).subset(train_size, test_size, seed=seed)
     with writing(out, DEMO_FOLDER):  # tinybcnn.rundir's rule, the lock, stale temp files removed
-        return _run(out, data, seed, train_size, iterations, samples, progress)
+        configs = {name: RunConfig(model=name, train_size=train_size, test_size=len(data.y_test),
+                                   iterations=iterations,
+                                   eval_every=max(1, iterations // EVALUATIONS),
+                                   eval_samples=min(samples, EVAL_SAMPLES), seed=seed)
+                   for name in MODELS}
+        if not replace:  # both runs checked before either trains: a refusal changes nothing
+            for name, config in configs.items():
+                _refuse_another_run(config, out / name)
+        return _run(out, data, configs, samples, seed, progress, replace)
 
 
-def _run(out: Path, data: Dataset, seed: int, train_size: int, iterations: int, samples: int,
-         progress: bool) -> dict[str, Any]:
+def _run(out: Path, data: Dataset, configs: dict[str, RunConfig], samples: int, seed: int,
+         progress: bool, replace: bool) -> dict[str, Any]:
     x_test, y_test = as_float(data.x_test), data.y_test
+    iterations = configs[MODELS[0]].iterations
     print(f"tinybcnn demo: {len(data.y_train)} training / {len(y_test)} test images of "
           f"{data.name}, {iterations} iterations per model, MC with T = {samples}", flush=True)
     results: dict[str, dict[str, Any]] = {}
     histories, bins, entropies = {}, {}, {}
-    for name in MODELS:
-        config = RunConfig(model=name, train_size=train_size, test_size=len(y_test),
-                           iterations=iterations, eval_every=max(1, iterations // EVALUATIONS),
-                           eval_samples=min(samples, EVAL_SAMPLES), seed=seed)
+    for name, config in configs.items():
         start = time.perf_counter()
-        trainer, history = _train_or_continue(config, out / name, data, progress)
+        trainer, history = _train_or_continue(config, out / name, data, progress, replace)
         train_s = time.perf_counter() - start
         std, mc = _predict(trainer.model, x_test, samples, seed, f"{name} evaluate", progress)
         results[name] = {"samples": int(samples), "n_test": int(len(y_test)),
@@ -169,30 +180,31 @@ def best_line(results: dict[str, dict[str, Any]], metric: str) -> str:
     return f"lowest {label}: {model} with {'MC' if kind == 'mc' else 'standard'} dropout ({shown})"
 
 
-def _train_or_continue(config: RunConfig, run_dir: Path, data: Dataset,
-                       progress: bool) -> tuple[Trainer, History]:
-    """Continue (or reuse) the run in ``run_dir`` if it has ``config``; else start it afresh."""
-    if (run_dir / CHECKPOINT).exists():
+def _refuse_another_run(config: RunConfig, run_dir: Path) -> None:
+    """Refuse, in one line, a run in ``run_dir`` with other settings than ``config`` (such as
+    one the user extended with ``train --resume``): the demo never replaces it unasked."""
+    if is_run_dir(run_dir):
+        differs = config_difference(RunConfig.load(run_dir / CONFIG), config)
+        if differs is not None:
+            raise ValueError(f"{run_dir} holds another {config.model} run ({differs}): "
+                             "refusing to replace it; run the demo with --replace to train it "
+                             "afresh, or choose another --out")
+
+
+def _train_or_continue(config: RunConfig, run_dir: Path, data: Dataset, progress: bool,
+                       replace: bool = False) -> tuple[Trainer, History]:
+    """Continue (or reuse) the run in ``run_dir``, which is this run (checked by
+    :func:`_refuse_another_run`), or start it if there is none; with ``replace`` train it
+    afresh (:func:`~tinybcnn.runs.train_run` removes the old run under the run's lock). An
+    unreadable checkpoint is refused, not replaced, unless ``replace``."""
+    if not replace and (run_dir / CHECKPOINT).exists():
+        _refuse_another_run(config, run_dir)  # again: the folder may have changed meanwhile
         try:
-            saved = RunConfig.load(run_dir / CONFIG)
-        except ValueError:
-            saved = None
-        if saved == config:
-            try:
-                return train_run(None, run_dir, resume=True, progress=progress, data=data)
-            except CheckpointError as exc:
-                print(f"tinybcnn demo: starting {config.model} afresh ({exc})", flush=True)
-        if is_run_dir(run_dir):  # a folder of someone else's is refused by train_run instead
-            _clear_run(run_dir)
-    return train_run(config, run_dir, progress=progress, data=data)
-
-
-def _clear_run(run_dir: Path) -> None:
-    """Delete what a run of this package wrote in ``run_dir``: only those names, and only
-    regular files (a symlink or folder there is left for ``train_run`` to refuse by name)."""
-    for name in RUN_FILES:
-        if name != LOCK_NAME and (run_dir / name).is_file() and not (run_dir / name).is_symlink():
-            (run_dir / name).unlink(missing_ok=True)
+            return train_run(None, run_dir, resume=True, progress=progress, data=data)
+        except CheckpointError as exc:
+            raise CheckpointError(f"{exc}; run the demo with --replace to train "
+                                  f"{config.model} afresh") from None
+    return train_run(config, run_dir, progress=progress, data=data, replace=replace)
 
 
 def _predict(model: Any, x: np.ndarray, samples: int, seed: int, desc: str,

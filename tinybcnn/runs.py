@@ -20,9 +20,12 @@ classes, input shape, iterations done) before it is used.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import math
+import os
 import re
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +49,8 @@ from .train import History, Trainer
 
 __all__ = ["RunConfig", "MODEL_NAMES", "build", "load_data", "train_run", "load_run",
            "evaluate", "evaluate_run", "scores", "check_run_dir", "is_run_dir", "CONFIG",
-           "CHECKPOINT", "HISTORY", "METRICS", "RUN_FILES", "RUN_FOLDER", "metrics_path"]
+           "CHECKPOINT", "HISTORY", "METRICS", "RUN_FILES", "RUN_FOLDER", "metrics_path",
+           "remove_run_files", "config_difference", "metrics_file", "dataset_key"]
 
 MODEL_NAMES = tuple(f"lenet-{v}" for v in LENET_VARIANTS)
 CONFIG, CHECKPOINT, HISTORY, METRICS = ("config.json", "checkpoint.npz", "history.csv",
@@ -207,26 +211,34 @@ def _iterations(config: RunConfig, n_train: int) -> int:
 
 def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
               progress: bool = True, data: Dataset | None = None,
-              total: tuple[int | None, float | None] | None = None) -> tuple[Trainer, History]:
+              total: tuple[int | None, float | None] | None = None,
+              replace: bool = False) -> tuple[Trainer, History]:
     """Train ``config`` into the run directory ``out`` (resuming from its checkpoint if asked).
 
     With ``resume=True`` the configuration is read back from ``out`` and training continues
     from the checkpoint to the same total number of iterations, which gives the same weights
     as an uninterrupted run; ``total=(iterations, epochs)`` sets a new total instead. Without
-    ``resume``, a run directory that already holds a checkpoint is refused, never overwritten.
+    ``resume``, a run directory that already holds a checkpoint is refused, never overwritten,
+    unless ``replace=True`` (``--replace``): then the run's files are removed and ``config``
+    trains afresh, but only once the run's lock is held and every check has passed, so a
+    refusal (another process training there, bad settings) leaves the folder as it was.
 
     A new run records the thread counts it starts with (``config.blas_threads``,
     ``config.step_threads``); a resumed one trains on those counts again, whatever the load
     now (see :func:`tinybcnn.threads.same_threads_as`), unless ``--threads`` says otherwise.
     """
     out = Path(out)
+    if resume and replace:
+        raise ValueError("give --resume or --replace, not both")
+    # a run replaced is checked as a run continued: its folder must be a run of ours
+    replacing = replace and is_run_dir(out)
     if resume:
         if not (out / CHECKPOINT).exists():
             raise ValueError(f"nothing to resume: {out / CHECKPOINT} does not exist")
         check_out_dir(out, RUN_FOLDER, resume=True)
         config = RunConfig.load(out / CONFIG)
     else:
-        check_out_dir(out, RUN_FOLDER)
+        check_out_dir(out, RUN_FOLDER, resume=replacing)
     assert config is not None
     config.validate()
     # everything that can fail on bad input happens before the directory is created
@@ -237,17 +249,20 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
         config.step_threads = step_threads() or None
     # writing(): the rule of tinybcnn.rundir, checked again under the lock; stale temp files
     # of ours removed; a folder created here and left empty by a failure removed again
-    with writing(out, RUN_FOLDER, resume=resume), same_threads_as(
+    with writing(out, RUN_FOLDER, resume=resume or replacing), same_threads_as(
             config.blas_threads, f"the run in {out}", config.step_threads):
         if resume:
             trainer.resume(out / CHECKPOINT)
             new_total = total is not None and total != (None, None)
             if new_total:
-                config = replace(config, iterations=total[0], epochs=total[1]).validate()
+                config = dataclasses.replace(config, iterations=total[0],
+                                             epochs=total[1]).validate()
             _check_resumed(config, trainer, out, _iterations(config, len(data.y_train)))
             if new_total:  # only after every check: a refusal leaves config.json as it was
                 config.save(out / CONFIG)
         else:
+            if replacing:  # under the lock, after every check: the old run goes now
+                remove_run_files(out)
             config.save(out / CONFIG)
         x_test = as_float(data.x_test)
         label = progress and f"{config.model} train"
@@ -274,6 +289,24 @@ def _check_resumed(config: RunConfig, trainer: Trainer, out: Path, total: int) -
         raise ValueError(f"{out} has already trained {trainer.iteration} iterations "
                          f"({out / CHECKPOINT}); {asked} would end before that: give a total "
                          f"of at least {trainer.iteration}, or train into a new --out")
+
+
+def config_difference(saved: RunConfig, wanted: RunConfig) -> str | None:
+    """The first setting in which two runs differ, as ``"iterations 40 there, 20 here"``, or
+    None for the same run (the thread counts a run recorded are not part of what it is)."""
+    for f in fields(RunConfig):
+        if f.compare and getattr(saved, f.name) != getattr(wanted, f.name):
+            return f"{f.name} {getattr(saved, f.name)!r} there, {getattr(wanted, f.name)!r} here"
+    return None
+
+
+def remove_run_files(run_dir: Path) -> None:
+    """Delete what a run of this package wrote in ``run_dir``: its config, checkpoint, history
+    and metrics files, only those names and only regular files (a symlink or folder there is
+    refused by the folder rule before this is reached). Call it holding the run's lock."""
+    for entry in os.scandir(run_dir):
+        if _run_expect(entry.name) == "file" and entry.is_file(follow_symlinks=False):
+            os.unlink(entry.path)
 
 
 def is_run_dir(directory: str | Path) -> bool:
@@ -414,14 +447,46 @@ def evaluate(model: Any, x: np.ndarray, labels: np.ndarray, samples: int = 50,
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+def dataset_key(dataset: str) -> str:
+    """The data set a ``--dataset`` value names: ``idx:DIR`` with DIR made absolute (so
+    ``idx:x``, ``idx:./x/`` and ``idx:~/x`` from the home folder are one data set)."""
+    if dataset.startswith("idx:"):
+        return "idx:" + os.path.abspath(os.path.expanduser(dataset[len("idx:"):]))
+    return dataset
+
+
 def metrics_path(run_dir: str | Path, dataset: str | None = None) -> Path:
     """Where :func:`evaluate_run` writes: ``metrics.json`` for the run's own test set,
-    ``metrics-<dataset>.json`` for another data set (``idx:/data/x`` -> ``metrics-idx_data_x``),
-    so scoring another data set never replaces the run's own metrics."""
+    ``metrics-<dataset>.json`` for another data set.
+
+    The name is one-to-one: a data set name that is not a safe file name as it stands
+    (``idx:/data/x``) gets a readable slug plus 12 hex digits of its SHA-256
+    (``metrics-idx_data_x-<hash>.json``), so two data sets never share a file; a safe name
+    (``fashion-mnist``) is kept as it is."""
     if dataset is None:
         return Path(run_dir) / METRICS
-    slug = _UNSAFE.sub("_", dataset).strip("._")[:80] or "dataset"
+    key = dataset_key(dataset)
+    slug = _UNSAFE.sub("_", key).strip("._")[:80] or "dataset"
+    if slug != key:
+        slug = f"{slug[:60]}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     return Path(run_dir) / f"metrics-{slug}.json"
+
+
+def _other_dataset(config: RunConfig, dataset: str | None, data_dir: str | None) -> str | None:
+    """``dataset`` if it is another data set than the run's own, else None: ``--dataset`` equal
+    to the run's data set (and no other ``--data-dir``) scores the run's own test set."""
+    if dataset is None or (dataset_key(dataset) == dataset_key(config.dataset)
+                           and data_dir in (None, config.data_dir)):
+        return None
+    return dataset
+
+
+def metrics_file(run_dir: str | Path, dataset: str | None = None,
+                 data_dir: str | None = None) -> Path:
+    """The file :func:`evaluate_run` writes for these arguments (:func:`metrics_path` of the
+    data set scored, the run's own one included)."""
+    config = RunConfig.load(Path(run_dir) / CONFIG)
+    return metrics_path(run_dir, _other_dataset(config, dataset, data_dir))
 
 
 def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int = 50,
@@ -431,8 +496,9 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int =
 
     ``backend``: where to score (default: the backend the run was trained on).
 
-    ``metrics.json`` for the run's own test set; ``metrics-<dataset>.json`` for the whole test
-    split of another data set (:func:`metrics_path`). Both record the ``dataset`` scored and
+    ``metrics.json`` for the run's own test set (``dataset`` None or the run's own);
+    ``metrics-<dataset>.json`` for the whole test split of another data set
+    (:func:`metrics_path`: one file per data set). Both record the ``dataset`` scored and
     the ``iteration`` of the checkpoint. The run's lock is held throughout: a run that another
     process is training is refused, not scored mid-training.
     """
@@ -441,6 +507,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int =
         raise ValueError(f"run directory {run_dir} does not exist")
     with writing(run_dir, RUN_FOLDER, resume=True):
         config, model, ckpt = _load_run(run_dir, backend)
+        dataset = _other_dataset(config, dataset, data_dir)
         scored = config.dataset
         if dataset is not None:  # the whole test split of another dataset; no training subset
             config.dataset, config.data_dir = dataset, data_dir

@@ -187,7 +187,7 @@ def _check_run_arguments(key: str, seed: Any, iterations: Any, run_dir: Any) -> 
 
 def _run_standalone(key: str, out: str | Path, dataset: str, data_dir: str | None, quick: bool,
                     seeds: int | None, iterations: int | None, seed: int, progress: bool,
-                    resume: bool, overrides: dict[str, Any]) -> Path:
+                    resume: bool, replace: bool, overrides: dict[str, Any]) -> Path:
     """:func:`run` for ``regression`` and ``active_learning`` (their own data and files)."""
     if resume and key == "regression":
         raise ValueError(f"resume does not apply to {key}: it keeps no run folders")
@@ -204,7 +204,7 @@ def _run_standalone(key: str, out: str | Path, dataset: str, data_dir: str | Non
         overrides["seeds"] = seeds
     return _active_learning.run_active_learning(out, dataset=dataset, data_dir=data_dir,
                                                 quick=quick, seed=seed, progress=progress,
-                                                resume=resume, **overrides)
+                                                resume=resume, replace=replace, **overrides)
 
 
 def _dataset_record(full: Dataset, pool: Dataset, seed: int) -> dict[str, Any]:
@@ -219,7 +219,7 @@ def _dataset_record(full: Dataset, pool: Dataset, seed: int) -> dict[str, Any]:
 def run(name: str, out: str | Path, dataset: str = "embedded", data_dir: str | None = None,
         quick: bool = False, seeds: int | None = None, iterations: int | None = None,
         seed: int = 0, progress: bool = True, resume: bool = False,
-        run_dir: str | Path | None = None, **overrides: Any) -> Path:
+        run_dir: str | Path | None = None, replace: bool = False, **overrides: Any) -> Path:
     """Run experiment ``name`` and write ``out/<name>.json`` and ``out/<name>_*.png``.
 
     Parameters
@@ -249,6 +249,10 @@ def run(name: str, out: str | Path, dataset: str = "embedded", data_dir: str | N
         the round it stopped (``out/active_learning_state.json``).
     run_dir : path, optional
         mc_samples and rotation: use this trained run instead of training lenet-all.
+    replace : bool
+        Start afresh: run folders in ``out`` are trained again (each removed under its lock
+        first) and active_learning's saved state is discarded. Without it, and without
+        ``resume``, a saved state is refused and so is a run folder holding a checkpoint.
     **overrides
         Settings fields to replace (see :class:`SmallDataSettings` etc.).
 
@@ -261,6 +265,8 @@ def run(name: str, out: str | Path, dataset: str = "embedded", data_dir: str | N
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     _check_run_arguments(key, seed, iterations, run_dir)
+    if resume and replace:
+        raise ValueError("give --resume or --replace, not both")
     # tinybcnn.rundir's rule: ``out`` is new, empty or an experiment folder of this package
     # (never a user's folder, a symlink or a training run), and one experiment writes it at a
     # time; checked here before any data is loaded, and again under the lock
@@ -269,14 +275,14 @@ def run(name: str, out: str | Path, dataset: str = "embedded", data_dir: str | N
     with writing(out, folder):
         if key in STANDALONE:
             return _run_standalone(key, out, dataset, data_dir, quick, seeds, iterations,
-                                   int(seed), progress, resume, overrides)
+                                   int(seed), progress, resume, replace, overrides)
         return _run_image(key, out, dataset, data_dir, quick, seeds, iterations, seed,
-                          progress, resume, run_dir, started, t0, overrides)
+                          progress, resume, replace, run_dir, started, t0, overrides)
 
 
 def _run_image(key: str, out: str | Path, dataset: str, data_dir: str | None, quick: bool,
                seeds: int | None, iterations: int | None, seed: int, progress: bool,
-               resume: bool, run_dir: str | Path | None, started: str, t0: float,
+               resume: bool, replace: bool, run_dir: str | Path | None, started: str, t0: float,
                overrides: dict[str, Any]) -> Path:
     """:func:`run` for the image experiments (inside the output folder's lock)."""
     if seeds is not None:
@@ -296,7 +302,7 @@ def _run_image(key: str, out: str | Path, dataset: str, data_dir: str | None, qu
                  "run_dir": None if run_dir is None else str(run_dir), "overrides": overrides}
     ctx = Context(name=key, out=out, data=pool, settings=settings, seed=int(seed),
                   seeds=int(getattr(settings, "seeds", 1)), iterations=iterations,
-                  progress=progress, resume=resume,
+                  progress=progress, resume=resume, replace=replace,
                   record={"data_dir": data_dir, "full_test": (full.x_test, full.y_test)})
     extra = {"run_dir": run_dir} if key in ("mc_samples", "rotation") else {}
     results = EXPERIMENTS[key](ctx, **extra)

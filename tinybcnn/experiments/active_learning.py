@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
@@ -475,7 +476,8 @@ def _load_state(path: Path, key: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: str | None = None,
                         quick: bool = False, seed: int = 0, progress: bool = True,
-                        resume: bool = False, **overrides: Any) -> Path:
+                        resume: bool = False, replace: bool = False,
+                        **overrides: Any) -> Path:
     """Run every acquisition function for every seed; write JSON and figures to ``out``.
 
     ``out/active_learning.json`` is ``{"dataset": str, "acquisitions": {name: {"labels":
@@ -488,7 +490,9 @@ def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: st
 
     After every round the state of every curve goes to ``out/active_learning_state.json``
     (atomically); ``resume=True`` continues from it (finished curves are not run again).
-    Ctrl-C (or SIGTERM through the CLI) stops with
+    Without ``resume`` a saved state is refused (one line, the file left as it is) unless
+    ``replace=True`` discards it; call this holding ``out``'s lock, as
+    :func:`tinybcnn.experiments.run` does. Ctrl-C (or SIGTERM through the CLI) stops with
     :class:`~tinybcnn.training.errors.TrainingInterrupted` naming that file.
     """
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -500,6 +504,12 @@ def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: st
     saved: dict[str, dict[str, Any]] = {}
     if resume and state_path.exists():
         saved = _load_state(state_path, key)   # checked before the data is loaded
+    elif not resume and os.path.lexists(state_path):
+        if not replace:
+            raise ValueError(f"{out} holds an active-learning run ({state_path}): continue it "
+                             "with --resume, or start afresh with --replace (its saved rounds "
+                             "are then discarded)")
+        os.unlink(state_path)  # replace: under the lock, after every check
     data = load_dataset(dataset, data_dir=data_dir, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [seed + i for i in range(settings.seeds)]

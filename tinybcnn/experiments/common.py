@@ -165,6 +165,8 @@ class Context:
     iterations : int or None
         Overrides the settings' iterations for every training run.
     progress, resume : bool
+    replace : bool
+        Train every run afresh, replacing the run folders already in ``out`` (``--replace``).
     record : dict
         Extras for the results record (``seeds``) and for the experiment (``data_dir``,
         ``full_test``: the uncapped test split).
@@ -179,6 +181,7 @@ class Context:
     iterations: int | None
     progress: bool
     resume: bool
+    replace: bool = False
     record: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -246,7 +249,7 @@ def train(ctx: Context, model: str, x_train: np.ndarray, y_train: np.ndarray,
             resume = False
     start = time.perf_counter()
     trainer, history = train_run(config, run_dir, resume=resume, progress=ctx.progress,
-                                 data=run_data)
+                                 data=run_data, replace=ctx.replace and not resume)
     return {"trainer": trainer, "model": trainer.model, "history": list(history.rows),
             "run_dir": run_dir, "config": config, "train_seconds": time.perf_counter() - start,
             "resumed": resume}
