@@ -90,6 +90,21 @@ def test_demo_again_refuses_a_run_extended_by_train_resume(extended_demo, tmp_pa
     assert snapshot(out) == before       # nothing written, nothing removed
 
 
+def test_demo_checks_both_runs_before_training_either(extended_demo, tmp_path):
+    """lenet-ip extended, lenet-all's run gone: refused before lenet-all is trained again."""
+    import shutil
+
+    out = copy_tree(extended_demo, tmp_path / "demo")
+    shutil.rmtree(out / "lenet-all")
+    code, _, err = run_cli(["train", "--resume", "--iterations", "6", "--quiet",
+                            "--out", out / "lenet-ip"])
+    assert code == 0, err
+    before = snapshot(out)
+    code, _, err = run_cli([*DEMO, "--out", out])
+    assert code == 2 and "lenet-ip" in err, err
+    assert snapshot(out) == before       # lenet-all was not trained first
+
+
 def test_demo_replace_trains_the_other_run_afresh(extended_demo, tmp_path):
     out = copy_tree(extended_demo, tmp_path / "demo")
     (out / "lenet-all" / "metrics.json").write_text("{}")   # an evaluation of the old run
