@@ -114,6 +114,13 @@
     data.x.forEach((x, i) => ctx.lineTo(px(x), py(m.mean[i])));
     ctx.stroke();
 
+    ctx.fillStyle = COLORS.axis;                      // x ticks, for orientation
+    ctx.font = "11px sans-serif";
+    ctx.textAlign = "center";
+    for (let x = Math.ceil(x0); x <= Math.floor(x1); x++) {
+      if (x !== x0 && x !== x1) ctx.fillText(String(x), px(x), height - 4);
+    }
+
     const train = data.train[gapName(gap)];
     ctx.fillStyle = COLORS.points;
     train.x.forEach((x, i) => { ctx.beginPath();
