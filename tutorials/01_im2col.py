@@ -216,22 +216,86 @@ import numpy as np
 
 
 def check_1():
+    import math
+
     from tinybcnn.functional import conv_output_shape
 
-    for h, k, s, p in [(28, 5, 1, 0), (7, 3, 2, 1), (6, 4, 3, 0), (5, 5, 1, 2), (9, 2, 2, 0)]:
-        assert conv_output_size(h, k, s, p) == conv_output_shape(h, h, k, k, s, p)[0], (h, k, s, p)
+    cases = [(28, 5, 1, 0), (7, 3, 2, 1), (6, 4, 3, 0), (5, 5, 1, 2), (9, 2, 2, 0), (8, 3, 1, 1)]
+    mine = [conv_output_size(h, k, s, p) for h, k, s, p in cases]
+    right = [conv_output_shape(h, h, k, k, s, p)[0] for h, k, s, p in cases]
+    if mine == right and all(isinstance(m, (int, np.integer)) for m in mine):
+        return
+    # common wrong answers, each recognised by what it gives on every case
+    wrong = {
+        "true division `/`: a kernel takes whole steps, so the count of positions rounds "
+        "*down*; use floor division `//`": lambda h, k, s, p: (h + 2 * p - k) / s + 1,
+        "the padding is ignored: the padded axis has h + 2·pad entries":
+            lambda h, k, s, p: (h - k) // s + 1,
+        "the padding counted once: it is added on both sides, h + 2·pad":
+            lambda h, k, s, p: (h + p - k) // s + 1,
+        "off by one: the first position (offset 0) counts too, so add 1":
+            lambda h, k, s, p: (h + 2 * p - k) // s,
+        "the stride is ignored: positions are `stride` apart, so divide by it":
+            lambda h, k, s, p: h + 2 * p - k + 1,
+        "rounded up: that is Caffe's *pooling* rule, which lets the last window hang over the "
+        "edge; a convolution counts only the windows that fit, so round down":
+            lambda h, k, s, p: math.ceil((h + 2 * p - k) / s) + 1,
+    }
+    for why, formula in wrong.items():
+        if mine == [formula(*case) for case in cases]:
+            raise AssertionError(why)
+    bad = next(i for i, (m, r) in enumerate(zip(mine, right, strict=True))
+               if m != r or not isinstance(m, (int, np.integer)))
+    h, k, s, p = cases[bad]
+    raise AssertionError(f"at h={h}, k={k}, stride={s}, pad={p} the answer is the int "
+                         f"{right[bad]}, not {mine[bad]!r}: (h + 2·pad − k) // stride + 1")
 
 
 def check_2():
-    from tinybcnn.functional import im2col
+    from tinybcnn.functional import conv_output_shape, im2col
 
     g = np.random.default_rng(1)
     for shape, kh, kw, s, p in [((2, 3, 5, 6), 3, 2, 1, 0), ((1, 2, 7, 7), 3, 3, 2, 1),
-                                ((2, 1, 4, 5), 2, 3, 1, 2)]:
+                                ((2, 1, 4, 5), 2, 3, 1, 2), ((2, 2, 6, 6), 2, 2, 2, 0)]:
         x = g.standard_normal(shape)
-        mine = np.asarray(im2col_loops(x, kh, kw, s, p))
-        assert mine.shape == im2col(x, kh, kw, s, p).shape, (shape, mine.shape)
-        assert np.allclose(mine, im2col(x, kh, kw, s, p)), (shape, kh, kw, s, p)
+        case = f"(x of shape {shape}, kh={kh}, kw={kw}, stride={s}, pad={p})"
+        right = im2col(x, kh, kw, s, p)
+        try:
+            mine = np.asarray(im2col_loops(x, kh, kw, s, p))
+        except ValueError as error:          # a patch that does not fit its row
+            raise AssertionError(
+                f"{error}: a patch did not fit its row of C·kh·kw entries. Pad only the two "
+                f"spatial axes, np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))), and take "
+                f"the window x[n, :, oh·stride : oh·stride + kh, ...] of the padded input "
+                f"{case}") from None
+        assert mine.shape == right.shape, (
+            f"shape {mine.shape}, expected (N·OH·OW, C·kh·kw) = {right.shape} {case}")
+        if np.allclose(mine, right):
+            continue
+        n, c = shape[:2]
+        oh, ow = conv_output_shape(shape[2], shape[3], kh, kw, s, p)
+        rows = right.reshape(n, oh, ow, c, kh, kw)
+        as_rows = right.shape
+        unstrided = im2col(x, kh, kw, 1, p)
+        oh1, ow1 = conv_output_shape(shape[2], shape[3], kh, kw, 1, p)
+        wrong = {
+            "columns in (i, j, c) order: they run (c, i, j), channel slowest, as patch.ravel() "
+            "of the (C, kh, kw) window gives, so that they match W.reshape(C_out, -1)":
+                rows.transpose(0, 1, 2, 4, 5, 3).reshape(as_rows),
+            "rows in (n, ow, oh) order: row (n·OH + oh)·OW + ow means oh is the outer loop and "
+            "ow the inner one": rows.transpose(0, 2, 1, 3, 4, 5).reshape(as_rows),
+            "rows with the image index innermost: n is the outermost loop (row "
+            "(n·OH + oh)·OW + ow), so one image's patches are contiguous":
+                rows.transpose(1, 2, 0, 3, 4, 5).reshape(as_rows),
+            "the stride is ignored: position oh starts at row oh·stride of the padded input":
+                unstrided.reshape(n, oh1, ow1, -1)[:, :oh, :ow].reshape(as_rows),
+        }
+        for why, candidate in wrong.items():
+            if s == 1 and "stride" in why:
+                continue
+            if np.allclose(mine, candidate):
+                raise AssertionError(f"{why} {case}")
+        raise AssertionError(f"values differ from tinybcnn.functional.im2col {case}")
 
 # each exercise is graded on its own: a wrong answer says why, and the others are still checked
 # (tinybcnn/exercises.py)

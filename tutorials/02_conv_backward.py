@@ -246,28 +246,84 @@ import numpy as np
 def check_1():
     from tinybcnn.functional import col2im, im2col
 
+    def col2im_assigning(cols, shape, kh, kw, s, p):
+        # the classic bug, for comparison: overlapping patches overwrite instead of adding
+        n, c, h, w = shape
+        oh, ow = (h + 2 * p - kh) // s + 1, (w + 2 * p - kw) // s + 1
+        out = np.zeros((n, c, h + 2 * p, w + 2 * p))
+        for r, patch in enumerate(cols.reshape(-1, c, kh, kw)):
+            i, a, b = r // (oh * ow), r // ow % oh, r % ow
+            out[i, :, a * s:a * s + kh, b * s:b * s + kw] = patch
+        return out[:, :, p:p + h, p:p + w]
+
     g = np.random.default_rng(2)
     for shape, kh, kw, s, p in [((2, 3, 5, 6), 3, 2, 1, 0), ((1, 2, 7, 7), 3, 3, 2, 1),
                                 ((1, 1, 4, 4), 3, 3, 1, 1)]:
+        case = f"(x of shape {shape}, kh={kh}, kw={kw}, stride={s}, pad={p})"
         x = g.standard_normal(shape)
         c = g.standard_normal(im2col(x, kh, kw, s, p).shape)
         mine = np.asarray(col2im_mine(c, shape, kh, kw, s, p))
-        assert mine.shape == shape, mine.shape
-        # the adjoint identity <im2col(x), c> = <x, col2im(c)>, and the library's col2im
-        assert np.isclose(np.sum(im2col(x, kh, kw, s, p) * c), np.sum(x * mine))
-        assert np.allclose(mine, col2im(c, shape, kh, kw, s, p))
+        right = col2im(c, shape, kh, kw, s, p)
+        if mine.shape == (shape[0], shape[1], shape[2] + 2 * p, shape[3] + 2 * p) and p:
+            raise AssertionError(f"shape {mine.shape} still holds the padding: entries copied "
+                                 f"from the padding are dropped, [:, :, pad:pad+H, pad:pad+W] "
+                                 f"{case}")
+        assert mine.shape == shape, f"shape {mine.shape}, expected x's shape {shape} {case}"
+        if np.allclose(mine, right):
+            continue
+        counts = col2im(np.ones_like(c), shape, kh, kw, s, p)     # patches covering each pixel
+        if np.allclose(mine, col2im_assigning(c, shape, kh, kw, s, p)):
+            raise AssertionError(
+                "overlapping patches overwrite each other (`=`): a pixel in k patches was "
+                "copied k times by im2col, so its gradient is the *sum* of the k copies' "
+                f"gradients; use `+=` (docs/im2col.md) {case}")
+        if np.allclose(mine, right / np.maximum(counts, 1)):
+            raise AssertionError(
+                "overlaps averaged: that would undo im2col on an image's own patches, but "
+                "col2im is im2col's *adjoint* (transpose), not its inverse; the adjoint sums, "
+                f"⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ {case}")
+        flipped = c.reshape(-1, shape[1], kh, kw).transpose(0, 2, 3, 1).reshape(c.shape)
+        if np.allclose(mine, col2im(flipped, shape, kh, kw, s, p)):
+            raise AssertionError("each row read in (i, j, c) order: a row of x* holds its patch "
+                                 f"in (c, i, j) order, row.reshape(C, kh, kw) {case}")
+        lhs, rhs = np.sum(im2col(x, kh, kw, s, p) * c), np.sum(x * mine)
+        raise AssertionError(f"not the adjoint: ⟨im2col(x), c⟩ = {lhs:.4f} but "
+                             f"⟨x, col2im(c)⟩ = {rhs:.4f} {case}")
 
 
 def check_2():
-    from tinybcnn.functional import conv2d_backward, conv2d_forward
+    from tinybcnn.functional import conv2d_backward, conv2d_forward, im2col
 
     g = np.random.default_rng(3)
     x, W, b = g.standard_normal((2, 3, 6, 5)), g.standard_normal((4, 3, 3, 2)), np.zeros(4)
     y, cache = conv2d_forward(x, W, b, 2, 1)
     dy = g.standard_normal(y.shape)
     mine = np.asarray(conv_weight_grad(x, dy, 3, 2, 2, 1))
-    assert mine.shape == W.shape, mine.shape
-    assert np.allclose(mine, conv2d_backward(dy, cache)[1])
+    right = conv2d_backward(dy, cache)[1]
+    if mine.shape != W.shape:
+        raise AssertionError(f"shape {mine.shape}, expected the kernel's (C_out, C, kh, kw) = "
+                             f"{W.shape}")
+    if np.allclose(mine, right):
+        return
+    cols = im2col(x, 3, 2, 2, 1)
+    wrong = {
+        "dy reshaped straight from NCHW: rows of dY must be in patch order (n, oh, ow), so "
+        "move the channel axis last first, dy.transpose(0, 2, 3, 1).reshape(-1, C_out)":
+            (dy.reshape(-1, 4).T @ cols).reshape(W.shape),
+        "x*ᵀ dY has shape (C·kh·kw, C_out): reshaping it straight to (C_out, C, kh, kw) "
+        "scrambles the entries; transpose it first (or compute dYᵀ x*)":
+            (cols.T @ dy.transpose(0, 2, 3, 1).reshape(-1, 4)).reshape(W.shape),
+        "divided by the batch size: the 1/|B| of the mean loss is already inside dy":
+            right / x.shape[0],
+        "the kernel flipped by 180°: tinybcnn's (and every deep-learning library's) "
+        "convolution is a cross-correlation, so its gradient is not flipped":
+            right[:, :, ::-1, ::-1],
+    }
+    for why, candidate in wrong.items():
+        if np.allclose(mine, candidate):
+            raise AssertionError(why)
+    raise AssertionError("values differ from conv2d_backward's dW: dW_mat = dYᵀ x*, "
+                         "(C_out, N·OH·OW) @ (N·OH·OW, C·kh·kw)")
 
 # each exercise is graded on its own: a wrong answer says why, and the others are still checked
 # (tinybcnn/exercises.py)

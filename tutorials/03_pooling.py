@@ -230,20 +230,61 @@ def check_1():
 
     x = np.random.default_rng(4).standard_normal((2, 3, 6, 4))
     mine = np.asarray(avgpool_loops(x, 2))
-    assert mine.shape == (2, 3, 3, 2), mine.shape
-    assert np.allclose(mine, avgpool2d_forward(x, 2)[0])
+    if mine.shape == (2, 3, 5, 3):
+        raise AssertionError("shape (2, 3, 5, 3): windows one pixel apart overlap; here the "
+                             "stride is the window size, so window (a, b) starts at "
+                             "(a·size, b·size) and the output is (H // size, W // size)")
+    if mine.shape != (2, 3, 3, 2):
+        raise AssertionError(f"shape {mine.shape}, expected (N, C, H // 2, W // 2) = (2, 3, 3, 2)")
+    right = avgpool2d_forward(x, 2)[0]
+    if np.allclose(mine, right):
+        return
+    if np.allclose(mine, 4 * right):
+        raise AssertionError("the window *sum*: divide by the size² = 4 entries of a window")
+    starts = np.stack([np.stack([x[:, :, a:a + 2, b:b + 2].mean((2, 3)) for b in range(2)], -1)
+                       for a in range(3)], -2)
+    if np.allclose(mine, starts):
+        raise AssertionError("window (a, b) starts at (a, b): with stride = size it starts at "
+                             "(a·size, b·size), so the windows tile the image")
+    raise AssertionError("values differ from the mean of each non-overlapping 2 × 2 window")
 
 
 def check_2():
     from tinybcnn.functional import maxpool2d_backward, maxpool2d_forward
 
     g = np.random.default_rng(5)
-    x = g.standard_normal((2, 2, 6, 6))                 # continuous values: no ties
-    y, cache = maxpool2d_forward(x, 3)
-    dy = g.standard_normal(y.shape)
-    mine = np.asarray(maxpool_backward_loops(x, dy, 3))
-    assert mine.shape == x.shape, mine.shape
-    assert np.allclose(mine, maxpool2d_backward(dy, cache))
+    # continuous values (no ties), then small integers (many windows with tied maxima)
+    for x in (g.standard_normal((2, 2, 6, 6)), g.integers(0, 3, (2, 2, 6, 6)).astype(float)):
+        ties = "with tied maxima" if np.all(x == np.round(x)) else "without ties"
+        y, cache = maxpool2d_forward(x, 3)
+        dy = g.standard_normal(y.shape)
+        mine = np.asarray(maxpool_backward_loops(x, dy, 3))
+        assert mine.shape == x.shape, f"shape {mine.shape}, expected x's shape {x.shape}"
+        right = maxpool2d_backward(dy, cache)
+        if np.allclose(mine, right):
+            continue
+        spread = np.kron(dy, np.ones((3, 3)))            # each window's dy on all its inputs
+        if np.allclose(mine, spread):
+            raise AssertionError("every input of a window got its gradient: only the maximum "
+                                 "changes the output, so the others get zero")
+        if np.allclose(mine, spread / 9):
+            raise AssertionError("dy / size² on every input is *average* pooling's gradient; "
+                                 "max pooling passes dy to the maximum only")
+        at_max = x == np.kron(y, np.ones((3, 3)))
+        if np.allclose(mine, np.where(at_max, spread, 0)):
+            raise AssertionError(
+                "on a tie every maximum got the whole dy, so the window passes on k·dy for k "
+                "tied maxima: the gradient is not that of any function. Send dy to exactly one "
+                "maximum, the first in row-major order (np.argmax's choice, and the library's)")
+        if np.isclose(mine.sum(), dy.sum()) and not np.allclose(mine[~at_max], 0):
+            raise AssertionError(f"{ties}: a gradient reached an input that is not its "
+                                 "window's maximum: add the window's offset, (a·size + r, "
+                                 "b·size + s), to the arg-max's place (r, s) inside it")
+        if np.allclose(mine.reshape(2, 2, 2, 3, 2, 3).sum((3, 5)), dy):
+            raise AssertionError(f"{ties}: each window hands on its dy, but to another of its "
+                                 "tied maxima than the library's: take the first in "
+                                 "row-major order (np.argmax of the window)")
+        raise AssertionError(f"{ties}: values differ from maxpool2d_backward")
 
 # each exercise is graded on its own: a wrong answer says why, and the others are still checked
 # (tinybcnn/exercises.py)

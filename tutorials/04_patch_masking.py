@@ -252,16 +252,36 @@ import numpy as np
 
 
 def check_1():
-    from tinybcnn.functional import conv2d_forward, conv_output_shape
+    from tinybcnn.functional import conv2d_forward, conv_output_shape, im2col
 
     g = np.random.default_rng(6)
     x, W, b = g.standard_normal((2, 3, 6, 5)), g.standard_normal((4, 3, 3, 3)), g.standard_normal(4)
     oh, ow = conv_output_shape(6, 5, 3, 3, 1, 1)
     Z = (g.random((2 * oh * ow, 4)) < 0.5) / 0.5                  # inverted mask, keep 0.5
     mine = np.asarray(patch_masked_conv(x, W, b, Z, 1, 1))
-    expected = conv2d_forward(x, W, b, 1, 1, mask=Z)[0]
-    assert mine.shape == expected.shape, mine.shape
-    assert np.allclose(mine, expected)
+    right = conv2d_forward(x, W, b, 1, 1, mask=Z)[0]
+    if mine.shape != right.shape:
+        raise AssertionError(f"shape {mine.shape}, expected NCHW (N, C_out, OH, OW) = "
+                             f"{right.shape}")
+    if np.allclose(mine, right):
+        return
+    Y = im2col(x, 3, 3, 1, 1) @ W.reshape(4, -1).T                 # (N·OH·OW, C_out), no bias
+    wrong = {
+        "the patch matrix reshaped straight to (N, C_out, OH, OW): its rows are (n, oh, ow) "
+        "and its columns the kernels, so reshape to (N, OH, OW, C_out), then move the "
+        "channels forward, .transpose(0, 3, 1, 2)": ((Y + b) * Z).reshape(2, 4, oh, ow),
+        "the bias added after the mask: the mask multiplies the whole output y = x* W_matᵀ + b "
+        "(dropout of the unit, bias included)": (Y * Z + b).reshape(2, oh, ow, 4)
+        .transpose(0, 3, 1, 2),
+        "divided by keep again: Z is already inverted (entries 0 and 1 / keep)":
+            right / 0.5,
+        "no mask: multiply each patch row by its row of Z": (Y + b).reshape(2, oh, ow, 4)
+        .transpose(0, 3, 1, 2),
+    }
+    for why, candidate in wrong.items():
+        if np.allclose(mine, candidate):
+            raise AssertionError(why)
+    raise AssertionError("values differ from conv2d_forward(x, W, b, stride, pad, mask=Z)")
 
 
 def check_2():
@@ -269,9 +289,24 @@ def check_2():
 
     m = np.random.default_rng(7).random((2, 3, 4, 5))
     mine = np.asarray(nchw_to_patch(m))
-    assert mine.shape == (2 * 4 * 5, 3), mine.shape
-    assert np.array_equal(mine, nchw_mask_to_patch(m))
-    assert np.array_equal(patch_mask_to_nchw(mine, 2, 4, 5), m)   # and back
+    assert mine.shape == (2 * 4 * 5, 3), f"shape {mine.shape}, expected (N·OH·OW, C) = (40, 3)"
+    right = nchw_mask_to_patch(m)
+    if np.array_equal(mine, right):
+        if not np.array_equal(patch_mask_to_nchw(mine, 2, 4, 5), m):
+            raise AssertionError("the round trip back to NCHW does not give m")
+        return
+    wrong = {
+        "reshaped without moving the channels: m.reshape(N·OH·OW, C) mixes channels and "
+        "positions in a row; transpose to (N, OH, OW, C) first": m.reshape(40, 3),
+        "rows in (n, ow, oh) order: transpose(0, 3, 2, 1) swaps OH and OW; the rows run "
+        "(n, oh, ow), ow fastest, as im2col's": m.transpose(0, 3, 2, 1).reshape(40, 3),
+        "rows with n innermost: the image index is the slowest, rows (n, oh, ow)":
+            m.transpose(2, 3, 0, 1).reshape(40, 3),
+    }
+    for why, candidate in wrong.items():
+        if np.array_equal(mine, candidate):
+            raise AssertionError(why)
+    raise AssertionError("Z[(n·OH + oh)·OW + ow, c] = m[n, c, oh, ow] does not hold")
 
 # each exercise is graded on its own: a wrong answer says why, and the others are still checked
 # (tinybcnn/exercises.py)

@@ -227,21 +227,66 @@ def check_1():
     import tinybcnn as tb
 
     schedule = tb.optim.inv(gamma=1e-4, power=0.75)
-    for it in (0, 1, 100, 10_000, 123_456):
-        assert np.isclose(inv_lr(0.01, it), schedule(0.01, it)), it
+    its = (0, 1, 100, 10_000, 123_456)
+    right = [schedule(0.01, it) for it in its]
+    try:
+        mine = [inv_lr(0.01, it) for it in its]
+    except ZeroDivisionError:
+        raise AssertionError("at iteration 0, (γ·0)^(−power) divides by zero: the rate is "
+                             "base_lr · (1 + γ·iteration)^(−power), and the 1 + keeps it at "
+                             "base_lr at the start") from None
+    if not np.allclose(mine, right):
+        wrong = {
+            "the rate grows: the exponent is −power, so the rate decays":
+                [0.01 * (1 + 1e-4 * it) ** 0.75 for it in its],
+            "base_lr / (1 + γ·iteration) ignores the power 0.75 (that is power = 1)":
+                [0.01 / (1 + 1e-4 * it) for it in its],
+            "γ^(−power) · iteration: γ multiplies the iteration inside the bracket, "
+            "(1 + γ·iteration)^(−power)": [0.01 * (1 + 1e-4 ** -0.75 * it) ** -1 for it in its],
+            "exponential decay base_lr · γ^(power·iteration) is another schedule (Caffe's "
+            "\"exp\"); \"inv\" is a power law": [0.01 * 1e-4 ** (0.75 * it) for it in its],
+        }
+        for why, candidate in wrong.items():
+            if np.allclose(mine, candidate):
+                raise AssertionError(why)
+        raise AssertionError(f"at iteration {its[2]} the rate is {right[2]:.6g}, not "
+                             f"{mine[2]:.6g}: base_lr · (1 + γ·iteration)^(−power)")
     half = next(t for t in range(0, 40_000, 10) if inv_lr(0.01, t) <= 0.005)
-    assert abs(half - (2 ** (4 / 3) - 1) / 1e-4) < 20, half
+    assert abs(half - (2 ** (4 / 3) - 1) / 1e-4) < 20, (
+        f"the rate halves at {half}, expected about (2^(4/3) − 1)/γ ≈ 15,198")
 
 
 def check_2():
     labels = np.repeat(np.arange(5), [40, 30, 20, 7, 3])
     np.random.default_rng(8).shuffle(labels)
     train, val = (np.asarray(a) for a in validation_split(labels, 25, seed=1))
-    assert len(val) == 25 and len(np.intersect1d(train, val)) == 0
-    assert np.array_equal(np.sort(np.concatenate([train, val])), np.arange(len(labels)))
+    if len(np.unique(val)) < len(val):
+        raise AssertionError("an index appears twice in the validation split: draw without "
+                             "replacement (a permutation, or g.choice(..., replace=False))")
+    if len(val) != 25:
+        share = 25 * np.bincount(labels) / len(labels)
+        hint = ""
+        if len(val) == np.floor(share).sum():
+            hint = ("flooring each class's share loses the fractions: hand the places left "
+                    "to the classes with the largest remainders")
+        elif len(val) == np.round(share).sum():
+            hint = ("rounding each class's share does not keep the total: floor them, then "
+                    "hand the places left to the classes with the largest remainders")
+        raise AssertionError(f"{len(val)} validation indices, not n_val = 25. {hint}".strip())
+    if len(np.intersect1d(train, val)):
+        raise AssertionError(f"{len(np.intersect1d(train, val))} indices are in both splits: "
+                             "training on validation images makes the validation error "
+                             "optimistic")
+    if not np.array_equal(np.sort(np.concatenate([train, val])), np.arange(len(labels))):
+        raise AssertionError("together the splits must hold every index 0 … N − 1 once "
+                             "(train is every index not in val)")
     share = 25 * np.bincount(labels) / len(labels)
-    assert np.all(np.abs(np.bincount(labels[val], minlength=5) - share) <= 1), \
-        np.bincount(labels[val], minlength=5)
+    got = np.bincount(labels[val], minlength=5)
+    if np.any(np.abs(got - share) > 1):
+        raise AssertionError(
+            f"class counts {got.tolist()} in the validation split, shares "
+            f"{np.round(share, 2).tolist()}: not stratified. A plain random draw gets the "
+            "proportions only on average; draw from each class its share")
 
 # each exercise is graded on its own: a wrong answer says why, and the others are still checked
 # (tinybcnn/exercises.py)

@@ -234,6 +234,16 @@ print("all checks passed")
 #    mask `z` of the same shape, scaled so that the expected output is `x` (drop probability
 #    `p`). The result must stay in `x`'s namespace (NumPy, CuPy, array_api_strict): no
 #    `np.` calls on `x`.
+# 2. **A mask from counter words, on the device.** The counter generator hands out uniform
+#    32-bit words `u` (`CounterRNG(seed, xp).uint32(n)`, above). Write
+#    `mask_from_words(words, p)`: the inverted dropout mask of drop probability `p`, a unit
+#    kept where `u < round(keep · 2³²)` (probability `keep`, to within 2⁻³²), as `float32`
+#    in the namespace of `words`. Three things a device asks of it: compare *integers* (the
+#    array API refuses an integer array divided by a Python float, and drawing floats costs
+#    more), stay `float32` (a float64 mask doubles the memory and, on most GPUs, runs many
+#    times slower), and keep every unit at `p = 0` (`2³²` does not fit in a `uint32`). The
+#    check compares your masks with `bernoulli_mask(CounterRNG(seed, xp), ...)` on NumPy and
+#    on `array_api_strict`.
 #
 # Write your answers in the next cell, in place of each `raise NotImplementedError`, then
 # run the check cell after it: it grades each answer on its own, says why a wrong one is
@@ -244,6 +254,11 @@ print("all checks passed")
 def inverted_dropout(x, z, p):
     """x ⊙ z / keep, in the namespace of x."""
     raise NotImplementedError("exercise 1")
+
+
+def mask_from_words(words, p):
+    """Inverted float32 dropout mask from uint32 ``words``, in their namespace."""
+    raise NotImplementedError("exercise 2")
 
 # %% Exercise checks
 # the checks import what they need, so they run after the stub cell alone
@@ -275,8 +290,62 @@ def check_1():
         "the host, or an error. Use operators (x * z / keep) or tinybcnn.backend.xp_of(x)")
     assert np.allclose(np.asarray(out), x * z / 0.7), "on array_api_strict: expected x ⊙ z / keep"
 
+
+def check_2():
+    from tinybcnn.backend import namespace_name
+    from tinybcnn.random import CounterRNG, bernoulli_mask
+
+    namespaces = [np]
+    try:
+        import array_api_strict as xps
+
+        namespaces.append(xps)
+    except ImportError:
+        pass
+    for xp in namespaces:
+        name = namespace_name(xp)
+        for p in (0.3, 0.5, 0.0):
+            words = CounterRNG(11, xp).uint32(4000)
+            try:
+                mine = mask_from_words(words, p)
+            except TypeError as error:
+                raise AssertionError(
+                    f"on {name}, p = {p}: {error}. An integer array divided by (or compared "
+                    "with) a Python float is refused by the array API: compare the words with "
+                    "an integer threshold, round(keep · 2**32)") from None
+            except OverflowError as error:
+                raise AssertionError(
+                    f"on {name}, p = 0: {error}. At keep = 1 the threshold 2³² does not fit "
+                    "in a uint32: keep every unit (xp.ones) without comparing") from None
+            if type(mine) is not type(words):
+                raise AssertionError(
+                    f"on {name}: the mask left the namespace of the words "
+                    f"({type(mine).__module__}); on a GPU that is a copy to the host every "
+                    "pass. Use tinybcnn.backend.xp_of(words) and its functions")
+            if mine.dtype != xp.float32:
+                raise AssertionError(
+                    f"on {name}: dtype {mine.dtype}, not float32: a silent upcast (a float64 "
+                    "constant, or astype(float64)); the mask then doubles the memory of every "
+                    "activation it touches, and most GPUs run float64 many times slower")
+            got = np.asarray(mine)
+            right = np.asarray(bernoulli_mask(CounterRNG(11, xp), (4000,), p, dtype=xp.float32))
+            if np.allclose(got, right, rtol=1e-6):
+                continue
+            kept = float(np.mean(got > 0))
+            if p and abs(kept - p) < 0.03:
+                raise AssertionError(
+                    f"on {name}: {kept:.2f} of the units kept at p = {p}: p is the *drop* "
+                    "probability, so a unit is kept where u < keep · 2³², keep = 1 − p")
+            if p and np.allclose(got, right * (1 - p)):
+                raise AssertionError(f"on {name}: a 0/1 mask: an inverted mask holds "
+                                     "1 / keep where a unit is kept, so E[mask] = 1")
+            if not p:
+                raise AssertionError(f"on {name}, p = 0: {kept:.4f} of the units kept, not all")
+            raise AssertionError(f"on {name}, p = {p}: differs from bernoulli_mask on a "
+                                 "CounterRNG with the same seed")
+
 # each exercise is graded on its own: a wrong answer says why, and the others are still checked
 # (tinybcnn/exercises.py)
 from tinybcnn.exercises import grade
 
-grade(check_1)
+grade(check_1, check_2)
