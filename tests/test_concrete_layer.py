@@ -224,3 +224,28 @@ def test_the_p_gradient_pulls_towards_one_half_without_data():
             k = obj.n_units[name]
             expected = k / 20 * logit(p) * p * (1 - p)
             assert math.isclose(float(model.grads[f"{name}.p_logit"]), expected, rel_tol=1e-9)
+
+
+def test_a_device_training_step_reads_nothing_back(monkeypatch):
+    """On array_api_strict (the CuPy stand-in) a Trainer step of the Concrete LeNet, flat SGD
+    update of the p-logits included, never reads an array back to the host."""
+    aas = pytest.importorskip("array_api_strict")
+    model = concrete_lenet("all", p=0.1, in_shape=(1, 16, 16), seed=0)
+    model.load_params({k: aas.asarray(np.asarray(v)) for k, v in model.params.items()})
+    obj = ConcreteObjective.for_model(model, n_train=64, length_scale=1.0)
+    trainer = Trainer(model, obj, SGD(model, lr=0.05), seed=0)
+    rng = np.random.default_rng(0)
+    xb = aas.asarray(rng.standard_normal((8, 1, 16, 16)).astype(np.float32))
+    yb = aas.asarray(rng.integers(0, 10, size=8))
+
+    def refuse(self, *args):
+        raise AssertionError("host synchronisation: an array was read back to the host")
+
+    with monkeypatch.context() as patch:
+        for name in ("__bool__", "__int__", "__float__", "__index__", "item", "tolist"):
+            if hasattr(type(xb), name):
+                patch.setattr(type(xb), name, refuse)
+        for _ in range(2):
+            loss = trainer.step(xb, yb)
+    assert math.isfinite(float(loss))
+    assert all(not math.isclose(p, 0.1, rel_tol=1e-7) for p in model.learnt_p().values())
