@@ -208,18 +208,18 @@ def _df(y, w=1.3, c=0.4):
     return 2 * w * (w * y - c)
 
 
-def _hard_expectation(a: float, x: float) -> float:
+def _hard_expectation(a: float, x: float, f=_f) -> float:
     """E[f(x · z/(1 − p))] over z ~ Bernoulli(1 − p), exactly: two terms."""
     p = 1 / (1 + math.exp(-a))
-    return (1 - p) * _f(x / (1 - p)) + p * _f(0.0)
+    return (1 - p) * f(x / (1 - p)) + p * f(0.0)
 
 
-def _relaxed_expectation(a: float, x: float, t: float) -> float:
+def _relaxed_expectation(a: float, x: float, t: float, f=_f) -> float:
     """E[f(x · mask)] under the Concrete noise, by quadrature over the logistic L = logit(u)
     (density σ(L)(1 − σ(L))), with a breakpoint where the mask switches (L = −a)."""
     def integrand(s):
         m = _mask_of_logistic(a, s, t)
-        return _f(x * m) * math.exp(-abs(s)) / (1 + math.exp(-abs(s))) ** 2
+        return f(x * m) * math.exp(-abs(s)) / (1 + math.exp(-abs(s))) ** 2
 
     lo, hi = -a - 50 * t, -a + 50 * t
     parts = [integrate.quad(integrand, -40, lo, limit=200)[0],
@@ -247,16 +247,37 @@ def test_logit_gradient_of_a_nonlinear_expectation_matches_the_hard_mask(p):
     coarse = abs(_derivative(lambda a_: _relaxed_expectation(a_, x, 0.1), a) - hard)
     assert bias < coarse and bias < 0.05 * abs(hard)
 
-    rng, batches, per_batch = np.random.default_rng(5), 100, 10_000
-    means = []
+    estimate, se = _pathwise_mean(a, x, t, _df, seed=5)
+    assert abs(estimate - relaxed) <= 4 * se
+    assert abs(estimate - hard) <= 4 * se + bias
+
+
+def _pathwise_mean(a, x, t, df, seed, batches=100, per_batch=10_000):
+    """Mean and standard error of the backward pass's d/da of f(x · mask) over noise draws."""
+    rng, means = np.random.default_rng(seed), []
     for _ in range(batches):
         u = uniform_noise(rng, (per_batch,), dtype=np.float64)
         y, cache = concrete_dropout_forward(np.full(per_batch, x), a, noise=u, temperature=t)
-        _, d_logit = concrete_dropout_backward(_df(y) / per_batch, cache)
+        _, d_logit = concrete_dropout_backward(df(y) / per_batch, cache)
         means.append(float(d_logit))
-    estimate, se = np.mean(means), np.std(means, ddof=1) / math.sqrt(batches)
-    assert abs(estimate - relaxed) <= 4 * se
-    assert abs(estimate - hard) <= 4 * se + bias
+    return np.mean(means), np.std(means, ddof=1) / math.sqrt(batches)
+
+
+@pytest.mark.parametrize("p", [0.2, 0.6])
+def test_expected_output_does_not_depend_on_p_at_low_temperature(p):
+    """With inverted masks E[y] = x for the hard mask at every p, so d/da E[y] = 0; the
+    averaged pathwise gradient must find 0 within 4 standard errors plus the relaxation's
+    bias at this t (by quadrature)."""
+    a, x, t = logit(p), -1.7, 0.01
+
+    def identity(y):
+        return y
+
+    assert abs(_derivative(lambda a_: _hard_expectation(a_, x, identity), a)) < 1e-9
+    bias = abs(_derivative(lambda a_: _relaxed_expectation(a_, x, t, identity), a))
+    assert bias < 0.01 * abs(x)
+    estimate, se = _pathwise_mean(a, x, t, lambda y: np.ones_like(y), seed=8)
+    assert abs(estimate) <= 4 * se + bias
 
 
 # --- the noise -----------------------------------------------------------------------------
