@@ -104,6 +104,17 @@ def test_owners_and_units_follow_the_output_side_reading():
     assert obj.n_units == {"drop1": 20, "drop2": 50, "drop3": 500}
 
 
+def test_n_units_can_be_given_per_layer():
+    model = concrete_lenet("all")
+    obj = ConcreteObjective.for_model(model, n_train=100, length_scale=1.0,
+                                      n_units={"drop1": 25})
+    assert obj.n_units == {"drop1": 25, "drop2": 50, "drop3": 500}
+    with pytest.raises(ValueError, match="not a Concrete"):
+        ConcreteObjective.for_model(model, n_train=100, length_scale=1.0, n_units={"ip1": 3})
+    with pytest.raises(ValueError, match="positive integer"):
+        ConcreteObjective.for_model(model, n_train=100, length_scale=1.0, n_units={"drop1": 0})
+
+
 def test_penalty_at_fixed_p_is_the_package_objective_plus_the_entropy_terms():
     """Same weights, p = 0.3 in every dropout: Objective's λ‖θ‖² (with λ = l²/(2Nτ keep) on
     the masked kernels) plus −K H(p)/(Nτ) per Concrete layer."""

@@ -256,7 +256,8 @@ class ConcreteObjective:
 
     @classmethod
     def for_model(cls, model: Sequential, n_train: int, length_scale: float, tau: float = 1.0,
-                  likelihood: str = "softmax") -> ConcreteObjective:
+                  likelihood: str = "softmax",
+                  n_units: dict[str, int] | None = None) -> ConcreteObjective:
         """Build the objective of ``model`` from the prior length-scale ``l``.
 
         Parameters
@@ -270,6 +271,10 @@ class ConcreteObjective:
             changes with its ``p``).
         tau : float
         likelihood : {"softmax", "gaussian"}
+        n_units : dict, optional
+            ``K`` of named Concrete layers, replacing the default (the owner's number of
+            outputs, ``docs/concrete-dropout.md#how-many-units``); e.g. ``C_in·kh·kw`` to
+            count a conv kernel's inputs as Concrete Dropout's paper counts a layer's inputs.
         """
         base = Objective.for_model(model, n_train, length_scale=length_scale, tau=tau,
                                    likelihood=likelihood)
@@ -277,8 +282,15 @@ class ConcreteObjective:
         for concrete, owner in owners.items():
             base.decay[f"{owner}.W"] = 0.0        # the regulariser holds it, with its 1/(1 − p)
             base.decay[f"{concrete}.p_logit"] = 0.0
-        n_units = {c: _n_outputs(model.layers[w]) for c, w in owners.items()}
-        return cls(base=base, owners=owners, n_units=n_units)
+        units = {c: _n_outputs(model.layers[w]) for c, w in owners.items()}
+        for name, k in (n_units or {}).items():
+            if name not in units:
+                raise ValueError(f"n_units names {name!r}, which is not a Concrete dropout "
+                                 f"layer with a weight layer: {sorted(units)}")
+            if isinstance(k, bool) or int(k) != k or k < 1:
+                raise ValueError(f"n_units[{name!r}] must be a positive integer, got {k!r}")
+            units[name] = int(k)
+        return cls(base=base, owners=owners, n_units=units)
 
     # the settings a checkpoint records and a resumed run must share (objective_description)
     @property
