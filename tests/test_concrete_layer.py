@@ -260,3 +260,15 @@ def test_a_device_training_step_reads_nothing_back(monkeypatch):
             loss = trainer.step(xb, yb)
     assert math.isfinite(float(loss))
     assert all(not math.isclose(p, 0.1, rel_tol=1e-7) for p in model.learnt_p().values())
+
+
+def test_the_p_logit_lives_where_the_model_lives():
+    aas = pytest.importorskip("array_api_strict")
+    net = Sequential([("ip1", Dense(4, 6, seed=0)), ("drop", Dropout(0.5)),
+                      ("ip2", Dense(6, 2, seed=1))])
+    net.load_params({k: aas.asarray(np.asarray(v)) for k, v in net.params.items()})
+    out = with_concrete_dropout(net, p=0.3)
+    a = out.params["drop.p_logit"]
+    assert type(a).__module__.startswith("array_api_strict") and a.dtype == aas.float32
+    with pytest.raises(ValueError, match="temperature"):
+        ConcreteDropout(0.1, temperature=0.0)

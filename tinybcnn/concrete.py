@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from .backend import check_namespace, to_backend, xp_of
+from .backend import check_namespace, to_backend, to_namespace, xp_of
 from .functional.concrete_dropout import (
     TEMPERATURE,
+    check_temperature,
     concrete_dropout_backward,
     concrete_dropout_forward,
     concrete_regulariser,
@@ -50,6 +51,9 @@ class ConcreteDropout(Layer):
         Of the relaxed mask (0.1).
     dtype : floating dtype
         Of the parameter (that of the model's weights).
+    like : array, optional
+        The parameter is made in this array's namespace (a model's weight); in the current
+        backend's otherwise, as every layer's.
 
     Attributes
     ----------
@@ -67,10 +71,12 @@ class ConcreteDropout(Layer):
     """
 
     def __init__(self, p: float = 0.1, temperature: float = TEMPERATURE,
-                 dtype: Any = np.float32) -> None:
+                 dtype: Any = np.float32, like: Any = None) -> None:
         super().__init__()
-        self.temperature = float(temperature)
-        self.params = {"p_logit": to_backend(np.asarray(logit(p)), dtype)}
+        self.temperature = check_temperature(temperature)
+        a = np.asarray(logit(p))
+        self.params = {"p_logit": to_backend(a, dtype) if like is None
+                       else to_namespace(a, xp_of(like), dtype)}
         self.mask: Any = None
         self._cache: dict | None = None
 
@@ -169,9 +175,10 @@ def with_concrete_dropout(model: Sequential, p: float = 0.1,
     temperature : float
     """
     params = model.params
-    dtype = next(iter(params.values())).dtype if params else np.float32
-    layers = [(name, ConcreteDropout(p, temperature, dtype) if isinstance(layer, Dropout)
-               else layer) for name, layer in model]
+    like = next(iter(params.values()), None)
+    dtype = like.dtype if like is not None else np.float32
+    layers = [(name, ConcreteDropout(p, temperature, dtype, like=like)
+               if isinstance(layer, Dropout) else layer) for name, layer in model]
     out = ConcreteSequential(layers)
     out.in_shape = getattr(model, "in_shape", None)
     variant = getattr(model, "variant", None)

@@ -38,7 +38,7 @@ from ._checks import check_shape
 
 __all__ = ["TEMPERATURE", "sigmoid", "softplus", "uniform_noise", "concrete_drop",
            "concrete_dropout_forward", "concrete_dropout_backward", "bernoulli_entropy",
-           "concrete_regulariser", "logit"]
+           "concrete_regulariser", "logit", "check_temperature"]
 
 TEMPERATURE = 0.1
 """The relaxation's temperature in Gal, Hron & Kendall (2017)."""
@@ -116,7 +116,8 @@ def concrete_drop(p_logit: Any, u: Any, temperature: float = TEMPERATURE) -> tup
     return sigmoid(s), sigmoid(-s)
 
 
-def _check_temperature(temperature: float) -> float:
+def check_temperature(temperature: float) -> float:
+    """``float(temperature)`` if it is finite and > 0, else ValueError."""
     temperature = float(temperature)
     if not 0.0 < temperature < math.inf:
         raise ValueError(f"temperature must be > 0, got {temperature}")
@@ -156,7 +157,7 @@ def concrete_dropout_forward(x: Any, p_logit: Any, rng: Any = None, noise: Any =
     xp = xp_of(x)
     if not xp.isdtype(x.dtype, "real floating"):
         raise ValueError(f"x must be a floating array, got dtype {x.dtype}")
-    temperature = _check_temperature(temperature)
+    temperature = check_temperature(temperature)
     p_logit = xp.asarray(p_logit, dtype=x.dtype)
     if noise is None and rng is None:
         return x, {"mask": None, "x": x}
