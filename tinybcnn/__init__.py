@@ -13,7 +13,8 @@ from . import backend, functional, random
 __version__ = "0.1.0"
 
 _LAZY = ("reference", "gradcheck", "nn", "models", "objective", "optim", "predict", "metrics",
-         "data", "train", "training", "runs", "experiments", "plots", "threads", "cli")
+         "data", "train", "training", "runs", "experiments", "plots", "threads", "cli",
+         "concrete", "calibration", "ensembles")
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,115 @@
+"""Deep ensembles (Lakshminarayanan, Pritzel & Blundell 2017) and MC-dropout ensembles.
+
+``K`` networks trained from different seeds (initial weights and data order) are ``K`` draws
+of a very rough posterior over weights; their predictions are averaged::
+
+    p̄(y | x) = (1/K) Σ_k softmax(f_k(x))
+
+and the spread between members is the uncertainty, through the same statistics as MC
+dropout's (:mod:`tinybcnn.predict`): predictive entropy ``H[p̄]``, mutual information
+``H[p̄] − mean_k H[p_k]`` (across members) and the variation ratio ``1 − f_mode / K`` (votes).
+
+With ``samples = T > 1`` every member runs ``T`` MC-dropout passes instead of one
+deterministic pass: an ensemble of MC-dropout networks, ``K · T`` samples whose statistics are
+taken over all of them together (the mixture of the members' dropout posteriors).
+
+Training the members is :func:`tinybcnn.training.ensemble.train_ensemble`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .functional._checks import check_positive_int
+from .predict import Prediction, entropy, mc_predict, standard_predict
+
+__all__ = ["ensemble_predict", "member_seeds", "summarise_samples"]
+
+
+def member_seeds(seed: int, members: int) -> list[int]:
+    """``members`` independent 63-bit seeds derived from ``seed`` (``SeedSequence`` spawning).
+
+    Member ``k``'s seed depends on ``(seed, k)`` only, so an ensemble of 5 and one of 10
+    from the same ``seed`` share their first five members.
+    """
+    members = check_positive_int(members, "members")
+    return [int(s.generate_state(1, np.uint64)[0] >> np.uint64(1))
+            for s in np.random.SeedSequence(seed).spawn(members)]
+
+
+def ensemble_predict(models: Sequence[Any], x: Any, samples: int = 1, seed: int | None = 0,
+                     batch_size: int | None = None, memory_budget: int | None = None,
+                     return_samples: bool = False) -> Prediction:
+    """Average the members' predictions; their spread is the uncertainty.
+
+    Parameters
+    ----------
+    models : sequence of Sequential
+        The ``K`` members (same input shape and classes).
+    x : array (N, C, H, W) or (N, D)
+    samples : int
+        ``T``: 1 runs each member once, dropout off (a deep ensemble); ``T > 1`` runs ``T``
+        MC-dropout passes per member (an MC-dropout ensemble, ``K · T`` samples).
+    seed : int, optional
+        With ``T > 1``, member ``k``'s masks come from :func:`member_seeds` ``(seed, K)[k]``.
+    batch_size, memory_budget : int, optional
+        As in :func:`tinybcnn.predict.mc_predict`.
+    return_samples : bool
+        Also return the per-sample probabilities, (K·T, N, classes), member by member.
+
+    Returns
+    -------
+    Prediction
+        ``samples`` is ``K · T``; ``mutual_info`` and ``variation_ratio`` are over all
+        ``K · T`` samples (across members, and passes).
+
+    Notes
+    -----
+    With ``S = K · T`` samples ``p_s``: ``p̄ = (1/S) Σ_s p_s``, ``H[p̄]``,
+    ``MI = H[p̄] − (1/S) Σ_s H[p_s]``, ``variation ratio = 1 − f_mode / S`` where ``f_mode``
+    counts the samples voting for the modal class.
+    """
+    models = list(models)
+    if not models:
+        raise ValueError("an ensemble needs at least one member")
+    samples = check_positive_int(samples, "samples")
+    seeds = member_seeds(0 if seed is None else seed, len(models))
+    per_member = []
+    for model, member_seed in zip(models, seeds, strict=True):
+        if samples == 1:
+            kwargs = {} if batch_size is None else {"batch_size": batch_size}
+            p = standard_predict(model, x, **kwargs).probs[None]              # (1, N, classes)
+        else:
+            p = mc_predict(model, x, samples=samples, seed=member_seed, batch_size=batch_size,
+                           memory_budget=memory_budget, return_samples=True).sample_probs
+        if per_member and p.shape[1:] != per_member[0].shape[1:]:
+            raise ValueError(f"the members disagree: predictions of shape {p.shape[1:]} and "
+                             f"{per_member[0].shape[1:]}")
+        per_member.append(p)
+    p_s = np.concatenate(per_member)                                      # (S, N, classes)
+    return summarise_samples(p_s, return_samples)
+
+
+def summarise_samples(p_s: np.ndarray, return_samples: bool = False) -> Prediction:
+    """The :class:`~tinybcnn.predict.Prediction` of ``S`` sampled predictive distributions.
+
+    Parameters
+    ----------
+    p_s : ndarray (S, N, classes)
+        One softmax output per sample (member, or member and pass).
+    return_samples : bool
+        Keep ``p_s`` as ``sample_probs``.
+    """
+    s, _, k = p_s.shape
+    probs = p_s.mean(axis=0)
+    h_mean = entropy(probs)
+    # votes[n, c]: how many samples put input n in class c (argmax: first maximum on ties,
+    # as mc_predict counts them)
+    votes = (p_s.argmax(axis=-1)[..., None] == np.arange(k)).sum(axis=0)
+    return Prediction(probs=probs, entropy=h_mean,
+                      mutual_info=h_mean - entropy(p_s).mean(axis=0),
+                      variation_ratio=1.0 - votes.max(axis=1) / s, samples=s,
+                      sample_probs=p_s if return_samples else None)
