@@ -245,7 +245,10 @@ def test_dropout_keep_edge_cases():
     net = Sequential([("in_drop", Dropout(0.2)), ("ip1", Dense(4, 8, seed=0)), ("relu", ReLU()),
                       ("d0", Dropout(0.0)), ("d1", Dropout(0.3)), ("d2", Dropout(0.6)),
                       ("ip2", Dense(8, 2, seed=1))])
-    assert dropout_keep_per_layer(net) == {"ip1": pytest.approx(0.7), "ip2": 1.0}
+    # two inverted masks on the same units are one Bernoulli(0.7 * 0.4) mask
+    assert dropout_keep_per_layer(net) == {"ip1": pytest.approx(0.28), "ip2": 1.0}
+    assert dropout_keep_per_layer(net, mask_side="input") == {
+        "ip1": pytest.approx(0.8), "ip2": pytest.approx(0.28)}
 
 
 # ---------------------------------------------------------------------------------------
