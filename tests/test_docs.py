@@ -397,6 +397,15 @@ def test_mkdocs_build_strict(built_site):
 
 
 @pytest.mark.slow
+def test_results_page_shows_the_json_tables(built_site):
+    # docs/_hooks/results_tables.py renders them; tests/test_docs_results.py checks each cell
+    page = (built_site / "results" / "index.html").read_text("utf-8")
+    assert "{{ table" not in page and page.count("<table>") >= 8
+    assert "<td>26.45 ± 1.15%</td>" in page and "<td>−54.6</td>" in page
+    assert (built_site / "results" / "small_data_fmnist.json").is_file()    # linked under it
+
+
+@pytest.mark.slow
 def test_tutorial_pages_show_outputs_and_figures(built_site):
     page = (built_site / "tutorials" / "01_im2col" / "index.html").read_text("utf-8")
     assert page.count('class="filename">output') >= 3            # printed output under cells
