@@ -16,8 +16,8 @@ import pytest
 
 from tinybcnn.functional import dropout_forward
 from tinybcnn.models import mlp
-from tinybcnn.objective import Objective, dropout_keep_per_layer
 from tinybcnn.nn import Dense, Dropout, ReLU, Sequential
+from tinybcnn.objective import Objective, dropout_keep_per_layer
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
