@@ -136,3 +136,65 @@ def test_tutorial_07_says_what_varies_in_its_full_run_numbers():
     assert "varies between machines" in text and "Your run prints its own" in text
     # both full runs that were measured are quoted, not only the one that fits the story
     assert "0.04" in text and "0.32" in text and "75° and 90°" in text
+
+
+# ---------------------------------------------------------------------------------------
+# E10: deep-gp-kl.md's rescaled KL, with the constant C it now states
+# ---------------------------------------------------------------------------------------
+
+
+def test_rescaled_kl_and_its_constant_match_monte_carlo():
+    """deep-gp-kl.md, "Rescaling to the prior": KL(q(w) ‖ N(0, l⁻² I)) of the smeared
+    Bernoulli column ≈ keep·l²/2 ‖M_k‖² + C(σ, l, D) − H(keep), with
+    C = D/2 (l²σ² − 1 − log(l²σ²)); estimated here by sampling q, in float64."""
+    from scipy.special import logsumexp
+
+    rng = np.random.default_rng(0)
+    d, keep, l, sigma, n = 200, 0.6, 2.0, 0.05, 20_000
+    m = 0.3 * rng.normal(size=d)
+    on = rng.random(n) < keep
+    w = np.where(on[:, None], m, 0.0) + sigma * rng.normal(size=(n, d))
+
+    def log_normal(x, mu, var):
+        return -0.5 * np.sum((x - mu) ** 2, axis=1) / var - 0.5 * d * np.log(2 * np.pi * var)
+
+    log_q = logsumexp([np.log(keep) + log_normal(w, m, sigma**2),
+                       np.log(1 - keep) + log_normal(w, 0.0, sigma**2)], axis=0)
+    ratio = log_q - log_normal(w, 0.0, l**-2)
+    entropy = -(keep * np.log(keep) + (1 - keep) * np.log(1 - keep))
+    c = d / 2 * (l**2 * sigma**2 - 1 - np.log(l**2 * sigma**2))
+    formula = keep * l**2 / 2 * m @ m + c - entropy
+    assert abs(ratio.mean() - formula) < 4 * ratio.std() / np.sqrt(n)
+    assert r"C(\sigma, l, D) = \frac{D}{2}\big(l^2\sigma^2 - 1 - \log(l^2\sigma^2)\big)" in page(
+        "deep-gp-kl.md")
+
+
+# ---------------------------------------------------------------------------------------
+# E10: the glossary defines every symbol the pages use
+# ---------------------------------------------------------------------------------------
+
+GREEK = re.compile(r"\\(alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|iota|kappa|"
+                   r"lambda|mu|nu|xi|pi|rho|sigma|tau|phi|varphi|chi|psi|omega|Gamma|Delta|"
+                   r"Theta|Lambda|Sigma|Phi|Omega|Pi|Psi)(?![a-zA-Z])")
+
+
+def test_glossary_defines_every_greek_letter_the_pages_use():
+    glossary = page("glossary.md")
+    used = {m for p in DOCS.glob("*.md") if p.name != "glossary.md"
+            for m in GREEK.findall(p.read_text("utf-8"))}
+    missing = sorted(g for g in used if not re.search(rf"\\{g}(?![a-zA-Z])", glossary))
+    assert not missing, f"glossary.md does not define: {missing}"
+
+
+@pytest.mark.parametrize("symbol", [r"q_\theta", r"\hat\omega_t", r"m_i", r"\pi_c", r"\mu_c",
+                                    r"\Sigma_c", r"\Delta^K", r"\tilde x", "$OH$", "$OW$",
+                                    "$|B|$", "$z_n$", r"f_{\text{mode}}"])
+def test_glossary_names_the_symbols_issue_readers_missed(symbol):
+    assert symbol in page("glossary.md")
+
+
+def test_deep_gp_page_uses_one_letter_per_meaning():
+    text = page("deep-gp-kl.md")
+    assert r"\sigma(w" not in text and r"\sigma(x" not in text      # σ is the smearing std only
+    assert "K(x, y)" not in text and r"\tfrac{1}{K}" not in text    # K is the classes only
+    assert "m_{i,k}" not in text                                      # columns are M_{i,k}
