@@ -1,4 +1,4 @@
-"""Matplotlib figures, one function per figure (Agg backend: no screen needed).
+"""Matplotlib figures, one function per figure.
 
 Every function takes plain NumPy data, draws one figure, saves it to ``path`` (PNG) when
 given, and returns the :class:`matplotlib.figure.Figure`.
@@ -10,14 +10,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+# No matplotlib.use() here: a library does not choose its user's backend (a notebook shows
+# figures inline, a script may open windows). The command line chooses Agg for itself
+# (tinybcnn.cli.main), and matplotlib falls back to Agg where there is no display.
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from ._atomic import atomic_write  # noqa: E402
+from ._atomic import atomic_write
 
 __all__ = [
     "training_curves",
