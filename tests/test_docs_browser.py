@@ -12,7 +12,7 @@ For each page and width the test checks what a reader would notice:
 * the page itself does not scroll sideways;
 * every image has loaded;
 * an identifier in a table (``docs/_hooks/identifier_breaks.py``) is never split inside a
-  part, only after a ``.``, ``/``, ``::`` or ``_``.
+  part, only after a ``.``, ``/``, ``::``, ``_`` or ``-``.
 
 The site is built once (tutorials not run: ``TINYBCNN_DOCS_EXECUTE=0``). A headless Chromium
 window is at least 500 px wide, so each page is shown in an ``<iframe>`` of the width under

@@ -4,7 +4,7 @@ Browsers break a long ``<code>`` anywhere when a table column is narrow (Materia
 ``word-break: break-word``), so ``tinybcnn.objective.dropout_keep_per_layer`` could end a
 line with ``dropout_ke``. In every table this hook marks each code span that is a single
 identifier (no spaces: a dotted name, a path, a test id) with the class ``tinybcnn-id`` and
-puts a ``<wbr>`` (a line-break opportunity) after each ``.``, ``/``, ``::`` and ``_``;
+puts a ``<wbr>`` (a line-break opportunity) after each ``.``, ``/``, ``::``, ``_`` and ``-``;
 ``docs/stylesheets/extra.css`` forbids breaks anywhere else. ``tests/test_docs_browser.py``
 checks, at 400 and 1280 px, that no part between two such points is split over lines.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 TABLE = re.compile(r"<table>.*?</table>", re.DOTALL)
 IDENTIFIER = re.compile(r"<code>([^<\s]{12,})</code>")
-BREAK_AFTER = re.compile(r"(::|[./_])(?=[^<])")
+BREAK_AFTER = re.compile(r"(::|[./_-])(?=[^<])")
 
 
 def break_identifiers(html: str) -> str:
