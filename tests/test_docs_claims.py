@@ -198,3 +198,17 @@ def test_deep_gp_page_uses_one_letter_per_meaning():
     assert r"\sigma(w" not in text and r"\sigma(x" not in text      # σ is the smearing std only
     assert "K(x, y)" not in text and r"\tfrac{1}{K}" not in text    # K is the classes only
     assert "m_{i,k}" not in text                                      # columns are M_{i,k}
+
+
+# ---------------------------------------------------------------------------------------
+# Student pages carry no editorial history
+# ---------------------------------------------------------------------------------------
+
+HISTORY = re.compile(r"\(issue \d+\)|issue \d+'s|the issue's|this session|\bissue \d+\b|shared/",
+                     flags=re.IGNORECASE)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DOCS.glob("*.md")))
+def test_pages_carry_no_editorial_history(name):
+    found = HISTORY.findall(page(name))
+    assert not found, f"{name}: {found} (say what the reader needs, not how the page came to be)"
