@@ -7,6 +7,11 @@ identifier (no spaces: a dotted name, a path, a test id) with the class ``tinybc
 puts a ``<wbr>`` (a line-break opportunity) after each ``.``, ``/``, ``::``, ``_`` and ``-``;
 ``docs/stylesheets/extra.css`` forbids breaks anywhere else. ``tests/test_docs_browser.py``
 checks, at 400 and 1280 px, that no part between two such points is split over lines.
+
+On the paper-to-code map (:data:`WIDE_PAGES`) the tables also get ``data-tinybcnn-wide``: on
+a phone they keep a desktop's width and scroll sideways (with the scroll cue of
+``javascripts/scroll-cues.js``) rather than squeeze four columns of names into a page some
+ten thousand pixels tall.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 TABLE = re.compile(r"<table>.*?</table>", re.DOTALL)
 IDENTIFIER = re.compile(r"<code>([^<\s]{12,})</code>")
 BREAK_AFTER = re.compile(r"(::|[./_-])(?=[^<])")
+WIDE_PAGES = {"paper-to-code.md"}
 
 
 def break_identifiers(html: str) -> str:
@@ -28,4 +34,7 @@ def break_identifiers(html: str) -> str:
 
 
 def on_page_content(html: str, page: Any, **kwargs: Any) -> str:
-    return break_identifiers(html)
+    html = break_identifiers(html)
+    if page.file.src_uri in WIDE_PAGES:
+        html = html.replace("<table>", "<table data-tinybcnn-wide>")
+    return html
