@@ -185,7 +185,8 @@ def report_of(site, page: str, width: int) -> dict:
     shots = os.environ.get("TINYBCNN_SCREENSHOT_DIR")
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)
-        chromium(browser, frame.as_uri(), width, f"--screenshot={Path(shots) / f'{name}_{width}.png'}")
+        shot = Path(shots) / f"{name}_{width}.png"
+        chromium(browser, frame.as_uri(), width, f"--screenshot={shot}")
     return report
 
 
