@@ -212,3 +212,12 @@ HISTORY = re.compile(r"\(issue \d+\)|issue \d+'s|the issue's|this session|\bissu
 def test_pages_carry_no_editorial_history(name):
     found = HISTORY.findall(page(name))
     assert not found, f"{name}: {found} (say what the reader needs, not how the page came to be)"
+
+
+def test_no_combining_accents_in_code_spans():
+    """``ω̂_t`` in a code span rendered as "ω^t" (the combining hat of U+0302 drifts off its
+    letter in a monospace font); such symbols are written as math ($\\hat\\omega_t$)."""
+    sources = [*DOCS.glob("*.md"), *(ROOT / "tutorials").glob("[0-9][0-9]_*.py")]
+    bad = [(p.name, span) for p in sources
+           for span in re.findall(r"`[^`\n]*`", p.read_text("utf-8")) if "\u0302" in span]
+    assert not bad, bad
