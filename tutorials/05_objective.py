@@ -27,7 +27,12 @@
 # * the expected log-likelihood is estimated with one mask per example; dividing the
 #   whole objective by `N τ` (data size, model precision) gives the familiar form
 #
-#   $$\mathcal{L} = \frac{1}{|B|} \sum_{n \in B} \frac{-\log p(y_n \mid x_n, \hat\omega_n)}{\tau} + \sum_i \lambda_i \|W_i\|^2 + \sum_i \lambda_b \|b_i\|^2 .$$
+# $$
+# \begin{aligned}
+# \mathcal{L} &= \frac{1}{|B|} \sum_{n \in B} \frac{-\log p(y_n \mid x_n, \hat\omega_n)}{\tau} \\
+# &\quad + \sum_i \lambda_i \|W_i\|^2 + \sum_i \lambda_b \|b_i\|^2 .
+# \end{aligned}
+# $$
 #
 # The paper's decay is `λ_i = keep_i · l² / (2 N τ)` on the **non-inverted** `M_i`.
 # tinybcnn uses inverted dropout (masks `z / keep`), which stores `W_i = keep_i · M_i`;
