@@ -245,7 +245,10 @@ def test_dropout_keep_edge_cases():
     net = Sequential([("in_drop", Dropout(0.2)), ("ip1", Dense(4, 8, seed=0)), ("relu", ReLU()),
                       ("d0", Dropout(0.0)), ("d1", Dropout(0.3)), ("d2", Dropout(0.6)),
                       ("ip2", Dense(8, 2, seed=1))])
-    assert dropout_keep_per_layer(net) == {"ip1": pytest.approx(0.7), "ip2": 1.0}
+    # two inverted masks on the same units are one Bernoulli(0.7 * 0.4) mask
+    assert dropout_keep_per_layer(net) == {"ip1": pytest.approx(0.28), "ip2": 1.0}
+    assert dropout_keep_per_layer(net, mask_side="input") == {
+        "ip1": pytest.approx(0.8), "ip2": pytest.approx(0.28)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -391,6 +394,15 @@ def built_site(tmp_path_factory):
 @pytest.mark.slow
 def test_mkdocs_build_strict(built_site):
     assert (built_site / "api" / "index.html").exists()
+
+
+@pytest.mark.slow
+def test_results_page_shows_the_json_tables(built_site):
+    # docs/_hooks/results_tables.py renders them; tests/test_docs_results.py checks each cell
+    page = (built_site / "results" / "index.html").read_text("utf-8")
+    assert "{{ table" not in page and page.count("<table>") >= 8
+    assert "<td>26.45 ± 1.15%</td>" in page and "<td>−54.6</td>" in page
+    assert (built_site / "results" / "small_data_fmnist.json").is_file()    # linked under it
 
 
 @pytest.mark.slow

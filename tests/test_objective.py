@@ -462,9 +462,10 @@ def test_mask_side_rejects_unknown():
 
 
 @pytest.mark.parametrize("mask_side", ["output", "input"])
-def test_a_second_dropout_on_the_same_units_is_ignored(mask_side):
-    """dropout_keep_per_layer's docstring: the first dropout with p > 0 is the layer's mask;
-    a p = 0 dropout is none, and a second one on the same units changes nothing."""
+def test_two_dropouts_on_the_same_units_multiply_their_keeps(mask_side):
+    """dropout_keep_per_layer's docstring: two inverted masks on the same units are one
+    Bernoulli(keep1 * keep2) mask (tests/test_docs_claims.py draws them); a p = 0 dropout is
+    none. Failed before the fix, which credited only the first mask ((0.5, 0.2) gave 0.5)."""
     from tinybcnn.nn import Dense, ReLU
 
     def net(*ps):
@@ -473,7 +474,8 @@ def test_a_second_dropout_on_the_same_units_is_ignored(mask_side):
                            ("ip2", Dense(8, 3, seed=1))])
 
     credited = "ip1" if mask_side == "output" else "ip2"
-    for ps, keep in [((0.5, 0.2), 0.5), ((0.0, 0.3), 0.7), ((0.3, 0.0), 0.7)]:
+    for ps, keep in [((0.5, 0.2), 0.5 * 0.8), ((0.0, 0.3), 0.7), ((0.3, 0.0), 0.7),
+                     ((0.3, 0.6), 0.7 * 0.4)]:
         got = dropout_keep_per_layer(net(*ps), mask_side=mask_side)
         other = "ip2" if credited == "ip1" else "ip1"
         assert got[credited] == pytest.approx(keep), ps

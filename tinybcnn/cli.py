@@ -511,6 +511,16 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
     print(f"tinybcnn: warning: {message}", file=sys.stderr if file is None else file)
 
 
+def _figures_to_files() -> None:
+    """Draw the figures with Agg: the command line only writes them to files, and must work
+    with no display (over ssh, in CI) whatever a matplotlibrc says. A backend the user chose
+    with ``MPLBACKEND``, or one already in use in this process (``main`` called from a
+    notebook), is left alone. Sets the variable rather than importing matplotlib, so that
+    commands that draw nothing stay light."""
+    if "MPLBACKEND" not in os.environ and "matplotlib" not in sys.modules:
+        os.environ["MPLBACKEND"] = "Agg"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code.
 
@@ -522,6 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     args = parser.parse_args(argv)
     args.given = _given_options(parser, args.command, argv)  # what the user typed, not defaults
+    _figures_to_files()
     # after parsing, so --help and argument errors import none of this
     from .backend import BackendError, NamespaceMismatch
     from .training.errors import TrainingDiverged, TrainingInterrupted

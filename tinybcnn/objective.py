@@ -97,8 +97,11 @@ def dropout_keep_per_layer(model: Sequential, mask_side: str = "output") -> dict
         commute with the mask, so such a dropout is credited to no layer; so is a dropout
         after the last weight layer. Input dropout is the family of the first layer.
 
-    In either reading a second dropout on the same units is ignored, and a weight layer with
-    no dropout credited to it has keep 1.
+    In either reading, two dropouts on the same units multiply: the inverted masks
+    ``z1 / keep1 * z2 / keep2`` are one inverted mask ``z / (keep1 * keep2)`` with
+    ``z = z1 z2 ~ Bernoulli(keep1 * keep2)``, so the layer is credited the product of the keeps.
+    A dropout with ``p = 0`` is no dropout, and a weight layer with no dropout credited to it
+    has keep 1.
 
     Parameters
     ----------
@@ -119,16 +122,16 @@ def dropout_keep_per_layer(model: Sequential, mask_side: str = "output") -> dict
             if isinstance(layer, (Conv2D, Dense)):
                 owner = name
                 keep[name] = 1.0
-            elif isinstance(layer, Dropout) and owner is not None and keep[owner] == 1.0:
-                keep[owner] = layer.keep
+            elif isinstance(layer, Dropout) and owner is not None:
+                keep[owner] *= layer.keep     # a second mask on the same units multiplies
         return keep
     pending: float | None = None      # keep of the dropout waiting for the next weight layer
     for name, layer in model:
         if isinstance(layer, (Conv2D, Dense)):
             keep[name] = 1.0 if pending is None else pending
             pending = None
-        elif isinstance(layer, Dropout) and layer.keep < 1.0 and pending is None:
-            pending = layer.keep
+        elif isinstance(layer, Dropout) and layer.keep < 1.0:
+            pending = layer.keep * (1.0 if pending is None else pending)   # masks multiply
         elif not isinstance(layer, _MASK_COMMUTES):
             pending = None            # e.g. max pooling: the mask no longer sits on the inputs
     return keep

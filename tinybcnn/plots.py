@@ -1,4 +1,4 @@
-"""Matplotlib figures, one function per figure (Agg backend: no screen needed).
+"""Matplotlib figures, one function per figure.
 
 Every function takes plain NumPy data, draws one figure, saves it to ``path`` (PNG) when
 given, and returns the :class:`matplotlib.figure.Figure`.
@@ -10,14 +10,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+# No matplotlib.use() here: a library does not choose its user's backend (a notebook shows
+# figures inline, a script may open windows). The command line chooses Agg for itself
+# (tinybcnn.cli.main), and matplotlib falls back to Agg where there is no display.
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from ._atomic import atomic_write  # noqa: E402
+from ._atomic import atomic_write
 
 __all__ = [
     "training_curves",
@@ -239,9 +239,14 @@ def small_data_curves(runs: Sequence[Mapping[str, Any]], sizes: Sequence[int],
         ``lenet-none`` / ``lenet-ip`` / ``lenet-all``; lines are the mean over seeds, the band
         their min–max.
     """
-    fig, axes = plt.subplots(1, len(sizes), figsize=(3.6 * len(sizes), 3.4),
-                                   squeeze=False)
-    for ax, size in zip(axes[0], sizes, strict=True):
+    # at most two panels a row: four in a row shrink to unreadable text on a phone
+    ncols = min(2, len(sizes))
+    nrows = -(-len(sizes) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.8 * ncols, 3.0 * nrows + 0.9),
+                             squeeze=False)
+    for ax in axes.flat[len(sizes):]:
+        ax.set_visible(False)
+    for ax, size in zip(axes.flat, sizes, strict=False):
         for model in models:
             group = [r for r in runs if r["model"] == model and r["train_size"] == size]
             for kind, key in (("standard", "std_error"), ("mc", "mc_error")):
@@ -258,12 +263,12 @@ def small_data_curves(runs: Sequence[Mapping[str, Any]], sizes: Sequence[int],
                         label=label)
                 ax.fill_between(it, arr.min(axis=0), arr.max(axis=0),
                                 color=_MODEL_COLOURS[model], alpha=0.12)
-        ax.set(xlabel="iteration", title=f"{size} training images")
+        ax.set(xlabel="iteration", ylabel="test error (%)", title=f"{size} training images")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("test error (%)")
-    axes[0][-1].legend(fontsize=7)
-    fig.suptitle("Test error during training (mean over seeds, band: min–max)", fontsize=10)
-    fig.tight_layout()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=10, frameon=False)
+    fig.suptitle("Test error during training\n(mean over seeds, band: min–max)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.9 / (3.0 * nrows + 0.9), 1, 1))
     return save(fig, path)
 
 
@@ -322,14 +327,19 @@ def rotation_image(angles: np.ndarray, images: np.ndarray, single: Mapping[str, 
     ax_u = fig.add_subplot(grid[1, :], sharex=ax_p)
     jitter = np.random.default_rng(0)
     samples = np.asarray(single["sample_probs"])                # (A, T, K)
-    for j, k in enumerate(single["top_classes"]):
+    # the true class first (its probability falling is the story), then the classes the
+    # model predicts at some angle
+    true = single.get("label")
+    drawn = ([true] if true is not None else []) + [k for k in single["top_classes"]
+                                                      if k != true]
+    for j, k in enumerate(drawn):
         color = f"C{j}"
-        offset = (j - 1) * step / 5
+        offset = (j - (len(drawn) - 1) / 2) * step / (2 * len(drawn))
         for i, a in enumerate(angles):
             t = samples.shape[1]
+            name = class_names[k] + (" (true class)" if k == true else "")
             ax_p.scatter(a + offset + jitter.uniform(-step / 14, step / 14, t), samples[i, :, k],
-                         s=6, color=color, alpha=0.35, lw=0,
-                         label=class_names[k] if i == 0 else None)
+                         s=6, color=color, alpha=0.35, lw=0, label=name if i == 0 else None)
         ax_p.plot(angles, np.asarray(single["mc_probs"])[:, k], "-", color=color, lw=1)
         ax_p.plot(angles, np.asarray(single["standard_probs"])[:, k], "x", color=color, ms=6)
     ax_p.set(ylabel="softmax output", ylim=(-0.03, 1.03),
@@ -367,15 +377,18 @@ def rotation_test_set(angles: np.ndarray, curves: Mapping[str, Mapping[str, Sequ
     """
     keys = [("error", "error (%)", 100), ("nll", "NLL", 1), ("ece", "ECE", 1),
             ("entropy", "mean entropy (nats)", 1), ("mutual_info", "mean MI (nats)", 1)]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.0))
-    for ax, (key, label, scale) in zip(axes, keys, strict=True):
+    # three panels a row (not five): readable on a phone
+    fig, axes = plt.subplots(2, 3, figsize=(8.4, 5.6))
+    axes = axes.ravel()
+    axes[-1].set_visible(False)
+    for ax, (key, label, scale) in zip(axes, keys, strict=False):
         for kind, name in (("standard", "standard"), ("mc", "MC")):
             ax.plot(angles, scale * np.asarray(curves[kind][key]), _STYLE[kind] + "o", ms=3,
                     color="C3" if kind == "standard" else "C0", label=name)
         ax.set(xlabel="rotation (degrees)", title=label)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle("Rotated test set", fontsize=10)
+    axes[0].legend(fontsize=10)
+    fig.suptitle("Rotated test set", fontsize=11)
     fig.tight_layout()
     return save(fig, path)
 
@@ -415,22 +428,33 @@ def ood_histograms(scores: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarra
     return save(fig, path)
 
 
-def ood_auroc(summary: Mapping[str, Mapping[str, Any]], path: str | Path | None = None) -> Any:
+def ood_auroc(summary: Mapping[str, Mapping[str, Any]], path: str | Path | None = None,
+              constant: Sequence[tuple[str, str]] = ()) -> Any:
     """AUROC (mean ± std over seeds) of each score, standard against MC dropout, as bars.
 
     Parameters
     ----------
     summary : dict "standard"|"mc" -> {score name: {"auroc": {"mean", "std"}}}
+    constant : list of (predictor, score name)
+        Scores with the same value for every image (the MI and vote count of one
+        deterministic pass): their AUROC is 0.5 by construction, not a result, so they get
+        a note instead of a bar.
     """
     names = list(summary["mc"])
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for j, (kind, label) in enumerate((("standard", "standard"), ("mc", "MC dropout"))):
-        means = [summary[kind][n]["auroc"]["mean"] for n in names]
-        stds = [summary[kind][n]["auroc"]["std"] for n in names]
+        shown = [n not in {s for k, s in constant if k == kind} for n in names]
+        means = [summary[kind][n]["auroc"]["mean"] if ok else 0.0 for n, ok in zip(
+            names, shown, strict=True)]
+        stds = [summary[kind][n]["auroc"]["std"] if ok else 0.0 for n, ok in zip(
+            names, shown, strict=True)]
         ax.bar(x + (j - 0.5) * 0.38, means, width=0.38, yerr=stds if any(stds) else None,
-               capsize=3,
-               color="C3" if kind == "standard" else "C0", label=label)
+               capsize=3, color="C3" if kind == "standard" else "C0", label=label)
+        for i, ok in enumerate(shown):
+            if not ok:
+                ax.text(x[i] + (j - 0.5) * 0.38, 0.03, "constant:\nno AUROC", rotation=90,
+                        ha="center", va="bottom", fontsize=7, color="0.3")
     ax.axhline(0.5, color="k", lw=0.8, ls=":")
     ax.set(xticks=x, ylim=(0, 1), ylabel="AUROC (out = positive)",
            title="Out-of-distribution detection")

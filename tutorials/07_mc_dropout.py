@@ -15,10 +15,10 @@
 # # 07 · MC dropout prediction and the uncertainty it gives
 #
 # Under the variational reading of dropout, every pass with fresh Bernoulli masks is one
-# sample `ω̂_t` from the approximate posterior over the weights. The predictive
+# sample $\hat\omega_t$ from the approximate posterior over the weights. The predictive
 # distribution is their average,
 #
-# `p̄(y | x) = (1/T) Σ_t softmax(f(x; ω̂_t))`,
+# $$\bar p(y \mid x) = \frac{1}{T} \sum_{t=1}^{T} \mathrm{softmax}\big(f(x; \hat\omega_t)\big),$$
 #
 # and the spread of the `T` passes is the model's uncertainty about its weights. This
 # tutorial looks at: how many samples `T` are needed; three uncertainty measures —
@@ -146,19 +146,24 @@ tb.plots.entropy_histogram({"standard": (std.entropy, std.labels == y_test),
 # ## A rotated image
 #
 # Rotate one correctly classified test image (a trouser) step by step and run `T = 50`
-# passes at each angle. What to expect, and what the full run (tutorial 06's model after
-# 1500 iterations) actually prints:
+# passes at each angle. What to expect:
 #
 # * while the image still looks like a trouser, the passes agree and all three measures
 #   are low;
 # * in between, the passes disagree: the per-pass probabilities scatter, and the mutual
 #   information and the variation ratio rise above their value at 0°;
-# * but the uncertainty is **not** guaranteed to grow with the distance from the data. In
-#   the full run, at 120–135° the model says "Sandal" with the mutual information down to
-#   0.04 and a variation ratio of 0.00: every pass agrees on the wrong class. It is
-#   *confidently wrong*. MC dropout approximates the posterior of this model family; it
-#   does not make the network recognise every input unlike its training data
-#   (`docs/results.md` finds the same on the rotation experiment).
+# * but the uncertainty is **not** guaranteed to grow with the distance from the data.
+#   Full runs find angles where the model is wrong while most passes agree on the wrong
+#   class, with a low mutual information and a low variation ratio: it is *confidently
+#   wrong*. Which angles, and how low, varies between machines: the trained weights depend
+#   on how each step's float32 sums are rounded (the BLAS library and its thread count), and
+#   one image rotated past recognition sits near decision boundaries that move with the
+#   weights. One full run found "Sandal" at 120–135° with a mutual information of 0.04 and a
+#   variation ratio of 0.00; another, on another 2-core machine, found confident errors at
+#   75° and 90° and a mutual information of 0.32 (variation ratio 0.14) at 120°. Your run
+#   prints its own. MC dropout approximates the posterior of this model family; it does not
+#   make the network recognise every input unlike its training data (`docs/results.md`
+#   finds the same on the rotation experiment).
 #
 # The cell checks the middle claim and prints the angles where the model is wrong with at
 # least 95% of the passes agreeing (the quick run's small model may find other angles, or

@@ -55,7 +55,7 @@ OUT.mkdir(parents=True, exist_ok=True)
 # `I[y; ω | x, D] = H[y | x, D] − E_{ω ~ p(ω|D)} H[y | x, ω]`,
 #
 # which needs only predictive distributions, not entropies over weights. With MC dropout
-# the posterior samples are the `T` mask draws `ω̂_t`, so
+# the posterior samples are the `T` mask draws $\hat\omega_t$, so
 #
 # `BALD(x) = H[p̄] − (1/T) Σ_t H[p_t]`,  `p̄ = (1/T) Σ_t p_t`.
 #

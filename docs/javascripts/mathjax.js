@@ -23,9 +23,23 @@ window.MathJax = {
   }
 };
 
+// Material calls this on every page it shows. Re-typeset the page and mark what scrolls.
+// The output here is SVG: its cache is cleared by clearFontCache (clearCache belongs to the
+// CHTML output; calling it threw, and the calls after it never ran).
 document$.subscribe(() => {
-  MathJax.startup.output.clearCache()
-  MathJax.typesetClear()
-  MathJax.texReset()
-  MathJax.typesetPromise()
-})
+  const startup = window.MathJax && MathJax.startup;
+  if (!startup || !startup.output || !startup.promise) {
+    return;                          // MathJax not loaded yet: it typesets the page itself
+  }
+  startup.promise.then(() => {
+    const output = startup.output;
+    if (typeof output.clearFontCache === "function") {
+      output.clearFontCache();       // SVG output
+    } else if (typeof output.clearCache === "function") {
+      output.clearCache();           // CHTML output
+    }
+    MathJax.typesetClear();
+    MathJax.texReset();
+    return MathJax.typesetPromise();
+  }).then(() => window.tinybcnnScrollCues && window.tinybcnnScrollCues());
+});

@@ -149,5 +149,8 @@ def experiment(ctx: Context) -> dict[str, Any]:
                                for name, score in OOD_SCORES.items()}
                         for kind, (p_in, p_out) in hist_preds.items()}
     plots.ood_histograms(histogram_scores, ctx.figure("scores"))
-    plots.ood_auroc(summary, ctx.figure("auroc"))
+    constant = [(kind, name) for kind, per in histogram_scores.items()
+                for name, (s_in, s_out) in per.items()
+                if np.ptp(np.concatenate([s_in, s_out])) < 1e-12]   # the same for every image
+    plots.ood_auroc(summary, ctx.figure("auroc"), constant=constant)
     return results

@@ -20,8 +20,8 @@ def input_side_keep(model):
             keep[name] = 1.0 if pending is None else pending
             pending = None
         elif isinstance(layer, Dropout):
-            if layer.p > 0 and pending is None:
-                pending = 1 - layer.p
+            if layer.p > 0:                # two masks on the same units multiply
+                pending = (1 - layer.p) * (1.0 if pending is None else pending)
         elif not isinstance(layer, (ReLU, Flatten)):
             pending = None                 # pooling: the mask is no longer on the inputs
     return keep
