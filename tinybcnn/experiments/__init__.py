@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data import Dataset, load_dataset
+from ..info import machine_info
 from ..rundir import check_out_dir, writing
 from . import active_learning as _active_learning
 from . import mc_samples as _mc_samples
@@ -70,7 +71,6 @@ from .common import (
     Context,
     check_positive_int,
     default_iterations,
-    machine_info,
     subset,
     write_json,
 )

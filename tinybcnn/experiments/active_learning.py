@@ -56,6 +56,7 @@ import numpy as np
 from .. import metrics, plots
 from .._json import JSONFileError, read_json
 from ..data import Dataset, as_float, load_dataset, stratified_indices
+from ..info import machine_info
 from ..models import lenet
 from ..objective import Objective
 from ..optim import Adam
@@ -63,7 +64,7 @@ from ..predict import entropy, mc_predict, standard_predict
 from ..random import rng_for
 from ..threads import small_work_threads
 from ..train import Trainer
-from .common import check_positive_int, machine_info, progress_bar, write_json
+from .common import check_positive_int, progress_bar, write_json
 
 __all__ = ["ActiveLearningSettings", "FULL", "QUICK", "ACQUISITIONS", "max_entropy", "bald",
            "variation_ratio", "variation_ratio_probs", "mean_std", "random_scores", "acquire",
