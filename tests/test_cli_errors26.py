@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import errno
 
-from tinybcnn import _atomic, cli, data
+from tinybcnn import cli, data
+from tinybcnn.files import atomic
 
 
 def _one_line(capsys, code):
@@ -18,7 +19,7 @@ def test_full_disk_names_the_file_and_the_fix(tmp_path, monkeypatch, capsys):
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(_atomic.os, "fsync", full)  # every atomic write fails at its fsync
+    monkeypatch.setattr(atomic.os, "fsync", full)  # every atomic write fails at its fsync
     out = tmp_path / "run"
     code = cli.main(["train", "--out", str(out), "--train-size", "100", "--test-size", "100",
                      "--iterations", "2", "--quiet", "--eval-samples", "0"])

@@ -21,13 +21,14 @@ import pytest
 
 import tinybcnn as tb
 from tinybcnn import checkpoint as ckpt_mod
-from tinybcnn import cli, metrics, npyfile, runlock, threads
+from tinybcnn import cli, metrics, threads
 from tinybcnn import data as data_mod
 from tinybcnn import predict as predict_mod
 from tinybcnn import progress as progress_mod
 from tinybcnn.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from tinybcnn.data import DataError, read_idx
-from tinybcnn.npyfile import NpyFileError, load_npy, read_npy_header, sniff
+from tinybcnn.files import npyfile, runlock
+from tinybcnn.files.npyfile import NpyFileError, load_npy, read_npy_header, sniff
 from tinybcnn.random import SharedDraws, check_drop_probability
 
 

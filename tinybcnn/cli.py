@@ -363,7 +363,7 @@ def _read_images(path: str) -> Any:
     import numpy as np
 
     from .data import as_float, read_idx
-    from .npyfile import load_npy, sniff
+    from .files.npyfile import load_npy, sniff
 
     if path.endswith(".npy") or sniff(path) in ("npy", "npz", "pickle", "empty"):
         images = load_npy(path)  # checks the kind and the declared size before loading

@@ -59,7 +59,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from ._atomic import atomic_write
+from .files.atomic import atomic_write
 from .random import make_rng
 
 __all__ = [
@@ -236,7 +236,7 @@ def write_idx(path: str | os.PathLike[str], array: Any) -> Path:
     Parameters
     ----------
     path : str or path-like
-        Destination; written atomically (``tinybcnn._atomic.atomic_write``). Gzip output has
+        Destination; written atomically (``tinybcnn.files.atomic.atomic_write``). Gzip output has
         a zero timestamp, so equal arrays give equal bytes.
     array : array_like, ndim >= 1
         dtype uint8, int8, int16, int32, float32 or float64 (any byte order); every

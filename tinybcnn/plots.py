@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from ._atomic import atomic_write  # noqa: E402
+from .files.atomic import atomic_write  # noqa: E402
 
 __all__ = [
     "training_curves",

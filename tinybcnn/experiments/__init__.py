@@ -59,8 +59,8 @@ from pathlib import Path
 from typing import Any
 
 from ..data import Dataset, load_dataset
+from ..files.rundir import check_out_dir, writing
 from ..info import machine_info
-from ..rundir import check_out_dir, writing
 from . import active_learning as _active_learning
 from . import mc_samples as _mc_samples
 from . import ood as _ood
@@ -261,7 +261,7 @@ def run(name: str, out: str | Path, dataset: str = "embedded", data_dir: str | N
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     _check_run_arguments(key, seed, iterations, run_dir)
-    # tinybcnn.rundir's rule: ``out`` is new, empty or an experiment folder of this package
+    # tinybcnn.files.rundir's rule: ``out`` is new, empty or an experiment folder of this package
     # (never a user's folder, a symlink or a training run), and one experiment writes it at a
     # time; checked here before any data is loaded, and again under the lock
     folder = experiment_folder(key)

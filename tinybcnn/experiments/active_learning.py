@@ -54,8 +54,8 @@ from typing import Any
 import numpy as np
 
 from .. import metrics, plots
-from .._json import JSONFileError, read_json
 from ..data import Dataset, as_float, load_dataset, stratified_indices
+from ..files.jsonfile import JSONFileError, read_json
 from ..info import machine_info
 from ..models import lenet
 from ..objective import Objective

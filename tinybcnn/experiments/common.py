@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .._json import write_json
 from ..backend import get_backend
 from ..data import Dataset, stratified_subset
+from ..files.jsonfile import write_json
 from ..functional._checks import check_positive_int as check_positive_int_of
 from ..runs import CHECKPOINT, CONFIG, RunConfig, load_run, scores, train_run
 
