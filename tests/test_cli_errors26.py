@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 
 from tinybcnn import cli, data
+from tinybcnn.data import sources
 from tinybcnn.files import atomic
 
 
@@ -32,7 +33,7 @@ def test_full_disk_names_the_file_and_the_fix(tmp_path, monkeypatch, capsys):
 def test_failed_download_is_one_short_line_without_api_advice(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("TINYBCNN_DATA", raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
+    monkeypatch.setattr(sources, "SYSTEM_DIRS", {})
     monkeypatch.setitem(data.MIRRORS, "mnist", ["http://127.0.0.1:9/"])  # discard port
     monkeypatch.delenv("TINYBCNN_MIRROR", raising=False)
     code = cli.main(["train", "--dataset", "mnist", "--out", str(tmp_path / "run"),

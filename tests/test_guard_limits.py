@@ -133,7 +133,7 @@ def _idx(code, dims, payload_len):
 def test_idx_payload_at_its_exact_size(tmp_path, monkeypatch, code, itemsize, gz):
     # 7-byte reads: the payload (28 · itemsize bytes) ends exactly at a chunk's end, so a
     # compressed file's one extra byte is found only by reading one past the declared size
-    monkeypatch.setattr(data_mod, "_CHUNK", 7)
+    monkeypatch.setattr(data_mod.idx, "_CHUNK", 7)
     dims = (4, 7)
     exact = 28 * itemsize
     for length, ok in ((exact, True), (exact - 1, False), (exact + 1, False)):
