@@ -12,7 +12,7 @@ from . import backend, functional, random
 
 __version__ = "0.1.0"
 
-_LAZY = ("reference", "gradcheck", "nn", "models", "objective", "optim", "predict", "metrics",
+_LAZY = ("gradcheck", "nn", "models", "objective", "optim", "predict", "metrics",
          "data", "train", "training", "runs", "experiments", "plots", "threads", "cli")
 
 

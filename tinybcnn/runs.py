@@ -35,7 +35,7 @@ from .data import Dataset, as_float, load_dataset
 from .files.jsonfile import read_json, write_json
 from .files.rundir import FolderKind, OutDirError, check_out_dir, refuse, writing
 from .files.runlock import LOCK_NAME
-from .functional._checks import check_positive_int
+from .functional.checks import positive_int as check_positive_int
 from .models import LENET_VARIANTS, lenet
 from .objective import Objective
 from .optim import SGD, inv

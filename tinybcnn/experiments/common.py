@@ -21,7 +21,7 @@ import numpy as np
 from ..backend import get_backend
 from ..data import Dataset, stratified_subset
 from ..files.jsonfile import write_json
-from ..functional._checks import check_positive_int as check_positive_int_of
+from ..functional.checks import positive_int as check_positive_int_of
 from ..runs import CHECKPOINT, CONFIG, RunConfig, load_run, scores, train_run
 
 __all__ = ["TrainingSettings", "Context", "default_iterations", "check_positive_int",
