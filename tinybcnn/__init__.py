@@ -13,7 +13,8 @@ from . import backend, functional, random
 __version__ = "0.1.0"
 
 _LAZY = ("gradcheck", "nn", "models", "objective", "optim", "predict", "metrics",
-         "data", "train", "training", "runs", "experiments", "plots", "threads", "cli")
+         "checkpoint", "data", "train", "training", "runs", "demo", "experiments", "plots",
+         "threads", "info", "cli")
 
 
 def __getattr__(name: str) -> Any:

@@ -482,9 +482,10 @@ def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: st
     ``out/active_learning.json`` is ``{"dataset": str, "acquisitions": {name: {"labels":
     [n_0, n_1, ...], "error": [[per round] per seed], "labels_to_reach": {threshold:
     [per seed, None where never reached]}, "last_half_mean_error": [per seed]}}}`` (errors
-    as fractions; the first two fields per function are the schema of DESIGN.md §5, the
-    others are added); ``out/active_learning_details.json`` holds the settings, seeds, the
-    images picked, the timings, the table and the machine; ``active_learning_curves.png`` and
+    as fractions; the first two fields per function are the file's fixed schema, the others
+    are added: ``docs/results.md``, "Active learning with BALD");
+    ``out/active_learning_details.json`` holds the settings, seeds, the images picked, the
+    timings, the table and the machine; ``active_learning_curves.png`` and
     ``active_learning_picks.png`` are the figures.
 
     After every round the state of every curve goes to ``out/active_learning_state.json``
