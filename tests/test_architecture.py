@@ -1,10 +1,13 @@
 """The package's layout as docs/architecture.md states it: what ``import tinybcnn`` gives,
-lazily, and (below) that the floors table lists every module of the package."""
+lazily; the import contracts of pyproject.toml (run as ``lint-imports``), clean and on a
+planted upward import; and the floors table, which names every module of the package on the
+floor the contract gives it."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -82,3 +85,75 @@ def test_the_contracts_catch_an_upward_import_inside_a_function(tmp_path):
     broken = [line for line in out.splitlines() if line.rstrip().endswith("BROKEN")]
     assert code == 1 and len(broken) == 2, out
     assert "tinybcnn.backend -> tinybcnn.predict" in out, out
+
+
+# ---------------------------------------------------------------------------------------
+# docs/architecture.md's floors table against the package and the contract
+# ---------------------------------------------------------------------------------------
+
+_ENTRY = re.compile(r"`([\w.]+)`(?:\s*\(([^)]*)\))?")
+
+
+def floors_table(text: str) -> list[list[str]]:
+    """The floors table of docs/architecture.md: per floor from 0 up, the dotted names of its
+    modules (``files (`atomic`, ...)`` gives ``files`` and ``files.atomic``, ...)."""
+    section = text.split("## Layers (import floors)", 1)[1].split("\n## ", 1)[0]
+    floors = []
+    for row in re.findall(r"^\| (\d+) \| (.*?) \|", section, re.M):
+        names = []
+        for name, inner in _ENTRY.findall(row[1]):
+            names.append(name)
+            names += [f"{name}.{sub}" for sub in re.findall(r"`([\w.]+)`", inner or "")]
+        assert int(row[0]) == len(floors), f"floor {row[0]} out of order"
+        floors.append(names)
+    return floors
+
+
+def package_modules(root: Path) -> set[str]:
+    """Every module of the package as a dotted name below ``tinybcnn`` (a package by its
+    folder's name; the root ``__init__`` left out)."""
+    names = set()
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts:
+            names.add(".".join(parts))
+    return names
+
+
+def test_the_floors_table_names_every_module_of_the_package_once():
+    floors = floors_table((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"))
+    listed = [name for floor in floors for name in floor]
+    assert len(listed) == len(set(listed)), "a module is listed twice"
+    actual = package_modules(ROOT / "tinybcnn")
+    assert not actual - set(listed), f"modules without a row in docs/architecture.md: " \
+                                     f"{sorted(actual - set(listed))}"
+    assert not set(listed) - actual, f"rows for modules that do not exist: " \
+                                     f"{sorted(set(listed) - actual)}"
+
+
+def test_the_floors_table_agrees_with_the_import_contract():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    contract = next(c for c in config["tool"]["importlinter"]["contracts"] if c["id"] == "floors")
+    present = {n.split(".")[0] for n in package_modules(ROOT / "tinybcnn")}
+    layers = []
+    for layer in reversed(contract["layers"]):  # the contract lists the highest first
+        names = {n.strip().strip("()") for n in re.split(r"[|:]", layer)}
+        if names & present:  # an optional layer whose module is not there yet has no row
+            layers.append(names & present)
+    floors = floors_table((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"))
+    assert [{n for n in floor if "." not in n} for floor in floors] == layers
+
+
+def test_the_table_check_sees_a_new_module_and_a_missing_one(tmp_path):
+    """The check above on a copy of the package with one module more: it must fail."""
+    shutil.copytree(ROOT / "tinybcnn", tmp_path / "tinybcnn",
+                    ignore=shutil.ignore_patterns("*.npz", "__pycache__"))
+    (tmp_path / "tinybcnn" / "data" / "newformat.py").write_text('"""A new module."""\n')
+    floors = floors_table((ROOT / "docs" / "architecture.md").read_text(encoding="utf-8"))
+    listed = {name for floor in floors for name in floor}
+    assert package_modules(tmp_path / "tinybcnn") - listed == {"data.newformat"}
+    (tmp_path / "tinybcnn" / "info.py").unlink()
+    assert listed - package_modules(tmp_path / "tinybcnn") == {"info"}
