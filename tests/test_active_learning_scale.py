@@ -274,7 +274,7 @@ def test_resume_refuses_another_runs_state(tiny_dataset_al, tmp_path, capsys):
 def test_a_folder_with_only_the_state_file_is_an_experiment_folder(tiny_dataset_al, tmp_path,
                                                                    monkeypatch):
     from tinybcnn.experiments.outdir import experiment_folder
-    from tinybcnn.rundir import OutDirError, check_out_dir
+    from tinybcnn.files.rundir import OutDirError, check_out_dir
 
     out = tmp_path / "run"
     _stop_at_training(monkeypatch, 2, "ctrl-c")

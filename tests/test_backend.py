@@ -137,7 +137,7 @@ def test_importing_tinybcnn_does_not_import_cupy():
     code = (
         "import sys\n"
         "import tinybcnn, tinybcnn.backend, tinybcnn.random, tinybcnn.functional\n"
-        "import tinybcnn.reference, tinybcnn.gradcheck\n"
+        "import tinybcnn.functional.reference, tinybcnn.gradcheck\n"
         "tinybcnn.backend.get_backend()\n"
         "print('cupy' in sys.modules, 'array_api_compat' in sys.modules)\n"
     )
@@ -231,12 +231,14 @@ def test_default_budget_on_cupy_is_half_the_free_memory_capped(free, expected):
 def test_info_describes_the_gpu_memory_and_budget_with_a_fake_device():
     backend.set_backend("numpy")
     fake = lambda: (6 * 2**30, 80 * 2**30)  # noqa: E731
-    info = backend.describe_gpu(memory=fake)
+    from tinybcnn.info import describe_gpu
+
+    info = describe_gpu(memory=fake)
     assert info["gpu_memory"] == "6.0 GiB free of 80.0 GiB"
     assert info["mc_predict_defaults"] == {"backend": "numpy", "memory_budget_mib": 64,
                                            "batch_size": 200,
                                            "on_gpu_memory_budget_mib": 3 * 1024}
     if not cupy_with_gpu():
         assert "cupy" in info and "gpu" not in info
-    plain = backend.describe_gpu(memory=lambda: None)   # no GPU: no memory line, no crash
+    plain = describe_gpu(memory=lambda: None)   # no GPU: no memory line, no crash
     assert "gpu_memory" not in plain and plain["mc_predict_defaults"]["memory_budget_mib"] == 64

@@ -28,7 +28,7 @@ from test_cli import (
 )
 
 from tinybcnn.data import MAX_IDX_CLASSES, load_dataset, write_idx
-from tinybcnn.npyfile import NpyFileError, load_npy
+from tinybcnn.files.npyfile import NpyFileError, load_npy
 from tinybcnn.runs import CHECKPOINT, CONFIG, RunConfig, build, load_data
 
 # the CLI needs well under 2 GiB of address space; the crafted headers declare hundreds
@@ -202,7 +202,7 @@ def test_idx_label_of_2_to_the_31_is_refused_quickly(tmp_path):
 def test_disk_full_message_names_the_file(tmp_path, monkeypatch):
     import errno
 
-    from tinybcnn._atomic import atomic_write_text
+    from tinybcnn.files.atomic import atomic_write_text
 
     def disk_full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import errno
 
-from tinybcnn import _atomic, cli, data
+from tinybcnn import cli, data
+from tinybcnn.data import sources
+from tinybcnn.files import atomic
 
 
 def _one_line(capsys, code):
@@ -18,7 +20,7 @@ def test_full_disk_names_the_file_and_the_fix(tmp_path, monkeypatch, capsys):
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(_atomic.os, "fsync", full)  # every atomic write fails at its fsync
+    monkeypatch.setattr(atomic.os, "fsync", full)  # every atomic write fails at its fsync
     out = tmp_path / "run"
     code = cli.main(["train", "--out", str(out), "--train-size", "100", "--test-size", "100",
                      "--iterations", "2", "--quiet", "--eval-samples", "0"])
@@ -31,7 +33,7 @@ def test_full_disk_names_the_file_and_the_fix(tmp_path, monkeypatch, capsys):
 def test_failed_download_is_one_short_line_without_api_advice(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("TINYBCNN_DATA", raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {})
+    monkeypatch.setattr(sources, "SYSTEM_DIRS", {})
     monkeypatch.setitem(data.MIRRORS, "mnist", ["http://127.0.0.1:9/"])  # discard port
     monkeypatch.delenv("TINYBCNN_MIRROR", raising=False)
     code = cli.main(["train", "--dataset", "mnist", "--out", str(tmp_path / "run"),

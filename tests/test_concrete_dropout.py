@@ -27,11 +27,11 @@ from tinybcnn.functional.concrete_dropout import (
     sigmoid,
     uniform_noise,
 )
+from tinybcnn.functional.reference import conv2d_patch_masked_reference
 from tinybcnn.gradcheck import assert_vjp, numerical_gradient
 from tinybcnn.nn import Conv2D, Dense, Dropout, Sequential
 from tinybcnn.objective import Objective
 from tinybcnn.random import CounterRNG
-from tinybcnn.reference import conv2d_patch_masked_reference
 
 shapes = st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple)
 drop_probs = st.floats(0.02, 0.95)

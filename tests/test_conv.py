@@ -11,8 +11,8 @@ from scipy import signal
 
 from tinybcnn.backend import to_numpy
 from tinybcnn.functional import conv2d_backward, conv2d_forward
+from tinybcnn.functional.reference import conv2d_direct
 from tinybcnn.gradcheck import assert_vjp
-from tinybcnn.reference import conv2d_direct
 
 
 @st.composite

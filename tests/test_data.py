@@ -31,6 +31,7 @@ from tinybcnn.data import (
     load_dataset,
     load_idx_pair,
     read_idx,
+    sources,
     stratified_indices,
     stratified_subset,
     write_idx,
@@ -378,7 +379,7 @@ def test_embedded_dataset():
 
 
 def test_embedded_file_is_small_and_licensed():
-    folder = Path(data.__file__).with_name("data")
+    folder = Path(data.__file__).parent  # the package folder holds the shipped files
     npz = folder / "fashion_mnist_small.npz"
     assert npz.stat().st_size <= 4_000_000
     licence = (folder / "LICENSE-fashion-mnist.md").read_text()
@@ -424,8 +425,9 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("TINYBCNN_DATA", raising=False)
     monkeypatch.delenv("TINYBCNN_MIRROR", raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion-mnist": [tmp_path / "system"],
-                                              "mnist": []})
+    # patched where load_dataset reads it (tinybcnn.data only re-exports it)
+    monkeypatch.setattr(sources, "SYSTEM_DIRS", {"fashion-mnist": [tmp_path / "system"],
+                                                 "mnist": []})
     for var in ("no_proxy", "NO_PROXY"):  # never send 127.0.0.1 through a proxy
         monkeypatch.setenv(var, "127.0.0.1,localhost")
     return tmp_path
@@ -579,7 +581,7 @@ def test_corrupt_local_file_names_it(isolated):
 @pytest.mark.skipif(not DEBIAN_DIR.is_dir(), reason=f"{DEBIAN_DIR} absent: "
                     "`apt-get install dataset-fashion-mnist` to run this test")
 def test_full_fashion_mnist_from_debian(isolated, monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_DIRS", {"fashion-mnist": [DEBIAN_DIR]})
+    monkeypatch.setattr(sources, "SYSTEM_DIRS", {"fashion-mnist": [DEBIAN_DIR]})
     ds = load_dataset("fashion-mnist", download=False)
     assert ds.source == str(DEBIAN_DIR)
     assert ds.x_train.shape == (60000, 28, 28) and ds.x_test.shape == (10000, 28, 28)

@@ -18,9 +18,9 @@ from tinybcnn.functional import (
     dropout_forward,
     patch_mask_to_nchw,
 )
+from tinybcnn.functional.reference import conv2d_patch_masked_reference
 from tinybcnn.gradcheck import assert_vjp
 from tinybcnn.random import bernoulli_mask, keep_threshold, make_rng
-from tinybcnn.reference import conv2d_patch_masked_reference
 
 seeds = st.integers(0, 2**32 - 1)
 

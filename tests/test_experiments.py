@@ -552,7 +552,8 @@ def test_active_learning_json_schema(al_run, tiny_dataset):
     assert result["dataset"] == tiny_dataset
     assert list(result["acquisitions"]) == list(al.ACQUISITIONS)
     for name, curve in result["acquisitions"].items():
-        # DESIGN.md §5's two fields first; the paper's report is added beside them
+        # the file's fixed schema first, the paper's report beside it (docs/results.md,
+        # "Active learning with BALD": the results file)
         assert list(curve)[:2] == ["labels", "error"], name
         assert set(curve) == {"labels", "error", "labels_to_reach", "last_half_mean_error"}
         assert curve["labels"] == [10, 15, 20]

@@ -1,7 +1,7 @@
 """The fast twins (tinybcnn.functional.fast) against the direct loops and their textbook twins.
 
 Each fast function is tested directly, on hypothesis-drawn shapes, against
-:mod:`tinybcnn.reference` (independent loops) and against the textbook function it stands
+:mod:`tinybcnn.functional.reference` (independent loops) and against the textbook function it stands
 beside; the layout contract they rely on is in docs/architecture.md.
 """
 
@@ -34,14 +34,14 @@ from tinybcnn.functional.fast import (
     maxpool2d_forward_fast,
 )
 from tinybcnn.functional.fast.conv import PER_OFFSET_MIN_CHANNELS
-from tinybcnn.random import make_rng
-from tinybcnn.reference import (
+from tinybcnn.functional.reference import (
     conv2d_direct,
     conv2d_patch_masked_reference,
     im2col_direct,
     maxpool2d_backward_direct,
     maxpool2d_direct,
 )
+from tinybcnn.random import make_rng
 
 SEEDS = st.integers(0, 2**32 - 1)
 

@@ -1,5 +1,6 @@
 """The fast twins' device path (one gather per im2col/col2im, whole-array pooling) against the
-direct loops of tinybcnn.reference, on every geometry, on array_api_strict and the CuPy double.
+direct loops of tinybcnn.functional.reference, on every geometry, on array_api_strict and the
+CuPy double.
 
 On NumPy the fast twins keep their strided copies (tests/test_fast.py); on other namespaces
 they take another route, written for few kernel launches (issue 23): ``take`` through cached
@@ -29,7 +30,7 @@ from tinybcnn.functional.fast import (
     maxpool2d_forward_fast,
 )
 from tinybcnn.functional.fast.im2col import patch_index, scatter_index
-from tinybcnn.reference import (
+from tinybcnn.functional.reference import (
     conv2d_direct,
     im2col_direct,
     maxpool2d_backward_direct,

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from test_cli import TINY, _env, assert_one_line_error, call, cli_cmd, train_tiny_run
 
 from tinybcnn.backend import get_backend, set_backend
-from tinybcnn.runlock import LOCK_NAME
+from tinybcnn.files.runlock import LOCK_NAME
 from tinybcnn.runs import CHECKPOINT, CONFIG, HISTORY, METRICS
 
 FUZZ = settings(max_examples=12, deadline=None, derandomize=True,

@@ -21,13 +21,14 @@ import pytest
 
 import tinybcnn as tb
 from tinybcnn import checkpoint as ckpt_mod
-from tinybcnn import cli, metrics, npyfile, runlock, threads
+from tinybcnn import cli, metrics, threads
 from tinybcnn import data as data_mod
 from tinybcnn import predict as predict_mod
 from tinybcnn import progress as progress_mod
 from tinybcnn.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from tinybcnn.data import DataError, read_idx
-from tinybcnn.npyfile import NpyFileError, load_npy, read_npy_header, sniff
+from tinybcnn.files import npyfile, runlock
+from tinybcnn.files.npyfile import NpyFileError, load_npy, read_npy_header, sniff
 from tinybcnn.random import SharedDraws, check_drop_probability
 
 
@@ -132,7 +133,7 @@ def _idx(code, dims, payload_len):
 def test_idx_payload_at_its_exact_size(tmp_path, monkeypatch, code, itemsize, gz):
     # 7-byte reads: the payload (28 · itemsize bytes) ends exactly at a chunk's end, so a
     # compressed file's one extra byte is found only by reading one past the declared size
-    monkeypatch.setattr(data_mod, "_CHUNK", 7)
+    monkeypatch.setattr(data_mod.idx, "_CHUNK", 7)
     dims = (4, 7)
     exact = 28 * itemsize
     for length, ok in ((exact, True), (exact - 1, False), (exact + 1, False)):

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from tinybcnn.backend import to_numpy
 from tinybcnn.functional import col2im, im2col
-from tinybcnn.reference import im2col_direct
+from tinybcnn.functional.reference import im2col_direct
 
 
 @st.composite

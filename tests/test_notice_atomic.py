@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tinybcnn._atomic import atomic_write_text, remove_stale_parts
+from tinybcnn.files.atomic import atomic_write_text, remove_stale_parts
 
 OURS = [".config.json.12345.0badf00d.part", ".checkpoint.npz.7.deadbeef.part",
         ".a.b.c.4194304.00000000.part"]

@@ -10,8 +10,9 @@ import sys
 
 import pytest
 
-from tinybcnn import cli, runlock
+from tinybcnn import cli
 from tinybcnn.checkpoint import CheckpointError
+from tinybcnn.files import runlock
 from tinybcnn.runs import load_run
 
 
@@ -21,7 +22,7 @@ def test_the_lock_holds_our_pid_while_held_and_nothing_after(tmp_path):
         assert path.read_text() == f"{os.getpid()}\n"
         # another process is refused and told who holds it
         other = subprocess.run([sys.executable, "-c", (
-            "import sys; from tinybcnn import runlock\n"
+            "import sys; from tinybcnn.files import runlock\n"
             "try:\n    runlock.run_lock(sys.argv[1]).__enter__()\n"
             "except runlock.RunLocked as e:\n    print(e)\n"), str(tmp_path)],
             capture_output=True, text=True, timeout=60)

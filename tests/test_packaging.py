@@ -16,6 +16,7 @@ PROVIDED_BY = {"array_api_strict": "array-api-strict", "griffe": "mkdocstrings[p
                "mkdocs": "mkdocs", "mkdocstrings": "mkdocstrings[python]",
                "material": "mkdocs-material", "jupytext": "jupytext",
                "hypothesis": "hypothesis", "array_api_compat": "array-api-compat",
+               "importlinter": "import-linter",
                # not needed on a CPU: the GPU tests, the package itself, the stdlib; and
                # matplotlib, a dependency of the package (skipped only on a bare GPU machine)
                "cupy": None, "tinybcnn.data": None, "tomllib": None, "matplotlib": None}

@@ -78,7 +78,7 @@ def test_the_runner_resumes_from_its_state_file(tmp_path):
     catalogue.write_text(json.dumps([
         {"file": "tinybcnn/train.py", "old": "# -- the loop ---", "new": "# -- a loop ---",
          "test": "tests/test_notice_atomic.py"},
-        {"file": "tinybcnn/_atomic.py", "old": "text that is not there", "new": "x",
+        {"file": "tinybcnn/files/atomic.py", "old": "text that is not there", "new": "x",
          "test": "tests/test_notice_atomic.py"}]))
     first = _run("--catalogue", str(catalogue), "--state", str(state), "--range", "0:1")
     assert first.returncode == 1 and "[1/1] MISSED" in first.stdout

@@ -15,13 +15,13 @@ from tinybcnn.functional import (
     maxpool2d_backward,
     maxpool2d_forward,
 )
-from tinybcnn.gradcheck import assert_vjp
-from tinybcnn.reference import (
+from tinybcnn.functional.reference import (
     avgpool2d_backward_direct,
     avgpool2d_direct,
     maxpool2d_backward_direct,
     maxpool2d_direct,
 )
+from tinybcnn.gradcheck import assert_vjp
 
 
 @st.composite

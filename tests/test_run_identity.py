@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from tinybcnn.backend import get_backend, set_backend
 from tinybcnn.cli import main
-from tinybcnn.runlock import RunLocked, run_lock
+from tinybcnn.files.runlock import RunLocked, run_lock
 from tinybcnn.runs import dataset_key, metrics_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("keep_backend")]

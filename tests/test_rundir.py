@@ -34,7 +34,7 @@ from test_cli import (
 from tinybcnn.checkpoint import read_checkpoint
 from tinybcnn.cli import main
 from tinybcnn.demo import FIGURES, MODELS, RESULTS
-from tinybcnn.runlock import LOCK_NAME, RunLocked, run_lock
+from tinybcnn.files.runlock import LOCK_NAME, RunLocked, run_lock
 from tinybcnn.runs import CHECKPOINT, CONFIG, HISTORY, METRICS
 
 USER_TEXT = "my own notes, not a tinybcnn file\n"
@@ -109,7 +109,7 @@ def test_a_failed_train_leaves_no_folder_behind(tmp_path, capsys):
 
 HOLD_LOCK = """
 import sys, time
-from tinybcnn.runlock import run_lock
+from tinybcnn.files.runlock import run_lock
 with run_lock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(120)

@@ -1,4 +1,4 @@
-"""The run-folder rule (tinybcnn/rundir.py) through the real command line: issue 22's cases.
+"""The run-folder rule (tinybcnn/files/rundir.py) through the real command line: issue 22's cases.
 
 Each case runs ``tinybcnn.cli.main`` in this process (or ``python -m tinybcnn`` with a
 timeout where a hang is the bug) and asserts exit 2, one line on stderr, no traceback, and
@@ -28,7 +28,7 @@ from test_cli import TINY, _env, assert_one_line_error, call, cli_cmd, train_tin
 
 from tinybcnn.backend import get_backend, set_backend
 from tinybcnn.cli import build_parser
-from tinybcnn.runlock import LOCK_NAME, run_lock
+from tinybcnn.files.runlock import LOCK_NAME, run_lock
 from tinybcnn.runs import CHECKPOINT, CONFIG, HISTORY, METRICS
 
 USER = b"a user's own bytes, not tinybcnn's\n"
@@ -184,7 +184,7 @@ def test_only_the_packages_own_temp_names_are_cleaned_up(run, tmp_path):
 
 
 def test_remove_stale_parts_leaves_a_symlink_and_its_target(tmp_path):
-    from tinybcnn._atomic import remove_stale_parts
+    from tinybcnn.files.atomic import remove_stale_parts
 
     target = tmp_path / "precious"
     target.write_bytes(USER)
@@ -252,7 +252,7 @@ def test_evaluate_refuses_a_planted_lock_in_a_run(kind, run, tmp_path, capsys):
 
 def test_the_lock_is_opened_without_following_symlinks(tmp_path):
     """The lock module itself, past the folder check: a symlink raced in is not followed."""
-    from tinybcnn.runlock import LockFileError
+    from tinybcnn.files.runlock import LockFileError
 
     folder, victim = _planted_lock(tmp_path, "symlink")
     with pytest.raises(LockFileError), run_lock(folder):
@@ -272,7 +272,7 @@ def test_a_run_file_that_is_a_symlink_is_refused(name, run, tmp_path, capsys):
 
 
 def test_atomic_write_replaces_a_symlink_rather_than_following_it(tmp_path):
-    from tinybcnn._atomic import atomic_write_text
+    from tinybcnn.files.atomic import atomic_write_text
 
     victim = tmp_path / "victim.txt"
     victim.write_bytes(USER)

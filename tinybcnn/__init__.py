@@ -12,9 +12,9 @@ from . import backend, functional, random
 
 __version__ = "0.1.0"
 
-_LAZY = ("reference", "gradcheck", "nn", "models", "objective", "optim", "predict", "metrics",
-         "data", "train", "training", "runs", "experiments", "plots", "threads", "cli",
-         "concrete", "calibration", "ensembles")
+_LAZY = ("gradcheck", "nn", "models", "objective", "optim", "predict", "metrics",
+         "checkpoint", "data", "train", "training", "runs", "demo", "experiments", "plots",
+         "threads", "info", "cli", "concrete", "calibration", "ensembles")
 
 
 def __getattr__(name: str) -> Any:

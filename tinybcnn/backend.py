@@ -24,7 +24,7 @@ with :func:`to_namespace` or :func:`to_backend`.
 from __future__ import annotations
 
 import os
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,7 @@ __all__ = [
     "check_namespace",
     "NamespaceMismatch",
     "device_memory",
+    "describe_cupy",
     "array_namespace",
     "numpy_dtype",
 ]
@@ -288,14 +289,13 @@ def device_memory() -> tuple[int, int] | None:
     return int(free) + int(cupy.get_default_memory_pool().free_bytes()), int(total)
 
 
-def describe_gpu(memory: Any = None) -> dict[str, Any]:
-    """What ``tinybcnn info`` says about CuPy, the GPU, and MC prediction's default budget.
+def describe_cupy() -> dict[str, Any]:
+    """CuPy's version, the GPU's name and the CUDA runtime version, as ``tinybcnn info`` shows them.
 
-    Never raises: without CuPy or a GPU it says so. ``memory`` stands in for
-    :func:`device_memory` in tests.
+    Never raises: without CuPy or a GPU, ``{"cupy": "not installed"}`` or
+    ``{"cupy": "unavailable (<why>)"}``. :func:`tinybcnn.info.describe_gpu` adds the memory and
+    MC prediction's budget.
     """
-    from .predict import default_batch_size, default_memory_budget  # predict imports backend
-
     out: dict[str, Any] = {}
     try:
         cupy = _import_cupy()
@@ -307,21 +307,4 @@ def describe_gpu(memory: Any = None) -> dict[str, Any]:
     except Exception as exc:  # no CuPy, no driver, no GPU: info must still work
         out["cupy"] = ("not installed" if isinstance(exc.__cause__, ImportError)
                        else f"unavailable ({exc})")
-    info = (memory or device_memory)()
-    if info is not None:
-        free, total = info
-        out["gpu_memory"] = f"{free / 2**30:.1f} GiB free of {total / 2**30:.1f} GiB"
-    name = get_backend()
-    xp = _CupyName if name == "cupy" else np
-    out["mc_predict_defaults"] = {
-        "backend": name,
-        "memory_budget_mib": round(default_memory_budget(xp, memory=lambda: info) / 2**20),
-        "batch_size": default_batch_size(xp)}
-    if info is not None and name != "cupy":
-        gpu_budget = default_memory_budget(_CupyName, memory=lambda: info)
-        out["mc_predict_defaults"]["on_gpu_memory_budget_mib"] = round(gpu_budget / 2**20)
     return out
-
-
-# stands for CuPy's namespace where only its name matters (the budget rules)
-_CupyName = SimpleNamespace(__name__="cupy")

@@ -42,11 +42,11 @@ from typing import Any
 
 import numpy as np
 
-from ._atomic import atomic_write
-from ._json import JSONFileError, parse_json
 from .backend import numpy_dtype, to_backend, to_numpy
+from .files.atomic import atomic_write
+from .files.jsonfile import JSONFileError, parse_json
+from .files.npyfile import NpyFileError, check_npz_sizes, sniff
 from .nn import Dropout, Sequential
-from .npyfile import NpyFileError, check_npz_sizes, sniff
 
 __all__ = [
     "CheckpointError",

@@ -376,7 +376,7 @@ def _read_images(path: str) -> Any:
     import numpy as np
 
     from .data import as_float, read_idx
-    from .npyfile import load_npy, sniff
+    from .files.npyfile import load_npy, sniff
 
     if path.endswith(".npy") or sniff(path) in ("npy", "npz", "pickle", "empty"):
         images = load_npy(path)  # checks the kind and the declared size before loading
@@ -486,22 +486,9 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    import platform
+    from .info import info_report
 
-    import numpy as np
-
-    from . import __version__
-    from .backend import get_backend
-
-    info: dict[str, Any] = {"tinybcnn": __version__, "python": platform.python_version(),
-                            "numpy": np.__version__, "backend": get_backend()}
-    from .threads import describe
-
-    info["threads"] = describe()
-    from .backend import describe_gpu
-
-    info.update(describe_gpu())  # CuPy version, GPU name and memory, the MC budget in use
-    print(json.dumps(info, indent=2))
+    print(json.dumps(info_report(), indent=2))
     return 0
 
 

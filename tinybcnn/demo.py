@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 
 from . import metrics, plots
-from ._json import write_json
 from .checkpoint import CheckpointError
 from .data import Dataset, as_float, load_dataset
+from .files.jsonfile import write_json
+from .files.rundir import FolderKind, check_out_dir, is_real_dir, refuse, writing
 from .predict import Prediction, mc_predict, standard_predict
 from .progress import progress_bar
 from .random import make_rng
 from .report import results_table, scored_line
-from .rundir import FolderKind, check_out_dir, is_real_dir, refuse, writing
 from .runs import CHECKPOINT, CONFIG, RunConfig, config_difference, is_run_dir, scores, train_run
 from .train import History, Trainer
 
@@ -112,7 +112,7 @@ def run_demo(out: str | Path = "tinybcnn-demo", seed: int = 0,
         test_size = min(test_size or 500, 500)
     iterations = iterations or (60 if quick else DEMO_ITERATIONS)
     data = load_dataset("embedded", progress=progress).subset(train_size, test_size, seed=seed)
-    with writing(out, DEMO_FOLDER):  # tinybcnn.rundir's rule, the lock, stale temp files removed
+    with writing(out, DEMO_FOLDER):  # files.rundir's rule, the lock, stale temp files removed
         configs = {name: RunConfig(model=name, train_size=train_size, test_size=len(data.y_test),
                                    iterations=iterations,
                                    eval_every=max(1, iterations // EVALUATIONS),
@@ -229,7 +229,7 @@ def _predict(model: Any, x: np.ndarray, samples: int, seed: int, desc: str,
 def check_demo_dir(out: str | Path) -> None:
     """Refuse ``out`` unless it is new, empty, or a demo folder (holds a run of a demo model).
 
-    The rule is :func:`tinybcnn.rundir.check_out_dir` with :data:`DEMO_FOLDER`.
+    The rule is :func:`tinybcnn.files.rundir.check_out_dir` with :data:`DEMO_FOLDER`.
 
     Raises
     ------
@@ -250,5 +250,5 @@ def _check_demo_folder(out: Path, names: set[str], resume: bool) -> None:
         raise refuse(out, "is not empty and is not a tinybcnn demo folder")
 
 
-#: The demo's folder under :mod:`tinybcnn.rundir`'s rule.
+#: The demo's folder under :mod:`tinybcnn.files.rundir`'s rule.
 DEMO_FOLDER = FolderKind("a tinybcnn demo folder", _demo_expect, _check_demo_folder)

@@ -13,7 +13,7 @@ With ``samples = T > 1`` every member runs ``T`` MC-dropout passes instead of on
 deterministic pass: an ensemble of MC-dropout networks, ``K · T`` samples whose statistics are
 taken over all of them together (the mixture of the members' dropout posteriors).
 
-Training the members is :func:`tinybcnn.training.ensemble.train_ensemble`.
+Training the members is :func:`tinybcnn.ensemble_training.train_ensemble`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .functional._checks import check_positive_int
+from .functional.checks import positive_int as check_positive_int
 from .predict import Prediction, entropy, mc_predict, standard_predict
 
 __all__ = ["ensemble_predict", "member_seeds", "summarise_samples"]

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from ._atomic import atomic_write
+from .files.atomic import atomic_write
 
 __all__ = [
     "training_curves",

@@ -28,7 +28,7 @@ import numpy as np
 
 from .backend import check_namespace, device_memory, namespace_name, to_namespace, to_numpy, xp_of
 from .functional import log_softmax
-from .functional._checks import check_positive_int
+from .functional.checks import positive_int as check_positive_int
 from .metrics import mc_test_log_likelihood
 from .random import make_rng
 

@@ -13,7 +13,7 @@ run is described once (:class:`RunConfig`) and always laid out the same way::
 Every file is written atomically. A directory that holds anything else and no
 ``config.json`` of a run is not a run directory: training into it is refused, so a
 mistyped ``--out`` never overwrites a user's files. The rule (what a run folder may hold, the
-lock, what is cleaned up, what is refused) is :mod:`tinybcnn.rundir`'s, shared with the demo
+lock, what is cleaned up, what is refused) is :mod:`tinybcnn.files.rundir`'s, shared with the demo
 and the experiments. A checkpoint is checked against its run's ``config.json`` (model, seed,
 classes, input shape, iterations done) before it is used.
 """
@@ -32,18 +32,18 @@ from typing import Any
 import numpy as np
 
 from . import metrics
-from ._json import read_json, write_json
 from .backend import BACKENDS, get_backend, set_backend
 from .checkpoint import CheckpointError, model_from_checkpoint
 from .data import Dataset, as_float, load_dataset
-from .functional._checks import check_positive_int
+from .files.jsonfile import read_json, write_json
+from .files.rundir import FolderKind, OutDirError, check_out_dir, refuse, writing
+from .files.runlock import LOCK_NAME
+from .functional.checks import positive_int as check_positive_int
 from .models import LENET_VARIANTS, lenet
 from .objective import Objective
 from .optim import SGD, inv
 from .predict import Prediction, mc_predict, standard_predict
 from .random import check_drop_probability
-from .rundir import FolderKind, OutDirError, check_out_dir, refuse, writing
-from .runlock import LOCK_NAME
 from .threads import current_blas_threads, same_threads_as, step_threads
 from .train import History, Trainer
 
@@ -247,7 +247,7 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     if not resume:
         config.blas_threads = current_blas_threads()
         config.step_threads = step_threads() or None
-    # writing(): the rule of tinybcnn.rundir, checked again under the lock; stale temp files
+    # writing(): the rule of tinybcnn.files.rundir, checked again under the lock; stale temp files
     # of ours removed; a folder created here and left empty by a failure removed again
     with writing(out, RUN_FOLDER, resume=resume or replacing), same_threads_as(
             config.blas_threads, f"the run in {out}", config.step_threads):
@@ -341,14 +341,14 @@ def _check_run_folder(out: Path, names: set[str], resume: bool) -> None:
                           "another --out")
 
 
-#: The run directory under :mod:`tinybcnn.rundir`'s rule: its files, and a valid config.
+#: The run directory under :mod:`tinybcnn.files.rundir`'s rule: its files, and a valid config.
 RUN_FOLDER = FolderKind("a tinybcnn run directory", _run_expect, _check_run_folder)
 
 
 def check_run_dir(out: str | Path) -> None:
     """Refuse ``out`` as the directory of a new run unless it is new, empty, or a run's own.
 
-    The rule is :func:`tinybcnn.rundir.check_out_dir` with :data:`RUN_FOLDER`.
+    The rule is :func:`tinybcnn.files.rundir.check_out_dir` with :data:`RUN_FOLDER`.
 
     Raises
     ------

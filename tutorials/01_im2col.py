@@ -38,7 +38,7 @@ import numpy as np
 
 from tinybcnn.envflags import quick_mode
 from tinybcnn.functional import conv2d_forward, conv_output_shape, im2col
-from tinybcnn.reference import conv2d_direct, im2col_direct
+from tinybcnn.functional.reference import conv2d_direct, im2col_direct
 
 QUICK = quick_mode()  # TINYBCNN_QUICK=1 (or true/yes/on): small sizes; 0/unset: full
 OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))

@@ -45,7 +45,7 @@ from tinybcnn.functional import (
     maxpool2d_backward,
     maxpool2d_forward,
 )
-from tinybcnn.reference import (
+from tinybcnn.functional.reference import (
     avgpool2d_backward_direct,
     avgpool2d_direct,
     maxpool2d_backward_direct,

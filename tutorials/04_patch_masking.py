@@ -52,8 +52,8 @@ from tinybcnn.functional import (
     nchw_mask_to_patch,
     patch_mask_to_nchw,
 )
+from tinybcnn.functional.reference import conv2d_patch_masked_reference
 from tinybcnn.random import bernoulli_mask
-from tinybcnn.reference import conv2d_patch_masked_reference
 
 QUICK = quick_mode()  # TINYBCNN_QUICK=1 (or true/yes/on): small sizes; 0/unset: full
 OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))

@@ -59,7 +59,8 @@ from pathlib import Path
 from typing import Any
 
 from ..data import Dataset, load_dataset
-from ..rundir import check_out_dir, writing
+from ..files.rundir import check_out_dir, writing
+from ..info import machine_info
 from . import active_learning as _active_learning
 from . import mc_samples as _mc_samples
 from . import ood as _ood
@@ -70,7 +71,6 @@ from .common import (
     Context,
     check_positive_int,
     default_iterations,
-    machine_info,
     subset,
     write_json,
 )
@@ -267,7 +267,7 @@ def run(name: str, out: str | Path, dataset: str = "embedded", data_dir: str | N
     _check_run_arguments(key, seed, iterations, run_dir)
     if resume and replace:
         raise ValueError("give --resume or --replace, not both")
-    # tinybcnn.rundir's rule: ``out`` is new, empty or an experiment folder of this package
+    # tinybcnn.files.rundir's rule: ``out`` is new, empty or an experiment folder of this package
     # (never a user's folder, a symlink or a training run), and one experiment writes it at a
     # time; checked here before any data is loaded, and again under the lock
     folder = experiment_folder(key)

@@ -55,8 +55,9 @@ from typing import Any
 import numpy as np
 
 from .. import metrics, plots
-from .._json import JSONFileError, read_json
 from ..data import Dataset, as_float, load_dataset, stratified_indices
+from ..files.jsonfile import JSONFileError, read_json
+from ..info import machine_info
 from ..models import lenet
 from ..objective import Objective
 from ..optim import Adam
@@ -64,7 +65,7 @@ from ..predict import entropy, mc_predict, standard_predict
 from ..random import rng_for
 from ..threads import small_work_threads
 from ..train import Trainer
-from .common import check_positive_int, machine_info, progress_bar, write_json
+from .common import check_positive_int, progress_bar, write_json
 
 __all__ = ["ActiveLearningSettings", "FULL", "QUICK", "ACQUISITIONS", "max_entropy", "bald",
            "variation_ratio", "variation_ratio_probs", "mean_std", "random_scores", "acquire",
@@ -483,9 +484,10 @@ def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: st
     ``out/active_learning.json`` is ``{"dataset": str, "acquisitions": {name: {"labels":
     [n_0, n_1, ...], "error": [[per round] per seed], "labels_to_reach": {threshold:
     [per seed, None where never reached]}, "last_half_mean_error": [per seed]}}}`` (errors
-    as fractions; the first two fields per function are the schema of DESIGN.md §5, the
-    others are added); ``out/active_learning_details.json`` holds the settings, seeds, the
-    images picked, the timings, the table and the machine; ``active_learning_curves.png`` and
+    as fractions; the first two fields per function are the file's fixed schema, the others
+    are added: ``docs/results.md``, "Active learning with BALD");
+    ``out/active_learning_details.json`` holds the settings, seeds, the images picked, the
+    timings, the table and the machine; ``active_learning_curves.png`` and
     ``active_learning_picks.png`` are the figures.
 
     After every round the state of every curve goes to ``out/active_learning_state.json``

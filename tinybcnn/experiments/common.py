@@ -1,5 +1,5 @@
 """What every image experiment shares: settings, checks, training through :mod:`tinybcnn.runs`,
-scores, machine information and the JSON results file.
+scores and the JSON results file (the machine information comes from :mod:`tinybcnn.info`).
 
 An experiment is a function ``experiment(ctx) -> results`` of a :class:`Context` (the output
 folder, the capped data, the settings and the seeds); :func:`tinybcnn.experiments.run` builds the
@@ -10,8 +10,6 @@ machine.
 from __future__ import annotations
 
 import math
-import os
-import platform
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,16 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
-from .._json import write_json
-from ..backend import describe_gpu, get_backend
+from ..backend import get_backend
 from ..data import Dataset, stratified_subset
-from ..functional._checks import check_positive_int as check_positive_int_of
+from ..files.jsonfile import write_json
+from ..functional.checks import positive_int as check_positive_int_of
 from ..runs import CHECKPOINT, CONFIG, RunConfig, load_run, scores, train_run
-from ..threads import blas_threads
 
 __all__ = ["TrainingSettings", "Context", "default_iterations", "check_positive_int",
-           "check_fractions", "machine_info", "write_json", "scores",
+           "check_fractions", "write_json", "scores",
            "progress_bar", "subset", "fraction_size", "train", "run_record", "reuse_or_train"]
 
 
@@ -96,44 +92,9 @@ def check_fractions(fractions: Sequence[float]) -> None:
         raise ValueError(f"training fractions must lie in (0, 1], got {list(fractions)}")
 
 
-
 # ---------------------------------------------------------------------------------------
-# Where the numbers came from, and the results file
+# Progress, data subsets and the results file
 # ---------------------------------------------------------------------------------------
-
-def _cpu_model() -> str | None:
-    """The CPU's marketing name (Linux /proc/cpuinfo; platform.processor() is often empty)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def machine_info() -> dict[str, Any]:
-    """Where the numbers came from: CPU, OS, versions, backend, BLAS library and threads."""
-    import scipy
-
-    info: dict[str, Any] = {
-        "processor": platform.processor(),
-        "cpu_model": _cpu_model(),
-        "uname": dict(platform.uname()._asdict()),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "tinybcnn": __version__,
-        "backend": get_backend(),
-    }
-    info["blas"] = blas_threads()
-    if info["backend"] == "cupy":  # never raises: a driver problem should not lose the results
-        gpu = describe_gpu()
-        info.update({k: gpu[k] for k in ("gpu", "cupy") if k in gpu})
-    return info
-
 
 def progress_bar(total: int, desc: str, progress: bool, unit: str = "run") -> Any:
     """A tqdm bar of ``total`` steps (shown on a terminal only, never when ``progress`` is off)."""

@@ -1,4 +1,4 @@
-"""An experiment's output folder under :mod:`tinybcnn.rundir`'s rule.
+"""An experiment's output folder under :mod:`tinybcnn.files.rundir`'s rule.
 
 An experiment folder holds what experiments wrote there: ``<name>.json`` (the results record),
 ``<name>_details.json``, a run's state ``<name>_state.json`` (active learning's, for
@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .._json import JSONFileError, read_json
-from ..rundir import FolderKind, is_own_entry, is_real_dir, refuse
+from ..files.jsonfile import JSONFileError, read_json
+from ..files.rundir import FolderKind, is_own_entry, is_real_dir, refuse
 from ..runs import is_run_dir
 
 __all__ = ["EXPERIMENT_NAMES", "experiment_folder"]

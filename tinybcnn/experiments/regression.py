@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import plots
 from ..backend import to_namespace, to_numpy, xp_of
+from ..info import machine_info
 from ..metrics import gaussian_log_likelihood
 from ..models import mlp
 from ..objective import Objective
@@ -33,7 +34,7 @@ from ..optim import Adam, inv
 from ..predict import RegressionPrediction, mc_predict_regression
 from ..threads import small_work_threads
 from ..train import Trainer
-from .common import check_positive_int, machine_info, progress_bar, write_json
+from .common import check_positive_int, progress_bar, write_json
 
 __all__ = ["RegressionSettings", "FULL", "QUICK", "GapData", "true_function", "make_gap_data",
            "region_of", "train_regression", "evaluate_regression", "band_widths", "region_scores",

@@ -6,7 +6,10 @@ functions run on NumPy, CuPy and ``array_api_strict``.
 
 The names exported here are the *textbook* functions, the ones the docs and tutorials show.
 The layers of :mod:`tinybcnn.nn` run their fast twins in :mod:`tinybcnn.functional.fast`, which
-compute the same in a memory order chosen for speed (``docs/architecture.md``).
+compute the same in a memory order chosen for speed (``docs/architecture.md``), and
+:mod:`tinybcnn.functional.reference` holds the direct loops both are tested against.
+:mod:`tinybcnn.functional.checks` holds the argument checks (public, so the layers above check
+counts and sizes the same way).
 """
 
 from .activations import log_softmax, relu_backward, relu_forward, softmax

@@ -34,7 +34,7 @@ import numpy as np
 
 from ..backend import xp_of
 from ..random import CounterRNG
-from ._checks import check_shape
+from .checks import check_shape
 
 __all__ = ["TEMPERATURE", "sigmoid", "softplus", "uniform_noise", "concrete_drop",
            "concrete_dropout_forward", "concrete_dropout_backward", "bernoulli_entropy",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import xp_of
-from ._checks import check_ndim, check_same_dtype, check_shape
+from .checks import check_ndim, check_same_dtype, check_shape
 from .im2col import col2im, conv_output_shape, im2col
 
 __all__ = ["conv2d_forward", "conv2d_backward"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import xp_of
-from ._checks import check_ndim, check_same_dtype, check_shape
+from .checks import check_ndim, check_same_dtype, check_shape
 
 __all__ = ["dense_forward", "dense_backward"]
 

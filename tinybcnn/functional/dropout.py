@@ -18,7 +18,7 @@ from typing import Any
 
 from ..backend import xp_of
 from ..random import bernoulli_mask, check_drop_probability
-from ._checks import check_ndim, check_same_dtype, check_shape
+from .checks import check_ndim, check_same_dtype, check_shape
 
 __all__ = ["dropout_forward", "dropout_backward", "patch_mask_to_nchw", "nchw_mask_to_patch"]
 

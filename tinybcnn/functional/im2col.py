@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import xp_of
-from ._checks import check_ndim, check_positive_int, output_size
+from .checks import check_ndim, output_size, positive_int
 
-__all__ = ["im2col", "col2im", "conv_output_shape"]
+__all__ = ["im2col", "col2im", "conv_output_shape", "zero_pad", "span"]
 
 
 def conv_output_shape(h: int, w: int, kh: int, kw: int, stride: int = 1,
@@ -31,15 +31,19 @@ def conv_output_shape(h: int, w: int, kh: int, kw: int, stride: int = 1,
     ``OH = (h + 2 pad - kh) // stride + 1`` and likewise for ``OW``. Raises ValueError if the
     kernel is larger than the padded input or an argument is out of range.
     """
-    kh = check_positive_int(kh, "kh")
-    kw = check_positive_int(kw, "kw")
-    stride = check_positive_int(stride, "stride")
-    pad = check_positive_int(pad, "pad", minimum=0)
+    kh = positive_int(kh, "kh")
+    kw = positive_int(kw, "kw")
+    stride = positive_int(stride, "stride")
+    pad = positive_int(pad, "pad", minimum=0)
     return output_size(h, kh, stride, pad, "height"), output_size(w, kw, stride, pad, "width")
 
 
-def _pad(x: Any, pad: int) -> Any:
-    """Zero-pad the two spatial axes of an NCHW array (the array API has no ``pad``)."""
+def zero_pad(x: Any, pad: int) -> Any:
+    """Zero-pad the two spatial axes of an NCHW array (the array API has no ``pad``).
+
+    ``x`` of shape ``(N, C, H, W)`` gives ``(N, C, H + 2 pad, W + 2 pad)``; ``x`` itself when
+    ``pad`` is 0. Shared with the fast twins (:mod:`tinybcnn.functional.fast`).
+    """
     if pad == 0:
         return x
     xp = xp_of(x)
@@ -49,8 +53,13 @@ def _pad(x: Any, pad: int) -> Any:
     return out
 
 
-def _window(start: int, count: int, stride: int) -> slice:
-    """The slice ``start, start + stride, ...`` of ``count`` elements, never past the end."""
+def span(start: int, count: int, stride: int) -> slice:
+    """The slice ``start, start + stride, ...`` of ``count`` elements, never past the end.
+
+    Kernel offset ``i`` of an output of ``OH`` rows reads the input rows ``span(i, OH, stride)``:
+    one strided slice per offset, the loop of im2col, col2im and pooling. Shared with the fast
+    twins.
+    """
     return slice(start, start + stride * (count - 1) + 1, stride)
 
 
@@ -80,12 +89,12 @@ def im2col(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0) -> Any:
     n, c, h, w = x.shape
     oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
     xp = xp_of(x)
-    x_pad = _pad(x, pad)
+    x_pad = zero_pad(x, pad)
     cols = xp.empty((n, oh, ow, c, kh, kw), dtype=x.dtype, device=x.device)
     for i in range(kh):
         for j in range(kw):
             # all positions' (i, j)-th kernel tap at once: one strided slice, shape (N, C, OH, OW)
-            tap = x_pad[:, :, _window(i, oh, stride), _window(j, ow, stride)]
+            tap = x_pad[:, :, span(i, oh, stride), span(j, ow, stride)]
             cols[:, :, :, :, i, j] = xp.permute_dims(tap, (0, 2, 3, 1))
     return xp.reshape(cols, (n * oh * ow, c * kh * kw))
 
@@ -117,7 +126,7 @@ def col2im(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int, stri
     x_pad = xp.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=cols.dtype, device=cols.device)
     for i in range(kh):
         for j in range(kw):
-            x_pad[:, :, _window(i, oh, stride), _window(j, ow, stride)] += xp.permute_dims(
+            x_pad[:, :, span(i, oh, stride), span(j, ow, stride)] += xp.permute_dims(
                 cols6[:, :, :, :, i, j], (0, 3, 1, 2)
             )
     return x_pad[:, :, pad:pad + h, pad:pad + w]

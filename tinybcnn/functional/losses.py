@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..backend import xp_of
-from ._checks import check_ndim, check_shape
 from .activations import log_softmax
+from .checks import check_ndim, check_shape
 
 __all__ = [
     "one_hot",

@@ -12,17 +12,22 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import xp_of
-from ._checks import check_ndim, check_positive_int, check_shape, output_size
-from .im2col import _window
+from .checks import check_ndim, check_shape, output_size, positive_int
+from .im2col import span
 
-__all__ = ["maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward"]
+__all__ = ["maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward",
+           "pool_geometry"]
 
 
-def _pool_geometry(x: Any, size: int, stride: int | None) -> tuple[int, int, int, int]:
-    """Validate ``x``, ``size`` and ``stride``; return ``(size, stride, OH, OW)``."""
+def pool_geometry(x: Any, size: int, stride: int | None) -> tuple[int, int, int, int]:
+    """Validate ``x``, ``size`` and ``stride``; return ``(size, stride, OH, OW)``.
+
+    ``x`` of shape ``(N, C, H, W)``; ``stride`` None means ``size``. Shared with the fast
+    twins, so both versions refuse the same inputs with the same words.
+    """
     check_ndim(x, 4, "x", "(N, C, H, W)")
-    size = check_positive_int(size, "size")
-    stride = size if stride is None else check_positive_int(stride, "stride")
+    size = positive_int(size, "size")
+    stride = size if stride is None else positive_int(stride, "stride")
     oh = output_size(x.shape[2], size, stride, 0, "height")
     ow = output_size(x.shape[3], size, stride, 0, "width")
     return size, stride, oh, ow
@@ -50,12 +55,12 @@ def maxpool2d_forward(x: Any, size: int = 2, stride: int | None = None) -> tuple
     ``y[n, c, a, b] = max_{i,j} x[n, c, a·stride + i, b·stride + j]``, a running ``maximum``
     over the ``size²`` window offsets. A NaN in a window makes its maximum NaN.
     """
-    size, stride, oh, ow = _pool_geometry(x, size, stride)
+    size, stride, oh, ow = pool_geometry(x, size, stride)
     xp = xp_of(x)
     y = None
     for i in range(size):
         for j in range(size):
-            tap = x[:, :, _window(i, oh, stride), _window(j, ow, stride)]  # (N, C, OH, OW)
+            tap = x[:, :, span(i, oh, stride), span(j, ow, stride)]  # (N, C, OH, OW)
             y = tap if y is None else xp.maximum(y, tap)   # maximum propagates NaN
     return y, {"x": x, "y": y, "size": size, "stride": stride}
 
@@ -89,7 +94,7 @@ def maxpool2d_backward(dy: Any, cache: dict) -> Any:
     left = dy
     for i in range(size):
         for j in range(size):
-            window = (slice(None), slice(None), _window(i, oh, stride), _window(j, ow, stride))
+            window = (slice(None), slice(None), span(i, oh, stride), span(j, ow, stride))
             tap = x[window]
             hit = (tap == y) | xp.isnan(tap)  # a NaN tap makes its window's maximum NaN
             dx[window] += xp.where(hit, left, zero)
@@ -104,12 +109,12 @@ def avgpool2d_forward(x: Any, size: int = 2, stride: int | None = None) -> tuple
     -----
     ``y[n, c, a, b] = (1 / size²) Σ_{i,j} x[n, c, a·stride + i, b·stride + j]``.
     """
-    size, stride, oh, ow = _pool_geometry(x, size, stride)
+    size, stride, oh, ow = pool_geometry(x, size, stride)
     xp = xp_of(x)
     y = xp.zeros((x.shape[0], x.shape[1], oh, ow), dtype=x.dtype, device=x.device)
     for i in range(size):
         for j in range(size):
-            y += x[:, :, _window(i, oh, stride), _window(j, ow, stride)]
+            y += x[:, :, span(i, oh, stride), span(j, ow, stride)]
     y = y / (size * size)
     return y, {"x_shape": tuple(x.shape), "size": size, "stride": stride, "out_hw": (oh, ow)}
 
@@ -124,5 +129,5 @@ def avgpool2d_backward(dy: Any, cache: dict) -> Any:
     dx = xp.zeros(cache["x_shape"], dtype=dy.dtype, device=dy.device)
     for i in range(size):
         for j in range(size):
-            dx[:, :, _window(i, oh, stride), _window(j, ow, stride)] += share
+            dx[:, :, span(i, oh, stride), span(j, ow, stride)] += share
     return dx

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from .._json import jsonable
 from ..backend import namespace_name
 from ..checkpoint import (
     Checkpoint,
@@ -25,6 +24,7 @@ from ..checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
+from ..files.jsonfile import jsonable
 from .history import History
 from .readback import check_finite
 

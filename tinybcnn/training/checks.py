@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_namespace, to_numpy, xp_of
-from ..functional._checks import check_positive_int
+from ..functional.checks import positive_int as check_positive_int
 
 __all__ = ["positive_int", "target_iteration", "param_dtype", "check_inputs", "check_targets",
            "check_validation"]

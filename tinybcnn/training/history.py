@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._atomic import atomic_write_text
+from ..files.atomic import atomic_write_text
 
 __all__ = ["COLUMNS", "History", "EvalLog", "log_format"]
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ...backend import is_numpy, xp_of
 from ..conv import check_conv_inputs, patch_gradient
-from ..im2col import _window, conv_output_shape
+from ..im2col import conv_output_shape, span
 from .im2col import col2im_ijc, im2col_ijc
 
 __all__ = ["conv2d_forward_fast", "conv2d_backward_fast"]
@@ -126,7 +126,7 @@ def input_gradient(d_patch: Any, W: Any, x_shape: tuple[int, int, int, int], str
                 d_block = block
             else:
                 d_block = d_patch @ w_ij
-            shifted = (slice(None), _window(i, oh, stride), _window(j, ow, stride), ...)
+            shifted = (slice(None), span(i, oh, stride), span(j, ow, stride), ...)
             dx_pad[shifted] += xp.reshape(d_block, (n, oh, ow, c_in))
     return xp.permute_dims(dx_pad[:, pad:pad + h, pad:pad + w, :], (0, 3, 1, 2))
 

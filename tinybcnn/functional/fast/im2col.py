@@ -20,8 +20,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ...backend import is_numpy, namespace_name, to_namespace, xp_of
-from .._checks import check_ndim
-from ..im2col import _pad, _window, check_cols, conv_output_shape
+from ..checks import check_ndim
+from ..im2col import check_cols, conv_output_shape, span, zero_pad
 
 __all__ = ["im2col_ijc", "col2im_ijc"]
 
@@ -82,7 +82,7 @@ def im2col_ijc(x: Any, kh: int, kw: int, stride: int = 1, pad: int = 0,
     # one strided copy, not one per kernel offset: in a training step that runs two halves
     # of a batch in two threads, each NumPy call is a point where a thread may have to wait
     # for the other to hand over the GIL
-    windows = sliding_window_view(_pad(x, pad), (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+    windows = sliding_window_view(zero_pad(x, pad), (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
     cols = _reusable(reuse, shape, x.dtype, row_major=False)
     if cols is None:
         cols = np.empty(shape[::-1], dtype=x.dtype).T
@@ -147,7 +147,7 @@ def col2im_ijc(cols: Any, x_shape: tuple[int, int, int, int], kh: int, kw: int,
     x_pad = xp.zeros((c, n, h + 2 * pad, w + 2 * pad), dtype=cols.dtype, device=cols.device)
     for i in range(kh):
         for j in range(kw):
-            x_pad[:, :, _window(i, oh, stride), _window(j, ow, stride)] += cols_t[i, j, ...]
+            x_pad[:, :, span(i, oh, stride), span(j, ow, stride)] += cols_t[i, j, ...]
     return xp.permute_dims(x_pad[:, :, pad:pad + h, pad:pad + w], (1, 0, 2, 3))
 
 

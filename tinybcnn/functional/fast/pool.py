@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from ...backend import is_numpy, numpy_dtype, xp_of
-from .._checks import check_shape
-from ..pool import _pool_geometry, maxpool2d_backward, maxpool2d_forward
+from ..checks import check_shape
+from ..pool import maxpool2d_backward, maxpool2d_forward, pool_geometry
 from .im2col import device_index
 
 __all__ = ["maxpool2d_forward_fast", "maxpool2d_backward_fast"]
@@ -38,7 +38,7 @@ def maxpool2d_forward_fast(x: Any, size: int = 2, stride: int | None = None) -> 
     the input, and the textbook function's cache plus ``first``: the offset ``i · size + j``
     of each window's first maximum (N, OH, OW, C), which the backward routes ``dy`` to.
     """
-    size, stride, _, _ = _pool_geometry(x, size, stride)
+    size, stride, _, _ = pool_geometry(x, size, stride)
     if not _tiles(x, size, stride):
         return maxpool2d_forward(x, size, stride)
     xp = xp_of(x)

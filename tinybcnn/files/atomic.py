@@ -81,7 +81,7 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 def remove_stale_parts(directory: str | os.PathLike[str]) -> list[Path]:
     """Delete the hidden ``.<name>.<pid>.<hex>.part`` files a killed writer left in ``directory``.
 
-    Call it only while holding the directory's lock (:mod:`tinybcnn.runlock`): then no other
+    Call it only while holding the directory's lock (:mod:`tinybcnn.files.runlock`): then no other
     writer can be in the middle of a write there, so every such file is stale. Only names of
     exactly that form (:func:`is_own_part`) that are regular files (not symlinks) are removed:
     a user's ``.movie.mkv.part`` is not the package's. Returns the paths removed.

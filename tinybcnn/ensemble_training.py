@@ -18,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..ensembles import member_seeds
-from ..models import lenet
-from ..objective import Objective
-from ..optim import SGD, inv
-from ..train import Trainer
+from .ensembles import member_seeds
+from .models import lenet
+from .objective import Objective
+from .optim import SGD, inv
+from .train import Trainer
 
 __all__ = ["train_ensemble", "lenet_trainer", "member_path"]
 

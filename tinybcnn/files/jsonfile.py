@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._atomic import atomic_write_text
+from .atomic import atomic_write_text
 
 __all__ = ["jsonable", "write_json", "read_json", "parse_json", "JSONFileError",
            "MAX_JSON_BYTES", "MAX_JSON_DEPTH"]

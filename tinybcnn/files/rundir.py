@@ -6,7 +6,8 @@ here (:func:`check_out_dir` to refuse early, :func:`writing` around the writes),
 stated once. Each kind of folder is a :class:`FolderKind` defined beside the code that writes
 it (``runs.RUN_FOLDER``, ``demo.DEMO_FOLDER``, ``experiments.outdir.experiment_folder``): the
 names it writes and how to recognise a folder of its own; this module knows nothing else, so
-it sits on the lowest floor (it imports only ``_atomic`` and ``runlock``).
+it sits on the lowest floor (it imports only ``atomic`` and ``runlock``, beside it in
+:mod:`tinybcnn.files`).
 
 May hold
     Nothing (a new or empty folder), or what this package wrote there for the *same kind* of
@@ -17,21 +18,21 @@ May hold
     anything else is refused, whatever the names: a user's ``regression.json`` is not an
     experiment's, and a training run is not an experiment folder.
 Who writes
-    One process at a time: every writer holds ``.tinybcnn.lock`` (:mod:`tinybcnn.runlock`) for
+    One process at a time: every writer holds ``.tinybcnn.lock`` (:mod:`tinybcnn.files.runlock`) for
     as long as it writes; a second one (another ``train``, an ``evaluate`` while training runs,
     a second experiment on the same folder) is refused with one line.
 Cleaned up
     Only the package's own temporary names, ``.<name>.<pid>.<8 hex>.part``
-    (:func:`tinybcnn._atomic.is_own_part`), and only while holding the lock; an empty folder
+    (:func:`tinybcnn.files.atomic.is_own_part`), and only while holding the lock; an empty folder
     the command itself created is removed if it fails before writing anything. A user's
     ``.movie.mkv.part`` is neither cleaned up nor counted as "empty".
 Refused
     An ``--out`` that is a symbolic link, or not a directory; a lock file that is not a
     regular file of this package; an entry under a name the package writes that is a symlink,
     a FIFO, a device, or a folder where a file belongs (or a file where a folder belongs).
-    Files are written by :func:`tinybcnn._atomic.atomic_write` (a new file, then
+    Files are written by :func:`tinybcnn.files.atomic.atomic_write` (a new file, then
     ``os.replace``, which replaces a symlink rather than following it), read by
-    :func:`tinybcnn._json.read_json` (regular files only, bounded).
+    :func:`tinybcnn.files.jsonfile.read_json` (regular files only, bounded).
 
 ``docs/architecture.md`` ("Threat model") says the same for readers.
 """
@@ -45,7 +46,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._atomic import is_own_part, remove_stale_parts
+from .atomic import is_own_part, remove_stale_parts
 from .runlock import LOCK_NAME, check_lock_file, remove_if_unused, run_lock
 
 __all__ = ["FolderKind", "OutDirError", "check_out_dir", "writing", "is_own_entry",
@@ -78,8 +79,8 @@ class FolderKind:
 
 
 def is_own_entry(name: str) -> bool:
-    """Whether ``name`` is the lock or one of :func:`~tinybcnn._atomic.atomic_write`'s temporary
-    files: the entries that leave a folder "empty"."""
+    """Whether ``name`` is the lock or one of :func:`~tinybcnn.files.atomic.atomic_write`'s
+    temporary files: the entries that leave a folder "empty"."""
     return name == LOCK_NAME or is_own_part(name)
 
 
@@ -116,7 +117,7 @@ def check_out_dir(out: str | os.PathLike[str], kind: FolderKind, resume: bool = 
         package's temporary files and is not a folder of this kind, or holds an entry of a
         name the package writes that is not what the package writes there (a symlink, a FIFO,
         a folder for a file).
-    tinybcnn.runlock.LockFileError
+    tinybcnn.files.runlock.LockFileError
         If ``.tinybcnn.lock`` is there and is not this package's lock file.
     """
     out = Path(out)
@@ -164,9 +165,9 @@ def writing(out: str | os.PathLike[str], kind: FolderKind,
 
     Raises
     ------
-    OutDirError, tinybcnn.runlock.LockFileError
+    OutDirError, tinybcnn.files.runlock.LockFileError
         As :func:`check_out_dir`.
-    tinybcnn.runlock.RunLocked
+    tinybcnn.files.runlock.RunLocked
         If another process writes there.
     """
     out = Path(out)

@@ -1,8 +1,11 @@
 """Naive direct loops: the test oracles and the tutorial twins of the fast functional core.
 
-Every function here is written for clarity, not speed: plain Python loops over every index,
-on NumPy float64 copies of the inputs. They share no code with :mod:`tinybcnn.functional`,
-so a test that compares the two compares independent implementations. Keep inputs tiny
+The third version of each operation, beside the textbook functions of
+:mod:`tinybcnn.functional` and the fast twins of :mod:`tinybcnn.functional.fast`. Every
+function here is written for clarity, not speed: plain Python loops over every index, on
+NumPy float64 copies of the inputs. They share no code with the other two versions (this
+module imports nothing of the package; the import contract in ``pyproject.toml`` checks it),
+so a test that compares them compares independent implementations. Keep inputs tiny
 (a few hundred output values); the loops are slow by design.
 
 Shape names used throughout: ``N`` batch, ``C`` / ``C_in`` input channels, ``C_out`` output

@@ -1,8 +1,14 @@
-"""Input validation shared by the functional core: one clear ValueError per mistake."""
+"""Input validation shared by the functional core: one clear ValueError per mistake.
+
+Public, so that the layers above check their arguments the same way: :func:`positive_int` is
+the package's one check of a count, a size or a seed.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+__all__ = ["positive_int", "check_ndim", "check_shape", "check_same_dtype", "output_size"]
 
 
 def check_ndim(a: Any, ndim: int, name: str, layout: str) -> None:
@@ -16,7 +22,7 @@ def check_ndim(a: Any, ndim: int, name: str, layout: str) -> None:
         raise ValueError(f"{name} must be {ndim}-D with shape {layout}, got shape {tuple(a.shape)}")
 
 
-def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+def positive_int(value: Any, name: str, minimum: int = 1) -> int:
     """Return ``int(value)`` if it is an integer >= ``minimum``, else raise ValueError."""
     if isinstance(value, bool) or int(value) != value or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
