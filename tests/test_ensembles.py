@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from scipy import special
 
+from tinybcnn.ensemble_training import lenet_trainer, member_path, train_ensemble
 from tinybcnn.ensembles import ensemble_predict, member_seeds
 from tinybcnn.models import lenet
 from tinybcnn.predict import mc_predict
 from tinybcnn.train import Trainer
-from tinybcnn.ensemble_training import lenet_trainer, member_path, train_ensemble
 
 SHAPE = (1, 16, 16)
 
