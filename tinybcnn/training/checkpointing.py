@@ -4,7 +4,8 @@ Everything that decides the next update is saved: parameters and optimiser buffe
 :mod:`tinybcnn.checkpoint`) and the trainer's :class:`~tinybcnn.training.state.TrainerState`
 (the seed, the shuffle stream's state, the epoch's permutation and the position in it, the
 iteration, the running loss and the history). The dropout stream needs no state: each step's
-generator is keyed by ``(seed, iteration)``.
+generator is keyed by ``(seed, iteration)``. Which layer checks what on resume is said once, in
+:mod:`tinybcnn.checkpoint`.
 """
 
 from __future__ import annotations
