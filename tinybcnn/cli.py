@@ -120,11 +120,13 @@ def _add_data(p: argparse.ArgumentParser, default: str | None = "embedded") -> N
 def build_parser() -> argparse.ArgumentParser:
     """The ``tinybcnn`` argument parser with its subcommands.
 
-    Building it imports only argparse and :mod:`tinybcnn.choices` (no SciPy, matplotlib, demo or
-    training code), so ``--help`` and argument errors are instant."""
+    Building it imports only argparse, :mod:`tinybcnn.choices` and :mod:`tinybcnn.runconfig`
+    (no SciPy, matplotlib, demo or training code), so ``--help`` and argument errors are
+    instant. ``train``'s defaults are :meth:`RunConfig.defaults`, stated there once."""
     from . import choices
+    from .runconfig import DEFAULT_EPOCHS, MODEL_NAMES, RunConfig
 
-    MODEL_NAMES, EXPERIMENT_NAMES = choices.MODEL_NAMES, choices.EXPERIMENT_NAMES
+    EXPERIMENT_NAMES, run = choices.EXPERIMENT_NAMES, RunConfig.defaults()
     DEMO_TRAIN_SIZE, DEMO_TEST_SIZE = choices.DEMO_TRAIN_SIZE, choices.DEMO_TEST_SIZE
     DEMO_ITERATIONS, DEMO_SAMPLES = choices.DEMO_ITERATIONS, choices.DEMO_SAMPLES
 
@@ -146,31 +148,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("train", help="train a model into a run directory")
-    p.add_argument("--model", choices=MODEL_NAMES, default="lenet-all", help=choices.MODEL_HELP)
-    _add_data(p)
-    p.add_argument("--train-size", type=_positive_int, default=None,
+    p.add_argument("--model", choices=MODEL_NAMES, default=run["model"],
+                   help=choices.MODEL_HELP + f" (default {run['model']})")
+    _add_data(p, default=run["dataset"])
+    p.add_argument("--train-size", type=_positive_int, default=run["train_size"],
                    help="seeded stratified subset of the training split (default: all of it)")
-    p.add_argument("--test-size", type=_positive_int, default=None,
+    p.add_argument("--test-size", type=_positive_int, default=run["test_size"],
                    help="seeded stratified subset of the test split (default: all of it)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=_positive_float, default=None,
-                        help="passes over the training set (default 10 if neither this nor "
-                        "--iterations is given)")
-    length.add_argument("--iterations", type=_positive_int, default=None,
-                        help="SGD updates in total (default: 10 epochs' worth)")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="minibatch size (64)")
-    p.add_argument("--p", type=_drop_probability, default=0.5, help="drop probability (0.5)")
-    p.add_argument("--lr", type=_positive_float, default=0.01,
-                   help="base learning rate of the inv schedule (0.01)")
+    length.add_argument("--epochs", type=_positive_float, default=run["epochs"],
+                        help=f"passes over the training set (default {DEFAULT_EPOCHS} if "
+                        "neither this nor --iterations is given)")
+    length.add_argument("--iterations", type=_positive_int, default=run["iterations"],
+                        help=f"SGD updates in total (default: {DEFAULT_EPOCHS} epochs' worth)")
+    p.add_argument("--batch-size", type=_positive_int, default=run["batch_size"],
+                   help=f"minibatch size ({run['batch_size']})")
+    p.add_argument("--p", type=_drop_probability, default=run["p"],
+                   help=f"drop probability ({run['p']})")
+    p.add_argument("--lr", type=_positive_float, default=run["lr"],
+                   help=f"base learning rate of the inv schedule ({run['lr']})")
+    # mutually exclusive: None here, and the run's default decay set in _cmd_train when
+    # neither is given
     decay = p.add_mutually_exclusive_group()
     decay.add_argument("--weight-decay", type=_non_negative_float, default=None,
-                       help="Caffe-style weight decay (default 5e-4)")
+                       help=f"Caffe-style weight decay (default {run['weight_decay']:g})")
     decay.add_argument("--length-scale", type=_positive_float, default=None,
                        help="prior length-scale l instead of --weight-decay")
-    p.add_argument("--eval-every", type=_positive_int, default=None,
+    p.add_argument("--eval-every", type=_positive_int, default=run["eval_every"],
                    help="evaluate and checkpoint every K iterations (default: at the end)")
-    p.add_argument("--eval-samples", type=_non_negative_int, default=20,
-                   help="MC samples in the evaluations during training (20)")
+    p.add_argument("--eval-samples", type=_non_negative_int, default=run["eval_samples"],
+                   help=f"MC samples in the evaluations during training ({run['eval_samples']})")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint; its config.json gives "
                    "every option except --iterations/--epochs, which set a new total")
@@ -259,7 +266,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         weight_decay = args.weight_decay
         if weight_decay is None and args.length_scale is None:
-            weight_decay = 5e-4
+            weight_decay = RunConfig.defaults()["weight_decay"]
         config = RunConfig(model=args.model, dataset=args.dataset, data_dir=args.data_dir,
                            train_size=args.train_size, test_size=args.test_size,
                            iterations=args.iterations, epochs=args.epochs,

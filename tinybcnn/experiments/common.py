@@ -24,9 +24,9 @@ from .. import __version__
 from .._json import write_json
 from ..backend import describe_gpu, get_backend
 from ..data import Dataset, stratified_subset
-from ..functional._checks import check_positive_int as check_positive_int_of
 from ..runs import CHECKPOINT, CONFIG, RunConfig, load_run, scores, train_run
 from ..threads import blas_threads
+from ..training.checks import positive_int
 
 __all__ = ["TrainingSettings", "Context", "default_iterations", "check_positive_int",
            "check_fractions", "machine_info", "write_json", "scores",
@@ -50,12 +50,18 @@ def default_iterations(train_size: int, batch_size: int = 64, epochs: float = 30
 
 
 def check_positive_int(name: str, value: Any, optional: bool = False) -> None:
-    """Raise ``ValueError`` unless ``value`` is a positive integer (or None, if ``optional``)."""
+    """Raise ``ValueError`` unless ``value`` is a positive integer (or None, if ``optional``).
+
+    :func:`tinybcnn.training.checks.positive_int`, the one count check, with the settings'
+    leniency: a whole float (``3.0``) passes, as an ``int``.
+    """
     if optional and value is None:
         return
-    if not isinstance(value, (int, float, np.integer)):  # the shared check would raise TypeError
+    if not isinstance(value, (int, float, np.integer)):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    check_positive_int_of(value, name)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    positive_int(value, name)
 
 
 @dataclass(frozen=True)

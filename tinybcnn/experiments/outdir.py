@@ -15,15 +15,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .. import choices
 from .._json import JSONFileError, read_json
+from ..choices import experiment_key
 from ..rundir import FolderKind, is_own_entry, is_real_dir, refuse
 from ..runs import is_run_dir
 
 __all__ = ["EXPERIMENT_NAMES", "experiment_folder"]
 
-#: Every experiment whose outputs an experiment folder may hold.
-EXPERIMENT_NAMES = ("small_data", "mc_samples", "rotation", "ood", "regression",
-                    "active_learning")
+#: Every experiment whose outputs an experiment folder may hold (by key: ``small_data``, ...).
+EXPERIMENT_NAMES = tuple(experiment_key(name) for name in choices.EXPERIMENT_NAMES)
 
 
 def _json_names(key: str) -> tuple[str, str, str]:

@@ -20,7 +20,12 @@ __all__ = ["positive_int", "target_iteration", "param_dtype", "check_inputs", "c
 
 
 def positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    """``value`` as an ``int`` if it is an integer ``>= minimum`` (not a bool, not a float)."""
+    """``value`` as an ``int`` if it is an integer ``>= minimum`` (not a bool, not a float).
+
+    The one count check above the functional core: the trainer, :class:`~tinybcnn.runconfig.
+    RunConfig` and the experiments' settings (through
+    :func:`tinybcnn.experiments.common.check_positive_int`) all call this function.
+    """
     if not isinstance(value, (int, np.integer)):  # stricter than the shared check: no 2.0
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return check_positive_int(value, name, minimum)
