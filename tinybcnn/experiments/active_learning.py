@@ -53,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import metrics, plots
+from .. import metrics
 from .._json import JSONFileError, read_json
 from ..data import Dataset, as_float, load_dataset, stratified_indices
 from ..models import lenet
@@ -63,6 +63,7 @@ from ..predict import entropy, mc_predict, standard_predict
 from ..random import rng_for
 from ..threads import small_work_threads
 from ..train import Trainer
+from . import figures
 from .common import check_positive_int, machine_info, progress_bar, write_json
 
 __all__ = ["ActiveLearningSettings", "FULL", "QUICK", "ACQUISITIONS", "max_entropy", "bald",
@@ -532,11 +533,11 @@ def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: st
         raise TrainingInterrupted(done, state_path if done else None) from exc
     title = (f"Active learning on {dataset}: mean of {len(seeds)} seed"
              f"{'s' if len(seeds) > 1 else ''}" + (", band min–max" if len(seeds) > 1 else ""))
-    plots.active_learning_curves(curves, path=out / "active_learning_curves.png", title=title,
+    figures.active_learning_curves(curves, path=out / "active_learning_curves.png", title=title,
                                  thresholds=settings.thresholds)
     first_picks = {name: data.x_train[runs_[0]["picked"][0]] if runs_[0]["picked"] else
                    data.x_train[:0] for name, runs_ in details.items()}
-    plots.active_learning_picks(first_picks, path=out / "active_learning_picks.png")
+    figures.active_learning_picks(first_picks, path=out / "active_learning_picks.png")
     table = report_table(curves, settings.thresholds)
     if progress:
         print(table, flush=True)

@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import metrics, plots
+from .. import metrics
 from ..data import as_float
 from ..predict import Prediction, mc_predict, standard_predict
+from . import figures
 from .common import (
     Context,
     TrainingSettings,
@@ -148,6 +149,6 @@ def experiment(ctx: Context) -> dict[str, Any]:
     histogram_scores = {kind: {name: (score(p_in), score(p_out))
                                for name, score in OOD_SCORES.items()}
                         for kind, (p_in, p_out) in hist_preds.items()}
-    plots.ood_histograms(histogram_scores, ctx.figure("scores"))
-    plots.ood_auroc(summary, ctx.figure("auroc"))
+    figures.ood_histograms(histogram_scores, ctx.figure("scores"))
+    figures.ood_auroc(summary, ctx.figure("auroc"))
     return results

@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import plots
 from ..backend import to_namespace, to_numpy, xp_of
 from ..metrics import gaussian_log_likelihood
 from ..models import mlp
@@ -33,6 +32,7 @@ from ..optim import Adam, inv
 from ..predict import RegressionPrediction, mc_predict_regression
 from ..threads import small_work_threads
 from ..train import Trainer
+from . import figures
 from .common import check_positive_int, machine_info, progress_bar, write_json
 
 __all__ = ["RegressionSettings", "FULL", "QUICK", "GapData", "true_function", "make_gap_data",
@@ -322,12 +322,12 @@ def run_regression(out: str | Path, quick: bool = False, seed: int = 0, progress
         standard_mean = forward_host(model, data.x_test)
     widths = band_widths(mc, data.x_test, data)
     by_region = region_scores(model, data, tau_best, settings.samples, seed)
-    plots.regression_band(data.x_train[:, 0], data.y_train[:, 0], data.x_test[:, 0],
+    figures.regression_band(data.x_train[:, 0], data.y_train[:, 0], data.x_test[:, 0],
                           mc.mean[:, 0], np.asarray(mc.samples)[..., 0].var(axis=0),
                           1.0 / tau_best, standard_mean[:, 0], data.gap,
                           true_x=data.x_test[:, 0], true_y=true_function(data.x_test[:, 0]),
                           path=out / "regression_band.png")
-    plots.regression_tau(search["rows"], best=search["best"], path=out / "regression_tau.png")
+    figures.regression_tau(search["rows"], best=search["best"], path=out / "regression_tau.png")
     results = {"length_scale": l_best, "tau": tau_best, "true_tau": 1 / settings.noise_std**2,
                "scores": scores, "scores_by_region": by_region, "epistemic_std": widths,
                "grid": search,

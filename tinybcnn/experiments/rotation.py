@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import plots
 from ..data import as_float
 from ..predict import entropy, mc_predict, standard_predict
+from . import figures
 from .common import (
     Context,
     TrainingSettings,
@@ -141,6 +141,6 @@ def experiment(ctx: Context, run_dir: str | Path | None = None) -> dict[str, Any
                          "MC uses the same seed (the same masks) at every angle",
                          "image.sample_probs has shape (angles, T, classes)"]}
     names: Sequence[str] = [data.class_names[k] for k in range(data.n_classes)]
-    plots.rotation_image(angles, rotated, single, names, ctx.figure("image"))
-    plots.rotation_test_set(angles, curves, ctx.figure("test_set"))
+    figures.rotation_image(angles, rotated, single, names, ctx.figure("image"))
+    figures.rotation_test_set(angles, curves, ctx.figure("test_set"))
     return results

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import plots
 from ..data import as_float
 from ..predict import mc_predict, standard_predict
+from . import figures
 from .common import (
     Context,
     TrainingSettings,
@@ -112,6 +112,6 @@ def experiment(ctx: Context) -> dict[str, Any]:
                          "one: it is recorded once, under 'standard'",
                          "history rows evaluate on 'eval_size' test images with "
                          "'eval_samples' MC passes; 'final' uses the whole test pool"]}
-    plots.small_data_curves(runs, sizes, s.models, ctx.figure("curves"))
-    plots.small_data_final(summary, ctx.figure("final"))
+    figures.small_data_curves(runs, sizes, s.models, ctx.figure("curves"))
+    figures.small_data_final(summary, ctx.figure("final"))
     return results
