@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tinybcnn import choices, runconfig
+from tinybcnn import runconfig
 
 HEAVY = ("matplotlib", "scipy", "tqdm", "tinybcnn.plots", "tinybcnn.demo",
          "tinybcnn.experiments", "tinybcnn.train", "tinybcnn.runs", "tinybcnn.metrics")
@@ -77,10 +77,3 @@ def test_info_runs_without_matplotlib():
     assert code == 0, out
     assert '"threads": "evaluation and prediction on ' in out
     assert not {"matplotlib", "tinybcnn.plots", "tinybcnn.demo", "tinybcnn.train"} & set(heavy)
-
-
-def test_the_registry_has_every_experiment_name():
-    from tinybcnn import experiments
-
-    names = {k.replace("_", "-") for k in (*experiments.EXPERIMENTS, *experiments.STANDALONE)}
-    assert set(choices.EXPERIMENT_NAMES) == names

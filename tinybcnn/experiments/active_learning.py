@@ -65,8 +65,9 @@ from ..threads import small_work_threads
 from ..train import Trainer
 from . import figures
 from .common import check_positive_int, machine_info, progress_bar, write_json
+from .runner import Request
 
-__all__ = ["ActiveLearningSettings", "FULL", "QUICK", "ACQUISITIONS", "max_entropy", "bald",
+__all__ = ["main", "ActiveLearningSettings", "FULL", "QUICK", "ACQUISITIONS", "max_entropy", "bald",
            "variation_ratio", "variation_ratio_probs", "mean_std", "random_scores", "acquire",
            "train_model", "test_error", "active_learning", "labels_to_reach",
            "labels_to_reach_per_seed", "last_half_mean_error", "report_table",
@@ -562,3 +563,17 @@ def _curve(runs: list[dict[str, Any]], thresholds: tuple[float, ...]) -> dict[st
             "labels_to_reach": {f"{t:g}": labels_to_reach_per_seed(labels, errors, t)
                                 for t in thresholds},
             "last_half_mean_error": last_half_mean_error(errors)}
+
+
+def main(request: Request) -> Path:
+    """The registry's entry point: :func:`run_active_learning` for ``request``."""
+    overrides = request.overrides
+    if request.iterations is not None:
+        overrides["iterations"] = request.iterations
+    if request.seeds is not None:
+        overrides["seeds"] = request.seeds
+    request.refuse_run_dir()
+    return run_active_learning(request.out, dataset=request.dataset,
+                               data_dir=request.data_dir, quick=request.quick,
+                               seed=int(request.seed), progress=request.progress,
+                               resume=request.resume, **overrides)

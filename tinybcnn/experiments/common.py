@@ -28,8 +28,8 @@ from ..runs import CHECKPOINT, CONFIG, RunConfig, load_run, scores, train_run
 from ..threads import blas_threads
 from ..training.checks import positive_int
 
-__all__ = ["TrainingSettings", "Context", "default_iterations", "check_positive_int",
-           "check_fractions", "machine_info", "write_json", "scores",
+__all__ = ["TrainingSettings", "QUICK_TRAINING", "Context", "default_iterations",
+           "check_positive_int", "check_fractions", "machine_info", "write_json", "scores",
            "progress_bar", "subset", "fraction_size", "train", "run_record", "reuse_or_train"]
 
 
@@ -62,6 +62,13 @@ def check_positive_int(name: str, value: Any, optional: bool = False) -> None:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     positive_int(value, name)
+
+
+#: The training part of the image experiments' ``QUICK`` settings: a few hundred images, tens
+#: of iterations, small T (seconds each).
+QUICK_TRAINING: dict[str, Any] = dict(iterations=30, batch_size=32, train_pool=200,
+                                      test_size=100, eval_size=100, eval_points=2,
+                                      eval_samples=2)
 
 
 @dataclass(frozen=True)
@@ -174,6 +181,8 @@ class Context:
     record : dict
         Extras for the results record (``seeds``) and for the experiment (``data_dir``,
         ``full_test``: the uncapped test split).
+    run_dir : path or None
+        A trained run to score instead of training one (the experiments that can).
     """
 
     name: str
@@ -186,6 +195,7 @@ class Context:
     progress: bool
     resume: bool
     record: dict[str, Any] = field(default_factory=dict)
+    run_dir: str | Path | None = None
 
     @property
     def runs_dir(self) -> Path:

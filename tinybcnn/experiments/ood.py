@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from ..data import as_float
 from ..predict import Prediction, mc_predict, standard_predict
 from . import figures
 from .common import (
+    QUICK_TRAINING,
     Context,
     TrainingSettings,
     check_fractions,
@@ -27,8 +29,12 @@ from .common import (
     subset,
     train,
 )
+from .runner import Request, run_image, settings_from
 
-__all__ = ["OODSettings", "OOD_SCORES", "ood_scores", "experiment"]
+NAME = "ood"  # its key in the registry, its files' prefix
+
+__all__ = ["FULL", "QUICK", "settings_for", "main", "OODSettings", "OOD_SCORES", "ood_scores",
+           "experiment"]
 
 
 @dataclass(frozen=True)
@@ -152,3 +158,24 @@ def experiment(ctx: Context) -> dict[str, Any]:
     figures.ood_histograms(histogram_scores, ctx.figure("scores"))
     figures.ood_auroc(summary, ctx.figure("auroc"))
     return results
+
+
+# ---------------------------------------------------------------------------------------
+# The protocol (tinybcnn.experiments.runner): settings and the entry point
+# ---------------------------------------------------------------------------------------
+
+#: Full-size settings.
+FULL = OODSettings()
+#: Quick settings: T = 10.
+QUICK = OODSettings(**QUICK_TRAINING, samples=10)
+
+
+def settings_for(quick: bool = False, **overrides: Any) -> OODSettings:
+    """``FULL`` (or ``QUICK``) with fields replaced by keyword (checked)."""
+    return settings_from(NAME, FULL, QUICK, quick, overrides)
+
+
+def main(request: Request) -> Path:
+    """Train on classes 0-4 with every seed and score 5-9 as out of distribution; write
+    ``ood.json`` and the figures."""
+    return run_image(request, experiment, settings_for)

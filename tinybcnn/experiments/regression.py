@@ -34,8 +34,10 @@ from ..threads import small_work_threads
 from ..train import Trainer
 from . import figures
 from .common import check_positive_int, machine_info, progress_bar, write_json
+from .runner import Request
 
-__all__ = ["RegressionSettings", "FULL", "QUICK", "GapData", "true_function", "make_gap_data",
+__all__ = ["main", "RegressionSettings", "FULL", "QUICK", "GapData", "true_function",
+           "make_gap_data",
            "region_of", "train_regression", "evaluate_regression", "band_widths", "region_scores",
            "grid_search",
            "run_regression"]
@@ -348,3 +350,20 @@ def run_regression(out: str | Path, quick: bool = False, seed: int = 0, progress
     path = out / "regression.json"
     write_json(path, record)
     return path
+
+
+def main(request: Request) -> Path:
+    """The registry's entry point: :func:`run_regression` for ``request`` (its own 1-D data,
+    one seed, no run folders to resume)."""
+    if request.resume:
+        raise ValueError("resume does not apply to regression: it keeps no run folders")
+    overrides = request.overrides
+    if request.iterations is not None:
+        overrides["iterations"] = request.iterations
+    if request.dataset != "embedded" or request.data_dir is not None:
+        raise ValueError("regression makes its own 1-D data: --dataset does not apply")
+    if request.seeds is not None:
+        raise ValueError("regression trains with one seed: use --seed, not --seeds")
+    request.refuse_run_dir()
+    return run_regression(request.out, quick=request.quick, seed=int(request.seed),
+                          progress=request.progress, **overrides)
