@@ -122,17 +122,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     Building it imports only argparse, :mod:`tinybcnn.choices` and :mod:`tinybcnn.runconfig`
     (no SciPy, matplotlib, demo or training code), so ``--help`` and argument errors are
-    instant. ``train``'s defaults are :meth:`RunConfig.defaults`, stated there once."""
-    from . import choices
-    from .runconfig import DEFAULT_EPOCHS, MODEL_NAMES, RunConfig
-
-    EXPERIMENT_NAMES, run = choices.EXPERIMENT_NAMES, RunConfig.defaults()
-    DEMO_TRAIN_SIZE, DEMO_TEST_SIZE = choices.DEMO_TRAIN_SIZE, choices.DEMO_TEST_SIZE
-    DEMO_ITERATIONS, DEMO_SAMPLES = choices.DEMO_ITERATIONS, choices.DEMO_SAMPLES
-
+    instant."""
     parser = _Parser(prog="tinybcnn", description="Bayesian CNNs with MC dropout "
                      "(Gal & Ghahramani), from scratch in NumPy/CuPy.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_demo(sub)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_predict(sub)
+    _add_experiment(sub)
+    _add_info(sub)
+    return parser
+
+
+def _add_demo(sub: Any) -> None:
+    """``tinybcnn demo``: the main job."""
+    from .choices import DEMO_ITERATIONS, DEMO_SAMPLES, DEMO_TEST_SIZE, DEMO_TRAIN_SIZE
 
     p = sub.add_parser("demo", help="small-data Bayesian CNN vs baseline: table + figures")
     _add_common(p, out_default="tinybcnn-demo")
@@ -147,9 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a tiny run, for a smoke test")
     p.set_defaults(func=_cmd_demo)
 
+
+def _add_train(sub: Any) -> None:
+    """``tinybcnn train``: its defaults are :meth:`RunConfig.defaults`."""
+    from .choices import MODEL_HELP
+    from .runconfig import DEFAULT_EPOCHS, MODEL_NAMES, RunConfig
+
+    run = RunConfig.defaults()  # the run's defaults, stated once there
     p = sub.add_parser("train", help="train a model into a run directory")
     p.add_argument("--model", choices=MODEL_NAMES, default=run["model"],
-                   help=choices.MODEL_HELP + f" (default {run['model']})")
+                   help=MODEL_HELP + f" (default {run['model']})")
     _add_data(p, default=run["dataset"])
     p.add_argument("--train-size", type=_positive_int, default=run["train_size"],
                    help="seeded stratified subset of the training split (default: all of it)")
@@ -184,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=_cmd_train)
 
+
+def _add_evaluate(sub: Any) -> None:
+    """``tinybcnn evaluate RUN_DIR``."""
     p = sub.add_parser("evaluate", help="standard and MC-dropout metrics -> RUN_DIR/metrics.json "
                        "(with --dataset D: RUN_DIR/metrics-D.json)")
     p.add_argument("run_dir", type=_existing_dir)
@@ -192,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, out=False)
     p.set_defaults(func=_cmd_evaluate)
 
+
+def _add_predict(sub: Any) -> None:
+    """``tinybcnn predict RUN_DIR IMAGES``."""
     p = sub.add_parser("predict", help="classify images from an .npy or IDX file")
     p.add_argument("run_dir", type=_existing_dir)
     p.add_argument("images", type=_existing_file,
@@ -205,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "one object")
     _add_common(p, out=False)
     p.set_defaults(func=_cmd_predict)
+
+
+def _add_experiment(sub: Any) -> None:
+    """``tinybcnn experiment NAME`` (the names: :data:`tinybcnn.choices.EXPERIMENT_NAMES`)."""
+    from .choices import EXPERIMENT_NAMES
 
     p = sub.add_parser("experiment", help="the paper's experiments (see docs/results.md)")
     p.add_argument("name", choices=EXPERIMENT_NAMES)
@@ -232,10 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=_cmd_experiment)
 
+
+def _add_info(sub: Any) -> None:
+    """``tinybcnn info``."""
     p = sub.add_parser("info", help="backend, versions, BLAS threads, GPU")
     p.add_argument("--backend", choices=BACKENDS, default=None)
     p.set_defaults(func=_cmd_info)
-    return parser
 
 
 # -- the commands ----------------------------------------------------------------------------
