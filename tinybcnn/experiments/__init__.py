@@ -1,14 +1,10 @@
 """The papers' experiments: one module each, one registry, one protocol (:mod:`.runner`).
 
-``small_data`` (2015 figure 3), ``mc_samples`` (figure 4), ``rotation`` (ICML 2016, the rotated
-digit), ``ood`` (classes 5-9 unseen), ``regression`` (a 1-D gap, ICML 2016) and
-``active_learning`` (BALD and others, 2017). Each module owns its ``FULL`` and ``QUICK``
-settings, ``settings_for(quick, **overrides)`` and the entry point ``main(request)``;
-:mod:`.common` holds what they share and :mod:`.figures` their figures. Adding one is a module
-and its name in :data:`tinybcnn.choices.EXPERIMENT_NAMES` (or :func:`register`).
-
-``run(name, out, ...)`` is what ``tinybcnn experiment`` calls; the same arguments give the same
-JSON (apart from wall times) on the same backend. Training seeds are ``seed, seed + 1, ...``.
+Each module (``small_data``, ``mc_samples``, ``rotation``, ``ood``, ``regression``,
+``active_learning``) owns its ``FULL`` and ``QUICK`` settings, ``settings_for(quick,
+**overrides)`` and ``main(request)``; :mod:`.common` holds what they share, :mod:`.figures`
+their figures. A new one is a module plus its name in :data:`tinybcnn.choices.EXPERIMENT_NAMES`
+(or :func:`register`). :func:`run` is what ``tinybcnn experiment`` calls.
 """
 
 from __future__ import annotations
@@ -68,10 +64,7 @@ def run(name: str, out: str | Path, dataset: str = "embedded", data_dir: str | N
         run_dir: str | Path | None = None, **overrides: Any) -> Path:
     """Run experiment ``name`` into ``out``; return its results file (``out/<key>.json``).
 
-    The arguments are :class:`.runner.Request`'s: ``seeds`` (training seeds, or sampling
-    repetitions), ``iterations`` (of every training run), ``seed`` (the base seed), ``resume``
-    (reuse finished runs in ``out``, continue interrupted ones), ``run_dir`` (a trained run for
-    mc_samples and rotation to score), ``**overrides`` (settings fields to replace).
+    The arguments are :class:`.runner.Request`'s; ``**overrides`` replace settings fields.
     """
     module = _module(name)
     return runner.run(module, runner.Request(

@@ -39,8 +39,28 @@ __all__ = ["Request", "run", "run_image", "settings_from"]
 class Request:
     """What ``tinybcnn experiment`` (or :func:`tinybcnn.experiments.run`) asks of an experiment.
 
-    The fields are :func:`tinybcnn.experiments.run`'s arguments; ``name`` is the experiment's
-    key (``"small_data"``, ...) and ``overrides`` its settings fields to replace.
+    Attributes
+    ----------
+    name : str
+        The experiment's key (``"small_data"``, ...): its files' prefix.
+    out : path
+        The output folder; run folders go to ``out/<name>_runs/``.
+    dataset, data_dir : str
+        As for :func:`tinybcnn.data.load_dataset`.
+    quick : bool
+        The module's ``QUICK`` settings instead of ``FULL``.
+    seeds : int or None
+        Training seeds ``seed .. seed+seeds-1`` (mc_samples: sampling repetitions).
+    iterations : int or None
+        SGD iterations of every training run (default: the settings').
+    seed : int
+        Base seed of subsets, initial weights, dropout masks and MC samples.
+    progress, resume : bool
+        Progress bars; reuse finished runs in ``out`` and continue interrupted ones.
+    run_dir : path or None
+        A trained run to score instead of training (the experiments that can).
+    overrides : dict
+        Settings fields to replace.
     """
 
     name: str
