@@ -13,12 +13,10 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ._json import read_json, write_json
 from .backend import BACKENDS, get_backend
 from .models import LENET_VARIANTS
 from .random import check_drop_probability
 from .runlock import LOCK_NAME
-from .training.checks import positive_int
 
 __all__ = ["RunConfig", "MODEL_NAMES", "DEFAULT_EPOCHS", "CONFIG", "CHECKPOINT", "HISTORY",
            "METRICS", "RUN_FILES"]
@@ -73,6 +71,8 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Raise ValueError naming the first bad field; return self."""
+        from .training.checks import positive_int  # here: --help never validates
+
         for f in fields(self):  # JSON can hold anything: check the kinds first
             value, kinds = getattr(self, f.name), _KINDS[f.name]
             if isinstance(value, bool) or not isinstance(value, kinds):
@@ -109,11 +109,15 @@ class RunConfig:
 
     def save(self, path: Path) -> None:
         """Write the config as JSON to ``path`` (atomically)."""
+        from ._json import write_json  # here, not at the top: --help stays light
+
         write_json(path, asdict(self))
 
     @classmethod
     def load(cls, path: Path) -> RunConfig:
         """Read a config.json, refusing unknown keys (a config from another tool)."""
+        from ._json import read_json  # here, not at the top: --help stays light
+
         try:
             raw = read_json(path, max_bytes=1 << 20)  # regular files only, bounded
         except ValueError as exc:
