@@ -136,7 +136,7 @@ def captured(monkeypatch):
         got["resume"], got["replace"] = resume, replace
         return Path(out) / "active_learning.json"
 
-    monkeypatch.setattr(experiments._active_learning, "run_active_learning", fake)
+    monkeypatch.setattr(al, "run_active_learning", fake)
     return got
 
 

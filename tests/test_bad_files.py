@@ -174,9 +174,9 @@ def test_a_consistent_checkpoint_with_an_out_of_range_shuffle_index(run, tmp_pat
     config = RunConfig.load(folder / CONFIG)
     trainer = build(config, load_data(config, progress=False))
     trainer.resume(folder / CHECKPOINT)
-    assert trainer._perm is not None
-    trainer._perm = trainer._perm.copy()
-    trainer._perm[0] = 10**6  # saved with a matching checksum: only the range can tell
+    assert trainer.run_state.perm is not None
+    trainer.run_state.perm = trainer.run_state.perm.copy()
+    trainer.run_state.perm[0] = 10**6  # saved with a matching checksum: only the range can tell
     trainer.save(folder / CHECKPOINT)
     code, _, err = call(["train", "--resume", "--iterations", "40", "--quiet", "--out",
                          folder], capsys)

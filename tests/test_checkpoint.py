@@ -120,7 +120,7 @@ def test_header_describes_model_optimizer_and_trainer(tmp_path):
     assert state["iteration"] == 3
     # PCG64 state integers are 128-bit: JSON keeps them exactly
     saved = state["rng"]["shuffle"]
-    assert saved == trainer.shuffle_rng.bit_generator.state
+    assert saved == trainer.run_state.shuffle_rng.bit_generator.state
     assert saved["state"]["state"] > 2**64
 
 

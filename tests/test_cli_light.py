@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from tinybcnn import choices
+from tinybcnn import runconfig
 
 HEAVY = ("matplotlib", "scipy", "tqdm", "tinybcnn.plots", "tinybcnn.demo",
          "tinybcnn.experiments", "tinybcnn.train", "tinybcnn.runs", "tinybcnn.metrics")
@@ -67,7 +67,7 @@ def test_bare_tinybcnn_prints_the_help_and_exits_2():
 def test_model_has_help_text_naming_every_model():
     code, _, out = _probe(["train", "--help"])
     text = " ".join(out.split())  # argparse wraps the help
-    for name in choices.MODEL_NAMES:
+    for name in runconfig.MODEL_NAMES:
         assert f"{name}:" in text
 
 
@@ -77,14 +77,3 @@ def test_info_runs_without_matplotlib():
     assert code == 0, out
     assert '"threads": "evaluation and prediction on ' in out
     assert not {"matplotlib", "tinybcnn.plots", "tinybcnn.demo", "tinybcnn.train"} & set(heavy)
-
-
-def test_the_light_copies_agree_with_their_sources():
-    from tinybcnn import demo, experiments, runs
-
-    assert choices.MODEL_NAMES == runs.MODEL_NAMES
-    assert (choices.DEMO_TRAIN_SIZE, choices.DEMO_TEST_SIZE, choices.DEMO_ITERATIONS,
-            choices.DEMO_SAMPLES) == (demo.DEMO_TRAIN_SIZE, demo.DEMO_TEST_SIZE,
-                                      demo.DEMO_ITERATIONS, demo.DEMO_SAMPLES)
-    names = {k.replace("_", "-") for k in (*experiments.EXPERIMENTS, *experiments.STANDALONE)}
-    assert set(choices.EXPERIMENT_NAMES) == names

@@ -184,7 +184,7 @@ def mid_epoch():
 
 def _save(path, trainer, state=None, perm=None):
     state = dict(trainer.state() if state is None else state)
-    perm = trainer._perm if perm is None else perm
+    perm = trainer.run_state.perm if perm is None else perm
     return save_checkpoint(path, trainer.model, trainer.optimizer, trainer=state,
                            arrays={"perm": np.asarray(perm)})
 

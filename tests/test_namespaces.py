@@ -192,12 +192,13 @@ def test_device_minibatch_indices_are_the_host_ones_across_epochs(on_strict):
     # the device indices are slices of the epoch's permutation copied to the device; batches
     # that straddle an epoch take the previous copy's tail: compare with the host indices
     trainer = _trainer()
+    state, xp = trainer.run_state, trainer.xp
     n, batch = 10, 4                                  # 10 / 4: every other batch straddles
     for _ in range(12):
-        host = trainer._next_indices(n, batch)
-        dev = trainer._device_indices(host, n, batch)
+        host = state.next_indices(n, batch)
+        dev = state.device_indices(host, n, batch, xp)
         np.testing.assert_array_equal(to_numpy(dev), host)
     # and after a resume in mid-epoch (no device copy of the old permutation yet)
-    trainer._perm_device = (None, None)
-    host = trainer._next_indices(n, batch)
-    np.testing.assert_array_equal(to_numpy(trainer._device_indices(host, n, batch)), host)
+    state.perm_device = (None, None)
+    host = state.next_indices(n, batch)
+    np.testing.assert_array_equal(to_numpy(state.device_indices(host, n, batch, xp)), host)

@@ -49,7 +49,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_the_runner_catches_a_planted_bug():
-    done = _run("--only", "step_rng(self._dropout_seed")
+    done = _run("--only", "step_rng(state.dropout_seed")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "[1/1] caught" in done.stdout and "test_every_step_draws_fresh_masks" in done.stdout
     assert "1 of 1 planted bugs caught" in done.stdout

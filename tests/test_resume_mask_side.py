@@ -66,7 +66,7 @@ def test_a_checkpoint_without_mask_side_still_resumes_exactly(data, tmp_path):
     state = first.state()
     del state["objective"]["mask_side"]
     path = save_checkpoint(tmp_path / "old.npz", first.model, first.optimizer, trainer=state,
-                           arrays={"perm": first._perm})
+                           arrays={"perm": first.run_state.perm})
     assert "mask_side" not in read_checkpoint(path).trainer["objective"]
 
     resumed = make_trainer("output", seed=9)

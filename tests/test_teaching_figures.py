@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from tinybcnn import plots
+from tinybcnn.experiments import figures as experiment_figures
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +33,7 @@ def test_error_vs_samples_band_is_in_the_legend():
 def test_active_learning_ticks_are_whole_numbers():
     curves = {"random": {"labels": [20, 30, 40], "error": [[0.5, 0.45, 0.4]]},
               "bald": {"labels": [20, 30, 40], "error": [[0.5, 0.4, 0.35]]}}
-    fig = plots.active_learning_curves(curves)
+    fig = experiment_figures.active_learning_curves(curves)
     ax = fig.axes[0]
     lo, hi = ax.get_xlim()
     ticks = [t for t in ax.get_xticks() if lo <= t <= hi]

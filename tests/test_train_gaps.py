@@ -79,7 +79,7 @@ def test_a_training_step_draws_dropout_masks(indexed_data):
     # generator is keyed by (seed, iteration)), and the deterministic loss: a step must
     # report the former
     like = model.params["ip1.W"]
-    stochastic = obj(model, x, y, rng=step_rng(trainer._dropout_seed, 0, like))
+    stochastic = obj(model, x, y, rng=step_rng(trainer.run_state.dropout_seed, 0, like))
     deterministic = obj(model, x, y)
     assert stochastic != pytest.approx(deterministic, rel=1e-6)
     assert trainer.step(x, y) == pytest.approx(stochastic, rel=1e-6)
@@ -98,8 +98,8 @@ def test_every_step_draws_fresh_masks(indexed_data):
     like = model.params["ip1.W"]
     trainer.step(x, y)
     # the loss a step reports is taken before its update: from the weights as they are now
-    second = obj(model, x, y, rng=step_rng(trainer._dropout_seed, 1, like))
-    first_again = obj(model, x, y, rng=step_rng(trainer._dropout_seed, 0, like))
+    second = obj(model, x, y, rng=step_rng(trainer.run_state.dropout_seed, 1, like))
+    first_again = obj(model, x, y, rng=step_rng(trainer.run_state.dropout_seed, 0, like))
     assert second != pytest.approx(first_again, rel=1e-6)
     assert trainer.step(x, y) == pytest.approx(second, rel=1e-6)
 
@@ -202,7 +202,7 @@ def test_evaluate_reports_mc_prediction_under_mc(indexed_data):
     # MC is an average of stochastic passes, so its NLL differs from the deterministic one ...
     assert out["mc_nll"] != pytest.approx(out["std_nll"], rel=1e-6)
     # ... and is the NLL of T = 7 passes drawn with the trainer's evaluation seed
-    mc = mc_predict(trainer.model, x, samples=7, seed=trainer._eval_seed)
+    mc = mc_predict(trainer.model, x, samples=7, seed=trainer.run_state.eval_seed)
     assert out["mc_nll"] == pytest.approx(nll(mc.probs, y), rel=1e-12)
     assert out["mc_error"] == error(mc.probs, y)
     # and the same masks at every call: evaluating twice gives the same numbers

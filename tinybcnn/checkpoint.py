@@ -27,6 +27,29 @@ leaves either the old checkpoint or the new one, never half of one.
 
 Every problem on reading is one :class:`CheckpointError` (a ``ValueError``) whose message
 says what is wrong, e.g. ``checkpoint is for lenet-ip, this model is lenet-all``.
+
+**Who checks what on resume.** A checkpoint is read and written by one downward path:
+``runs.train_run`` calls ``Trainer.resume`` / ``Trainer.fit``, which call
+:mod:`tinybcnn.training.checkpointing`, which calls this module. Each layer checks what only it
+knows, all before anything is changed:
+
+* :func:`read_checkpoint` (here): the file (a bounded regular file, no pickle, the expected
+  arrays, a valid header, the checksum);
+* :func:`check_compatible` (here): the model (variant, shapes, dtypes, dropout) and the
+  optimiser (class, hyperparameters);
+* ``TrainerState.from_checkpoint`` (:mod:`tinybcnn.training.state`): the objective's settings,
+  the permutation and the position in it, the shuffle stream, the rest of the trainer's state
+  (built whole, as a new object);
+* ``resume`` (:mod:`tinybcnn.training.checkpointing`): nothing of its own; it runs the three
+  above, then writes the model and optimiser and assigns the new state;
+* ``FitRun`` (:mod:`tinybcnn.training.run`): the data size and batch size of the resumed
+  ``fit`` (``TrainerState.check_same_run``);
+* :mod:`tinybcnn.runs` (``_check_resumed``, ``_check_checkpoint``): the checkpoint against the
+  run's ``config.json`` (model and ``p``, classes and input shape, seed, iterations done).
+
+Saving goes down the same path: ``FitRun`` (a checkpoint due, or Ctrl-C) and ``Trainer.save``
+call :func:`tinybcnn.training.checkpointing.save` (which refuses a non-finite state), which
+calls :func:`save_checkpoint` here.
 """
 
 from __future__ import annotations

@@ -126,17 +126,24 @@ def _add_data(p: argparse.ArgumentParser, default: str | None = "embedded") -> N
 def build_parser() -> argparse.ArgumentParser:
     """The ``tinybcnn`` argument parser with its subcommands.
 
-    Building it imports only argparse and :mod:`tinybcnn.choices` (no SciPy, matplotlib, demo or
-    training code), so ``--help`` and argument errors are instant."""
-    from . import choices
-
-    MODEL_NAMES, EXPERIMENT_NAMES = choices.MODEL_NAMES, choices.EXPERIMENT_NAMES
-    DEMO_TRAIN_SIZE, DEMO_TEST_SIZE = choices.DEMO_TRAIN_SIZE, choices.DEMO_TEST_SIZE
-    DEMO_ITERATIONS, DEMO_SAMPLES = choices.DEMO_ITERATIONS, choices.DEMO_SAMPLES
-
+    Building it imports only argparse, :mod:`tinybcnn.choices` and :mod:`tinybcnn.runconfig`
+    (no SciPy, matplotlib, demo or training code), so ``--help`` and argument errors are
+    instant."""
     parser = _Parser(prog="tinybcnn", description="Bayesian CNNs with MC dropout "
                      "(Gal & Ghahramani), from scratch in NumPy/CuPy.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_demo(sub)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_predict(sub)
+    _add_experiment(sub)
+    _add_info(sub)
+    return parser
+
+
+def _add_demo(sub: Any) -> None:
+    """``tinybcnn demo``: the main job."""
+    from .choices import DEMO_ITERATIONS, DEMO_SAMPLES, DEMO_TEST_SIZE, DEMO_TRAIN_SIZE
 
     p = sub.add_parser("demo", help="small-data Bayesian CNN vs baseline: table + figures")
     _add_common(p, out_default="tinybcnn-demo")
@@ -153,32 +160,44 @@ def build_parser() -> argparse.ArgumentParser:
                  "there with other settings is refused)")
     p.set_defaults(func=_cmd_demo)
 
+
+def _add_train(sub: Any) -> None:
+    """``tinybcnn train``: its defaults are :meth:`RunConfig.defaults`."""
+    from .choices import MODEL_HELP
+    from .runconfig import DEFAULT_EPOCHS, MODEL_NAMES, RunConfig
+
+    run = RunConfig.defaults()  # the run's defaults, stated once there
     p = sub.add_parser("train", help="train a model into a run directory")
-    p.add_argument("--model", choices=MODEL_NAMES, default="lenet-all", help=choices.MODEL_HELP)
-    _add_data(p)
-    p.add_argument("--train-size", type=_positive_int, default=None,
+    p.add_argument("--model", choices=MODEL_NAMES, default=run["model"],
+                   help=MODEL_HELP + f" (default {run['model']})")
+    _add_data(p, default=run["dataset"])
+    p.add_argument("--train-size", type=_positive_int, default=run["train_size"],
                    help="seeded stratified subset of the training split (default: all of it)")
-    p.add_argument("--test-size", type=_positive_int, default=None,
+    p.add_argument("--test-size", type=_positive_int, default=run["test_size"],
                    help="seeded stratified subset of the test split (default: all of it)")
     length = p.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=_positive_float, default=None,
-                        help="passes over the training set (default 10 if neither this nor "
-                        "--iterations is given)")
-    length.add_argument("--iterations", type=_positive_int, default=None,
-                        help="SGD updates in total (default: 10 epochs' worth)")
-    p.add_argument("--batch-size", type=_positive_int, default=64, help="minibatch size (64)")
-    p.add_argument("--p", type=_drop_probability, default=0.5, help="drop probability (0.5)")
-    p.add_argument("--lr", type=_positive_float, default=0.01,
-                   help="base learning rate of the inv schedule (0.01)")
+    length.add_argument("--epochs", type=_positive_float, default=run["epochs"],
+                        help=f"passes over the training set (default {DEFAULT_EPOCHS} if "
+                        "neither this nor --iterations is given)")
+    length.add_argument("--iterations", type=_positive_int, default=run["iterations"],
+                        help=f"SGD updates in total (default: {DEFAULT_EPOCHS} epochs' worth)")
+    p.add_argument("--batch-size", type=_positive_int, default=run["batch_size"],
+                   help=f"minibatch size ({run['batch_size']})")
+    p.add_argument("--p", type=_drop_probability, default=run["p"],
+                   help=f"drop probability ({run['p']})")
+    p.add_argument("--lr", type=_positive_float, default=run["lr"],
+                   help=f"base learning rate of the inv schedule ({run['lr']})")
+    # mutually exclusive: None here, and the run's default decay set in _cmd_train when
+    # neither is given
     decay = p.add_mutually_exclusive_group()
     decay.add_argument("--weight-decay", type=_non_negative_float, default=None,
-                       help="Caffe-style weight decay (default 5e-4)")
+                       help=f"Caffe-style weight decay (default {run['weight_decay']:g})")
     decay.add_argument("--length-scale", type=_positive_float, default=None,
                        help="prior length-scale l instead of --weight-decay")
-    p.add_argument("--eval-every", type=_positive_int, default=None,
+    p.add_argument("--eval-every", type=_positive_int, default=run["eval_every"],
                    help="evaluate and checkpoint every K iterations (default: at the end)")
-    p.add_argument("--eval-samples", type=_non_negative_int, default=20,
-                   help="MC samples in the evaluations during training (20)")
+    p.add_argument("--eval-samples", type=_non_negative_int, default=run["eval_samples"],
+                   help=f"MC samples in the evaluations during training ({run['eval_samples']})")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint; its config.json gives "
                    "every option except --iterations/--epochs, which set a new total")
@@ -186,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=_cmd_train)
 
+
+def _add_evaluate(sub: Any) -> None:
+    """``tinybcnn evaluate RUN_DIR``."""
     p = sub.add_parser("evaluate", help="standard and MC-dropout metrics -> RUN_DIR/metrics.json "
                        "(with --dataset D: RUN_DIR/metrics-D.json)")
     p.add_argument("run_dir", type=_existing_dir)
@@ -194,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, out=False)
     p.set_defaults(func=_cmd_evaluate)
 
+
+def _add_predict(sub: Any) -> None:
+    """``tinybcnn predict RUN_DIR IMAGES``."""
     p = sub.add_parser("predict", help="classify images from an .npy or IDX file")
     p.add_argument("run_dir", type=_existing_dir)
     p.add_argument("images", type=_existing_file,
@@ -207,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "one object")
     _add_common(p, out=False)
     p.set_defaults(func=_cmd_predict)
+
+
+def _add_experiment(sub: Any) -> None:
+    """``tinybcnn experiment NAME`` (the names: :data:`tinybcnn.choices.EXPERIMENT_NAMES`)."""
+    from .choices import EXPERIMENT_NAMES
 
     p = sub.add_parser("experiment", help="the paper's experiments (see docs/results.md)")
     p.add_argument("name", choices=EXPERIMENT_NAMES)
@@ -235,10 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.set_defaults(func=_cmd_experiment)
 
+
+def _add_info(sub: Any) -> None:
+    """``tinybcnn info``."""
     p = sub.add_parser("info", help="backend, versions, BLAS threads, GPU")
     p.add_argument("--backend", choices=BACKENDS, default=None)
     p.set_defaults(func=_cmd_info)
-    return parser
 
 
 # -- the commands ----------------------------------------------------------------------------
@@ -271,7 +303,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         weight_decay = args.weight_decay
         if weight_decay is None and args.length_scale is None:
-            weight_decay = 5e-4
+            weight_decay = RunConfig.defaults()["weight_decay"]
         config = RunConfig(model=args.model, dataset=args.dataset, data_dir=args.data_dir,
                            train_size=args.train_size, test_size=args.test_size,
                            iterations=args.iterations, epochs=args.epochs,

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import metrics, plots
 from .checkpoint import CheckpointError
+from .choices import DEMO_ITERATIONS, DEMO_SAMPLES, DEMO_TEST_SIZE, DEMO_TRAIN_SIZE
 from .data import Dataset, as_float, load_dataset
 from .files.jsonfile import write_json
 from .files.rundir import FolderKind, check_out_dir, is_real_dir, refuse, writing
@@ -37,11 +38,6 @@ __all__ = ["run_demo", "format_table", "best_line", "MODELS", "DEMO_TRAIN_SIZE",
            "DEMO_ITERATIONS", "DEMO_SAMPLES", "FIGURES", "RESULTS"]
 
 MODELS = ("lenet-all", "lenet-ip")
-#: The defaults of ``tinybcnn demo`` (and of :func:`run_demo`). The time goes into the
-#: iterations (batch 64 each), not the training-set size; on 1,000 images, 2,000 iterations
-#: are enough for MC-dropout lenet-all to beat lenet-ip (on seeds 0 and 1, by 0.5 to 0.9
-#: points), while on 2,000 images lenet-all needs more iterations than lenet-ip to get there.
-DEMO_TRAIN_SIZE, DEMO_TEST_SIZE, DEMO_ITERATIONS, DEMO_SAMPLES = 1000, 2000, 2000, 50
 #: Evaluations (and checkpoints) during each model's training: 8 points per training curve,
 #: the first at an eighth of the iterations (4 points, from iteration 500, said little).
 EVALUATIONS = 8

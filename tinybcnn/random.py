@@ -29,8 +29,9 @@ import numpy as np
 
 from .backend import _dtype_in, array_namespace, get_backend, namespace_name, xp_of
 
-__all__ = ["make_rng", "rng_for", "step_rng", "step_key", "CounterRNG", "check_drop_probability",
-           "bernoulli_mask", "keep_threshold", "splitmix64", "SharedDraws", "PartDraws"]
+__all__ = ["make_rng", "rng_for", "step_rng", "step_key", "child_seeds", "CounterRNG",
+           "check_drop_probability", "bernoulli_mask", "keep_threshold", "splitmix64",
+           "SharedDraws", "PartDraws"]
 
 _MASK64 = 2**64 - 1
 _GOLDEN = 0x9E3779B97F4A7C15  # 2**64 / golden ratio: SplitMix64's counter increment
@@ -194,6 +195,12 @@ def step_rng(seed: int, iteration: int, like: Any) -> Any:
     ``SeedSequence`` hash (microseconds; see ``tests/test_sync.py`` for the measured share).
     """
     return make_rng([int(seed), int(iteration)], like=like)
+
+
+def child_seeds(seed: int | list[int], n: int) -> list[int]:
+    """``n`` independent 64-bit seeds derived from ``seed`` (NumPy's SeedSequence spawning)."""
+    return [int(s.generate_state(1, np.uint64)[0])
+            for s in np.random.SeedSequence(seed).spawn(n)]
 
 
 def check_drop_probability(p: float, name: str = "p") -> float:

@@ -41,26 +41,25 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .backend import check_namespace, to_namespace, to_numpy, xp_of
+from .backend import namespace_name, to_numpy, xp_of
 from .checkpoint import Checkpoint
 from .metrics import error, nll
 from .predict import mc_predict, standard_predict
 from .progress import progress_bar
 from .random import step_rng
 from .training import checkpointing
-from .training.checkpointing import child_seeds
-from .training.checks import check_targets, positive_int
+from .training.checks import on_model, positive_int
 from .training.errors import TrainingDiverged, TrainingInterrupted
 from .training.history import COLUMNS, History
 from .training.interrupts import deferred_signals, rewound_on_failure
 from .training.run import FitRun
 from .training.split import split_loss_and_grads, split_parts
+from .training.state import TrainerState
 
 __all__ = ["Trainer", "History", "COLUMNS", "TrainingDiverged", "TrainingInterrupted"]
 
@@ -82,10 +81,9 @@ class Trainer:
 
     Attributes
     ----------
-    iteration : int
-        Updates applied so far (summed over resumes).
-    history : History
-        Evaluation rows so far.
+    run_state : TrainerState
+        Everything remembered between steps (``seed``, ``iteration``, ``history`` and
+        ``epoch`` read it), the shuffle stream ``run_state.shuffle_rng`` included.
     """
 
     def __init__(self, model: Any, objective: Any, optimizer: Any, seed: int | None = 0) -> None:
@@ -94,27 +92,28 @@ class Trainer:
         self.model, self.objective, self.optimizer = model, objective, optimizer
         if seed is None:
             seed = int(np.random.SeedSequence().entropy)
-        self.seed = positive_int(seed, "seed", minimum=0)
-        self._dropout_seed, shuffle_seed, self._eval_seed = child_seeds(self.seed, 3)
-        # indices are drawn on the host: they index host or device arrays alike
-        self.shuffle_rng = np.random.default_rng(shuffle_seed)
-        self.iteration = 0
-        self.history = History()
-        self._perm: np.ndarray | None = None  # permutation of the current epoch
-        self._perm_device: tuple[Any, Any] = (None, None)  # (host perm, its device copy)
-        self._pos = 0  # how much of it has been used
-        self._epochs_started = 0
-        self._n_train: int | None = None  # data size and batch size of the run (checked on resume)
-        self._batch_size: int | None = None
-        # since the last history row; on a device the sum is a 0-d device array
-        self._loss_sum: Any = 0.0
-        self._loss_count = 0
-        self._loss_read_at = 0  # the last iteration at which the running loss was read, finite
-        self._last_row = 0  # iteration of the last history row
-        self._elapsed = 0.0  # seconds in fit() before the current call
-        self._clock: float | None = None  # perf_counter at the start of the current fit()
-        self._saved: tuple[Path, int] | None = None  # last checkpoint written or resumed
-        self._saved_at: tuple[int, int] | None = None  # its (iteration, history rows)
+        #: everything remembered between steps (:mod:`tinybcnn.training.state`)
+        self.run_state = TrainerState.new(positive_int(seed, "seed", minimum=0))
+
+    @property
+    def seed(self) -> int:
+        """The run's seed (read back from the checkpoint on resume)."""
+        return self.run_state.seed
+
+    @property
+    def iteration(self) -> int:
+        """Updates applied so far (summed over resumes)."""
+        return self.run_state.iteration
+
+    @property
+    def history(self) -> History:
+        """The evaluation rows so far (including those before a resume)."""
+        return self.run_state.history
+
+    @property
+    def epoch(self) -> float:
+        """Epochs done so far, fractional (``1.5`` = one and a half passes over the data)."""
+        return self.run_state.epoch
 
     # -- one update -------------------------------------------------------------------
     @property
@@ -157,85 +156,27 @@ class Trainer:
             On NumPy, if the loss is NaN or infinite; the parameters are then left unchanged.
             On a device the check is deferred (see the module notes).
         """
-        like = next(iter(self.model.params.values()))
+        state, like = self.run_state, next(iter(self.model.params.values()))
         on_device = xp_of(like) is not np
-        xb, yb = self._on_model(xb, "xb", like), self._on_model(yb, "yb", like, labels=True)
-        rng = step_rng(self._dropout_seed, self.iteration, like)
+        xb = on_model(self.model, self.objective, xb, "xb", like)
+        yb = on_model(self.model, self.objective, yb, "yb", like, labels=True)
+        rng = step_rng(state.dropout_seed, state.iteration, like)
         if on_device:
             # the step's masks as one draw (same words: tinybcnn.random.CounterRNG.reserve),
             # sized by the words the previous step drew
-            rng.reserve(getattr(self, "_words_per_step", 0))
+            rng.reserve(state.words_per_step)
             loss = self.objective.loss_and_grads(self.model, xb, yb, rng=rng, check_labels=False)
-            self._words_per_step = rng.counter
+            state.words_per_step = rng.counter
+        elif split_parts(xb, self.model, self.objective) > 1:  # each half in its thread
+            loss = split_loss_and_grads(self.objective, self.model, xb, yb, rng)
         else:
-            if split_parts(xb, self.model, self.objective) > 1:  # each half in its thread
-                loss = split_loss_and_grads(self.objective, self.model, xb, yb, rng)
-            else:
-                loss = self.objective(self.model, xb, yb, rng=rng)
-            if not math.isfinite(loss):
-                raise TrainingDiverged(self.iteration + 1, f"the loss is {loss}",
-                                       self.optimizer.lr)
+            loss = self.objective(self.model, xb, yb, rng=rng)
+        if not on_device and not math.isfinite(loss):
+            raise TrainingDiverged(state.iteration + 1, f"the loss is {loss}", self.optimizer.lr)
         with deferred_signals():  # apply the whole update and its bookkeeping, or none of it
             self.optimizer.step()
-            self.iteration += 1
-            self._loss_sum = self._loss_sum + loss
-            self._loss_count += 1
+            state.count_update(loss)
         return loss
-
-    def _on_model(self, a: Any, name: str, like: Any, labels: bool = False) -> Any:
-        """``a`` in the namespace of ``like`` (a parameter): NumPy arrays are moved there,
-        other namespaces refused."""
-        xp = xp_of(like)
-        if xp is not np and isinstance(a, np.ndarray):
-            if labels and getattr(self.objective, "likelihood", "softmax") == "softmax":
-                a = check_targets(self.model, self.objective, a, int(a.shape[0]), name)
-            return to_namespace(a, xp)
-        check_namespace(a, like, name, "the model")
-        return a
-
-    # -- minibatches ------------------------------------------------------------------
-    def _next_indices(self, n: int, batch_size: int) -> np.ndarray:
-        """The next ``batch_size`` indices of the shuffled stream, crossing epochs as needed."""
-        parts, need = [], batch_size
-        while need:
-            if self._perm is None or self._pos >= n:
-                self._perm = self.shuffle_rng.permutation(n)
-                self._pos = 0
-                self._epochs_started += 1
-            take = min(need, n - self._pos)
-            parts.append(self._perm[self._pos:self._pos + take])
-            self._pos += take
-            need -= take
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-    @property
-    def epoch(self) -> float:
-        """Epochs done so far, fractional (``1.5`` = one and a half passes over the data)."""
-        if self._perm is None:
-            return 0.0
-        return self._epochs_started - 1 + self._pos / len(self._perm)
-
-    def _device_indices(self, host_idx: np.ndarray, n: int, batch_size: int) -> Any:
-        """The batch's indices on the device, as slices of the epoch's permutation there.
-
-        The permutation is copied to the device when it is drawn (once per epoch: the one
-        host-to-device copy of the loop); a batch that crosses an epoch boundary is the
-        tail of the previous copy and the head of the new one.
-        """
-        xp = self.xp
-        source, perm = self._perm_device
-        previous = perm if source is not None and source is not self._perm else None
-        if source is not self._perm:
-            perm = to_namespace(self._perm, xp)
-            self._perm_device = (self._perm, perm)
-        if self._pos >= batch_size:  # the whole batch came from the current permutation
-            return perm[self._pos - batch_size:self._pos]
-        from_previous = batch_size - self._pos
-        if previous is not None:
-            head = previous[n - from_previous:]
-        else:  # resumed in the middle of the epoch: its permutation was never on the device
-            head = to_namespace(host_idx[:from_previous], xp)
-        return xp.concat([head, perm[:self._pos]])
 
     # -- the loop ---------------------------------------------------------------------
     def fit(self, x_train: Any, y_train: Any, iterations: int | None = None,
@@ -269,9 +210,8 @@ class Trainer:
             MC-dropout passes per evaluation (0 skips MC evaluation).
         log_path : path, optional
             ``.csv`` or ``.jsonl`` file mirroring the history (rewritten from it at the start).
-        checkpoint_path : path, optional
-            Written every ``checkpoint_every`` iterations, at the end, and on Ctrl-C.
-        checkpoint_every : int, optional
+        checkpoint_path, checkpoint_every : path and int, optional
+            A checkpoint every ``checkpoint_every`` iterations, at the end, and on Ctrl-C.
         progress : bool or str
             Report progress: a tqdm bar with the running loss and the learning rate on a
             terminal, a line every few seconds and one per evaluation elsewhere. A string
@@ -291,8 +231,10 @@ class Trainer:
         TrainingInterrupted
             On Ctrl-C, after saving a checkpoint to ``checkpoint_path`` (if given).
         """
-        run = FitRun(self, x_train, y_train, iterations, epochs, batch_size, x_val, y_val,
-                     eval_every, mc_samples, log_path, checkpoint_path, checkpoint_every)
+        run = FitRun(self, x_train=x_train, y_train=y_train, iterations=iterations,
+                     epochs=epochs, batch_size=batch_size, x_val=x_val, y_val=y_val,
+                     eval_every=eval_every, mc_samples=mc_samples, log_path=log_path,
+                     checkpoint_path=checkpoint_path, checkpoint_every=checkpoint_every)
         bar = progress_bar(run.target, self.iteration, enabled=bool(progress),
                            desc=progress if isinstance(progress, str) else "train")
         with run.running(bar):  # timing, progress, Ctrl-C and divergence: tinybcnn.training
@@ -300,7 +242,8 @@ class Trainer:
                 run.between_steps()  # a history row and a checkpoint, when due
                 if self.iteration >= run.target:
                     break
-                with rewound_on_failure(self):  # a step that stops early leaves no trace
+                # a step that stops early leaves no trace
+                with rewound_on_failure(self.run_state):
                     xb, yb = self._next_batch(run.x, run.y, run.n, run.batch_size)
                     self.step(xb, yb)
                 run.show_progress()
@@ -308,9 +251,9 @@ class Trainer:
 
     def _next_batch(self, x: Any, y: Any, n: int, batch_size: int) -> tuple[Any, Any]:
         """The next minibatch ``(x[idx], y[idx])`` of the shuffled stream."""
-        idx = self._next_indices(n, batch_size)
+        idx = self.run_state.next_indices(n, batch_size)
         if self.on_device:  # gathered on the device with device indices: no host round trip
-            idx = self._device_indices(idx, n, batch_size)
+            idx = self.run_state.device_indices(idx, n, batch_size, self.xp)
             return self.xp.take(x, idx, axis=0), self.xp.take(y, idx, axis=0)
         return x[idx], y[idx]
 
@@ -321,35 +264,27 @@ class Trainer:
         MC prediction uses the same masks at every call (a fixed seed derived from the
         trainer's), so changes between evaluations come from the weights, not the masks.
 
-        Returns
-        -------
-        dict
-            ``std_error, std_nll, mc_error, mc_nll`` (the ``mc_*`` are None if
-            ``mc_samples == 0``).
+        Returns ``{std_error, std_nll, mc_error, mc_nll}``; the ``mc_*`` are None if
+        ``mc_samples == 0``.
         """
         y = to_numpy(y)
         std = standard_predict(self.model, x)
         if not np.all(np.isfinite(std.probs)):
             # finite weights so large that the logits overflow: the run has diverged
             raise TrainingDiverged(self.iteration, "the predictions are not finite",
-                                   self.optimizer.lr, *(self._saved or (None, None)))
+                                   self.optimizer.lr, *self.run_state.last_good())
         out: dict[str, float | None] = {"std_error": error(std.probs, y),
                                         "std_nll": nll(std.probs, y),
                                         "mc_error": None, "mc_nll": None}
         if mc_samples:
-            mc = mc_predict(self.model, x, samples=mc_samples, seed=self._eval_seed)
+            mc = mc_predict(self.model, x, samples=mc_samples, seed=self.run_state.eval_seed)
             out["mc_error"], out["mc_nll"] = error(mc.probs, y), nll(mc.probs, y)
         return out
-
-    def _elapsed_now(self) -> float:
-        """Seconds spent in :meth:`fit`, this call included."""
-        running = 0.0 if self._clock is None else time.perf_counter() - self._clock
-        return self._elapsed + running
 
     # -- checkpoints (tinybcnn.training.checkpointing) --------------------------------
     def state(self) -> dict[str, Any]:
         """The trainer's state as JSON-able values (without parameters and optimiser buffers)."""
-        return checkpointing.trainer_state(self)
+        return self.run_state.to_json(self.objective, namespace_name(self.xp))
 
     def save(self, path: str | os.PathLike[str], extra: dict[str, Any] | None = None) -> Path:
         """Write a checkpoint (model, optimiser, trainer state) atomically to ``path``.
@@ -367,12 +302,11 @@ class Trainer:
     def resume(self, path: str | os.PathLike[str]) -> Checkpoint:
         """Restore parameters, optimiser, RNG streams, position and history from ``path``.
 
-        The checkpoint must come from the same kind of model, optimiser and objective (see
-        :func:`tinybcnn.checkpoint.check_compatible`); nothing is changed if it does not.
-        The dropout stream needs no state: each step's generator is keyed by
-        ``(seed, iteration)``, so the resumed run is bitwise the uninterrupted one on every
-        backend, given the same thread counts (they change float32 rounding;
-        :func:`tinybcnn.runs.train_run` records them and resumes on them).
+        The checkpoint must come from the same kind of model, optimiser and objective; nothing
+        is changed if it does not (who checks what: :mod:`tinybcnn.training.checkpointing`).
+        The resumed run is bitwise the uninterrupted one on every backend, given the same
+        thread counts (they change float32 rounding; :func:`tinybcnn.runs.train_run` records
+        them and resumes on them).
 
         Raises
         ------

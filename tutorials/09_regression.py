@@ -42,6 +42,7 @@ from scipy.special import logsumexp
 
 import tinybcnn as tb
 from tinybcnn.envflags import quick_mode
+from tinybcnn.experiments import figures
 from tinybcnn.experiments import regression as reg
 
 QUICK = quick_mode()  # TINYBCNN_QUICK=1 (or true/yes/on): small sizes; 0/unset: full
@@ -112,7 +113,7 @@ print({k: round(v, 3) for k, v in widths.items()})
 
 standard = np.asarray(model.forward(data.x_test))[:, 0]        # dropout off: one pass
 assert np.array_equal(standard, np.asarray(model.forward(data.x_test))[:, 0])
-tb.plots.regression_band(data.x_train[:, 0], data.y_train[:, 0], data.x_test[:, 0],
+figures.regression_band(data.x_train[:, 0], data.y_train[:, 0], data.x_test[:, 0],
                          mc.mean[:, 0], epistemic, 1 / tau, standard, data.gap,
                          true_x=data.x_test[:, 0],
                          true_y=reg.true_function(data.x_test[:, 0]),
@@ -167,7 +168,7 @@ for row in search["rows"]:
           f"test LL {row['test_ll']:9.3f}")
 best = search["best"]
 print("chosen:", best)
-tb.plots.regression_tau(search["rows"], best=best, path=OUT / "09_tau.png")
+figures.regression_tau(search["rows"], best=best, path=OUT / "09_tau.png")
 
 # %% [markdown]
 # ## Checks

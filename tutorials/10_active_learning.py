@@ -40,6 +40,7 @@ import tinybcnn as tb
 from tinybcnn.data import as_float, load_dataset
 from tinybcnn.envflags import quick_mode
 from tinybcnn.experiments import active_learning as al
+from tinybcnn.experiments import figures
 
 QUICK = quick_mode()  # TINYBCNN_QUICK=1 (or true/yes/on): small sizes; 0/unset: full
 OUT = Path(os.environ.get("TINYBCNN_TUTORIAL_OUT") or tempfile.mkdtemp(prefix="tinybcnn-"))
@@ -138,7 +139,7 @@ for name, s in scores.items():
     top = np.argsort(-s, kind="stable")[:settings.per_round]
     print(f"{name:16s} mean score {s.mean():.3f}, of its top {settings.per_round}: "
           f"{s[top].mean():.3f}; BALD of those {scores['bald'][top].mean():.3f}")
-tb.plots.active_learning_picks(
+figures.active_learning_picks(
     {name: pool[np.argsort(-s, kind="stable")[:settings.per_round]]
      for name, s in scores.items()}, path=OUT / "10_picks.png")
 
@@ -158,7 +159,7 @@ for name in settings.acquisitions:
     curves[name] = {"labels": run["labels"], "error": [run["error"]]}
     print(f"{name:8s}", "  ".join(f"{n}: {e:.3f}" for n, e in zip(run["labels"], run["error"],
                                                                    strict=True)))
-tb.plots.active_learning_curves(curves, path=OUT / "10_curves.png")
+figures.active_learning_curves(curves, path=OUT / "10_curves.png")
 
 # %% [markdown]
 # ## Checks

@@ -54,10 +54,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import metrics, plots
+from .. import metrics
 from ..data import Dataset, as_float, load_dataset, stratified_indices
 from ..files.jsonfile import JSONFileError, read_json
-from ..info import machine_info
 from ..models import lenet
 from ..objective import Objective
 from ..optim import Adam
@@ -65,9 +64,11 @@ from ..predict import entropy, mc_predict, standard_predict
 from ..random import rng_for
 from ..threads import small_work_threads
 from ..train import Trainer
-from .common import check_positive_int, progress_bar, write_json
+from . import figures
+from .common import check_positive_int, machine_info, progress_bar, write_json
+from .runner import Request
 
-__all__ = ["ActiveLearningSettings", "FULL", "QUICK", "ACQUISITIONS", "max_entropy", "bald",
+__all__ = ["main", "ActiveLearningSettings", "FULL", "QUICK", "ACQUISITIONS", "max_entropy", "bald",
            "variation_ratio", "variation_ratio_probs", "mean_std", "random_scores", "acquire",
            "train_model", "test_error", "active_learning", "labels_to_reach",
            "labels_to_reach_per_seed", "last_half_mean_error", "report_table",
@@ -544,11 +545,11 @@ def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: st
         raise TrainingInterrupted(done, state_path if done else None) from exc
     title = (f"Active learning on {dataset}: mean of {len(seeds)} seed"
              f"{'s' if len(seeds) > 1 else ''}" + (", band min–max" if len(seeds) > 1 else ""))
-    plots.active_learning_curves(curves, path=out / "active_learning_curves.png", title=title,
+    figures.active_learning_curves(curves, path=out / "active_learning_curves.png", title=title,
                                  thresholds=settings.thresholds)
     first_picks = {name: data.x_train[runs_[0]["picked"][0]] if runs_[0]["picked"] else
                    data.x_train[:0] for name, runs_ in details.items()}
-    plots.active_learning_picks(first_picks, path=out / "active_learning_picks.png")
+    figures.active_learning_picks(first_picks, path=out / "active_learning_picks.png")
     table = report_table(curves, settings.thresholds)
     if progress:
         print(table, flush=True)
@@ -573,3 +574,17 @@ def _curve(runs: list[dict[str, Any]], thresholds: tuple[float, ...]) -> dict[st
             "labels_to_reach": {f"{t:g}": labels_to_reach_per_seed(labels, errors, t)
                                 for t in thresholds},
             "last_half_mean_error": last_half_mean_error(errors)}
+
+
+def main(request: Request) -> Path:
+    """The registry's entry point: :func:`run_active_learning` for ``request``."""
+    overrides = request.overrides
+    if request.iterations is not None:
+        overrides["iterations"] = request.iterations
+    if request.seeds is not None:
+        overrides["seeds"] = request.seeds
+    request.refuse_run_dir()
+    return run_active_learning(request.out, dataset=request.dataset,
+                               data_dir=request.data_dir, quick=request.quick,
+                               seed=int(request.seed), progress=request.progress,
+                               resume=request.resume, replace=request.replace, **overrides)

@@ -21,11 +21,12 @@ import numpy as np
 from ..backend import get_backend
 from ..data import Dataset, stratified_subset
 from ..files.jsonfile import write_json
-from ..functional.checks import positive_int as check_positive_int_of
+from ..info import machine_info
 from ..runs import CHECKPOINT, CONFIG, RunConfig, load_run, scores, train_run
+from ..training.checks import positive_int
 
-__all__ = ["TrainingSettings", "Context", "default_iterations", "check_positive_int",
-           "check_fractions", "write_json", "scores",
+__all__ = ["TrainingSettings", "QUICK_TRAINING", "Context", "default_iterations",
+           "check_positive_int", "check_fractions", "machine_info", "write_json", "scores",
            "progress_bar", "subset", "fraction_size", "train", "run_record", "reuse_or_train"]
 
 
@@ -46,12 +47,25 @@ def default_iterations(train_size: int, batch_size: int = 64, epochs: float = 30
 
 
 def check_positive_int(name: str, value: Any, optional: bool = False) -> None:
-    """Raise ``ValueError`` unless ``value`` is a positive integer (or None, if ``optional``)."""
+    """Raise ``ValueError`` unless ``value`` is a positive integer (or None, if ``optional``).
+
+    :func:`tinybcnn.training.checks.positive_int`, the one count check, with the settings'
+    leniency: a whole float (``3.0``) passes, as an ``int``.
+    """
     if optional and value is None:
         return
-    if not isinstance(value, (int, float, np.integer)):  # the shared check would raise TypeError
+    if not isinstance(value, (int, float, np.integer)):
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    check_positive_int_of(value, name)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    positive_int(value, name)
+
+
+#: The training part of the image experiments' ``QUICK`` settings: a few hundred images, tens
+#: of iterations, small T (seconds each).
+QUICK_TRAINING: dict[str, Any] = dict(iterations=30, batch_size=32, train_pool=200,
+                                      test_size=100, eval_size=100, eval_points=2,
+                                      eval_samples=2)
 
 
 @dataclass(frozen=True)
@@ -131,6 +145,8 @@ class Context:
     record : dict
         Extras for the results record (``seeds``) and for the experiment (``data_dir``,
         ``full_test``: the uncapped test split).
+    run_dir : path or None
+        A trained run to score instead of training one (the experiments that can).
     """
 
     name: str
@@ -144,6 +160,7 @@ class Context:
     resume: bool
     replace: bool = False
     record: dict[str, Any] = field(default_factory=dict)
+    run_dir: str | Path | None = None
 
     @property
     def runs_dir(self) -> Path:

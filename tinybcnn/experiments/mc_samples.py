@@ -18,6 +18,7 @@ from .. import metrics, plots
 from ..data import as_float
 from ..predict import mc_predict, standard_predict
 from .common import (
+    QUICK_TRAINING,
     Context,
     TrainingSettings,
     check_fractions,
@@ -26,8 +27,12 @@ from .common import (
     reuse_or_train,
     scores,
 )
+from .runner import Request, run_image, settings_from
 
-__all__ = ["MCSamplesSettings", "mc_error_curve", "experiment"]
+NAME = "mc_samples"  # its key in the registry, its files' prefix
+
+__all__ = ["FULL", "QUICK", "settings_for", "main", "MCSamplesSettings", "mc_error_curve",
+           "experiment"]
 
 
 @dataclass(frozen=True)
@@ -83,12 +88,12 @@ def mc_error_curve(sample_probs: np.ndarray, labels: np.ndarray,
     return {"error": np.array(errors), "nll": np.array(nlls)}
 
 
-def experiment(ctx: Context, run_dir: str | Path | None = None) -> dict[str, Any]:
-    """Train (or reuse ``run_dir``), then draw the error-against-T curve ``seeds`` times."""
+def experiment(ctx: Context) -> dict[str, Any]:
+    """Train (or reuse ``ctx.run_dir``), then draw the error-against-T curve ``seeds`` times."""
     s, data = ctx.settings, ctx.data
     t_values = sorted({int(t) for t in s.t_values})
     x_test, y_test = as_float(data.x_test), data.y_test
-    model, run = reuse_or_train(ctx, run_dir, s.train_fraction)
+    model, run = reuse_or_train(ctx, ctx.run_dir, s.train_fraction)
     ctx.record["seeds"] = {"training": [run["seed"]],
                            "mc": [ctx.seed + r for r in range(ctx.seeds)]}
     std = standard_predict(model, x_test)
@@ -123,3 +128,25 @@ def experiment(ctx: Context, run_dir: str | Path | None = None) -> dict[str, Any
                            path=ctx.figure("error"),
                            title=f"MC dropout test error against T ({len(reps)} repetitions)")
     return results
+
+
+# ---------------------------------------------------------------------------------------
+# The protocol (tinybcnn.experiments.runner): settings and the entry point
+# ---------------------------------------------------------------------------------------
+
+#: Full-size settings.
+FULL = MCSamplesSettings()
+#: Quick settings: T up to 20, three repetitions.
+QUICK = MCSamplesSettings(**QUICK_TRAINING, train_fraction=1.0, t_values=(1, 2, 3, 5, 10, 20),
+                          seeds=3)
+
+
+def settings_for(quick: bool = False, **overrides: Any) -> MCSamplesSettings:
+    """``FULL`` (or ``QUICK``) with fields replaced by keyword (checked)."""
+    return settings_from(NAME, FULL, QUICK, quick, overrides)
+
+
+def main(request: Request) -> Path:
+    """Train lenet-all (or score ``request.run_dir``) and draw the error-against-T curve;
+    write ``mc_samples.json`` and the figure."""
+    return run_image(request, experiment, settings_for, reuses_runs=True)

@@ -7,14 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import metrics, plots
+from .. import metrics
 from ..data import as_float
 from ..predict import Prediction, mc_predict, standard_predict
+from . import figures
 from .common import (
+    QUICK_TRAINING,
     Context,
     TrainingSettings,
     check_fractions,
@@ -26,8 +29,12 @@ from .common import (
     subset,
     train,
 )
+from .runner import Request, run_image, settings_from
 
-__all__ = ["OODSettings", "OOD_SCORES", "ood_scores", "experiment"]
+NAME = "ood"  # its key in the registry, its files' prefix
+
+__all__ = ["FULL", "QUICK", "settings_for", "main", "OODSettings", "OOD_SCORES", "ood_scores",
+           "experiment"]
 
 
 @dataclass(frozen=True)
@@ -148,9 +155,30 @@ def experiment(ctx: Context) -> dict[str, Any]:
     histogram_scores = {kind: {name: (score(p_in), score(p_out))
                                for name, score in OOD_SCORES.items()}
                         for kind, (p_in, p_out) in hist_preds.items()}
-    plots.ood_histograms(histogram_scores, ctx.figure("scores"))
+    figures.ood_histograms(histogram_scores, ctx.figure("scores"))
     constant = [(kind, name) for kind, per in histogram_scores.items()
                 for name, (s_in, s_out) in per.items()
                 if np.ptp(np.concatenate([s_in, s_out])) < 1e-12]   # the same for every image
-    plots.ood_auroc(summary, ctx.figure("auroc"), constant=constant)
+    figures.ood_auroc(summary, ctx.figure("auroc"), constant=constant)
     return results
+
+
+# ---------------------------------------------------------------------------------------
+# The protocol (tinybcnn.experiments.runner): settings and the entry point
+# ---------------------------------------------------------------------------------------
+
+#: Full-size settings.
+FULL = OODSettings()
+#: Quick settings: T = 10.
+QUICK = OODSettings(**QUICK_TRAINING, samples=10)
+
+
+def settings_for(quick: bool = False, **overrides: Any) -> OODSettings:
+    """``FULL`` (or ``QUICK``) with fields replaced by keyword (checked)."""
+    return settings_from(NAME, FULL, QUICK, quick, overrides)
+
+
+def main(request: Request) -> Path:
+    """Train on classes 0-4 with every seed and score 5-9 as out of distribution; write
+    ``ood.json`` and the figures."""
+    return run_image(request, experiment, settings_for)

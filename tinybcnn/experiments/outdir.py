@@ -1,4 +1,4 @@
-"""An experiment's output folder under :mod:`tinybcnn.files.rundir`'s rule.
+"""An experiment's output folder under :mod:`tinybcnn.rundir`'s rule.
 
 An experiment folder holds what experiments wrote there: ``<name>.json`` (the results record),
 ``<name>_details.json``, a run's state ``<name>_state.json`` (active learning's, for
@@ -15,15 +15,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .. import choices
+from ..choices import experiment_key
 from ..files.jsonfile import JSONFileError, read_json
 from ..files.rundir import FolderKind, is_own_entry, is_real_dir, refuse
 from ..runs import is_run_dir
 
 __all__ = ["EXPERIMENT_NAMES", "experiment_folder"]
 
-#: Every experiment whose outputs an experiment folder may hold.
-EXPERIMENT_NAMES = ("small_data", "mc_samples", "rotation", "ood", "regression",
-                    "active_learning")
+#: Every experiment whose outputs an experiment folder may hold (by key: ``small_data``, ...).
+EXPERIMENT_NAMES = tuple(experiment_key(name) for name in choices.EXPERIMENT_NAMES)
 
 
 def _json_names(key: str) -> tuple[str, str, str]:

@@ -24,9 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import plots
 from ..backend import to_namespace, to_numpy, xp_of
-from ..info import machine_info
 from ..metrics import gaussian_log_likelihood
 from ..models import mlp
 from ..objective import Objective
@@ -34,9 +32,12 @@ from ..optim import Adam, inv
 from ..predict import RegressionPrediction, mc_predict_regression
 from ..threads import small_work_threads
 from ..train import Trainer
-from .common import check_positive_int, progress_bar, write_json
+from . import figures
+from .common import check_positive_int, machine_info, progress_bar, write_json
+from .runner import Request
 
-__all__ = ["RegressionSettings", "FULL", "QUICK", "GapData", "true_function", "make_gap_data",
+__all__ = ["main", "RegressionSettings", "FULL", "QUICK", "GapData", "true_function",
+           "make_gap_data",
            "region_of", "train_regression", "evaluate_regression", "band_widths", "region_scores",
            "grid_search",
            "run_regression"]
@@ -323,12 +324,12 @@ def run_regression(out: str | Path, quick: bool = False, seed: int = 0, progress
         standard_mean = forward_host(model, data.x_test)
     widths = band_widths(mc, data.x_test, data)
     by_region = region_scores(model, data, tau_best, settings.samples, seed)
-    plots.regression_band(data.x_train[:, 0], data.y_train[:, 0], data.x_test[:, 0],
+    figures.regression_band(data.x_train[:, 0], data.y_train[:, 0], data.x_test[:, 0],
                           mc.mean[:, 0], np.asarray(mc.samples)[..., 0].var(axis=0),
                           1.0 / tau_best, standard_mean[:, 0], data.gap,
                           true_x=data.x_test[:, 0], true_y=true_function(data.x_test[:, 0]),
                           path=out / "regression_band.png")
-    plots.regression_tau(search["rows"], best=search["best"], path=out / "regression_tau.png")
+    figures.regression_tau(search["rows"], best=search["best"], path=out / "regression_tau.png")
     results = {"length_scale": l_best, "tau": tau_best, "true_tau": 1 / settings.noise_std**2,
                "scores": scores, "scores_by_region": by_region, "epistemic_std": widths,
                "grid": search,
@@ -349,3 +350,20 @@ def run_regression(out: str | Path, quick: bool = False, seed: int = 0, progress
     path = out / "regression.json"
     write_json(path, record)
     return path
+
+
+def main(request: Request) -> Path:
+    """The registry's entry point: :func:`run_regression` for ``request`` (its own 1-D data,
+    one seed, no run folders to resume)."""
+    if request.resume:
+        raise ValueError("resume does not apply to regression: it keeps no run folders")
+    overrides = request.overrides
+    if request.iterations is not None:
+        overrides["iterations"] = request.iterations
+    if request.dataset != "embedded" or request.data_dir is not None:
+        raise ValueError("regression makes its own 1-D data: --dataset does not apply")
+    if request.seeds is not None:
+        raise ValueError("regression trains with one seed: use --seed, not --seeds")
+    request.refuse_run_dir()
+    return run_regression(request.out, quick=request.quick, seed=int(request.seed),
+                          progress=request.progress, **overrides)

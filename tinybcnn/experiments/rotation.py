@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import plots
 from ..data import as_float
 from ..predict import entropy, mc_predict, standard_predict
+from . import figures
 from .common import (
+    QUICK_TRAINING,
     Context,
     TrainingSettings,
     check_fractions,
@@ -26,8 +27,12 @@ from .common import (
     reuse_or_train,
     scores,
 )
+from .runner import Request, run_image, settings_from
 
-__all__ = ["RotationSettings", "rotate_images", "experiment"]
+NAME = "rotation"  # its key in the registry, its files' prefix
+
+__all__ = ["FULL", "QUICK", "settings_for", "main", "RotationSettings", "rotate_images",
+           "experiment"]
 
 
 @dataclass(frozen=True)
@@ -98,11 +103,11 @@ def _single_image(model: Any, rotated: np.ndarray, samples: int, seed: int) -> d
             "mutual_info": np.array(mi), "variation_ratio": np.array(vr)}
 
 
-def experiment(ctx: Context, run_dir: str | Path | None = None) -> dict[str, Any]:
-    """Train (or reuse ``run_dir``), rotate one image and the test pool, draw both figures."""
+def experiment(ctx: Context) -> dict[str, Any]:
+    """Train (or reuse ``ctx.run_dir``), rotate one image and the test pool, draw both figures."""
     s, data = ctx.settings, ctx.data
     angles = np.linspace(0.0, s.max_angle, s.steps + 1)
-    model, run = reuse_or_train(ctx, run_dir, s.train_fraction)
+    model, run = reuse_or_train(ctx, ctx.run_dir, s.train_fraction)
     ctx.record["seeds"] = {"training": [run["seed"]], "mc": [ctx.seed],
                            "test_subset": ctx.seed}
 
@@ -141,6 +146,27 @@ def experiment(ctx: Context, run_dir: str | Path | None = None) -> dict[str, Any
                          "MC uses the same seed (the same masks) at every angle",
                          "image.sample_probs has shape (angles, T, classes)"]}
     names: Sequence[str] = [data.class_names[k] for k in range(data.n_classes)]
-    plots.rotation_image(angles, rotated, single, names, ctx.figure("image"))
-    plots.rotation_test_set(angles, curves, ctx.figure("test_set"))
+    figures.rotation_image(angles, rotated, single, names, ctx.figure("image"))
+    figures.rotation_test_set(angles, curves, ctx.figure("test_set"))
     return results
+
+
+# ---------------------------------------------------------------------------------------
+# The protocol (tinybcnn.experiments.runner): settings and the entry point
+# ---------------------------------------------------------------------------------------
+
+#: Full-size settings.
+FULL = RotationSettings()
+#: Quick settings: six angles, small T.
+QUICK = RotationSettings(**QUICK_TRAINING, steps=6, image_samples=10, samples=5)
+
+
+def settings_for(quick: bool = False, **overrides: Any) -> RotationSettings:
+    """``FULL`` (or ``QUICK``) with fields replaced by keyword (checked)."""
+    return settings_from(NAME, FULL, QUICK, quick, overrides)
+
+
+def main(request: Request) -> Path:
+    """Train lenet-all (or score ``request.run_dir``) and rotate; write ``rotation.json`` and
+    the figures. One model: ``seeds`` must be 1."""
+    return run_image(request, experiment, settings_for, one_model=True, reuses_runs=True)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import plots
 from ..data import as_float
 from ..predict import mc_predict, standard_predict
+from . import figures
 from .common import (
+    QUICK_TRAINING,
     Context,
     TrainingSettings,
     check_fractions,
@@ -28,8 +30,11 @@ from .common import (
     subset,
     train,
 )
+from .runner import Request, run_image, settings_from
 
-__all__ = ["SmallDataSettings", "MODELS", "experiment"]
+NAME = "small_data"  # its key in the registry, its files' prefix
+
+__all__ = ["FULL", "QUICK", "settings_for", "main", "SmallDataSettings", "MODELS", "experiment"]
 
 #: The three dropout placements the paper compares.
 MODELS = ("lenet-none", "lenet-ip", "lenet-all")
@@ -112,6 +117,28 @@ def experiment(ctx: Context) -> dict[str, Any]:
                          "one: it is recorded once, under 'standard'",
                          "history rows evaluate on 'eval_size' test images with "
                          "'eval_samples' MC passes; 'final' uses the whole test pool"]}
-    plots.small_data_curves(runs, sizes, s.models, ctx.figure("curves"))
-    plots.small_data_final(summary, ctx.figure("final"))
+    figures.small_data_curves(runs, sizes, s.models, ctx.figure("curves"))
+    figures.small_data_final(summary, ctx.figure("final"))
     return results
+
+
+# ---------------------------------------------------------------------------------------
+# The protocol (tinybcnn.experiments.runner): settings and the entry point
+# ---------------------------------------------------------------------------------------
+
+#: Full-size settings.
+FULL = SmallDataSettings()
+#: Quick settings: two fractions, two seeds, tens of iterations.
+QUICK = SmallDataSettings(**{**QUICK_TRAINING, "iterations": 12, "batch_size": 16},
+                          fractions=(1 / 4, 1.0), seeds=2, samples=5)
+
+
+def settings_for(quick: bool = False, **overrides: Any) -> SmallDataSettings:
+    """``FULL`` (or ``QUICK``) with fields replaced by keyword (checked)."""
+    return settings_from(NAME, FULL, QUICK, quick, overrides)
+
+
+def main(request: Request) -> Path:
+    """Train every model on every fraction with every seed; write ``small_data.json`` and
+    the figures."""
+    return run_image(request, experiment, settings_for)

@@ -12,15 +12,20 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import to_namespace, to_numpy, xp_of
+from ..backend import check_namespace, to_namespace, to_numpy, xp_of
 from ..functional.checks import positive_int as check_positive_int
 
 __all__ = ["positive_int", "target_iteration", "param_dtype", "check_inputs", "check_targets",
-           "check_validation"]
+           "check_validation", "on_model"]
 
 
 def positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    """``value`` as an ``int`` if it is an integer ``>= minimum`` (not a bool, not a float)."""
+    """``value`` as an ``int`` if it is an integer ``>= minimum`` (not a bool, not a float).
+
+    The one count check above the functional core: the trainer, :class:`~tinybcnn.runconfig.
+    RunConfig` and the experiments' settings (through
+    :func:`tinybcnn.experiments.common.check_positive_int`) all call this function.
+    """
     if not isinstance(value, (int, np.integer)):  # stricter than the shared check: no 2.0
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return check_positive_int(value, name, minimum)
@@ -120,3 +125,19 @@ def check_validation(model: Any, objective: Any, x_val: Any,
         raise ValueError("evaluation during fit is for classifiers; leave x_val out")
     x = check_inputs(model, x_val, "x_val")
     return x, to_numpy(check_targets(model, objective, y_val, int(x.shape[0]), "y_val"))
+
+
+def on_model(model: Any, objective: Any, a: Any, name: str, like: Any,
+             labels: bool = False) -> Any:
+    """``a`` (a step's inputs or, with ``labels``, its targets) in the namespace of ``like``
+    (a parameter of ``model``): NumPy arrays are moved there, other namespaces refused.
+
+    Labels moved to a device are range-checked on the way (on the host, before the copy).
+    """
+    xp = xp_of(like)
+    if xp is not np and isinstance(a, np.ndarray):
+        if labels and getattr(objective, "likelihood", "softmax") == "softmax":
+            a = check_targets(model, objective, a, int(a.shape[0]), name)
+        return to_namespace(a, xp)
+    check_namespace(a, like, name, "the model")
+    return a

@@ -60,20 +60,19 @@ def deferred_signals() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def rewound_on_failure(trainer: Any) -> Iterator[None]:
+def rewound_on_failure(state: Any) -> Iterator[None]:
     """Restore everything a minibatch step draws from if the block raises before an update.
 
-    The shuffle stream, the epoch's permutation and the position in it are put back; the
-    dropout stream is keyed by the iteration, so it rewinds with it. A step whose update was
-    applied (the iteration moved on) is kept.
+    ``state`` is the trainer's :class:`~tinybcnn.training.state.TrainerState`. The shuffle
+    stream, the epoch's permutation and the position in it are put back; the dropout stream is
+    keyed by the iteration, so it rewinds with it. A step whose update was applied (the
+    iteration moved on) is kept.
     """
-    saved = (trainer.shuffle_rng.bit_generator.state, trainer._perm, trainer._pos,
-             trainer._epochs_started)
-    done = trainer.iteration
+    saved = state.stream_position()
+    done = state.iteration
     try:
         yield
     except BaseException:
-        if trainer.iteration == done:
-            shuffle, trainer._perm, trainer._pos, trainer._epochs_started = saved
-            trainer.shuffle_rng.bit_generator.state = shuffle
+        if state.iteration == done:
+            state.rewind_stream(saved)
         raise

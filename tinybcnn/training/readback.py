@@ -19,13 +19,14 @@ __all__ = ["running_loss", "check_finite"]
 
 def running_loss(trainer: Any) -> float:
     """The mean loss since the last history row, read back to the host (once, here)."""
-    mean = float(trainer._loss_sum) / trainer._loss_count
+    state = trainer.run_state
+    mean = float(state.loss_sum) / state.loss_count
     if not math.isfinite(mean):
-        first = max(trainer._last_row, trainer._loss_read_at) + 1
-        raise TrainingDiverged(trainer.iteration, f"a loss between iteration {first} and "
-                               f"{trainer.iteration} is not finite", trainer.optimizer.lr,
-                               *(trainer._saved or (None, None)))
-    trainer._loss_read_at = trainer.iteration
+        first = max(state.last_row, state.loss_read_at) + 1
+        raise TrainingDiverged(state.iteration, f"a loss between iteration {first} and "
+                               f"{state.iteration} is not finite", trainer.optimizer.lr,
+                               *state.last_good())
+    state.loss_read_at = state.iteration
     return mean
 
 
@@ -35,7 +36,7 @@ def check_finite(trainer: Any) -> None:
     One reduction over all parameters, so one read-back on a device; the name of the bad
     parameter is looked for only when there is one.
     """
-    if trainer.on_device and trainer._loss_count:
+    if trainer.on_device and trainer.run_state.loss_count:
         running_loss(trainer)  # a deferred non-finite loss is reported as such
     params = trainer.model.params
     xp = trainer.xp
@@ -44,6 +45,5 @@ def check_finite(trainer: Any) -> None:
         return
     for (name, _), ok in zip(params.items(), flags, strict=True):
         if not bool(ok):
-            saved_path, saved_it = trainer._saved if trainer._saved is not None else (None, None)
             raise TrainingDiverged(trainer.iteration, f"parameter {name} is not finite",
-                                   trainer.optimizer.lr, saved_path, saved_it)
+                                   trainer.optimizer.lr, *trainer.run_state.last_good())

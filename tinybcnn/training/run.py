@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..progress import LineProgress
+from .checkpointing import save
 from .checks import check_inputs, check_targets, check_validation, positive_int, target_iteration
 from .errors import TrainingDiverged, TrainingInterrupted
 from .history import EvalLog, log_format
@@ -29,18 +30,6 @@ __all__ = ["FitRun"]
 # On a device, the progress bar reads the running loss back (and so checks it is finite) every
 # this many iterations: one wait for the device per 50 steps instead of one per step.
 _DEVICE_READ_EVERY = 50
-
-
-def _check_same_run(trainer: Any, n: int, batch_size: int) -> None:
-    """A resumed run must go on with the data size and batch size it was started with."""
-    if trainer.iteration and trainer._n_train is not None:
-        if n != trainer._n_train:
-            raise ValueError(f"this run was trained on {trainer._n_train} examples, got {n}: "
-                             "resume with the same training data (or start a new Trainer)")
-        if batch_size != trainer._batch_size:
-            raise ValueError(f"this run used batch_size {trainer._batch_size}, got "
-                             f"{batch_size}: resume with the same batch size")
-    trainer._n_train, trainer._batch_size = n, batch_size
 
 
 class FitRun:
@@ -60,7 +49,7 @@ class FitRun:
         Training-set size, examples per update, the iteration to train to.
     """
 
-    def __init__(self, trainer: Any, x_train: Any, y_train: Any, iterations: int | None,
+    def __init__(self, trainer: Any, *, x_train: Any, y_train: Any, iterations: int | None,
                  epochs: float | None, batch_size: int, x_val: Any, y_val: Any,
                  eval_every: int | None, mc_samples: int,
                  log_path: str | os.PathLike[str] | None,
@@ -85,7 +74,7 @@ class FitRun:
         self.checkpoint_path, self.checkpoint_every = checkpoint_path, checkpoint_every
         if log_path is not None:
             log_format(Path(log_path))  # fail before training, not at the first row
-        _check_same_run(trainer, n, self.batch_size)
+        trainer.run_state.check_same_run(n, self.batch_size)
         self.log = EvalLog(log_path, trainer.history) if log_path is not None else None
         self.bar: Any = None
 
@@ -93,16 +82,16 @@ class FitRun:
     def between_steps(self) -> None:
         """Write the history row and the checkpoint that are due at this iteration, if any."""
         trainer, it = self.trainer, self.trainer.iteration
-        if it > trainer._last_row and (
+        if it > trainer.run_state.last_row and (
                 it == self.target or (self.eval_every is not None and it % self.eval_every == 0)):
             self.record_row()
         if self.checkpoint_path is not None and self._checkpoint_due():
-            trainer.save(self.checkpoint_path)
+            save(trainer, self.checkpoint_path, None)
 
     def _checkpoint_due(self) -> bool:
         trainer = self.trainer
-        if trainer.iteration == 0 or trainer._saved_at == (trainer.iteration,
-                                                           len(trainer.history)):
+        if trainer.iteration == 0 or trainer.run_state.saved_at == (trainer.iteration,
+                                                                    len(trainer.history)):
             return False
         every = self.checkpoint_every
         return trainer.iteration == self.target or (
@@ -134,12 +123,12 @@ class FitRun:
                    else dict.fromkeys(("std_error", "std_nll", "mc_error", "mc_nll")))
         if bar is not None:
             bar.set_postfix()  # evaluation over; the next update shows the loss again
-        train_loss = running_loss(trainer) if trainer._loss_count else None
-        row = {"iteration": trainer.iteration, "epoch": trainer.epoch, "train_loss": train_loss,
-               "lr": trainer.optimizer.lr, **metrics, "time": trainer._elapsed_now()}
-        trainer.history.rows.append(row)
-        trainer._loss_sum, trainer._loss_count = 0.0, 0
-        trainer._last_row = trainer.iteration
+        state = trainer.run_state
+        train_loss = running_loss(trainer) if state.loss_count else None
+        row = {"iteration": state.iteration, "epoch": state.epoch, "train_loss": train_loss,
+               "lr": trainer.optimizer.lr, **metrics, "time": state.elapsed_now()}
+        state.history.rows.append(row)
+        state.row_recorded()
         if self.log is not None:
             self.log.append(row)
         if isinstance(bar, LineProgress) and val is not None:  # off a terminal: a line each
@@ -156,8 +145,8 @@ class FitRun:
         A divergence names the last good checkpoint; Ctrl-C (or a handled SIGTERM) saves a
         checkpoint, if there is a path, and becomes :class:`TrainingInterrupted`.
         """
-        trainer = self.trainer
-        trainer._clock = time.perf_counter()
+        trainer, state = self.trainer, self.trainer.run_state
+        state.clock = time.perf_counter()
         self.bar = bar
         # divergence is detected explicitly (TrainingDiverged); NumPy's overflow warnings on
         # the way there would only clutter the terminal
@@ -165,16 +154,14 @@ class FitRun:
             try:
                 yield
             except TrainingDiverged as exc:
-                saved_path, saved_it = trainer._saved if trainer._saved is not None \
-                    else (None, None)
-                raise TrainingDiverged(exc.iteration, exc.what, exc.lr, saved_path,
-                                       saved_it) from None
+                raise TrainingDiverged(exc.iteration, exc.what, exc.lr,
+                                       *state.last_good()) from None
             except KeyboardInterrupt as exc:
                 if isinstance(exc, TrainingInterrupted):
                     raise
-                path = (trainer.save(self.checkpoint_path) if self.checkpoint_path is not None
-                        else None)
+                path = (save(trainer, self.checkpoint_path, None)
+                        if self.checkpoint_path is not None else None)
                 raise TrainingInterrupted(trainer.iteration, path) from None
             finally:
                 bar.close()
-                trainer._elapsed, trainer._clock = trainer._elapsed_now(), None
+                state.elapsed, state.clock = state.elapsed_now(), None
