@@ -95,7 +95,8 @@ class CounterRNG:
         constants are made once per namespace and device and shared by every generator
         (training makes one generator per step); only the key is made per generator."""
         if self._consts is None:
-            where = (namespace_name(self.xp), str(self.device))
+            # keyed by the module itself: a namespace made anew (a test double) gets its own
+            where = (self.xp, str(self.device))
             fixed = _SHARED_CONSTANTS.get(where)
             if fixed is None:
                 fixed = tuple(self._word(c) for c in (_GOLDEN, _MIX1, _MIX2))
@@ -286,7 +287,7 @@ def _counter_mask(rng: CounterRNG, shape: tuple[int, ...], keep: float, dtype: A
 def _mask_values(rng: CounterRNG, keep: float, dtype: Any) -> tuple[Any, Any]:
     """``1 / keep`` and ``0`` as 0-d arrays of ``dtype`` on the generator's device, made once
     per namespace, device, ``keep`` and dtype (they are only ever read)."""
-    where = (namespace_name(rng.xp), str(rng.device), keep, str(dtype))
+    where = (rng.xp, str(rng.device), keep, str(dtype))
     found = _SHARED_CONSTANTS.get(where)
     if found is None:
         xp = rng.xp
