@@ -23,7 +23,10 @@ CuPy rules that tinybcnn's code meets. Each rule names the line of CuPy v14.2.0 
    currently unsupported')`` when ``runtime.streamIsCapturing(stream)`` (CuPy issue #6290).
    Every GEMM here (``@``, ``matmul``, ``dot``, ``tensordot``) checks the fake stream.
 
-Reductions return 0-d arrays, as CuPy's do. Use :func:`installed` (a context manager) to
+Reductions return 0-d arrays, as CuPy's do. A GPU adds in another order than NumPy (cuBLAS
+tiles and split-K, CUB's tree reductions); :func:`summation` makes the double's GEMMs and
+``sum``/``mean`` do the same: terms in reverse, in a random order, or split in two halves.
+Use :func:`installed` (a context manager) to
 put the double in ``sys.modules`` as ``cupy``; ``array_api_compat.cupy`` is then imported
 afresh over it and wraps it the way it wraps real CuPy (``from cupy import *`` plus
 ``device=``-taking aliases). Everything is removed again on exit.
@@ -102,6 +105,72 @@ _NULL_STREAM = Stream()
 
 def get_current_stream() -> Stream:
     return Stream._current or _NULL_STREAM
+
+
+# ---------------------------------------------------------------------------------------
+# summation order: how a GPU may add the same terms
+# ---------------------------------------------------------------------------------------
+
+SUMMATION_ORDERS = ("default", "reverse", "random", "split")
+_ORDER: dict[str, Any] = {"order": "default", "rng": None}
+
+
+@contextlib.contextmanager
+def summation(order: str, seed: int = 0) -> Iterator[None]:
+    """GEMMs (``matmul``, ``@``, ``dot``) and ``sum``/``mean`` add their terms in ``order``:
+    ``"reverse"``, ``"random"`` (a fresh permutation from ``seed``'s stream at each call) or
+    ``"split"`` (two halves summed apart, then added, as split-K does); ``"default"``: NumPy's."""
+    if order not in SUMMATION_ORDERS:
+        raise ValueError(f"summation order must be one of {SUMMATION_ORDERS}, got {order!r}")
+    saved = dict(_ORDER)
+    _ORDER.update(order=order, rng=np.random.default_rng(seed))
+    try:
+        yield
+    finally:
+        _ORDER.update(saved)
+
+
+def _permutation(n: int) -> np.ndarray:
+    order = _ORDER["order"]
+    if order == "reverse":
+        return np.arange(n)[::-1]
+    return _ORDER["rng"].permutation(n)
+
+
+def _reordered_matmul(a: np.ndarray, b: np.ndarray, f: Any = np.matmul) -> np.ndarray:
+    """``f(a, b)`` (``matmul`` or ``dot``) with the contracted axis summed in the current
+    order. That axis is ``a``'s last and ``b``'s first (1-d) or second to last."""
+    order = _ORDER["order"]
+    if order == "default" or np.ndim(a) == 0 or np.ndim(b) == 0:
+        return f(a, b)
+    k, axis = a.shape[-1], 0 if b.ndim == 1 else b.ndim - 2
+    if order == "split":
+        h = k // 2
+        return (f(a[..., :h], np.take(b, np.arange(h), axis=axis))
+                + f(a[..., h:], np.take(b, np.arange(h, k), axis=axis)))
+    perm = _permutation(k)
+    return f(a[..., perm], np.take(b, perm, axis=axis))
+
+
+def _reordered_reduction(f: Any) -> Any:
+    """``np.sum``/``np.mean`` with the reduced axes' terms taken in the current order."""
+    def call(a: Any, axis: Any = None, *args: Any, **kwargs: Any) -> Any:
+        order = _ORDER["order"]
+        if order != "default" and isinstance(a, np.ndarray) and a.ndim > 0:
+            axes = range(a.ndim) if axis is None else np.atleast_1d(axis)
+            for ax in axes:
+                n = a.shape[ax]
+                if order == "split" and n > 1:  # halves interleaved: pairwise sums regroup
+                    perm = np.concatenate([np.arange(0, n, 2), np.arange(1, n, 2)])
+                else:
+                    perm = _permutation(n)
+                a = np.take(a, perm, axis=int(ax))
+        return f(a, axis, *args, **kwargs)
+    call.__name__ = f.__name__
+    return call
+
+
+_REDUCTIONS = {"sum": _reordered_reduction(np.sum), "mean": _reordered_reduction(np.mean)}
 
 
 def _check_not_capturing() -> None:
@@ -191,6 +260,8 @@ class ndarray:
         # methods such as reshape, copy, sum, max; never NumPy's protocols (rule 1)
         if name.startswith("__"):
             raise AttributeError(name)
+        if name in _REDUCTIONS:
+            return _function(lambda *args, **kwargs: _REDUCTIONS[name](self._a, *args, **kwargs))
         return _function(getattr(self._a, name))
 
     def __getitem__(self, key: Any) -> ndarray:
@@ -355,6 +426,12 @@ def _module_namespace(source: Any) -> dict[str, Any]:
             continue
         if isinstance(value, np.ufunc):
             names[name] = _ufunc(value)
+        elif source is np and name in _REDUCTIONS:
+            names[name] = _function(_REDUCTIONS[name])
+        elif source is np and name in ("matmul", "dot"):
+            names[name] = _function(lambda a, b, *args, f=value, **kwargs:
+                                    _reordered_matmul(a, b, f) if not args and not kwargs
+                                    else f(a, b, *args, **kwargs), gemm=True)
         elif isinstance(value, type) or not callable(value) or name in {"isdtype", "finfo",
                                                                          "iinfo", "dtype"}:
             names[name] = value   # dtypes, constants; cupy/__init__.py: from numpy import isdtype
@@ -363,7 +440,7 @@ def _module_namespace(source: Any) -> dict[str, Any]:
     return names
 
 
-matmul = _function(np.matmul, gemm=True)
+matmul = _function(lambda a, b, /: _reordered_matmul(a, b), gemm=True)
 
 
 def _build() -> dict[str, types.ModuleType]:
