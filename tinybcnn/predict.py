@@ -34,7 +34,7 @@ from .random import MCStream, make_rng, mc_stream
 
 __all__ = ["Prediction", "RegressionPrediction", "standard_predict", "mc_predict",
            "mc_predict_loop", "mc_predict_regression", "entropy", "variation_ratio_probs",
-           "default_memory_budget", "default_batch_size"]
+           "default_memory_budget", "default_batch_size", "inputs_for"]
 
 # Bytes of activations MC prediction may hold by default. Moderate chunks stay in cache and
 # avoid page faults on huge temporaries: on 2 CPU cores, budgets of tens of MiB ran about
@@ -205,6 +205,16 @@ def _validate_inputs(x: Any, batch_size: Any) -> None:
         raise ValueError(f"x must hold at least one input, got shape {tuple(x.shape)}")
     if isinstance(x, np.ndarray) and not np.isfinite(x).all():
         raise ValueError("x contains NaN or infinite values")
+
+
+def inputs_for(model: Any, x: Any) -> Any:
+    """``x`` checked (as every prediction checks it) and moved to the model's namespace.
+
+    For a caller that predicts the same inputs more than once (standard and MC): host data
+    then goes to the device once, not once per prediction.
+    """
+    _validate_inputs(x, None)
+    return _check_input(model, x)
 
 
 def standard_predict(model: Any, x: Any, batch_size: int = 1000) -> Prediction:

@@ -37,7 +37,7 @@ from .functional._checks import check_positive_int
 from .models import LENET_VARIANTS, lenet
 from .objective import Objective
 from .optim import SGD, inv
-from .predict import Prediction, mc_predict, standard_predict
+from .predict import Prediction, inputs_for, mc_predict, standard_predict
 from .random import check_drop_probability
 from .rundir import FolderKind, OutDirError, check_out_dir, refuse, writing
 from .runlock import LOCK_NAME
@@ -404,6 +404,7 @@ def evaluate(model: Any, x: np.ndarray, labels: np.ndarray, samples: int = 50,
         ``{"samples", "n_test", "standard": {error, nll, brier, ece}, "mc": {...}}``
     standard, mc : Prediction
     """
+    x = inputs_for(model, x)     # on a device model: the test set is sent there once
     std = standard_predict(model, x)
     mc = mc_predict(model, x, samples=samples, seed=seed)
     result = {"samples": int(samples), "n_test": int(len(labels)),
