@@ -1,6 +1,7 @@
 """Time ``Trainer.step`` of another commit against the working tree, in one process.
 
     python benchmarks/compare_commits.py --base HEAD~1 [--threads 1] [--steps 100] [--layers]
+    python benchmarks/compare_commits.py --base HEAD~1 --mc 1000 [--samples 50] [--steps 6]
 
 Speed changes of a few percent drown in the noise of a shared machine when two versions run
 in separate processes minutes apart. Here the package of ``--base`` is unpacked (``git
@@ -10,7 +11,9 @@ train the same LeNet-all on the same 8 rotating batches (batch 64), in alternati
 weights bit for bit (a pure speed change should). With ``--layers`` each layer's forward
 and backward are timed too (in whole-batch steps), which shows where a change gains or loses
 inside the step (a change can be faster on its own and slower in the step, where its inputs
-have left the cache). Works because the package imports itself only relatively.
+have left the cache). With ``--mc N`` the two time ``mc_predict`` instead (LeNet-all, N random
+images, ``--samples`` passes, default arguments), in alternating blocks of 2 calls, and print
+image·samples per second. Works because the package imports itself only relatively.
 """
 
 from __future__ import annotations
@@ -88,12 +91,29 @@ def compare(base: Any, new: Any, steps: int, layers: bool) -> dict[str, Any]:
     return result
 
 
+def compare_mc(base: Any, new: Any, images: int, samples: int, calls: int) -> dict[str, Any]:
+    """Median ``mc_predict`` times of ``base`` and ``new`` on the same model and images."""
+    x = np.random.default_rng(0).random((images, 1, 28, 28), dtype=np.float32)
+    runs = []
+    for package in (base, new):
+        model = package.models.lenet("all", seed=0)
+        runs.append(lambda model=model, package=package:
+                    package.predict.mc_predict(model, x, samples=samples, seed=0))
+    for fn in runs:
+        fn()                                                       # warm-up
+    ta, tb_ = in_blocks(runs[0], runs[1], calls, block=2, untimed=0)
+    return {"base_s": ta, "new_s": tb_}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="HEAD", help="commit to compare against (HEAD)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads for both (1)")
     parser.add_argument("--steps", type=int, default=100, help="timed steps of each (100)")
     parser.add_argument("--layers", action="store_true", help="also time every layer")
+    parser.add_argument("--mc", type=int, default=0, metavar="N",
+                        help="time MC prediction on N images instead of the step")
+    parser.add_argument("--samples", type=int, default=50, help="MC passes T (50)")
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -101,6 +121,14 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, tmp)
         base = importlib.import_module(unpack(args.base, Path(tmp)))
         new = importlib.import_module("tinybcnn")
+        if args.mc:
+            r = compare_mc(base, new, args.mc, args.samples, args.steps)
+            rate = [args.mc * args.samples / r[k] for k in ("base_s", "new_s")]
+            print(f"mc_predict T={args.samples} on {args.mc} images ({args.threads} BLAS "
+                  f"thread(s), median of {args.steps} in blocks of 2): base {args.base} "
+                  f"{rate[0]:,.0f}, working tree {rate[1]:,.0f} image·samples/s; new/base "
+                  f"time {r['new_s'] / r['base_s']:.3f}")
+            return 0
         r = compare(base, new, args.steps, args.layers)
     for (layer, method), (ms_base, ms_new) in r["layers"].items():
         if ms_base > 0.1:

@@ -1,55 +1,75 @@
 #!/usr/bin/env bash
-# The GPU check: one command, on a machine with an NVIDIA GPU, CuPy, PyTorch (CUDA), NumPy,
-# SciPy, pytest and hypothesis; no internet needed, tinybcnn need not be installed.
+# The GPU check: one command on a machine with an NVIDIA GPU and its driver; no internet
+# needed, tinybcnn need not be installed. Its step limits add up to 450 s (7.5 minutes;
+# a step past its limit is stopped, killed 2 s later), so it ends within 8 minutes.
 #
-#   bash scripts/gpu_check.sh            # about 5 minutes; every step has its own time limit
-#   QUICK=1 bash scripts/gpu_check.sh    # shorter benchmark (fewer repeats, 2,000 images)
+#   bash scripts/gpu_check.sh            # every step
+#   STEPS="1 2" bash scripts/gpu_check.sh  # only these steps (0 always runs)
 #   ENV_ONLY=1 bash scripts/gpu_check.sh # step 0 only: what is installed, what is missing
+# (TRAIN_ITERATIONS, TRAIN_SIZE, TEST_SIZE and LIMIT_SCALE, a multiplier of every limit, let
+# tests/test_gpu_check_env.py run steps on a CPU with the CuPy double; leave them unset.)
 #
-# Steps (each one runs even if an earlier one failed; a summary says which passed):
-#   0. environment: GPU, driver, versions; missing packages installed from ./wheels if there,
-#      else named one per line with how to carry them (pip download here, pip install
-#      --no-index --find-links there);
-#   1. the GPU tests (pytest -m gpu: CuPy-parametrised cases, parity, ...);
-#   2. NumPy-vs-CuPy parity of a whole LeNet-all training step (scripts/parity.py);
-#   3. the GPU benchmark vs PyTorch CUDA (benchmarks/bench_gpu.py), its table saved;
-#   4. `tinybcnn demo --quick` on CuPy, timed (then the full demo if time is left);
-#   5. a short `tinybcnn train` + `evaluate` on CuPy, and a resumed run that must end
-#      bit-identical to the straight one;
-#   6. the summary and the markdown table for the README.
-# Outputs go to $GPU_CHECK_OUT (default: $OUT if set, else ./gpu-check-out).
+# A bare GPU box lacks packages. Carry them as wheels in ./wheels (or $WHEELS), made where
+# there is internet with the same Python version (3.X below):
+#   pip download 'cupy-cuda12x[ctk]' array-api-compat numpy scipy pytest hypothesis tqdm \
+#       threadpoolctl matplotlib torch -d wheels --only-binary=:all: \
+#       --python-version 3.X --platform manylinux2014_x86_64
+# Step 0 installs whatever is missing from there (pip install --no-index --find-links).
+# cupy-cuda12x without [ctk] needs a system CUDA 12 toolkit; step 1 says so if it is absent.
+#
+# Steps (each runs even if an earlier one failed; the summary table says which passed):
+#   0. environment: GPU, driver, versions; missing packages installed from the wheels;
+#   1. CuPy computes (a kernel, a reduction, a GEMM; scripts/cupy_probe.py) + tinybcnn info;
+#   2. NumPy-vs-CuPy parity of a whole LeNet-all training step and of the MC masks;
+#   3. tinybcnn train (300 iterations) on CuPy;  4. evaluate (T = 50);
+#   5. train 150 then resume to 300: the weights must equal step 3's bit for bit;
+#   6. the GPU tests (pytest -m gpu; hypothesis's "gpu-check" profile: 5 examples each);
+#   7. the GPU benchmark vs PyTorch CUDA (benchmarks/bench_gpu.py --quick);
+#   8. `tinybcnn demo --quick` on CuPy, timed after steps 2-7 filled CuPy's kernel cache
+#      (its time still includes Python and CUDA start-up).
+# Each run writes into a new folder $GPU_CHECK_OUT/attempt-<UTC time> (default GPU_CHECK_OUT:
+# $OUT if set, else ./gpu-check-out), so running it again never meets an earlier run.
 set -u
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY=${PYTHON:-python3}
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
-RESULTS=${GPU_CHECK_OUT:-${OUT:-$ROOT/gpu-check-out}}
+export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-gpu-check}
+OUTDIR=${GPU_CHECK_OUT:-${OUT:-$ROOT/gpu-check-out}}
+RESULTS="$OUTDIR/attempt-$(date -u +%Y%m%dT%H%M%SZ)-$$"
 mkdir -p "$RESULTS"
 LOG="$RESULTS/gpu_check.log"
 : > "$LOG"
 START=$(date +%s)
-SUMMARY=()
+ROWS=()          # the summary table's rows
 FAILED=0
 LAST_RC=0
+ITER=${TRAIN_ITERATIONS:-300}
+HALF=$(( ITER / 2 ))
+SCALE=${LIMIT_SCALE:-1}
 
-# run_step NAME SECONDS COMMAND...: run with a time limit, tee to the log, record the verdict
+wanted() { [ -z "${STEPS:-}" ] || [[ " $STEPS " == *" $1 "* ]]; }
+
+# run_step NUMBER NAME SECONDS COMMAND...: run with a time limit, tee to the log, record it
 run_step() {
-    local name=$1 limit=$2
-    shift 2
+    local number=$1 name=$2 limit=$(( $3 * SCALE ))
+    shift 3
+    wanted "$number" || return 0
     echo
-    echo "=== $name (limit ${limit}s) ===" | tee -a "$LOG"
-    local t0 rc
+    echo "=== $number. $name (limit ${limit}s) ===" | tee -a "$LOG"
+    local t0 rc took
     t0=$(date +%s)
-    timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$LOG"
+    timeout --kill-after=2 "$limit" "$@" 2>&1 | tee -a "$LOG"
     rc=${PIPESTATUS[0]}
-    local took=$(( $(date +%s) - t0 ))
+    took=$(( $(date +%s) - t0 ))
     LAST_RC=$rc
     if [ "$rc" -eq 0 ]; then
-        SUMMARY+=("PASS  $name (${took}s)")
+        ROWS+=("| $number. $name | PASS | ${took} s of ${limit} s |")
     else
-        [ "$rc" -eq 124 ] && echo "!!! $name: TIMED OUT after ${limit}s" | tee -a "$LOG"
-        echo "!!! $name: FAILED (exit $rc)" | tee -a "$LOG"
-        SUMMARY+=("FAIL  $name (exit $rc, ${took}s)")
+        local why="exit $rc"
+        [ "$rc" -eq 124 ] && why="TIMED OUT"
+        echo "!!! $number. $name: FAILED ($why)" | tee -a "$LOG"
+        ROWS+=("| $number. $name | **FAIL** ($why) | ${took} s of ${limit} s |")
         FAILED=$((FAILED + 1))
     fi
     return 0
@@ -58,40 +78,45 @@ run_step() {
 echo "=== 0. environment ===" | tee -a "$LOG"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1 | tee -a "$LOG"
 nvidia-smi 2>/dev/null | grep -o "CUDA Version: [0-9.]*" | tee -a "$LOG"
-# What the check needs, and what is missing here. A GPU machine often has no internet: a
-# missing package is carried as wheels. If $WHEELS (default ./wheels) holds them, they are
-# installed from there first (pip install --no-index --find-links); whatever is still missing
-# is named on one line each, with the two commands that carry it.
 WHEELS=${WHEELS:-$ROOT/wheels}
 NEEDS=$(cat <<'LIST'
 numpy numpy everything
 scipy scipy tinybcnn
-matplotlib matplotlib figures (demo, experiments; the CLI imports it)
+array_api_compat array-api-compat the GPU backend (backend 'cupy' requires it)
+cupy cupy-cuda12x the GPU backend (cupy-cuda13x for CUDA 13: nvidia-smi shows which)
+pytest pytest step 6
+hypothesis hypothesis step 6 (without it the files that draw examples are skipped)
 tqdm tqdm progress bars
 threadpoolctl threadpoolctl CPU thread counts (train, predict; conftest)
-cupy cupy-cuda12x the GPU backend (cupy-cuda13x for CUDA 13: nvidia-smi shows which)
-array_api_compat array-api-compat the GPU backend (backend 'cupy' requires it)
-pytest pytest step 1
-hypothesis hypothesis step 1
-torch torch step 3 (PyTorch CUDA)
+matplotlib matplotlib figures (step 8: the demo)
+torch torch step 7 (PyTorch CUDA)
 LIST
 )
+have() { $PY -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$1') is None)" \
+             2>/dev/null; }
 missing_pips() {
     echo "$NEEDS" | while read -r module pip _; do
-        $PY -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$module') is None)" \
-            2>/dev/null || echo "$pip"
+        have "$module" || echo "$pip"
     done
 }
 MISSING=$(missing_pips | tr '\n' ' ')
 if [ -n "${MISSING// /}" ] && [ -d "$WHEELS" ]; then
+    # CuPy with its CUDA toolkit as wheels where they were carried ([ctk]), else CuPy alone
+    if ls "$WHEELS" | grep -qiE '^(cuda_toolkit|nvidia_cuda_nvrtc)'; then
+        MISSING=${MISSING/cupy-cuda12x/cupy-cuda12x[ctk]}
+    fi
     echo "installing from $WHEELS: $MISSING" | tee -a "$LOG"
-    # shellcheck disable=SC2086
-    $PY -m pip install --no-index --find-links "$WHEELS" $MISSING 2>&1 | tail -3 | tee -a "$LOG"
+    t0=$(date +%s)
+    # one at a time: a wheel that was not carried must not stop the others
+    for pip in $MISSING; do
+        timeout --kill-after=2 60 $PY -m pip install -q --no-index --find-links "$WHEELS" \
+            "$pip" 2>&1 | tail -2 | tee -a "$LOG"
+        [ $(( $(date +%s) - t0 )) -lt 60 ] || { echo "installing: out of time" | tee -a "$LOG"; break; }
+    done
 fi
 PYVER=$($PY -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 echo "$NEEDS" | while read -r module pip why; do
-    if $PY -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$module') is None)" \
-            2>/dev/null; then
+    if have "$module"; then
         version=$($PY -c "import $module; print(getattr($module, '__version__', '?'))" 2>&1 \
                   | tail -1)
         printf '%-17s %s\n' "$module" "$version"
@@ -103,71 +128,70 @@ echo "$NEEDS" | while read -r module pip why; do
     fi
 done 2>&1 | tee -a "$LOG"
 [ "${ENV_ONLY:-0}" = "1" ] && exit 0   # step 0 alone (tests/test_gpu_check_env.py)
-run_step "0. CuPy backend usable" 60 $PY -m tinybcnn info --backend cupy
-
-run_step "1. GPU tests (pytest -m gpu)" 240 \
-    $PY -m pytest -m gpu -q -p no:cacheprovider -o addopts="" tests
-
-run_step "2. NumPy vs CuPy parity" 120 $PY scripts/parity.py --namespace cupy
-
-BENCH_ARGS=(--markdown "$RESULTS/bench_gpu.md")
-[ "${QUICK:-0}" = "1" ] && BENCH_ARGS+=(--quick)
-run_step "3. GPU benchmark vs PyTorch CUDA" 300 $PY benchmarks/bench_gpu.py "${BENCH_ARGS[@]}"
-
-DEMO_T0=$(date +%s)
-run_step "4a. tinybcnn demo --quick on CuPy" 150 \
-    $PY -m tinybcnn demo --backend cupy --quick --quiet --out "$RESULTS/demo-quick"
-DEMO_QUICK_S="$(( $(date +%s) - DEMO_T0 )) s"
-[ "$LAST_RC" -eq 0 ] || DEMO_QUICK_S="failed"
-ELAPSED=$(( $(date +%s) - START ))
-DEMO_FULL_S="not run (time budget)"
-if [ "$ELAPSED" -lt 270 ]; then
-    DEMO_T0=$(date +%s)
-    run_step "4b. tinybcnn demo (full) on CuPy" 150 \
-        $PY -m tinybcnn demo --backend cupy --quiet --out "$RESULTS/demo"
-    DEMO_FULL_S="$(( $(date +%s) - DEMO_T0 )) s"
-    [ "$LAST_RC" -eq 0 ] || DEMO_FULL_S="failed"
+TF32_NOTE=""
+if [ "${CUPY_TF32:-0}" = "1" ]; then
+    TF32_NOTE="CUPY_TF32=1: float32 GEMMs round to TF32 (10-bit mantissa); tutorial 08's 1e-3/1e-4 and test_array_api.py's 1e-5 tolerances may fail. Unset it for this check."
+    echo "WARNING: $TF32_NOTE" | tee -a "$LOG"
 fi
 
-TRAIN=(--backend cupy --train-size 2000 --test-size 1000 --batch-size 64 --quiet)
-run_step "5a. tinybcnn train (300 iterations) on CuPy" 120 \
-    $PY -m tinybcnn train "${TRAIN[@]}" --iterations 300 --out "$RESULTS/run"
-run_step "5b. tinybcnn evaluate on CuPy" 120 \
+run_step 1 "CuPy computes on the GPU" 20 bash -c \
+    "$PY scripts/cupy_probe.py && $PY -m tinybcnn info --backend cupy"
+run_step 2 "NumPy vs CuPy parity (training step, MC masks)" 30 \
+    $PY scripts/parity.py --namespace cupy
+TRAIN=(--backend cupy --train-size "${TRAIN_SIZE:-2000}" --test-size "${TEST_SIZE:-1000}"
+       --batch-size 64 --quiet)
+run_step 3 "tinybcnn train ($ITER iterations) on CuPy" 40 \
+    $PY -m tinybcnn train "${TRAIN[@]}" --iterations "$ITER" --out "$RESULTS/run"
+run_step 4 "tinybcnn evaluate (T = 50) on CuPy" 25 \
     $PY -m tinybcnn evaluate "$RESULTS/run" --samples 50
-run_step "5c. train 150 then resume to 300: same weights, bit for bit" 180 bash -c "
-    $PY -m tinybcnn train ${TRAIN[*]} --iterations 150 --out '$RESULTS/run-resumed' &&
-    $PY -m tinybcnn train --resume --iterations 300 --quiet --out '$RESULTS/run-resumed' &&
-    $PY - '$RESULTS/run/checkpoint.npz' '$RESULTS/run-resumed/checkpoint.npz' <<'EOF'
+run_step 5 "train $HALF, resume to $ITER: same weights as step 3" 55 bash -c "
+    $PY -m tinybcnn train ${TRAIN[*]} --iterations $HALF --out '$RESULTS/run-resumed' &&
+    $PY -m tinybcnn train --resume --iterations $ITER --quiet --out '$RESULTS/run-resumed' &&
+    $PY - '$RESULTS/run/checkpoint.npz' '$RESULTS/run-resumed/checkpoint.npz' $ITER <<'EOF'
 import sys
 import numpy as np
 from tinybcnn.checkpoint import read_checkpoint
 a, b = (read_checkpoint(p) for p in sys.argv[1:3])
-assert a.trainer['iteration'] == b.trainer['iteration'] == 300
+assert a.trainer['iteration'] == b.trainer['iteration'] == int(sys.argv[3])
 bad = [k for k in a.params if not np.array_equal(a.params[k], b.params[k])]
 print('resumed run:', 'bit-identical to the straight run' if not bad else f'DIFFERS in {bad}')
 sys.exit(1 if bad else 0)
 EOF"
+run_step 6 "GPU tests (pytest -m gpu)" 90 \
+    $PY -m pytest -m gpu -q -p no:cacheprovider -o addopts="" tests
+run_step 7 "GPU benchmark vs PyTorch CUDA" 75 \
+    $PY benchmarks/bench_gpu.py --quick --markdown "$RESULTS/bench_gpu.md"
+DEMO_S=""
+if wanted 8; then
+    t0=$(date +%s)
+    run_step 8 "tinybcnn demo --quick on CuPy" 55 \
+        $PY -m tinybcnn demo --backend cupy --quick --quiet --out "$RESULTS/demo-quick"
+    [ "$LAST_RC" -eq 0 ] && DEMO_S="$(( $(date +%s) - t0 )) s"
+fi
 
-echo
-echo "=== 6. summary ($(( $(date +%s) - START )) s in all) ===" | tee -a "$LOG"
-for line in "${SUMMARY[@]}"; do echo "$line" | tee -a "$LOG"; done
-echo
-echo "=== README table (paste into README.md, GPU section) ===" | tee -a "$LOG"
-if [ -f "$RESULTS/bench_gpu.md" ]; then
-    cat "$RESULTS/bench_gpu.md" | tee -a "$LOG"
-else
-    echo "(no benchmark table: step 3 failed)" | tee -a "$LOG"
-fi
+# the one summary table: every step's verdict, then the figures
 {
-    echo "| tinybcnn demo on CuPy | --quick: ${DEMO_QUICK_S}; full: ${DEMO_FULL_S} | |"
-    if [ -f "$RESULTS/run/metrics.json" ]; then
-        $PY -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"| train 300 it + evaluate (T=50) | error: standard {m['standard']['error']:.4f}, MC {m['mc']['error']:.4f} | |\")" "$RESULTS/run/metrics.json"
+    echo
+    echo "=== summary ($(( $(date +%s) - START )) s in all; outputs in $RESULTS) ==="
+    echo
+    echo "| GPU check | result | time / PyTorch (CUDA) |"
+    echo "|---|---|---|"
+    for row in "${ROWS[@]}"; do echo "$row"; done
+    GPU=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)
+    [ -n "$GPU" ] && echo "| GPU, driver | $GPU | |"
+    [ -n "$TF32_NOTE" ] && echo "| **CUPY_TF32=1** | $TF32_NOTE | |"
+    if [ -f "$RESULTS/bench_gpu.md" ]; then
+        grep '^| [^|-]' "$RESULTS/bench_gpu.md" | grep -v '^| | tinybcnn'
     fi
-} | tee -a "$LOG"
-echo
-echo "log and outputs: $RESULTS"
-if [ "$FAILED" -gt 0 ]; then
-    echo "GPU CHECK: $FAILED step(s) FAILED" | tee -a "$LOG"
-    exit 1
-fi
-echo "GPU CHECK: all steps passed" | tee -a "$LOG"
+    [ -n "$DEMO_S" ] && echo "| tinybcnn demo --quick on CuPy (warm kernel cache) | $DEMO_S | |"
+    if [ -f "$RESULTS/run/metrics.json" ]; then
+        $PY -c "import json,sys; m=json.load(open(sys.argv[1])); print(f\"| train $ITER it + evaluate (T=50), test error | standard {m['standard']['error']:.4f}, MC {m['mc']['error']:.4f} | |\")" "$RESULTS/run/metrics.json"
+    fi
+    echo
+    if [ "$FAILED" -gt 0 ]; then
+        echo "GPU CHECK: $FAILED step(s) FAILED"
+    else
+        echo "GPU CHECK: all steps passed"
+    fi
+} 2>&1 | tee -a "$LOG"
+[ "$FAILED" -eq 0 ]

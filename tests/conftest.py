@@ -1,6 +1,7 @@
 """Shared test set-up: the hypothesis profile and the array-namespace fixtures.
 
-Hypothesis profiles (choose with ``HYPOTHESIS_PROFILE=...``):
+Hypothesis is optional here (a bare GPU machine may lack it): its profiles are registered
+only where it is installed. Profiles (choose with ``HYPOTHESIS_PROFILE=...``):
 
 * ``tinybcnn`` (default): no deadline (the reference loops are slow by design, and timing
   on a shared 2-core machine is noisy) and a moderate number of examples, so the suite
@@ -8,6 +9,7 @@ Hypothesis profiles (choose with ``HYPOTHESIS_PROFILE=...``):
 * ``thorough``: ten times the examples, for a nightly or pre-release run.
 * ``ci`` (the default when ``CI`` is true, as on GitHub Actions): derandomised, so a
   planted bug is killed or not the same way on every run (``scripts/plant_bugs.py`` sets it).
+* ``gpu-check``: five fixed examples (``scripts/gpu_check.sh``: new shapes compile kernels).
 """
 
 from __future__ import annotations
@@ -19,23 +21,44 @@ import sys
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, settings
 
-settings.register_profile(
-    "tinybcnn",
-    deadline=None,
-    max_examples=50,
-    # the `xp` fixture does not change between examples, so sharing it is intended
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    print_blob=True,
-)
-settings.register_profile("thorough", parent=settings.get_profile("tinybcnn"), max_examples=250)
-# CI: the same examples on every run (derandomize), so whether a test kills a planted bug
-# never depends on the draw; twice the default examples make up for the fixed seed
-settings.register_profile("ci", parent=settings.get_profile("tinybcnn"), derandomize=True,
-                          max_examples=100, database=None)
-_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes", "on")
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if _CI else "tinybcnn"))
+# On a bare GPU machine (scripts/gpu_check.sh) some dependencies of the CPU suite may be
+# missing. Then no test may die for it: a test file or test that imports one of these
+# (directly or through tinybcnn.plots, demo, experiments or threads) is skipped, saying
+# why, by the finder below; without threadpoolctl the thread-count fixture does nothing,
+# and without hypothesis there are no profiles to register (the files that draw examples
+# are skipped).
+_OPTIONAL_HERE = ("matplotlib", "threadpoolctl", "hypothesis")
+_MISSING = tuple(name for name in _OPTIONAL_HERE if importlib.util.find_spec(name) is None)
+_HAVE_THREADPOOLCTL = "threadpoolctl" not in _MISSING
+
+
+def _register_hypothesis_profiles() -> None:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "tinybcnn",
+        deadline=None,
+        max_examples=50,
+        # the `xp` fixture does not change between examples, so sharing it is intended
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        print_blob=True,
+    )
+    settings.register_profile("thorough", parent=settings.get_profile("tinybcnn"),
+                              max_examples=250)
+    # CI: the same examples on every run (derandomize), so whether a test kills a planted bug
+    # never depends on the draw; twice the default examples make up for the fixed seed
+    settings.register_profile("ci", parent=settings.get_profile("tinybcnn"), derandomize=True,
+                              max_examples=100, database=None)
+    # the GPU check: a few fixed examples, since each new shape may compile CUDA kernels
+    settings.register_profile("gpu-check", parent=settings.get_profile("tinybcnn"),
+                              derandomize=True, max_examples=5, database=None)
+    ci = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes", "on")
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if ci else "tinybcnn"))
+
+
+if "hypothesis" not in _MISSING:
+    _register_hypothesis_profiles()
 
 
 def cupy_with_gpu() -> bool:
@@ -55,6 +78,11 @@ def _namespace(name: str):
         return pytest.importorskip("array_api_strict")
     if not cupy_with_gpu():
         pytest.skip("needs CuPy and a GPU")
+    if os.environ.get("CUPY_TF32") == "1":
+        # TF32 keeps 10 of float32's 23 mantissa bits in GEMMs: errors near 1e-3, while these
+        # tests compare float32 results with NumPy's at 1e-5 (test_array_api.py) to 1e-4
+        pytest.skip("CUPY_TF32=1 rounds CuPy's float32 matrix products to TF32, beyond these "
+                    "tests' 1e-5 tolerances: unset CUPY_TF32 to run them")
     import cupy
 
     return cupy
@@ -73,15 +101,6 @@ def xp(request):
 def other_xp(request):
     """A non-NumPy namespace, to compare against NumPy on the same inputs."""
     return _namespace(request.param)
-
-
-# On a bare GPU machine (scripts/gpu_check.sh) some dependencies of the CPU suite may be
-# missing. Then no test may die for it: a test file or test that imports one of these
-# (directly or through tinybcnn.plots, demo, experiments or threads) is skipped, saying
-# why, by the finder below; without threadpoolctl the thread-count fixture does nothing.
-_OPTIONAL_HERE = ("matplotlib", "threadpoolctl")
-_MISSING = tuple(name for name in _OPTIONAL_HERE if importlib.util.find_spec(name) is None)
-_HAVE_THREADPOOLCTL = "threadpoolctl" not in _MISSING
 
 
 class _SkipMissing(importlib.abc.MetaPathFinder):

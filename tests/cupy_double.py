@@ -23,7 +23,23 @@ CuPy rules that tinybcnn's code meets. Each rule names the line of CuPy v14.2.0 
    currently unsupported')`` when ``runtime.streamIsCapturing(stream)`` (CuPy issue #6290).
    Every GEMM here (``@``, ``matmul``, ``dot``, ``tensordot``) checks the fake stream.
 
-Reductions return 0-d arrays, as CuPy's do. Use :func:`installed` (a context manager) to
+7. No ``__index__`` (none in ``cupy/_core/core.pyx``): a device array is not a Python
+   index. ``__int__``, ``__float__``, ``__complex__``, ``__repr__``, ``__str__`` and
+   ``__format__`` all call ``self.get()`` (``core.pyx``, "Conversion" and "String
+   representations"): each is a device-to-host read, counted (:func:`counting`).
+8. ``__array_ufunc__`` and ``__array_function__`` hand NumPy's functions to CuPy's of the same
+   name (``core.pyx``); a NumPy array operand is then refused by rule 4.
+9. NumPy (or list) indices are copied to the device (``_routines_indexing.pyx``,
+   ``_prepare_slice_list``: ``core.array(s)``), counted as host-to-device copies; assigning a
+   NumPy array to a basic slice raises ``ValueError`` (``_scatter_op``: a non-CuPy value goes
+   to ``fill``, "Refuse assignment from CPU arrays, see gh-2079").
+10. ``asarray``/``array`` of host data is a host-to-device copy (counted) into a C-contiguous
+    array.
+
+Reductions return 0-d arrays, as CuPy's do. A GPU adds in another order than NumPy (cuBLAS
+tiles and split-K, CUB's tree reductions); :func:`summation` makes the double's GEMMs and
+``sum``/``mean`` do the same: terms in reverse, in a random order, or split in two halves.
+Use :func:`installed` (a context manager) to
 put the double in ``sys.modules`` as ``cupy``; ``array_api_compat.cupy`` is then imported
 afresh over it and wraps it the way it wraps real CuPy (``from cupy import *`` plus
 ``device=``-taking aliases). Everything is removed again on exit.
@@ -104,6 +120,120 @@ def get_current_stream() -> Stream:
     return Stream._current or _NULL_STREAM
 
 
+# ---------------------------------------------------------------------------------------
+# counted transfers: every device-to-host read and host-to-device copy
+# ---------------------------------------------------------------------------------------
+
+_READS: list[str] = []        # what read the device (get, __float__, __repr__, ...)
+_COPIES: list[int] = []       # bytes of each host-to-device copy
+
+
+class Counts:
+    """Reads and copies since this object was made (:func:`counting`)."""
+
+    def __init__(self) -> None:
+        self._reads, self._copies = len(_READS), len(_COPIES)
+
+    @property
+    def reads(self) -> int:
+        """Device-to-host reads (each one waits for the device)."""
+        return len(_READS) - self._reads
+
+    @property
+    def read_by(self) -> list[str]:
+        return _READS[self._reads:]
+
+    @property
+    def copies(self) -> list[int]:
+        """Bytes of each host-to-device copy."""
+        return _COPIES[self._copies:]
+
+    def __repr__(self) -> str:
+        return f"Counts(reads={self.read_by}, copies={self.copies})"
+
+
+def counting() -> Counts:
+    """Start counting reads and copies: ``c = counting(); ...; c.reads, c.copies``."""
+    return Counts()
+
+
+def _read(what: str) -> None:
+    _READS.append(what)
+
+
+def _copy_in(data: Any) -> np.ndarray:
+    """Host data (NumPy array, list, scalar) as a new C-contiguous array: a counted copy."""
+    a = np.array(data, order="C")      # (ascontiguousarray would make a 0-d array 1-d)
+    _COPIES.append(int(a.nbytes))
+    return a
+
+
+# ---------------------------------------------------------------------------------------
+# summation order: how a GPU may add the same terms
+# ---------------------------------------------------------------------------------------
+
+SUMMATION_ORDERS = ("default", "reverse", "random", "split")
+_ORDER: dict[str, Any] = {"order": "default", "rng": None}
+
+
+@contextlib.contextmanager
+def summation(order: str, seed: int = 0) -> Iterator[None]:
+    """GEMMs (``matmul``, ``@``, ``dot``) and ``sum``/``mean`` add their terms in ``order``:
+    ``"reverse"``, ``"random"`` (a fresh permutation from ``seed``'s stream at each call) or
+    ``"split"`` (two halves summed apart, then added, as split-K does); ``"default"``: NumPy's."""
+    if order not in SUMMATION_ORDERS:
+        raise ValueError(f"summation order must be one of {SUMMATION_ORDERS}, got {order!r}")
+    saved = dict(_ORDER)
+    _ORDER.update(order=order, rng=np.random.default_rng(seed))
+    try:
+        yield
+    finally:
+        _ORDER.update(saved)
+
+
+def _permutation(n: int) -> np.ndarray:
+    order = _ORDER["order"]
+    if order == "reverse":
+        return np.arange(n)[::-1]
+    return _ORDER["rng"].permutation(n)
+
+
+def _reordered_matmul(a: np.ndarray, b: np.ndarray, f: Any = np.matmul) -> np.ndarray:
+    """``f(a, b)`` (``matmul`` or ``dot``) with the contracted axis summed in the current
+    order. That axis is ``a``'s last and ``b``'s first (1-d) or second to last."""
+    order = _ORDER["order"]
+    if order == "default" or np.ndim(a) == 0 or np.ndim(b) == 0:
+        return f(a, b)
+    k, axis = a.shape[-1], 0 if b.ndim == 1 else b.ndim - 2
+    if order == "split":
+        h = k // 2
+        return (f(a[..., :h], np.take(b, np.arange(h), axis=axis))
+                + f(a[..., h:], np.take(b, np.arange(h, k), axis=axis)))
+    perm = _permutation(k)
+    return f(a[..., perm], np.take(b, perm, axis=axis))
+
+
+def _reordered_reduction(f: Any) -> Any:
+    """``np.sum``/``np.mean`` with the reduced axes' terms taken in the current order."""
+    def call(a: Any, axis: Any = None, *args: Any, **kwargs: Any) -> Any:
+        order = _ORDER["order"]
+        if order != "default" and isinstance(a, np.ndarray) and a.ndim > 0:
+            axes = range(a.ndim) if axis is None else np.atleast_1d(axis)
+            for ax in axes:
+                n = a.shape[ax]
+                if order == "split" and n > 1:  # halves interleaved: pairwise sums regroup
+                    perm = np.concatenate([np.arange(0, n, 2), np.arange(1, n, 2)])
+                else:
+                    perm = _permutation(n)
+                a = np.take(a, perm, axis=int(ax))
+        return f(a, axis, *args, **kwargs)
+    call.__name__ = f.__name__
+    return call
+
+
+_REDUCTIONS = {"sum": _reordered_reduction(np.sum), "mean": _reordered_reduction(np.mean)}
+
+
 def _check_not_capturing() -> None:
     """cublas.pyx ``setStream``: every cuBLAS call binds the handle to the current stream first."""
     if get_current_stream().is_capturing():
@@ -168,8 +298,40 @@ class ndarray:
         raise TypeError("Implicit conversion to a NumPy array is not allowed. "
                         "Please use `.get()` to construct a NumPy array explicitly.")
 
-    def get(self, stream: Any = None, order: str = "C", out: Any = None) -> np.ndarray:
+    def get(self, stream: Any = None, order: str = "C", out: Any = None,
+            blocking: bool = True) -> np.ndarray:
+        _read("get")
         return np.array(self._a, order=order)
+
+    def tolist(self) -> Any:
+        _read("tolist")
+        return self._a.tolist()
+
+    def item(self) -> Any:
+        _read("item")
+        return self._a.item()
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """``core.pyx``: NumPy's ufunc handed to CuPy's of the same name (rule 8)."""
+        func = _NAMESPACE.get(ufunc.__name__)
+        if func is None or method != "__call__":
+            return NotImplemented
+        if "out" in kwargs:
+            kwargs["out"] = kwargs["out"][0]
+        if ufunc.__name__ in ("greater", "greater_equal", "less", "less_equal", "equal",
+                              "not_equal"):   # core.pyx: the numpy/numpy#12142 workaround
+            inputs = tuple(x.item() if isinstance(x, np.ndarray) and x.ndim == 0 else x
+                           for x in inputs)
+        return func(*inputs, **kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        """``core.pyx``: CuPy's function of the same name, for CuPy and NumPy arrays only."""
+        mine = _NAMESPACE.get(func.__name__)
+        if mine is None or mine is func:
+            return NotImplemented
+        if not all(issubclass(t, (ndarray, np.ndarray)) for t in types):
+            return NotImplemented
+        return mine(*args, **kwargs)
 
     shape = property(lambda self: self._a.shape)
     dtype = property(lambda self: self._a.dtype)
@@ -191,13 +353,22 @@ class ndarray:
         # methods such as reshape, copy, sum, max; never NumPy's protocols (rule 1)
         if name.startswith("__"):
             raise AttributeError(name)
+        if name in _REDUCTIONS:
+            return _function(lambda *args, **kwargs: _REDUCTIONS[name](self._a, *args, **kwargs))
+        if name == "take":
+            return lambda indices, axis=None, out=None: take(self, indices, axis, out)
         return _function(getattr(self._a, name))
 
     def __getitem__(self, key: Any) -> ndarray:
         return _wrap(self._a[_index(key)])
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._a[_index(key)] = _unwrap(value)
+        key = _index(key)
+        if isinstance(value, np.ndarray):
+            if _is_basic(key):   # _scatter_op: a CPU array goes to fill(), which refuses it
+                raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
+            value = _copy_in(value)
+        self._a[key] = _unwrap(value)
 
     def __len__(self) -> int:
         return len(self._a)
@@ -205,20 +376,34 @@ class ndarray:
     def __iter__(self) -> Iterator[ndarray]:
         return (self[i] for i in range(len(self)))
 
+    # rule 7: every conversion reads the device; there is no __index__
     def __bool__(self) -> bool:
+        _read("__bool__")
         return bool(self._a)
 
     def __float__(self) -> float:
+        _read("__float__")
         return float(self._a)
 
     def __int__(self) -> int:
+        _read("__int__")
         return int(self._a)
 
-    def __index__(self) -> int:
-        return self._a.__index__()
+    def __complex__(self) -> complex:
+        _read("__complex__")
+        return complex(self._a)
 
     def __repr__(self) -> str:
+        _read("__repr__")
         return f"array({self._a!r}) [cupy double]"
+
+    def __str__(self) -> str:
+        _read("__str__")
+        return str(self._a)
+
+    def __format__(self, spec: str) -> str:
+        _read("__format__")
+        return format(self._a, spec)
 
     def __matmul__(self, other: Any) -> ndarray:
         return matmul(self, other)
@@ -228,9 +413,22 @@ class ndarray:
 
 
 def _index(key: Any) -> Any:
+    """An index for the NumPy data: device arrays unwrapped, NumPy arrays and lists of
+    indices copied to the device first (rule 9), as ``_prepare_slice_list`` does."""
     if isinstance(key, tuple):
         return tuple(_index(k) for k in key)
-    return key._a if isinstance(key, ndarray) else key
+    if isinstance(key, ndarray):
+        return key._a
+    if isinstance(key, (np.ndarray, list)):
+        return _copy_in(key)
+    return key
+
+
+def _is_basic(key: Any) -> bool:
+    """Basic indexing: ints, slices, None and Ellipsis only."""
+    keys = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice))
+               for k in keys)
 
 
 def _add_operators() -> None:
@@ -317,16 +515,25 @@ def arange(start: Any, stop: Any = None, step: Any = 1, dtype: Any = None) -> nd
 def array(obj: Any, dtype: Any = None, copy: bool = True, order: str = "K", subok: bool = False,
           ndmin: int = 0, *, blocking: bool = False) -> ndarray:
     """Host data (NumPy arrays, lists) is copied in explicitly; that is allowed."""
-    data = obj._a if isinstance(obj, ndarray) else obj
-    return ndarray(np.array(data, dtype=dtype, copy=copy, order=order, ndmin=ndmin))
+    if isinstance(obj, ndarray):
+        return ndarray(np.array(obj._a, dtype=dtype, copy=copy, order=order, ndmin=ndmin))
+    return ndarray(_copy_in(np.array(obj, dtype=dtype, ndmin=ndmin)))      # rule 10
 
 
 def asarray(a: Any, dtype: Any = None, order: Any = None, *, copy: Any = None,
             blocking: bool = False) -> ndarray:
-    if isinstance(a, ndarray) and (dtype is None or a.dtype == dtype) and not copy:
-        return a
-    data = a._a if isinstance(a, ndarray) else a
-    return ndarray(np.array(data, dtype=dtype, order=order or "K", copy=True))
+    if isinstance(a, ndarray):
+        if (dtype is None or a.dtype == dtype) and not copy:
+            return a
+        return ndarray(np.array(a._a, dtype=dtype, order=order or "K", copy=True))
+    return ndarray(_copy_in(np.asarray(a, dtype=dtype)))                   # rule 10
+
+
+def take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "raise") -> Any:
+    """``cupy.take``: NumPy (or list) indices are copied to the device (rule 9)."""
+    if isinstance(indices, (np.ndarray, list)):
+        indices = ndarray(_copy_in(indices))
+    return _wrap(np.take(_unwrap(a), _unwrap(indices), axis=axis))
 
 
 def astype(x: Any, dtype: Any, /, *, copy: bool = True) -> ndarray:
@@ -338,7 +545,7 @@ _GEMMS = {"matmul", "dot", "tensordot", "inner", "vdot", "einsum"}
 _EXPLICIT = {name: f for name, f in list(globals().items())
              if name in {"empty", "zeros", "ones", "full", "empty_like", "zeros_like",
                          "ones_like", "full_like", "eye", "arange", "array", "asarray",
-                         "astype"}}
+                         "astype", "take"}}
 
 
 def _module_namespace(source: Any) -> dict[str, Any]:
@@ -355,6 +562,12 @@ def _module_namespace(source: Any) -> dict[str, Any]:
             continue
         if isinstance(value, np.ufunc):
             names[name] = _ufunc(value)
+        elif source is np and name in _REDUCTIONS:
+            names[name] = _function(_REDUCTIONS[name])
+        elif source is np and name in ("matmul", "dot"):
+            names[name] = _function(lambda a, b, *args, f=value, **kwargs:
+                                    _reordered_matmul(a, b, f) if not args and not kwargs
+                                    else f(a, b, *args, **kwargs), gemm=True)
         elif isinstance(value, type) or not callable(value) or name in {"isdtype", "finfo",
                                                                          "iinfo", "dtype"}:
             names[name] = value   # dtypes, constants; cupy/__init__.py: from numpy import isdtype
@@ -363,13 +576,18 @@ def _module_namespace(source: Any) -> dict[str, Any]:
     return names
 
 
-matmul = _function(np.matmul, gemm=True)
+matmul = _function(lambda a, b, /: _reordered_matmul(a, b), gemm=True)
+
+
+_NAMESPACE: dict[str, Any] = {}   # the fake cupy's names (for __array_ufunc__/_function__)
 
 
 def _build() -> dict[str, types.ModuleType]:
     cupy = types.ModuleType("cupy", __doc__)
     namespace = _module_namespace(np)
     namespace.update(_EXPLICIT)
+    _NAMESPACE.clear()
+    _NAMESPACE.update(namespace)
     namespace.update(ndarray=ndarray, matmul=matmul, bool_=np.bool_,
                      get_default_memory_pool=lambda: types.SimpleNamespace(free_bytes=lambda: 0),
                      __version__="14.2.0")

@@ -240,3 +240,83 @@ def test_demo_runs_on_the_double(tmp_path):
         backend.set_backend(before)
     assert code == 0
     assert (tmp_path / "demo" / "results.json").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# the stricter rules (7-10) and the transfer budgets they let CI count
+# ---------------------------------------------------------------------------------------
+
+def test_double_reads_and_copies_as_cupy_does():
+    with cupy_double.installed() as cp:
+        a = cp.arange(6, dtype=np.float32).reshape(2, 3)
+        c = cupy_double.counting()
+        with pytest.raises(TypeError):                                   # rule 7: no __index__
+            list(range(10))[cp.asarray(1)]
+        assert c.copies == [8]                                           # asarray(1): a copy
+        repr(a), str(a), f"{a[0, 0]:.1f}", float(a[0, 0]), bool(a[0, 0]), a.get()
+        assert c.read_by == ["__repr__", "__str__", "__format__", "__float__", "__bool__",
+                             "get"]
+        total = np.sum(a)                                                # rule 8
+        assert isinstance(total, cp.ndarray) and c.reads == 6
+        assert isinstance(np.exp(a), cp.ndarray)
+        with pytest.raises(TypeError, match="Unsupported type"):
+            np.add(a, np.ones(3, dtype=np.float32))
+        taken = cp.take(a, np.array([2, 0]), axis=1)                     # rule 9
+        rows = a[np.array([1, 0])]
+        assert taken.shape == (2, 2) and rows.shape == (2, 3) and c.copies == [8, 16, 16]
+        with pytest.raises(ValueError, match="fill"):
+            a[0] = np.zeros(3, dtype=np.float32)
+        t = cp.asarray(np.ones((4, 3), dtype=np.float32).T)              # rule 10
+        assert t.flags.c_contiguous and c.copies[-1] == 48
+
+
+def _counted_step(cupy):
+    model = _lenet()
+    obj = tb.objective.Objective.for_model(model, n_train=96, length_scale=1e-2)
+    trainer = tb.train.Trainer(model, obj, tb.optim.SGD(model, lr=0.05, momentum=0.9), seed=0)
+    rng = np.random.default_rng(3)
+    x = cupy.asarray(rng.normal(0, 1, (40, 1, 16, 16)).astype(np.float32))
+    y = cupy.asarray(rng.integers(0, 3, 40))
+    return trainer, x, y
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_training_step_reads_nothing_and_copies_nothing(cupy, optimizer):
+    trainer, x, y = _counted_step(cupy)
+    if optimizer == "adam":
+        trainer.optimizer = tb.optim.Adam(trainer.model, lr=1e-3)
+    trainer.step(x, y)                          # the first step makes its device constants
+    counts = cupy_double.counting()
+    for _ in range(3):
+        loss = trainer.step(x, y)
+    assert counts.reads == 0, counts
+    assert counts.copies == [], counts
+    assert np.isfinite(float(loss))
+
+
+def test_a_whole_mc_prediction_reads_at_most_four_times(cupy):
+    model = _lenet()
+    x = cupy.asarray(np.random.default_rng(0).normal(0, 1, (30, 1, 16, 16)).astype(np.float32))
+    def predict():
+        return tb.predict.mc_predict(model, x, samples=6, seed=0, batch_size=7,
+                                     memory_budget=2**20)               # 5 batches
+
+    counts = cupy_double.counting()
+    pred = predict()
+    assert pred.probs.shape == (30, 3)
+    assert counts.reads <= 4, counts
+    # the first call copies each new shape's gather indices once (cached); then none
+    again = cupy_double.counting()
+    predict()
+    assert again.reads <= 4 and again.copies == [], again
+
+
+def test_evaluate_sends_the_test_set_once(cupy):
+    from tinybcnn.runs import evaluate
+
+    model = _lenet()
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1, (25, 1, 16, 16)).astype(np.float32)
+    counts = cupy_double.counting()
+    evaluate(model, x, rng.integers(0, 3, 25), samples=4)
+    assert counts.copies.count(x.nbytes) == 1, counts        # (the rest: gather indices)

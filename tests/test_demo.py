@@ -147,22 +147,26 @@ def test_the_demo_seed_seeds_the_training_runs(tmp_path):
         assert read_checkpoint(out / model / "checkpoint.npz").trainer["seed"] == 3
 
 
-def test_the_demo_draws_its_mc_chunks_from_one_stream():
-    """``_predict`` runs MC over chunks of the test images with one seeded stream: the same
-    image in two chunks gets other masks (a stream restarted per chunk would repeat them)."""
+def test_the_demo_gives_each_image_its_own_masks_whatever_the_chunks():
+    """``_predict`` runs MC over chunks of the test images; each chunk passes where its
+    images start, so the masks are per image (seed, pass, image, layer): the same picture at
+    two positions gets other masks, and the result is mc_predict's on all the images."""
     from tinybcnn.demo import _predict
     from tinybcnn.models import lenet
     from tinybcnn.predict import mc_predict
-    from tinybcnn.random import make_rng
 
     model = lenet("all", seed=0)
     image = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
     x = np.concatenate([image, image])                 # chunk 1 holds chunk 0's images again
     _, mc = _predict(model, x, samples=3, seed=5, desc="", progress=False, chunk=2)
     assert not np.allclose(mc.probs[:2], mc.probs[2:])
-    rng = make_rng(5)                                  # the oracle: one stream, chunk by chunk
-    expected = [mc_predict(model, x[k:k + 2], samples=3, rng=rng).probs for k in (0, 2)]
+    # the oracle: the same chunks, each told its first image, bit for bit ...
+    expected = [mc_predict(model, x[k:k + 2], samples=3, seed=5, first_image=k).probs
+                for k in (0, 2)]
     np.testing.assert_array_equal(mc.probs, np.concatenate(expected))
+    # ... and one call over all four images, up to float32 rounding of other GEMM shapes
+    np.testing.assert_allclose(mc.probs, mc_predict(model, x, samples=3, seed=5).probs,
+                               atol=1e-6)
 
 
 # ------------------------------------------------------------------ running it again

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import tinybcnn.plots as plots
+import tinybcnn.experiments.figures as plots
 
 PHONE_PX = 400          # the width a phone shows a full-width figure at
 MIN_TEXT_PX = 6.0       # the smallest text, in pixels, after that scaling

@@ -41,31 +41,55 @@ def _data():
     return rng.normal(0, 1, (N, *IN_SHAPE)).astype(np.float32), rng.integers(0, K, N)
 
 
-def test_training_step_never_synchronises(cupy):
-    import cupyx
+def returns_before_the_gpu_is_done(cupy, fn) -> bool:
+    """Whether ``fn()`` returned while GPU work queued before it was still running: then it
+    never waited for the device (a read, a host copy or a synchronisation would have waited
+    for the queued products). ``Stream.done`` is ``cudaStreamQuery``
+    (``cupy/cuda/stream.pyx``); ``cupyx.allow_synchronize``, used here before, is deprecated
+    in CuPy 14 and sees only ``get()`` and ``Device.synchronize()``."""
+    a = cupy.ones((8192, 8192), dtype=cupy.float32)
+    stream = cupy.cuda.get_current_stream()
+    stream.synchronize()
+    for _ in range(30):          # about 33 TFLOP: hundreds of ms on any current GPU
+        a @ a
+    fn()
+    busy = not stream.done
+    stream.synchronize()
+    return busy
 
+
+def test_training_step_never_synchronises(cupy):
     trainer = _trainer()
     x, y = _data()
     xb, yb = cupy.asarray(x[:BATCH]), cupy.asarray(y[:BATCH])
     trainer.step(xb, yb)
-    with cupyx.allow_synchronize(False):   # CuPy raises on any device synchronisation
-        for _ in range(3):
-            loss = trainer.step(xb, yb)
-    assert np.isfinite(float(loss))
+    losses = []
+    assert returns_before_the_gpu_is_done(
+        cupy, lambda: losses.extend(trainer.step(xb, yb) for _ in range(3)))
+    assert np.isfinite(float(losses[-1]))
+    # the detector sees a read
+    assert not returns_before_the_gpu_is_done(cupy, lambda: float(trainer.step(xb, yb)))
 
 
 def test_mc_prediction_chunk_never_synchronises(cupy):
-    import cupyx
-
     model = tb.models.lenet("all", in_shape=IN_SHAPE, n_classes=K, seed=0)
     x = cupy.asarray(_data()[0][:20])
     start = model.first_stochastic()
-    rng = tb.random.make_rng(0, like=x)
-    tb.predict._sample_outputs(model, x, 4, start, rng, 2)        # warm-up
-    with cupyx.allow_synchronize(False):
-        out = tb.predict._sample_outputs(model, x, 4, start, rng, 2,
-                                         transform=tb.functional.log_softmax)
-    assert out.shape == (4, 20, K)
+    stream = tb.random.mc_stream(0, like=x)
+    tb.predict._sample_outputs(model, x, 4, start, stream, 0, 2)        # warm-up
+    out = []
+    assert returns_before_the_gpu_is_done(cupy, lambda: out.append(tb.predict._sample_outputs(
+        model, x, 4, start, stream, 0, 2, transform=tb.functional.log_softmax)))
+    assert out[0].shape == (4, 20, K)
+
+
+def test_mc_masks_on_the_gpu_equal_numpys(cupy):
+    x = cupy.ones((1,), dtype=cupy.float32)
+    gpu = tb.random.mc_stream(7, like=x).block(2, 3, 11, 5)
+    host = tb.random.MCStream(7).block(2, 3, 11, 5)
+    for shape, p in [((15, 20, 24, 24), 0.5), ((15, 500), 0.5), ((15, 50, 8, 8), 0.3)]:
+        mask = tb.random.bernoulli_mask(gpu, shape, p, dtype=np.float32, xp=backend.xp_of(x))
+        np.testing.assert_array_equal(to_numpy(mask), tb.random.bernoulli_mask(host, shape, p))
 
 
 def test_masks_come_from_the_device_generator_and_match_the_host_words(cupy):

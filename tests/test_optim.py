@@ -224,3 +224,38 @@ def test_load_state_dict_does_not_alias_the_given_state():
 def test_adam_bad_betas_and_eps(kwargs):
     with pytest.raises(ValueError):
         Adam(toy_model(), **kwargs)
+
+
+def test_adam_on_a_device_is_one_flat_update_with_numpys_numbers():
+    """On a device Adam updates the flat parameter vector (as SGD does): the same numbers as
+    the per-parameter loop NumPy runs, bit for bit, and a state that round-trips."""
+    xps = pytest.importorskip("array_api_strict")
+    from tinybcnn import backend, flatparams
+
+    grads = grad_sequence(toy_model(), 5)
+    host = toy_model()
+    opt_host = Adam(host, lr=1e-2, betas=(0.8, 0.95), schedule=inv(0.1, 0.75))
+    before = backend.get_backend()
+    backend.set_backend("array_api_strict")
+    try:
+        dev = toy_model()
+        opt_dev = Adam(dev, lr=1e-2, betas=(0.8, 0.95), schedule=inv(0.1, 0.75))
+        for g in grads:
+            set_grads(host, g)
+            opt_host.step()
+            for name, layer in dev:
+                if layer.params:
+                    layer.grads = {k: xps.asarray(g[f"{name}.{k}"]) for k in layer.params}
+            opt_dev.step()
+        flat = flatparams.flat_params(dev)
+        assert flat is not None and all(dev.params[k] is flat.views[k] for k in flat.names)
+        for k, v in host.params.items():
+            np.testing.assert_array_equal(backend.to_numpy(dev.params[k]), v, err_msg=k)
+        state = opt_dev.state_dict()
+        for k, v in opt_host.state_dict()["buffers"].items():
+            np.testing.assert_array_equal(state["buffers"][k], v, err_msg=k)
+        name = flat.names[0]                # the buffers are views of the moment vectors
+        assert opt_dev._flat_moments["m"][1][name] is opt_dev.buffers[f"m:{name}"]
+        assert opt_dev._flat_moments["s"][1][name] is opt_dev.buffers[f"s:{name}"]
+    finally:
+        backend.set_backend(before)

@@ -472,24 +472,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _predict_with_progress(model: Any, x: Any, samples: int, seed: int, progress: bool,
                            work: int = 100_000) -> Any:
     """MC prediction in chunks of about ``work`` image-passes (at most 1,000 images) with a
-    progress bar and one seeded mask stream across the chunks, so a large ``--samples`` shows
-    how far it has got. Up to one chunk of images it is exactly ``mc_predict(model, x,
-    samples, seed)``."""
+    progress bar, so a large ``--samples`` shows how far it has got. Each chunk passes its
+    images' offset (``first_image``), so the masks are per image and the result is exactly
+    ``mc_predict(model, x, samples, seed)`` whatever the chunks (up to float rounding)."""
     import numpy as np
 
     from .predict import Prediction, mc_predict
     from .progress import progress_bar
-    from .random import make_rng
 
     chunk = max(1, min(1000, work // samples))
     if len(x) <= chunk:
         return mc_predict(model, x, samples=samples, seed=seed)
-    rng = make_rng(seed)
     bar = progress_bar(len(x), enabled=progress, desc=f"predict (T={samples})", unit="img")
     parts = []
     try:
         for start in range(0, len(x), chunk):
-            parts.append(mc_predict(model, x[start:start + chunk], samples=samples, rng=rng))
+            parts.append(mc_predict(model, x[start:start + chunk], samples=samples, seed=seed,
+                                    first_image=start))
             bar.update(len(parts[-1].probs))
     finally:
         bar.close()

@@ -29,7 +29,6 @@ from .files.jsonfile import write_json
 from .files.rundir import FolderKind, check_out_dir, is_real_dir, refuse, writing
 from .predict import Prediction, mc_predict, standard_predict
 from .progress import progress_bar
-from .random import make_rng
 from .report import results_table, scored_line
 from .runs import CHECKPOINT, CONFIG, RunConfig, config_difference, is_run_dir, scores, train_run
 from .train import History, Trainer
@@ -209,10 +208,11 @@ def _predict(model: Any, x: np.ndarray, samples: int, seed: int, desc: str,
     bar = progress_bar(len(x), enabled=progress, desc=desc, unit="img")
     try:
         std = standard_predict(model, x)
-        rng = make_rng(seed)  # one seeded stream across the chunks
         parts = []
         for start in range(0, len(x), chunk):
-            parts.append(mc_predict(model, x[start:start + chunk], samples=samples, rng=rng))
+            # masks per image: each chunk says where its images start in the seed's stream
+            parts.append(mc_predict(model, x[start:start + chunk], samples=samples, seed=seed,
+                                    first_image=start))
             bar.update(len(parts[-1].probs))
     finally:
         bar.close()

@@ -151,11 +151,23 @@ class Adam(_Optimizer):
         if not eps > 0:
             raise ValueError(f"eps must be > 0, got {eps}")
         self.eps = float(eps)
+        self._flat_moments: dict[str, tuple[Any, dict[str, Any]]] = {}   # device path only
 
     def step(self) -> None:
+        """Update every parameter from ``model.grads`` in place, then advance the iteration.
+
+        On a device the same update runs on the flat parameter vector
+        (:mod:`tinybcnn.flatparams`), as SGD's does: about ten operations in all instead of
+        about ten per parameter, the same numbers element by element.
+        """
         lr = self.lr
         t = self.iteration + 1
         c1, c2 = 1.0 - self.beta1**t, 1.0 - self.beta2**t
+        flat = flat_params(self.model)
+        if flat is not None:
+            self._flat_step(flat, lr, c1, c2)
+            self.iteration = t
+            return
         params, grads = self.model.params, self.model.grads
         for name, theta in params.items():
             g = grads[name]
@@ -167,3 +179,25 @@ class Adam(_Optimizer):
             s += (1.0 - self.beta2) * (g * g)
             theta -= (lr / c1) * m / (xp_of(s).sqrt(s / c2) + self.eps)
         self.iteration = t
+
+    def _flat_step(self, flat: FlatParams, lr: float, c1: float, c2: float) -> None:
+        """The update of :meth:`step` on whole vectors. The moment vectors' views are this
+        optimiser's ``m:`` and ``s:`` buffers (so :meth:`state_dict` sees them); a buffer
+        replaced by :meth:`load_state_dict` is copied into a new vector on the next step."""
+        params = self.model.params
+        g, _ = flat.vector_of(self.model.grads, flat.grads)      # the objective's, if current
+        moments = []
+        for kind in ("m", "s"):
+            per_param = {k: self._buffer(kind, k, params[k]) for k in flat.names}
+            cached = self._flat_moments.get(kind)
+            vector, views = flat.vector_of(per_param, cached)
+            if cached is None or views is not cached[1]:
+                self._flat_moments[kind] = (vector, views)
+                self.buffers.update({f"{kind}:{k}": views[k] for k in flat.names})
+            moments.append(vector)
+        m, s = moments
+        m *= self.beta1
+        m += (1.0 - self.beta1) * g
+        s *= self.beta2
+        s += (1.0 - self.beta2) * (g * g)
+        flat.theta -= (lr / c1) * m / (flat.xp.sqrt(s / c2) + self.eps)

@@ -30,11 +30,11 @@ from .backend import check_namespace, device_memory, namespace_name, to_namespac
 from .functional import log_softmax
 from .functional.checks import positive_int as check_positive_int
 from .metrics import mc_test_log_likelihood
-from .random import make_rng
+from .random import MCStream, make_rng, mc_stream
 
 __all__ = ["Prediction", "RegressionPrediction", "standard_predict", "mc_predict",
-           "mc_predict_regression", "entropy", "variation_ratio_probs", "default_memory_budget",
-           "default_batch_size"]
+           "mc_predict_loop", "mc_predict_regression", "entropy", "variation_ratio_probs",
+           "default_memory_budget", "default_batch_size", "inputs_for"]
 
 # Bytes of activations MC prediction may hold by default. Moderate chunks stay in cache and
 # avoid page faults on huge temporaries: on 2 CPU cores, budgets of tens of MiB ran about
@@ -207,6 +207,16 @@ def _validate_inputs(x: Any, batch_size: Any) -> None:
         raise ValueError("x contains NaN or infinite values")
 
 
+def inputs_for(model: Any, x: Any) -> Any:
+    """``x`` checked (as every prediction checks it) and moved to the model's namespace.
+
+    For a caller that predicts the same inputs more than once (standard and MC): host data
+    then goes to the device once, not once per prediction.
+    """
+    _validate_inputs(x, None)
+    return _check_input(model, x)
+
+
 def standard_predict(model: Any, x: Any, batch_size: int = 1000) -> Prediction:
     """One deterministic pass (dropout off: weight averaging).
 
@@ -303,25 +313,29 @@ def _stack(h: Any, samples: int) -> Any:
                       (samples * h.shape[0], *h.shape[1:]))
 
 
-def _sample_outputs(model: Any, xb: Any, samples: int, start: int, rng: Any, chunk: int,
-                    stacked: bool = True, transform: Any = None) -> Any:
+def _sample_outputs(model: Any, xb: Any, samples: int, start: int, stream: MCStream,
+                    first_image: int, chunk: int, stacked: bool = True,
+                    transform: Any = None) -> Any:
     """Outputs of ``samples`` passes on the inputs ``xb``, shape (T, B, ...), float64.
 
-    Stacked: the deterministic prefix (layers before ``start``) runs once, then ``chunk``
-    passes run as one stacked batch at a time. ``transform`` (e.g. log-softmax) is applied in
-    the model's dtype; the result stays in the model's namespace (on the device for CuPy).
+    ``xb`` holds images ``first_image …`` of the stream. Stacked: the deterministic prefix
+    (layers before ``start``) runs once, then ``chunk`` passes run as one stacked batch at a
+    time. ``transform`` (e.g. log-softmax) is applied in the model's dtype; the result stays
+    in the model's namespace (on the device for CuPy).
     """
     transform = transform or (lambda out: out)
     xp = xp_of(xb)
+    b = xb.shape[0]
     parts = []
     if not stacked:  # the naive way: T full passes, prefix included
-        for _ in range(samples):
+        for t in range(samples):
+            rng = stream.block(t, 1, first_image, b)
             parts.append(transform(model.forward(xb, rng=rng))[None, ...])
     else:
         h = model.forward(xb, stop=start)                         # deterministic prefix, once
-        b = h.shape[0]
         for t0 in range(0, samples, chunk):
             t = min(chunk, samples - t0)
+            rng = stream.block(t0, t, first_image, b)             # the masks of these rows
             out = transform(model.forward(_stack(h, t), rng=rng, start=start))   # (t·B, ...)
             parts.append(xp.reshape(out, (t, b, *out.shape[1:])))
     out = parts[0] if len(parts) == 1 else xp.concat(parts)
@@ -331,7 +345,7 @@ def _sample_outputs(model: Any, xb: Any, samples: int, start: int, rng: Any, chu
 def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng: Any = None,
                batch_size: int | None = None, memory_budget: int | None = None,
                return_samples: bool = False, std_error: bool = False,
-               stacked: bool = True) -> Prediction:
+               stacked: bool = True, first_image: int = 0) -> Prediction:
     """Monte Carlo dropout prediction: average ``samples`` stochastic passes.
 
     Parameters
@@ -341,9 +355,10 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     samples : int
         Number of passes ``T``.
     seed : int, optional
-        Seeds a fresh mask generator (ignored when ``rng`` is given).
-    rng : generator, optional
-        A generator for the model's namespace (see :func:`tinybcnn.random.make_rng`).
+        Keys the masks (see Notes); None draws fresh entropy. Ignored when ``rng`` is given.
+    rng : numpy.random.Generator or CounterRNG, optional
+        Keys the masks by one draw from it instead of ``seed``
+        (:func:`tinybcnn.random.mc_stream`), on any backend.
     batch_size : int, optional
         Inputs per deterministic-prefix batch (default :func:`default_batch_size`: 200 on a
         CPU, 1000 on a GPU).
@@ -358,6 +373,10 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
         Also return the Monte Carlo standard error of the mean probabilities.
     stacked : bool
         ``False`` runs ``T`` separate full passes instead (the naive way, for benchmarks).
+    first_image : int
+        The index of ``x[0]`` in the mask stream: predicting ``x[a:b]`` with
+        ``first_image=a`` gives rows ``a:b`` of predicting ``x``, so callers that split the
+        images themselves get the same result.
 
     Returns
     -------
@@ -368,17 +387,20 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     ``p̄ = (1/T) Σ_t p_t``, ``H[p̄] = −Σ_k p̄_k log p̄_k``,
     ``MI = H[p̄] − (1/T) Σ_t H[p_t]``, ``variation ratio = 1 − f_mode / T``.
 
-    The masks are drawn from ``rng`` in the order the batches and chunks run, and the plan
-    of batches and chunks is measured from what the layers hold (see ``_plan``). So the
-    samples, and the result within its Monte Carlo error, depend on ``batch_size`` and
-    ``memory_budget`` and can change with a version whose layers keep more or less; give
-    both explicitly where a prediction must repeat bit for bit across versions or devices.
+    The mask of pass ``t`` for image ``first_image + n`` at the ``l``-th dropout layer
+    depends on ``(seed, t, first_image + n, l)`` only (:class:`tinybcnn.random.MCStream`):
+    not on ``batch_size``, ``memory_budget``, the plan of batches and chunks measured from
+    them, ``stacked``, or the backend. So the same seed gives the same probabilities bit for
+    bit on one backend, and up to float rounding on another (the same masks on NumPy, CuPy
+    and array_api_strict). :func:`mc_predict_loop` is the textbook twin: the ``T``-pass loop.
     """
     _validate_inputs(x, batch_size)
     samples = check_positive_int(samples, "samples")
     x = _check_input(model, x)
     xp = xp_of(x)
-    rng = rng if rng is not None else make_rng(seed, like=x)
+    if int(first_image) != first_image or first_image < 0:
+        raise ValueError(f"first_image must be an integer >= 0, got {first_image!r}")
+    stream = mc_stream(seed, rng, like=x)
     start = model.first_stochastic()
     batch_size, budget = _defaults(xp, batch_size, memory_budget)
 
@@ -386,7 +408,8 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     sums, squares, exp_entropy, votes, per_sample = [], [], [], [], []
     batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
     for s in _batches(x.shape[0], batch_size):
-        p_t = xp.exp(_sample_outputs(model, x[s, ...], samples, start, rng, chunk, stacked,
+        p_t = xp.exp(_sample_outputs(model, x[s, ...], samples, start, stream,
+                                     first_image + s.start, chunk, stacked,
                                      transform=log_softmax))      # (T, B, K)
         k = p_t.shape[-1]
         sums.append(xp.sum(p_t, axis=0))
@@ -414,6 +437,30 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
         var *= samples / max(samples - 1, 1)
         result.std_error = np.sqrt(var / samples)
     return result
+
+
+def mc_predict_loop(model: Any, x: Any, samples: int = 50, seed: int = 0,
+                    first_image: int = 0) -> Prediction:
+    """The textbook twin of :func:`mc_predict`: ``T`` full stochastic passes in a loop.
+
+    Pass ``t`` runs the whole network over all of ``x`` with the masks of pass ``t``, the
+    same masks :func:`mc_predict` draws for the same ``seed`` and ``first_image``; the
+    summaries are Gal's, computed on the host in float64. Slow (no shared prefix, no
+    stacking) and memory-hungry on large ``x``: for checks and teaching.
+    """
+    _validate_inputs(x, None)
+    x = _check_input(model, x)
+    stream = mc_stream(seed, like=x)
+    p_t = np.stack([np.exp(to_numpy(log_softmax(model.forward(
+        x, rng=stream.block(t, 1, first_image, x.shape[0])))).astype(np.float64))
+        for t in range(samples)])                                   # (T, N, K)
+    p_mean = np.sum(p_t, axis=0) / samples                          # p̄ = (1/T) Σ_t p_t
+    votes = np.stack([np.sum(np.argmax(p_t, axis=-1) == k, axis=0)
+                      for k in range(p_t.shape[-1])], axis=-1)     # passes per class (N, K)
+    return Prediction(probs=p_mean, entropy=entropy(p_mean),
+                      mutual_info=entropy(p_mean) - np.mean(entropy(p_t), axis=0),
+                      variation_ratio=1.0 - votes.max(axis=1) / samples, samples=samples,
+                      sample_probs=p_t)
 
 
 def _cat(parts: list[Any], axis: int = 0) -> Any:
@@ -479,13 +526,13 @@ def mc_predict_regression(model: Any, x: Any, tau: float, samples: int = 50,
     _validate_inputs(x, batch_size)
     samples = check_positive_int(samples, "samples")
     x = _check_input(model, x)
-    rng = rng if rng is not None else make_rng(seed, like=x)
+    stream = mc_stream(seed, rng, like=x)
     start = model.first_stochastic()
     outs = []
     batch_size, budget = _defaults(xp_of(x), batch_size, memory_budget)
     batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
     for s in _batches(x.shape[0], batch_size):
-        outs.append(_sample_outputs(model, x[s, ...], samples, start, rng, chunk))
+        outs.append(_sample_outputs(model, x[s, ...], samples, start, stream, s.start, chunk))
     y_t = to_numpy(_cat(outs, axis=1))                            # (T, N) or (T, N, D)
     result = RegressionPrediction(mean=y_t.mean(axis=0), variance=1.0 / tau + y_t.var(axis=0),
                                   samples=y_t)

@@ -22,6 +22,7 @@ Masks are *inverted* dropout masks: ``z / keep`` with ``z ~ Bernoulli(keep)`` an
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -31,7 +32,7 @@ from .backend import _dtype_in, array_namespace, get_backend, namespace_name, xp
 
 __all__ = ["make_rng", "rng_for", "step_rng", "step_key", "child_seeds", "CounterRNG",
            "check_drop_probability", "bernoulli_mask", "keep_threshold", "splitmix64",
-           "SharedDraws", "PartDraws"]
+           "SharedDraws", "PartDraws", "MCStream", "MCBlock", "mc_stream"]
 
 _MASK64 = 2**64 - 1
 _GOLDEN = 0x9E3779B97F4A7C15  # 2**64 / golden ratio: SplitMix64's counter increment
@@ -94,7 +95,8 @@ class CounterRNG:
         constants are made once per namespace and device and shared by every generator
         (training makes one generator per step); only the key is made per generator."""
         if self._consts is None:
-            where = (namespace_name(self.xp), str(self.device))
+            # keyed by the module itself: a namespace made anew (a test double) gets its own
+            where = (self.xp, str(self.device))
             fixed = _SHARED_CONSTANTS.get(where)
             if fixed is None:
                 fixed = tuple(self._word(c) for c in (_GOLDEN, _MIX1, _MIX2))
@@ -261,6 +263,11 @@ def bernoulli_mask(rng: Any, shape: tuple[int, ...], p: float, dtype: Any = np.f
         return _numpy_mask(rng, shape, keep, dtype)
     if isinstance(rng, CounterRNG):
         return _counter_mask(rng, shape, keep, dtype)
+    if isinstance(rng, MCBlock):
+        if xp is not None and namespace_name(xp) != namespace_name(rng.stream.xp):
+            raise TypeError(f"an MC stream on {namespace_name(rng.stream.xp)} cannot draw masks "
+                            f"for {namespace_name(xp)} arrays")
+        return rng.mask(tuple(shape), keep, dtype)
     if isinstance(rng, PartDraws):
         if xp is not None and xp is not np:
             raise TypeError("a split batch's draws are NumPy arrays; they cannot be masks for "
@@ -286,7 +293,7 @@ def _counter_mask(rng: CounterRNG, shape: tuple[int, ...], keep: float, dtype: A
 def _mask_values(rng: CounterRNG, keep: float, dtype: Any) -> tuple[Any, Any]:
     """``1 / keep`` and ``0`` as 0-d arrays of ``dtype`` on the generator's device, made once
     per namespace, device, ``keep`` and dtype (they are only ever read)."""
-    where = (namespace_name(rng.xp), str(rng.device), keep, str(dtype))
+    where = (rng.xp, str(rng.device), keep, str(dtype))
     found = _SHARED_CONSTANTS.get(where)
     if found is None:
         xp = rng.xp
@@ -402,3 +409,193 @@ class PartDraws:
 
     def __repr__(self) -> str:
         return f"PartDraws(rows {self.start}:{self.stop} of {self.shared.batch})"
+
+
+# ---------------------------------------------------------------------------------------
+# MC dropout: masks keyed by (seed, pass, image, layer)
+# ---------------------------------------------------------------------------------------
+
+_MC_TAG = 0x4D43          # "MC": keeps MC keys apart from training's (seed, iteration) keys
+_PASS_SHIFT = 40          # counter = pass · 2**40 + image · words_per_image + word
+_MAX_PASSES = 2**(64 - _PASS_SHIFT)
+
+
+def _lane_bits(keep: float) -> tuple[int, int]:
+    """Bits per mask element and the threshold below which an element is kept.
+
+    One bit when ``keep`` is 1/2 (the usual case: 64 elements per random word), else the
+    width :func:`keep_threshold` picks (8, 16 or 32 bits), so ``P(kept) = threshold / 2**bits``.
+    """
+    if keep * 2 == 1.0:
+        return 1, 1
+    int_type, threshold = keep_threshold(keep)
+    return 8 * int_type.itemsize, threshold
+
+
+class MCStream:
+    """The masks of Monte Carlo dropout, each a function of (seed, pass, image, layer) only.
+
+    Mask element ``j`` of image ``i`` in pass ``t`` at the ``l``-th dropout layer is a lane
+    of SplitMix64 word ``(t · 2**40 + i · W_l + j // L)`` of the stream keyed by
+    ``(seed, l)`` (``W_l`` words per image, ``L`` lanes per word): the same bits whichever
+    batch, chunk of passes or memory budget the image is predicted in, and on every
+    namespace (NumPy, array_api_strict, CuPy), so a GPU's MC prediction equals the CPU's
+    up to rounding.
+
+    Parameters
+    ----------
+    seed : int or sequence of int
+        Hashed with the layer index into each layer's 64-bit key (``SeedSequence``).
+    xp : namespace
+        Where masks are computed (the model's).
+    device : optional
+        The arrays' device (``x.device``); the namespace default if None.
+
+    Notes
+    -----
+    A forward pass asks for masks through a :class:`MCBlock` (:meth:`block`): the rows of
+    the stacked batch it runs, pass-major as ``tinybcnn.predict`` stacks them.
+    """
+
+    def __init__(self, seed: Any, xp: Any = np, device: Any = None) -> None:
+        self.seed = [int(s) for s in (seed if isinstance(seed, (list, tuple)) else [seed])]
+        self.xp, self.device = xp, device
+        self._keys: list[int] = []
+        self._consts: tuple[Any, ...] | None = None
+
+    def key(self, layer: int) -> int:
+        """The 64-bit key of the ``layer``-th dropout layer's stream."""
+        while len(self._keys) <= layer:
+            self._keys.append(_key_from_seed([*self.seed, _MC_TAG, len(self._keys)]))
+        return self._keys[layer]
+
+    def block(self, first_pass: int, passes: int, first_image: int, images: int) -> MCBlock:
+        """The masks of passes ``first_pass …+passes`` over images ``first_image …+images``,
+        for one forward pass over their stacked rows (row ``t·images + b``)."""
+        if first_pass < 0 or first_pass + passes > _MAX_PASSES or first_image < 0:
+            raise ValueError(f"passes {first_pass}+{passes} or first image {first_image} out "
+                             f"of the MC stream's range (passes < {_MAX_PASSES})")
+        return MCBlock(self, first_pass, passes, first_image, images)
+
+    def words(self, layer: int, first_pass: int, passes: int, first_image: int, images: int,
+              per_image: int) -> Any:
+        """SplitMix64 words of a block at one layer, shape ``(passes · images, per_image)``."""
+        if (first_image + images) * per_image > 2**_PASS_SHIFT:
+            raise ValueError(f"{first_image + images} images of {per_image} words each "
+                             f"overflow the MC stream's 2**{_PASS_SHIFT} words per pass")
+        xp, dev, u64 = self.xp, self.device, self.xp.uint64
+        golden, mix1, mix2 = self._constants()
+        t = xp.arange(first_pass, first_pass + passes, dtype=u64, device=dev) << _PASS_SHIFT
+        i = xp.arange(first_image, first_image + images, dtype=u64, device=dev) * per_image
+        row = xp.reshape(xp.reshape(t, (passes, 1)) + xp.reshape(i, (1, images)),
+                         (passes * images, 1))
+        j = xp.reshape(xp.arange(0, per_image, dtype=u64, device=dev), (1, per_image))
+        z = _word(xp, dev, self.key(layer)) + (row + j) * golden
+        z = (z ^ (z >> 30)) * mix1
+        z = (z ^ (z >> 27)) * mix2
+        return z ^ (z >> 31)
+
+    def _constants(self) -> tuple[Any, ...]:
+        if self._consts is None:
+            self._consts = tuple(_word(self.xp, self.device, c) for c in (_GOLDEN, _MIX1, _MIX2))
+        return self._consts
+
+    def __repr__(self) -> str:
+        return f"MCStream(seed={self.seed}, xp={namespace_name(self.xp)})"
+
+
+class MCBlock:
+    """The ``rng`` of one stacked forward pass of MC prediction (see :meth:`MCStream.block`).
+
+    Each call of :func:`bernoulli_mask` is the next dropout layer's; its mask has one row per
+    (pass, image) of the block, pass-major.
+    """
+
+    def __init__(self, stream: MCStream, first_pass: int, passes: int, first_image: int,
+                 images: int) -> None:
+        self.stream = stream
+        self.first_pass, self.passes = first_pass, passes
+        self.first_image, self.images = first_image, images
+        self.layer = 0
+
+    def mask(self, shape: tuple[int, ...], keep: float, dtype: Any) -> Any:
+        """The next dropout layer's inverted mask, ``shape = (passes · images, ...)``."""
+        rows = self.passes * self.images
+        if shape[0] != rows:
+            raise ValueError(f"an MC block of {self.passes} passes over {self.images} images "
+                             f"draws masks of {rows} rows, not {shape[0]}")
+        layer, self.layer = self.layer, self.layer + 1
+        stream, xp = self.stream, self.stream.xp
+        if keep >= 1.0:
+            return xp.ones(shape, dtype=dtype, device=stream.device)
+        per_row = math.prod(shape[1:])
+        bits, threshold = _lane_bits(keep)
+        lanes = 64 // bits
+        words = stream.words(layer, self.first_pass, self.passes, self.first_image,
+                             self.images, -(-per_row // lanes))
+        if xp is np:
+            return _mask_from_lanes(words, bits, threshold, shape, keep, dtype)
+        shifts = xp.arange(0, 64, bits, dtype=xp.uint64, device=stream.device)
+        u = (xp.reshape(words, (*words.shape, 1)) >> shifts) & (2**bits - 1)
+        u = xp.reshape(u, (rows, words.shape[1] * lanes))[:, :per_row]
+        scale, zero = _mask_values(_Where(xp, stream.device), keep, _dtype_in(xp, dtype))
+        return xp.reshape(xp.where(u < threshold, scale, zero), shape)
+
+    def __repr__(self) -> str:
+        return (f"MCBlock(passes {self.first_pass}+{self.passes}, images "
+                f"{self.first_image}+{self.images}, next layer {self.layer})")
+
+
+class _Where:
+    """The (xp, device) pair :func:`_mask_values` reads off a generator."""
+
+    def __init__(self, xp: Any, device: Any) -> None:
+        self.xp, self.device = xp, device
+
+
+def _mask_from_lanes(words: np.ndarray, bits: int, threshold: int, shape: tuple[int, ...],
+                     keep: float, dtype: Any) -> np.ndarray:
+    """NumPy's fast way to the same lanes: a little-endian view of the words (bit ``k`` of a
+    word is lane ``k`` for one-bit lanes, via ``unpackbits``), then the mask."""
+    rows, per_row = shape[0], math.prod(shape[1:])
+    little = words.astype("<u8", copy=False)
+    scale = np.asarray(1.0 / keep, dtype=dtype)
+    if bits == 1:  # kept where the bit is 0 (u < 1): the inverted bits are the kept flags
+        kept = np.unpackbits((~little).view(np.uint8), axis=1, bitorder="little")[:, :per_row]
+        return np.multiply(kept, scale, dtype=dtype).reshape(shape)    # one pass, no compare
+    u = little.view(f"<u{bits // 8}").reshape(rows, -1)[:, :per_row]
+    mask = (u < u.dtype.type(threshold)).astype(dtype)
+    mask *= scale
+    return mask.reshape(shape)
+
+
+def _word(xp: Any, device: Any, c: int) -> Any:
+    """The 64-bit ``c`` as a 0-d uint64 array, built from 32-bit halves (every namespace
+    takes those as scalars; not every one takes a Python int above 2**63)."""
+    hi = xp.full((), c >> 32, dtype=xp.uint64, device=device)
+    return (hi << 32) | (c & 0xFFFFFFFF)
+
+
+def mc_stream(seed: Any = 0, rng: Any = None, like: Any = None) -> MCStream:
+    """The :class:`MCStream` of an MC prediction, for arrays ``like``.
+
+    Keyed by ``seed`` (fresh entropy if None), or, when ``rng`` is given, by one draw from it:
+    a 63-bit integer from a :class:`numpy.random.Generator` (whatever the arrays' namespace:
+    no mask is drawn on the host), or the key and counter of a :class:`CounterRNG`, whose
+    counter then moves on by one. Either way the caller's generator moves on by the same
+    amount however many images or passes are predicted.
+    """
+    if rng is not None:
+        if isinstance(rng, np.random.Generator):
+            seed = int(rng.integers(2**63))
+        elif isinstance(rng, CounterRNG):
+            seed, rng.counter = [rng.key, rng.counter], rng.counter + 1
+        else:
+            raise TypeError("MC prediction takes a seed, a numpy.random.Generator or a "
+                            f"tinybcnn CounterRNG as its generator, not {type(rng).__name__}")
+    elif seed is None:
+        seed = int(np.random.SeedSequence().entropy)
+    if like is None:
+        return MCStream(seed)
+    xp = xp_of(like)
+    return MCStream(seed, xp, None if xp is np else like.device)

@@ -40,7 +40,7 @@ from .files.rundir import FolderKind, OutDirError, check_out_dir, refuse, writin
 from .models import lenet
 from .objective import Objective
 from .optim import SGD, inv
-from .predict import Prediction, mc_predict, standard_predict
+from .predict import Prediction, inputs_for, mc_predict, standard_predict
 from .runconfig import (
     CHECKPOINT,
     CONFIG,
@@ -334,6 +334,7 @@ def evaluate(model: Any, x: np.ndarray, labels: np.ndarray, samples: int = 50,
         ``{"samples", "n_test", "standard": {error, nll, brier, ece}, "mc": {...}}``
     standard, mc : Prediction
     """
+    x = inputs_for(model, x)     # on a device model: the test set is sent there once
     std = standard_predict(model, x)
     mc = mc_predict(model, x, samples=samples, seed=seed)
     result = {"samples": int(samples), "n_test": int(len(labels)),

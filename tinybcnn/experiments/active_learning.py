@@ -61,7 +61,6 @@ from ..models import lenet
 from ..objective import Objective
 from ..optim import Adam
 from ..predict import entropy, mc_predict, standard_predict
-from ..random import rng_for
 from ..threads import small_work_threads
 from ..train import Trainer
 from . import figures
@@ -279,10 +278,8 @@ def acquire(name: str, model: Any, x_pool: np.ndarray, k: int, samples: int,
     function, passes = ACQUISITIONS[name]
     with small_work_threads():
         if passes == "mc":
-            # masks on the model's device: rng itself on NumPy, a device generator keyed
-            # from it elsewhere (a NumPy generator cannot draw device masks)
-            masks = rng_for(rng, next(iter(model.params.values())))
-            probs = mc_predict(model, x_pool, samples=samples, rng=masks,
+            # the masks are keyed by one draw of rng, the same on every backend
+            probs = mc_predict(model, x_pool, samples=samples, rng=rng,
                                return_samples=True).sample_probs
         elif passes == "standard":
             probs = standard_predict(model, x_pool).probs[None]              # (1, M, K)

@@ -1,4 +1,4 @@
-"""An experiment's output folder under :mod:`tinybcnn.rundir`'s rule.
+"""An experiment's output folder under :mod:`tinybcnn.files.rundir`'s rule.
 
 An experiment folder holds what experiments wrote there: ``<name>.json`` (the results record),
 ``<name>_details.json``, a run's state ``<name>_state.json`` (active learning's, for

@@ -1,7 +1,7 @@
 """One protocol for every experiment: a :class:`Request` in, the results file's path out.
 
 :func:`run` is the same for every experiment and names none: it checks the arguments every
-experiment shares, takes the output folder under :mod:`tinybcnn.rundir`'s rule and lock, and
+experiment shares, takes the output folder under :mod:`tinybcnn.files.rundir`'s rule and lock, and
 calls the experiment module's ``main(request)``. Each experiment module provides
 
 ``FULL``, ``QUICK``
@@ -91,7 +91,7 @@ class Request:
 def run(module: ModuleType, request: Request) -> Path:
     """Run the experiment ``module`` as ``request`` asks; return its results file.
 
-    The output folder follows :mod:`tinybcnn.rundir`'s rule: new, empty or an experiment folder
+    The output folder follows :mod:`tinybcnn.files.rundir`'s rule: new, empty or an experiment folder
     of this package (never a user's folder, a symlink or a training run), written by one
     experiment at a time; checked here before any data is loaded, and again under the lock.
     """

@@ -70,7 +70,8 @@ def softmax_cross_entropy_forward(logits: Any, labels: Any,
         # reading device labels back to raise would stall the device (a host
         # synchronisation): a label outside [0, K) matches no class and makes the loss NaN
         missed = xp.any(xp.logical_not(xp.any(hit, axis=1)))
-        loss = xp.where(missed, xp.asarray(math.nan, dtype=loss.dtype, device=loss.device),
+        # (NaN made by a fill kernel: asarray(nan) would copy 4 bytes from the host per step)
+        loss = xp.where(missed, xp.full((), math.nan, dtype=loss.dtype, device=loss.device),
                         loss)
     return loss, {"log_p": log_p, "hit": hit}
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ...backend import is_numpy, namespace_name, to_namespace, xp_of
+from ...backend import is_numpy, to_namespace, xp_of
 from ..checks import check_ndim
 from ..im2col import check_cols, conv_output_shape, span, zero_pad
 
@@ -174,7 +174,8 @@ def zero_column(n: int, like: Any) -> Any:
     """An ``(n, 1)`` array of zeros in ``like``'s namespace, device and dtype: the zero slot
     that gathers read for absent entries. Made once and shared (it is only ever read)."""
     xp = xp_of(like)
-    key = ("zeros", n, str(like.dtype), namespace_name(xp), str(like.device))
+    # keyed by the namespace module itself: one made anew (a test double) gets its own arrays
+    key = ("zeros", n, str(like.dtype), xp, str(like.device))
     found = _DEVICE_INDICES.get(key)
     if found is None:
         found = (None, xp.zeros((n, 1), dtype=like.dtype, device=like.device))
@@ -241,7 +242,7 @@ def device_index(index: np.ndarray, like: Any) -> Any:
     """``index`` (a cached host array) as an array of ``like``'s namespace and device, copied
     there once per (index, device) and then reused: no host-to-device copy in a step."""
     xp = xp_of(like)
-    key = (id(index), namespace_name(xp), str(like.device))
+    key = (id(index), xp, str(like.device))
     found = _DEVICE_INDICES.get(key)
     if found is None or found[0] is not index:
         with _DEVICE_INDICES_LOCK:
