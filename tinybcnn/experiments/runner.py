@@ -91,8 +91,8 @@ class Request:
 def run(module: ModuleType, request: Request) -> Path:
     """Run the experiment ``module`` as ``request`` asks; return its results file.
 
-    The output folder follows :mod:`tinybcnn.files.rundir`'s rule: new, empty or an experiment folder
-    of this package (never a user's folder, a symlink or a training run), written by one
+    The output folder follows :mod:`tinybcnn.files.rundir`'s rule: new, empty or an experiment
+    folder of this package (never a user's folder, a symlink or a training run), written by one
     experiment at a time; checked here before any data is loaded, and again under the lock.
     """
     seed = request.seed
