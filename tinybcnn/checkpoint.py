@@ -379,16 +379,34 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     ------
     CheckpointError
         If the file is missing, not a tinybcnn checkpoint, of another format version,
-        holds object arrays (pickle), or fails its checksum.
+        holds object arrays (pickle), fails its checksum, or holds NaN or infinite weights.
     """
     path = Path(path)
     arrays = _read_arrays(path)
     header = _parse_header(path, arrays)
     _verify_checksum(path, header, arrays)
     try:
-        return _split(path, header, arrays)
+        ckpt = _split(path, header, arrays)
     except (KeyError, TypeError, AttributeError) as exc:  # a header of the wrong structure
         raise CheckpointError(f"{path}: malformed checkpoint header ({exc!r})") from None
+    _check_finite(path, ckpt.params)
+    return ckpt
+
+
+def _check_finite(path: Path, params: dict[str, np.ndarray]) -> None:
+    """Refuse NaN or infinite weights, naming the first parameter that holds one.
+
+    Training never saves them (it stops on a non-finite loss and keeps the last good
+    checkpoint), so such a file was damaged or written by something else; used, it would
+    predict class 0 for every image and print NaN where JSON allows none.
+    """
+    for name, value in params.items():
+        if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+            bad = int(np.count_nonzero(~np.isfinite(value)))
+            raise CheckpointError(f"{path}: parameter {name} is not finite ({bad:,} NaN or "
+                                  "infinite values): training never saves such weights, so "
+                                  "the file was damaged or written by another tool; use an "
+                                  "earlier checkpoint or train again")
 
 
 def _shape(spec: Any) -> tuple[int, ...] | None:

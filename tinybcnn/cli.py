@@ -421,7 +421,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if tuple(x.shape[1:]) != tuple(model.in_shape):
         raise ValueError(f"{args.images}: the model takes images of shape "
                          f"{tuple(model.in_shape)[1:]}, got {tuple(x.shape[2:])}")
-    pred = _predict_with_progress(model, x, args.samples, args.seed, not args.quiet)
+    import numpy as np
+
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the one line below
+        pred = _predict_with_progress(model, x, args.samples, args.seed, not args.quiet)
+    _check_finite_prediction(pred, args.run_dir)
     names = class_names(config.dataset, int(pred.probs.shape[1]))
     if args.format != "text":
         from .report import write_predictions
@@ -435,6 +439,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                              pred.mutual_info, strict=True)):
         print(f"{i:6d} {int(k):6d} {prob:6.3f} {h:8.3f} {mi:7.3f}  {names[int(k)]}")
     return 0
+
+
+def _check_finite_prediction(pred: Any, run_dir: str) -> None:
+    """Refuse predictions that are not numbers: finite but huge weights overflow the logits
+    and softmax gives NaN. Printed, they would read as class 0; as JSON, they are not JSON."""
+    import numpy as np
+
+    bad = int(np.count_nonzero(~np.all(np.isfinite(pred.probs), axis=1)))
+    if bad:
+        raise ValueError(f"{Path(run_dir) / 'checkpoint.npz'}: the model's outputs are not "
+                         f"finite (NaN) for {bad:,} of {len(pred.probs):,} images: its weights "
+                         "are so large that the logits overflow; nothing was written")
 
 
 def _predict_with_progress(model: Any, x: Any, samples: int, seed: int, progress: bool,
