@@ -254,6 +254,7 @@ def _set_backend(args: argparse.Namespace) -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    args.kept = f"the files written in {args.out} are kept"
     run_demo(out=args.out, seed=args.seed, train_size=args.train_size,
              test_size=args.test_size, iterations=args.iterations, samples=args.samples,
              quick=args.quick, progress=not args.quiet, replace=args.replace)
@@ -282,6 +283,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     trainer, history = train_run(config, args.out, resume=args.resume,
                                  progress=not args.quiet,
                                  total=(args.iterations, args.epochs), replace=args.replace)
+    args.kept = f"the run in {args.out} is trained and kept"
     last = history.rows[-1] if history.rows else {}
     summary = ", ".join(f"{k} {last[k]:.4f}" for k in ("std_error", "mc_error")
                         if last.get(k) is not None)
@@ -366,8 +368,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if result.get("iteration") is not None:
         scored += f"; checkpoint at iteration {result['iteration']:,}"
     rows = [("standard", result["standard"]), (f"MC (T={result['samples']})", result["mc"])]
-    print(results_table(rows, scored, [metrics_file(args.run_dir, args.dataset,
-                                                    args.data_dir)]))
+    written = metrics_file(args.run_dir, args.dataset, args.data_dir)
+    args.kept = f"{written} was written and is kept"
+    print(results_table(rows, scored, [written]))
     return 0
 
 
@@ -490,6 +493,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in ("rounds", "pool_subset", "samples",
                                                "acquisitions", "thresholds")
                  if getattr(args, k, None) is not None}
+    args.kept = f"the files written in {args.out} are kept"
     result_path = experiments.run(args.name, out=args.out, dataset=args.dataset,
                                   data_dir=args.data_dir, quick=args.quick, seeds=args.seeds,
                                   iterations=args.iterations, seed=args.seed,
@@ -524,7 +528,65 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: Any = None, line: str | None = None) -> None:
     """Warnings as one line each on stderr, like the errors: no source path, no code line."""
-    print(f"tinybcnn: warning: {message}", file=sys.stderr if file is None else file)
+    _say(f"tinybcnn: warning: {message}", file)
+
+
+def _say(line: str, file: Any = None) -> None:
+    """Print a message line (warning, error, interruption) on stderr, or drop it: a closed
+    stderr (``2>&-``, ``sys.stderr`` None) or a full one never sends it into stdout, which
+    holds the results, and never turns a finished command into a failed one."""
+    stream = file if file is not None else sys.stderr
+    if stream is None:
+        return
+    try:
+        print(line, file=stream, flush=True)
+    except (OSError, ValueError):  # full, or closed after start-up
+        pass
+
+
+class _StdoutFailed(Exception):
+    """Writing the results to stdout failed (``> /dev/full``, a closed pipe end); not an
+    OSError, so that no handler of file errors mistakes it for one of the run's files."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Stdout:
+    """``sys.stdout`` while a command runs: a failed write or flush is :class:`_StdoutFailed`
+    (a reader that left, BrokenPipeError, stays itself: that is no failure)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _StdoutFailed(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _StdoutFailed(exc) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _silence_stdout() -> None:
+    """Point stdout's descriptor at /dev/null, so that the interpreter's final flush of what
+    could not be written does not fail again (a second message, exit code 120)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -538,56 +600,73 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     args = parser.parse_args(argv)
     args.given = _given_options(parser, args.command, argv)  # what the user typed, not defaults
+    if sys.stdout is None:  # started with stdout closed (>&-): the results would be lost
+        _say(f"tinybcnn: error: stdout is closed, so the results of {args.command} would be "
+             "lost; nothing was done: run it with stdout open (> FILE, or > /dev/null to "
+             "discard them)")
+        return EXIT_BAD_INPUT
+    args.kept = None  # what a command has written and keeps if its results cannot be printed
     # after parsing, so --help and argument errors import none of this
     from .backend import BackendError, NamespaceMismatch
     from .training.errors import TrainingDiverged, TrainingInterrupted
 
     previous_term = _catch_sigterm()
     previous_show, warnings.showwarning = warnings.showwarning, _show_warning
+    previous_stdout, sys.stdout = sys.stdout, _Stdout(sys.stdout)
     try:
         _set_backend(args)
         if hasattr(args, "threads"):  # a command that trains or predicts
             from .threads import apply_threads
 
             apply_threads(args.threads)
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a full stdout fails here, not silently at exit
+        return code
+    except _StdoutFailed as exc:
+        _silence_stdout()
+        _say(f"tinybcnn: error: cannot write the results of {args.command} to stdout "
+             f"({exc.error.strerror or exc.error}); {args.kept or 'no file was written'}")
+        return EXIT_FAILED
     except TrainingInterrupted as exc:
         where = getattr(exc, "checkpoint_path", None)
         again = ("run the same command again to continue" if args.command == "demo"
                  else "continue with --resume")
-        print(f"\ntinybcnn: {_stopped_by()}; checkpoint saved to {where}, {again}"
-              if where else f"\ntinybcnn: {_stopped_by()}", file=sys.stderr)
+        _say(f"\ntinybcnn: {_stopped_by()}; checkpoint saved to {where}, {again}"
+             if where else f"\ntinybcnn: {_stopped_by()}")
         return _interrupt_code()
     except KeyboardInterrupt:
-        print(f"\ntinybcnn: {_stopped_by()}", file=sys.stderr)
+        _say(f"\ntinybcnn: {_stopped_by()}")
         return _interrupt_code()
     except BrokenPipeError:  # e.g. `tinybcnn info | head -1`: the reader left, nothing to say
         # point stdout at /dev/null so the interpreter's final flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except TrainingDiverged as exc:
-        print(f"tinybcnn: error: {exc}", file=sys.stderr)
+        _say(f"tinybcnn: error: {exc}")
         return EXIT_FAILED
     except (ValueError, OSError, BackendError, NamespaceMismatch) as exc:
         # DataError, CheckpointError, NpyFileError and RunLocked are ValueErrors: one line;
         # NamespaceMismatch (a TypeError: host data met a device model) is bad input too
-        print(f"tinybcnn: error: {_error_line(exc)}", file=sys.stderr)
+        _say(f"tinybcnn: error: {_error_line(exc, hasattr(args, 'out'))}")
         return EXIT_BAD_INPUT
     finally:
+        sys.stdout = previous_stdout
         warnings.showwarning = previous_show
         if previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
 
 
-def _error_line(exc: BaseException) -> str:
+def _error_line(exc: BaseException, has_out: bool = True) -> str:
     """The one error line: a full disk names the file and the fix (``[Errno 28] No space left
-    on device`` alone does not say what to do)."""
+    on device`` alone does not say what to do); another ``--out`` is offered only to a command
+    that has one."""
     import errno
 
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         where = f" writing {exc.filename}" if exc.filename else ""
+        other = ", or choose an --out on another disk," if has_out else ""
         return (f"the disk is full{where} ([Errno {exc.errno}] {exc.strerror}); free some "
-                "space there, or choose an --out on another disk, and run the command again")
+                f"space there{other} and run the command again")
     return str(exc)
 
 
