@@ -11,12 +11,15 @@ from tinybcnn.cli import main
 
 def run_cli(argv: list) -> tuple[int, str, str]:
     """``tinybcnn.cli.main(argv)`` in this process: (exit code, stdout, stderr); the backend
-    is restored afterwards."""
+    is restored afterwards. An argument error (argparse exits) is its exit code."""
     out, err = io.StringIO(), io.StringIO()
     before = get_backend()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main([str(a) for a in argv])
+            try:
+                code = main([str(a) for a in argv])
+            except SystemExit as exc:
+                code = exc.code
     finally:
         set_backend(before)
     return code, out.getvalue(), err.getvalue()

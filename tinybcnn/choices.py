@@ -10,7 +10,7 @@ with their sources (:data:`tinybcnn.runs.MODEL_NAMES`, the constants of :mod:`ti
 from __future__ import annotations
 
 __all__ = ["MODEL_NAMES", "MODEL_HELP", "DEMO_TRAIN_SIZE", "DEMO_TEST_SIZE", "DEMO_ITERATIONS",
-           "DEMO_SAMPLES", "EXPERIMENT_NAMES"]
+           "DEMO_SAMPLES", "EXPERIMENT_NAMES", "MAX_SAMPLES"]
 
 #: The models ``--model`` takes (``runs.MODEL_NAMES``): LeNet with dropout after every layer,
 #: after the inner-product layers only (the paper's standard baseline), or none.
@@ -20,6 +20,10 @@ MODEL_HELP = ("lenet-all: dropout after every convolution and dense layer (the B
               "dropout (default lenet-all)")
 #: ``tinybcnn demo``'s defaults (the same numbers as in :mod:`tinybcnn.demo`).
 DEMO_TRAIN_SIZE, DEMO_TEST_SIZE, DEMO_ITERATIONS, DEMO_SAMPLES = 1000, 2000, 2000, 50
+#: The most MC samples any option takes (``--samples``, ``--eval-samples``): far past where the
+#: MC error stops mattering (it falls as 1/sqrt(T)), and a bound on the work one command line
+#: can ask for.
+MAX_SAMPLES = 10_000
 #: ``tinybcnn experiment NAME``.
 EXPERIMENT_NAMES = ("small-data", "mc-samples", "rotation", "ood", "regression",
                     "active-learning")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .backend import BACKENDS
+from .choices import MAX_SAMPLES
 
 __all__ = ["main", "build_parser"]
 
@@ -57,11 +58,13 @@ _non_negative_int = _number(int, 0, math.inf, "an integer >= 0")
 _positive_float = _number(float, 0, math.inf, "a positive number", low_open=True)
 _non_negative_float = _number(float, 0, math.inf, "a number >= 0")
 _drop_probability = _number(float, 0, 1, "a drop probability p in [0, 1)")
-#: The most MC samples ``predict --samples`` takes: far past where the MC error stops
-#: mattering (it falls as 1/sqrt(T)), and a bound on the work one command line can ask for.
-MAX_PREDICT_SAMPLES = 10_000
+#: The most MC samples every ``--samples`` (and ``train --eval-samples``) takes:
+#: :data:`tinybcnn.choices.MAX_SAMPLES`.
+MAX_PREDICT_SAMPLES = MAX_SAMPLES
 _predict_samples = _number(int, 1, MAX_PREDICT_SAMPLES + 1,
                            f"a number of samples from 1 to {MAX_PREDICT_SAMPLES:,}")
+_eval_samples = _number(int, 0, MAX_PREDICT_SAMPLES + 1,
+                        f"a number of samples from 0 to {MAX_PREDICT_SAMPLES:,}")
 
 
 def _dataset(text: str) -> str:
@@ -146,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"test images ({DEMO_TEST_SIZE})")
     p.add_argument("--iterations", type=_positive_int, default=None,
                    help=f"SGD iterations per model (default {DEMO_ITERATIONS}; 60 with --quick)")
-    p.add_argument("--samples", type=_positive_int, default=DEMO_SAMPLES,
+    p.add_argument("--samples", type=_predict_samples, default=DEMO_SAMPLES,
                    help=f"MC samples T ({DEMO_SAMPLES})")
     p.add_argument("--quick", action="store_true", help="a tiny run, for a smoke test")
     _add_replace(p, "train both models afresh, replacing the runs in --out (without it, a run "
@@ -177,11 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="prior length-scale l instead of --weight-decay")
     p.add_argument("--eval-every", type=_positive_int, default=None,
                    help="evaluate and checkpoint every K iterations (default: at the end)")
-    p.add_argument("--eval-samples", type=_non_negative_int, default=20,
-                   help="MC samples in the evaluations during training (20)")
+    p.add_argument("--eval-samples", type=_eval_samples, default=20,
+                   help=f"MC samples in the evaluations during training (20), at most "
+                   f"{MAX_PREDICT_SAMPLES:,}; with --resume it may change (the evaluations "
+                   "only, not the weights)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint; its config.json gives "
-                   "every option except --iterations/--epochs, which set a new total")
+                   "every option except --iterations/--epochs, which set a new total, and "
+                   "--eval-samples")
     _add_replace(p, "train afresh into --out, replacing the finished or interrupted run there")
     _add_common(p)
     p.set_defaults(func=_cmd_train)
@@ -190,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(with --dataset D: RUN_DIR/metrics-D.json)")
     p.add_argument("run_dir", type=_existing_dir)
     _add_data(p, default=None)
-    p.add_argument("--samples", type=_positive_int, default=50, help="MC samples T (50)")
+    p.add_argument("--samples", type=_predict_samples, default=50,
+                   help=f"MC samples T (50), at most {MAX_PREDICT_SAMPLES:,}")
     _add_common(p, out=False)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -221,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="acquisition rounds of 10 images (25)")
     al.add_argument("--pool-subset", type=_positive_int, default=None,
                     help="pool images scored per round (1000; the paper: 2000)")
-    al.add_argument("--samples", type=_positive_int, default=None,
+    al.add_argument("--samples", type=_predict_samples, default=None,
                     help="MC passes T for scoring (20)")
     al.add_argument("--acquisitions", default=None, metavar="A,B,...",
                     help="comma list of random, bald, max_entropy, variation_ratio, "
@@ -280,9 +287,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
                            weight_decay=weight_decay, length_scale=args.length_scale,
                            eval_every=args.eval_every, eval_samples=args.eval_samples,
                            seed=args.seed).validate()
+    eval_samples = args.eval_samples if args.resume and "--eval-samples" in args.given else None
     trainer, history = train_run(config, args.out, resume=args.resume,
                                  progress=not args.quiet,
-                                 total=(args.iterations, args.epochs), replace=args.replace)
+                                 total=(args.iterations, args.epochs), replace=args.replace,
+                                 eval_samples=eval_samples)
     args.kept = f"the run in {args.out} is trained and kept"
     last = history.rows[-1] if history.rows else {}
     summary = ", ".join(f"{k} {last[k]:.4f}" for k in ("std_error", "mc_error")
@@ -294,13 +303,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 #: ``train`` options that set the run's configuration: with ``--resume`` the run's config.json
 #: gives them, so one given with another value is refused (the total, --iterations or --epochs,
-#: is the one a resume may change; --quiet, --threads, --backend apply to this session only).
+#: and --eval-samples, which changes the evaluations but not the weights, are the ones a resume
+#: may change; --quiet, --threads, --backend apply to this session only).
 _RESUME_CONFIG = {"--model": "model", "--dataset": "dataset", "--data-dir": "data_dir",
                   "--train-size": "train_size", "--test-size": "test_size",
                   "--batch-size": "batch_size", "--p": "p", "--lr": "lr",
                   "--weight-decay": "weight_decay", "--length-scale": "length_scale",
-                  "--eval-every": "eval_every", "--eval-samples": "eval_samples",
-                  "--seed": "seed"}
+                  "--eval-every": "eval_every", "--seed": "seed"}
 
 
 def _check_resume_flags(args: argparse.Namespace) -> None:
@@ -325,7 +334,7 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
         raise ValueError(f"{', '.join(clash)}: --resume continues the run in {args.out} as its "
                          f"{CONFIG} says; drop {'this flag' if len(clash) == 1 else 'these flags'}"
                          ", or train a new run in another --out (only --iterations/--epochs, "
-                         "the total, may change)")
+                         "the total, and --eval-samples may change)")
 
 
 def _given_options(parser: argparse.ArgumentParser, command: str | None,

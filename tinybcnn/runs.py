@@ -35,6 +35,7 @@ from . import metrics
 from ._json import read_json, write_json
 from .backend import BACKENDS, get_backend, set_backend
 from .checkpoint import CheckpointError, model_from_checkpoint
+from .choices import MAX_SAMPLES
 from .data import Dataset, as_float, load_dataset
 from .functional._checks import check_positive_int
 from .models import LENET_VARIANTS, lenet
@@ -212,7 +213,8 @@ def _iterations(config: RunConfig, n_train: int) -> int:
 def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
               progress: bool = True, data: Dataset | None = None,
               total: tuple[int | None, float | None] | None = None,
-              replace: bool = False) -> tuple[Trainer, History]:
+              replace: bool = False,
+              eval_samples: int | None = None) -> tuple[Trainer, History]:
     """Train ``config`` into the run directory ``out`` (resuming from its checkpoint if asked).
 
     With ``resume=True`` the configuration is read back from ``out`` and training continues
@@ -226,6 +228,11 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     A new run records the thread counts it starts with (``config.blas_threads``,
     ``config.step_threads``); a resumed one trains on those counts again, whatever the load
     now (see :func:`tinybcnn.threads.same_threads_as`), unless ``--threads`` says otherwise.
+
+    ``eval_samples`` (``--eval-samples`` with ``--resume``) sets a new number of MC samples
+    for the evaluations during training: they score the weights and never change them, so a
+    run whose config.json asks for more than :data:`~tinybcnn.choices.MAX_SAMPLES` (a run
+    stuck in an evaluation that would take days) is refused, and resumed with a sane count.
     """
     out = Path(out)
     if resume and replace:
@@ -241,6 +248,11 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
         check_out_dir(out, RUN_FOLDER, resume=replacing)
     assert config is not None
     config.validate()
+    if resume and eval_samples is not None and eval_samples != config.eval_samples:
+        config = dataclasses.replace(config, eval_samples=eval_samples).validate()
+    else:
+        eval_samples = None  # nothing to record
+    _check_eval_samples(config, out, resume)
     # everything that can fail on bad input happens before the directory is created
     data = data if data is not None else load_data(config, progress=progress)
     trainer = build(config, data)
@@ -258,8 +270,8 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
                 config = dataclasses.replace(config, iterations=total[0],
                                              epochs=total[1]).validate()
             _check_resumed(config, trainer, out, _iterations(config, len(data.y_train)))
-            if new_total:  # only after every check: a refusal leaves config.json as it was
-                config.save(out / CONFIG)
+            if new_total or eval_samples is not None:  # only after every check: a refusal
+                config.save(out / CONFIG)              # leaves config.json as it was
         else:
             if replacing:  # under the lock, after every check: the old run goes now
                 remove_run_files(out)
@@ -275,6 +287,17 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
             checkpoint_every=config.eval_every, progress=label,
         )
     return trainer, history
+
+
+def _check_eval_samples(config: RunConfig, out: Path, resume: bool) -> None:
+    """Refuse more MC samples per evaluation than any command takes (``--samples``)."""
+    if config.eval_samples > MAX_SAMPLES:
+        fix = ("resume with --eval-samples T, T at most "
+               f"{MAX_SAMPLES:,} (it changes the evaluations, not the weights)" if resume else
+               f"give at most {MAX_SAMPLES:,}")
+        where = out / CONFIG if resume else "the settings"
+        raise ValueError(f"eval_samples {config.eval_samples:,} in {where} is more than the "
+                         f"{MAX_SAMPLES:,} MC samples an evaluation takes: {fix}")
 
 
 def _check_resumed(config: RunConfig, trainer: Trainer, out: Path, total: int) -> None:
