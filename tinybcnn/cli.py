@@ -603,6 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Bare ``tinybcnn`` prints the help and exits 2 (no command was run)."""
     parser = build_parser()
+    program = argv is None  # the tinybcnn program itself, not a caller in its own process
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv:
         parser.print_help()
@@ -661,8 +662,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         sys.stdout = previous_stdout
         warnings.showwarning = previous_show
-        if previous_term is not None:
+        if previous_term is not None and program and _stopping:
+            # stopped by a signal, the program exits now: a signal more must not kill the
+            # interpreter on its way out (SIG_DFL, exit code -15) nor print a traceback
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        elif previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
+            if signal.getsignal(signal.SIGINT) is _on_sigint:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _error_line(exc: BaseException, has_out: bool = True) -> str:
@@ -680,23 +688,45 @@ def _error_line(exc: BaseException, has_out: bool = True) -> str:
 
 
 _sigterm_seen = False
+_stopping = False  # the first Ctrl-C or SIGTERM was raised: the command is on its way out
 
 
 def _catch_sigterm() -> Any:
-    """Make SIGTERM raise like Ctrl-C (main thread only); return the handler it replaces."""
-    global _sigterm_seen
-    _sigterm_seen = False
+    """Make SIGTERM raise like Ctrl-C, and only the first of either raise (main thread only);
+    return the SIGTERM handler it replaces (the SIGINT one is put back beside it)."""
+    global _sigterm_seen, _stopping
+    _sigterm_seen = _stopping = False
     if _in_main_thread():  # signal handlers can only be set there
         previous = signal.getsignal(signal.SIGTERM)
         signal.signal(signal.SIGTERM, _on_sigterm)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _on_sigint)
         return previous
     return None
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     global _sigterm_seen
-    _sigterm_seen = True
-    raise _Terminated
+    if _first_stop():
+        _sigterm_seen = True
+        raise _Terminated
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    if _first_stop():
+        raise KeyboardInterrupt
+
+
+def _first_stop() -> bool:
+    """True for the first Ctrl-C or SIGTERM. A second one, sent while the first saves the
+    checkpoint and exits (a second ``kill``, an impatient Ctrl-C, a scheduler's repeated
+    TERM), is ignored: raised there it would cut the save short and end in a traceback, and
+    the exit code must stay the first one's."""
+    global _stopping
+    if _stopping:
+        return False
+    _stopping = True
+    return True
 
 
 def _in_main_thread() -> bool:
