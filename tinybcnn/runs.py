@@ -255,6 +255,7 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     _check_eval_samples(config, out, resume)
     # everything that can fail on bad input happens before the directory is created
     data = data if data is not None else load_data(config, progress=progress)
+    _check_decay(config, len(data.y_train))
     trainer = build(config, data)
     if not resume:
         config.blas_threads = current_blas_threads()
@@ -287,6 +288,32 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
             checkpoint_every=config.eval_every, progress=label,
         )
     return trainer, history
+
+
+def _check_decay(config: RunConfig, n_train: int) -> None:
+    """Refuse a decay so strong that one SGD step moves every weight past zero.
+
+    The step adds ``lr · d · w`` to the gradient's move, ``d`` the largest per-parameter decay
+    (``weight_decay``; ``l² / (N keep)`` for a length-scale ``l``, the kernels of the layer
+    with the lowest keep probability). With ``lr · d >= 1`` the weights flip sign or blow up at
+    every step: ``--weight-decay 1e308`` diverged with "try a lower learning rate", and
+    ``--length-scale 1e155`` overflowed computing ``l²``. Checked before anything is written.
+    """
+    keep = 1.0 - config.p if config.model != "lenet-none" else 1.0
+    if config.length_scale is not None:
+        value, option = config.length_scale, "--length-scale"
+        decay = value * value / (n_train * keep)  # inf, not OverflowError, when too large
+        bound = math.sqrt(n_train * keep / config.lr)
+        sane = (f"with --lr {config.lr:g}, {n_train:,} training images and p = {config.p:g} "
+                f"it must be below {bound:.3g} (typical: 1e-2 to 10)")
+    else:
+        value = decay = config.weight_decay
+        option = "--weight-decay"
+        sane = (f"with --lr {config.lr:g} it must be below {1 / config.lr:.3g} "
+                "(Caffe's LeNet: 5e-4)")
+    if not config.lr * decay < 1:
+        raise ValueError(f"{option} {value:g} is too strong: each step would decay every weight "
+                         f"by lr x {decay:.3g} >= 1 of itself; {sane}")
 
 
 def _check_eval_samples(config: RunConfig, out: Path, resume: bool) -> None:
