@@ -256,6 +256,10 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     # everything that can fail on bad input happens before the directory is created
     data = data if data is not None else load_data(config, progress=progress)
     _check_decay(config, len(data.y_train))
+    if config.batch_size > len(data.y_train):  # before config.json and the lock, not in fit()
+        raise ValueError(f"--batch-size {config.batch_size} is larger than the "
+                         f"{len(data.y_train):,} training images: give at most "
+                         f"{len(data.y_train):,}")
     trainer = build(config, data)
     if not resume:
         config.blas_threads = current_blas_threads()
