@@ -317,19 +317,27 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
     from the run's config.json; a flag that repeats the run's value is harmless and passes."""
     from .runs import CONFIG, RunConfig
 
-    given = [o for o in _RESUME_CONFIG if o in getattr(args, "given", ())]
+    given = [o for o in (*_RESUME_CONFIG, "--backend") if o in getattr(args, "given", ())]
     path = Path(args.out) / CONFIG
     if not given or not path.is_file():
         return  # nothing given, or no run: train_run says what is missing
     config = RunConfig.load(path)
     clash = []
     for option in given:
+        if option not in _RESUME_CONFIG:
+            continue
         field = _RESUME_CONFIG[option]
         new, old = getattr(args, field), getattr(config, field)
         same = (new == old or (isinstance(new, float) and isinstance(old, int | float)
                                and math.isclose(new, old, rel_tol=1e-12)))
         if not same:
             clash.append(f"{option} {new} (the run has {old})")
+    if "--backend" in getattr(args, "given", ()) and args.backend != config.backend:
+        # build() switches to the run's backend: the asked one would be ignored in silence
+        raise ValueError(f"--backend {args.backend}: the run in {args.out} trains on "
+                         f"{config.backend} ({CONFIG}), and --resume continues it there (its "
+                         "float32 sums round differently on another backend); drop --backend, "
+                         "or train a new run in another --out")
     if clash:
         raise ValueError(f"{', '.join(clash)}: --resume continues the run in {args.out} as its "
                          f"{CONFIG} says; drop {'this flag' if len(clash) == 1 else 'these flags'}"
