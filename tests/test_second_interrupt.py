@@ -47,7 +47,10 @@ def _train_and_signal(out: Path, first: int, then: list[int]) -> subprocess.Comp
         if child.poll() is not None:
             break
         child.send_signal(signum)
-    out_text, err_text = child.communicate(timeout=120)
+    try:
+        out_text, err_text = child.communicate(timeout=120)
+    finally:
+        child.kill()
     return subprocess.CompletedProcess(child.args, child.returncode, out_text, err_text)
 
 
