@@ -406,19 +406,21 @@ _PARAM_FIELDS = {"shape": ("shape", False), "dtype": ("str", False)}
 _OPTIMIZER_FIELDS = {"class": ("str", False), "base_lr": ("num", False),
                      "schedule": ("str", False), "iteration": ("int", False)}
 _TRAINER_FIELDS = {"seed": ("int", False), "iteration": ("int", False),
-                   "epochs_started": ("int", False), "position": ("int", False),
+                   "epochs_started": ("int", False), "position": ("sint", False),
                    "n_train": ("int", True), "batch_size": ("int", True),
                    "loss_sum": ("num", False), "loss_count": ("int", False),
                    "last_row": ("int", False), "elapsed": ("num", False),
                    "history": ("list", False), "rng": ("dict", False),
                    "objective": ("dict", False)}
 _KIND_NAMES = {"str": "a string", "num": "a finite number", "int": "an integer >= 0",
+               "sint": "an integer",
                "shape": "a list of integers >= 0", "list": "a list", "dict": "an object"}
 
 
 def _is_kind(value: Any, kind: str) -> bool:
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    if kind in ("int", "sint"):  # sint: its range is checked where the permutation is known
+        return isinstance(value, int) and not isinstance(value, bool) and (
+            kind == "sint" or value >= 0)
     if kind == "num":
         return (isinstance(value, int | float) and not isinstance(value, bool)
                 and math.isfinite(value))
