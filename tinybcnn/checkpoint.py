@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import stat
 import zipfile
@@ -402,16 +403,103 @@ def read_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     ------
     CheckpointError
         If the file is missing, not a tinybcnn checkpoint, of another format version,
-        holds object arrays (pickle), or fails its checksum.
+        holds object arrays (pickle), fails its checksum, or holds NaN or infinite weights.
     """
     path = Path(path)
     arrays = _read_arrays(path)
     header = _parse_header(path, arrays)
     _verify_checksum(path, header, arrays)
+    _check_header_fields(path, header)
     try:
-        return _split(path, header, arrays)
+        ckpt = _split(path, header, arrays)
     except (KeyError, TypeError, AttributeError) as exc:  # a header of the wrong structure
         raise CheckpointError(f"{path}: malformed checkpoint header ({exc!r})") from None
+    _check_finite(path, ckpt.params)
+    return ckpt
+
+
+# The header's schema: field -> (kind, may be null). A checksum proves only that the file is as
+# written; a header written by another tool (or by hand, checksum recomputed) may lack a field
+# or hold "5" where 5 belongs, and the code reading it would fail far from the cause.
+_MODEL_FIELDS = {"name": ("str", False), "variant": ("str", True), "p": ("num", True),
+                 "in_shape": ("shape", True), "n_classes": ("int", True),
+                 "layers": ("list", False), "params": ("dict", False)}
+_LAYER_FIELDS = {"name": ("str", False), "type": ("str", False)}
+_PARAM_FIELDS = {"shape": ("shape", False), "dtype": ("str", False)}
+_OPTIMIZER_FIELDS = {"class": ("str", False), "base_lr": ("num", False),
+                     "schedule": ("str", False), "iteration": ("int", False)}
+_TRAINER_FIELDS = {"seed": ("int", False), "iteration": ("int", False),
+                   "epochs_started": ("int", False), "position": ("sint", False),
+                   "n_train": ("int", True), "batch_size": ("int", True),
+                   "loss_sum": ("num", False), "loss_count": ("int", False),
+                   "last_row": ("int", False), "elapsed": ("num", False),
+                   "history": ("list", False), "rng": ("dict", False),
+                   "objective": ("dict", False)}
+_KIND_NAMES = {"str": "a string", "num": "a finite number", "int": "an integer >= 0",
+               "sint": "an integer",
+               "shape": "a list of integers >= 0", "list": "a list", "dict": "an object"}
+
+
+def _is_kind(value: Any, kind: str) -> bool:
+    if kind in ("int", "sint"):  # sint: its range is checked where the permutation is known
+        return isinstance(value, int) and not isinstance(value, bool) and (
+            kind == "sint" or value >= 0)
+    if kind == "num":
+        return (isinstance(value, int | float) and not isinstance(value, bool)
+                and math.isfinite(value))
+    if kind == "shape":
+        return isinstance(value, list) and all(_is_kind(v, "int") for v in value)
+    return isinstance(value, {"str": str, "list": list, "dict": dict}[kind])
+
+
+def _check_fields(path: Path, where: str, value: Any,
+                  fields: dict[str, tuple[str, bool]]) -> None:
+    """Refuse ``value`` unless it is an object with ``fields`` of their kinds, naming the first
+    field (``model.n_classes``, ``trainer.iteration``) that is missing or of another kind."""
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path}: checkpoint header field {where} must be an object, got "
+                              f"{value!r:.60}")
+    for name, (kind, nullable) in fields.items():
+        if name not in value:
+            raise CheckpointError(f"{path}: checkpoint header field {where}.{name} is missing")
+        got = value[name]
+        if not (got is None and nullable) and not _is_kind(got, kind):
+            raise CheckpointError(f"{path}: checkpoint header field {where}.{name} must be "
+                                  f"{_KIND_NAMES[kind]}{' or null' * nullable}, got "
+                                  f"{got!r:.60}")
+
+
+def _check_header_fields(path: Path, header: dict[str, Any]) -> None:
+    """Check the header against its schema (the model, the optimiser and the trainer state,
+    as :func:`save_checkpoint` and ``Trainer.save`` write them) before anything reads it."""
+    _check_fields(path, "model", header.get("model"), _MODEL_FIELDS)
+    for i, layer in enumerate(header["model"]["layers"]):
+        _check_fields(path, f"model.layers[{i}]", layer, _LAYER_FIELDS)
+        if "p" in layer and not _is_kind(layer["p"], "num"):
+            raise CheckpointError(f"{path}: checkpoint header field model.layers[{i}].p must "
+                                  f"be a finite number, got {layer['p']!r:.60}")
+    for name, spec in header["model"]["params"].items():
+        _check_fields(path, f"model.params[{name!r}]", spec, _PARAM_FIELDS)
+    if header.get("optimizer") is not None:
+        _check_fields(path, "optimizer", header["optimizer"], _OPTIMIZER_FIELDS)
+    if header.get("trainer") is not None:
+        _check_fields(path, "trainer", header["trainer"], _TRAINER_FIELDS)
+
+
+def _check_finite(path: Path, params: dict[str, np.ndarray]) -> None:
+    """Refuse NaN or infinite weights, naming the first parameter that holds one.
+
+    Training never saves them (it stops on a non-finite loss and keeps the last good
+    checkpoint), so such a file was damaged or written by something else; used, it would
+    predict class 0 for every image and print NaN where JSON allows none.
+    """
+    for name, value in params.items():
+        if value.dtype.kind in "fc" and not np.all(np.isfinite(value)):
+            bad = int(np.count_nonzero(~np.isfinite(value)))
+            raise CheckpointError(f"{path}: parameter {name} is not finite ({bad:,} NaN or "
+                                  "infinite values): training never saves such weights, so "
+                                  "the file was damaged or written by another tool; use an "
+                                  "earlier checkpoint or train again")
 
 
 def _shape(spec: Any) -> tuple[int, ...] | None:

@@ -10,7 +10,8 @@ output folders take the experiment names from here. A run's defaults and the mod
 from __future__ import annotations
 
 __all__ = ["MODEL_HELP", "DEMO_TRAIN_SIZE", "DEMO_TEST_SIZE", "DEMO_ITERATIONS",
-           "DEMO_SAMPLES", "EXPERIMENT_NAMES", "experiment_key"]
+           "DEMO_SAMPLES", "EXPERIMENT_NAMES", "experiment_key",
+           "MAX_SAMPLES"]
 
 #: ``--model``'s help: the models of :data:`tinybcnn.runconfig.MODEL_NAMES`.
 MODEL_HELP = ("lenet-all: dropout after every convolution and dense layer (the Bayesian CNN); "
@@ -22,6 +23,10 @@ MODEL_HELP = ("lenet-all: dropout after every convolution and dense layer (the B
 #: to 0.9 points), while on 2,000 images lenet-all needs more iterations than lenet-ip to get
 #: there.
 DEMO_TRAIN_SIZE, DEMO_TEST_SIZE, DEMO_ITERATIONS, DEMO_SAMPLES = 1000, 2000, 2000, 50
+#: The most MC samples any option takes (``--samples``, ``--eval-samples``): far past where the
+#: MC error stops mattering (it falls as 1/sqrt(T)), and a bound on the work one command line
+#: can ask for.
+MAX_SAMPLES = 10_000
 #: ``tinybcnn experiment NAME``: the registry in :mod:`tinybcnn.experiments` has one entry
 #: per name, under its key (:func:`experiment_key`).
 EXPERIMENT_NAMES = ("small-data", "mc-samples", "rotation", "ood", "regression",

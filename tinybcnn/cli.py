@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .backend import BACKENDS
+from .choices import MAX_SAMPLES
 
 __all__ = ["main", "build_parser"]
 
@@ -57,11 +58,13 @@ _non_negative_int = _number(int, 0, math.inf, "an integer >= 0")
 _positive_float = _number(float, 0, math.inf, "a positive number", low_open=True)
 _non_negative_float = _number(float, 0, math.inf, "a number >= 0")
 _drop_probability = _number(float, 0, 1, "a drop probability p in [0, 1)")
-#: The most MC samples ``predict --samples`` takes: far past where the MC error stops
-#: mattering (it falls as 1/sqrt(T)), and a bound on the work one command line can ask for.
-MAX_PREDICT_SAMPLES = 10_000
+#: The most MC samples every ``--samples`` (and ``train --eval-samples``) takes:
+#: :data:`tinybcnn.choices.MAX_SAMPLES`.
+MAX_PREDICT_SAMPLES = MAX_SAMPLES
 _predict_samples = _number(int, 1, MAX_PREDICT_SAMPLES + 1,
                            f"a number of samples from 1 to {MAX_PREDICT_SAMPLES:,}")
+_eval_samples = _number(int, 0, MAX_PREDICT_SAMPLES + 1,
+                        f"a number of samples from 0 to {MAX_PREDICT_SAMPLES:,}")
 
 
 def _dataset(text: str) -> str:
@@ -153,7 +156,7 @@ def _add_demo(sub: Any) -> None:
                    help=f"test images ({DEMO_TEST_SIZE})")
     p.add_argument("--iterations", type=_positive_int, default=None,
                    help=f"SGD iterations per model (default {DEMO_ITERATIONS}; 60 with --quick)")
-    p.add_argument("--samples", type=_positive_int, default=DEMO_SAMPLES,
+    p.add_argument("--samples", type=_predict_samples, default=DEMO_SAMPLES,
                    help=f"MC samples T ({DEMO_SAMPLES})")
     p.add_argument("--quick", action="store_true", help="a tiny run, for a smoke test")
     _add_replace(p, "train both models afresh, replacing the runs in --out (without it, a run "
@@ -196,11 +199,14 @@ def _add_train(sub: Any) -> None:
                        help="prior length-scale l instead of --weight-decay")
     p.add_argument("--eval-every", type=_positive_int, default=run["eval_every"],
                    help="evaluate and checkpoint every K iterations (default: at the end)")
-    p.add_argument("--eval-samples", type=_non_negative_int, default=run["eval_samples"],
-                   help=f"MC samples in the evaluations during training ({run['eval_samples']})")
+    p.add_argument("--eval-samples", type=_eval_samples, default=run["eval_samples"],
+                   help=f"MC samples in the evaluations during training ({run['eval_samples']}), "
+                   f"at most {MAX_PREDICT_SAMPLES:,}; with --resume it may change (the "
+                   "evaluations only, not the weights)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint; its config.json gives "
-                   "every option except --iterations/--epochs, which set a new total")
+                   "every option except --iterations/--epochs, which set a new total, and "
+                   "--eval-samples")
     _add_replace(p, "train afresh into --out, replacing the finished or interrupted run there")
     _add_common(p)
     p.set_defaults(func=_cmd_train)
@@ -212,7 +218,8 @@ def _add_evaluate(sub: Any) -> None:
                        "(with --dataset D: RUN_DIR/metrics-D.json)")
     p.add_argument("run_dir", type=_existing_dir)
     _add_data(p, default=None)
-    p.add_argument("--samples", type=_positive_int, default=50, help="MC samples T (50)")
+    p.add_argument("--samples", type=_predict_samples, default=50,
+                   help=f"MC samples T (50), at most {MAX_PREDICT_SAMPLES:,}")
     _add_common(p, out=False)
     p.set_defaults(func=_cmd_evaluate)
 
@@ -251,7 +258,7 @@ def _add_experiment(sub: Any) -> None:
                     help="acquisition rounds of 10 images (25)")
     al.add_argument("--pool-subset", type=_positive_int, default=None,
                     help="pool images scored per round (1000; the paper: 2000)")
-    al.add_argument("--samples", type=_positive_int, default=None,
+    al.add_argument("--samples", type=_predict_samples, default=None,
                     help="MC passes T for scoring (20)")
     al.add_argument("--acquisitions", default=None, metavar="A,B,...",
                     help="comma list of random, bald, max_entropy, variation_ratio, "
@@ -286,6 +293,7 @@ def _set_backend(args: argparse.Namespace) -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
+    args.kept = f"the files written in {args.out} are kept"
     run_demo(out=args.out, seed=args.seed, train_size=args.train_size,
              test_size=args.test_size, iterations=args.iterations, samples=args.samples,
              quick=args.quick, progress=not args.quiet, replace=args.replace)
@@ -311,9 +319,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
                            weight_decay=weight_decay, length_scale=args.length_scale,
                            eval_every=args.eval_every, eval_samples=args.eval_samples,
                            seed=args.seed).validate()
+    eval_samples = args.eval_samples if args.resume and "--eval-samples" in args.given else None
     trainer, history = train_run(config, args.out, resume=args.resume,
                                  progress=not args.quiet,
-                                 total=(args.iterations, args.epochs), replace=args.replace)
+                                 total=(args.iterations, args.epochs), replace=args.replace,
+                                 eval_samples=eval_samples)
+    args.kept = f"the run in {args.out} is trained and kept"
     last = history.rows[-1] if history.rows else {}
     summary = ", ".join(f"{k} {last[k]:.4f}" for k in ("std_error", "mc_error")
                         if last.get(k) is not None)
@@ -324,13 +335,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 #: ``train`` options that set the run's configuration: with ``--resume`` the run's config.json
 #: gives them, so one given with another value is refused (the total, --iterations or --epochs,
-#: is the one a resume may change; --quiet, --threads, --backend apply to this session only).
+#: and --eval-samples, which changes the evaluations but not the weights, are the ones a resume
+#: may change; --quiet, --threads, --backend apply to this session only).
 _RESUME_CONFIG = {"--model": "model", "--dataset": "dataset", "--data-dir": "data_dir",
                   "--train-size": "train_size", "--test-size": "test_size",
                   "--batch-size": "batch_size", "--p": "p", "--lr": "lr",
                   "--weight-decay": "weight_decay", "--length-scale": "length_scale",
-                  "--eval-every": "eval_every", "--eval-samples": "eval_samples",
-                  "--seed": "seed"}
+                  "--eval-every": "eval_every", "--seed": "seed"}
 
 
 def _check_resume_flags(args: argparse.Namespace) -> None:
@@ -338,24 +349,32 @@ def _check_resume_flags(args: argparse.Namespace) -> None:
     from the run's config.json; a flag that repeats the run's value is harmless and passes."""
     from .runs import CONFIG, RunConfig
 
-    given = [o for o in _RESUME_CONFIG if o in getattr(args, "given", ())]
+    given = [o for o in (*_RESUME_CONFIG, "--backend") if o in getattr(args, "given", ())]
     path = Path(args.out) / CONFIG
     if not given or not path.is_file():
         return  # nothing given, or no run: train_run says what is missing
     config = RunConfig.load(path)
     clash = []
     for option in given:
+        if option not in _RESUME_CONFIG:
+            continue
         field = _RESUME_CONFIG[option]
         new, old = getattr(args, field), getattr(config, field)
         same = (new == old or (isinstance(new, float) and isinstance(old, int | float)
                                and math.isclose(new, old, rel_tol=1e-12)))
         if not same:
             clash.append(f"{option} {new} (the run has {old})")
+    if "--backend" in getattr(args, "given", ()) and args.backend != config.backend:
+        # build() switches to the run's backend: the asked one would be ignored in silence
+        raise ValueError(f"--backend {args.backend}: the run in {args.out} trains on "
+                         f"{config.backend} ({CONFIG}), and --resume continues it there (its "
+                         "float32 sums round differently on another backend); drop --backend, "
+                         "or train a new run in another --out")
     if clash:
         raise ValueError(f"{', '.join(clash)}: --resume continues the run in {args.out} as its "
                          f"{CONFIG} says; drop {'this flag' if len(clash) == 1 else 'these flags'}"
                          ", or train a new run in another --out (only --iterations/--epochs, "
-                         "the total, may change)")
+                         "the total, and --eval-samples may change)")
 
 
 def _given_options(parser: argparse.ArgumentParser, command: str | None,
@@ -398,8 +417,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if result.get("iteration") is not None:
         scored += f"; checkpoint at iteration {result['iteration']:,}"
     rows = [("standard", result["standard"]), (f"MC (T={result['samples']})", result["mc"])]
-    print(results_table(rows, scored, [metrics_file(args.run_dir, args.dataset,
-                                                    args.data_dir)]))
+    written = metrics_file(args.run_dir, args.dataset, args.data_dir)
+    args.kept = f"{written} was written and is kept"
+    print(results_table(rows, scored, [written]))
     return 0
 
 
@@ -453,7 +473,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if tuple(x.shape[1:]) != tuple(model.in_shape):
         raise ValueError(f"{args.images}: the model takes images of shape "
                          f"{tuple(model.in_shape)[1:]}, got {tuple(x.shape[2:])}")
-    pred = _predict_with_progress(model, x, args.samples, args.seed, not args.quiet)
+    import numpy as np
+
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the one line below
+        pred = _predict_with_progress(model, x, args.samples, args.seed, not args.quiet)
+    _check_finite_prediction(pred, args.run_dir)
     names = class_names(config.dataset, int(pred.probs.shape[1]))
     if args.format != "text":
         from .report import write_predictions
@@ -467,6 +491,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                              pred.mutual_info, strict=True)):
         print(f"{i:6d} {int(k):6d} {prob:6.3f} {h:8.3f} {mi:7.3f}  {names[int(k)]}")
     return 0
+
+
+def _check_finite_prediction(pred: Any, run_dir: str) -> None:
+    """Refuse predictions that are not numbers: finite but huge weights overflow the logits
+    and softmax gives NaN. Printed, they would read as class 0; as JSON, they are not JSON."""
+    import numpy as np
+
+    bad = int(np.count_nonzero(~np.all(np.isfinite(pred.probs), axis=1)))
+    if bad:
+        raise ValueError(f"{Path(run_dir) / 'checkpoint.npz'}: the model's outputs are not "
+                         f"finite (NaN) for {bad:,} of {len(pred.probs):,} images: its weights "
+                         "are so large that the logits overflow; nothing was written")
 
 
 def _predict_with_progress(model: Any, x: Any, samples: int, seed: int, progress: bool,
@@ -505,6 +541,7 @@ def _cmd_experiment(args: argparse.Namespace) -> int:
     overrides = {k: getattr(args, k) for k in ("rounds", "pool_subset", "samples",
                                                "acquisitions", "thresholds")
                  if getattr(args, k, None) is not None}
+    args.kept = f"the files written in {args.out} are kept"
     result_path = experiments.run(args.name, out=args.out, dataset=args.dataset,
                                   data_dir=args.data_dir, quick=args.quick, seeds=args.seeds,
                                   iterations=args.iterations, seed=args.seed,
@@ -526,7 +563,65 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                   file: Any = None, line: str | None = None) -> None:
     """Warnings as one line each on stderr, like the errors: no source path, no code line."""
-    print(f"tinybcnn: warning: {message}", file=sys.stderr if file is None else file)
+    _say(f"tinybcnn: warning: {message}", file)
+
+
+def _say(line: str, file: Any = None) -> None:
+    """Print a message line (warning, error, interruption) on stderr, or drop it: a closed
+    stderr (``2>&-``, ``sys.stderr`` None) or a full one never sends it into stdout, which
+    holds the results, and never turns a finished command into a failed one."""
+    stream = file if file is not None else sys.stderr
+    if stream is None:
+        return
+    try:
+        print(line, file=stream, flush=True)
+    except (OSError, ValueError):  # full, or closed after start-up
+        pass
+
+
+class _StdoutFailed(Exception):
+    """Writing the results to stdout failed (``> /dev/full``, a closed pipe end); not an
+    OSError, so that no handler of file errors mistakes it for one of the run's files."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Stdout:
+    """``sys.stdout`` while a command runs: a failed write or flush is :class:`_StdoutFailed`
+    (a reader that left, BrokenPipeError, stays itself: that is no failure)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _StdoutFailed(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _StdoutFailed(exc) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _silence_stdout() -> None:
+    """Point stdout's descriptor at /dev/null, so that the interpreter's final flush of what
+    could not be written does not fail again (a second message, exit code 120)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
 
 
 def _figures_to_files() -> None:
@@ -544,6 +639,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Bare ``tinybcnn`` prints the help and exits 2 (no command was run)."""
     parser = build_parser()
+    program = argv is None  # the tinybcnn program itself, not a caller in its own process
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv:
         parser.print_help()
@@ -551,77 +647,123 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.given = _given_options(parser, args.command, argv)  # what the user typed, not defaults
     _figures_to_files()
+    if sys.stdout is None:  # started with stdout closed (>&-): the results would be lost
+        _say(f"tinybcnn: error: stdout is closed, so the results of {args.command} would be "
+             "lost; nothing was done: run it with stdout open (> FILE, or > /dev/null to "
+             "discard them)")
+        return EXIT_BAD_INPUT
+    args.kept = None  # what a command has written and keeps if its results cannot be printed
     # after parsing, so --help and argument errors import none of this
     from .backend import BackendError, NamespaceMismatch
     from .training.errors import TrainingDiverged, TrainingInterrupted
 
     previous_term = _catch_sigterm()
     previous_show, warnings.showwarning = warnings.showwarning, _show_warning
+    previous_stdout, sys.stdout = sys.stdout, _Stdout(sys.stdout)
     try:
         _set_backend(args)
         if hasattr(args, "threads"):  # a command that trains or predicts
             from .threads import apply_threads
 
             apply_threads(args.threads)
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a full stdout fails here, not silently at exit
+        return code
+    except _StdoutFailed as exc:
+        _silence_stdout()
+        _say(f"tinybcnn: error: cannot write the results of {args.command} to stdout "
+             f"({exc.error.strerror or exc.error}); {args.kept or 'no file was written'}")
+        return EXIT_FAILED
     except TrainingInterrupted as exc:
         where = getattr(exc, "checkpoint_path", None)
         again = ("run the same command again to continue" if args.command == "demo"
                  else "continue with --resume")
-        print(f"\ntinybcnn: {_stopped_by()}; checkpoint saved to {where}, {again}"
-              if where else f"\ntinybcnn: {_stopped_by()}", file=sys.stderr)
+        _say(f"\ntinybcnn: {_stopped_by()}; checkpoint saved to {where}, {again}"
+             if where else f"\ntinybcnn: {_stopped_by()}")
         return _interrupt_code()
     except KeyboardInterrupt:
-        print(f"\ntinybcnn: {_stopped_by()}", file=sys.stderr)
+        _say(f"\ntinybcnn: {_stopped_by()}")
         return _interrupt_code()
     except BrokenPipeError:  # e.g. `tinybcnn info | head -1`: the reader left, nothing to say
         # point stdout at /dev/null so the interpreter's final flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except TrainingDiverged as exc:
-        print(f"tinybcnn: error: {exc}", file=sys.stderr)
+        _say(f"tinybcnn: error: {exc}")
         return EXIT_FAILED
     except (ValueError, OSError, BackendError, NamespaceMismatch) as exc:
         # DataError, CheckpointError, NpyFileError and RunLocked are ValueErrors: one line;
         # NamespaceMismatch (a TypeError: host data met a device model) is bad input too
-        print(f"tinybcnn: error: {_error_line(exc)}", file=sys.stderr)
+        _say(f"tinybcnn: error: {_error_line(exc, hasattr(args, 'out'))}")
         return EXIT_BAD_INPUT
     finally:
+        sys.stdout = previous_stdout
         warnings.showwarning = previous_show
-        if previous_term is not None:
+        if previous_term is not None and program and _stopping:
+            # stopped by a signal, the program exits now: a signal more must not kill the
+            # interpreter on its way out (SIG_DFL, exit code -15) nor print a traceback
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        elif previous_term is not None:
             signal.signal(signal.SIGTERM, previous_term)
+            if signal.getsignal(signal.SIGINT) is _on_sigint:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _error_line(exc: BaseException) -> str:
+def _error_line(exc: BaseException, has_out: bool = True) -> str:
     """The one error line: a full disk names the file and the fix (``[Errno 28] No space left
-    on device`` alone does not say what to do)."""
+    on device`` alone does not say what to do); another ``--out`` is offered only to a command
+    that has one."""
     import errno
 
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         where = f" writing {exc.filename}" if exc.filename else ""
+        other = ", or choose an --out on another disk," if has_out else ""
         return (f"the disk is full{where} ([Errno {exc.errno}] {exc.strerror}); free some "
-                "space there, or choose an --out on another disk, and run the command again")
+                f"space there{other} and run the command again")
     return str(exc)
 
 
 _sigterm_seen = False
+_stopping = False  # the first Ctrl-C or SIGTERM was raised: the command is on its way out
 
 
 def _catch_sigterm() -> Any:
-    """Make SIGTERM raise like Ctrl-C (main thread only); return the handler it replaces."""
-    global _sigterm_seen
-    _sigterm_seen = False
+    """Make SIGTERM raise like Ctrl-C, and only the first of either raise (main thread only);
+    return the SIGTERM handler it replaces (the SIGINT one is put back beside it)."""
+    global _sigterm_seen, _stopping
+    _sigterm_seen = _stopping = False
     if _in_main_thread():  # signal handlers can only be set there
         previous = signal.getsignal(signal.SIGTERM)
         signal.signal(signal.SIGTERM, _on_sigterm)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _on_sigint)
         return previous
     return None
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
     global _sigterm_seen
-    _sigterm_seen = True
-    raise _Terminated
+    if _first_stop():
+        _sigterm_seen = True
+        raise _Terminated
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    if _first_stop():
+        raise KeyboardInterrupt
+
+
+def _first_stop() -> bool:
+    """True for the first Ctrl-C or SIGTERM. A second one, sent while the first saves the
+    checkpoint and exits (a second ``kill``, an impatient Ctrl-C, a scheduler's repeated
+    TERM), is ignored: raised there it would cut the save short and end in a traceback, and
+    the exit code must stay the first one's."""
+    global _stopping
+    if _stopping:
+        return False
+    _stopping = True
+    return True
 
 
 def _in_main_thread() -> bool:

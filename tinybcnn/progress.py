@@ -40,8 +40,14 @@ class LineProgress:
                 f"{now - self._start:.0f} s")
 
     def write(self, text: str) -> None:
-        """Print one line now (e.g. an evaluation's result)."""
-        print(text, file=self.file, flush=True)
+        """Print one line now (e.g. an evaluation's result); a stderr that cannot take it
+        (closed, full) loses the line, not the work."""
+        if self.file is None:
+            return
+        try:
+            print(text, file=self.file, flush=True)
+        except (OSError, ValueError):
+            pass
 
     def update(self, n: int = 1) -> None:
         self.n += n
@@ -73,14 +79,26 @@ class _Silent:
 def progress_bar(total: int, initial: int = 0, enabled: bool = True, desc: str = "",
                  unit: str = "it") -> Any:
     """A tqdm bar on a terminal, a :class:`LineProgress` off one, nothing if not ``enabled``."""
-    if not enabled:
-        return _Silent()
+    if not enabled or sys.stderr is None:  # stderr closed (2>&-): progress is dropped, never
+        return _Silent()                     # written to stdout, where the results go
     if not _stderr_is_terminal():
         return LineProgress(total, initial, desc=desc, unit=unit)
+    return _stderr_tqdm()(total=total, initial=min(initial, total), unit=unit, desc=desc,
+                          dynamic_ncols=True)
+
+
+def _stderr_tqdm() -> Any:
+    """tqdm whose ``write`` (a line printed above the bar) goes to stderr, as the bar does;
+    tqdm's own writes to stdout, which holds the results."""
     from tqdm.auto import tqdm  # imported here: importing tinybcnn stays light
 
-    return tqdm(total=total, initial=min(initial, total), unit=unit, desc=desc,
-                dynamic_ncols=True)
+    class StderrTqdm(tqdm):  # type: ignore[misc, valid-type]
+        @classmethod
+        def write(cls, s: str, file: Any = None, end: str = "\n", nolock: bool = False) -> None:
+            super().write(s, file=file if file is not None else sys.stderr, end=end,
+                          nolock=nolock)
+
+    return StderrTqdm
 
 
 def _stderr_is_terminal() -> bool:

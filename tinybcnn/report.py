@@ -215,13 +215,16 @@ def write_predictions(stream: IO[str], pred: Any, names: Sequence[str], fmt: str
     csv: a header ``image,class,name,p_0,...,p_{K-1},entropy,mutual_info,variation_ratio`` and
     one row per image (full float precision, so the probabilities sum to 1). json: one object
     ``{"images", "samples", "seed", "classes", "predictions": [row, ...]}`` with each row as in
-    :func:`prediction_rows`.
+    :func:`prediction_rows`; strict JSON (a non-finite number raises ValueError, and nothing
+    is written).
     """
     rows = prediction_rows(pred, names)
     if fmt == "json":
-        json.dump({"images": str(images), "samples": int(samples), "seed": int(seed),
-                   "classes": list(names), "predictions": rows}, stream, indent=1)
-        stream.write("\n")
+        # strict JSON (a NaN token is not JSON), built whole before anything is written
+        text = json.dumps({"images": str(images), "samples": int(samples), "seed": int(seed),
+                           "classes": list(names), "predictions": rows}, indent=1,
+                          allow_nan=False)
+        stream.write(text + "\n")
         return
     if fmt != "csv":
         raise ValueError(f"format must be text, csv or json, got {fmt!r}")

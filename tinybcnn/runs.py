@@ -34,6 +34,7 @@ import numpy as np
 from . import metrics
 from .backend import set_backend
 from .checkpoint import CheckpointError, model_from_checkpoint
+from .choices import MAX_SAMPLES
 from .data import Dataset, as_float, load_dataset
 from .files.jsonfile import write_json
 from .files.rundir import FolderKind, OutDirError, check_out_dir, refuse, writing
@@ -109,7 +110,8 @@ def _iterations(config: RunConfig, n_train: int) -> int:
 def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
               progress: bool = True, data: Dataset | None = None,
               total: tuple[int | None, float | None] | None = None,
-              replace: bool = False) -> tuple[Trainer, History]:
+              replace: bool = False,
+              eval_samples: int | None = None) -> tuple[Trainer, History]:
     """Train ``config`` into the run directory ``out`` (resuming from its checkpoint if asked).
 
     With ``resume=True`` the configuration is read back from ``out`` and training continues
@@ -123,6 +125,11 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     A new run records the thread counts it starts with (``config.blas_threads``,
     ``config.step_threads``); a resumed one trains on those counts again, whatever the load
     now (see :func:`tinybcnn.threads.same_threads_as`), unless ``--threads`` says otherwise.
+
+    ``eval_samples`` (``--eval-samples`` with ``--resume``) sets a new number of MC samples
+    for the evaluations during training: they score the weights and never change them, so a
+    run whose config.json asks for more than :data:`~tinybcnn.choices.MAX_SAMPLES` (a run
+    stuck in an evaluation that would take days) is refused, and resumed with a sane count.
     """
     out = Path(out)
     if resume and replace:
@@ -138,8 +145,18 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
         check_out_dir(out, RUN_FOLDER, resume=replacing)
     assert config is not None
     config.validate()
+    if resume and eval_samples is not None and eval_samples != config.eval_samples:
+        config = dataclasses.replace(config, eval_samples=eval_samples).validate()
+    else:
+        eval_samples = None  # nothing to record
+    _check_eval_samples(config, out, resume)
     # everything that can fail on bad input happens before the directory is created
     data = data if data is not None else load_data(config, progress=progress)
+    _check_decay(config, len(data.y_train))
+    if config.batch_size > len(data.y_train):  # before config.json and the lock, not in fit()
+        raise ValueError(f"--batch-size {config.batch_size} is larger than the "
+                         f"{len(data.y_train):,} training images: give at most "
+                         f"{len(data.y_train):,}")
     trainer = build(config, data)
     if not resume:
         config.blas_threads = current_blas_threads()
@@ -155,8 +172,8 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
                 config = dataclasses.replace(config, iterations=total[0],
                                              epochs=total[1]).validate()
             _check_resumed(config, trainer, out, _iterations(config, len(data.y_train)))
-            if new_total:  # only after every check: a refusal leaves config.json as it was
-                config.save(out / CONFIG)
+            if new_total or eval_samples is not None:  # only after every check: a refusal
+                config.save(out / CONFIG)              # leaves config.json as it was
         else:
             if replacing:  # under the lock, after every check: the old run goes now
                 remove_run_files(out)
@@ -172,6 +189,43 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
             checkpoint_every=config.eval_every, progress=label,
         )
     return trainer, history
+
+
+def _check_decay(config: RunConfig, n_train: int) -> None:
+    """Refuse a decay so strong that one SGD step moves every weight past zero.
+
+    The step adds ``lr · d · w`` to the gradient's move, ``d`` the largest per-parameter decay
+    (``weight_decay``; ``l² / (N keep)`` for a length-scale ``l``, the kernels of the layer
+    with the lowest keep probability). With ``lr · d >= 1`` the weights flip sign or blow up at
+    every step: ``--weight-decay 1e308`` diverged with "try a lower learning rate", and
+    ``--length-scale 1e155`` overflowed computing ``l²``. Checked before anything is written.
+    """
+    keep = 1.0 - config.p if config.model != "lenet-none" else 1.0
+    if config.length_scale is not None:
+        value, option = config.length_scale, "--length-scale"
+        decay = value * value / (n_train * keep)  # inf, not OverflowError, when too large
+        bound = math.sqrt(n_train * keep / config.lr)
+        sane = (f"with --lr {config.lr:g}, {n_train:,} training images and p = {config.p:g} "
+                f"it must be below {bound:.3g} (typical: 1e-2 to 10)")
+    else:
+        value = decay = config.weight_decay
+        option = "--weight-decay"
+        sane = (f"with --lr {config.lr:g} it must be below {1 / config.lr:.3g} "
+                "(Caffe's LeNet: 5e-4)")
+    if not config.lr * decay < 1:
+        raise ValueError(f"{option} {value:g} is too strong: each step would decay every weight "
+                         f"by lr x {decay:.3g} >= 1 of itself; {sane}")
+
+
+def _check_eval_samples(config: RunConfig, out: Path, resume: bool) -> None:
+    """Refuse more MC samples per evaluation than any command takes (``--samples``)."""
+    if config.eval_samples > MAX_SAMPLES:
+        fix = ("resume with --eval-samples T, T at most "
+               f"{MAX_SAMPLES:,} (it changes the evaluations, not the weights)" if resume else
+               f"give at most {MAX_SAMPLES:,}")
+        where = out / CONFIG if resume else "the settings"
+        raise ValueError(f"eval_samples {config.eval_samples:,} in {where} is more than the "
+                         f"{MAX_SAMPLES:,} MC samples an evaluation takes: {fix}")
 
 
 def _check_resumed(config: RunConfig, trainer: Trainer, out: Path, total: int) -> None:

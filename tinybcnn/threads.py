@@ -341,10 +341,22 @@ def same_threads_as(started: int | None, what: str = "the run",
     (:mod:`tinybcnn.training.split`). A resumed run is the uninterrupted one bit for bit only
     on the counts it began with, whatever the load is now, so those are used again (and the
     previous ones restored afterwards). An explicit ``--threads`` or ``TINYBCNN_THREADS``
-    still wins, with a warning.
+    still wins, with a warning. A recorded BLAS count above the CPUs available here (a run
+    begun on a bigger machine, or a hand-edited config.json) is clamped to them, with a
+    warning, as ``--threads`` is: more threads than CPUs only spin (64 on 2 CPUs made every
+    step 14 times slower). The step's count is kept: it decides how the batch is split, not
+    how many threads run, so the step's sums stay those of the run.
     """
     now, now_steps = current_blas_threads(), step_threads()
     steps = started if started_steps is None else started_steps
+    cpus = available_cpus()[0]
+    if started is not None and started > cpus and not user_chose_threads():
+        warnings.warn(f"{what} started with {_counts(started, steps)}, more than the {cpus} "
+                      f"CPUs available here: continuing with {cpus} BLAS thread"
+                      f"{'s' * (cpus != 1)} (more threads than CPUs only spin); the float32 "
+                      "products may round differently from an uninterrupted run",
+                      stacklevel=3)
+        started = cpus
     if started is None or now is None or (started, steps) == (now, now_steps):
         yield
         return

@@ -94,18 +94,25 @@ def _read_header(stream: IO[bytes], path: Path) -> tuple[np.dtype, tuple[int, ..
     return _IDX_DTYPES[code], dims
 
 
-def _read_payload(stream: IO[bytes], nbytes: int) -> bytearray:
+def _read_payload(stream: IO[bytes], nbytes: int,
+                  on_grow: Any = None) -> bytearray:
     """Read at most ``nbytes + 1`` bytes, in chunks.
 
     Asking for one byte more than declared is how a compressed stream reveals that it holds
     too much. Chunks (not one ``read(nbytes)``) matter: a single large read allocates its
     full buffer up front, which is exactly what a lying header must not make us do.
+    ``on_grow(size)`` is called each time the buffer passes another 64 MiB, with the size it
+    may reach next (a gzip bomb is stopped by it before memory runs out).
     """
     buf = bytearray()
+    check_at = 0
     while len(buf) <= nbytes:
         chunk = stream.read(min(_CHUNK, nbytes + 1 - len(buf)))
         if not chunk:
             break
+        if on_grow is not None and len(buf) >= check_at:
+            check_at = len(buf) + (64 << 20)
+            on_grow(min(nbytes + 1, 2 * (len(buf) + len(chunk))))  # a bytearray may double
         buf += chunk
     return buf
 
@@ -117,6 +124,29 @@ def _describe(dtype: np.dtype, dims: Sequence[int]) -> str:
     size = f"{nbytes:,} bytes" if nbytes < 10**15 else f"~10^{len(str(nbytes)) - 1} bytes"
     shape = str(tuple(dims)) if len(dims) <= 8 else f"{len(dims)} dimensions"
     return f"shape {shape} of {dtype.newbyteorder('=').name} ({size})"
+
+
+def _check_idx_size(path: Path, dtype: np.dtype, dims: Sequence[int], nbytes: int,
+                    decompressed: int | None) -> None:
+    """Refuse, naming the file, dimensions no array can have (their product past NumPy's
+    index range even where one is 0: "array is too big" with no file named) and data that
+    would not fit in the memory available: a raw file's declared size (its length on disk is
+    checked too, but a sparse file is long and empty), or what a compressed file has
+    ``decompressed`` to so far (a gzip bomb expands a small file to gigabytes; a header that
+    only lies about the size is answered by the data actually there)."""
+    from ..files.npyfile import NpyFileError, check_memory
+
+    if math.prod(d for d in dims if d) * dtype.itemsize > np.iinfo(np.intp).max:
+        raise DataError(f"{path}: IDX header declares dimensions {tuple(dims)}, more elements "
+                        "than any array can hold: damaged or not an IDX file")
+    if decompressed is None:
+        return
+    what = (f"its IDX header declares {_describe(dtype, dims)}, which" if decompressed == nbytes
+            else f"decompressing it (its IDX header declares {_describe(dtype, dims)})")
+    try:
+        check_memory(decompressed, path, what)
+    except NpyFileError as exc:
+        raise DataError(str(exc)) from None
 
 
 def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
@@ -149,6 +179,7 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         with opener(path, "rb") as stream:
             dtype, dims = _read_header(stream, path)
             nbytes = math.prod(dims) * dtype.itemsize
+            _check_idx_size(path, dtype, dims, nbytes, decompressed=None)
             if not gz:
                 # Cheap and decisive for raw files: compare with the length on disk.
                 found = os.fstat(stream.fileno()).st_size - (4 + 4 * len(dims))
@@ -157,7 +188,9 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
                         f"{path}: IDX header declares {_describe(dtype, dims)} "
                         f"but the file holds {max(found, 0):,} bytes of data"
                     )
-            payload = _read_payload(stream, nbytes)
+                _check_idx_size(path, dtype, dims, nbytes, decompressed=nbytes)  # sparse?
+            payload = _read_payload(stream, nbytes, on_grow=(
+                (lambda size: _check_idx_size(path, dtype, dims, nbytes, size)) if gz else None))
     except DataError:
         raise
     except FileNotFoundError:

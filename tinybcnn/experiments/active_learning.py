@@ -473,6 +473,61 @@ def _load_state(path: Path, key: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return state["curves"]
 
 
+_RECORD_KEYS = ("labels", "error", "picked", "train_seconds", "test_seconds", "score_seconds")
+
+
+def _check_snapshots(path: Path, curves: Any, s: ActiveLearningSettings, n_train: int) -> None:
+    """Check every saved curve against what :func:`active_learning` writes, before one is
+    continued: a checksum-free JSON file can say anything, and believed, labelled indices
+    -1...-30 trained on the last 30 images and ``next_round`` 99 cut a curve short. One line
+    names the file and the field (``curves.bald.0.labelled``)."""
+    def bad(where: str, what: str) -> ValueError:
+        return ValueError(f"cannot resume from {path}: {where} {what}; the file was damaged "
+                          "or edited: start afresh with --replace")
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if not isinstance(curves, dict):
+        raise bad("curves", "must be an object")
+    for name, per_seed in curves.items():
+        if name not in ACQUISITIONS or not isinstance(per_seed, dict):
+            raise bad(f"curves.{name}", "is not an acquisition function's curves")
+        for seed, snap in per_seed.items():
+            at = f"curves.{name}.{seed}"
+            if not isinstance(snap, dict):
+                raise bad(at, "must be an object")
+            nxt = snap.get("next_round")
+            if not is_int(nxt) or not 1 <= nxt <= s.rounds + 1:
+                raise bad(f"{at}.next_round", f"must be an integer from 1 to {s.rounds + 1}, "
+                          f"got {nxt!r:.40}")
+            if snap.get("done") is not (nxt == s.rounds + 1):
+                raise bad(f"{at}.done", f"must be {nxt == s.rounds + 1} at next_round {nxt}")
+            labelled = snap.get("labelled")
+            most = s.initial + s.per_round * min(nxt, s.rounds)
+            if not isinstance(labelled, list) or not all(
+                    is_int(i) and 0 <= i < n_train for i in labelled):
+                raise bad(f"{at}.labelled", f"must be a list of training-image indices from 0 "
+                          f"to {n_train - 1}")
+            if len(set(labelled)) != len(labelled) or not s.initial <= len(labelled) <= most:
+                raise bad(f"{at}.labelled", f"must hold {s.initial} to {most} distinct indices "
+                          f"at next_round {nxt}, got {len(labelled)}")
+            record = snap.get("record")
+            if not isinstance(record, dict) or not all(
+                    isinstance(record.get(k), list) for k in _RECORD_KEYS):
+                raise bad(f"{at}.record", f"must hold the lists {', '.join(_RECORD_KEYS)}")
+            if len(record["error"]) != nxt or len(record["labels"]) != nxt or not all(
+                    isinstance(e, int | float) and not isinstance(e, bool) and 0 <= e <= 1
+                    for e in record["error"]):
+                raise bad(f"{at}.record.error", f"must hold {nxt} errors in [0, 1] at "
+                          f"next_round {nxt}")
+            for rng in ("pool_rng", "score_rng"):
+                try:
+                    np.random.default_rng().bit_generator.state = snap.get(rng)
+                except (TypeError, ValueError, KeyError) as exc:
+                    raise bad(f"{at}.{rng}", f"is not a generator state ({exc})") from None
+
+
 def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: str | None = None,
                         quick: bool = False, seed: int = 0, progress: bool = True,
                         resume: bool = False, replace: bool = False,
@@ -511,8 +566,9 @@ def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: st
                              "are then discarded)")
         os.unlink(state_path)  # replace: under the lock, after every check
     data = load_dataset(dataset, data_dir=data_dir, progress=progress)
-    out.mkdir(parents=True, exist_ok=True)
     seeds = [seed + i for i in range(settings.seeds)]
+    _check_snapshots(state_path, saved, settings, len(data.y_train))
+    out.mkdir(parents=True, exist_ok=True)
     state = {"experiment": "active_learning", **key, "curves": saved}
 
     def save_round(name: str, s: int) -> Callable[[dict[str, Any]], None]:

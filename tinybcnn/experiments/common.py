@@ -22,7 +22,7 @@ from ..backend import get_backend
 from ..data import Dataset, stratified_subset
 from ..files.jsonfile import write_json
 from ..info import machine_info
-from ..runs import CHECKPOINT, CONFIG, RunConfig, load_run, scores, train_run
+from ..runs import CHECKPOINT, CONFIG, RunConfig, config_difference, load_run, scores, train_run
 from ..training.checks import positive_int
 
 __all__ = ["TrainingSettings", "QUICK_TRAINING", "Context", "default_iterations",
@@ -222,9 +222,16 @@ def train(ctx: Context, model: str, x_train: np.ndarray, y_train: np.ndarray,
     resume = False
     if ctx.resume and (run_dir / CHECKPOINT).exists():
         try:   # only a run of exactly this configuration is continued; others start afresh
-            resume = RunConfig.load(run_dir / CONFIG) == config
+            saved = RunConfig.load(run_dir / CONFIG)
+            resume = saved == config
         except ValueError:
-            resume = False
+            saved, resume = None, False
+        if saved is not None and not resume and not ctx.replace:
+            # "continue it with --resume" (the folder rule's words) would send the user round
+            raise ValueError(f"{run_dir} holds a run with other settings "
+                             f"({config_difference(saved, config)}): --resume continues an "
+                             "experiment only with the settings it was started with; give "
+                             "those, or start afresh with --replace (or another --out)")
     start = time.perf_counter()
     trainer, history = train_run(config, run_dir, resume=resume, progress=ctx.progress,
                                  data=run_data, replace=ctx.replace and not resume)

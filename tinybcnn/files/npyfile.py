@@ -21,6 +21,7 @@ from typing import IO
 import numpy as np
 
 __all__ = ["NpyFileError", "NPY_MAGIC", "ZIP_MAGIC", "sniff", "read_npy_header",
+           "available_memory", "check_memory",
            "load_npy", "check_npz_sizes"]
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -98,6 +99,46 @@ def read_npy_header(f: IO[bytes], name: str | os.PathLike[str],
     return tuple(shape), dtype, nbytes
 
 
+def available_memory() -> int | None:
+    """Bytes this process may still allocate, or None if unknown: the kernel's MemAvailable
+    (Linux), lowered to what an address-space limit (``ulimit -v``, a container's) leaves.
+
+    A header can declare an array the file really holds (a sparse 64 GB ``.npy``) or that a
+    small compressed file expands to (a gzip bomb); the size is checked against this before
+    anything is allocated, so the answer is one line naming the file, not a MemoryError.
+    """
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            with open("/proc/self/status") as f:
+                used = next(int(line.split()[1]) * 1024 for line in f
+                            if line.startswith("VmSize:"))
+            avail = soft - used if avail is None else min(avail, soft - used)
+    except (ImportError, OSError, ValueError, IndexError, StopIteration):
+        pass
+    return avail
+
+
+def check_memory(nbytes: int, name: str | os.PathLike[str], what: str) -> None:
+    """Raise :class:`NpyFileError` naming ``name`` if ``nbytes`` exceed
+    :func:`available_memory` (``what``: what would take them, for the message)."""
+    avail = available_memory()
+    if avail is not None and nbytes > avail:
+        raise NpyFileError(f"{name}: {what} would take {nbytes:,} bytes of memory, more than "
+                           f"the {max(avail, 0):,} available; use a smaller file or a machine "
+                           "with more memory")
+
+
 def load_npy(path: str | os.PathLike[str]) -> np.ndarray:
     """Load one ``.npy`` array from ``path`` after checking its kind and declared size.
 
@@ -121,7 +162,8 @@ def load_npy(path: str | os.PathLike[str]) -> np.ndarray:
         raise NpyFileError(f"{path}: not a .npy file (it does not start with the NumPy "
                            "magic string)")
     with open(path, "rb") as f:
-        read_npy_header(f, path, os.fstat(f.fileno()).st_size)
+        shape, dtype, nbytes = read_npy_header(f, path, os.fstat(f.fileno()).st_size)
+        check_memory(nbytes, path, f"its {dtype} array of shape {shape}")
         f.seek(0)
         try:
             return np.load(f, allow_pickle=False)

@@ -77,16 +77,35 @@ class FitRun:
         trainer.run_state.check_same_run(n, self.batch_size)
         self.log = EvalLog(log_path, trainer.history) if log_path is not None else None
         self.bar: Any = None
+        # the folders written that exist now: one removed later stops training (_check_folder)
+        self._folders = {Path(p).parent for p in (checkpoint_path, log_path)
+                         if p is not None and Path(p).parent.is_dir()}
 
     # -- between steps ----------------------------------------------------------------
     def between_steps(self) -> None:
         """Write the history row and the checkpoint that are due at this iteration, if any."""
         trainer, it = self.trainer, self.trainer.iteration
+        self._check_folder()
         if it > trainer.run_state.last_row and (
                 it == self.target or (self.eval_every is not None and it % self.eval_every == 0)):
             self.record_row()
         if self.checkpoint_path is not None and self._checkpoint_due():
             save(trainer, self.checkpoint_path, None)
+
+    def _check_folder(self) -> None:
+        """Stop if the folder being written was removed (``rm -r`` of the run while it trains):
+        writing on would make it again, holding a checkpoint and no config.json, and report
+        success. ``os.stat`` of one folder per step costs microseconds."""
+        for folder in self._folders:
+            if not folder.is_dir():
+                raise ValueError(f"{folder} was removed while training (at iteration "
+                                 f"{self.trainer.iteration}): stopped without making it "
+                                 "again; train afresh into an --out that stays")
+
+    def _removed(self, path: str | os.PathLike[str]) -> bool:
+        """Whether ``path``'s folder existed when training began and is gone now."""
+        folder = Path(path).parent
+        return folder in self._folders and not folder.is_dir()
 
     def _checkpoint_due(self) -> bool:
         trainer = self.trainer
@@ -160,7 +179,8 @@ class FitRun:
                 if isinstance(exc, TrainingInterrupted):
                     raise
                 path = (save(trainer, self.checkpoint_path, None)
-                        if self.checkpoint_path is not None else None)
+                        if self.checkpoint_path is not None
+                        and not self._removed(self.checkpoint_path) else None)
                 raise TrainingInterrupted(trainer.iteration, path) from None
             finally:
                 bar.close()
