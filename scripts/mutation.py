@@ -55,7 +55,7 @@ TARGETS: dict[str, list[str]] = {
     "tinybcnn/runlock.py": ["tests/test_lock_takeover.py", "tests/test_lock_file_reads.py",
                             "tests/test_rundir_writing.py", "tests/test_rundir.py",
                             "tests/test_notice_run_checks.py"],
-    "tinybcnn/_json.py": ["tests/test_json_depth.py", "tests/test_bad_files.py"],
+    "tinybcnn/_json.py": ["tests/test_json_depth.py", "tests/test_json_files.py"],
     "tinybcnn/_atomic.py": ["tests/test_notice_atomic.py", "tests/test_rundir_writing.py",
                            "tests/test_bad_files.py"],
     "tinybcnn/rundir.py": ["tests/test_rundir_writing.py", "tests/test_rundir.py",
