@@ -13,8 +13,9 @@ rule, the lock, atomic writes, the JSON, NPY, IDX and checkpoint readers, the ex
 output folders and resume state, the active-learning protocol, the CLI's option wiring, the
 dropout mask and the objective. Each runs in its own work folder ``.mutation/<module>/`` (a
 copy of the tree plus mutmut's ``mutants/``), so runs are bounded and resumable: mutmut keeps
-every verdict, a run stopped by ``--budget`` (or Ctrl-C) continues where it stopped, and a
-module whose source or tests changed starts afresh.
+every verdict, a run stopped by ``--budget`` (or Ctrl-C) continues where it stopped, a change
+of the tests re-runs the survivors (new tests may kill them), and a change of the module
+itself starts it afresh.
 
 Usage::
 
@@ -95,14 +96,23 @@ def _find(name: str) -> str:
     return hits[0]
 
 
-def _fingerprint(module: str) -> str:
-    """A hash of the package's sources and the module's tests: a change starts afresh."""
+def _digest(paths: list[Path]) -> str:
     h = hashlib.sha256()
-    for path in sorted((ROOT / "tinybcnn").rglob("*.py")) + [ROOT / t for t in TARGETS[module]]:
+    for path in paths:
         if path.is_file():
             h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
-    h.update((ROOT / "tests" / "conftest.py").read_bytes())
     return h.hexdigest()
+
+
+def _source_digest(module: str) -> str:
+    """The module and its mutmut table: a change starts the module afresh."""
+    return _digest([ROOT / module]) + hashlib.sha256(_config(module).encode()).hexdigest()
+
+
+def _tests_digest() -> str:
+    """The rest of the package and the tests: a change re-runs the survivors."""
+    return _digest(sorted((ROOT / "tinybcnn").rglob("*.py"))
+                   + sorted((ROOT / "tests").rglob("*.py")))
 
 
 def _copy_tree(destination: Path) -> None:
@@ -130,46 +140,62 @@ def _config(module: str) -> str:
             "timeout_multiplier = 5.0\ntimeout_constant = 10.0\n")
 
 
-def prepare(module: str) -> Path:
-    """The module's work folder, made afresh when the sources or tests changed."""
+def prepare(module: str) -> tuple[Path, bool]:
+    """The module's work folder, and whether the tests changed since its last run.
+
+    A change of the module (or its mutmut table) starts afresh; otherwise the tree is copied
+    again (new tests reach mutmut, which collects their coverage) and the verdicts stay.
+    """
     work = WORK / _short(module)
-    stamp = work / "fingerprint"
-    fingerprint = _fingerprint(module)
-    if not (stamp.is_file() and stamp.read_text() == fingerprint):
+    source, tests = work / "source.sha", work / "tests.sha"
+    if not (source.is_file() and source.read_text() == _source_digest(module)):
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
+    changed = not (tests.is_file() and tests.read_text() == _tests_digest())
+    if changed:
         _copy_tree(work)
         pyproject = work / "pyproject.toml"
         pyproject.write_text(pyproject.read_text() + _config(module))
-        stamp.write_text(fingerprint)
-    return work
+    source.write_text(_source_digest(module))
+    return work, changed and (work / "mutants").is_dir()
+
+
+def _mutmut(work: Path, args: list[str], budget: float) -> None:
+    """``mutmut run ARGS`` in ``work`` for at most ``budget`` seconds (then SIGINT: mutmut
+    saves every verdict it has)."""
+    env = {**os.environ, "CI": "true", "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": ""}
+    with (work / "mutmut.log").open("a") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "mutmut", "run", *args], cwd=work,
+                                env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=max(budget, 1.0))
+        except (subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            if isinstance(exc, KeyboardInterrupt):
+                raise
 
 
 def run(module: str, budget: float, jobs: int) -> float:
     """Run mutmut on ``module`` for at most ``budget`` seconds; return the seconds taken (the
-    module's ``seconds`` in ``.mutation/<module>/times.json`` add up over resumed runs)."""
-    work = prepare(module)
-    env = {**os.environ, "CI": "true", "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": ""}
+    module's ``seconds`` in ``.mutation/<module>/times.json`` add up over resumed runs).
+
+    Mutants not yet run are run; if the tests changed since the last run, the survivors are
+    run again (a new test may kill them; a killed mutant stays killed)."""
+    work, tests_changed = prepare(module)
     start = time.perf_counter()
-    log = (work / "mutmut.log").open("a")
-    proc = subprocess.Popen([sys.executable, "-m", "mutmut", "run", "--max-children",
-                             str(jobs)], cwd=work, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        proc.wait(timeout=budget)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGINT)     # mutmut saves every verdict it has
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait()
-        raise
-    finally:
-        log.close()
+    survivors = [n for n, s in _statuses(work).items()
+                 if s in ("survived", "no tests", "suspicious")] if tests_changed else []
+    _mutmut(work, ["--max-children", str(jobs)], budget)
+    left = budget - (time.perf_counter() - start)
+    if survivors and left > 0:
+        _mutmut(work, ["--max-children", str(jobs), *survivors], left)
+    (work / "tests.sha").write_text(_tests_digest())
     took = time.perf_counter() - start
     times = work / "times.json"
     spent = json.loads(times.read_text()) if times.is_file() else {"seconds": 0.0, "runs": 0}
@@ -203,6 +229,8 @@ def load_equivalents(path: Path = EQUIVALENTS) -> dict[str, tuple[str, str]]:
 
 
 def _statuses(work: Path) -> dict[str, str]:
+    if not (work / "mutants").is_dir():
+        return {}
     done = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"],
                           cwd=work, capture_output=True, text=True)
     statuses = {}

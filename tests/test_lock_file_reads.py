@@ -87,6 +87,31 @@ def test_a_foreign_lock_file_is_refused_saying_it_is_left_alone(tmp_path):
         "use it (it is left as it is); remove it yourself, or choose another directory")
 
 
+@pytest.mark.parametrize("make, why", [
+    (lambda p: p.mkdir(), "not a regular file"),
+    (lambda p: os.mkfifo(p), "not a regular file"),
+    (lambda p: (p.write_text(""), os.link(p, p.with_name("second"))), "a file with 2 hard links"),
+    (lambda p: p.write_text("1" * 33), "a file of 33 bytes"),
+    (lambda p: p.write_text("not a pid"), "a file that does not hold a process id"),
+])
+def test_each_foreign_lock_file_is_refused_in_its_own_words(tmp_path, make, why):
+    path = tmp_path / LOCK_NAME
+    make(path)
+    with pytest.raises(LockFileError) as caught:
+        with run_lock(tmp_path):
+            pass
+    assert str(caught.value) == (
+        f"{path} is {why}, not a tinybcnn lock file: refusing to use it (it is left as it "
+        "is); remove it yourself, or choose another directory")
+
+
+def test_a_lock_file_of_exactly_the_bound_is_ours(tmp_path):
+    """32 bytes (a pid and a newline at most) is the limit: taken over, not refused."""
+    (tmp_path / LOCK_NAME).write_text("1" * 31 + "\n")
+    with run_lock(tmp_path):
+        assert (tmp_path / LOCK_NAME).read_text() == f"{os.getpid()}\n"
+
+
 # -- _pid_alive and the lock without fcntl ----------------------------------------------------
 def test_pid_alive():
     assert runlock._pid_alive(os.getpid())
