@@ -177,3 +177,32 @@ def test_a_file_that_grows_while_read_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fstat", fstat_then_grow)
     with pytest.raises(JSONFileError, match="is more than the 8 bytes"):
         read_json(path, max_bytes=8)
+
+
+def test_a_symlink_swapped_in_after_the_lstat_is_not_followed(tmp_path, monkeypatch):
+    """The name is a regular file when looked at, a symlink when opened: O_NOFOLLOW refuses
+    it, so the file it points to is never read."""
+    path, target = tmp_path / "r.json", tmp_path / "users.json"
+    path.write_text("{}")
+    target.write_text('{"users": "data"}')
+    real_lstat = os.lstat
+
+    def lstat_then_swap(p, *args, **kw):
+        result = real_lstat(p, *args, **kw)
+        if Path(p) == path and not path.is_symlink():
+            path.unlink()
+            os.symlink(target, path)
+        return result
+
+    monkeypatch.setattr(os, "lstat", lstat_then_swap)
+    with pytest.raises(JSONFileError, match=f"^cannot read {path}: "):
+        read_json(path)
+
+
+@pytest.mark.parametrize("missing", [["O_NOFOLLOW"], ["O_NONBLOCK"], ["O_NOFOLLOW", "O_NONBLOCK"]])
+def test_read_json_where_the_os_lacks_the_flags(tmp_path, monkeypatch, missing):
+    """Windows has neither O_NOFOLLOW nor O_NONBLOCK: the reader opens files without them."""
+    (tmp_path / "r.json").write_text('{"a": [1]}')
+    for name in missing:
+        monkeypatch.delattr(os, name)
+    assert read_json(tmp_path / "r.json") == {"a": [1]}
