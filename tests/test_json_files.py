@@ -8,6 +8,7 @@ symlink, a folder, a FIFO, a missing file, bytes that are not UTF-8 JSON.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -125,7 +126,7 @@ def test_a_file_swapped_for_a_fifo_after_the_lstat_is_refused(tmp_path, monkeypa
         return result
 
     monkeypatch.setattr(os, "lstat", lstat_then_swap)
-    with pytest.raises(JSONFileError, match="not a regular file"):
+    with pytest.raises(JSONFileError, match=f"^{path} is not a regular file "):
         read_json(path)
 
 
@@ -195,7 +196,8 @@ def test_a_symlink_swapped_in_after_the_lstat_is_not_followed(tmp_path, monkeypa
         return result
 
     monkeypatch.setattr(os, "lstat", lstat_then_swap)
-    with pytest.raises(JSONFileError, match=f"^cannot read {path}: "):
+    with pytest.raises(JSONFileError, match=f"^cannot read {path}: "
+                                            f"{os.strerror(errno.ELOOP)}$"):
         read_json(path)
 
 
