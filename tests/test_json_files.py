@@ -176,8 +176,55 @@ def test_a_file_that_grows_while_read_is_refused(tmp_path, monkeypatch):
         return result
 
     monkeypatch.setattr(os, "fstat", fstat_then_grow)
-    with pytest.raises(JSONFileError, match="is more than the 8 bytes"):
+    with pytest.raises(JSONFileError, match=f"^{path} is more than the 8 bytes a tinybcnn "
+                                            "JSON file may have$"):
         read_json(path, max_bytes=8)
+
+
+def test_the_reader_asks_for_at_most_one_byte_more_than_the_bound(tmp_path, monkeypatch):
+    """A file that keeps growing while read must not be read whole: the one read asks for
+    ``max_bytes + 1`` bytes, enough to tell that it is too large."""
+    path = tmp_path / "r.json"
+    path.write_bytes(b"[0]")
+    asked = []
+    real_fdopen = os.fdopen
+
+    class Recording:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def read(self, n=-1):
+            asked.append(n)
+            return self.f.read(n)
+
+    monkeypatch.setattr(os, "fdopen", lambda *a, **k: Recording(real_fdopen(*a, **k)))
+    assert read_json(path, max_bytes=100) == [0]
+    assert asked == [101]
+
+
+def test_an_error_reading_the_open_file_names_it(tmp_path, monkeypatch):
+    path = tmp_path / "r.json"
+    path.write_text("{}")
+
+    def fstat(fd):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "fstat", fstat)
+    with pytest.raises(JSONFileError, match=f"^cannot read {path}: {os.strerror(errno.EIO)}$"):
+        read_json(path)
+
+
+def test_read_json_passes_its_depth_bound_on(tmp_path):
+    (tmp_path / "r.json").write_text("[[[[0]]]]")
+    assert read_json(tmp_path / "r.json", max_depth=4) == [[[[0]]]]
+    with pytest.raises(JSONFileError, match=r"more than 3 levels"):
+        read_json(tmp_path / "r.json", max_depth=3)
 
 
 def test_a_symlink_swapped_in_after_the_lstat_is_not_followed(tmp_path, monkeypatch):
