@@ -93,6 +93,7 @@ def test_a_foreign_lock_file_is_refused_saying_it_is_left_alone(tmp_path):
     (lambda p: (p.write_text(""), os.link(p, p.with_name("second"))), "a file with 2 hard links"),
     (lambda p: p.write_text("1" * 33), "a file of 33 bytes"),
     (lambda p: p.write_text("not a pid"), "a file that does not hold a process id"),
+    (lambda p: p.write_bytes(b"\xff\xfe\n"), "a file that does not hold a process id"),
 ])
 def test_each_foreign_lock_file_is_refused_in_its_own_words(tmp_path, make, why):
     path = tmp_path / LOCK_NAME

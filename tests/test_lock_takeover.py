@@ -11,7 +11,10 @@ file swapped in between would otherwise be truncated.
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import stat
 from pathlib import Path
 
 import pytest
@@ -79,11 +82,79 @@ def test_the_opened_file_is_checked_not_only_the_name(tmp_path, monkeypatch):
         return result
 
     monkeypatch.setattr(runlock.os, "lstat", lstat_then_swap)
-    with pytest.raises(LockFileError, match="2 hard links"):
+    with pytest.raises(LockFileError, match=f"^{lock} is a file with 2 hard links, not a "):
         with run_lock(tmp_path):
             pass
     monkeypatch.undo()
     assert swapped and users.read_text() == "12345\n"
+
+
+def _swap_after_lstat(monkeypatch, lock: Path, swap) -> list:
+    """Make the first lstat of ``lock`` do ``swap()`` after looking (the race of a second
+    process between the look and the open)."""
+    real_lstat = os.lstat
+    done = []
+
+    def lstat_then_swap(path, *args, **kw):
+        result = real_lstat(path, *args, **kw)
+        if Path(path) == lock and not done:
+            done.append(True)
+            swap()
+        return result
+
+    monkeypatch.setattr(runlock.os, "lstat", lstat_then_swap)
+    return done
+
+
+def test_a_symlink_swapped_in_before_the_open_is_not_followed(tmp_path, monkeypatch):
+    users = tmp_path / "notes.txt"
+    users.write_text("")
+    lock = tmp_path / LOCK_NAME
+    lock.write_text("")
+
+    def to_symlink():
+        os.unlink(lock)
+        os.symlink(users, lock)
+
+    done = _swap_after_lstat(monkeypatch, lock, to_symlink)
+    with pytest.raises(LockFileError, match=re.escape(
+            f"{lock} is not openable as a lock ({os.strerror(errno.ELOOP)}), not a tinybcnn "
+            "lock file")):
+        with run_lock(tmp_path):
+            pass
+    monkeypatch.undo()
+    assert done and users.read_text() == "" and os.path.islink(lock)
+
+
+def test_a_lock_file_removed_before_the_look_is_made_anew(tmp_path, monkeypatch):
+    """Its owner's folder cleanup removed it between the exclusive create and the look: the
+    lock starts over and creates it."""
+    lock = tmp_path / LOCK_NAME
+    lock.write_text("")
+    real_lstat = os.lstat
+    vanished = []
+
+    def vanish_then_look(path, *args, **kw):
+        if Path(path) == lock and not vanished:
+            vanished.append(True)
+            os.unlink(lock)
+        return real_lstat(path, *args, **kw)
+
+    monkeypatch.setattr(runlock.os, "lstat", vanish_then_look)
+    with run_lock(tmp_path):
+        assert lock.read_text() == f"{os.getpid()}\n"
+    assert vanished
+
+
+def test_a_new_lock_file_is_made_rw_r__r__(tmp_path):
+    """Mode 0o644 less the umask: not executable, not writable by others."""
+    umask = os.umask(0o022)
+    try:
+        with run_lock(tmp_path):
+            mode = stat.S_IMODE(os.lstat(tmp_path / LOCK_NAME).st_mode)
+    finally:
+        os.umask(umask)
+    assert mode == 0o644
 
 
 def test_a_live_lock_is_refused(tmp_path):
