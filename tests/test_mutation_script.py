@@ -32,7 +32,7 @@ def test_every_target_module_and_test_file_exists():
 
 def test_the_issues_modules_are_all_targets():
     short = {mutation._short(m) for m in mutation.TARGETS}
-    for name in ("rundir", "runlock", "_atomic", "_json", "npyfile", "checkpoint",
+    for name in ("rundir", "runlock", "_atomic", "_json", "npyfile", "data", "checkpoint",
                  "experiments.outdir", "experiments.active_learning", "cli", "random",
                  "objective"):
         assert any(s == name or s.endswith("." + name.split(".")[-1]) for s in short), name
