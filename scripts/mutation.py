@@ -83,6 +83,9 @@ TARGETS: dict[str, list[str]] = {
 #: depends on the draw, and no cache written into the work folder.
 PYTEST_ARGS = ["-p", "no:cacheprovider", "-q", "-x"]
 
+#: Files and folders some tests read (mutmut copies the package and tests/ itself).
+ALSO_COPY = ["tutorials/", "docs/", "scripts/", "benchmarks/", "README.md", "mkdocs.yml"]
+
 _STATUS = {"killed": "killed", "timeout": "timeout", "survived": "survived",
            "no tests": "no tests", "suspicious": "suspicious", "not checked": "not checked",
            "skipped": "skipped", "segfault": "killed", "caught by type check": "killed"}
@@ -141,6 +144,8 @@ def _config(module: str) -> str:
             f"only_mutate = {q([module])}\n"
             f"pytest_add_cli_args_test_selection = {q(tests)}\n"
             f"pytest_add_cli_args = {q(PYTEST_ARGS)}\n"
+            # what tests read besides the package and tests/ (tutorials, docs, scripts)
+            f"also_copy = {q(ALSO_COPY)}\n"
             # a mutant that makes its tests take 5x + 10 s longer than clean counts as caught
             "timeout_multiplier = 5.0\ntimeout_constant = 10.0\n")
 
