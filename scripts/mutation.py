@@ -68,8 +68,8 @@ TARGETS: dict[str, list[str]] = {
     "tinybcnn/data.py": ["tests/test_idx_magic.py", "tests/test_guard_properties.py",
                          "tests/test_data.py"],
     "tinybcnn/checkpoint.py": ["tests/test_checkpoint.py", "tests/test_checkpoint_links.py"],
-    "tinybcnn/experiments/outdir.py": ["tests/test_experiment_outdir_names.py",
-                                       "tests/test_rundir_rules.py"],
+    # (test_rundir_rules runs a tutorial in a subprocess, which fails inside mutmut's folder)
+    "tinybcnn/experiments/outdir.py": ["tests/test_experiment_outdir_names.py"],
     "tinybcnn/experiments/active_learning.py": ["tests/test_active_learning_protocol.py",
                                                 "tests/test_active_learning_scale.py"],
     "tinybcnn/random.py": ["tests/test_mask_keep_limit.py", "tests/test_dropout.py",
