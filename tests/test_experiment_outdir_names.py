@@ -149,3 +149,12 @@ def test_the_refusals_name_the_folder_and_the_file(tmp_path):
             tmp_path, "holds ood.json, which is not ood's results file")):
         check_out_dir(tmp_path, experiment_folder("ood"))
     assert experiment_folder("ood").what == "a folder of experiment ood"
+
+
+def test_another_experiments_runs_name_as_a_file_is_not_ours(tmp_path):
+    """``ood_runs`` as a file, checked for regression (a name regression never writes): the
+    folder is not an experiment folder, refused in one line (not listed as a folder)."""
+    (tmp_path / "ood_runs").write_text("a file")
+    with pytest.raises(OutDirError, match=_refusal(
+            tmp_path, "is not empty and is not a tinybcnn experiment folder")):
+        check_out_dir(tmp_path, experiment_folder("regression"))
