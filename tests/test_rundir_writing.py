@@ -116,3 +116,24 @@ def test_every_own_part_name_counts_as_empty(tmp_path_factory, name, pid, token)
     out = tmp_path_factory.mktemp("run")
     (out / f".{name}.{pid}.{token.hex()}.part").write_bytes(b"")
     check_out_dir(out, EMPTY_ONLY)
+
+
+def test_a_part_file_gone_before_its_removal_is_skipped(tmp_path, monkeypatch):
+    """Another cleanup removed the stale file between the listing and the unlink: nothing
+    to do, nothing reported, no error."""
+    from tinybcnn._atomic import remove_stale_parts
+
+    gone, kept = ".a.json.12.0123abcd.part", ".b.json.12.89abcdef.part"
+    (tmp_path / gone).write_bytes(b"")
+    (tmp_path / kept).write_bytes(b"")
+    real_unlink = Path.unlink
+
+    def unlink(self, *args, **kwargs):
+        if self.name == gone:
+            real_unlink(self)          # removed by someone else just now
+            raise FileNotFoundError(2, "No such file or directory", str(self))
+        return real_unlink(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    assert remove_stale_parts(tmp_path) == [tmp_path / kept]
+    assert os.listdir(tmp_path) == []
