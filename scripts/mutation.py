@@ -25,6 +25,11 @@ Usage::
     python scripts/mutation.py runlock --budget 900        # stop after 15 minutes; resumable
     python scripts/mutation.py --report                    # the report of what has run
 
+What mutmut (3.x) does not see: functions under a decorator are not mutated, so the
+context managers ``runlock.run_lock``, ``rundir.writing`` and ``_atomic.atomic_write`` get no
+mutants (nor do module-level constants); the planted-bug catalogue (``scripts/plant_bugs.py``)
+covers them.
+
 It needs the ``mutation`` extra (``pip install -e ".[mutation,dev]"``). The report goes to
 ``.mutation/report.md`` (and ``report.json``): per module the mutants, killed (timeouts
 counted apart), survived, equivalent and not yet run, the score (killed / non-equivalent
