@@ -147,7 +147,9 @@ def run_lock(directory: str | os.PathLike[str]) -> Iterator[Path]:
         except BlockingIOError:
             raise _refuse(directory, _read_pid(path)) from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        # at offset 0: _open_lock read the old content, which left the offset past it (a
+        # plain write would put the pid after that many NUL bytes, unreadable as a pid)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         try:
             yield path
         finally:

@@ -1,0 +1,350 @@
+"""Mutation testing with mutmut, one module at a time, each with only its covering tests.
+
+The planted-bug catalogue (``scripts/plant_bugs.py``) finds what its authors thought of; a
+mutation tool is an independent yardstick. mutmut changes one operator, constant or call at a
+time in a module (``<`` to ``<=``, ``1`` to ``2``, ``x or y`` to ``x and y``, an argument
+dropped, ...) and runs the tests that execute the changed function: a mutant the tests do not
+notice *survived*. Each survivor is either killed by a new test or recorded, with a one-line
+reason, in ``tests/mutation_equivalents.txt`` (reviewed like code): a mutant that cannot
+change what any caller sees (a default that is always passed, a message's wording).
+
+The modules are those where a silent bug costs a user most (:data:`TARGETS`): the run-folder
+rule, the lock, atomic writes, the JSON, NPY, IDX and checkpoint readers, the experiments'
+output folders and resume state, the active-learning protocol, the CLI's option wiring, the
+dropout mask and the objective. Each runs in its own work folder ``.mutation/<module>/`` (a
+copy of the tree plus mutmut's ``mutants/``), so runs are bounded and resumable: mutmut keeps
+every verdict, a run stopped by ``--budget`` (or Ctrl-C) continues where it stopped, a change
+of the tests re-runs the survivors (new tests may kill them), and a change of the module
+itself starts it afresh.
+
+Usage::
+
+    python scripts/mutation.py --list                      # the modules and their tests
+    python scripts/mutation.py runlock _json               # these modules (2 workers each)
+    python scripts/mutation.py                             # every module (hours on 2 cores)
+    python scripts/mutation.py runlock --budget 900        # stop after 15 minutes; resumable
+    python scripts/mutation.py --report                    # the report of what has run
+
+What mutmut (3.x) does not see: functions under a decorator are not mutated, so the
+context managers ``runlock.run_lock``, ``rundir.writing`` and ``_atomic.atomic_write`` get no
+mutants (nor do module-level constants); the planted-bug catalogue (``scripts/plant_bugs.py``)
+covers them.
+
+It needs the ``mutation`` extra (``pip install -e ".[mutation,dev]"``). The report goes to
+``.mutation/report.md`` (and ``report.json``): per module the mutants, killed (timeouts
+counted apart), survived, equivalent and not yet run, the score (killed / non-equivalent
+mutants that ran) and the run time; then every survivor not in the equivalents file, with its
+diff. The exit code is 1 if a module's score is below ``--goal`` (95%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / ".mutation"
+EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.txt"
+
+#: module -> the test files that cover it (its own unit tests, not the whole suite: a mutant
+#: is run against the tests of these files that execute the mutated function).
+TARGETS: dict[str, list[str]] = {
+    "tinybcnn/files/runlock.py": ["tests/test_lock_takeover.py", "tests/test_lock_file_reads.py",
+                            "tests/test_rundir_writing.py", "tests/test_rundir.py",
+                            "tests/test_notice_run_checks.py"],
+    "tinybcnn/files/jsonfile.py": ["tests/test_json_depth.py", "tests/test_json_files.py"],
+    "tinybcnn/files/atomic.py": ["tests/test_notice_atomic.py", "tests/test_rundir_writing.py",
+                           "tests/test_bad_files.py"],
+    "tinybcnn/files/rundir.py": ["tests/test_rundir_writing.py", "tests/test_rundir.py",
+                           "tests/test_rundir_rules.py"],
+    "tinybcnn/files/npyfile.py": ["tests/test_guard_limits.py", "tests/test_guard_properties.py",
+                            "tests/test_bad_files.py"],
+    # the IDX reader (data/idx.py), apart from the Dataset container and the sources
+    "tinybcnn/data/idx.py": ["tests/test_idx_magic.py", "tests/test_guard_properties.py",
+                         "tests/test_data.py"],
+    "tinybcnn/checkpoint.py": ["tests/test_checkpoint.py", "tests/test_checkpoint_links.py"],
+    # (test_rundir_rules runs a tutorial in a subprocess, which fails inside mutmut's folder)
+    "tinybcnn/experiments/outdir.py": ["tests/test_experiment_outdir_names.py"],
+    "tinybcnn/experiments/active_learning.py": ["tests/test_active_learning_protocol.py",
+                                                "tests/test_active_learning_scale.py"],
+    "tinybcnn/random.py": ["tests/test_mask_keep_limit.py", "tests/test_dropout.py",
+                           "tests/test_notice_rng.py"],
+    "tinybcnn/objective.py": ["tests/test_objective.py", "tests/test_deep_gp_kl.py"],
+    "tinybcnn/cli.py": ["tests/test_cli_wiring.py", "tests/test_cli_resume_flags.py",
+                        "tests/test_cli_backend_env.py"],
+}
+
+#: pytest as mutmut runs it: hypothesis derandomised (``CI=true``), so a verdict never
+#: depends on the draw, and no cache written into the work folder.
+PYTEST_ARGS = ["-p", "no:cacheprovider", "-q", "-x"]
+
+#: Files and folders some tests read (mutmut copies the package and tests/ itself).
+ALSO_COPY = ["tutorials/", "docs/", "scripts/", "benchmarks/", "README.md", "mkdocs.yml"]
+
+_STATUS = {"killed": "killed", "timeout": "timeout", "survived": "survived",
+           "no tests": "no tests", "suspicious": "suspicious", "not checked": "not checked",
+           "skipped": "skipped", "segfault": "killed", "caught by type check": "killed"}
+
+
+def _short(module: str) -> str:
+    """``tinybcnn/experiments/outdir.py`` -> ``experiments.outdir``."""
+    return module.removeprefix("tinybcnn/").removesuffix(".py").replace("/", ".")
+
+
+def _find(name: str) -> str:
+    hits = [m for m in TARGETS if _short(m) == name or m == name or _short(m).endswith(name)]
+    if len(hits) != 1:
+        raise SystemExit(f"unknown or ambiguous module {name!r}; choose from "
+                         f"{', '.join(_short(m) for m in TARGETS)}")
+    return hits[0]
+
+
+def _digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        if path.is_file():
+            h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+def _source_digest(module: str) -> str:
+    """The module and its mutmut table: a change starts the module afresh."""
+    return _digest([ROOT / module]) + hashlib.sha256(_config(module).encode()).hexdigest()
+
+
+def _tests_digest() -> str:
+    """The rest of the package and the tests: a change re-runs the survivors."""
+    return _digest(sorted((ROOT / "tinybcnn").rglob("*.py"))
+                   + sorted((ROOT / "tests").rglob("*.py")))
+
+
+def _copy_tree(destination: Path) -> None:
+    """The files git tracks or would track (as scripts/plant_bugs.py copies them)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], cwd=ROOT, capture_output=True, check=True)
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file() and not name.startswith(".mutation/"):
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def _config(module: str) -> str:
+    """The ``[tool.mutmut]`` table of one module's run (mutmut reads ./pyproject.toml)."""
+    tests = [t for t in TARGETS[module] if (ROOT / t).is_file()]
+    q = json.dumps
+    return ("\n[tool.mutmut]\n"
+            f"source_paths = {q(['tinybcnn'])}\n"
+            f"only_mutate = {q([module])}\n"
+            f"pytest_add_cli_args_test_selection = {q(tests)}\n"
+            f"pytest_add_cli_args = {q(PYTEST_ARGS)}\n"
+            # what tests read besides the package and tests/ (tutorials, docs, scripts)
+            f"also_copy = {q(ALSO_COPY)}\n"
+            # a mutant that makes its tests take 5x + 10 s longer than clean counts as caught
+            "timeout_multiplier = 5.0\ntimeout_constant = 10.0\n")
+
+
+def prepare(module: str) -> tuple[Path, bool]:
+    """The module's work folder, and whether the tests changed since its last run.
+
+    A change of the module (or its mutmut table) starts afresh; otherwise the tree is copied
+    again (new tests reach mutmut, which collects their coverage) and the verdicts stay.
+    """
+    work = WORK / _short(module)
+    source, tests = work / "source.sha", work / "tests.sha"
+    if not (source.is_file() and source.read_text() == _source_digest(module)):
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+    changed = not (tests.is_file() and tests.read_text() == _tests_digest())
+    if changed:
+        _copy_tree(work)
+        pyproject = work / "pyproject.toml"
+        pyproject.write_text(pyproject.read_text() + _config(module))
+    source.write_text(_source_digest(module))
+    return work, changed and (work / "mutants").is_dir()
+
+
+def _mutmut(work: Path, args: list[str], budget: float) -> None:
+    """``mutmut run ARGS`` in ``work`` for at most ``budget`` seconds (then SIGINT: mutmut
+    saves every verdict it has)."""
+    env = {**os.environ, "CI": "true", "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": ""}
+    with (work / "mutmut.log").open("a") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "mutmut", "run", *args], cwd=work,
+                                env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=max(budget, 1.0))
+        except (subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+
+
+def run(module: str, budget: float, jobs: int) -> float:
+    """Run mutmut on ``module`` for at most ``budget`` seconds; return the seconds taken (the
+    module's ``seconds`` in ``.mutation/<module>/times.json`` add up over resumed runs).
+
+    Mutants not yet run are run; if the tests changed since the last run, the survivors are
+    run again (a new test may kill them; a killed mutant stays killed)."""
+    work, tests_changed = prepare(module)
+    start = time.perf_counter()
+    survivors = [n for n, s in _statuses(work).items()
+                 if s in ("survived", "no tests", "suspicious")] if tests_changed else []
+    _mutmut(work, ["--max-children", str(jobs)], budget)
+    left = budget - (time.perf_counter() - start)
+    if survivors and left > 0:
+        _mutmut(work, ["--max-children", str(jobs), *survivors], left)
+    (work / "tests.sha").write_text(_tests_digest())
+    took = time.perf_counter() - start
+    times = work / "times.json"
+    spent = json.loads(times.read_text()) if times.is_file() else {"seconds": 0.0, "runs": 0}
+    spent = {"seconds": spent["seconds"] + took, "runs": spent["runs"] + 1}
+    times.write_text(json.dumps(spent))
+    return took
+
+
+# -- the report ------------------------------------------------------------------------------
+def load_equivalents(path: Path = EQUIVALENTS) -> dict[str, tuple[str, str]]:
+    """``{mutant name: (changed line, reason)}`` from the reviewed file.
+
+    Each entry is two lines: ``<mutant name>: <reason>`` then, indented, the mutated line as
+    mutmut shows it (``+ ...``); an entry whose line no longer matches counts as unreviewed.
+    Lines starting with ``#`` are comments.
+    """
+    entries: dict[str, tuple[str, str]] = {}
+    if not path.is_file():
+        return entries
+    name = None
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        if raw.startswith((" ", "\t")) and name is not None:
+            entries[name] = (raw.strip(), entries[name][1])
+            continue
+        name, _, reason = raw.partition(":")
+        name = name.strip()
+        entries[name] = ("", reason.strip())
+    return entries
+
+
+def _statuses(work: Path) -> dict[str, str]:
+    if not (work / "mutants").is_dir():
+        return {}
+    done = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"],
+                          cwd=work, capture_output=True, text=True)
+    statuses = {}
+    for line in done.stdout.splitlines():
+        m = re.match(r"\s*(\S+__mutmut_\d+): (.+)$", line)
+        if m:
+            statuses[m.group(1)] = _STATUS.get(m.group(2).strip(), m.group(2).strip())
+    return statuses
+
+
+def _diff(work: Path, name: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=work,
+                          capture_output=True, text=True)
+    return "\n".join(line for line in done.stdout.splitlines()[1:]
+                     if line.startswith(("+", "-")) and not line.startswith(("+++", "---")))
+
+
+def _added_line(diff: str) -> str:
+    added = [line for line in diff.splitlines() if line.startswith("+")]
+    return added[0].strip() if added else ""
+
+
+def report(modules: list[str], goal: float) -> tuple[str, dict, bool]:
+    """The report's text, its data, and whether every module that ran reached ``goal``."""
+    equivalents = load_equivalents()
+    rows, survivors, data, ok = [], [], {}, True
+    for module in modules:
+        work = WORK / _short(module)
+        if not (work / "mutants").is_dir():
+            continue
+        statuses = _statuses(work)
+        counts = {k: 0 for k in ("killed", "timeout", "survived", "no tests", "suspicious",
+                                 "not checked", "skipped", "equivalent")}
+        open_ = []
+        for name, status in sorted(statuses.items()):
+            if status in ("survived", "no tests", "suspicious"):
+                diff = _diff(work, name)
+                line, reason = equivalents.get(name, ("", ""))
+                if reason and line == _added_line(diff):
+                    counts["equivalent"] += 1
+                    continue
+                open_.append((name, status, diff))
+            counts[status] = counts.get(status, 0) + 1
+        judged = counts["killed"] + counts["timeout"] + counts["survived"] + counts["no tests"] \
+            + counts["suspicious"]
+        score = (counts["killed"] + counts["timeout"]) / judged if judged else None
+        spent = json.loads((work / "times.json").read_text()) if (work / "times.json").is_file() \
+            else {"seconds": None, "runs": 0}
+        complete = counts["not checked"] == 0
+        ok &= score is None or score >= goal or not complete
+        data[module] = {**counts, "mutants": len(statuses), "score": score,
+                        "seconds": spent["seconds"], "runs": spent["runs"],
+                        "complete": complete, "tests": TARGETS[module]}
+        pct = "-" if score is None else f"{100 * score:.1f}%"
+        minutes = "-" if spent["seconds"] is None else f"{spent['seconds'] / 60:.1f}"
+        rows.append(f"| {_short(module)} | {len(statuses)} | {counts['killed']} | "
+                    f"{counts['timeout']} | {counts['survived'] + counts['suspicious']} | "
+                    f"{counts['no tests']} | {counts['equivalent']} | {counts['not checked']} | "
+                    f"{pct} | {minutes} |")
+        survivors += [f"### {name} ({status})\n\n```diff\n{diff}\n```\n"
+                      for name, status, diff in open_]
+    text = "\n".join([
+        "# Mutation testing (mutmut, one module at a time, its covering tests only)", "",
+        f"Score: killed (timeouts included) / non-equivalent mutants that ran; goal "
+        f"{100 * goal:.0f}%. Equivalent mutants: tests/mutation_equivalents.txt.", "",
+        "| module | mutants | killed | timeout | survived | no tests | equivalent | not run "
+        "| score | minutes |", "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
+        "## Survivors not yet killed or judged equivalent", "", *(survivors or ["None."])])
+    return text + "\n", data, ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help="short names (runlock, _json, "
+                        "experiments.outdir, ...); default: every module of TARGETS")
+    parser.add_argument("--budget", type=float, default=3600.0,
+                        help="seconds per module for this run (3600); a stopped module "
+                        "continues on the next run")
+    parser.add_argument("--jobs", type=int, default=2, help="mutmut workers (2)")
+    parser.add_argument("--goal", type=float, default=0.95, help="score to reach (0.95)")
+    parser.add_argument("--report", action="store_true", help="only write the report")
+    parser.add_argument("--list", action="store_true", help="list the modules and exit")
+    args = parser.parse_args(argv)
+    modules = [_find(m) for m in args.modules] or list(TARGETS)
+    if args.list:
+        for module in modules:
+            print(f"{_short(module):32s} {' '.join(TARGETS[module])}")
+        return 0
+    if not args.report:
+        for module in modules:
+            print(f"{_short(module)}: running (budget {args.budget:.0f} s) ...", flush=True)
+            took = run(module, args.budget, args.jobs)
+            print(f"{_short(module)}: {took:.0f} s", flush=True)
+    text, data, ok = report(modules, args.goal)
+    WORK.mkdir(exist_ok=True)
+    (WORK / "report.md").write_text(text, encoding="utf-8")
+    (WORK / "report.json").write_text(json.dumps(data, indent=1), encoding="utf-8")
+    print(text)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
