@@ -14,8 +14,7 @@ import json
 import os
 
 import pytest
-
-from tests.cli_capture import run_cli
+from cli_capture import run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("keep_backend")]
 

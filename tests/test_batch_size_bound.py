@@ -5,8 +5,7 @@ lock file had been written into the new ``--out``."""
 from __future__ import annotations
 
 import pytest
-
-from tests.cli_capture import run_cli
+from cli_capture import run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("keep_backend")]
 

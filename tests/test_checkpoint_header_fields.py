@@ -12,9 +12,8 @@ import shutil
 
 import numpy as np
 import pytest
-
-from tests.checkpoint_edit import rewrite_checkpoint
-from tests.cli_capture import TINY_TRAIN, run_cli
+from checkpoint_edit import rewrite_checkpoint
+from cli_capture import TINY_TRAIN, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("keep_backend")]
 

@@ -87,7 +87,7 @@ def seen(monkeypatch):
     real_mc = predict_mod.mc_predict
 
     def mc(model, x, samples=50, seed=0, rng=None, **kw):
-        s.mc.append({"samples": samples, "seed": seed, "rng": rng, "n": len(x)})
+        s.mc.append({"samples": samples, "seed": seed, "rng": rng, "n": x.shape[0]})
         return real_mc(model, x, samples=min(samples, 2), seed=seed, rng=rng, **kw)
 
     real_bar = progress_mod.progress_bar

@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from tests.cli_capture import run_cli
+from cli_capture import run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("keep_backend")]
 

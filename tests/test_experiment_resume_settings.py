@@ -7,8 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from tests.cli_capture import run_cli
+from cli_capture import run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("keep_backend")]
 

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from tests.cli_capture import TINY_TRAIN, run_cli
+from cli_capture import TINY_TRAIN, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("keep_backend")]
 

@@ -19,8 +19,8 @@ import shutil
 import numpy as np
 import pytest
 import threadpoolctl
+from cli_capture import TINY_TRAIN, run_cli
 
-from tests.cli_capture import TINY_TRAIN, run_cli
 from tinybcnn.checkpoint import read_checkpoint
 from tinybcnn.threads import available_cpus
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
-from tests.cli_capture import TINY_TRAIN, run_cli
+from cli_capture import TINY_TRAIN, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("keep_backend")]
 pytest.importorskip("array_api_strict")

@@ -198,7 +198,10 @@ def _check_decay(config: RunConfig, n_train: int) -> None:
     (``weight_decay``; ``l² / (N keep)`` for a length-scale ``l``, the kernels of the layer
     with the lowest keep probability). With ``lr · d >= 1`` the weights flip sign or blow up at
     every step: ``--weight-decay 1e308`` diverged with "try a lower learning rate", and
-    ``--length-scale 1e155`` overflowed computing ``l²``. Checked before anything is written.
+    ``--length-scale 1e155`` overflowed computing ``l²``. Refused when ``d >= 1`` as well (a
+    decay that large is absurd whatever the rate); a huge ``--lr`` with a sane decay is left to
+    training, whose divergence message names the learning rate. Checked before anything is
+    written.
     """
     keep = 1.0 - config.p if config.model != "lenet-none" else 1.0
     if config.length_scale is not None:
@@ -212,7 +215,9 @@ def _check_decay(config: RunConfig, n_train: int) -> None:
         option = "--weight-decay"
         sane = (f"with --lr {config.lr:g} it must be below {1 / config.lr:.3g} "
                 "(Caffe's LeNet: 5e-4)")
-    if not config.lr * decay < 1:
+    # a decay of 1 or more per unit of weight is the decay's fault; below that a divergence
+    # is the learning rate's, which training itself reports (a huge --lr is a real case)
+    if not (config.lr * decay < 1 or decay < 1):
         raise ValueError(f"{option} {value:g} is too strong: each step would decay every weight "
                          f"by lr x {decay:.3g} >= 1 of itself; {sane}")
 
