@@ -121,7 +121,10 @@ def test_a_saved_state_is_continued_only_with_resume(curves, tmp_path):
     al.run_active_learning(out, progress=False, **SETTINGS)
     assert (out / al.STATE_NAME).is_file() and curves[-1]["state"] is None
     curves.clear()
-    al.run_active_learning(out, progress=False, **SETTINGS)           # no resume: afresh
+    with pytest.raises(ValueError, match="--resume.*--replace"):     # no resume: refused
+        al.run_active_learning(out, progress=False, **SETTINGS)
+    assert not curves
+    al.run_active_learning(out, progress=False, replace=True, **SETTINGS)   # asked: afresh
     assert curves and all(c["state"] is None for c in curves)
     curves.clear()
     al.run_active_learning(out, progress=False, resume=True, **SETTINGS)
@@ -129,11 +132,12 @@ def test_a_saved_state_is_continued_only_with_resume(curves, tmp_path):
 
 
 def test_without_resume_a_state_of_other_settings_is_not_read(curves, tmp_path):
-    """What a user sees: a new run with other settings in the same folder just runs (its
-    state then belongs to the new run: resuming with the old settings is refused)."""
+    """What a user sees: a new run with other settings in the same folder runs when asked to
+    replace the old one (its state then belongs to the new run: resuming with the old
+    settings is refused)."""
     out = tmp_path / "al"
     al.run_active_learning(out, progress=False, **SETTINGS)
-    al.run_active_learning(out, progress=False, **{**SETTINGS, "samples": 4})
+    al.run_active_learning(out, progress=False, replace=True, **{**SETTINGS, "samples": 4})
     with pytest.raises(ValueError, match="cannot resume from .*samples 4 there, 5 here"):
         al.run_active_learning(out, progress=False, resume=True, **SETTINGS)
 

@@ -101,7 +101,7 @@ def test_samples_is_a_positive_integer(tmp_path_factory, value, command):
     folder = tmp_path_factory.mktemp("e")
     argv = ([command, str(folder)] if command == "evaluate" else [command]) + \
         ["--samples", str(value)]
-    assert _parses(argv) == (value >= 1)
+    assert _parses(argv) == (1 <= value <= 10_000)   # every --samples has predict's bound
 
 
 @given(value=st.integers(-3, 3))

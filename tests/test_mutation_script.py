@@ -32,7 +32,8 @@ def test_every_target_module_and_test_file_exists():
 
 def test_the_issues_modules_are_all_targets():
     short = {mutation._short(m) for m in mutation.TARGETS}
-    for name in ("rundir", "runlock", "_atomic", "_json", "npyfile", "data", "checkpoint",
+    for name in ("files.rundir", "files.runlock", "files.atomic", "files.jsonfile",
+                 "files.npyfile", "data.idx", "checkpoint",
                  "experiments.outdir", "experiments.active_learning", "cli", "random",
                  "objective"):
         assert any(s == name or s.endswith("." + name.split(".")[-1]) for s in short), name
@@ -54,7 +55,7 @@ def test_a_stopped_module_is_not_judged_and_scores_count_timeouts(monkeypatch, t
     """The report from mutmut's verdicts: timeouts count as killed, an equivalent survivor
     is left out of the score, a not-yet-run mutant makes the module incomplete."""
     work = tmp_path / ".mutation"
-    (work / "runlock" / "mutants").mkdir(parents=True)
+    (work / "files.runlock" / "mutants").mkdir(parents=True)
     monkeypatch.setattr(mutation, "WORK", work)
     verdicts = {"tinybcnn.files.runlock.x_a__mutmut_1": "killed",
                 "tinybcnn.files.runlock.x_a__mutmut_2": "timeout",
