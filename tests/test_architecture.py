@@ -157,3 +157,36 @@ def test_the_table_check_sees_a_new_module_and_a_missing_one(tmp_path):
     assert package_modules(tmp_path / "tinybcnn") - listed == {"data.newformat"}
     (tmp_path / "tinybcnn" / "info.py").unlink()
     assert listed - package_modules(tmp_path / "tinybcnn") == {"info"}
+
+
+#: A module holds one idea: past this many lines it holds several (metrics.py, one concept with
+#: many scores, is the agreed exception); a function past 80 lines does several things.
+MODULE_LINES, FUNCTION_LINES, WHOLE = 700, 80, {"metrics.py"}
+
+
+def _sizes(package: Path) -> tuple[list[str], list[str]]:
+    import ast
+
+    modules, functions = [], []
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text()
+        if text.count("\n") > MODULE_LINES and path.name not in WHOLE:
+            modules.append(f"{path.relative_to(package)} ({text.count(chr(10))} lines)")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > FUNCTION_LINES:
+                    functions.append(f"{path.relative_to(package)}:{node.name} ({n} lines)")
+    return modules, functions
+
+
+def test_no_module_or_function_is_too_long():
+    modules, functions = _sizes(ROOT / "tinybcnn")
+    assert not modules, f"modules over {MODULE_LINES} lines: {modules}"
+    assert not functions, f"functions over {FUNCTION_LINES} lines (docstrings count): {functions}"
+
+
+def test_the_size_check_sees_a_long_function(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(FUNCTION_LINES))
+    (tmp_path / "m.py").write_text(f"def f():\n{body}\n")
+    assert _sizes(tmp_path) == ([], [f"m.py:f ({FUNCTION_LINES + 1} lines)"])

@@ -11,7 +11,6 @@ import argparse
 import json
 import math
 import os
-import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -20,15 +19,22 @@ from typing import Any
 
 from .backend import BACKENDS
 from .choices import MAX_SAMPLES
+from .terminal import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILED,
+    GuardedStdout,
+    StdoutFailed,
+    catch_signals,
+    error_line,
+    interrupt_code,
+    restore_signals,
+    say,
+    show_warning,
+    silence_stdout,
+    stopped_by,
+)
 
 __all__ = ["main", "build_parser"]
-
-EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 1, 130, 143
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C would be, so training saves a checkpoint first."""
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (the default prints the whole usage first)."""
@@ -560,70 +566,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: Any = None, line: str | None = None) -> None:
-    """Warnings as one line each on stderr, like the errors: no source path, no code line."""
-    _say(f"tinybcnn: warning: {message}", file)
-
-
-def _say(line: str, file: Any = None) -> None:
-    """Print a message line (warning, error, interruption) on stderr, or drop it: a closed
-    stderr (``2>&-``, ``sys.stderr`` None) or a full one never sends it into stdout, which
-    holds the results, and never turns a finished command into a failed one."""
-    stream = file if file is not None else sys.stderr
-    if stream is None:
-        return
-    try:
-        print(line, file=stream, flush=True)
-    except (OSError, ValueError):  # full, or closed after start-up
-        pass
-
-
-class _StdoutFailed(Exception):
-    """Writing the results to stdout failed (``> /dev/full``, a closed pipe end); not an
-    OSError, so that no handler of file errors mistakes it for one of the run's files."""
-
-    def __init__(self, error: OSError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-class _Stdout:
-    """``sys.stdout`` while a command runs: a failed write or flush is :class:`_StdoutFailed`
-    (a reader that left, BrokenPipeError, stays itself: that is no failure)."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        try:
-            return self._stream.write(text)
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise _StdoutFailed(exc) from None
-
-    def flush(self) -> None:
-        try:
-            self._stream.flush()
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            raise _StdoutFailed(exc) from None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-def _silence_stdout() -> None:
-    """Point stdout's descriptor at /dev/null, so that the interpreter's final flush of what
-    could not be written does not fail again (a second message, exit code 120)."""
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.__stdout__.fileno())
-    except (OSError, AttributeError, ValueError):
-        pass
-
-
 def _figures_to_files() -> None:
     """Draw the figures with Agg: the command line only writes them to files, and must work
     with no display (over ssh, in CI) whatever a matplotlibrc says. A backend the user chose
@@ -648,7 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.given = _given_options(parser, args.command, argv)  # what the user typed, not defaults
     _figures_to_files()
     if sys.stdout is None:  # started with stdout closed (>&-): the results would be lost
-        _say(f"tinybcnn: error: stdout is closed, so the results of {args.command} would be "
+        say(f"tinybcnn: error: stdout is closed, so the results of {args.command} would be "
              "lost; nothing was done: run it with stdout open (> FILE, or > /dev/null to "
              "discard them)")
         return EXIT_BAD_INPUT
@@ -657,9 +599,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .backend import BackendError, NamespaceMismatch
     from .training.errors import TrainingDiverged, TrainingInterrupted
 
-    previous_term = _catch_sigterm()
-    previous_show, warnings.showwarning = warnings.showwarning, _show_warning
-    previous_stdout, sys.stdout = sys.stdout, _Stdout(sys.stdout)
+    previous_term = catch_signals()
+    previous_show, warnings.showwarning = warnings.showwarning, show_warning
+    previous_stdout, sys.stdout = sys.stdout, GuardedStdout(sys.stdout)
     try:
         _set_backend(args)
         if hasattr(args, "threads"):  # a command that trains or predicts
@@ -669,116 +611,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = int(args.func(args))
         sys.stdout.flush()  # a full stdout fails here, not silently at exit
         return code
-    except _StdoutFailed as exc:
-        _silence_stdout()
-        _say(f"tinybcnn: error: cannot write the results of {args.command} to stdout "
+    except StdoutFailed as exc:
+        silence_stdout()
+        say(f"tinybcnn: error: cannot write the results of {args.command} to stdout "
              f"({exc.error.strerror or exc.error}); {args.kept or 'no file was written'}")
         return EXIT_FAILED
     except TrainingInterrupted as exc:
         where = getattr(exc, "checkpoint_path", None)
         again = ("run the same command again to continue" if args.command == "demo"
                  else "continue with --resume")
-        _say(f"\ntinybcnn: {_stopped_by()}; checkpoint saved to {where}, {again}"
-             if where else f"\ntinybcnn: {_stopped_by()}")
-        return _interrupt_code()
+        say(f"\ntinybcnn: {stopped_by()}; checkpoint saved to {where}, {again}"
+             if where else f"\ntinybcnn: {stopped_by()}")
+        return interrupt_code()
     except KeyboardInterrupt:
-        _say(f"\ntinybcnn: {_stopped_by()}")
-        return _interrupt_code()
+        say(f"\ntinybcnn: {stopped_by()}")
+        return interrupt_code()
     except BrokenPipeError:  # e.g. `tinybcnn info | head -1`: the reader left, nothing to say
         # point stdout at /dev/null so the interpreter's final flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except TrainingDiverged as exc:
-        _say(f"tinybcnn: error: {exc}")
+        say(f"tinybcnn: error: {exc}")
         return EXIT_FAILED
     except (ValueError, OSError, BackendError, NamespaceMismatch) as exc:
         # DataError, CheckpointError, NpyFileError and RunLocked are ValueErrors: one line;
         # NamespaceMismatch (a TypeError: host data met a device model) is bad input too
-        _say(f"tinybcnn: error: {_error_line(exc, hasattr(args, 'out'))}")
+        say(f"tinybcnn: error: {error_line(exc, hasattr(args, 'out'))}")
         return EXIT_BAD_INPUT
     finally:
         sys.stdout = previous_stdout
         warnings.showwarning = previous_show
-        if previous_term is not None and program and _stopping:
-            # stopped by a signal, the program exits now: a signal more must not kill the
-            # interpreter on its way out (SIG_DFL, exit code -15) nor print a traceback
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-        elif previous_term is not None:
-            signal.signal(signal.SIGTERM, previous_term)
-            if signal.getsignal(signal.SIGINT) is _on_sigint:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _error_line(exc: BaseException, has_out: bool = True) -> str:
-    """The one error line: a full disk names the file and the fix (``[Errno 28] No space left
-    on device`` alone does not say what to do); another ``--out`` is offered only to a command
-    that has one."""
-    import errno
-
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        where = f" writing {exc.filename}" if exc.filename else ""
-        other = ", or choose an --out on another disk," if has_out else ""
-        return (f"the disk is full{where} ([Errno {exc.errno}] {exc.strerror}); free some "
-                f"space there{other} and run the command again")
-    return str(exc)
-
-
-_sigterm_seen = False
-_stopping = False  # the first Ctrl-C or SIGTERM was raised: the command is on its way out
-
-
-def _catch_sigterm() -> Any:
-    """Make SIGTERM raise like Ctrl-C, and only the first of either raise (main thread only);
-    return the SIGTERM handler it replaces (the SIGINT one is put back beside it)."""
-    global _sigterm_seen, _stopping
-    _sigterm_seen = _stopping = False
-    if _in_main_thread():  # signal handlers can only be set there
-        previous = signal.getsignal(signal.SIGTERM)
-        signal.signal(signal.SIGTERM, _on_sigterm)
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, _on_sigint)
-        return previous
-    return None
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    global _sigterm_seen
-    if _first_stop():
-        _sigterm_seen = True
-        raise _Terminated
-
-
-def _on_sigint(signum: int, frame: Any) -> None:
-    if _first_stop():
-        raise KeyboardInterrupt
-
-
-def _first_stop() -> bool:
-    """True for the first Ctrl-C or SIGTERM. A second one, sent while the first saves the
-    checkpoint and exits (a second ``kill``, an impatient Ctrl-C, a scheduler's repeated
-    TERM), is ignored: raised there it would cut the save short and end in a traceback, and
-    the exit code must stay the first one's."""
-    global _stopping
-    if _stopping:
-        return False
-    _stopping = True
-    return True
-
-
-def _in_main_thread() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
-def _stopped_by() -> str:
-    return "terminated (SIGTERM)" if _sigterm_seen else "interrupted"
-
-
-def _interrupt_code() -> int:
-    """130 for Ctrl-C, 143 (128 + SIGTERM) for a termination request: the shells' codes."""
-    return EXIT_TERMINATED if _sigterm_seen else EXIT_INTERRUPTED
+        restore_signals(previous_term, program)
 
 
 if __name__ == "__main__":  # pragma: no cover

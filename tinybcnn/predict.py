@@ -20,7 +20,7 @@ caches, or half the GPU's free memory (see :func:`default_memory_budget`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -404,33 +404,42 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     start = model.first_stochastic()
     batch_size, budget = _defaults(xp, batch_size, memory_budget)
 
-    # per batch, on the model's namespace: Σ_t p_t, Σ_t p_t², mean_t H[p_t], votes per class
-    sums, squares, exp_entropy, votes, per_sample = [], [], [], [], []
+    stats, per_sample = [], []
     batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
     for s in _batches(x.shape[0], batch_size):
         p_t = xp.exp(_sample_outputs(model, x[s, ...], samples, start, stream,
                                      first_image + s.start, chunk, stacked,
                                      transform=log_softmax))      # (T, B, K)
-        k = p_t.shape[-1]
-        sums.append(xp.sum(p_t, axis=0))
-        squares.append(xp.sum(p_t * p_t, axis=0))
-        exp_entropy.append(xp.mean(entropy(p_t), axis=0))
-        # votes[b, k]: how many passes put input b in class k
-        winner = xp.argmax(p_t, axis=-1)[..., None]              # (T, B, 1)
-        classes = xp.reshape(xp.arange(k, device=p_t.device), (1, 1, k))
-        votes.append(xp.sum(xp.astype(winner == classes, xp.int64), axis=0))
+        stats.append(_pass_statistics(p_t))
         if return_samples:
             per_sample.append(p_t)
+    result = _summarise(*zip(*stats, strict=True), samples=samples, std_error=std_error)
+    if return_samples:
+        result.sample_probs = to_numpy(_cat(per_sample, axis=1))
+    return result
 
-    # the one read-back of the whole prediction
+
+def _pass_statistics(p_t: Any) -> tuple[Any, Any, Any, Any]:
+    """Per input of a batch, on the model's namespace: ``Σ_t p_t``, ``Σ_t p_t²``,
+    ``mean_t H[p_t]`` and the votes per class (how many passes put the input in class k)."""
+    xp = xp_of(p_t)
+    k = p_t.shape[-1]
+    winner = xp.argmax(p_t, axis=-1)[..., None]              # (T, B, 1)
+    classes = xp.reshape(xp.arange(k, device=p_t.device), (1, 1, k))
+    return (xp.sum(p_t, axis=0), xp.sum(p_t * p_t, axis=0), xp.mean(entropy(p_t), axis=0),
+            xp.sum(xp.astype(winner == classes, xp.int64), axis=0))
+
+
+def _summarise(sums: Sequence[Any], squares: Sequence[Any], exp_entropy: Sequence[Any],
+               votes: Sequence[Any], samples: int, std_error: bool) -> Prediction:
+    """The :class:`Prediction` from the batches' :func:`_pass_statistics`: the one read-back
+    of the whole prediction."""
     probs = to_numpy(_cat(sums)) / samples
     h_mean = entropy(probs)
     result = Prediction(probs=probs, entropy=h_mean,
                         mutual_info=h_mean - to_numpy(_cat(exp_entropy)),
                         variation_ratio=1.0 - to_numpy(_cat(votes)).max(axis=1) / samples,
                         samples=samples)
-    if return_samples:
-        result.sample_probs = to_numpy(_cat(per_sample, axis=1))
     if std_error:
         # unbiased variance over the passes, then the standard error of their mean
         var = np.maximum(to_numpy(_cat(squares)) / samples - probs**2, 0.0)

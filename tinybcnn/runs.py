@@ -153,10 +153,7 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     # everything that can fail on bad input happens before the directory is created
     data = data if data is not None else load_data(config, progress=progress)
     _check_decay(config, len(data.y_train))
-    if config.batch_size > len(data.y_train):  # before config.json and the lock, not in fit()
-        raise ValueError(f"--batch-size {config.batch_size} is larger than the "
-                         f"{len(data.y_train):,} training images: give at most "
-                         f"{len(data.y_train):,}")
+    _check_batch_size(config, len(data.y_train))
     trainer = build(config, data)
     if not resume:
         config.blas_threads = current_blas_threads()
@@ -178,17 +175,28 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
             if replacing:  # under the lock, after every check: the old run goes now
                 remove_run_files(out)
             config.save(out / CONFIG)
-        x_test = as_float(data.x_test)
-        label = progress and f"{config.model} train"
-        history = trainer.fit(
-            as_float(data.x_train), data.y_train,
-            iterations=_iterations(config, len(data.y_train)),
-            batch_size=config.batch_size, x_val=x_test, y_val=data.y_test,
-            eval_every=config.eval_every, mc_samples=config.eval_samples,
-            log_path=out / HISTORY, checkpoint_path=out / CHECKPOINT,
-            checkpoint_every=config.eval_every, progress=label,
-        )
+        history = _fit(trainer, config, data, out, progress)
     return trainer, history
+
+
+def _fit(trainer: Trainer, config: RunConfig, data: Dataset, out: Path,
+         progress: bool) -> History:
+    """``trainer.fit`` to the run's total, with its evaluations, history and checkpoints."""
+    return trainer.fit(
+        as_float(data.x_train), data.y_train,
+        iterations=_iterations(config, len(data.y_train)),
+        batch_size=config.batch_size, x_val=as_float(data.x_test), y_val=data.y_test,
+        eval_every=config.eval_every, mc_samples=config.eval_samples,
+        log_path=out / HISTORY, checkpoint_path=out / CHECKPOINT,
+        checkpoint_every=config.eval_every, progress=progress and f"{config.model} train",
+    )
+
+
+def _check_batch_size(config: RunConfig, n_train: int) -> None:
+    """Refuse a batch larger than the data: before config.json and the lock, not in fit()."""
+    if config.batch_size > n_train:
+        raise ValueError(f"--batch-size {config.batch_size} is larger than the "
+                         f"{n_train:,} training images: give at most {n_train:,}")
 
 
 def _check_decay(config: RunConfig, n_train: int) -> None:

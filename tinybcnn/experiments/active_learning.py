@@ -556,15 +556,7 @@ def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: st
     out = Path(out)
     state_path = out / STATE_NAME
     key = _run_key(dataset, settings)
-    saved: dict[str, dict[str, Any]] = {}
-    if resume and state_path.exists():
-        saved = _load_state(state_path, key)   # checked before the data is loaded
-    elif not resume and os.path.lexists(state_path):
-        if not replace:
-            raise ValueError(f"{out} holds an active-learning run ({state_path}): continue it "
-                             "with --resume, or start afresh with --replace (its saved rounds "
-                             "are then discarded)")
-        os.unlink(state_path)  # replace: under the lock, after every check
+    saved = _saved_state(out, state_path, key, resume, replace)   # before the data is loaded
     data = load_dataset(dataset, data_dir=data_dir, progress=progress)
     seeds = [seed + i for i in range(settings.seeds)]
     _check_snapshots(state_path, saved, settings, len(data.y_train))
@@ -596,13 +588,7 @@ def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: st
 
         done = sum(len(v) for v in state["curves"].values())
         raise TrainingInterrupted(done, state_path if done else None) from exc
-    title = (f"Active learning on {dataset}: mean of {len(seeds)} seed"
-             f"{'s' if len(seeds) > 1 else ''}" + (", band min–max" if len(seeds) > 1 else ""))
-    figures.active_learning_curves(curves, path=out / "active_learning_curves.png", title=title,
-                                 thresholds=settings.thresholds)
-    first_picks = {name: data.x_train[runs_[0]["picked"][0]] if runs_[0]["picked"] else
-                   data.x_train[:0] for name, runs_ in details.items()}
-    figures.active_learning_picks(first_picks, path=out / "active_learning_picks.png")
+    _draw(out, dataset, seeds, curves, details, data, settings)
     table = report_table(curves, settings.thresholds)
     if progress:
         print(table, flush=True)
@@ -618,6 +604,34 @@ def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: st
         "wall_seconds": time.perf_counter() - t0,
         "figures": ["active_learning_curves.png", "active_learning_picks.png"]})
     return path
+
+
+def _saved_state(out: Path, state_path: Path, key: dict[str, Any], resume: bool,
+                 replace: bool) -> dict[str, dict[str, Any]]:
+    """The curves saved in ``state_path`` to continue (``resume``), checked against ``key``;
+    else none. A saved state without ``resume`` is refused unless ``replace``, which removes
+    it (the caller holds ``out``'s lock, and every check has passed)."""
+    if resume and state_path.exists():
+        return _load_state(state_path, key)
+    if not resume and os.path.lexists(state_path):
+        if not replace:
+            raise ValueError(f"{out} holds an active-learning run ({state_path}): continue it "
+                             "with --resume, or start afresh with --replace (its saved rounds "
+                             "are then discarded)")
+        os.unlink(state_path)
+    return {}
+
+
+def _draw(out: Path, dataset: str, seeds: list[int], curves: dict[str, dict[str, Any]],
+          details: dict[str, Any], data: Dataset, settings: ActiveLearningSettings) -> None:
+    """The two figures: the error curves, and the first images each function picked."""
+    title = (f"Active learning on {dataset}: mean of {len(seeds)} seed"
+             f"{'s' if len(seeds) > 1 else ''}" + (", band min–max" if len(seeds) > 1 else ""))
+    figures.active_learning_curves(curves, path=out / "active_learning_curves.png", title=title,
+                                   thresholds=settings.thresholds)
+    first_picks = {name: data.x_train[runs_[0]["picked"][0]] if runs_[0]["picked"] else
+                   data.x_train[:0] for name, runs_ in details.items()}
+    figures.active_learning_picks(first_picks, path=out / "active_learning_picks.png")
 
 
 def _curve(runs: list[dict[str, Any]], thresholds: tuple[float, ...]) -> dict[str, Any]:
