@@ -119,7 +119,7 @@ def test_step_masks_depend_on_seed_and_iteration_only(on_strict):
     x, y = _data()
     a, b = _trainer(seed=1), _trainer(seed=1)
     a.step(x[:BATCH], y[:BATCH])
-    b.iteration = 1                              # as if resumed at iteration 1
+    b.run_state.iteration = 1                    # as if resumed at iteration 1
     b.model.load_params(dict(a.model.params))
     b.step(x[:BATCH], y[:BATCH])
     a.step(x[:BATCH], y[:BATCH])

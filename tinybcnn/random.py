@@ -541,6 +541,21 @@ class MCBlock:
         scale, zero = _mask_values(_Where(xp, stream.device), keep, _dtype_in(xp, dtype))
         return xp.reshape(xp.where(u < threshold, scale, zero), shape)
 
+    def uniform(self, shape: tuple[int, ...], bits: int, dtype: Any) -> Any:
+        """The next stochastic layer's uniform noise (a Concrete mask's), ``shape = (passes ·
+        images, ...)``: ``(2k + 1) / 2**(bits + 1)`` with ``k`` the high ``bits`` bits of
+        each element's own word, so it too depends on (seed, pass, image, layer) only."""
+        rows = self.passes * self.images
+        if shape[0] != rows:
+            raise ValueError(f"an MC block of {self.passes} passes over {self.images} images "
+                             f"draws noise of {rows} rows, not {shape[0]}")
+        layer, self.layer = self.layer, self.layer + 1
+        xp = self.stream.xp
+        words = self.stream.words(layer, self.first_pass, self.passes, self.first_image,
+                                  self.images, math.prod(shape[1:]))
+        k = xp.astype(words >> (64 - bits), _dtype_in(xp, dtype))
+        return xp.reshape((k * 2.0 + 1.0) / float(2**(bits + 1)), shape)
+
     def __repr__(self) -> str:
         return (f"MCBlock(passes {self.first_pass}+{self.passes}, images "
                 f"{self.first_image}+{self.images}, next layer {self.layer})")

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import xp_of
-from ..random import CounterRNG
+from ..random import CounterRNG, MCBlock
 from .checks import check_shape
 
 __all__ = ["TEMPERATURE", "sigmoid", "softplus", "uniform_noise", "concrete_drop",
@@ -76,9 +76,10 @@ def uniform_noise(rng: Any, shape: tuple[int, ...], dtype: Any = np.float32,
 
     Parameters
     ----------
-    rng : numpy.random.Generator or tinybcnn.random.CounterRNG
+    rng : numpy.random.Generator, tinybcnn.random.CounterRNG or tinybcnn.random.MCBlock
         A NumPy generator draws on the host (refused for other namespaces, as for Bernoulli
-        masks); a counter generator draws on its device.
+        masks); a counter generator draws on its device; an MC block (MC prediction) draws
+        each element from its (seed, pass, image, layer) word.
     shape : tuple of int
     dtype : floating dtype
     xp : namespace, optional
@@ -101,6 +102,8 @@ def uniform_noise(rng: Any, shape: tuple[int, ...], dtype: Any = np.float32,
         k = rng.uint32(n) >> (32 - _U_BITS)   # the high bits of each word
         u = (dev.astype(k, dtype) * 2.0 + 1.0) / float(2**(_U_BITS + 1))
         return dev.reshape(u, shape)
+    if isinstance(rng, MCBlock):   # MC prediction: noise per (seed, pass, image, layer)
+        return rng.uniform(shape, _U_BITS, dtype)
     raise TypeError(f"cannot draw Concrete noise from {type(rng).__name__}; give a NumPy "
                     "Generator or a tinybcnn.random.CounterRNG (tinybcnn.random.make_rng)")
 
