@@ -50,7 +50,9 @@ METRIC_KEYS = {"error", "nll", "brier", "ece"}
 HAS_CUPY = importlib.util.find_spec("cupy") is not None
 
 
-pytestmark = pytest.mark.usefixtures("keep_backend")  # tests/conftest.py
+# trains tiny networks: the fast tier (pytest -m "not slow") leaves these out
+pytestmark = [pytest.mark.slow,
+              pytest.mark.usefixtures("keep_backend")]  # tests/conftest.py
 
 
 def flip_byte(path: Path, offset: int) -> None:

@@ -24,6 +24,8 @@ from tinybcnn.data import as_float, load_dataset
 from tinybcnn.predict import mc_predict
 from tinybcnn.runs import load_run
 
+pytestmark = pytest.mark.slow  # trains runs to predict from (pytest -m "not slow" leaves it out)
+
 SAMPLES, SEED, N = 4, 3, 6
 
 

@@ -179,6 +179,7 @@ def test_parity_script_passes_on_the_double(monkeypatch, capsys):
     assert "numpy vs cupy" in out and "words identical" in out
 
 
+@pytest.mark.slow  # trains
 def test_tutorial_08_runs_on_the_double(monkeypatch, capsys):
     pytest.importorskip("matplotlib")
     monkeypatch.setenv("TINYBCNN_BACKEND", "cupy")
@@ -226,6 +227,7 @@ def test_cli_commands_run_on_the_double(tmp_path, capsys):
     assert info["backend"] == "cupy" and info["cupy"] == "14.2.0"
 
 
+@pytest.mark.slow  # trains
 def test_demo_runs_on_the_double(tmp_path):
     pytest.importorskip("matplotlib")
     from tinybcnn import cli

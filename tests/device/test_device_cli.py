@@ -13,6 +13,8 @@ import pytest
 
 from tinybcnn.checkpoint import read_checkpoint
 
+pytestmark = pytest.mark.slow  # trains through the CLI (pytest -m "not slow" leaves it out)
+
 pytest.importorskip("array_api_strict")
 
 

@@ -16,6 +16,8 @@ from support import cupy_double
 
 from tinybcnn import backend, cli
 
+pytestmark = pytest.mark.slow  # runs every experiment (pytest -m "not slow" leaves it out)
+
 pytest.importorskip("array_api_strict")
 
 EXPERIMENTS = ["small-data", "mc-samples", "rotation", "ood", "regression", "active-learning"]

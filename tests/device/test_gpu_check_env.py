@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+# runs scripts/gpu_check.sh, whose steps train: not in the fast tier (pytest -m "not slow")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")]
 
 
 def test_step_0_names_each_missing_package_with_how_to_carry_it(tmp_path):

@@ -22,6 +22,8 @@ from support.idx import write_tiny_idx
 from tinybcnn import cli, experiments
 from tinybcnn.experiments import active_learning as al
 
+pytestmark = pytest.mark.slow  # trains active-learning rounds (pytest -m "not slow" leaves it out)
+
 # ---------------------------------------------------------------------------------------
 # labels to reach a test error, and the bar's last-half mean
 # ---------------------------------------------------------------------------------------

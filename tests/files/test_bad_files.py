@@ -35,7 +35,9 @@ from tinybcnn.runs import CHECKPOINT, CONFIG, RunConfig, build, load_data
 ADDRESS_LIMIT = 3 << 30
 
 
-pytestmark = pytest.mark.usefixtures("keep_backend")  # tests/conftest.py
+# trains tiny networks: the fast tier (pytest -m "not slow") leaves these out
+pytestmark = [pytest.mark.slow,
+              pytest.mark.usefixtures("keep_backend")]  # tests/conftest.py
 
 
 def npy_header(shape: tuple[int, ...], dtype: str = "|u1") -> bytes:

@@ -11,6 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # trains benchmark steps (pytest -m "not slow" leaves it out)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

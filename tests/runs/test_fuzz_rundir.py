@@ -40,7 +40,9 @@ QUICK_DEMO = ["demo", "--quick", "--quiet", "--train-size", "64", "--test-size",
 NESTED = b"[" * 50_000 + b"]" * 50_000
 
 
-pytestmark = pytest.mark.usefixtures("keep_backend")  # tests/conftest.py
+# trains tiny networks: the fast tier (pytest -m "not slow") leaves these out
+pytestmark = [pytest.mark.slow,
+              pytest.mark.usefixtures("keep_backend")]  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

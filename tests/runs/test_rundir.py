@@ -42,7 +42,9 @@ QUICK_DEMO = ["demo", "--quick", "--quiet", "--train-size", "100", "--iterations
               "--samples", "2"]
 
 
-pytestmark = pytest.mark.usefixtures("keep_backend")  # tests/conftest.py
+# trains tiny networks: the fast tier (pytest -m "not slow") leaves these out
+pytestmark = [pytest.mark.slow,
+              pytest.mark.usefixtures("keep_backend")]  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ from tinybcnn import threads
 from tinybcnn.checkpoint import read_checkpoint
 from tinybcnn.runs import CHECKPOINT, CONFIG, RunConfig, train_run
 
+pytestmark = pytest.mark.slow  # trains and resumes runs (pytest -m "not slow" leaves it out)
+
 # big enough that OpenBLAS splits conv2's products between two threads
 SMALL = dict(model="lenet-all", dataset="embedded", train_size=256, test_size=64,
              batch_size=64, eval_every=3, eval_samples=0, seed=3, backend="numpy")
