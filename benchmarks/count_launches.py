@@ -12,7 +12,7 @@ are split into *compute* operations (arithmetic, reductions, GEMMs, creations, c
 ``permute_dims``, ``.T``, ``__getitem__``: no kernel for a view; a ``reshape`` that must copy,
 which array_api_strict cannot show, is one more on CuPy). These are the categories of
 issue 23's figures (395 compute, 238 views/indexing at commit cae64ca).
-``tests/test_launch_count.py`` holds the compute count to its bar.
+``tests/device/test_launch_count.py`` holds the compute count to its bar.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@
   im2col copies it into every patch that holds the pixel, so rows share their noise.
 
 The numbers drawn are computed by the package (``im2col`` on real arrays), so the diagram
-cannot drift from the code. The figures are committed; tests/test_diagrams.py runs this.
+cannot drift from the code. The figures are committed; tests/docs/test_diagrams.py runs this.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 #   STEPS="1 2" bash scripts/gpu_check.sh  # only these steps (0 always runs)
 #   ENV_ONLY=1 bash scripts/gpu_check.sh # step 0 only: what is installed, what is missing
 # (TRAIN_ITERATIONS, TRAIN_SIZE, TEST_SIZE and LIMIT_SCALE, a multiplier of every limit, let
-# tests/test_gpu_check_env.py run steps on a CPU with the CuPy double; leave them unset.)
+# tests/device/test_gpu_check_env.py run steps on a CPU with the CuPy double; leave them unset.)
 #
 # A bare GPU box lacks packages. Carry them as wheels in ./wheels (or $WHEELS), made where
 # there is internet with the same Python version (3.X below):
@@ -127,7 +127,7 @@ echo "$NEEDS" | while read -r module pip why; do
              "(or rerun this script: it installs from ./wheels itself)"
     fi
 done 2>&1 | tee -a "$LOG"
-[ "${ENV_ONLY:-0}" = "1" ] && exit 0   # step 0 alone (tests/test_gpu_check_env.py)
+[ "${ENV_ONLY:-0}" = "1" ] && exit 0   # step 0 alone (tests/device/test_gpu_check_env.py)
 TF32_NOTE=""
 if [ "${CUPY_TF32:-0}" = "1" ]; then
     TF32_NOTE="CUPY_TF32=1: float32 GEMMs round to TF32 (10-bit mantissa); tutorial 08's 1e-3/1e-4 and test_array_api.py's 1e-5 tolerances may fail. Unset it for this check."

@@ -58,29 +58,64 @@ EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.txt"
 #: module -> the test files that cover it (its own unit tests, not the whole suite: a mutant
 #: is run against the tests of these files that execute the mutated function).
 TARGETS: dict[str, list[str]] = {
-    "tinybcnn/files/runlock.py": ["tests/test_lock_takeover.py", "tests/test_lock_file_reads.py",
-                            "tests/test_rundir_writing.py", "tests/test_rundir.py",
-                            "tests/test_notice_run_checks.py"],
-    "tinybcnn/files/jsonfile.py": ["tests/test_json_depth.py", "tests/test_json_files.py"],
-    "tinybcnn/files/atomic.py": ["tests/test_notice_atomic.py", "tests/test_rundir_writing.py",
-                           "tests/test_bad_files.py"],
-    "tinybcnn/files/rundir.py": ["tests/test_rundir_writing.py", "tests/test_rundir.py",
-                           "tests/test_rundir_rules.py"],
-    "tinybcnn/files/npyfile.py": ["tests/test_guard_limits.py", "tests/test_guard_properties.py",
-                            "tests/test_bad_files.py"],
+    "tinybcnn/files/runlock.py": [
+        "tests/files/test_lock_takeover.py",
+        "tests/files/test_lock_file_reads.py",
+        "tests/runs/test_rundir_writing.py",
+        "tests/runs/test_rundir.py",
+        "tests/runs/test_lock_and_run_checks.py",
+    ],
+    "tinybcnn/files/jsonfile.py": [
+        "tests/files/test_json_depth.py",
+        "tests/files/test_json_files.py",
+    ],
+    "tinybcnn/files/atomic.py": [
+        "tests/files/test_stale_parts.py",
+        "tests/runs/test_rundir_writing.py",
+        "tests/files/test_bad_files.py",
+    ],
+    "tinybcnn/files/rundir.py": [
+        "tests/runs/test_rundir_writing.py",
+        "tests/runs/test_rundir.py",
+        "tests/runs/test_rundir_rules.py",
+    ],
+    "tinybcnn/files/npyfile.py": [
+        "tests/files/test_guard_limits.py",
+        "tests/files/test_guard_properties.py",
+        "tests/files/test_bad_files.py",
+    ],
     # the IDX reader (data/idx.py), apart from the Dataset container and the sources
-    "tinybcnn/data/idx.py": ["tests/test_idx_magic.py", "tests/test_guard_properties.py",
-                         "tests/test_data.py"],
-    "tinybcnn/checkpoint.py": ["tests/test_checkpoint.py", "tests/test_checkpoint_links.py"],
+    "tinybcnn/data/idx.py": [
+        "tests/data/test_idx_magic.py",
+        "tests/files/test_guard_properties.py",
+        "tests/data/test_data.py",
+    ],
+    "tinybcnn/checkpoint.py": [
+        "tests/files/test_checkpoint.py",
+        "tests/files/test_checkpoint_links.py",
+    ],
     # (test_rundir_rules runs a tutorial in a subprocess, which fails inside mutmut's folder)
-    "tinybcnn/experiments/outdir.py": ["tests/test_experiment_outdir_names.py"],
-    "tinybcnn/experiments/active_learning.py": ["tests/test_active_learning_protocol.py",
-                                                "tests/test_active_learning_scale.py"],
-    "tinybcnn/random.py": ["tests/test_mask_keep_limit.py", "tests/test_dropout.py",
-                           "tests/test_notice_rng.py"],
-    "tinybcnn/objective.py": ["tests/test_objective.py", "tests/test_deep_gp_kl.py"],
-    "tinybcnn/cli.py": ["tests/test_cli_wiring.py", "tests/test_cli_resume_flags.py",
-                        "tests/test_cli_backend_env.py"],
+    "tinybcnn/experiments/outdir.py": [
+        "tests/experiments/test_experiment_outdir_names.py",
+    ],
+    "tinybcnn/experiments/active_learning.py": [
+        "tests/experiments/test_active_learning_protocol.py",
+        "tests/experiments/test_active_learning_scale.py",
+    ],
+    "tinybcnn/random.py": [
+        "tests/functional/test_mask_keep_limit.py",
+        "tests/functional/test_dropout.py",
+        "tests/functional/test_counter_rng.py",
+    ],
+    "tinybcnn/objective.py": [
+        "tests/model/test_objective.py",
+        "tests/model/test_deep_gp_kl.py",
+    ],
+    "tinybcnn/cli.py": [
+        "tests/cli/test_cli_wiring.py",
+        "tests/cli/test_cli_resume_flags.py",
+        "tests/cli/test_cli_backend_env.py",
+    ],
 }
 
 #: pytest as mutmut runs it: hypothesis derandomised (``CI=true``), so a verdict never

@@ -22,7 +22,7 @@ known, so an interrupted run continues where it stopped; the CPU is named at the
 the times are summed at the end.
 
 It exits with 1 if a bug was not caught, or no longer applies (its text is not in its file
-exactly once: the code changed; update the catalogue). ``tests/test_plant_bugs.py`` checks
+exactly once: the code changed; update the catalogue). ``tests/project/test_plant_bugs.py`` checks
 that every bug still applies, and runs one through this script.
 """
 

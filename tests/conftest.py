@@ -21,6 +21,7 @@ import sys
 
 import numpy as np
 import pytest
+from support.gpu import cupy_with_gpu
 
 # On a bare GPU machine (scripts/gpu_check.sh) some dependencies of the CPU suite may be
 # missing. Then no test may die for it: a test file or test that imports one of these
@@ -59,16 +60,6 @@ def _register_hypothesis_profiles() -> None:
 
 if "hypothesis" not in _MISSING:
     _register_hypothesis_profiles()
-
-
-def cupy_with_gpu() -> bool:
-    """True if CuPy imports and sees at least one GPU."""
-    try:
-        import cupy
-
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:  # ImportError, or CUDA driver errors of CuPy's own types
-        return False
 
 
 def _namespace(name: str):

@@ -156,7 +156,7 @@ def _cupy_namespace(cupy: ModuleType) -> Any:
     functions take no ``device=`` (``cupy/_creation/basic.py``: ``empty``, ``zeros``,
     ``full``; ``cupy/_creation/ranges.py``: ``arange``), so the first convolution would die
     with ``TypeError: empty() got an unexpected keyword argument 'device'``.
-    ``tests/test_cupy_double.py`` pins both on a CuPy-rules double.
+    ``tests/device/test_cupy_double.py`` pins both on a CuPy-rules double.
     """
     try:
         import array_api_compat.cupy as compat_cupy

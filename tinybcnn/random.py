@@ -194,7 +194,7 @@ def step_rng(seed: int, iteration: int, like: Any) -> Any:
 
     Keyed by ``(seed, iteration)``, so step ``k`` draws the same masks whether the run went
     straight to ``k`` or was resumed there from a checkpoint. Creating one per step costs a
-    ``SeedSequence`` hash (microseconds; see ``tests/test_sync.py`` for the measured share).
+    ``SeedSequence`` hash (microseconds; see ``tests/device/test_sync.py`` for the measured share).
     """
     return make_rng([int(seed), int(iteration)], like=like)
 

@@ -5,7 +5,7 @@ Browsers break a long ``<code>`` anywhere when a table column is narrow (Materia
 line with ``dropout_ke``. In every table this hook marks each code span that is a single
 identifier (no spaces: a dotted name, a path, a test id) with the class ``tinybcnn-id`` and
 puts a ``<wbr>`` (a line-break opportunity) after each ``.``, ``/``, ``::``, ``_`` and ``-``;
-``docs/stylesheets/extra.css`` forbids breaks anywhere else. ``tests/test_docs_browser.py``
+``docs/stylesheets/extra.css`` forbids breaks anywhere else. ``tests/docs/test_docs_browser.py``
 checks, at 400 and 1280 px, that no part between two such points is split over lines.
 
 On the paper-to-code map (:data:`WIDE_PAGES`) the tables also get ``data-tinybcnn-wide``: on

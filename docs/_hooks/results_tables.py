@@ -15,7 +15,7 @@ Two placeholders, written in ``results.md``:
     A number the prose quotes, computed by the function of that name in :data:`QUOTES` from
     the same JSON files.
 
-An unknown name or a missing file fails the build. ``tests/test_docs_results.py`` reads the
+An unknown name or a missing file fails the build. ``tests/docs/test_docs_results.py`` reads the
 rendered tables back and compares them with the JSON.
 """
 

@@ -2,7 +2,7 @@
 // Phones hide scrollbars until one scrolls, so a wide formula or table looks cut off, and
 // the cut part is often the result. Each such box gets the class `tinybcnn-scrolls` (a
 // fading right edge, extra.css) and a caption after it saying it scrolls sideways.
-// Checked at 400 and 1280 px by tests/test_docs_browser.py.
+// Checked at 400 and 1280 px by tests/docs/test_docs_browser.py.
 (function () {
   const BOXES = "div.arithmatex, .md-typeset__scrollwrap";
   const HINT = "tinybcnn-scroll-hint";

@@ -1,6 +1,6 @@
 """Solutions to the exercises of tutorials/08_gpu.py.
 
-The check cell of the tutorial runs against these in CI (tests/test_tutorials.py).
+The check cell of the tutorial runs against these in CI (tests/course/test_tutorials.py).
 """
 
 

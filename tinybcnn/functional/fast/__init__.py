@@ -4,7 +4,8 @@ Every function here computes what its textbook twin in :mod:`tinybcnn.functional
 (its docstring says how, in those terms), in a memory order chosen for speed. Read the
 textbook functions to learn the method; read these to learn where the time goes. Each is
 tested directly against its twin and against the loops of :mod:`tinybcnn.functional.reference`
-(``tests/test_fast.py``). ``docs/architecture.md`` states the layout contract between them.
+(``tests/functional/test_fast.py``). ``docs/architecture.md`` states the layout contract between
+them.
 
 =====================================  ============================================
 fast                                   textbook

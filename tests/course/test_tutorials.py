@@ -1,0 +1,155 @@
+"""The tutorials in ``tutorials/`` run top to bottom, and are well-formed Jupytext scripts.
+
+Each ``tutorials/NN_*.py`` is run as a subprocess with ``TINYBCNN_QUICK=1`` (small sizes,
+under a minute each on 2 cores) and ``TINYBCNN_TUTORIAL_OUT`` pointing at one temporary
+folder shared by all of them, in order, so tutorial 07 reuses the model tutorial 06 saved
+there, as it would for a reader. A tutorial ends with asserts that check what it claims,
+so exit status 0 means its claims held. These runs are marked ``slow``; the format checks
+are fast.
+
+Every tutorial ends with exercises: a cell of stubs (``raise NotImplementedError``) and an
+assert-graded check cell that grades each exercise on its own. The solutions live apart, in
+``tutorials/solutions/``; here the check cell runs against them (after the tutorial's import
+cell, as a reader would run it), and against deliberately wrong answers, which it must reject.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.tutorials import TIMEOUT_S, run_tutorial
+
+ROOT = Path(__file__).resolve().parents[2]
+TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
+SOLUTIONS = ROOT / "tutorials" / "solutions"
+WITH_EXERCISES = TUTORIALS          # every tutorial ends with exercises
+ANSWERS_CELL = "# %% Exercises: your answers"
+CHECKS_CELL = "# %% Exercise checks"
+
+
+def test_tutorials_exist():
+    names = [p.name for p in TUTORIALS]
+    assert names == sorted(names)
+    numbers = [int(n[:2]) for n in names]
+    assert numbers == list(range(1, len(numbers) + 1)), "tutorials must be numbered 01, 02, ..."
+    assert len(TUTORIALS) >= 8
+
+
+@pytest.mark.parametrize("script", TUTORIALS, ids=lambda p: p.name)
+def test_tutorial_format(script):
+    text = script.read_text(encoding="utf-8")
+    # Jupytext percent format: a first markdown cell with the title, code cells, asserts at the end
+    assert "format_name: percent" in text
+    cells = re.split(r"^# %%.*$", text, flags=re.MULTILINE)
+    markers = re.findall(r"^# %%.*$", text, flags=re.MULTILINE)
+    assert markers[0] == "# %% [markdown]"
+    assert re.search(r"^# # \d\d ", cells[1], flags=re.MULTILINE), "first cell: '# # NN title'"
+    assert "assert" in cells[-1], "the last cell must check the tutorial's claims"
+    # figures go to $TINYBCNN_TUTORIAL_OUT or a temporary folder, never into the repo
+    assert 'os.environ.get("TINYBCNN_TUTORIAL_OUT")' in text
+    # TINYBCNN_QUICK read as the package reads yes/no variables (1/true/yes/on; else refused)
+    assert "QUICK = quick_mode()" in text and 'TINYBCNN_QUICK") ==' not in text
+
+
+@pytest.mark.parametrize("script", TUTORIALS, ids=lambda p: p.name)
+def test_tutorial_opens_as_notebook(script):
+    jupytext = pytest.importorskip("jupytext")
+    nb = jupytext.read(script)
+    kinds = [c.cell_type for c in nb.cells]
+    assert kinds[0] == "markdown" and "code" in kinds
+
+
+@pytest.fixture(scope="module")
+def tutorial_out(tmp_path_factory):
+    return tmp_path_factory.mktemp("tutorials")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", TUTORIALS, ids=lambda p: p.name)
+def test_tutorial_runs(script, tutorial_out, record_property):
+    result, seconds = run_tutorial(script, tutorial_out, record_property, quick=True)
+    if script in WITH_EXERCISES:          # the stubs are left for the reader
+        assert "exercise 1: not attempted yet" in result.stdout
+    print(f"{script.name}: {seconds:.1f} s")
+
+
+# ---------------------------------------------------------------------------------------
+# Exercises
+# ---------------------------------------------------------------------------------------
+
+def split_cells(text: str) -> list[tuple[str, str]]:
+    """``(marker line, body)`` for each ``# %%`` cell of a percent script."""
+    parts = re.split(r"^(# %%.*)$", text, flags=re.MULTILINE)
+    return list(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def exercise_script(tutorial: Path, answers: str) -> str:
+    """The tutorial's import cell, then ``answers``, then its exercise check cell."""
+    cells = split_cells(tutorial.read_text(encoding="utf-8"))
+    imports = next(body for marker, body in cells if "[markdown]" not in marker)
+    checks = next(body for marker, body in cells if marker.strip() == CHECKS_CELL)
+    return "\n".join([imports, answers, checks])
+
+
+def run_exercises(tutorial: Path, answers: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    script = tmp_path / f"exercises_{tutorial.name}"
+    script.write_text(exercise_script(tutorial, answers), encoding="utf-8")
+    env = {**os.environ, "TINYBCNN_QUICK": "1", "TINYBCNN_TUTORIAL_OUT": str(tmp_path),
+           "TINYBCNN_BACKEND": "numpy", "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)
+
+
+def n_exercises(tutorial: Path) -> int:
+    section = tutorial.read_text(encoding="utf-8").split("# ## Exercises", 1)[1]
+    return len(re.findall(r"^# \d\. \*\*", section, flags=re.MULTILINE))
+
+
+@pytest.mark.parametrize("tutorial", WITH_EXERCISES, ids=lambda p: p.name)
+def test_tutorial_ends_with_exercises(tutorial):
+    text = tutorial.read_text(encoding="utf-8")
+    markers = [m for m, _ in split_cells(text)]
+    # exercises last: their text, the stubs, then the check cell
+    assert markers[-3:] == ["# %% [markdown]", ANSWERS_CELL, CHECKS_CELL]
+    assert 1 <= n_exercises(tutorial) <= 3
+    stubs = split_cells(text)[-2][1]
+    assert stubs.count("raise NotImplementedError") == n_exercises(tutorial)
+    assert (SOLUTIONS / tutorial.name).exists(), "solutions are kept in tutorials/solutions/"
+
+
+@pytest.mark.parametrize("tutorial", WITH_EXERCISES, ids=lambda p: p.name)
+def test_exercise_checks_pass_with_the_solutions(tutorial, tmp_path):
+    answers = (SOLUTIONS / tutorial.name).read_text(encoding="utf-8")
+    result = run_exercises(tutorial, answers, tmp_path)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    for k in range(1, n_exercises(tutorial) + 1):
+        assert f"exercise {k}: correct" in result.stdout, result.stdout
+    assert "not attempted" not in result.stdout
+
+
+WRONG_ANSWERS = {
+    # assigns instead of adding: the classic col2im bug (docs/im2col.md)
+    "02_conv_backward.py": ("col2im_mine", "xp[i, :, a * stride:a * stride + kh, "
+                            "b * stride:b * stride + kw] += patch",
+                            "xp[i, :, a * stride:a * stride + kh, "
+                            "b * stride:b * stride + kw] = patch"),
+    # the paper's keep·l² form, wrong for inverted masks (docs/objective.md)
+    "05_objective.py": ("kernel_decay", "length_scale**2 / (2 * n_train * tau * (1 - p))",
+                        "(1 - p) * length_scale**2 / (2 * n_train * tau)"),
+    # counts T + 1 values (the old claim in docs/results.md)
+    "07_mc_dropout.py": ("n_variation_ratios", "T - math.ceil(T / K) + 1", "T + 1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_ANSWERS))
+def test_exercise_checks_reject_wrong_answers(name, tmp_path):
+    function, right, wrong = WRONG_ANSWERS[name]
+    answers = (SOLUTIONS / name).read_text(encoding="utf-8")
+    assert right in answers
+    result = run_exercises(ROOT / "tutorials" / name, answers.replace(right, wrong), tmp_path)
+    assert result.returncode != 0 and "AssertionError" in result.stderr, result.stdout

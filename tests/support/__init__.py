@@ -1,0 +1,1 @@
+"""Helpers the tests share (importable because pyproject puts tests/ on sys.path)."""
