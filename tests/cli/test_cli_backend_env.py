@@ -90,7 +90,7 @@ def test_resume_refuses_another_eval_every(run, capsys):
 
 
 # (--eval-samples may change on resume: it changes the evaluations, never the weights)
-@pytest.mark.parametrize("option, value, has", [("--batch-size", "32", "64"),
+@pytest.mark.parametrize("option, value, has", [("--batch-size", "32", "16"),
                                                 ("--train-size", "100", "64"),
                                                 ("--test-size", "16", "32")])
 def test_resume_refuses_each_contradicting_config_option(run, capsys, option, value, has):
