@@ -84,12 +84,15 @@ def curves(monkeypatch):
 
     def fake_curve(data, name, settings, seed=0, progress=False, state=None, on_round=None):
         seen.append({"name": name, "seed": seed, "state": state})
-        record = {"labels": [5, 7], "error": [0.5, 0.4 + 0.01 * seed], "picked": [[0, 1]],
-                  "train_seconds": [0.0, 0.0], "test_seconds": [0.0, 0.0],
-                  "score_seconds": [0.0]}
+        rounds = settings.rounds + 1     # a finished curve, as the real one saves it
+        labels = [settings.initial + settings.per_round * r for r in range(rounds)]
+        record = {"labels": labels, "error": [0.5 - 0.01 * (r + seed) for r in range(rounds)],
+                  "picked": [[0, 1]] * settings.rounds, "train_seconds": [0.0] * rounds,
+                  "test_seconds": [0.0] * rounds, "score_seconds": [0.0] * settings.rounds}
         if on_round is not None:
-            on_round({"next_round": 2, "done": True, "labelled": [0, 1], "pool_rng": {},
-                      "score_rng": {}, "record": record})
+            generator = np.random.default_rng(seed).bit_generator.state
+            on_round({"next_round": rounds, "done": True, "labelled": list(range(labels[-1])),
+                      "pool_rng": generator, "score_rng": generator, "record": record})
         return record
 
     monkeypatch.setattr(al, "active_learning", fake_curve)
