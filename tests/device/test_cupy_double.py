@@ -24,15 +24,9 @@ pytest.importorskip("array_api_compat")
 
 
 @pytest.fixture
-def cupy():
-    """The double installed as ``cupy``, wrapped by array_api_compat, as the backend."""
-    with cupy_double.installed() as cp:
-        before = backend.get_backend()
-        backend.set_backend("cupy")
-        try:
-            yield cp
-        finally:
-            backend.set_backend(before)
+def cupy(cupy_double_backend):
+    """The double installed as ``cupy`` (tests/device/conftest.py)."""
+    return cupy_double_backend
 
 
 # ---------------------------------------------------------------------------------------

@@ -8,10 +8,8 @@ import math
 
 import numpy as np
 import pytest
-from support import cupy_double
 
 import tinybcnn as tb
-from tinybcnn import backend
 from tinybcnn.calibration import fit_temperature
 from tinybcnn.concrete import ConcreteObjective, concrete_lenet
 from tinybcnn.ensembles import ensemble_predict
@@ -25,15 +23,9 @@ pytest.importorskip("array_api_compat")
 
 
 @pytest.fixture
-def cupy():
-    """The double installed as ``cupy``, wrapped by array_api_compat, as the backend."""
-    with cupy_double.installed() as cp:
-        before = backend.get_backend()
-        backend.set_backend("cupy")
-        try:
-            yield cp
-        finally:
-            backend.set_backend(before)
+def cupy(cupy_double_backend):
+    """The double installed as ``cupy`` (tests/device/conftest.py)."""
+    return cupy_double_backend
 
 
 def _data(cp, n=24):
