@@ -212,9 +212,23 @@ def test_an_error_reading_the_open_file_names_it(tmp_path, monkeypatch):
     path = tmp_path / "r.json"
     path.write_text("{}")
 
-    def fstat(fd):
-        raise OSError(errno.EIO, os.strerror(errno.EIO))
+    # Only the descriptor read_json opens for this path fails: a stray fstat of another file
+    # (pytest's capture, a thread left by an earlier test) must not see the fault. (CI once
+    # failed here with the OSError escaping; it passed alone, so the fault hit another caller.)
+    real_open, real_fstat, ours = os.open, os.fstat, []
 
+    def open_(name, *args, **kwargs):
+        fd = real_open(name, *args, **kwargs)
+        if Path(name) == path:
+            ours.append(fd)
+        return fd
+
+    def fstat(fd):
+        if fd in ours:
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_fstat(fd)
+
+    monkeypatch.setattr(os, "open", open_)
     monkeypatch.setattr(os, "fstat", fstat)
     with pytest.raises(JSONFileError, match=f"^cannot read {path}: {os.strerror(errno.EIO)}$"):
         read_json(path)
