@@ -17,10 +17,7 @@ extra is installed.
 from __future__ import annotations
 
 import math
-import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -371,24 +368,6 @@ def test_rst_math_rewrite_for_api_pages():
         "Notes", "-----", "", "$$", "a = b", "+ c", "$$", "", "where $a$ is x.", "",
         "$$", "y = \\max_i x_i", "+ 1", "$$", "", "after"]
 
-
-
-@pytest.fixture(scope="module")
-def built_site(tmp_path_factory):
-    """``mkdocs build --strict`` once for the tests below; the site folder."""
-    pytest.importorskip("mkdocs")
-    pytest.importorskip("mkdocstrings")
-    pytest.importorskip("material")
-    site = tmp_path_factory.mktemp("site")
-    # tutorials 01 and 05 are run for their outputs (the CI build in .ci/run runs them all;
-    # tests/course/test_tutorials.py runs every one as a script)
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "TINYBCNN_DOCS_EXECUTE": "01,05"})
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    yield site
-    shutil.rmtree(site, ignore_errors=True)
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ For each page and width the test checks what a reader would notice:
 * an identifier in a table (``docs/_hooks/identifier_breaks.py``) is never split inside a
   part, only after a ``.``, ``/``, ``::``, ``_`` or ``-``.
 
-The site is built once (tutorials not run: ``TINYBCNN_DOCS_EXECUTE=0``). A headless Chromium
+The site is the one built for all the docs tests (tests/docs/conftest.py). A headless Chromium
 window is at least 500 px wide, so each page is shown in an ``<iframe>`` of the width under
 test; a script added at the top of the page records errors, and one at the bottom waits for
 MathJax, measures, and posts a report to the outer page, whose DOM Chromium prints
@@ -30,7 +30,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -148,23 +147,12 @@ def chromium(browser: str, url: str, width: int, *extra: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(built_site):
+    """Chromium and the site built once for the docs tests (tests/docs/conftest.py)."""
     browser = find_browser()
     if browser is None:
         pytest.skip("no Chromium or Chrome installed (Debian: apt-get install chromium)")
-    pytest.importorskip("mkdocs")
-    pytest.importorskip("material")
-    pytest.importorskip("mkdocstrings")
-    out = tmp_path_factory.mktemp("site_browser")
-    result = subprocess.run(
-        # not strict: a broken link elsewhere is tests/docs/test_docs.py's to report; this test is
-        # about how the pages render
-        [sys.executable, "-m", "mkdocs", "build", "--no-strict", "--site-dir", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "TINYBCNN_DOCS_EXECUTE": "0"})
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    yield browser, out
-    shutil.rmtree(out, ignore_errors=True)
+    return browser, built_site
 
 
 def report_of(site, page: str, width: int) -> dict:
