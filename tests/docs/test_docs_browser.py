@@ -129,6 +129,27 @@ window.addEventListener("message", e => {{
 </script></body></html>"""
 
 
+# many frames on one page: each posts its report; the outer page prints them all, by page
+FRAMES = """<!doctype html><html><body style="margin:0">
+{frames}
+<script>
+const reports = {{}};
+window.addEventListener("message", e => {{
+  const frame = [...document.querySelectorAll("iframe")].find(f => f.contentWindow === e.source);
+  if (!frame) return;
+  reports[frame.dataset.page] = JSON.parse(e.data);
+  let pre = document.getElementById("page-report");
+  if (!pre) {{
+    pre = document.createElement("pre");
+    pre.id = "page-report";
+    document.body.appendChild(pre);
+  }}
+  pre.textContent = JSON.stringify(reports);
+}});
+</script></body></html>"""
+PAGES_PER_RUN = 12
+
+
 def find_browser() -> str | None:
     for name in BROWSERS:
         path = shutil.which(name)
@@ -141,8 +162,8 @@ def chromium(browser: str, url: str, width: int, *extra: str) -> str:
     window = f"{max(width, 500) + 20},2400"
     cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
            "--allow-file-access-from-files", f"--window-size={window}",
-           "--virtual-time-budget=30000", *extra, url]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+           "--virtual-time-budget=60000", *extra, url]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     return result.stdout
 
 
@@ -155,35 +176,64 @@ def site(built_site):
     return browser, built_site
 
 
-def report_of(site, page: str, width: int) -> dict:
-    browser, out = site
+def write_probe(out: Path, page: str) -> str:
+    """Write the page with the error recorder and the probe added; its URL relative to ``out``."""
     folder = out / page if page else out
     html = (folder / "index.html").read_text("utf-8")
     probe = re.sub(r"<head>", "<head>" + ERRORS, html, count=1).replace(
         "</body>", PROBE + "</body>")
     (folder / "probe.html").write_text(probe, "utf-8")
-    name = (page or "home").replace("/", "_")
-    frame = out / f"frame_{name}_{width}.html"
-    src = f"{page}/probe.html" if page else "probe.html"
-    frame.write_text(FRAME.format(src=src, width=width), "utf-8")
-    dom = chromium(browser, frame.as_uri(), width, "--dump-dom")
-    found = re.search(r'<pre id="page-report">(.*?)</pre>', dom, flags=re.DOTALL)
-    assert found, f"{page or 'home'} at {width} px: the probe did not report"
-    report = json.loads(html_text.unescape(found.group(1)))
+    return f"{page}/probe.html" if page else "probe.html"
+
+
+def reports_at(site, width: int, names: list[str]) -> dict[str, dict]:
+    """The probe's report of each page in ``names`` at ``width`` px, from one Chromium run.
+
+    Starting Chromium costs more than reading a page, so the pages are read side by side, in
+    groups of :data:`PAGES_PER_RUN` frames on one outer page, which collects the reports that
+    the frames post (each frame is known by its window) and prints them all."""
+    browser, out = site
+    reports: dict[str, dict] = {}
+    for start in range(0, len(names), PAGES_PER_RUN):
+        group = names[start:start + PAGES_PER_RUN]
+        frames = "\n".join(
+            f'<iframe data-page="{page}" src="{write_probe(out, page)}" '
+            f'style="width:{width}px;height:2400px;border:0;display:block"></iframe>'
+            for page in group)
+        outer = out / f"frames_{width}_{start}.html"
+        outer.write_text(FRAMES.format(frames=frames), "utf-8")
+        dom = chromium(browser, outer.as_uri(), width, "--dump-dom")
+        found = re.search(r'<pre id="page-report">(.*?)</pre>', dom, flags=re.DOTALL)
+        reports.update(json.loads(html_text.unescape(found.group(1))) if found else {})
     shots = os.environ.get("TINYBCNN_SCREENSHOT_DIR")
     if shots:
         Path(shots).mkdir(parents=True, exist_ok=True)
-        shot = Path(shots) / f"{name}_{width}.png"
-        chromium(browser, frame.as_uri(), width, f"--screenshot={shot}")
+        for page in names:
+            frame = out / "frame_shot.html"
+            frame.write_text(FRAME.format(src=write_probe(out, page), width=width), "utf-8")
+            shot = Path(shots) / f"{(page or 'home').replace('/', '_')}_{width}.png"
+            chromium(browser, frame.as_uri(), width, f"--screenshot={shot}")
+    return reports
+
+
+@pytest.fixture(scope="module")
+def all_reports(site):
+    """Page -> width -> the probe's report, for every page of the site."""
+    return {width: reports_at(site, width, pages()) for width in WIDTHS}
+
+
+def report_of(all_reports, page: str, width: int) -> dict:
+    report = all_reports[width].get(page)
+    assert report is not None, f"{page or 'home'} at {width} px: the probe did not report"
     return report
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("page", pages())
-def test_page_renders(site, page, width):
+def test_page_renders(all_reports, page, width):
     where = f"{page or 'home'} at {width} px"
-    report = report_of(site, page, width)
+    report = report_of(all_reports, page, width)
     assert "error" not in report, f"{where}: {report}"
     assert report["width"] == width
     assert not report["errors"], f"{where}: console errors {report['errors']}"
