@@ -8,7 +8,7 @@ case), the input is viewed as ``(N, OH, s, OW, s, C)`` through its channels-last
 for channels-last memory, which is what a conv returns, ``docs/architecture.md``), copied
 once so that each window offset is a contiguous block, and reduced with a running argmax
 (:func:`window_max_and_first`). The forward keeps the offset of each window's first
-maximum in its cache (one byte per window, ``cache["first"]``, beside the textbook
+maximum in its cache (one byte per window on NumPy, ``cache["first"]``, beside the textbook
 function's keys), so the backward never reads ``x`` again: in a LeNet step ``x`` has long
 left the cache by then, and this took pool1's backward from about 1.9 to 0.8 ms for 0.2 ms
 more in the forward. The backward also takes the textbook forward's cache (it then finds
@@ -69,8 +69,7 @@ def maxpool2d_backward_fast(dy: Any, cache: dict) -> Any:
         # one comparison and one select, straight into (N, OH, s, OW, s, C) = NHWC memory:
         # offset code (i, j) of each window position against the window's first maximum
         codes = device_index(_offset_codes(size, numpy_dtype(first.dtype)), first)
-        zero = xp.zeros((), dtype=dy.dtype, device=dy.device)
-        dx = xp.where(first6 == codes, dy6, zero)
+        dx = xp.where(first6 == codes, dy6, 0.0)
         return xp.permute_dims(xp.reshape(dx, (n, h, w, c)), (0, 3, 1, 2))
     dx = xp.empty((n, oh, size, ow, size, c), dtype=dy.dtype, device=dy.device)
     for k in range(size * size):
@@ -93,8 +92,9 @@ def window_max_and_first(x: Any, size: int) -> tuple[Any, Any]:
     best : array, shape (N, OH, OW, C)
         The window maxima (NaN where a window holds one), C-contiguous: ``y`` in channels-last
         memory.
-    first : array of small unsigned integers, shape (N, OH, OW, C)
-        ``i · size + j`` of the first maximum of the window, or of its first NaN.
+    first : array of integers, shape (N, OH, OW, C)
+        ``i · size + j`` of the first maximum of the window, or of its first NaN (small
+        unsigned integers on NumPy, argmax's default integers elsewhere).
 
     Notes
     -----
@@ -111,8 +111,8 @@ def window_max_and_first(x: Any, size: int) -> tuple[Any, Any]:
     n, c, h, w = x.shape
     oh, ow = h // size, w // size
     moved = xp.permute_dims(_windows(x, size), (2, 4, 0, 1, 3, 5))   # (s, s, N, OH, OW, C)
-    code_type = xp.uint8 if size * size <= 256 else xp.int32
     if is_numpy(xp):  # the running argmax in place, on a copy of our own (never a view of x)
+        code_type = np.uint8 if size * size <= 256 else np.int32
         first = np.zeros((n, oh, ow, c), dtype=code_type)
         by_offset = np.empty(moved.shape, dtype=x.dtype)
         by_offset[...] = moved
@@ -128,7 +128,7 @@ def window_max_and_first(x: Any, size: int) -> tuple[Any, Any]:
     best = xp.max(by_window, axis=-1)
     v, b = by_window, best[..., None]
     hit = xp.astype((v == b) | (v != v), xp.uint8)
-    return best, xp.astype(xp.argmax(hit, axis=-1), code_type)
+    return best, xp.argmax(hit, axis=-1)   # argmax's own integers: a cast would be a launch
 
 
 def _window_max_and_first_numpy(by_offset: np.ndarray, first: np.ndarray) -> tuple[Any, Any]:
