@@ -120,30 +120,69 @@ class CounterRNG:
 
     def uint32(self, n: int) -> Any:
         """``n`` random 32-bit words (the high halves of ``n`` SplitMix64 outputs), shape (n,)."""
-        if self._ahead and self._block is None and n <= self._ahead:
-            self._block = (self.counter, self._words(self.counter, self._ahead))
-            self._ahead = 0
-        if self._block is not None:
-            start, words = self._block
-            if self.counter + n <= start + words.shape[0]:
-                out = words[self.counter - start:self.counter - start + n]
-                self.counter += n
-                return out
-            self._block = None
+        return self.xp.astype(self.uint64(n) >> 32, self.xp.uint32)
+
+    def uint64(self, n: int) -> Any:
+        """The next ``n`` SplitMix64 outputs (uint64), shape (n,)."""
+        block = self._reserved(n)
+        if block is not None:
+            return block[0]
         out = self._words(self.counter, n)
         self.counter += n
         return out
 
+    def inverted_mask(self, n: int, keep: float, dtype: Any) -> Any:
+        """``n`` inverted-mask values from the next ``n`` words, shape (n,): ``1 / keep`` where
+        the word's high half is below ``round(keep · 2**32)``, else 0.
+
+        Compared as 64-bit words with the threshold shifted up 32 bits (``w >> 32 < t`` is
+        ``w < t · 2**32``), so no shift and no cast. Within reserved words the mask of the
+        whole reservation is made by the first draw, in one comparison and one select, and
+        later draws of the same ``keep`` and dtype are slices of it (a LeNet step's three
+        masks: two kernels, not six).
+        """
+        xp = self.xp
+        threshold = min(int(round(keep * 2**32)), 2**32 - 1) << 32
+        limit = _constant(xp, self.device, ("threshold", threshold),
+                          lambda: _word(xp, self.device, threshold))
+        scale, zero = _mask_values(self, keep, _dtype_in(xp, dtype))
+        block = self._reserved(n)
+        if block is None:
+            words = self._words(self.counter, n)
+            self.counter += n
+            return xp.where(words < limit, scale, zero)
+        _, words, masks, at = block
+        key = (threshold, str(dtype))
+        if key not in masks:
+            masks[key] = xp.where(words < limit, scale, zero)
+        return masks[key][at:at + n]
+
+    def _reserved(self, n: int) -> tuple[Any, Any, dict, int] | None:
+        """The next ``n`` reserved words (advancing the counter), with the whole reservation's
+        words, its masks made so far and the offset of these words in it; None when they are
+        not all reserved."""
+        if self._ahead and self._block is None and n <= self._ahead:
+            self._block = (self.counter, self._words(self.counter, self._ahead), {})
+            self._ahead = 0
+        if self._block is None:
+            return None
+        start, words, masks = self._block
+        at = self.counter - start
+        if self.counter + n > start + words.shape[0]:
+            self._block = None
+            return None
+        self.counter += n
+        return words[at:at + n], words, masks, at
+
     def _words(self, first: int, n: int) -> Any:
-        """Words ``first, ..., first + n − 1`` of this generator's stream, shape (n,)."""
+        """Words ``first, ..., first + n − 1`` of this generator's stream (uint64), shape (n,)."""
         xp = self.xp
         key, golden, mix1, mix2 = self._constants()
         i = xp.arange(first, first + n, dtype=xp.uint64, device=self.device)
         z = key + i * golden
         z = (z ^ (z >> 30)) * mix1
         z = (z ^ (z >> 27)) * mix2
-        z = z ^ (z >> 31)
-        return xp.astype(z >> 32, xp.uint32)
+        return z ^ (z >> 31)
 
     def __repr__(self) -> str:
         return f"CounterRNG(key={self.key:#x}, counter={self.counter}, xp={self.xp.__name__})"
@@ -284,10 +323,17 @@ def _counter_mask(rng: CounterRNG, shape: tuple[int, ...], keep: float, dtype: A
     n = int(np.prod(shape, dtype=np.int64))
     if keep >= 1.0:
         return xp.ones(shape, dtype=dtype, device=rng.device)
-    threshold = min(int(round(keep * 2**32)), 2**32 - 1)
-    scale, zero = _mask_values(rng, keep, _dtype_in(xp, dtype))
     # one select: exactly the values of astype(kept) * (1 / keep), in one kernel, not three
-    return xp.reshape(xp.where(rng.uint32(n) < threshold, scale, zero), shape)
+    return xp.reshape(rng.inverted_mask(n, keep, dtype), shape)
+
+
+def _constant(xp: Any, device: Any, what: tuple[Any, ...], make: Any) -> Any:
+    """A 0-d constant made once per namespace and device by ``make()`` (only ever read)."""
+    where = (xp, str(device), *what)
+    found = _SHARED_CONSTANTS.get(where)
+    if found is None:
+        found = _SHARED_CONSTANTS[where] = make()
+    return found
 
 
 def _mask_values(rng: CounterRNG, keep: float, dtype: Any) -> tuple[Any, Any]:

@@ -71,3 +71,26 @@ def test_two_masks_of_one_generator_differ():
     words = oracle_words(1, 0, 128)
     np.testing.assert_array_equal(m1, np.where(words[:64] < 2**31, 2.0, 0.0))
     np.testing.assert_array_equal(m2, np.where(words[64:] < 2**31, 2.0, 0.0))
+
+
+@pytest.mark.parametrize("xp", _namespaces(), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("reserve", [0, 20, 1000])
+def test_masks_in_a_reservation_are_the_oracles_whatever_keep_and_dtype(xp, reserve):
+    """A reserved step makes each (keep, dtype)'s mask once for the whole reservation and
+    slices it; the masks must still be the oracle's words, in order, compared one by one."""
+    rng = CounterRNG(9, xp)
+    rng.reserve(reserve)
+    draws = [((3, 4), 0.5, xp.float32), ((5,), 0.25, xp.float32), ((2, 3), 0.5, xp.float64),
+             ((4,), 0.5, xp.float32), ((7,), 0.3, xp.float32)]
+    first = 0
+    for shape, p, dtype in draws:
+        n = int(np.prod(shape))
+        mask = np.asarray(bernoulli_mask(rng, shape, p, dtype=dtype, xp=xp))
+        keep = 1.0 - p
+        threshold = min(round(keep * 2**32), 2**32 - 1)
+        words = oracle_words(9, first, n).reshape(shape)
+        want = np.where(words < threshold, 1.0 / keep, 0.0).astype(mask.dtype)
+        assert mask.dtype == np.dtype("float32" if dtype == xp.float32 else "float64")
+        np.testing.assert_array_equal(mask, want)
+        first += n
+    assert rng.counter == first
