@@ -2,8 +2,8 @@
 
 :func:`maxpool2d_forward_fast` and :func:`maxpool2d_backward_fast` return exactly what
 :func:`~tinybcnn.functional.maxpool2d_forward` and :func:`~tinybcnn.functional.maxpool2d_backward`
-return, bit for bit (a maximum and a choice of one input per window involve no rounding).
-When the windows tile the input (``stride == size`` dividing ``H`` and ``W``, LeNet's 2×2
+return, bit for bit (a maximum and a choice of one input per window involve no rounding;
+one exception on CuPy, a window of several NaNs, in :func:`window_max_and_first`). When the windows tile the input (``stride == size`` dividing ``H`` and ``W``, LeNet's 2×2
 case), the input is viewed as ``(N, OH, s, OW, s, C)`` through its channels-last view (free
 for channels-last memory, which is what a conv returns, ``docs/architecture.md``), copied
 once so that each window offset is a contiguous block, and reduced with a running argmax
@@ -99,7 +99,7 @@ def window_max_and_first(x: Any, size: int) -> tuple[Any, Any]:
     Notes
     -----
     One strided copy puts the window offsets in contiguous ``(N, OH, OW, C)`` blocks, so that
-    every later pass streams. Then a running argmax: offset ``k`` takes over from the best so
+    every later pass streams. Then (NumPy) a running argmax: offset ``k`` takes over from the best so
     far where it is strictly larger (a tie keeps the earlier offset) or NaN while the best is
     not (the first NaN wins; ``maximum`` keeps the best NaN and nothing takes over from it).
     The last offset that took over is the largest such ``k``, so a running ``maximum`` of
@@ -117,18 +117,17 @@ def window_max_and_first(x: Any, size: int) -> tuple[Any, Any]:
         by_offset = np.empty(moved.shape, dtype=x.dtype)
         by_offset[...] = moved
         return _window_max_and_first_numpy(by_offset.reshape(size * size, n, oh, ow, c), first)
-    # other namespaces: a few whole-array kernels instead of a loop over the offsets. The
-    # maximum propagates NaN; a window's first maximum is the first offset equal to it, or
-    # (a NaN window) the first NaN: the first 1 of a 0/1 code, which argmax finds (ties go
-    # to the lowest index: CuPy's my_argmax in cupy/_core/_routines_statistics.pyx takes
-    # min(a.index, b.index) on equal values). argmax of the floats themselves would not do:
-    # CuPy's my_argmax_float keeps whichever NaN its reduction tree meets first.
+    # other namespaces: two whole-array reductions over each window's offsets, put on the
+    # last axis (one copy). argmax of the floats gives the first maximum: ties go to the
+    # lowest index (CuPy's my_argmax_float in cupy/_core/_routines_statistics.pyx takes
+    # min(a.index, b.index) on equal values, as NumPy does), and a NaN beats any number.
+    # Of several NaNs NumPy (and so array_api_strict) takes the first; CuPy takes whichever
+    # its reduction tree meets first. Such a window's maximum, and so the loss, is NaN then,
+    # and every gradient of the step NaN wherever its NaN goes: two launches, not six (a
+    # 0/1 code of "equal to the maximum or NaN", whose argmax is always the first).
     by_window = xp.reshape(xp.permute_dims(moved, (2, 3, 4, 5, 0, 1)),
                            (n, oh, ow, c, size * size))
-    best = xp.max(by_window, axis=-1)
-    v, b = by_window, best[..., None]
-    hit = xp.astype((v == b) | (v != v), xp.uint8)
-    return best, xp.argmax(hit, axis=-1)   # argmax's own integers: a cast would be a launch
+    return xp.max(by_window, axis=-1), xp.argmax(by_window, axis=-1)
 
 
 def _window_max_and_first_numpy(by_offset: np.ndarray, first: np.ndarray) -> tuple[Any, Any]:
