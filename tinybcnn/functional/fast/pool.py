@@ -3,7 +3,8 @@
 :func:`maxpool2d_forward_fast` and :func:`maxpool2d_backward_fast` return exactly what
 :func:`~tinybcnn.functional.maxpool2d_forward` and :func:`~tinybcnn.functional.maxpool2d_backward`
 return, bit for bit (a maximum and a choice of one input per window involve no rounding;
-one exception on CuPy, a window of several NaNs, in :func:`window_max_and_first`). When the windows tile the input (``stride == size`` dividing ``H`` and ``W``, LeNet's 2×2
+one exception on CuPy, a window of several NaNs: see :func:`window_max_and_first`). When
+the windows tile the input (``stride == size`` dividing ``H`` and ``W``, LeNet's 2×2
 case), the input is viewed as ``(N, OH, s, OW, s, C)`` through its channels-last view (free
 for channels-last memory, which is what a conv returns, ``docs/architecture.md``), copied
 once so that each window offset is a contiguous block, and reduced with a running argmax
@@ -99,8 +100,8 @@ def window_max_and_first(x: Any, size: int) -> tuple[Any, Any]:
     Notes
     -----
     One strided copy puts the window offsets in contiguous ``(N, OH, OW, C)`` blocks, so that
-    every later pass streams. Then (NumPy) a running argmax: offset ``k`` takes over from the best so
-    far where it is strictly larger (a tie keeps the earlier offset) or NaN while the best is
+    every later pass streams. Then (on NumPy) a running argmax: offset ``k`` takes over from
+    the best so far where it is strictly larger (a tie keeps the earlier offset) or NaN while the best is
     not (the first NaN wins; ``maximum`` keeps the best NaN and nothing takes over from it).
     The last offset that took over is the largest such ``k``, so a running ``maximum`` of
     ``k · takes`` records it: no scatter, no read-back. The forward pass records ``first``
