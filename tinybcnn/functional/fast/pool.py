@@ -101,8 +101,9 @@ def window_max_and_first(x: Any, size: int) -> tuple[Any, Any]:
     -----
     One strided copy puts the window offsets in contiguous ``(N, OH, OW, C)`` blocks, so that
     every later pass streams. Then (on NumPy) a running argmax: offset ``k`` takes over from
-    the best so far where it is strictly larger (a tie keeps the earlier offset) or NaN while the best is
-    not (the first NaN wins; ``maximum`` keeps the best NaN and nothing takes over from it).
+    the best so far where it is strictly larger (a tie keeps the earlier offset) or NaN while
+    the best is not (the first NaN wins; ``maximum`` keeps the best NaN and nothing takes over
+    from it).
     The last offset that took over is the largest such ``k``, so a running ``maximum`` of
     ``k · takes`` records it: no scatter, no read-back. The forward pass records ``first``
     while ``x`` is in cache, so the backward reads one byte per window instead of ``x``
