@@ -90,10 +90,9 @@ class CounterRNG:
         self._block: tuple[int, Any] | None = None   # (first counter, words) drawn ahead
 
     def _constants(self) -> tuple[Any, ...]:
-        """The 64-bit key and constants as 0-d device arrays, made by ``full`` (fill kernels,
-        no host-to-device copy, which on CUDA waits for the stream). The three fixed
-        constants are made once per namespace and device and shared by every generator
-        (training makes one generator per step); only the key is made per generator."""
+        """The three fixed 64-bit constants as 0-d device arrays, made by ``full`` (fill
+        kernels, no host-to-device copy, which on CUDA waits for the stream), once per
+        namespace and device and shared by every generator (training makes one per step)."""
         if self._consts is None:
             # keyed by the module itself: a namespace made anew (a test double) gets its own
             where = (self.xp, str(self.device))
@@ -101,7 +100,7 @@ class CounterRNG:
             if fixed is None:
                 fixed = tuple(self._word(c) for c in (_GOLDEN, _MIX1, _MIX2))
                 _SHARED_CONSTANTS[where] = fixed
-            self._consts = (self._word(self.key), *fixed)
+            self._consts = fixed
         return self._consts
 
     def _word(self, c: int) -> Any:
@@ -177,15 +176,24 @@ class CounterRNG:
     def _words(self, first: int, n: int) -> Any:
         """Words ``first, ..., first + n − 1`` of this generator's stream (uint64), shape (n,)."""
         xp = self.xp
-        key, golden, mix1, mix2 = self._constants()
-        i = xp.arange(first, first + n, dtype=xp.uint64, device=self.device)
-        z = key + i * golden
+        golden, mix1, mix2 = self._constants()
+        z = xp.arange(first, first + n, dtype=xp.uint64, device=self.device) * golden
+        for part in _below_2_63(self.key):   # + key, as Python scalars: no per-step kernels
+            z = z + part
         z = (z ^ (z >> 30)) * mix1
         z = (z ^ (z >> 27)) * mix2
         return z ^ (z >> 31)
 
     def __repr__(self) -> str:
         return f"CounterRNG(key={self.key:#x}, counter={self.counter}, xp={self.xp.__name__})"
+
+
+def _below_2_63(c: int) -> tuple[int, ...]:
+    """Python ints below 2**63 summing to the 64-bit ``c`` (two, or three for ``2**64 − 1``):
+    every namespace adds those to a uint64 array as scalars, wrapping modulo 2**64."""
+    low = c >> 1
+    high = c - low
+    return (low, high) if high < 2**63 else (low, high - 1, 1)
 
 
 # the fixed 64-bit constants as 0-d arrays, by (namespace, device): see CounterRNG._constants

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinybcnn.random import CounterRNG, bernoulli_mask
+from tinybcnn.random import CounterRNG, _below_2_63, bernoulli_mask
 
 M64 = (1 << 64) - 1
 
@@ -94,3 +94,22 @@ def test_masks_in_a_reservation_are_the_oracles_whatever_keep_and_dtype(xp, rese
         np.testing.assert_array_equal(mask, want)
         first += n
     assert rng.counter == first
+
+
+@pytest.mark.parametrize("xp", _namespaces(), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("key", [0, 2**63 - 1, 2**63, 2**64 - 2, 2**64 - 1])
+def test_words_of_any_64_bit_key(xp, key):
+    """The key is added as Python scalars below 2**63 (two, three for 2**64 − 1): a Python
+    int above int64 is not a scalar every namespace takes."""
+    parts = _below_2_63(key)
+    assert sum(parts) == key and all(0 <= p < 2**63 for p in parts)
+    rng = CounterRNG(0, xp)
+    rng.key = key
+    got = np.asarray(rng.uint32(3), dtype=np.uint64)
+    want = []
+    for i in range(3):
+        z = (key + i * 0x9E3779B97F4A7C15) & M64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        want.append((z ^ (z >> 31)) >> 32)
+    np.testing.assert_array_equal(got, np.array(want, dtype=np.uint64))
