@@ -87,7 +87,7 @@ class CounterRNG:
         self.counter = 0
         self._consts: tuple[Any, ...] | None = None
         self._ahead = 0                           # words to draw in one go (reserve)
-        self._block: tuple[int, Any] | None = None   # (first counter, words) drawn ahead
+        self._block: tuple[int, Any, dict] | None = None   # (first counter, words, masks)
 
     def _constants(self) -> tuple[Any, ...]:
         """The three fixed 64-bit constants as 0-d device arrays, made by ``full`` (fill
