@@ -87,13 +87,12 @@ class CounterRNG:
         self.counter = 0
         self._consts: tuple[Any, ...] | None = None
         self._ahead = 0                           # words to draw in one go (reserve)
-        self._block: tuple[int, Any] | None = None   # (first counter, words) drawn ahead
+        self._block: tuple[int, Any, dict] | None = None   # (first counter, words, masks)
 
     def _constants(self) -> tuple[Any, ...]:
-        """The 64-bit key and constants as 0-d device arrays, made by ``full`` (fill kernels,
-        no host-to-device copy, which on CUDA waits for the stream). The three fixed
-        constants are made once per namespace and device and shared by every generator
-        (training makes one generator per step); only the key is made per generator."""
+        """The three fixed 64-bit constants as 0-d device arrays, made by ``full`` (fill
+        kernels, no host-to-device copy, which on CUDA waits for the stream), once per
+        namespace and device and shared by every generator (training makes one per step)."""
         if self._consts is None:
             # keyed by the module itself: a namespace made anew (a test double) gets its own
             where = (self.xp, str(self.device))
@@ -101,7 +100,7 @@ class CounterRNG:
             if fixed is None:
                 fixed = tuple(self._word(c) for c in (_GOLDEN, _MIX1, _MIX2))
                 _SHARED_CONSTANTS[where] = fixed
-            self._consts = (self._word(self.key), *fixed)
+            self._consts = fixed
         return self._consts
 
     def _word(self, c: int) -> Any:
@@ -120,33 +119,81 @@ class CounterRNG:
 
     def uint32(self, n: int) -> Any:
         """``n`` random 32-bit words (the high halves of ``n`` SplitMix64 outputs), shape (n,)."""
-        if self._ahead and self._block is None and n <= self._ahead:
-            self._block = (self.counter, self._words(self.counter, self._ahead))
-            self._ahead = 0
-        if self._block is not None:
-            start, words = self._block
-            if self.counter + n <= start + words.shape[0]:
-                out = words[self.counter - start:self.counter - start + n]
-                self.counter += n
-                return out
-            self._block = None
+        return self.xp.astype(self.uint64(n) >> 32, self.xp.uint32)
+
+    def uint64(self, n: int) -> Any:
+        """The next ``n`` SplitMix64 outputs (uint64), shape (n,)."""
+        block = self._reserved(n)
+        if block is not None:
+            return block[0]
         out = self._words(self.counter, n)
         self.counter += n
         return out
 
-    def _words(self, first: int, n: int) -> Any:
-        """Words ``first, ..., first + n − 1`` of this generator's stream, shape (n,)."""
+    def inverted_mask(self, n: int, keep: float, dtype: Any) -> Any:
+        """``n`` inverted-mask values from the next ``n`` words, shape (n,): ``1 / keep`` where
+        the word's high half is below ``round(keep · 2**32)``, else 0.
+
+        Compared as 64-bit words with the threshold shifted up 32 bits (``w >> 32 < t`` is
+        ``w < t · 2**32``), so no shift and no cast. Within reserved words the mask of the
+        whole reservation is made by the first draw, in one comparison and one select, and
+        later draws of the same ``keep`` and dtype are slices of it (a LeNet step's three
+        masks: two kernels, not six).
+        """
         xp = self.xp
-        key, golden, mix1, mix2 = self._constants()
-        i = xp.arange(first, first + n, dtype=xp.uint64, device=self.device)
-        z = key + i * golden
+        threshold = min(int(round(keep * 2**32)), 2**32 - 1) << 32
+        limit = _constant(xp, self.device, ("threshold", threshold),
+                          lambda: _word(xp, self.device, threshold))
+        scale, zero = _mask_values(self, keep, _dtype_in(xp, dtype))
+        block = self._reserved(n)
+        if block is None:
+            words = self._words(self.counter, n)
+            self.counter += n
+            return xp.where(words < limit, scale, zero)
+        _, words, masks, at = block
+        key = (threshold, str(dtype))
+        if key not in masks:
+            masks[key] = xp.where(words < limit, scale, zero)
+        return masks[key][at:at + n]
+
+    def _reserved(self, n: int) -> tuple[Any, Any, dict, int] | None:
+        """The next ``n`` reserved words (advancing the counter), with the whole reservation's
+        words, its masks made so far and the offset of these words in it; None when they are
+        not all reserved."""
+        if self._ahead and self._block is None and n <= self._ahead:
+            self._block = (self.counter, self._words(self.counter, self._ahead), {})
+            self._ahead = 0
+        if self._block is None:
+            return None
+        start, words, masks = self._block
+        at = self.counter - start
+        if self.counter + n > start + words.shape[0]:
+            self._block = None
+            return None
+        self.counter += n
+        return words[at:at + n], words, masks, at
+
+    def _words(self, first: int, n: int) -> Any:
+        """Words ``first, ..., first + n − 1`` of this generator's stream (uint64), shape (n,)."""
+        xp = self.xp
+        golden, mix1, mix2 = self._constants()
+        z = xp.arange(first, first + n, dtype=xp.uint64, device=self.device) * golden
+        for part in _below_2_63(self.key):   # + key, as Python scalars: no per-step kernels
+            z = z + part
         z = (z ^ (z >> 30)) * mix1
         z = (z ^ (z >> 27)) * mix2
-        z = z ^ (z >> 31)
-        return xp.astype(z >> 32, xp.uint32)
+        return z ^ (z >> 31)
 
     def __repr__(self) -> str:
         return f"CounterRNG(key={self.key:#x}, counter={self.counter}, xp={self.xp.__name__})"
+
+
+def _below_2_63(c: int) -> tuple[int, ...]:
+    """Python ints below 2**63 summing to the 64-bit ``c`` (two, or three for ``2**64 − 1``):
+    every namespace adds those to a uint64 array as scalars, wrapping modulo 2**64."""
+    low = c >> 1
+    high = c - low
+    return (low, high) if high < 2**63 else (low, high - 1, 1)
 
 
 # the fixed 64-bit constants as 0-d arrays, by (namespace, device): see CounterRNG._constants
@@ -284,10 +331,17 @@ def _counter_mask(rng: CounterRNG, shape: tuple[int, ...], keep: float, dtype: A
     n = int(np.prod(shape, dtype=np.int64))
     if keep >= 1.0:
         return xp.ones(shape, dtype=dtype, device=rng.device)
-    threshold = min(int(round(keep * 2**32)), 2**32 - 1)
-    scale, zero = _mask_values(rng, keep, _dtype_in(xp, dtype))
     # one select: exactly the values of astype(kept) * (1 / keep), in one kernel, not three
-    return xp.reshape(xp.where(rng.uint32(n) < threshold, scale, zero), shape)
+    return xp.reshape(rng.inverted_mask(n, keep, dtype), shape)
+
+
+def _constant(xp: Any, device: Any, what: tuple[Any, ...], make: Any) -> Any:
+    """A 0-d constant made once per namespace and device by ``make()`` (only ever read)."""
+    where = (xp, str(device), *what)
+    found = _SHARED_CONSTANTS.get(where)
+    if found is None:
+        found = _SHARED_CONSTANTS[where] = make()
+    return found
 
 
 def _mask_values(rng: CounterRNG, keep: float, dtype: Any) -> tuple[Any, Any]:

@@ -140,7 +140,10 @@ def test_memory_plan_counts_the_same_bytes_as_on_numpy(cupy):
     backend.set_backend("cupy")
     on_device = tb.models.lenet("all", in_shape=(1, 28, 28), n_classes=10, seed=0)
     device_bytes = _bytes_per_row(on_device, cupy.asarray(rows), 0, len(on_device))
-    assert device_bytes == host_bytes
+    # the same but for the pooling caches' window offsets: one byte each on NumPy, argmax's
+    # 8-byte integers on a device (a cast would be one more launch per pooling forward)
+    windows = 12 * 12 * 20 + 4 * 4 * 50
+    assert device_bytes == host_bytes + 7 * windows
     # the layers' outputs alone (no caches): what the bug counted
     outputs, h = 0, cupy.asarray(rows)
     for i in range(len(on_device)):
@@ -288,6 +291,42 @@ def test_a_training_step_reads_nothing_and_copies_nothing(cupy, optimizer):
     assert counts.reads == 0, counts
     assert counts.copies == [], counts
     assert np.isfinite(float(loss))
+
+
+# the device copies a LeNet-all step needs for its layout: each pooling's windows moved to
+# the last axis (2), conv2's kernel in (i, j, c) order (1, shared by forward and backward),
+# Flatten of a channels-last map in Caffe's C order (1), conv2's dW into the flat vector (1)
+STEP_DEVICE_COPIES = 5     # 10 at b09a879: + the mask re-layout (2), patch_gradient (2), + 1 W
+
+
+def test_a_training_step_makes_only_the_device_copies_its_layout_needs(cupy):
+    model = tb.models.lenet("all", seed=0)               # 28 × 28: every layer's layout
+    obj = tb.objective.Objective.for_model(model, n_train=96, length_scale=1e-2)
+    trainer = tb.train.Trainer(model, obj, tb.optim.SGD(model, lr=0.05, momentum=0.9), seed=0)
+    rng = np.random.default_rng(3)
+    x = cupy.asarray(rng.normal(0, 1, (4, 1, 28, 28)).astype(np.float32))
+    y = cupy.asarray(rng.integers(0, 10, 4))
+    trainer.step(x, y)
+    counts = cupy_double.counting()
+    trainer.step(x, y)
+    kinds = sorted(c.split()[0] for c in counts.device_copies)
+    assert kinds == ["reshape"] * STEP_DEVICE_COPIES, counts.device_copies
+
+
+def test_the_double_counts_device_copies(cupy):
+    a = cupy.ones((4, 6), dtype=cupy.float32)
+    counts = cupy_double.counting()
+    a.reshape(6, 4)                             # a view: no copy
+    cupy.reshape(a[:, :3], (12,))               # a strided slice cannot be a view
+    a.T.reshape(24)
+    b = cupy.empty((6, 4), dtype=cupy.float32)
+    b[...] = a.T                                # a copy kernel
+    b[0, 0] = 2.0                               # a fill, not a copy
+    a.copy()
+    cupy.ascontiguousarray(a.T)
+    assert counts.device_copies == ["reshape 48", "reshape 96", "setitem 96", "copy 96",
+                                    "ascontiguousarray 96"]
+    assert counts.copies == [] and counts.reads == 0
 
 
 def test_a_whole_mc_prediction_reads_at_most_four_times(cupy):

@@ -21,11 +21,13 @@ from hypothesis import strategies as st
 from support import cupy_double
 
 from tinybcnn.backend import to_numpy
-from tinybcnn.functional import conv2d_backward, conv2d_forward
+from tinybcnn.functional import conv2d_backward, conv2d_forward, dropout_forward
 from tinybcnn.functional.fast import (
     col2im_ijc,
     conv2d_backward_fast,
     conv2d_forward_fast,
+    dropout_backward_fast,
+    dropout_forward_fast,
     im2col_ijc,
     maxpool2d_backward_fast,
     maxpool2d_forward_fast,
@@ -37,6 +39,7 @@ from tinybcnn.functional.reference import (
     maxpool2d_backward_direct,
     maxpool2d_direct,
 )
+from tinybcnn.random import make_rng
 
 SEEDS = st.integers(0, 2**32 - 1)
 strict = pytest.importorskip("array_api_strict")
@@ -151,3 +154,28 @@ def test_device_maxpool_many_nans_in_one_window_go_to_the_first():
         _, cache = maxpool2d_forward_fast(xp.asarray(x), 2)
         dx = to_numpy(maxpool2d_backward_fast(xp.asarray(np.array([[[[3.0]]]])), cache))
     np.testing.assert_array_equal(dx, [[[[0.0, 3.0], [0.0, 0.0]]]])
+
+
+@NAMESPACES
+def test_device_dropout_products_are_the_textbook_ones_in_the_inputs_memory_order(name):
+    """On CuPy the fast dropout multiplies channels-last views (no mask copy): the same
+    numbers as ``x * mask``, and on the double (which has strides) channels-last memory, so
+    that the conv backward reads ``dy`` as a view of its patch layout."""
+    rng = np.random.default_rng(4)
+    x_nhwc = rng.standard_normal((2, 4, 5, 3)).astype(np.float32)
+    dy_nhwc = rng.standard_normal((2, 4, 5, 3)).astype(np.float32)
+    x, dy = x_nhwc.transpose(0, 3, 1, 2), dy_nhwc.transpose(0, 3, 1, 2)
+    with namespace(name) as xp:
+        x_dev = xp.permute_dims(xp.asarray(x_nhwc), (0, 3, 1, 2))   # what a conv returns
+        dy_dev = xp.permute_dims(xp.asarray(dy_nhwc), (0, 3, 1, 2))  # what a pooling returns
+        y, cache = dropout_forward_fast(x_dev, 0.5, rng=make_rng(3, like=x_dev))
+        _, cache_tb = dropout_forward(xp.asarray(np.ascontiguousarray(x)), 0.5,
+                                      rng=make_rng(3, like=x_dev))
+        mask = to_numpy(cache_tb["mask"])
+        np.testing.assert_array_equal(to_numpy(cache["mask"]), mask)
+        np.testing.assert_array_equal(to_numpy(y), x * mask)
+        dx = dropout_backward_fast(dy_dev, cache)
+        np.testing.assert_array_equal(to_numpy(dx), dy * mask)
+        if name == "cupy_double":
+            assert xp.permute_dims(y, (0, 2, 3, 1)).flags.c_contiguous
+            assert xp.permute_dims(dx, (0, 2, 3, 1)).flags.c_contiguous

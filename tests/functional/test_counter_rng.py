@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinybcnn.random import CounterRNG, bernoulli_mask
+from tinybcnn.random import CounterRNG, _below_2_63, bernoulli_mask
 
 M64 = (1 << 64) - 1
 
@@ -71,3 +71,45 @@ def test_two_masks_of_one_generator_differ():
     words = oracle_words(1, 0, 128)
     np.testing.assert_array_equal(m1, np.where(words[:64] < 2**31, 2.0, 0.0))
     np.testing.assert_array_equal(m2, np.where(words[64:] < 2**31, 2.0, 0.0))
+
+
+@pytest.mark.parametrize("xp", _namespaces(), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("reserve", [0, 20, 1000])
+def test_masks_in_a_reservation_are_the_oracles_whatever_keep_and_dtype(xp, reserve):
+    """A reserved step makes each (keep, dtype)'s mask once for the whole reservation and
+    slices it; the masks must still be the oracle's words, in order, compared one by one."""
+    rng = CounterRNG(9, xp)
+    rng.reserve(reserve)
+    draws = [((3, 4), 0.5, xp.float32), ((5,), 0.25, xp.float32), ((2, 3), 0.5, xp.float64),
+             ((4,), 0.5, xp.float32), ((7,), 0.3, xp.float32)]
+    first = 0
+    for shape, p, dtype in draws:
+        n = int(np.prod(shape))
+        mask = np.asarray(bernoulli_mask(rng, shape, p, dtype=dtype, xp=xp))
+        keep = 1.0 - p
+        threshold = min(round(keep * 2**32), 2**32 - 1)
+        words = oracle_words(9, first, n).reshape(shape)
+        want = np.where(words < threshold, 1.0 / keep, 0.0).astype(mask.dtype)
+        assert mask.dtype == np.dtype("float32" if dtype == xp.float32 else "float64")
+        np.testing.assert_array_equal(mask, want)
+        first += n
+    assert rng.counter == first
+
+
+@pytest.mark.parametrize("xp", _namespaces(), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("key", [0, 2**63 - 1, 2**63, 2**64 - 2, 2**64 - 1])
+def test_words_of_any_64_bit_key(xp, key):
+    """The key is added as Python scalars below 2**63 (two, three for 2**64 − 1): a Python
+    int above int64 is not a scalar every namespace takes."""
+    parts = _below_2_63(key)
+    assert sum(parts) == key and all(0 <= p < 2**63 for p in parts)
+    rng = CounterRNG(0, xp)
+    rng.key = key
+    got = np.asarray(rng.uint32(3), dtype=np.uint64)
+    want = []
+    for i in range(3):
+        z = (key + i * 0x9E3779B97F4A7C15) & M64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        want.append((z ^ (z >> 31)) >> 32)
+    np.testing.assert_array_equal(got, np.array(want, dtype=np.uint64))

@@ -22,6 +22,8 @@ from tinybcnn.functional import (
     im2col,
     maxpool2d_backward,
     maxpool2d_forward,
+    softmax_cross_entropy_backward,
+    softmax_cross_entropy_forward,
 )
 from tinybcnn.functional.fast import (
     col2im_ijc,
@@ -32,6 +34,7 @@ from tinybcnn.functional.fast import (
     im2col_ijc,
     maxpool2d_backward_fast,
     maxpool2d_forward_fast,
+    softmax_cross_entropy_fast,
 )
 from tinybcnn.functional.fast.conv import PER_OFFSET_MIN_CHANNELS
 from tinybcnn.functional.reference import (
@@ -282,12 +285,13 @@ def test_maxpool_fast_leaves_its_input_alone_and_takes_either_cache(geom, seed, 
     np.testing.assert_array_equal(x, before)
 
 
-def test_maxpool_fast_nan_window_sends_its_gradient_to_its_first_nan():
+def test_maxpool_fast_nan_window_sends_its_gradient_to_its_first_nan(xp):
+    # (on CuPy a window of several NaNs may send it to another of them: see the module)
     x = np.array([[[[1.0, np.nan], [np.nan, 5.0]]]])
-    y, cache = maxpool2d_forward_fast(channels_last(x), 2)
-    assert np.isnan(y[0, 0, 0, 0])
-    np.testing.assert_array_equal(maxpool2d_backward_fast(np.array([[[[3.0]]]]), cache),
-                                  [[[[0.0, 3.0], [0.0, 0.0]]]])
+    y, cache = maxpool2d_forward_fast(channels_last(x) if xp is np else xp.asarray(x), 2)
+    assert np.isnan(to_numpy(y)[0, 0, 0, 0])
+    dx = maxpool2d_backward_fast(xp.asarray(np.array([[[[3.0]]]])), cache)
+    np.testing.assert_array_equal(to_numpy(dx), [[[[0.0, 3.0], [0.0, 0.0]]]])
 
 
 @pytest.mark.parametrize("nan", [False, True])
@@ -356,3 +360,52 @@ def test_dropout_fast_injected_mask_used_as_is(xp):
     np.testing.assert_array_equal(to_numpy(y), [[0.0, 2.0, 4.0], [6.0, 0.0, 0.0]])
     with pytest.raises(ValueError, match=r"drop probability"):
         dropout_forward_fast(x, 1.0, rng=make_rng(0))
+
+
+# -- softmax cross-entropy -------------------------------------------------------------------
+
+def _cross_entropy_loops(logits, labels, scale):
+    """``scale ·`` mean NLL and its gradient, row by row in float64 (the oracle)."""
+    z = np.asarray(logits, dtype=np.float64)
+    n = z.shape[0]
+    loss, grad = 0.0, np.zeros_like(z)
+    for i in range(n):
+        m = max(z[i])
+        total = sum(np.exp(v - m) for v in z[i])
+        loss -= (z[i, labels[i]] - m - np.log(total)) * scale / n
+        for j in range(z.shape[1]):
+            grad[i, j] = (np.exp(z[i, j] - m) / total - (j == labels[i])) * scale / n
+    return loss, grad
+
+
+@given(st.integers(1, 6), st.integers(2, 7), SEEDS, st.sampled_from([1.0, 0.5, 3.0]),
+       st.sampled_from([1.0, 1e3]))
+def test_softmax_cross_entropy_fast_is_the_textbook_pair_and_the_loops(n, k, seed, scale, big):
+    rng = np.random.default_rng(seed)
+    logits = (rng.standard_normal((n, k)) * big).astype(np.float32)
+    labels = rng.integers(0, k, n)
+    loss, grad = softmax_cross_entropy_fast(logits, labels, scale)
+    loss_tb, cache = softmax_cross_entropy_forward(logits, labels)
+    np.testing.assert_array_equal(grad, softmax_cross_entropy_backward(scale, cache))
+    np.testing.assert_allclose(loss, scale * loss_tb, rtol=1e-6)
+    want_loss, want_grad = _cross_entropy_loops(logits, labels, scale)
+    np.testing.assert_allclose(loss, want_loss, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-4, atol=1e-7)
+
+
+def test_softmax_cross_entropy_fast_on_every_namespace(xp):
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((5, 4)).astype(np.float32)
+    labels = np.array([0, 3, 1, 1, 2])
+    want_loss, want_grad = _cross_entropy_loops(logits, labels, 0.5)
+    for given_labels in (labels, xp.asarray(labels)):          # host and device labels
+        loss, grad = softmax_cross_entropy_fast(xp.asarray(logits), given_labels, 0.5)
+        np.testing.assert_allclose(float(loss), want_loss, rtol=1e-6)
+        np.testing.assert_allclose(to_numpy(grad), want_grad, rtol=1e-5, atol=1e-8)
+    bad = np.array([0, 3, 4, 1, 2])
+    if xp is not np:    # a device label out of range: NaN, no host read
+        for device_bad in (xp.asarray(bad), xp.asarray(-bad)):
+            loss, _ = softmax_cross_entropy_fast(xp.asarray(logits), device_bad)
+            assert np.isnan(float(loss))
+    with pytest.raises(ValueError, match=r"\[0, 4\)"):
+        softmax_cross_entropy_fast(xp.asarray(logits), bad)

@@ -126,6 +126,7 @@ def get_current_stream() -> Stream:
 
 _READS: list[str] = []        # what read the device (get, __float__, __repr__, ...)
 _COPIES: list[int] = []       # bytes of each host-to-device copy
+_DEVICE_COPIES: list[str] = []   # "what bytes" of each device-to-device copy (a kernel)
 
 
 class Counts:
@@ -133,6 +134,7 @@ class Counts:
 
     def __init__(self) -> None:
         self._reads, self._copies = len(_READS), len(_COPIES)
+        self._device_copies = len(_DEVICE_COPIES)
 
     @property
     def reads(self) -> int:
@@ -148,8 +150,17 @@ class Counts:
         """Bytes of each host-to-device copy."""
         return _COPIES[self._copies:]
 
+    @property
+    def device_copies(self) -> list[str]:
+        """Each device-to-device copy: a ``reshape`` that cannot be a view (CuPy's
+        ``_reshape`` then calls ``copy()``, ``cupy/_core/_routines_manipulation.pyx``),
+        ``copy``, ``ascontiguousarray`` and array-valued ``__setitem__`` (an elementwise
+        copy kernel), as ``"what nbytes"``."""
+        return _DEVICE_COPIES[self._device_copies:]
+
     def __repr__(self) -> str:
-        return f"Counts(reads={self.read_by}, copies={self.copies})"
+        return (f"Counts(reads={self.read_by}, copies={self.copies}, "
+                f"device_copies={self.device_copies})")
 
 
 def counting() -> Counts:
@@ -159,6 +170,27 @@ def counting() -> Counts:
 
 def _read(what: str) -> None:
     _READS.append(what)
+
+
+def _device_copy(what: str, a: np.ndarray) -> None:
+    _DEVICE_COPIES.append(f"{what} {a.nbytes}")
+
+
+def _reshape(a: np.ndarray, *shape: Any, **kwargs: Any) -> np.ndarray:
+    """NumPy's reshape, counting the copy it makes when the result cannot be a view."""
+    out = np.reshape(a, shape[0] if len(shape) == 1 else shape, **kwargs)
+    if out.size and not np.shares_memory(out, a):
+        _device_copy("reshape", out)
+    return out
+
+
+def _copied(what: str, f: Any) -> Any:
+    def call(a: Any, *args: Any, **kwargs: Any) -> np.ndarray:
+        out = f(a, *args, **kwargs)
+        if out.size and not (isinstance(a, np.ndarray) and out is a):
+            _device_copy(what, out)
+        return out
+    return call
 
 
 def _copy_in(data: Any) -> np.ndarray:
@@ -357,6 +389,10 @@ class ndarray:
             return _function(lambda *args, **kwargs: _REDUCTIONS[name](self._a, *args, **kwargs))
         if name == "take":
             return lambda indices, axis=None, out=None: take(self, indices, axis, out)
+        if name == "reshape":
+            return _function(lambda *shape, **kwargs: _reshape(self._a, *shape, **kwargs))
+        if name == "copy":
+            return _function(lambda *args, **kwargs: _copied("copy", np.copy)(self._a))
         return _function(getattr(self._a, name))
 
     def __getitem__(self, key: Any) -> ndarray:
@@ -368,6 +404,8 @@ class ndarray:
             if _is_basic(key):   # _scatter_op: a CPU array goes to fill(), which refuses it
                 raise ValueError("non-scalar numpy.ndarray cannot be used for fill")
             value = _copy_in(value)
+        elif isinstance(value, ndarray):
+            _device_copy("setitem", self._a[key])
         self._a[key] = _unwrap(value)
 
     def __len__(self) -> int:
@@ -560,7 +598,11 @@ def _module_namespace(source: Any) -> dict[str, Any]:
         value = getattr(source, name)
         if isinstance(value, types.ModuleType):
             continue
-        if isinstance(value, np.ufunc):
+        if source is np and name == "reshape":
+            names[name] = _function(_reshape)
+        elif source is np and name in ("copy", "ascontiguousarray"):
+            names[name] = _function(_copied(name, value))
+        elif isinstance(value, np.ufunc):
             names[name] = _ufunc(value)
         elif source is np and name in _REDUCTIONS:
             names[name] = _function(_REDUCTIONS[name])

@@ -14,14 +14,14 @@ def relu_forward(x: Any) -> tuple[Any, dict]:
     """``y = max(x, 0)``, any shape. The cache keeps the boolean mask ``x > 0``."""
     xp = xp_of(x)
     # maximum propagates NaN (where(x > 0, x, 0) would hide it from the NaN-loss check)
-    return xp.maximum(x, xp.zeros_like(x)), {"positive": x > 0}
+    return xp.maximum(x, 0.0), {"positive": x > 0}
 
 
 def relu_backward(dy: Any, cache: dict) -> Any:
     """``dx = dy ⊙ [x > 0]`` (the subgradient at 0 is taken to be 0)."""
     check_shape(dy, tuple(cache["positive"].shape), "dy", "the shape of x")
     xp = xp_of(dy)
-    return xp.where(cache["positive"], dy, xp.zeros_like(dy))
+    return xp.where(cache["positive"], dy, 0.0)
 
 
 def log_softmax(logits: Any) -> Any:

@@ -51,18 +51,9 @@ def softmax_cross_entropy_forward(logits: Any, labels: Any,
     -----
     Computed from :func:`log_softmax`, so it stays finite for logits of ±1e4.
     """
-    check_ndim(logits, 2, "logits", "(N, K)")
     xp = xp_of(logits)
+    labels, on_host = check_labels(logits, labels, check_range)
     n, k = logits.shape
-    on_host = isinstance(labels, (np.ndarray, list, tuple))
-    if on_host and check_range:  # host labels are checked here; device labels below
-        _check_host_labels(np.asarray(labels), k)
-    labels = xp.asarray(labels, device=logits.device)
-    check_shape(labels, (n,), "labels", "(N,)")
-    if n == 0:
-        raise ValueError("logits must hold at least one row, got shape (0, K)")
-    if not xp.isdtype(labels.dtype, "integral"):
-        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
     log_p = log_softmax(logits)
     hit = one_hot(labels, k, logits)
     loss = -xp.sum(xp.where(hit, log_p, xp.zeros_like(log_p))) / n
@@ -74,6 +65,25 @@ def softmax_cross_entropy_forward(logits: Any, labels: Any,
         loss = xp.where(missed, xp.full((), math.nan, dtype=loss.dtype, device=loss.device),
                         loss)
     return loss, {"log_p": log_p, "hit": hit}
+
+
+def check_labels(logits: Any, labels: Any, check_range: bool = True) -> tuple[Any, bool]:
+    """Validate ``logits`` (N, K) and ``labels`` (N,); return the labels in the logits'
+    namespace and whether they came from the host (shared with the fast twin)."""
+    check_ndim(logits, 2, "logits", "(N, K)")
+    xp = xp_of(logits)
+    n, k = logits.shape
+    on_host = isinstance(labels, (np.ndarray, list, tuple))
+    if on_host and check_range:  # host labels are checked here; device labels by the caller
+        _check_host_labels(np.asarray(labels), k)
+    if on_host or not hasattr(labels, "shape") or xp_of(labels) is not xp:
+        labels = xp.asarray(labels, device=logits.device)   # (device labels: no kernel)
+    check_shape(labels, (n,), "labels", "(N,)")
+    if n == 0:
+        raise ValueError("logits must hold at least one row, got shape (0, K)")
+    if not xp.isdtype(labels.dtype, "integral"):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}")
+    return labels, on_host
 
 
 def _check_host_labels(labels: np.ndarray, k: int) -> None:

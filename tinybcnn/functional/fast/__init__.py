@@ -17,16 +17,18 @@ fast                                   textbook
 :func:`maxpool2d_backward_fast`        ``maxpool2d_backward``
 :func:`dropout_forward_fast`           ``dropout_forward``
 :func:`dropout_backward_fast`          ``dropout_backward``
+:func:`softmax_cross_entropy_fast`     ``softmax_cross_entropy_forward`` and ``_backward``
 =====================================  ============================================
 """
 
 from .conv import conv2d_backward_fast, conv2d_forward_fast
 from .dropout import dropout_backward_fast, dropout_forward_fast
 from .im2col import col2im_ijc, im2col_ijc
+from .losses import softmax_cross_entropy_fast
 from .pool import maxpool2d_backward_fast, maxpool2d_forward_fast
 
 __all__ = [
     "im2col_ijc", "col2im_ijc", "conv2d_forward_fast", "conv2d_backward_fast",
     "maxpool2d_forward_fast", "maxpool2d_backward_fast",
-    "dropout_forward_fast", "dropout_backward_fast",
+    "dropout_forward_fast", "dropout_backward_fast", "softmax_cross_entropy_fast",
 ]

@@ -37,14 +37,15 @@ def conv2d_forward_fast(x: Any, W: Any, b: Any, stride: int = 1, pad: int = 0,
     c_out, _, kh, kw = W.shape
     spare = reuse.get("cols") if reuse is not None else None
     cols = im2col_ijc(x, kh, kw, stride, pad, reuse=spare)    # (N·OH·OW, kh·kw·C_in)
-    y_patch = cols @ kernel_matrix_ijc(W).T                    # (N·OH·OW, C_out)
+    w_mat = kernel_matrix_ijc(W)      # (C_out, kh·kw·C_in): a copy when C_in > 1, kept for
+    y_patch = cols @ w_mat.T          # the backward's input gradient       (N·OH·OW, C_out)
     # in place: a second output-sized array would be freshly mapped, and page-faulted in
     y_patch += b
     if mask is not None:
         y_patch *= mask
     y = xp.permute_dims(xp.reshape(y_patch, (n, oh, ow, c_out)), (0, 3, 1, 2))
     cache = {"cols": cols, "W": W, "x_shape": tuple(x.shape), "stride": stride, "pad": pad,
-             "mask": mask, "columns": "ijc"}
+             "mask": mask, "columns": "ijc", "w_mat": w_mat}
     return y, cache
 
 
@@ -68,7 +69,9 @@ def conv2d_backward_fast(dy: Any, cache: dict, input_grad: bool = True) -> tuple
     dW = xp.permute_dims(xp.reshape(dW_mat, (c_out, kh, kw, c_in)), (0, 3, 1, 2))
     if not input_grad:
         return None, dW, db
-    return input_gradient(d_patch, W, cache["x_shape"], cache["stride"], cache["pad"]), dW, db
+    dx = input_gradient(d_patch, W, cache["x_shape"], cache["stride"], cache["pad"],
+                        w_mat=cache.get("w_mat"))
+    return dx, dW, db
 
 
 # Below this many input channels the input gradient is one GEMM and col2im_ijc; from it on,
@@ -79,7 +82,7 @@ PER_OFFSET_MIN_CHANNELS = 8
 
 
 def input_gradient(d_patch: Any, W: Any, x_shape: tuple[int, int, int, int], stride: int,
-                   pad: int) -> Any:
+                   pad: int, w_mat: Any = None) -> Any:
     """``col2im(d_patch @ W.reshape(C_out, -1))``: the input gradient of a convolution.
 
     Parameters
@@ -89,6 +92,8 @@ def input_gradient(d_patch: Any, W: Any, x_shape: tuple[int, int, int, int], str
     W : array, shape (C_out, C_in, kh, kw)
     x_shape : tuple (N, C_in, H, W)
     stride, pad : int
+    w_mat : array, shape (C_out, kh·kw·C_in), optional
+        ``kernel_matrix_ijc(W)`` when the forward made it already (it is a copy of ``W``).
 
     Returns
     -------
@@ -107,13 +112,15 @@ def input_gradient(d_patch: Any, W: Any, x_shape: tuple[int, int, int, int], str
     c_out, c_in, kh, kw = W.shape
     n, _, h, w = x_shape
     oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
+    if w_mat is None and (not is_numpy(xp) or c_in < PER_OFFSET_MIN_CHANNELS):
+        w_mat = kernel_matrix_ijc(W)
     if not is_numpy(xp):
         # on a device, launches count more than passes: one GEMM and col2im_ijc's one gather
-        return col2im_ijc(d_patch @ kernel_matrix_ijc(W), x_shape, kh, kw, stride, pad)
+        return col2im_ijc(d_patch @ w_mat, x_shape, kh, kw, stride, pad)
     if c_in < PER_OFFSET_MIN_CHANNELS:
         # dx* = dY · W_mat, computed as (W_matᵀ · dYᵀ)ᵀ so it comes out column-major:
         # offset-major memory, which col2im_ijc reads one contiguous block per kernel offset
-        d_cols = (kernel_matrix_ijc(W).T @ d_patch.T).T
+        d_cols = (w_mat.T @ d_patch.T).T
         return col2im_ijc(d_cols, x_shape, kh, kw, stride, pad)
     dx_pad = xp.zeros((n, h + 2 * pad, w + 2 * pad, c_in), dtype=d_patch.dtype,
                       device=d_patch.device)

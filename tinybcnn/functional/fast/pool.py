@@ -2,13 +2,14 @@
 
 :func:`maxpool2d_forward_fast` and :func:`maxpool2d_backward_fast` return exactly what
 :func:`~tinybcnn.functional.maxpool2d_forward` and :func:`~tinybcnn.functional.maxpool2d_backward`
-return, bit for bit (a maximum and a choice of one input per window involve no rounding).
-When the windows tile the input (``stride == size`` dividing ``H`` and ``W``, LeNet's 2×2
+return, bit for bit (a maximum and a choice of one input per window involve no rounding;
+one exception on CuPy, a window of several NaNs: see :func:`window_max_and_first`). When
+the windows tile the input (``stride == size`` dividing ``H`` and ``W``, LeNet's 2×2
 case), the input is viewed as ``(N, OH, s, OW, s, C)`` through its channels-last view (free
 for channels-last memory, which is what a conv returns, ``docs/architecture.md``), copied
 once so that each window offset is a contiguous block, and reduced with a running argmax
 (:func:`window_max_and_first`). The forward keeps the offset of each window's first
-maximum in its cache (one byte per window, ``cache["first"]``, beside the textbook
+maximum in its cache (one byte per window on NumPy, ``cache["first"]``, beside the textbook
 function's keys), so the backward never reads ``x`` again: in a LeNet step ``x`` has long
 left the cache by then, and this took pool1's backward from about 1.9 to 0.8 ms for 0.2 ms
 more in the forward. The backward also takes the textbook forward's cache (it then finds
@@ -69,8 +70,7 @@ def maxpool2d_backward_fast(dy: Any, cache: dict) -> Any:
         # one comparison and one select, straight into (N, OH, s, OW, s, C) = NHWC memory:
         # offset code (i, j) of each window position against the window's first maximum
         codes = device_index(_offset_codes(size, numpy_dtype(first.dtype)), first)
-        zero = xp.zeros((), dtype=dy.dtype, device=dy.device)
-        dx = xp.where(first6 == codes, dy6, zero)
+        dx = xp.where(first6 == codes, dy6, 0.0)
         return xp.permute_dims(xp.reshape(dx, (n, h, w, c)), (0, 3, 1, 2))
     dx = xp.empty((n, oh, size, ow, size, c), dtype=dy.dtype, device=dy.device)
     for k in range(size * size):
@@ -93,15 +93,17 @@ def window_max_and_first(x: Any, size: int) -> tuple[Any, Any]:
     best : array, shape (N, OH, OW, C)
         The window maxima (NaN where a window holds one), C-contiguous: ``y`` in channels-last
         memory.
-    first : array of small unsigned integers, shape (N, OH, OW, C)
-        ``i · size + j`` of the first maximum of the window, or of its first NaN.
+    first : array of integers, shape (N, OH, OW, C)
+        ``i · size + j`` of the first maximum of the window, or of its first NaN (small
+        unsigned integers on NumPy, argmax's default integers elsewhere).
 
     Notes
     -----
     One strided copy puts the window offsets in contiguous ``(N, OH, OW, C)`` blocks, so that
-    every later pass streams. Then a running argmax: offset ``k`` takes over from the best so
-    far where it is strictly larger (a tie keeps the earlier offset) or NaN while the best is
-    not (the first NaN wins; ``maximum`` keeps the best NaN and nothing takes over from it).
+    every later pass streams. Then (on NumPy) a running argmax: offset ``k`` takes over from
+    the best so far where it is strictly larger (a tie keeps the earlier offset) or NaN while
+    the best is not (the first NaN wins; ``maximum`` keeps the best NaN and nothing takes over
+    from it).
     The last offset that took over is the largest such ``k``, so a running ``maximum`` of
     ``k · takes`` records it: no scatter, no read-back. The forward pass records ``first``
     while ``x`` is in cache, so the backward reads one byte per window instead of ``x``
@@ -111,24 +113,23 @@ def window_max_and_first(x: Any, size: int) -> tuple[Any, Any]:
     n, c, h, w = x.shape
     oh, ow = h // size, w // size
     moved = xp.permute_dims(_windows(x, size), (2, 4, 0, 1, 3, 5))   # (s, s, N, OH, OW, C)
-    code_type = xp.uint8 if size * size <= 256 else xp.int32
     if is_numpy(xp):  # the running argmax in place, on a copy of our own (never a view of x)
+        code_type = np.uint8 if size * size <= 256 else np.int32
         first = np.zeros((n, oh, ow, c), dtype=code_type)
         by_offset = np.empty(moved.shape, dtype=x.dtype)
         by_offset[...] = moved
         return _window_max_and_first_numpy(by_offset.reshape(size * size, n, oh, ow, c), first)
-    # other namespaces: a few whole-array kernels instead of a loop over the offsets. The
-    # maximum propagates NaN; a window's first maximum is the first offset equal to it, or
-    # (a NaN window) the first NaN: the first 1 of a 0/1 code, which argmax finds (ties go
-    # to the lowest index: CuPy's my_argmax in cupy/_core/_routines_statistics.pyx takes
-    # min(a.index, b.index) on equal values). argmax of the floats themselves would not do:
-    # CuPy's my_argmax_float keeps whichever NaN its reduction tree meets first.
+    # other namespaces: two whole-array reductions over each window's offsets, put on the
+    # last axis (one copy). argmax of the floats gives the first maximum: ties go to the
+    # lowest index (CuPy's my_argmax_float in cupy/_core/_routines_statistics.pyx takes
+    # min(a.index, b.index) on equal values, as NumPy does), and a NaN beats any number.
+    # Of several NaNs NumPy (and so array_api_strict) takes the first; CuPy takes whichever
+    # its reduction tree meets first. Such a window's maximum, and so the loss, is NaN then,
+    # and every gradient of the step NaN wherever its NaN goes: two launches, not six (a
+    # 0/1 code of "equal to the maximum or NaN", whose argmax is always the first).
     by_window = xp.reshape(xp.permute_dims(moved, (2, 3, 4, 5, 0, 1)),
                            (n, oh, ow, c, size * size))
-    best = xp.max(by_window, axis=-1)
-    v, b = by_window, best[..., None]
-    hit = xp.astype((v == b) | (v != v), xp.uint8)
-    return best, xp.astype(xp.argmax(hit, axis=-1), code_type)
+    return xp.max(by_window, axis=-1), xp.argmax(by_window, axis=-1)
 
 
 def _window_max_and_first_numpy(by_offset: np.ndarray, first: np.ndarray) -> tuple[Any, Any]:
