@@ -218,13 +218,7 @@ def train_members(config: RunConfig | None, out: str | Path, resume: bool = Fals
             if new_total:
                 config = dataclasses.replace(config, iterations=total[0],
                                              epochs=total[1]).validate()
-            for k, (trainer, member) in enumerate(zip(trainers, member_configs(config),
-                                                      strict=True)):
-                path = out / _checkpoint_name(config, k)
-                if config.members == 1 or path.exists():  # a member not started starts now
-                    trainer.resume(path)
-                _check_resumed(member, trainer, out, _iterations(config, len(data.y_train)),
-                               path.name)
+            _resume_members(trainers, config, out, len(data.y_train))
             if new_total or eval_samples is not None:  # only after every check: a refusal
                 config.save(out / CONFIG)              # leaves config.json as it was
         else:
@@ -233,6 +227,16 @@ def train_members(config: RunConfig | None, out: str | Path, resume: bool = Fals
             config.save(out / CONFIG)
         return [(trainer, _fit(trainer, config, data, out, progress, k))
                 for k, trainer in enumerate(trainers)]
+
+
+def _resume_members(trainers: list[Trainer], config: RunConfig, out: Path, n_train: int) -> None:
+    """Resume each network from its checkpoint in ``out`` and check it against the run: an
+    ensemble's member whose checkpoint is not there yet starts from its seed."""
+    for k, (trainer, member) in enumerate(zip(trainers, member_configs(config), strict=True)):
+        path = out / _checkpoint_name(config, k)
+        if config.members == 1 or path.exists():
+            trainer.resume(path)
+        _check_resumed(member, trainer, out, _iterations(config, n_train), path.name)
 
 
 def _fit(trainer: Trainer, config: RunConfig, data: Dataset, out: Path,
