@@ -80,7 +80,8 @@ def test_rivals_docs_table_has_a_row_per_method_and_the_summary_numbers(rivals):
     assert [r["method"] for r in table["rows"]] == list(summary)
     assert len(table["rows"]) == 11 and (out / "rivals_scores.png").is_file()
     for r in table["rows"]:
-        assert r["nll"]["mean"] == summary[r["method"]]["nll"]["mean"]
+        assert r["nll"]["mean"] == round(summary[r["method"]]["nll"]["mean"], 3)
+        assert r["error"]["mean"] == round(100 * summary[r["method"]]["error"]["mean"], 1)
     json.dumps(table)  # JSON as it stands
 
 
