@@ -356,7 +356,8 @@ _RESUME_CONFIG = {"--model": "model", "--dataset": "dataset", "--data-dir": "dat
                   "--train-size": "train_size", "--test-size": "test_size",
                   "--batch-size": "batch_size", "--p": "p", "--lr": "lr",
                   "--weight-decay": "weight_decay", "--length-scale": "length_scale",
-                  "--eval-every": "eval_every", "--seed": "seed", "--members": "members"}
+                  "--eval-every": "eval_every", "--seed": "seed"}
+_RESUME_CONFIG["--members"] = "members"  # a deep ensemble's K (train --members)
 
 
 def _check_resume_flags(args: argparse.Namespace) -> None:
@@ -490,15 +491,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .runs import load_members
 
     config, models = load_members(args.run_dir, backend=_chosen_backend(args))
-    model = models[0]
+    # one network, or a deep ensemble's members (a list), predicted alike below
+    model = models[0] if len(models) == 1 else models
     x = _read_images(args.images)
-    if tuple(x.shape[1:]) != tuple(model.in_shape):
+    if tuple(x.shape[1:]) != tuple(models[0].in_shape):
         raise ValueError(f"{args.images}: the model takes images of shape "
-                         f"{tuple(model.in_shape)[1:]}, got {tuple(x.shape[2:])}")
+                         f"{tuple(models[0].in_shape)[1:]}, got {tuple(x.shape[2:])}")
     import numpy as np
 
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the one line below
-        pred = _predict_with_progress(models, x, args.samples, args.seed, not args.quiet)
+        pred = _predict_with_progress(model, x, args.samples, args.seed, not args.quiet)
     _check_finite_prediction(pred, args.run_dir)
     names = class_names(config.dataset, int(pred.probs.shape[1]))
     if args.format != "text":
@@ -527,41 +529,43 @@ def _check_finite_prediction(pred: Any, run_dir: str) -> None:
                          "are so large that the logits overflow; nothing was written")
 
 
-def _predict_with_progress(models: Any, x: Any, samples: int, seed: int, progress: bool,
+def _predict_with_progress(model: Any, x: Any, samples: int, seed: int, progress: bool,
                            work: int = 100_000) -> Any:
     """MC prediction in chunks of about ``work`` image-passes (at most 1,000 images) with a
     progress bar, so a large ``--samples`` shows how far it has got. Each chunk passes its
     images' offset (``first_image``), so the masks are per image and the result is exactly
     ``mc_predict(model, x, samples, seed)`` whatever the chunks (up to float rounding).
 
-    ``models``: one network, or a deep ensemble's list (its members' passes averaged:
+    ``model``: one network, or a deep ensemble's list of members (their passes averaged:
     :func:`tinybcnn.ensembles.ensemble_predict`, ``samples`` passes of each; with
     ``samples`` 1, each member's deterministic pass)."""
     import numpy as np
 
+    from . import predict
     from .ensembles import ensemble_predict
-    from .predict import Prediction, mc_predict
+    from .predict import Prediction
     from .progress import progress_bar
 
-    def mc_predict_any(model: Any, x: Any, samples: int, seed: int,
-                       first_image: int = 0) -> Prediction:
-        """One network's MC prediction, or the ensemble's."""
-        if isinstance(model, list) and len(model) == 1:
-            model = model[0]
-        if not isinstance(model, list):
-            return mc_predict(model, x, samples=samples, seed=seed, first_image=first_image)
-        return ensemble_predict(model, x, samples=samples, seed=seed, first_image=first_image)
+    def mc_predict(model: Any, x: Any, samples: int, seed: int,
+                   first_image: int = 0) -> Prediction:
+        """One network's MC prediction (looked up when called), or the ensemble's."""
+        if isinstance(model, list):
+            return ensemble_predict(model, x, samples=samples, seed=seed,
+                                    first_image=first_image)
+        return predict.mc_predict(model, x, samples=samples, seed=seed,
+                                  first_image=first_image)
 
-    members = len(models) if isinstance(models, list) else 1
-    chunk = max(1, min(1000, work // (samples * members)))
+    chunk = max(1, min(1000, work // samples))
+    if isinstance(model, list):  # K members: K times the passes per image
+        chunk = max(1, chunk // len(model))
     if len(x) <= chunk:
-        return mc_predict_any(models, x, samples=samples, seed=seed)
+        return mc_predict(model, x, samples=samples, seed=seed)
     bar = progress_bar(len(x), enabled=progress, desc=f"predict (T={samples})", unit="img")
     parts = []
     try:
         for start in range(0, len(x), chunk):
-            parts.append(mc_predict_any(models, x[start:start + chunk], samples=samples,
-                                        seed=seed, first_image=start))
+            parts.append(mc_predict(model, x[start:start + chunk], samples=samples, seed=seed,
+                                    first_image=start))
             bar.update(len(parts[-1].probs))
     finally:
         bar.close()

@@ -521,7 +521,7 @@ def evaluate_members(models: list[Any], x: np.ndarray, labels: np.ndarray, sampl
         return evaluate(models[0], x, labels, samples=samples, seed=seed)[0]
     ens = ensemble_predict(models, x)
     mc = ensemble_predict(models, x, samples=samples, seed=seed)
-    return {"samples": int(samples), "n_test": int(len(labels)), "members": len(models),
+    return {"samples": int(samples), "members": len(models), "n_test": int(len(labels)),
             "standard": scores(ens, labels, uncertainty=True),
             "mc": scores(mc, labels, uncertainty=True)}
 
