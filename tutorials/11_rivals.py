@@ -190,6 +190,34 @@ for t in (1.0, 0.1):
           f"{((z < 0.05) | (z > 0.95)).mean():.3f}")
 
 # %% [markdown]
+# ## Checks
+
+# %%
+for p_in, p_out in preds.values():
+    for pred in (p_in, p_out):
+        assert np.allclose(pred.probs.sum(1), 1)
+        assert np.all(pred.mutual_info >= -1e-9)                            # 0 ≤ MI ...
+        assert np.all(pred.mutual_info <= pred.entropy + 1e-9)              # ... ≤ H[p̄]
+assert np.all(preds["standard"][0].mutual_info == 0)                        # one pass: no spread
+assert np.allclose(by_hand, preds[f"deep ensemble (K={K})"][0].mutual_info)  # MI by hand
+assert all(0 < p < 1 and abs(p - 0.1) > 1e-4 for p in concrete.learnt_p().values())  # p moved
+val_probs = methods["standard"](x_val).probs
+temp = fit_temperature_probs(val_probs, y_val)
+assert np.array_equal(apply_temperature_probs(val_probs, temp).argmax(1), val_probs.argmax(1))
+assert (metrics.nll(apply_temperature_probs(val_probs, temp), y_val)
+        <= metrics.nll(val_probs, y_val) + 1e-12)                           # T* fits the split
+assert abs(cache["mask"].mean() - 1) < 0.01 and abs((z > 0.5).mean() - 0.3) < 0.01  # t = 0.1
+print("all checks passed")
+
+# %% [markdown]
+# ## Summary
+#
+# You trained a fixed-p network, an ensemble and a Concrete network on the same images and
+# scored them with the same functions; computed the members' MI by hand; fitted a
+# temperature on held-out data; and opened the relaxed mask (docs/concrete-dropout.md,
+# docs/critique.md).
+
+# %% [markdown]
 # ## Exercises
 #
 # 1. **The members' mutual information.** Write `members_mutual_info(P)` for the members'
