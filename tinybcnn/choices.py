@@ -30,7 +30,7 @@ MAX_SAMPLES = 10_000
 #: ``tinybcnn experiment NAME``: the registry in :mod:`tinybcnn.experiments` has one entry
 #: per name, under its key (:func:`experiment_key`).
 EXPERIMENT_NAMES = ("small-data", "mc-samples", "rotation", "ood", "regression",
-                    "active-learning")
+                    "active-learning", "rivals", "critique")
 
 
 def experiment_key(name: str) -> str:

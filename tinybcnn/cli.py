@@ -173,7 +173,7 @@ def _add_demo(sub: Any) -> None:
 def _add_train(sub: Any) -> None:
     """``tinybcnn train``: its defaults are :meth:`RunConfig.defaults`."""
     from .choices import MODEL_HELP
-    from .runconfig import DEFAULT_EPOCHS, MODEL_NAMES, RunConfig
+    from .runconfig import DEFAULT_EPOCHS, MAX_MEMBERS, MODEL_NAMES, RunConfig
 
     run = RunConfig.defaults()  # the run's defaults, stated once there
     p = sub.add_parser("train", help="train a model into a run directory")
@@ -203,6 +203,12 @@ def _add_train(sub: Any) -> None:
                        help=f"Caffe-style weight decay (default {run['weight_decay']:g})")
     decay.add_argument("--length-scale", type=_positive_float, default=None,
                        help="prior length-scale l instead of --weight-decay")
+    p.add_argument("--members", type=_number(int, 1, MAX_MEMBERS + 1,
+                                             f"a number of members from 1 to {MAX_MEMBERS}"),
+                   default=run["members"],
+                   help="K > 1: a deep ensemble of K networks from K seeds into one run folder "
+                   "(member-<k>.npz), resumable member by member; evaluate and predict "
+                   "average them (default 1)")
     p.add_argument("--eval-every", type=_positive_int, default=run["eval_every"],
                    help="evaluate and checkpoint every K iterations (default: at the end)")
     p.add_argument("--eval-samples", type=_eval_samples, default=run["eval_samples"],
@@ -238,7 +244,9 @@ def _add_predict(sub: Any) -> None:
                    help=".npy (N,H,W) or (N,1,H,W), or an IDX file: uint8 pixels 0-255, or "
                    "floats scaled as in training, pixels / 256 (not / 255)")
     p.add_argument("--samples", type=_predict_samples, default=50,
-                   help=f"MC samples T (50), at most {MAX_PREDICT_SAMPLES:,}")
+                   help=f"MC samples T (50), at most {MAX_PREDICT_SAMPLES:,}; of a deep "
+                   "ensemble (train --members K): T passes of each member, and 1 the deep "
+                   "ensemble itself (each member's deterministic pass)")
     p.add_argument("--format", choices=("text", "csv", "json"), default="text",
                    help="text: a table (default); csv: one row per image with the probability "
                    "of every class, entropy, mutual_info, variation_ratio; json: the same, "
@@ -307,7 +315,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .runs import RunConfig, train_run
+    from .runs import RunConfig, train_members
 
     if args.resume and args.replace:
         raise ValueError("give --resume or --replace, not both")
@@ -324,18 +332,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
                            batch_size=args.batch_size, p=args.p, lr=args.lr,
                            weight_decay=weight_decay, length_scale=args.length_scale,
                            eval_every=args.eval_every, eval_samples=args.eval_samples,
-                           seed=args.seed).validate()
+                           seed=args.seed, members=args.members).validate()
     eval_samples = args.eval_samples if args.resume and "--eval-samples" in args.given else None
-    trainer, history = train_run(config, args.out, resume=args.resume,
-                                 progress=not args.quiet,
-                                 total=(args.iterations, args.epochs), replace=args.replace,
-                                 eval_samples=eval_samples)
+    trained = train_members(config, args.out, resume=args.resume, progress=not args.quiet,
+                            total=(args.iterations, args.epochs), replace=args.replace,
+                            eval_samples=eval_samples)
     args.kept = f"the run in {args.out} is trained and kept"
-    last = history.rows[-1] if history.rows else {}
-    summary = ", ".join(f"{k} {last[k]:.4f}" for k in ("std_error", "mc_error")
-                        if last.get(k) is not None)
-    print(f"trained {trainer.iteration} iterations into {args.out}" +
-          (f" ({summary})" if summary else ""))
+    for k, (trainer, history) in enumerate(trained):
+        last = history.rows[-1] if history.rows else {}
+        summary = ", ".join(f"{key} {last[key]:.4f}" for key in ("std_error", "mc_error")
+                            if last.get(key) is not None)
+        who = "" if len(trained) == 1 else f"member {k}: "
+        print(f"{who}trained {trainer.iteration} iterations into {args.out}" +
+              (f" ({summary})" if summary else ""))
     return 0
 
 
@@ -348,6 +357,7 @@ _RESUME_CONFIG = {"--model": "model", "--dataset": "dataset", "--data-dir": "dat
                   "--batch-size": "batch_size", "--p": "p", "--lr": "lr",
                   "--weight-decay": "weight_decay", "--length-scale": "length_scale",
                   "--eval-every": "eval_every", "--seed": "seed"}
+_RESUME_CONFIG["--members"] = "members"  # a deep ensemble's K (train --members)
 
 
 def _check_resume_flags(args: argparse.Namespace) -> None:
@@ -422,7 +432,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                          result["samples"])
     if result.get("iteration") is not None:
         scored += f"; checkpoint at iteration {result['iteration']:,}"
-    rows = [("standard", result["standard"]), (f"MC (T={result['samples']})", result["mc"])]
+    if result.get("members", 1) > 1:
+        k = result["members"]
+        rows = [(f"ensemble (K={k})", result["standard"]),
+                (f"MC ensemble (K={k}, T={result['samples']})", result["mc"])]
+    else:
+        rows = [("standard", result["standard"]),
+                (f"MC (T={result['samples']})", result["mc"])]
     written = metrics_file(args.run_dir, args.dataset, args.data_dir)
     args.kept = f"{written} was written and is kept"
     print(results_table(rows, scored, [written]))
@@ -472,13 +488,15 @@ def _read_images(path: str) -> Any:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from .data import class_names
-    from .runs import load_run
+    from .runs import load_members
 
-    config, model = load_run(args.run_dir, backend=_chosen_backend(args))
+    config, models = load_members(args.run_dir, backend=_chosen_backend(args))
+    # one network, or a deep ensemble's members (a list), predicted alike below
+    model = models[0] if len(models) == 1 else models
     x = _read_images(args.images)
-    if tuple(x.shape[1:]) != tuple(model.in_shape):
+    if tuple(x.shape[1:]) != tuple(models[0].in_shape):
         raise ValueError(f"{args.images}: the model takes images of shape "
-                         f"{tuple(model.in_shape)[1:]}, got {tuple(x.shape[2:])}")
+                         f"{tuple(models[0].in_shape)[1:]}, got {tuple(x.shape[2:])}")
     import numpy as np
 
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is the one line below
@@ -516,13 +534,30 @@ def _predict_with_progress(model: Any, x: Any, samples: int, seed: int, progress
     """MC prediction in chunks of about ``work`` image-passes (at most 1,000 images) with a
     progress bar, so a large ``--samples`` shows how far it has got. Each chunk passes its
     images' offset (``first_image``), so the masks are per image and the result is exactly
-    ``mc_predict(model, x, samples, seed)`` whatever the chunks (up to float rounding)."""
+    ``mc_predict(model, x, samples, seed)`` whatever the chunks (up to float rounding).
+
+    ``model``: one network, or a deep ensemble's list of members (their passes averaged:
+    :func:`tinybcnn.ensembles.ensemble_predict`, ``samples`` passes of each; with
+    ``samples`` 1, each member's deterministic pass)."""
     import numpy as np
 
-    from .predict import Prediction, mc_predict
+    from . import predict
+    from .ensembles import ensemble_predict
+    from .predict import Prediction
     from .progress import progress_bar
 
+    def mc_predict(model: Any, x: Any, samples: int, seed: int,
+                   first_image: int = 0) -> Prediction:
+        """One network's MC prediction (looked up when called), or the ensemble's."""
+        if isinstance(model, list):
+            return ensemble_predict(model, x, samples=samples, seed=seed,
+                                    first_image=first_image)
+        return predict.mc_predict(model, x, samples=samples, seed=seed,
+                                  first_image=first_image)
+
     chunk = max(1, min(1000, work // samples))
+    if isinstance(model, list):  # K members: K times the passes per image
+        chunk = max(1, chunk // len(model))
     if len(x) <= chunk:
         return mc_predict(model, x, samples=samples, seed=seed)
     bar = progress_bar(len(x), enabled=progress, desc=f"predict (T={samples})", unit="img")
@@ -536,7 +571,7 @@ def _predict_with_progress(model: Any, x: Any, samples: int, seed: int, progress
         bar.close()
     return Prediction(**{k: np.concatenate([getattr(p, k) for p in parts])
                          for k in ("probs", "entropy", "mutual_info", "variation_ratio")},
-                      samples=samples)
+                      samples=parts[0].samples)
 
 
 def _cmd_experiment(args: argparse.Namespace) -> int:

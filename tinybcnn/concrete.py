@@ -13,6 +13,9 @@ Which weight layer a mask belongs to follows the package's default reading
 outputs of the weight layer before it, the patch-masking reading for a convolution. The
 number of Bernoulli variables of that layer's family, which multiplies the entropy of ``p``,
 is then its number of outputs: ``out_features`` for a dense layer, ``C_out`` for a conv.
+Gal, Hron & Kendall's reference code counts the wrapped layer's input elements instead
+(channels in its spatial variant); ``docs/concrete-dropout.md`` ("How many units") compares
+the two and says why ``C_out`` is kept; ``n_units=`` overrides it per layer.
 """
 
 from __future__ import annotations

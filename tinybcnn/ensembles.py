@@ -42,7 +42,7 @@ def member_seeds(seed: int, members: int) -> list[int]:
 
 def ensemble_predict(models: Sequence[Any], x: Any, samples: int = 1, seed: int | None = 0,
                      batch_size: int | None = None, memory_budget: int | None = None,
-                     return_samples: bool = False) -> Prediction:
+                     return_samples: bool = False, first_image: int = 0) -> Prediction:
     """Average the members' predictions; their spread is the uncertainty.
 
     Parameters
@@ -59,6 +59,10 @@ def ensemble_predict(models: Sequence[Any], x: Any, samples: int = 1, seed: int 
         As in :func:`tinybcnn.predict.mc_predict`.
     return_samples : bool
         Also return the per-sample probabilities, (K·T, N, classes), member by member.
+    first_image : int
+        With ``T > 1``: the index of ``x[0]`` in the mask stream, as in
+        :func:`~tinybcnn.predict.mc_predict` (a caller that splits the images gets the rows
+        of predicting them all at once).
 
     Returns
     -------
@@ -77,20 +81,35 @@ def ensemble_predict(models: Sequence[Any], x: Any, samples: int = 1, seed: int 
         raise ValueError("an ensemble needs at least one member")
     samples = check_positive_int(samples, "samples")
     seeds = member_seeds(0 if seed is None else seed, len(models))
-    per_member = []
+    # running sums over the members, so that memory holds one member's T passes at a time
+    # (K·T·N·classes floats at once would be 1 GB for K = 5, T = 50 and a 10,000-image test set)
+    sum_p = sum_h = votes = shape = None
+    kept = []
     for model, member_seed in zip(models, seeds, strict=True):
         if samples == 1:
             kwargs = {} if batch_size is None else {"batch_size": batch_size}
             p = standard_predict(model, x, **kwargs).probs[None]              # (1, N, classes)
         else:
             p = mc_predict(model, x, samples=samples, seed=member_seed, batch_size=batch_size,
-                           memory_budget=memory_budget, return_samples=True).sample_probs
-        if per_member and p.shape[1:] != per_member[0].shape[1:]:
+                           memory_budget=memory_budget, return_samples=True,
+                           first_image=first_image).sample_probs
+        p = np.asarray(p, dtype=np.float64)
+        if shape is not None and p.shape[1:] != shape:
             raise ValueError(f"the members disagree: predictions of shape {p.shape[1:]} and "
-                             f"{per_member[0].shape[1:]}")
-        per_member.append(p)
-    p_s = np.concatenate(per_member)                                      # (S, N, classes)
-    return summarise_samples(p_s, return_samples)
+                             f"{shape}")
+        shape = p.shape[1:]
+        member_votes = (p.argmax(axis=-1)[..., None] == np.arange(shape[-1])).sum(axis=0)
+        sum_p = p.sum(axis=0) + (0 if sum_p is None else sum_p)
+        sum_h = entropy(p).sum(axis=0) + (0 if sum_h is None else sum_h)
+        votes = member_votes + (0 if votes is None else votes)
+        if return_samples:
+            kept.append(p)
+    s = len(models) * samples
+    probs = sum_p / s
+    h_mean = entropy(probs)
+    return Prediction(probs=probs, entropy=h_mean, mutual_info=h_mean - sum_h / s,
+                      variation_ratio=1.0 - votes.max(axis=1) / s, samples=s,
+                      sample_probs=np.concatenate(kept) if return_samples else None)
 
 
 def summarise_samples(p_s: np.ndarray, return_samples: bool = False) -> Prediction:

@@ -19,7 +19,7 @@ from .models import LENET_VARIANTS
 from .random import check_drop_probability
 
 __all__ = ["RunConfig", "MODEL_NAMES", "DEFAULT_EPOCHS", "CONFIG", "CHECKPOINT", "HISTORY",
-           "METRICS", "RUN_FILES"]
+           "METRICS", "RUN_FILES", "MAX_MEMBERS", "member_checkpoint", "member_history"]
 
 #: The models ``--model`` takes: LeNet with dropout after every layer, after the
 #: inner-product layers only (the paper's standard baseline), or none.
@@ -30,6 +30,19 @@ CONFIG, CHECKPOINT, HISTORY, METRICS = ("config.json", "checkpoint.npz", "histor
 RUN_FILES = (CONFIG, CHECKPOINT, HISTORY, METRICS, LOCK_NAME)
 #: Passes over the training set when a run gives neither iterations nor epochs.
 DEFAULT_EPOCHS = 10
+#: The most members a deep-ensemble run may have (Lakshminarayanan et al. use 5).
+MAX_MEMBERS = 100
+
+
+def member_checkpoint(k: int) -> str:
+    """The checkpoint of member ``k`` of an ensemble run (``members > 1``): ``member-<k>.npz``,
+    in place of the single run's ``checkpoint.npz``."""
+    return f"member-{k}.npz"
+
+
+def member_history(k: int) -> str:
+    """The evaluation rows of member ``k`` of an ensemble run: ``history-<k>.csv``."""
+    return f"history-{k}.csv"
 
 
 @dataclass
@@ -54,6 +67,10 @@ class RunConfig:
     eval_every: int | None = None
     eval_samples: int = 20
     seed: int = 0
+    # K > 1: a deep ensemble of K networks of this config, member k seeded by
+    # tinybcnn.ensembles.member_seeds(seed, K)[k] (weights, data order, masks), all on the
+    # training subset that `seed` draws; checkpoints member-<k>.npz instead of checkpoint.npz
+    members: int = 1
     backend: str = field(default_factory=get_backend)  # the current backend by default
     # BLAS threads the run started with, and the threads its training steps used (None in a
     # run of an earlier release: they followed the BLAS count), recorded by train_run: the
@@ -89,6 +106,9 @@ class RunConfig:
             if getattr(self, name) is not None:
                 positive_int(getattr(self, name), name)
         positive_int(self.seed, "seed", minimum=0)
+        positive_int(self.members, "members")
+        if self.members > MAX_MEMBERS:
+            raise ValueError(f"members must be at most {MAX_MEMBERS}, got {self.members}")
         positive_int(self.eval_samples, "eval_samples", minimum=0)
         if self.epochs is not None and not 0 < self.epochs < math.inf:
             raise ValueError(f"epochs must be a positive number, got {self.epochs!r}")
@@ -138,7 +158,8 @@ _KINDS: dict[str, tuple[type, ...]] = {
     "iterations": (int, type(None)), "epochs": (*_NUM, type(None)), "batch_size": (int,),
     "p": _NUM, "lr": _NUM, "momentum": _NUM, "gamma": _NUM, "power": _NUM,
     "weight_decay": (*_NUM, type(None)), "length_scale": (*_NUM, type(None)),
-    "eval_every": (int, type(None)), "eval_samples": (int,), "seed": (int,), "backend": (str,),
+    "eval_every": (int, type(None)), "eval_samples": (int,), "seed": (int,), "members": (int,),
+    "backend": (str,),
     "blas_threads": (int, type(None)),
     "step_threads": (int, type(None)),
 }

@@ -7,6 +7,8 @@ with the file names) and always laid out the same way::
     RUN_DIR/config.json       the RunConfig
     RUN_DIR/checkpoint.npz    weights, optimiser and RNG state (no pickle)
     RUN_DIR/history.csv       evaluation rows during training
+    RUN_DIR/member-<k>.npz    a deep ensemble (``members = K > 1``): member k's checkpoint,
+    RUN_DIR/history-<k>.csv   and its evaluation rows, in place of the two above
     RUN_DIR/metrics.json      written by evaluate_run (the run's own test set)
     RUN_DIR/metrics-D.json    evaluate_run on another data set D (``--dataset``)
     RUN_DIR/.tinybcnn.lock    held by the process writing there (see runlock.py)
@@ -36,6 +38,7 @@ from .backend import set_backend
 from .checkpoint import CheckpointError, model_from_checkpoint
 from .choices import MAX_SAMPLES
 from .data import Dataset, as_float, load_dataset
+from .ensembles import ensemble_predict, member_seeds
 from .files.jsonfile import write_json
 from .files.rundir import FolderKind, OutDirError, check_out_dir, refuse, writing
 from .models import lenet
@@ -51,12 +54,15 @@ from .runconfig import (
     MODEL_NAMES,
     RUN_FILES,
     RunConfig,
+    member_checkpoint,
+    member_history,
 )
 from .threads import current_blas_threads, same_threads_as, step_threads
 from .train import History, Trainer
 
-__all__ = ["RunConfig", "MODEL_NAMES", "build", "load_data", "train_run", "load_run",
-           "evaluate", "evaluate_run", "scores", "check_run_dir", "is_run_dir", "CONFIG",
+__all__ = ["RunConfig", "MODEL_NAMES", "build", "load_data", "train_run", "train_members",
+           "load_run", "load_members", "member_configs", "evaluate", "evaluate_members",
+           "evaluate_run", "scores", "check_run_dir", "is_run_dir", "CONFIG",
            "CHECKPOINT", "HISTORY", "METRICS", "RUN_FILES", "RUN_FOLDER", "metrics_path",
            "remove_run_files", "config_difference", "metrics_file", "dataset_key"]
 
@@ -107,11 +113,46 @@ def _iterations(config: RunConfig, n_train: int) -> int:
     return max(1, math.ceil(epochs * n_train / config.batch_size))
 
 
+def member_configs(config: RunConfig) -> list[RunConfig]:
+    """The configs the networks of a run are built from: ``[config]`` for one network; for a
+    deep ensemble (``members = K > 1``) one per member, with ``seed`` the member's
+    (:func:`tinybcnn.ensembles.member_seeds`: initial weights, data order and masks) and
+    ``members`` 1. The training subset is the ensemble's, drawn with ``config.seed``."""
+    if config.members == 1:
+        return [config]
+    return [dataclasses.replace(config, seed=s, members=1)
+            for s in member_seeds(config.seed, config.members)]
+
+
+def _checkpoint_name(config: RunConfig, k: int) -> str:
+    """Member ``k``'s checkpoint file: ``checkpoint.npz`` for a single network."""
+    return CHECKPOINT if config.members == 1 else member_checkpoint(k)
+
+
+def _has_checkpoint(out: Path) -> bool:
+    """Whether ``out`` holds a checkpoint of a run (one network's, or an ensemble member's)."""
+    return (out / CHECKPOINT).exists() or (out / member_checkpoint(0)).exists()
+
+
 def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
               progress: bool = True, data: Dataset | None = None,
               total: tuple[int | None, float | None] | None = None,
               replace: bool = False,
               eval_samples: int | None = None) -> tuple[Trainer, History]:
+    """Train ``config`` into the run directory ``out``; the trainer and its history.
+
+    :func:`train_members` (the arguments are its own); for a deep ensemble, the last member's
+    trainer and history.
+    """
+    return train_members(config, out, resume=resume, progress=progress, data=data,
+                         total=total, replace=replace, eval_samples=eval_samples)[-1]
+
+
+def train_members(config: RunConfig | None, out: str | Path, resume: bool = False,
+                  progress: bool = True, data: Dataset | None = None,
+                  total: tuple[int | None, float | None] | None = None,
+                  replace: bool = False,
+                  eval_samples: int | None = None) -> list[tuple[Trainer, History]]:
     """Train ``config`` into the run directory ``out`` (resuming from its checkpoint if asked).
 
     With ``resume=True`` the configuration is read back from ``out`` and training continues
@@ -130,6 +171,16 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     for the evaluations during training: they score the weights and never change them, so a
     run whose config.json asks for more than :data:`~tinybcnn.choices.MAX_SAMPLES` (a run
     stuck in an evaluation that would take days) is refused, and resumed with a sane count.
+
+    A deep ensemble (``config.members = K > 1``) trains its members one after the other
+    (:func:`member_configs`), each to the run's total, each checkpointed to its own
+    ``member-<k>.npz``: a resumed ensemble loads the members already there (a finished one
+    trains no further, the interrupted one continues bit for bit) and starts the others.
+
+    Returns
+    -------
+    list of (Trainer, History)
+        One per network (one for a single run).
     """
     out = Path(out)
     if resume and replace:
@@ -137,7 +188,7 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     # a run replaced is checked as a run continued: its folder must be a run of ours
     replacing = replace and is_run_dir(out)
     if resume:
-        if not (out / CHECKPOINT).exists():
+        if not _has_checkpoint(out):
             raise ValueError(f"nothing to resume: {out / CHECKPOINT} does not exist")
         check_out_dir(out, RUN_FOLDER, resume=True)
         config = RunConfig.load(out / CONFIG)
@@ -154,7 +205,7 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     data = data if data is not None else load_data(config, progress=progress)
     _check_decay(config, len(data.y_train))
     _check_batch_size(config, len(data.y_train))
-    trainer = build(config, data)
+    trainers = [build(c, data) for c in member_configs(config)]
     if not resume:
         config.blas_threads = current_blas_threads()
         config.step_threads = step_threads() or None
@@ -163,32 +214,45 @@ def train_run(config: RunConfig | None, out: str | Path, resume: bool = False,
     with writing(out, RUN_FOLDER, resume=resume or replacing), same_threads_as(
             config.blas_threads, f"the run in {out}", config.step_threads):
         if resume:
-            trainer.resume(out / CHECKPOINT)
             new_total = total is not None and total != (None, None)
             if new_total:
                 config = dataclasses.replace(config, iterations=total[0],
                                              epochs=total[1]).validate()
-            _check_resumed(config, trainer, out, _iterations(config, len(data.y_train)))
+            _resume_members(trainers, config, out, len(data.y_train))
             if new_total or eval_samples is not None:  # only after every check: a refusal
                 config.save(out / CONFIG)              # leaves config.json as it was
         else:
             if replacing:  # under the lock, after every check: the old run goes now
                 remove_run_files(out)
             config.save(out / CONFIG)
-        history = _fit(trainer, config, data, out, progress)
-    return trainer, history
+        return [(trainer, _fit(trainer, config, data, out, progress, k))
+                for k, trainer in enumerate(trainers)]
+
+
+def _resume_members(trainers: list[Trainer], config: RunConfig, out: Path, n_train: int) -> None:
+    """Resume each network from its checkpoint in ``out`` and check it against the run: an
+    ensemble's member whose checkpoint is not there yet starts from its seed."""
+    for k, (trainer, member) in enumerate(zip(trainers, member_configs(config), strict=True)):
+        path = out / _checkpoint_name(config, k)
+        if config.members == 1 or path.exists():
+            trainer.resume(path)
+        _check_resumed(member, trainer, out, _iterations(config, n_train), path.name)
 
 
 def _fit(trainer: Trainer, config: RunConfig, data: Dataset, out: Path,
-         progress: bool) -> History:
-    """``trainer.fit`` to the run's total, with its evaluations, history and checkpoints."""
+         progress: bool, k: int = 0) -> History:
+    """``trainer.fit`` to the run's total, with its evaluations, history and checkpoints
+    (member ``k``'s files in an ensemble)."""
+    single = config.members == 1
+    label = f"{config.model} train" if single else f"{config.model} member {k}"
     return trainer.fit(
         as_float(data.x_train), data.y_train,
         iterations=_iterations(config, len(data.y_train)),
         batch_size=config.batch_size, x_val=as_float(data.x_test), y_val=data.y_test,
         eval_every=config.eval_every, mc_samples=config.eval_samples,
-        log_path=out / HISTORY, checkpoint_path=out / CHECKPOINT,
-        checkpoint_every=config.eval_every, progress=progress and f"{config.model} train",
+        log_path=out / (HISTORY if single else member_history(k)),
+        checkpoint_path=out / _checkpoint_name(config, k),
+        checkpoint_every=config.eval_every, progress=progress and label,
     )
 
 
@@ -241,17 +305,22 @@ def _check_eval_samples(config: RunConfig, out: Path, resume: bool) -> None:
                          f"{MAX_SAMPLES:,} MC samples an evaluation takes: {fix}")
 
 
-def _check_resumed(config: RunConfig, trainer: Trainer, out: Path, total: int) -> None:
-    """Refuse a checkpoint that disagrees with its run's config (seed, iterations done)."""
+def _check_resumed(config: RunConfig, trainer: Trainer, out: Path, total: int,
+                   name: str = CHECKPOINT) -> None:
+    """Refuse a checkpoint that disagrees with its run's config (seed, iterations done).
+
+    ``config`` is the network's own (a member's seed in an ensemble); ``name`` the checkpoint's
+    file."""
     if trainer.seed != config.seed:
-        raise CheckpointError(f"{out / CHECKPOINT} was trained with seed {trainer.seed}, but "
-                              f"{out / CONFIG} says seed {config.seed}: it is not this run's "
-                              "checkpoint")
+        raise CheckpointError(f"{out / name} was trained with seed {trainer.seed}, but "
+                              f"{out / CONFIG} says seed {config.seed}"
+                              f"{'' if name == CHECKPOINT else ' for this member'}: it is not "
+                              "this run's checkpoint")
     if total < trainer.iteration:
         asked = (f"--iterations {config.iterations}" if config.iterations is not None else
                  f"{total} iterations")
         raise ValueError(f"{out} has already trained {trainer.iteration} iterations "
-                         f"({out / CHECKPOINT}); {asked} would end before that: give a total "
+                         f"({out / name}); {asked} would end before that: give a total "
                          f"of at least {trainer.iteration}, or train into a new --out")
 
 
@@ -285,9 +354,14 @@ def is_run_dir(directory: str | Path) -> bool:
 def _run_expect(name: str) -> str | None:
     """``"file"`` for the names a run directory's files have (see the module docstring)."""
     if name in (CONFIG, CHECKPOINT, HISTORY, METRICS) or (
-            name.startswith("metrics-") and name.endswith(".json")):
+            name.startswith("metrics-") and name.endswith(".json")) or _MEMBER_FILE.fullmatch(
+            name):
         return "file"
     return None
+
+
+#: An ensemble member's checkpoint or history (``member-3.npz``, ``history-3.csv``).
+_MEMBER_FILE = re.compile(r"(member-(0|[1-9][0-9]*)\.npz)|(history-(0|[1-9][0-9]*)\.csv)")
 
 
 def _check_run_folder(out: Path, names: set[str], resume: bool) -> None:
@@ -300,7 +374,7 @@ def _check_run_folder(out: Path, names: set[str], resume: bool) -> None:
         RunConfig.load(out / CONFIG)
     except ValueError as exc:
         raise OutDirError(f"{exc}; refusing to write into {out}") from None
-    if CHECKPOINT in names and not resume:
+    if (CHECKPOINT in names or member_checkpoint(0) in names) and not resume:
         raise OutDirError(f"{out} already holds a run; continue it with --resume, or choose "
                           "another --out")
 
@@ -334,28 +408,52 @@ def load_run(run_dir: str | Path, backend: str | None = None) -> tuple[RunConfig
     The model is loaded onto ``backend`` if given (``--backend`` of ``evaluate`` and
     ``predict``: a run trained on a GPU can be scored on the CPU and the other way round),
     else onto the backend the run was trained on. The checkpoint is checked against the
-    config (see :func:`_check_checkpoint`).
+    config (see :func:`_check_checkpoint`). A deep-ensemble run is :func:`load_members`'.
     """
-    config, model, _ = _load_run(run_dir, backend)
-    return config, model
+    config, models, _ = _load_run(run_dir, backend, ensemble=False)
+    return config, models[0]
 
 
-def _load_run(run_dir: str | Path, backend: str | None = None) -> tuple[RunConfig, Any, Any]:
-    """:func:`load_run`, with the :class:`~tinybcnn.checkpoint.Checkpoint` read."""
+def load_members(run_dir: str | Path,
+                 backend: str | None = None) -> tuple[RunConfig, list[Any]]:
+    """The configuration and trained networks of a run directory: every member of a deep
+    ensemble (``members = K``), or the one network of a single run, as :func:`load_run`."""
+    config, models, _ = _load_run(run_dir, backend)
+    return config, models
+
+
+def _load_run(run_dir: str | Path, backend: str | None = None,
+              ensemble: bool = True) -> tuple[RunConfig, list[Any], list[Any]]:
+    """The config, the networks and their :class:`~tinybcnn.checkpoint.Checkpoint` s;
+    ``ensemble=False`` refuses an ensemble run in one line."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ValueError(f"run directory {run_dir} does not exist")
     config = RunConfig.load(run_dir / CONFIG)
+    if config.members > 1 and not ensemble:
+        raise ValueError(f"{run_dir} is a deep ensemble of {config.members} networks "
+                         f"({CONFIG}): load it with tinybcnn.runs.load_members")
     set_backend(backend or config.backend)
-    model, ckpt = model_from_checkpoint(run_dir / CHECKPOINT)
-    _check_checkpoint(config, ckpt, run_dir)
-    return config, model, ckpt
+    models, ckpts = [], []
+    for k, member in enumerate(member_configs(config)):
+        name = _checkpoint_name(config, k)
+        if config.members > 1 and not (run_dir / name).exists():
+            raise ValueError(f"{run_dir} holds {k} of its {config.members} members ({name} "
+                             "is missing): finish training it with tinybcnn train --resume "
+                             f"--out {run_dir}")
+        model, ckpt = model_from_checkpoint(run_dir / name)
+        _check_checkpoint(member, ckpt, run_dir, name)
+        models.append(model)
+        ckpts.append(ckpt)
+    return config, models, ckpts
 
 
-def _check_checkpoint(config: RunConfig, ckpt: Any, run_dir: Path) -> None:
+def _check_checkpoint(config: RunConfig, ckpt: Any, run_dir: Path,
+                      name: str = CHECKPOINT) -> None:
     """Refuse a checkpoint that is not this run's: another model or p, other classes or input
-    shape than the run's data set, another seed, more iterations than the run's total."""
-    saved, where = ckpt.model, f"{run_dir / CHECKPOINT}"
+    shape than the run's data set, another seed, more iterations than the run's total.
+    ``config`` is the network's own (:func:`member_configs`), ``name`` its checkpoint."""
+    saved, where = ckpt.model, f"{run_dir / name}"
     said = f"but {run_dir / CONFIG} says"
     if saved.get("name") != config.model or (saved.get("p") not in (None, config.p)):
         raise CheckpointError(f"{where} is for {saved.get('name')} with p = {saved.get('p')}, "
@@ -407,6 +505,25 @@ def evaluate(model: Any, x: np.ndarray, labels: np.ndarray, samples: int = 50,
     result = {"samples": int(samples), "n_test": int(len(labels)),
               "standard": scores(std, labels), "mc": scores(mc, labels)}
     return result, std, mc
+
+
+def evaluate_members(models: list[Any], x: np.ndarray, labels: np.ndarray, samples: int = 50,
+                     seed: int = 0) -> dict[str, Any]:
+    """The scores of a deep ensemble on float inputs ``x``, in :func:`evaluate`'s layout.
+
+    ``"standard"`` is the deep ensemble (each member's deterministic pass, averaged),
+    ``"mc"`` the MC-dropout ensemble (``samples`` passes of each member, all averaged):
+    :func:`tinybcnn.ensembles.ensemble_predict` with ``samples`` 1 and ``T``. A list of one
+    model scores exactly as :func:`evaluate`.
+    """
+    x = inputs_for(models[0], x)
+    if len(models) == 1:
+        return evaluate(models[0], x, labels, samples=samples, seed=seed)[0]
+    ens = ensemble_predict(models, x)
+    mc = ensemble_predict(models, x, samples=samples, seed=seed)
+    return {"samples": int(samples), "members": len(models), "n_test": int(len(labels)),
+            "standard": scores(ens, labels, uncertainty=True),
+            "mc": scores(mc, labels, uncertainty=True)}
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -461,6 +578,11 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int =
 
     ``backend``: where to score (default: the backend the run was trained on).
 
+    A deep ensemble's file adds ``"members": K``; its ``"standard"`` is the deep ensemble
+    and its ``"mc"`` the MC-dropout ensemble (:func:`evaluate_members`), with the mean
+    entropy and mutual information across members; ``iteration`` is member 0's (they train to
+    the same total).
+
     ``metrics.json`` for the run's own test set (``dataset`` None or the run's own);
     ``metrics-<dataset>.json`` for the whole test split of another data set
     (:func:`metrics_path`: one file per data set). Both record the ``dataset`` scored and
@@ -471,7 +593,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int =
     if not run_dir.is_dir():
         raise ValueError(f"run directory {run_dir} does not exist")
     with writing(run_dir, RUN_FOLDER, resume=True):
-        config, model, ckpt = _load_run(run_dir, backend)
+        config, models, ckpts = _load_run(run_dir, backend)
         dataset = _other_dataset(config, dataset, data_dir)
         scored = config.dataset
         if dataset is not None:  # the whole test split of another dataset; no training subset
@@ -479,6 +601,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int =
             config.train_size = config.test_size = None
             scored = dataset
         data = load_data(config, progress=progress)
+        ckpt = ckpts[0]
         in_shape, classes = tuple(ckpt.model.get("in_shape") or ()), ckpt.model.get("n_classes")
         # the run's own data must have the model's classes; another data set may have fewer
         # (scoring on some of the classes is fine), never more, nor another image shape
@@ -487,8 +610,8 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int =
             raise CheckpointError(f"{run_dir / CHECKPOINT} is for {classes} classes of "
                                   f"{in_shape} images; {scored} has {data.n_classes} classes of "
                                   f"{data.image_shape} images")
-        result, _, _ = evaluate(model, as_float(data.x_test), data.y_test, samples=samples,
-                                seed=seed)
+        result = evaluate_members(models, as_float(data.x_test), data.y_test, samples=samples,
+                                  seed=seed)
         trained = ckpt.trainer if isinstance(ckpt.trainer, dict) else {}
         result = {"dataset": scored, "iteration": trained.get("iteration"), **result}
         write_json(metrics_path(run_dir, dataset), result)

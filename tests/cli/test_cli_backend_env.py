@@ -32,7 +32,8 @@ def run(tmp_path_factory):
 
 @pytest.fixture
 def asked(monkeypatch):
-    """The ``backend`` argument evaluate_run and load_run get; each then stops the command."""
+    """The ``backend`` argument evaluate_run and load_run (load_members: predict loads one
+    network or a deep ensemble's members) get; each then stops the command."""
     got = []
 
     def record(run_dir, *args, backend=None, **kwargs):
@@ -41,6 +42,7 @@ def asked(monkeypatch):
 
     monkeypatch.setattr(runs_mod, "evaluate_run", record)
     monkeypatch.setattr(runs_mod, "load_run", record)
+    monkeypatch.setattr(runs_mod, "load_members", record)
     return got
 
 

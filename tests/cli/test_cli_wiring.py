@@ -324,6 +324,16 @@ def _check_out(ctx):
     assert (ctx["out"] / "checkpoint.npz").is_file()
 
 
+def _check_members(ctx):
+    # two networks, seeded by member_seeds, each with its own checkpoint, no single one
+    from tinybcnn.ensembles import member_seeds
+
+    assert ctx["config"]["members"] == 2
+    assert [t.seed for t in ctx["seen"].trainers[-2:]] == member_seeds(ctx["config"]["seed"], 2)
+    assert all((ctx["out"] / f"member-{k}.npz").is_file() for k in range(2))
+    assert not (ctx["out"] / "checkpoint.npz").exists()
+
+
 def _check_quiet_train(ctx):
     assert ctx["err"] == ""
 
@@ -453,6 +463,7 @@ ROWS: dict[tuple[str, str], Row] = {
     ("train", "--backend"): Row({"--backend": "array_api_strict"}, _check_train_backend,
                                 TRAIN_RESUME),
     ("train", "--seed"): Row({"--seed": "5"}, _check_train_seed, TRAIN_RESUME),
+    ("train", "--members"): Row({"--members": "2"}, _check_members, TRAIN_RESUME),
     ("train", "--out"): Row({}, _check_out, TRAIN_RESUME),
     ("train", "--quiet"): Row({"--quiet": ""}, _check_quiet_train, TRAIN_RESUME),
     ("train", "--threads"): Row({"--threads": "1"}, _check_threads, TRAIN_RESUME),

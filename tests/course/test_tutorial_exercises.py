@@ -513,6 +513,17 @@ def variation_ratio_mean(P):
 def top_k(scores, k):
     return np.argsort(scores, kind="stable")[::-1][:k]
 """, 2, "later* of two tied", [1]),
+    "11 predictive entropy": ("11_rivals.py", """
+def members_mutual_info(P):
+    import tinybcnn as tb
+    return tb.predict.entropy(P.mean(0))
+""", 1, "subtract the members' mean entropy", [2, 3]),
+    "11 gradient through z only": ("11_rivals.py", """
+def concrete_mask_grad(u, p, t):
+    s = (np.log(p) - np.log1p(-p) + np.log(u) - np.log1p(-u)) / t
+    z = 1 / (1 + np.exp(-s))
+    return -z * (1 - z) / (t * (1 - p))
+""", 3, "depends on a too", [1, 2]),
 }
 
 

@@ -1,10 +1,12 @@
 """The papers' experiments: one module each, one registry, one protocol (:mod:`.runner`).
 
 Each module (``small_data``, ``mc_samples``, ``rotation``, ``ood``, ``regression``,
-``active_learning``) owns its ``FULL`` and ``QUICK`` settings, ``settings_for(quick,
-**overrides)`` and ``main(request)``; :mod:`.common` holds what they share, :mod:`.figures`
-their figures. A new one is a module plus its name in :data:`tinybcnn.choices.EXPERIMENT_NAMES`
-(or :func:`register`). :func:`run` is what ``tinybcnn experiment`` calls.
+``active_learning``, and MC dropout's rivals: ``rivals``, ``critique``) owns its ``FULL`` and
+``QUICK`` settings, ``settings_for(quick, **overrides)`` and ``main(request)``; :mod:`.common`
+holds what they share, :mod:`.figures` their figures, :mod:`.rival_methods` what the two
+rivals experiments share. A new one is a module plus its name in
+:data:`tinybcnn.choices.EXPERIMENT_NAMES` (or :func:`register`). :func:`run` is what
+``tinybcnn experiment`` calls.
 """
 
 from __future__ import annotations

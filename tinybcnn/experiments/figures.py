@@ -410,3 +410,64 @@ def active_learning_picks(picks: Mapping[str, np.ndarray], path: str | Path | No
     fig.suptitle("First images each acquisition function asks to label", fontsize=10)
     fig.tight_layout()
     return save(fig, path)
+
+
+# ---------------------------------------------------------------------------------------
+# MC dropout among its rivals, and the critique
+# ---------------------------------------------------------------------------------------
+
+__all__ += ["rivals_bars", "critique_curves"]
+
+
+def rivals_bars(summary: Mapping[str, Mapping[str, Any]], path: str | Path | None = None) -> Any:
+    """Error, NLL and ECE of every method (mean ± std over seeds), one panel each.
+
+    Parameters
+    ----------
+    summary : dict method -> {"error"|"nll"|"ece": {"mean", "std"}, ...}
+    """
+    names = list(summary)
+    y = np.arange(len(names))
+    fig, axes = plt.subplots(1, 3, figsize=(10, 0.35 * len(names) + 1.4), sharey=True)
+    for ax, key, label in zip(axes, ("error", "nll", "ece"), ("test error", "NLL", "ECE"),
+                              strict=True):
+        means = [summary[n][key]["mean"] for n in names]
+        stds = [summary[n][key]["std"] for n in names]
+        colours = ["C0" if "ensemble" in n else "C2" if "Concrete" in n else
+                   "C1" if n.startswith("MC") else "C3" for n in names]
+        ax.barh(y, means, xerr=stds if any(stds) else None, color=colours, capsize=2)
+        ax.set(xlabel=label)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y)
+    axes[0].set_yticklabels(names, fontsize=8)
+    axes[0].invert_yaxis()
+    fig.suptitle("MC dropout among its rivals (lower is better)", fontsize=10)
+    fig.tight_layout()
+    return save(fig, path)
+
+
+def critique_curves(curves: Mapping[str, Mapping[str, Any]], sizes: Sequence[int],
+                    path: str | Path | None = None) -> Any:
+    """Mean mutual information on the test set and out of distribution against the
+    training-set size, per method (mean ± std over seeds).
+
+    Parameters
+    ----------
+    curves : dict method -> {"in"|"out": {"mean": [...], "std": [...]}}
+        One value per size.
+    """
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for i, (name, c) in enumerate(curves.items()):
+        for where, style in (("in", "-"), ("out", ":")):
+            ax.errorbar(sizes, c[where]["mean"], yerr=c[where]["std"], ls=style, marker="o",
+                        ms=3, capsize=2, color=f"C{i}",
+                        label=f"{name}, {'test set' if where == 'in' else 'out of dist.'}")
+    ax.set(xscale="log", xlabel="training images", ylabel="mean mutual information (nats)",
+           title="Does the epistemic part shrink with data?")
+    ax.set_xticks(list(sizes))
+    ax.set_xticklabels([str(n) for n in sizes])
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, path)
+
