@@ -51,7 +51,7 @@ from .checkpoint import Checkpoint
 from .metrics import error, nll
 from .predict import mc_predict, standard_predict
 from .progress import progress_bar
-from .random import step_rng
+from .random import fresh_seed, step_rng
 from .training import checkpointing
 from .training.checks import on_model, positive_int
 from .training.errors import TrainingDiverged, TrainingInterrupted
@@ -91,7 +91,7 @@ class Trainer:
             raise ValueError("the optimizer was built for another model")
         self.model, self.objective, self.optimizer = model, objective, optimizer
         if seed is None:
-            seed = int(np.random.SeedSequence().entropy)
+            seed = fresh_seed()
         #: everything remembered between steps (:mod:`tinybcnn.training.state`)
         self.run_state = TrainerState.new(positive_int(seed, "seed", minimum=0))
 

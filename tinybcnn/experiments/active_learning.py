@@ -61,6 +61,7 @@ from ..models import lenet
 from ..objective import Objective
 from ..optim import Adam
 from ..predict import entropy, mc_predict, standard_predict
+from ..random import stream
 from ..threads import small_work_threads
 from ..train import Trainer
 from . import figures
@@ -329,8 +330,8 @@ def active_learning(data: Dataset, acquisition: str, settings: ActiveLearningSet
         x_test, y_test = x_test[keep], y_test[keep]
     x_test = as_float(x_test)
     labelled = [int(i) for i in stratified_indices(data.y_train, s.initial, seed)]
-    pool_rng = np.random.default_rng([seed, 1])       # pool subsets: the same for every function
-    score_rng = np.random.default_rng([seed, 2])      # MC masks and random scores
+    pool_rng = stream(seed, "pool")     # pool subsets: the same for every function
+    score_rng = stream(seed, "score")   # MC masks and random scores
     record: dict[str, Any] = {"labels": [], "error": [], "picked": [], "train_seconds": [],
                               "test_seconds": [], "score_seconds": []}
     first = 0
@@ -523,7 +524,8 @@ def _check_snapshots(path: Path, curves: Any, s: ActiveLearningSettings, n_train
                           f"next_round {nxt}")
             for rng in ("pool_rng", "score_rng"):
                 try:
-                    np.random.default_rng().bit_generator.state = snap.get(rng)
+                    # a PCG64 like the one run_curve restores it into checks the state
+                    stream(0, "pool").bit_generator.state = snap.get(rng)
                 except (TypeError, ValueError, KeyError) as exc:
                     raise bad(f"{at}.{rng}", f"is not a generator state ({exc})") from None
 

@@ -30,6 +30,7 @@ from ..models import mlp
 from ..objective import Objective
 from ..optim import Adam, inv
 from ..predict import RegressionPrediction, mc_predict_regression
+from ..random import stream
 from ..threads import small_work_threads
 from ..train import Trainer
 from . import figures
@@ -127,7 +128,7 @@ def make_gap_data(settings: RegressionSettings = FULL, seed: int = 0) -> GapData
 
     Both get Gaussian noise of standard deviation ``noise_std`` (homoscedastic).
     """
-    rng = np.random.default_rng(seed)
+    rng = stream(seed, "data")
     (lo, hi), (g0, g1) = settings.x_range, settings.gap
     # uniform on [lo, g0) ∪ (g1, hi]: draw on a line of the kept length, then jump the gap
     u = rng.uniform(lo, hi - (g1 - g0), settings.n_train)
@@ -260,7 +261,7 @@ def grid_search(data: GapData, settings: RegressionSettings = FULL, seed: int = 
         ``rows``: one ``{"length_scale", "tau", "val_ll", "test_ll"}`` per grid point;
         ``best``: the row of the highest ``val_ll``; ``n_fit``, ``n_val``.
     """
-    order = np.random.default_rng(seed).permutation(len(data.x_train))
+    order = stream(seed, "split").permutation(len(data.x_train))
     n_val = max(1, round(settings.val_fraction * len(order)))
     fit, val = order[:-n_val], order[-n_val:]
     rows = []
