@@ -89,8 +89,8 @@ PURPOSES: dict[str, Purpose] = {
     "pool": Purpose("active learning's pool subsets", tail=(1,)),
     "score": Purpose("active learning's MC masks and random scores", tail=(2,)),
     "member": Purpose("the run seed of each member of an ensemble", index="member k"),
-    "data": Purpose("synthetic data (the regression experiment's)"),
-    "split": Purpose("regression's train/validation permutation"),
+    "data": Purpose("synthetic data (the regression experiment's)", spawn=(_tag("data"),)),
+    "split": Purpose("regression's train/validation permutation", spawn=(_tag("splt"),)),
     "jitter": Purpose("where a figure scatters its points"),
 }
 """Every purpose a stream is drawn for. The first seven keep the derivations the shipped results
@@ -98,7 +98,7 @@ were drawn with (the training children are NumPy's ``spawn(3)``, active learning
 and ``[seed, 2]``); later ones take a spawn key of their own name."""
 
 SHARED_PURPOSES: tuple[frozenset[str], ...] = (
-    frozenset({"init", "subset", "data", "split", "jitter"}),
+    frozenset({"init", "subset", "jitter"}),
     *(frozenset({"member", child}) for child in ("dropout", "shuffle", "eval")))
 """Purposes that share one stream today (the seed's own, ``default_rng(seed)``; member k's is
 training's child k): kept so that every number stays as it was, until they are separated."""

@@ -99,3 +99,32 @@ def test_a_purpose_must_be_registered_and_take_its_index():
 
 def test_no_seed_draws_fresh_entropy():
     assert seed_word(None, "init") != seed_word(None, "init")
+
+
+def test_regression_draws_data_split_and_weights_from_three_streams(monkeypatch):
+    from tinybcnn.experiments import regression as reg  # noqa: PLC0415 (the experiment's own)
+
+    s, seed = reg.QUICK, 4
+    data = reg.make_gap_data(s, seed)
+
+    def drawn(spawn_key):   # the settings' uniform inputs, on the stream of ``spawn_key``
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=spawn_key))
+        (lo, hi), (g0, g1) = s.x_range, s.gap
+        u = rng.uniform(lo, hi - (g1 - g0), s.n_train)
+        return np.sort(np.where(u < g0, u, u + (g1 - g0))).astype(np.float32)
+
+    np.testing.assert_array_equal(data.x_train[:, 0], drawn((0x64617461,)))   # "data"
+    assert not np.array_equal(data.x_train[:, 0], drawn(()))                  # not init's
+    fits = []
+
+    def record_and_stop(x, *args):
+        fits.append(x)
+        raise StopIteration
+
+    monkeypatch.setattr(reg, "train_regression", record_and_stop)
+    with pytest.raises(StopIteration):
+        reg.grid_search(data, s, seed)
+    order = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0x73706C74,))
+                                  ).permutation(len(data.x_train))              # "splt"
+    n_val = max(1, round(s.val_fraction * len(order)))
+    np.testing.assert_array_equal(fits[0], data.x_train[order[:-n_val]])
