@@ -88,20 +88,19 @@ PURPOSES: dict[str, Purpose] = {
     "eval": Purpose("the MC seed of training's evaluation rows", spawn=(2,)),
     "pool": Purpose("active learning's pool subsets", tail=(1,)),
     "score": Purpose("active learning's MC masks and random scores", tail=(2,)),
-    "member": Purpose("the run seed of each member of an ensemble", index="member k"),
+    "member": Purpose("the run seed of ensemble member k", spawn=(_tag("memb"),), index="member k"),
     "data": Purpose("synthetic data (the regression experiment's)", spawn=(_tag("data"),)),
     "split": Purpose("regression's train/validation permutation", spawn=(_tag("splt"),)),
-    "jitter": Purpose("where a figure scatters its points"),
+    "jitter": Purpose("where a figure scatters its points", spawn=(_tag("jitr"),)),
 }
 """Every purpose a stream is drawn for. The first seven keep the derivations the shipped results
 were drawn with (the training children are NumPy's ``spawn(3)``, active learning's ``[seed, 1]``
 and ``[seed, 2]``); later ones take a spawn key of their own name."""
 
-SHARED_PURPOSES: tuple[frozenset[str], ...] = (
-    frozenset({"init", "subset", "jitter"}),
-    *(frozenset({"member", child}) for child in ("dropout", "shuffle", "eval")))
-"""Purposes that share one stream today (the seed's own, ``default_rng(seed)``; member k's is
-training's child k): kept so that every number stays as it was, until they are separated."""
+SHARED_PURPOSES: tuple[frozenset[str], ...] = (frozenset({"init", "subset"}),)
+"""Purposes that share one stream: subsets and initial weights are both drawn from
+``default_rng(seed)``, as the demo table and every shipped result were (separating them would
+change all of those numbers)."""
 
 
 def seed_sequence(seed: Any, purpose: str, *index: int) -> np.random.SeedSequence:

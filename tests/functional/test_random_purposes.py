@@ -128,3 +128,14 @@ def test_regression_draws_data_split_and_weights_from_three_streams(monkeypatch)
                                   ).permutation(len(data.x_train))              # "splt"
     n_val = max(1, round(s.val_fraction * len(order)))
     np.testing.assert_array_equal(fits[0], data.x_train[order[:-n_val]])
+
+
+def test_ensemble_members_are_seeded_apart_from_training_children():
+    from tinybcnn.ensembles import member_seeds  # noqa: PLC0415
+
+    ss = np.random.SeedSequence
+    expected = [int(ss(7, spawn_key=(0x6D656D62, k)).generate_state(1, np.uint64)[0]) >> 1
+                for k in range(3)]                                                  # "memb"
+    assert member_seeds(7, 3) == expected
+    children = {int(c.generate_state(1, np.uint64)[0]) >> 1 for c in ss(7).spawn(3)}
+    assert not children & set(expected)
