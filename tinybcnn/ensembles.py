@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .functional.checks import positive_int as check_positive_int
+from .functional.checks import positive_int
 from .predict import Prediction, entropy, mc_predict, standard_predict
 from .random import seed_word
 
@@ -36,7 +36,7 @@ def member_seeds(seed: int, members: int) -> list[int]:
     Member ``k``'s seed depends on ``(seed, k)`` only, so an ensemble of 5 and one of 10
     from the same ``seed`` share their first five members.
     """
-    members = check_positive_int(members, "members")
+    members = positive_int(members, "members")
     return [seed_word(seed, "member", k, bits=63) for k in range(members)]
 
 
@@ -75,7 +75,7 @@ def ensemble_predict(models: Sequence[Any], x: Any, samples: int = 1, seed: int 
     models = list(models)
     if not models:
         raise ValueError("an ensemble needs at least one member")
-    samples = check_positive_int(samples, "samples")
+    samples = positive_int(samples, "samples")
     seeds = member_seeds(0 if seed is None else seed, len(models))
     per_member = []
     for model, member_seed in zip(models, seeds, strict=True):

@@ -57,6 +57,7 @@ import numpy as np
 from .. import metrics
 from ..data import Dataset, as_float, load_dataset, stratified_indices
 from ..files.jsonfile import JSONFileError, read_json
+from ..functional.checks import positive_int
 from ..models import lenet
 from ..objective import Objective
 from ..optim import Adam
@@ -65,7 +66,7 @@ from ..random import stream
 from ..threads import small_work_threads
 from ..train import Trainer
 from . import figures
-from .common import check_positive_int, machine_info, progress_bar, write_json
+from .common import machine_info, progress_bar, write_json
 from .runner import Request
 
 __all__ = ["main", "ActiveLearningSettings", "FULL", "QUICK", "ACQUISITIONS", "max_entropy", "bald",
@@ -177,10 +178,10 @@ class ActiveLearningSettings:
                              f"got {self.acquisitions}")
         for name in ("initial", "per_round", "pool_subset", "samples", "iterations",
                      "batch_size", "test_samples", "seeds"):
-            check_positive_int(name, getattr(self, name))
-        check_positive_int("test_size", self.test_size, optional=True)
-        if isinstance(self.rounds, bool) or int(self.rounds) != self.rounds or self.rounds < 0:
-            raise ValueError(f"rounds must be a non-negative integer, got {self.rounds!r}")
+            positive_int(getattr(self, name), name)
+        if self.test_size is not None:
+            positive_int(self.test_size, "test_size")
+        positive_int(self.rounds, "rounds", minimum=0)
         if self.per_round > self.pool_subset:
             raise ValueError(f"per_round ({self.per_round}) cannot exceed pool_subset "
                              f"({self.pool_subset})")

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_namespace, to_numpy, xp_of
+from ..functional.checks import positive_int
 from ..metrics import gaussian_log_likelihood
 from ..models import mlp
 from ..objective import Objective
@@ -34,7 +35,7 @@ from ..random import stream
 from ..threads import small_work_threads
 from ..train import Trainer
 from . import figures
-from .common import check_positive_int, machine_info, progress_bar, write_json
+from .common import machine_info, progress_bar, write_json
 from .runner import Request
 
 __all__ = ["main", "RegressionSettings", "FULL", "QUICK", "GapData", "true_function",
@@ -67,7 +68,7 @@ class RegressionSettings:
     def __post_init__(self) -> None:
         """One clear error for a setting out of range."""
         for name in ("n_train", "n_test", "iterations", "batch_size", "samples"):
-            check_positive_int(name, getattr(self, name))
+            positive_int(getattr(self, name), name)
         if any(not 0 < h == int(h) for h in self.hidden) or not self.hidden:
             raise ValueError(f"hidden must be positive layer widths, got {self.hidden}")
         if not 0 <= self.p < 1:
