@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .backend import check_namespace, to_backend, to_namespace, xp_of
+from .functional.checks import positive_int
 from .functional.concrete_dropout import (
     TEMPERATURE,
     check_temperature,
@@ -297,9 +298,7 @@ class ConcreteObjective:
             if name not in units:
                 raise ValueError(f"n_units names {name!r}, which is not a Concrete dropout "
                                  f"layer with a weight layer: {sorted(units)}")
-            if isinstance(k, bool) or int(k) != k or k < 1:
-                raise ValueError(f"n_units[{name!r}] must be a positive integer, got {k!r}")
-            units[name] = int(k)
+            units[name] = positive_int(k, f"n_units[{name!r}]")
         return cls(base=base, owners=owners, n_units=units)
 
     # the settings a checkpoint records and a resumed run must share (objective_description)

@@ -23,21 +23,21 @@ from typing import Any
 
 import numpy as np
 
-from .functional.checks import positive_int as check_positive_int
+from .functional.checks import positive_int
 from .predict import Prediction, entropy, mc_predict, standard_predict
+from .random import seed_word
 
 __all__ = ["ensemble_predict", "member_seeds", "summarise_samples"]
 
 
 def member_seeds(seed: int, members: int) -> list[int]:
-    """``members`` independent 63-bit seeds derived from ``seed`` (``SeedSequence`` spawning).
+    """``members`` independent 63-bit seeds derived from ``seed`` (purpose ``member``).
 
     Member ``k``'s seed depends on ``(seed, k)`` only, so an ensemble of 5 and one of 10
     from the same ``seed`` share their first five members.
     """
-    members = check_positive_int(members, "members")
-    return [int(s.generate_state(1, np.uint64)[0] >> np.uint64(1))
-            for s in np.random.SeedSequence(seed).spawn(members)]
+    members = positive_int(members, "members")
+    return [seed_word(seed, "member", k, bits=63) for k in range(members)]
 
 
 def ensemble_predict(models: Sequence[Any], x: Any, samples: int = 1, seed: int | None = 0,
@@ -79,7 +79,7 @@ def ensemble_predict(models: Sequence[Any], x: Any, samples: int = 1, seed: int 
     models = list(models)
     if not models:
         raise ValueError("an ensemble needs at least one member")
-    samples = check_positive_int(samples, "samples")
+    samples = positive_int(samples, "samples")
     seeds = member_seeds(0 if seed is None else seed, len(models))
     # running sums over the members, so that memory holds one member's T passes at a time
     # (K·T·N·classes floats at once would be 1 GB for K = 5, T = 50 and a 10,000-image test set)

@@ -31,6 +31,7 @@ from scipy.special import logsumexp
 from scipy.stats import norm, rankdata
 
 from .backend import to_numpy
+from .functional.checks import positive_int
 
 __all__ = [
     "ECEResult",
@@ -361,9 +362,7 @@ def ece(probs: ArrayLike, labels: ArrayLike, n_bins: int = 15) -> ECEResult:
     bins contribute 0).
     """
     p, y = _check_probs_labels(probs, labels)
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
-    n_bins = int(n_bins)
+    n_bins = positive_int(n_bins, "n_bins")
     n = p.shape[0]
     conf = p.max(axis=1)
     correct = (np.argmax(p, axis=1) == y).astype(np.float64)

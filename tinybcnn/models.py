@@ -8,7 +8,7 @@ import numpy as np
 
 from .functional.im2col import conv_output_shape
 from .nn import Conv2D, Dense, Dropout, Flatten, MaxPool2D, ReLU, Sequential
-from .random import check_drop_probability
+from .random import check_drop_probability, stream
 
 __all__ = ["lenet", "LENET_VARIANTS", "mlp"]
 
@@ -63,7 +63,7 @@ def lenet(variant: str = "all", p: float = 0.5, in_shape: tuple[int, int, int] =
         raise ValueError(f"in_shape {in_shape} is too small for LeNet; need H, W >= 16") from None
     flat = 50 * (h2 // 2) * (w2 // 2)
 
-    init = np.random.default_rng(seed)
+    init = stream(seed, "init")
     conv_drop = variant == "all"
     ip_drop = variant in ("all", "ip")
     layers: list[tuple[str, Any]] = [("conv1", Conv2D(c, 20, 5, seed=init, dtype=dtype))]
@@ -91,7 +91,7 @@ def mlp(sizes: tuple[int, ...], p: float = 0.5, seed: int | None = 0,
     if len(sizes) < 2:
         raise ValueError(f"sizes must hold at least (in, out), got {sizes!r}")
     p = check_drop_probability(p)
-    init = np.random.default_rng(seed)
+    init = stream(seed, "init")
     layers: list[tuple[str, Any]] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True), start=1):
         layers.append((f"ip{i}", Dense(a, b, seed=init, dtype=dtype)))

@@ -22,7 +22,7 @@ import numpy as np
 from . import functional as F
 from .backend import check_namespace, to_backend, xp_of
 from .functional import fast
-from .random import check_drop_probability
+from .random import check_drop_probability, stream
 
 __all__ = [
     "Layer", "Conv2D", "Dense", "MaxPool2D", "AvgPool2D", "ReLU", "Flatten", "Dropout",
@@ -42,7 +42,7 @@ def glorot_uniform(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int
 
 
 def _init_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    return seed if isinstance(seed, np.random.Generator) else stream(seed, "init")
 
 
 # What a pass leaves on a layer: the forward's cache for the backward (``_cache``, ``_shape``,

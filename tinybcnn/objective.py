@@ -29,6 +29,7 @@ from . import functional as F
 from .backend import xp_of
 from .flatparams import FlatParams, flat_params, set_grads
 from .functional import fast
+from .functional.checks import positive_int
 from .nn import Conv2D, Dense, Dropout, Flatten, ReLU, Sequential
 from .random import check_drop_probability
 
@@ -209,8 +210,7 @@ class Objective:
         """
         if (length_scale is None) == (weight_decay is None):
             raise ValueError("give exactly one of length_scale and weight_decay")
-        if isinstance(n_train, bool) or int(n_train) != n_train or n_train < 1:
-            raise ValueError(f"n_train must be a positive integer, got {n_train!r}")
+        positive_int(n_train, "n_train")
         _check_positive(tau=tau)
         keep = dropout_keep_per_layer(model, mask_side)
         names = list(model.params)

@@ -28,7 +28,7 @@ import numpy as np
 
 from .backend import check_namespace, device_memory, namespace_name, to_namespace, to_numpy, xp_of
 from .functional import log_softmax
-from .functional.checks import positive_int as check_positive_int
+from .functional.checks import positive_int
 from .metrics import mc_test_log_likelihood
 from .random import MCStream, make_rng, mc_stream
 
@@ -197,7 +197,7 @@ def _validate_inputs(x: Any, batch_size: Any) -> None:
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         raise TypeError(f"x must be an array (N, ...), got {type(x).__name__}")
     if batch_size is not None:  # None: the memory-aware default, chosen later
-        check_positive_int(batch_size, "batch_size")
+        positive_int(batch_size, "batch_size")
     if not xp_of(x).isdtype(x.dtype, "real floating"):
         raise ValueError(f"x must be floating point (images scaled as in training, see "
                          f"tinybcnn.data.as_float), got {x.dtype}")
@@ -395,11 +395,10 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     and array_api_strict). :func:`mc_predict_loop` is the textbook twin: the ``T``-pass loop.
     """
     _validate_inputs(x, batch_size)
-    samples = check_positive_int(samples, "samples")
+    samples = positive_int(samples, "samples")
     x = _check_input(model, x)
     xp = xp_of(x)
-    if int(first_image) != first_image or first_image < 0:
-        raise ValueError(f"first_image must be an integer >= 0, got {first_image!r}")
+    first_image = positive_int(first_image, "first_image", minimum=0)
     stream = mc_stream(seed, rng, like=x)
     start = model.first_stochastic()
     batch_size, budget = _defaults(xp, batch_size, memory_budget)
@@ -533,7 +532,7 @@ def mc_predict_regression(model: Any, x: Any, tau: float, samples: int = 50,
     if not 0 < tau < math.inf:
         raise ValueError(f"tau must be finite and > 0, got {tau}")
     _validate_inputs(x, batch_size)
-    samples = check_positive_int(samples, "samples")
+    samples = positive_int(samples, "samples")
     x = _check_input(model, x)
     stream = mc_stream(seed, rng, like=x)
     start = model.first_stochastic()

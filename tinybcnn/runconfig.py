@@ -88,7 +88,7 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Raise ValueError naming the first bad field; return self."""
-        from .training.checks import positive_int  # here: --help never validates
+        from .functional.checks import positive_int  # here: --help never validates
 
         for f in fields(self):  # JSON can hold anything: check the kinds first
             value, kinds = getattr(self, f.name), _KINDS[f.name]

@@ -48,12 +48,13 @@ import numpy as np
 
 from .backend import namespace_name, to_numpy, xp_of
 from .checkpoint import Checkpoint
+from .functional.checks import positive_int
 from .metrics import error, nll
 from .predict import mc_predict, standard_predict
 from .progress import progress_bar
-from .random import step_rng
+from .random import fresh_seed, step_rng
 from .training import checkpointing
-from .training.checks import on_model, positive_int
+from .training.checks import on_model
 from .training.errors import TrainingDiverged, TrainingInterrupted
 from .training.history import COLUMNS, History
 from .training.interrupts import deferred_signals, rewound_on_failure
@@ -91,7 +92,7 @@ class Trainer:
             raise ValueError("the optimizer was built for another model")
         self.model, self.objective, self.optimizer = model, objective, optimizer
         if seed is None:
-            seed = int(np.random.SeedSequence().entropy)
+            seed = fresh_seed()
         #: everything remembered between steps (:mod:`tinybcnn.training.state`)
         self.run_state = TrainerState.new(positive_int(seed, "seed", minimum=0))
 

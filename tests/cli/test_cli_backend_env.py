@@ -17,7 +17,8 @@ import pytest
 from tinybcnn import cli
 from tinybcnn import runs as runs_mod
 
-pytestmark = pytest.mark.usefixtures("keep_backend")
+# trains and evaluates runs on each backend: pytest -m "not slow" leaves it out
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("keep_backend")]
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,9 @@ import pytest
 
 from tinybcnn import runconfig
 
+# every check starts a fresh interpreter (seconds each): pytest -m "not slow" leaves them out
+pytestmark = pytest.mark.slow
+
 HEAVY = ("matplotlib", "scipy", "tqdm", "tinybcnn.plots", "tinybcnn.demo",
          "tinybcnn.experiments", "tinybcnn.train", "tinybcnn.runs", "tinybcnn.metrics")
 COMMANDS = ("demo", "train", "evaluate", "predict", "experiment", "info")

@@ -122,6 +122,7 @@ def test_tutorial_ends_with_exercises(tutorial):
     assert (SOLUTIONS / tutorial.name).exists(), "solutions are kept in tutorials/solutions/"
 
 
+@pytest.mark.slow   # one fresh interpreter per tutorial
 @pytest.mark.parametrize("tutorial", WITH_EXERCISES, ids=lambda p: p.name)
 def test_exercise_checks_pass_with_the_solutions(tutorial, tmp_path):
     answers = (SOLUTIONS / tutorial.name).read_text(encoding="utf-8")
@@ -146,6 +147,7 @@ WRONG_ANSWERS = {
 }
 
 
+@pytest.mark.slow   # one fresh interpreter per wrong answer
 @pytest.mark.parametrize("name", sorted(WRONG_ANSWERS))
 def test_exercise_checks_reject_wrong_answers(name, tmp_path):
     function, right, wrong = WRONG_ANSWERS[name]

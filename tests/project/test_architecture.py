@@ -26,6 +26,7 @@ def _fresh(code: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+@pytest.mark.slow   # a fresh interpreter each
 @pytest.mark.parametrize("name", LAZY_SUBMODULES)
 def test_submodule_is_reachable_after_import_tinybcnn_and_loaded_only_then(name):
     out = _fresh("import sys, json, tinybcnn as tb\n"

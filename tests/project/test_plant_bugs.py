@@ -48,6 +48,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=600, cwd=ROOT)
 
 
+@pytest.mark.slow   # runs test files in fresh interpreters
 def test_the_runner_catches_a_planted_bug():
     done = _run("--only", "step_rng(state.dropout_seed")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -55,6 +56,7 @@ def test_the_runner_catches_a_planted_bug():
     assert "1 of 1 planted bugs caught" in done.stdout
 
 
+@pytest.mark.slow   # runs test files in fresh interpreters
 def test_the_runner_reports_a_bug_the_tests_miss(tmp_path):
     """The control: a "bug" that changes nothing (a comment) must be reported as missed,
     and one whose text is gone as no longer applying; either makes the exit code 1."""
@@ -71,6 +73,7 @@ def test_the_runner_reports_a_bug_the_tests_miss(tmp_path):
     assert "0 of 2 planted bugs caught" in done.stdout
 
 
+@pytest.mark.slow   # runs test files in fresh interpreters
 def test_the_runner_resumes_from_its_state_file(tmp_path):
     """--state records each outcome as it comes; a second run takes it from there (no test
     run) and still counts it. --range picks by catalogue number. The CPU is named."""

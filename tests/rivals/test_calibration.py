@@ -55,6 +55,7 @@ def test_recovers_a_known_scale_within_four_standard_errors(scale):
     assert abs(beta - 1 / scale) <= 4 * se
 
 
+@pytest.mark.slow   # a grid search per example, a hundred examples
 @given(st.integers(2, 6), st.integers(6, 40), st.floats(0.2, 5.0), st.integers(0, 2**31))
 def test_no_temperature_on_a_grid_does_better(k, n, spread, seed):
     rng = np.random.default_rng(seed)

@@ -111,7 +111,7 @@ def test_n_units_can_be_given_per_layer():
     assert obj.n_units == {"drop1": 25, "drop2": 50, "drop3": 500}
     with pytest.raises(ValueError, match="not a Concrete"):
         ConcreteObjective.for_model(model, n_train=100, length_scale=1.0, n_units={"ip1": 3})
-    with pytest.raises(ValueError, match="positive integer"):
+    with pytest.raises(ValueError, match=r"n_units\[.drop1.\] must be an integer >= 1"):
         ConcreteObjective.for_model(model, n_train=100, length_scale=1.0, n_units={"drop1": 0})
 
 

@@ -126,6 +126,7 @@ def test_apply_threads_limits_blas_as_threadpoolctl_reports(monkeypatch):
                 threadpoolctl.threadpool_limits(limits=d["num_threads"], user_api="blas")
 
 
+@pytest.mark.slow   # fresh interpreters running the command line
 def test_cli_threads_flag_and_info(tmp_path):
     # --threads is accepted by the commands that train or predict, and `info` reports the
     # choice and the BLAS library without asking to install threadpoolctl (a dependency now;
@@ -190,6 +191,7 @@ def test_user_chose_threads_reads_the_environment_and_the_applied_choice(monkeyp
     assert threads.user_chose_threads(environ={})
 
 
+@pytest.mark.slow   # trains a regression network
 def test_regression_experiment_trains_with_the_users_thread_count(monkeypatch):
     """`experiment regression --threads 2` trains with 2 BLAS threads, not the pinned 1."""
     import threadpoolctl

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..random import make_rng
+from ..random import stream
 from .idx import DataError
 
 __all__ = ["Dataset", "as_float", "PIXEL_SCALE", "FASHION_MNIST_CLASSES", "MNIST_CLASSES",
@@ -163,7 +163,7 @@ def stratified_indices(y: np.ndarray, n: int, seed: int | None = 0) -> np.ndarra
                         f"{y.shape}")
     if not 0 <= n <= len(y):
         raise DataError(f"cannot draw a subset of {n:,} from {len(y):,} examples")
-    rng = make_rng(seed, backend="numpy")
+    rng = stream(seed, "subset")
     counts = np.bincount(y) if y.size else np.zeros(0, np.int64)
     # integer arithmetic: n * N_c / N exactly, as quotient and remainder
     quota, remainder = np.divmod(n * counts, max(len(y), 1))

@@ -57,14 +57,16 @@ import numpy as np
 from .. import metrics
 from ..data import Dataset, as_float, load_dataset, stratified_indices
 from ..files.jsonfile import JSONFileError, read_json
+from ..functional.checks import positive_int
 from ..models import lenet
 from ..objective import Objective
 from ..optim import Adam
 from ..predict import entropy, mc_predict, standard_predict
+from ..random import stream
 from ..threads import small_work_threads
 from ..train import Trainer
 from . import figures
-from .common import check_positive_int, machine_info, progress_bar, write_json
+from .common import machine_info, progress_bar, write_json
 from .runner import Request
 
 __all__ = ["main", "ActiveLearningSettings", "FULL", "QUICK", "ACQUISITIONS", "max_entropy", "bald",
@@ -176,10 +178,10 @@ class ActiveLearningSettings:
                              f"got {self.acquisitions}")
         for name in ("initial", "per_round", "pool_subset", "samples", "iterations",
                      "batch_size", "test_samples", "seeds"):
-            check_positive_int(name, getattr(self, name))
-        check_positive_int("test_size", self.test_size, optional=True)
-        if isinstance(self.rounds, bool) or int(self.rounds) != self.rounds or self.rounds < 0:
-            raise ValueError(f"rounds must be a non-negative integer, got {self.rounds!r}")
+            positive_int(getattr(self, name), name)
+        if self.test_size is not None:
+            positive_int(self.test_size, "test_size")
+        positive_int(self.rounds, "rounds", minimum=0)
         if self.per_round > self.pool_subset:
             raise ValueError(f"per_round ({self.per_round}) cannot exceed pool_subset "
                              f"({self.pool_subset})")
@@ -329,8 +331,8 @@ def active_learning(data: Dataset, acquisition: str, settings: ActiveLearningSet
         x_test, y_test = x_test[keep], y_test[keep]
     x_test = as_float(x_test)
     labelled = [int(i) for i in stratified_indices(data.y_train, s.initial, seed)]
-    pool_rng = np.random.default_rng([seed, 1])       # pool subsets: the same for every function
-    score_rng = np.random.default_rng([seed, 2])      # MC masks and random scores
+    pool_rng = stream(seed, "pool")     # pool subsets: the same for every function
+    score_rng = stream(seed, "score")   # MC masks and random scores
     record: dict[str, Any] = {"labels": [], "error": [], "picked": [], "train_seconds": [],
                               "test_seconds": [], "score_seconds": []}
     first = 0
@@ -523,7 +525,8 @@ def _check_snapshots(path: Path, curves: Any, s: ActiveLearningSettings, n_train
                           f"next_round {nxt}")
             for rng in ("pool_rng", "score_rng"):
                 try:
-                    np.random.default_rng().bit_generator.state = snap.get(rng)
+                    # a PCG64 like the one run_curve restores it into checks the state
+                    stream(0, "pool").bit_generator.state = snap.get(rng)
                 except (TypeError, ValueError, KeyError) as exc:
                     raise bad(f"{at}.{rng}", f"is not a generator state ({exc})") from None
 

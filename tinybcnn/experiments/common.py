@@ -21,12 +21,12 @@ import numpy as np
 from ..backend import get_backend
 from ..data import Dataset, stratified_subset
 from ..files.jsonfile import write_json
+from ..functional.checks import positive_int
 from ..info import machine_info
 from ..runs import CHECKPOINT, CONFIG, RunConfig, config_difference, load_run, scores, train_run
-from ..training.checks import positive_int
 
 __all__ = ["TrainingSettings", "QUICK_TRAINING", "Context", "default_iterations",
-           "check_positive_int", "check_fractions", "machine_info", "write_json", "scores",
+           "check_fractions", "machine_info", "write_json", "scores",
            "progress_bar", "subset", "fraction_size", "train", "run_record", "reuse_or_train"]
 
 
@@ -44,21 +44,6 @@ def default_iterations(train_size: int, batch_size: int = 64, epochs: float = 30
     """
     wanted = math.ceil(epochs * train_size / batch_size)
     return int(min(max(wanted, minimum), maximum))
-
-
-def check_positive_int(name: str, value: Any, optional: bool = False) -> None:
-    """Raise ``ValueError`` unless ``value`` is a positive integer (or None, if ``optional``).
-
-    :func:`tinybcnn.training.checks.positive_int`, the one count check, with the settings'
-    leniency: a whole float (``3.0``) passes, as an ``int``.
-    """
-    if optional and value is None:
-        return
-    if not isinstance(value, (int, float, np.integer)):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    positive_int(value, name)
 
 
 #: The training part of the image experiments' ``QUICK`` settings: a few hundred images, tens
@@ -86,10 +71,11 @@ class TrainingSettings:
 
     def __post_init__(self) -> None:
         """Check the shared fields, then the subclass's (:meth:`check`)."""
-        for name in ("iterations", "train_pool", "test_size", "eval_size"):
-            check_positive_int(name, getattr(self, name), optional=True)
+        for name in ("iterations", "train_pool", "test_size", "eval_size"):   # None: no cap
+            if getattr(self, name) is not None:
+                positive_int(getattr(self, name), name)
         for name in ("batch_size", "eval_points"):
-            check_positive_int(name, getattr(self, name))
+            positive_int(getattr(self, name), name)
         if self.eval_samples < 0:
             raise ValueError(f"eval_samples must be >= 0, got {self.eval_samples!r}")
         if not 0 <= self.p < 1:

@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from ..plots import plt, save
+from ..random import stream
 
 __all__ = ["small_data_curves", "small_data_final", "rotation_image", "rotation_test_set",
            "ood_histograms", "ood_auroc", "regression_band", "regression_tau",
@@ -126,7 +127,7 @@ def rotation_image(angles: np.ndarray, images: np.ndarray, single: Mapping[str, 
     grid = fig.add_gridspec(3, n, height_ratios=[3, 2, 0.8], hspace=0.12, wspace=0.0)
     ax_p = fig.add_subplot(grid[0, :])
     ax_u = fig.add_subplot(grid[1, :], sharex=ax_p)
-    jitter = np.random.default_rng(0)
+    jitter = stream(0, "jitter")
     samples = np.asarray(single["sample_probs"])                # (A, T, K)
     # the true class first (its probability falling is the story), then the classes the
     # model predicts at some angle

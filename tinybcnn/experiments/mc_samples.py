@@ -16,13 +16,13 @@ import numpy as np
 
 from .. import metrics, plots
 from ..data import as_float
+from ..functional.checks import positive_int
 from ..predict import mc_predict, standard_predict
 from .common import (
     QUICK_TRAINING,
     Context,
     TrainingSettings,
     check_fractions,
-    check_positive_int,
     progress_bar,
     reuse_or_train,
     scores,
@@ -45,7 +45,7 @@ class MCSamplesSettings(TrainingSettings):
 
     def check(self) -> None:
         """Seeds positive, the fraction in (0, 1], every T a positive integer."""
-        check_positive_int("seeds", self.seeds)
+        positive_int(self.seeds, "seeds")
         check_fractions([self.train_fraction])
         if not self.t_values or any(int(t) != t or t < 1 for t in self.t_values):
             raise ValueError(f"t_values must be positive integers, got {self.t_values}")

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import metrics
 from ..data import as_float
+from ..functional.checks import positive_int
 from ..predict import Prediction, mc_predict, standard_predict
 from . import figures
 from .common import (
@@ -21,7 +22,6 @@ from .common import (
     Context,
     TrainingSettings,
     check_fractions,
-    check_positive_int,
     fraction_size,
     progress_bar,
     run_record,
@@ -49,8 +49,8 @@ class OODSettings(TrainingSettings):
 
     def check(self) -> None:
         """Seeds and samples positive, the fraction in (0, 1], the TPR in (0, 1]."""
-        check_positive_int("seeds", self.seeds)
-        check_positive_int("samples", self.samples)
+        positive_int(self.seeds, "seeds")
+        positive_int(self.samples, "samples")
         check_fractions([self.train_fraction])
         if not 0 < self.tpr <= 1:
             raise ValueError(f"tpr must lie in (0, 1], got {self.tpr}")

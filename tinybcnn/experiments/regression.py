@@ -25,15 +25,17 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_namespace, to_numpy, xp_of
+from ..functional.checks import positive_int
 from ..metrics import gaussian_log_likelihood
 from ..models import mlp
 from ..objective import Objective
 from ..optim import Adam, inv
 from ..predict import RegressionPrediction, mc_predict_regression
+from ..random import stream
 from ..threads import small_work_threads
 from ..train import Trainer
 from . import figures
-from .common import check_positive_int, machine_info, progress_bar, write_json
+from .common import machine_info, progress_bar, write_json
 from .runner import Request
 
 __all__ = ["main", "RegressionSettings", "FULL", "QUICK", "GapData", "true_function",
@@ -66,7 +68,7 @@ class RegressionSettings:
     def __post_init__(self) -> None:
         """One clear error for a setting out of range."""
         for name in ("n_train", "n_test", "iterations", "batch_size", "samples"):
-            check_positive_int(name, getattr(self, name))
+            positive_int(getattr(self, name), name)
         if any(not 0 < h == int(h) for h in self.hidden) or not self.hidden:
             raise ValueError(f"hidden must be positive layer widths, got {self.hidden}")
         if not 0 <= self.p < 1:
@@ -127,7 +129,7 @@ def make_gap_data(settings: RegressionSettings = FULL, seed: int = 0) -> GapData
 
     Both get Gaussian noise of standard deviation ``noise_std`` (homoscedastic).
     """
-    rng = np.random.default_rng(seed)
+    rng = stream(seed, "data")
     (lo, hi), (g0, g1) = settings.x_range, settings.gap
     # uniform on [lo, g0) ∪ (g1, hi]: draw on a line of the kept length, then jump the gap
     u = rng.uniform(lo, hi - (g1 - g0), settings.n_train)
@@ -260,7 +262,7 @@ def grid_search(data: GapData, settings: RegressionSettings = FULL, seed: int = 
         ``rows``: one ``{"length_scale", "tau", "val_ll", "test_ll"}`` per grid point;
         ``best``: the row of the highest ``val_ll``; ``n_fit``, ``n_val``.
     """
-    order = np.random.default_rng(seed).permutation(len(data.x_train))
+    order = stream(seed, "split").permutation(len(data.x_train))
     n_val = max(1, round(settings.val_fraction * len(order)))
     fit, val = order[:-n_val], order[-n_val:]
     rows = []

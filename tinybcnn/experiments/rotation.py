@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..data import as_float
+from ..functional.checks import positive_int
 from ..predict import entropy, mc_predict, standard_predict
 from . import figures
 from .common import (
@@ -22,7 +23,6 @@ from .common import (
     Context,
     TrainingSettings,
     check_fractions,
-    check_positive_int,
     progress_bar,
     reuse_or_train,
     scores,
@@ -51,7 +51,7 @@ class RotationSettings(TrainingSettings):
     def check(self) -> None:
         """Steps and sample counts positive, the fraction in (0, 1]."""
         for name in ("steps", "image_samples", "samples"):
-            check_positive_int(name, getattr(self, name))
+            positive_int(getattr(self, name), name)
         check_fractions([self.train_fraction])
 
 

@@ -29,7 +29,8 @@ from typing import Any
 
 from ..data import Dataset, load_dataset
 from ..files.rundir import check_out_dir, writing
-from .common import Context, check_positive_int, machine_info, subset, write_json
+from ..functional.checks import positive_int
+from .common import Context, machine_info, subset, write_json
 from .outdir import experiment_folder
 
 __all__ = ["Request", "run", "run_image", "settings_from"]
@@ -96,9 +97,9 @@ def run(module: ModuleType, request: Request) -> Path:
     experiment at a time; checked here before any data is loaded, and again under the lock.
     """
     seed = request.seed
-    if seed is None or isinstance(seed, bool) or int(seed) != seed or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    check_positive_int("iterations", request.iterations, optional=True)
+    positive_int(seed, "seed", minimum=0)
+    if request.iterations is not None:
+        positive_int(request.iterations, "iterations")
     if request.resume and request.replace:
         raise ValueError("give --resume or --replace, not both")
     folder = experiment_folder(request.name)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..data import as_float
+from ..functional.checks import positive_int
 from ..predict import mc_predict, standard_predict
 from . import figures
 from .common import (
@@ -22,7 +23,6 @@ from .common import (
     Context,
     TrainingSettings,
     check_fractions,
-    check_positive_int,
     fraction_size,
     progress_bar,
     run_record,
@@ -51,8 +51,8 @@ class SmallDataSettings(TrainingSettings):
 
     def check(self) -> None:
         """Seeds and samples positive, fractions in (0, 1], models known."""
-        check_positive_int("seeds", self.seeds)
-        check_positive_int("samples", self.samples)
+        positive_int(self.seeds, "seeds")
+        positive_int(self.samples, "samples")
         check_fractions(self.fractions)
         bad = [m for m in self.models if m not in MODELS]
         if bad or not self.models:

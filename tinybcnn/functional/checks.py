@@ -6,6 +6,7 @@ the package's one check of a count, a size or a seed.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 __all__ = ["positive_int", "check_ndim", "check_shape", "check_same_dtype", "output_size"]
@@ -23,10 +24,18 @@ def check_ndim(a: Any, ndim: int, name: str, layout: str) -> None:
 
 
 def positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    """Return ``int(value)`` if it is an integer >= ``minimum``, else raise ValueError."""
-    if isinstance(value, bool) or int(value) != value or value < minimum:
+    """``value`` as an ``int`` if it is an integer ``>= minimum``, else raise ValueError.
+
+    An integer is a Python or NumPy integer (anything with ``__index__``), not a bool and not
+    a float: ``2.0`` is refused, since a count that arrives as a float was computed wrongly.
+    """
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return number
 
 
 def check_shape(a: Any, shape: tuple[int, ...], name: str, layout: str) -> None:

@@ -13,22 +13,10 @@ from typing import Any
 import numpy as np
 
 from ..backend import check_namespace, to_namespace, to_numpy, xp_of
-from ..functional.checks import positive_int as check_positive_int
+from ..functional.checks import positive_int
 
-__all__ = ["positive_int", "target_iteration", "param_dtype", "check_inputs", "check_targets",
+__all__ = ["target_iteration", "param_dtype", "check_inputs", "check_targets",
            "check_validation", "on_model"]
-
-
-def positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    """``value`` as an ``int`` if it is an integer ``>= minimum`` (not a bool, not a float).
-
-    The one count check above the functional core: the trainer, :class:`~tinybcnn.runconfig.
-    RunConfig` and the experiments' settings (through
-    :func:`tinybcnn.experiments.common.check_positive_int`) all call this function.
-    """
-    if not isinstance(value, (int, np.integer)):  # stricter than the shared check: no 2.0
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return check_positive_int(value, name, minimum)
 
 
 def target_iteration(iterations: Any, epochs: Any, n: int, batch_size: int) -> int:

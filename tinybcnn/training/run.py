@@ -18,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from ..functional.checks import positive_int
 from ..progress import LineProgress
 from .checkpointing import save
-from .checks import check_inputs, check_targets, check_validation, positive_int, target_iteration
+from .checks import check_inputs, check_targets, check_validation, target_iteration
 from .errors import TrainingDiverged, TrainingInterrupted
 from .history import EvalLog, log_format
 from .readback import check_finite, running_loss

@@ -26,14 +26,10 @@ import numpy as np
 from ..backend import to_namespace
 from ..checkpoint import Checkpoint, CheckpointError
 from ..files.jsonfile import jsonable
-from ..random import child_seeds
+from ..random import make_rng, restore_rng, seed_word
 from .history import History
 
 __all__ = ["TrainerState", "objective_description"]
-
-# Bit generators whose state may be restored from a checkpoint (names are looked up in
-# np.random, so only these are ever instantiated from a file).
-_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
 
 # The objective's settings a resumed run must share with the run that wrote the checkpoint.
 # ``mask_side`` was added later: a checkpoint that does not record it is not checked on it.
@@ -55,8 +51,9 @@ class TrainerState:
     Attributes
     ----------
     seed : int
-        The run's seed; ``dropout_seed`` and ``eval_seed`` are its first and third children
-        (:func:`tinybcnn.random.child_seeds`), the second seeds ``shuffle_rng``.
+        The run's seed; ``dropout_seed`` and ``eval_seed`` are the words of its ``dropout``
+        and ``eval`` streams (:func:`tinybcnn.random.seed_word`), ``shuffle``'s seeds
+        ``shuffle_rng``.
     shuffle_rng : numpy.random.Generator
         Draws one permutation of the training set per epoch (on the host).
     perm : ndarray of int, shape (N,), or None
@@ -106,9 +103,9 @@ class TrainerState:
     @classmethod
     def new(cls, seed: int) -> TrainerState:
         """The state of a run that has not started: streams from ``seed``, nothing done."""
-        dropout_seed, shuffle_seed, eval_seed = child_seeds(seed, 3)
         # indices are drawn on the host: they index host or device arrays alike
-        return cls(seed, dropout_seed, eval_seed, np.random.default_rng(shuffle_seed))
+        shuffle = make_rng(seed_word(seed, "shuffle"), backend="numpy")
+        return cls(seed, seed_word(seed, "dropout"), seed_word(seed, "eval"), shuffle)
 
     # -- the shuffle stream -----------------------------------------------------------
     def next_indices(self, n: int, batch_size: int) -> np.ndarray:
@@ -271,12 +268,10 @@ def _rng_state(rng: Any) -> dict[str, Any] | None:
 
 def _numpy_rng(state: dict[str, Any]) -> np.random.Generator:
     """A NumPy generator in exactly the saved ``state``."""
-    name = state.get("bit_generator") if isinstance(state, dict) else None
-    if name not in _BIT_GENERATORS:
-        raise CheckpointError(f"cannot restore a random generator of type {name!r}")
-    bit_generator = getattr(np.random, name)()
-    bit_generator.state = state
-    return np.random.Generator(bit_generator)
+    try:
+        return restore_rng(state)
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
 def _finite_or_none(row: dict[str, Any]) -> dict[str, Any]:
