@@ -14,7 +14,8 @@ device arrays (it would draw on the host and copy every mask).
 
 Every stream a run draws is derived from its seed through :func:`seed_sequence` with a named
 purpose (``init``, ``subset``, ``shuffle``, ``dropout``, ...; :data:`PURPOSES` lists them all),
-so two purposes never share a stream by accident. Training keys each step's generator by
+so two purposes never share a stream by accident (:mod:`tinybcnn.seeds`, re-exported here).
+Training keys each step's generator by
 ``(dropout key, iteration)`` (:func:`step_rng`), so a run resumed from a checkpoint draws
 exactly the masks an uninterrupted run draws, on every backend, without saving any
 generator state.
@@ -27,14 +28,24 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from .backend import _dtype_in, array_namespace, get_backend, namespace_name, xp_of
+from .seeds import (  # re-exported: tinybcnn.random is where users look for them
+    PURPOSES,
+    SHARED_PURPOSES,
+    Purpose,
+    fresh_seed,
+    restore_rng,
+    seed_sequence,
+    seed_word,
+    stream,
+)
 
-__all__ = ["PURPOSES", "SHARED_PURPOSES", "seed_sequence", "stream", "seed_word", "fresh_seed",
-           "restore_rng", "make_rng", "step_rng", "step_key", "CounterRNG",
+__all__ = ["Purpose", "PURPOSES", "SHARED_PURPOSES", "seed_sequence", "stream", "seed_word",
+           "fresh_seed", "restore_rng", "make_rng", "step_rng", "step_key", "CounterRNG",
            "check_drop_probability", "bernoulli_mask", "keep_threshold", "splitmix64",
            "SharedDraws", "PartDraws", "MCStream", "MCBlock", "mc_stream"]
 
@@ -59,102 +70,6 @@ def splitmix64(z: int) -> int:
 def _key_from_seed(seed: Any) -> int:
     """A 64-bit key from an int or a sequence of ints (NumPy's SeedSequence hashing)."""
     return int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
-
-
-# ---------------------------------------------------------------------------------------
-# Streams by purpose: every generator a run uses is derived from its seed here
-# ---------------------------------------------------------------------------------------
-
-class Purpose(NamedTuple):
-    """How one purpose's stream is derived from a seed: ``SeedSequence(entropy=[seed, *tail],
-    spawn_key=(*spawn, *index))``; ``index`` names what numbers its streams ("" if nothing)."""
-
-    why: str
-    tail: tuple[int, ...] = ()
-    spawn: tuple[int, ...] = ()
-    index: str = ""
-
-
-def _tag(name: str) -> int:
-    """A 4-letter name as one 32-bit spawn key (``"data"`` -> 0x64617461), far from 0, 1, 2."""
-    return int.from_bytes(name.encode("ascii"), "big")
-
-
-PURPOSES: dict[str, Purpose] = {
-    "init": Purpose("a model's initial weights (models, nn layers given an int seed)"),
-    "subset": Purpose("stratified subsets of a data set (data.stratified_indices)"),
-    "dropout": Purpose("the key of training's per-step mask generators (step_rng)", spawn=(0,)),
-    "shuffle": Purpose("the order in which training visits the examples", spawn=(1,)),
-    "eval": Purpose("the MC seed of training's evaluation rows", spawn=(2,)),
-    "pool": Purpose("active learning's pool subsets", tail=(1,)),
-    "score": Purpose("active learning's MC masks and random scores", tail=(2,)),
-    "member": Purpose("the run seed of ensemble member k", spawn=(_tag("memb"),), index="member k"),
-    "data": Purpose("synthetic data (the regression experiment's)", spawn=(_tag("data"),)),
-    "split": Purpose("regression's train/validation permutation", spawn=(_tag("splt"),)),
-    "jitter": Purpose("where a figure scatters its points", spawn=(_tag("jitr"),)),
-}
-"""Every purpose a stream is drawn for. The first seven keep the derivations the shipped results
-were drawn with (the training children are NumPy's ``spawn(3)``, active learning's ``[seed, 1]``
-and ``[seed, 2]``); later ones take a spawn key of their own name."""
-
-SHARED_PURPOSES: tuple[frozenset[str], ...] = (frozenset({"init", "subset"}),)
-"""Purposes that share one stream: subsets and initial weights are both drawn from
-``default_rng(seed)``, as the demo table and every shipped result were (separating them would
-change all of those numbers)."""
-
-
-def seed_sequence(seed: Any, purpose: str, *index: int) -> np.random.SeedSequence:
-    """The ``SeedSequence`` of ``purpose``'s stream for ``seed``: the one place streams are derived.
-
-    Parameters
-    ----------
-    seed : int, sequence of int or None
-        The run's (or experiment's) seed; None draws fresh entropy.
-    purpose : str
-        A key of :data:`PURPOSES`.
-    *index : int
-        One number for a purpose with an ``index`` (member ``k``), appended to its spawn key.
-    """
-    if purpose not in PURPOSES:
-        raise ValueError(f"unknown random purpose {purpose!r}: add it to tinybcnn.random.PURPOSES")
-    rule = PURPOSES[purpose]
-    if len(index) != bool(rule.index):
-        raise ValueError(f"purpose {purpose!r} takes {rule.index or 'no index'}, got {index}")
-    words = list(seed) if isinstance(seed, (list, tuple)) else [seed]
-    entropy = fresh_seed() if seed is None else [*(int(w) for w in words), *rule.tail]
-    return np.random.SeedSequence(entropy, spawn_key=(*rule.spawn, *(int(i) for i in index)))
-
-
-def stream(seed: Any, purpose: str, *index: int) -> np.random.Generator:
-    """A NumPy generator (PCG64) on ``purpose``'s stream for ``seed`` (:func:`seed_sequence`)."""
-    return np.random.default_rng(seed_sequence(seed, purpose, *index))
-
-
-def seed_word(seed: Any, purpose: str, *index: int, bits: int = 64) -> int:
-    """The first ``bits``-bit word (64 or 63) of ``purpose``'s stream: a seed for a generator
-    that is keyed further (a step's, an MC prediction's) or for a whole run (a member's)."""
-    word = int(seed_sequence(seed, purpose, *index).generate_state(1, np.uint64)[0])
-    return word >> (64 - bits)
-
-
-def fresh_seed() -> int:
-    """A seed from the operating system's entropy (128 bits), to be recorded and reused."""
-    return int(np.random.SeedSequence().entropy)
-
-
-# Bit generators a saved state may name (looked up in np.random: only these are instantiated)
-_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "Philox", "SFC64", "MT19937")
-
-
-def restore_rng(state: Any) -> np.random.Generator:
-    """A NumPy generator in exactly the saved ``state`` (``bit_generator.state``, as JSON);
-    ValueError if ``state`` names no known bit generator or does not fit it."""
-    name = state.get("bit_generator") if isinstance(state, dict) else None
-    if name not in _BIT_GENERATORS:
-        raise ValueError(f"cannot restore a random generator of type {name!r}")
-    bit_generator = getattr(np.random, name)()
-    bit_generator.state = state
-    return np.random.Generator(bit_generator)
 
 
 class CounterRNG:

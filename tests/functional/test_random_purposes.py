@@ -14,9 +14,10 @@ import pytest
 from tinybcnn.random import PURPOSES, SHARED_PURPOSES, seed_sequence, seed_word, stream
 
 PACKAGE = Path(__file__).resolve().parents[2] / "tinybcnn"
-# random.py makes the generators; gradcheck.py is an oracle that imports nothing of ours
-# (pyproject's "oracles" contract), so its fixed default generator is its own
-MAY_MAKE_GENERATORS = {"random.py", "gradcheck.py"}
+# seeds.py derives the streams and random.py makes the generators on them; gradcheck.py is an
+# oracle that imports nothing of ours (pyproject's "oracles" contract), so its fixed default
+# generator is its own
+MAY_MAKE_GENERATORS = {"seeds.py", "random.py", "gradcheck.py"}
 MAKES_A_GENERATOR = re.compile(
     r"(default_rng|SeedSequence|Generator|PCG64|PCG64DXSM|Philox|SFC64|MT19937|RandomState)\s*\("
     r"|getattr\(\s*np\.random|np\.random\.(seed|rand|randn|randint|random|normal|uniform"

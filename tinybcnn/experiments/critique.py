@@ -21,13 +21,13 @@ import numpy as np
 
 from ..data import as_float
 from ..ensembles import ensemble_predict
+from ..functional.checks import positive_int
 from ..predict import mc_predict
 from . import figures
 from .common import (
     QUICK_TRAINING,
     Context,
     TrainingSettings,
-    check_positive_int,
     progress_bar,
     subset,
     train,
@@ -61,9 +61,9 @@ class CritiqueSettings(TrainingSettings):
         if not self.sizes:
             raise ValueError("sizes must name at least one training-set size")
         for n in self.sizes:
-            check_positive_int("sizes", n)
+            positive_int(n, "sizes")
         for name in ("seeds", "samples", "members"):
-            check_positive_int(name, getattr(self, name))
+            positive_int(getattr(self, name), name)
         bad = [m for m in self.methods if m not in METHODS]
         if bad or not self.methods:
             raise ValueError(f"methods must be some of {', '.join(METHODS)}, got {self.methods}")

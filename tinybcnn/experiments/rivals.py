@@ -23,13 +23,14 @@ import numpy as np
 from ..calibration import fit_temperature_probs
 from ..data import as_float
 from ..ensembles import ensemble_predict
+from ..functional.checks import positive_int
 from ..predict import Prediction, mc_predict, standard_predict
+from ..random import stream
 from . import figures
 from .common import (
     QUICK_TRAINING,
     Context,
     TrainingSettings,
-    check_positive_int,
     progress_bar,
     run_record,
     scores,
@@ -70,7 +71,7 @@ class RivalsSettings(TrainingSettings):
         """Counts positive, the Concrete initial p in (0, 1)."""
         for name in ("train_size", "val_size", "seeds", "members", "samples",
                      "ensemble_samples"):
-            check_positive_int(name, getattr(self, name))
+            positive_int(getattr(self, name), name)
         if not 0 < self.concrete_p < 1:
             raise ValueError(f"concrete_p must lie in (0, 1), got {self.concrete_p!r}")
 
@@ -130,7 +131,7 @@ def _train_seconds(records: dict[str, Any]) -> dict[str, float]:
 def _one_seed(ctx: Context, seed: int) -> dict[str, Any]:
     """Split, train, predict and score every method for one seed."""
     s, data = ctx.settings, ctx.data
-    order = np.random.default_rng(seed).permutation(len(data.y_train))
+    order = stream(seed, "split").permutation(len(data.y_train))
     if s.train_size + s.val_size > len(order):
         raise ValueError(f"train_size {s.train_size} + val_size {s.val_size} is more than the "
                          f"{len(order):,} training images of the pool")
