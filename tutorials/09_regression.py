@@ -113,12 +113,13 @@ print({k: round(v, 3) for k, v in widths.items()})
 
 standard = np.asarray(model.forward(data.x_test))[:, 0]        # dropout off: one pass
 assert np.array_equal(standard, np.asarray(model.forward(data.x_test))[:, 0])
-figures.regression_band(data.x_train[:, 0], data.y_train[:, 0], data.x_test[:, 0],
-                         mc.mean[:, 0], epistemic, 1 / tau, standard, data.gap,
-                         true_x=data.x_test[:, 0],
-                         true_y=reg.true_function(data.x_test[:, 0]),
-                         path=OUT / "09_band.png")
+band = figures.regression_band(data.x_train[:, 0], data.y_train[:, 0], data.x_test[:, 0],
+                                mc.mean[:, 0], epistemic, 1 / tau, standard, data.gap,
+                                true_x=data.x_test[:, 0],
+                                true_y=reg.true_function(data.x_test[:, 0]),
+                                path=OUT / "09_band.png")
 print("figure:", OUT / "09_band.png")
+band  # noqa: B018 - a notebook shows the figure here; a script has saved it
 
 # %% [markdown]
 # Standard dropout runs the network once with the weights scaled (here: inverted masks, so
