@@ -14,6 +14,10 @@
 # %% [markdown]
 # # 01 · Convolution as a matrix product (im2col)
 #
+# *Full mode (no options): a few seconds on 2 cores, estimated from quick-mode step costs (not yet
+# measured: `scripts/time_tutorials.py` measures it). Quick mode (`TINYBCNN_QUICK=1`): under a
+# minute.*
+#
 # Gal & Ghahramani write a convolution as a matrix product `x* · W`: every row of `x*` is
 # one input patch, every column of `W` one kernel. Once a convolution looks like that, a
 # conv layer is a weight layer like any other, and everything the paper says about

@@ -14,6 +14,10 @@
 # %% [markdown]
 # # 02 · The backward pass of a convolution: dW, dx*, col2im
 #
+# *Full mode (no options): a few seconds on 2 cores, estimated from quick-mode step costs (not yet
+# measured: `scripts/time_tutorials.py` measures it). Quick mode (`TINYBCNN_QUICK=1`): under a
+# minute.*
+#
 # Tutorial 01 wrote the convolution as `Y = x* · W_matᵀ + b` (patch layout). A matrix
 # product has textbook gradients, so given `dY = ∂L/∂Y`:
 #

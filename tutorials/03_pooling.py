@@ -14,6 +14,10 @@
 # %% [markdown]
 # # 03 · Pooling and its gradient (ties included)
 #
+# *Full mode (no options): a few seconds on 2 cores, estimated from quick-mode step costs (not yet
+# measured: `scripts/time_tutorials.py` measures it). Quick mode (`TINYBCNN_QUICK=1`): under a
+# minute.*
+#
 # Max pooling keeps the largest value of each `size × size` window, so its gradient sends
 # each window's `dy` to the one input that won — and nowhere else. Average pooling spreads
 # `dy / size²` evenly over the window. Both are easy; the two places people get them

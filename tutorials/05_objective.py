@@ -14,6 +14,10 @@
 # %% [markdown]
 # # 05 · From the deep GP to the objective: KL term, weight decay, `1/keep`
 #
+# *Full mode (no options): a few seconds on 2 cores, estimated from quick-mode step costs (not yet
+# measured: `scripts/time_tutorials.py` measures it). Quick mode (`TINYBCNN_QUICK=1`): under a
+# minute.*
+#
 # Gal & Ghahramani show that training a network with dropout after every weight layer and
 # L2 weight decay minimises the KL divergence between a Bernoulli variational
 # distribution and the posterior of a deep Gaussian process. In a nutshell

@@ -14,6 +14,10 @@
 # %% [markdown]
 # # 06 · Training a Bayesian LeNet on small data
 #
+# *Full mode (no options): about 1½ min on 2 cores, estimated from quick-mode step costs (not yet
+# measured: `scripts/time_tutorials.py` measures it). Quick mode (`TINYBCNN_QUICK=1`): under a
+# minute.*
+#
 # The Bayesian CNN is an ordinary network trained in an ordinary way: **dropout after
 # every conv and inner-product layer** (`lenet("all")`), L2 weight decay, SGD. What makes
 # it Bayesian is the reading (tutorial 05: this minimises a KL divergence to a deep-GP

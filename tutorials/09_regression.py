@@ -14,6 +14,10 @@
 # %% [markdown]
 # # 09 · Regression with uncertainty: what the model doesn't know
 #
+# *Full mode (no options): about 1½ min on 2 cores, estimated from quick-mode step costs (not yet
+# measured: `scripts/time_tutorials.py` measures it). Quick mode (`TINYBCNN_QUICK=1`): under a
+# minute.*
+#
 # Classification hides the uncertainty inside a softmax. Regression shows it as a band.
 # Here a dropout MLP learns a smooth 1-D function from noisy samples with a *gap*: an
 # interval with no data. MC dropout gives a predictive mean and a variance with two parts,
@@ -113,12 +117,13 @@ print({k: round(v, 3) for k, v in widths.items()})
 
 standard = np.asarray(model.forward(data.x_test))[:, 0]        # dropout off: one pass
 assert np.array_equal(standard, np.asarray(model.forward(data.x_test))[:, 0])
-figures.regression_band(data.x_train[:, 0], data.y_train[:, 0], data.x_test[:, 0],
-                         mc.mean[:, 0], epistemic, 1 / tau, standard, data.gap,
-                         true_x=data.x_test[:, 0],
-                         true_y=reg.true_function(data.x_test[:, 0]),
-                         path=OUT / "09_band.png")
+band = figures.regression_band(data.x_train[:, 0], data.y_train[:, 0], data.x_test[:, 0],
+                                mc.mean[:, 0], epistemic, 1 / tau, standard, data.gap,
+                                true_x=data.x_test[:, 0],
+                                true_y=reg.true_function(data.x_test[:, 0]),
+                                path=OUT / "09_band.png")
 print("figure:", OUT / "09_band.png")
+band  # noqa: B018 - a notebook shows the figure here; a script has saved it
 
 # %% [markdown]
 # Standard dropout runs the network once with the weights scaled (here: inverted masks, so
