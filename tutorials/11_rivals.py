@@ -14,6 +14,10 @@
 # %% [markdown]
 # # 11 · MC dropout and its rivals: deep ensembles, Concrete dropout, temperature scaling
 #
+# *Full mode (no options): about 2 min on 2 cores, estimated from quick-mode step costs (seven
+# networks of 1,000 steps at batch 64; not yet measured: `scripts/time_tutorials.py` measures
+# it). Quick mode (`TINYBCNN_QUICK=1`): under a minute.*
+#
 # MC dropout is one way to get uncertainty out of a network. Practitioners also use a
 # **deep ensemble** (Lakshminarayanan et al. 2017: $K$ networks from $K$ seeds, averaged),
 # **Concrete dropout** (Gal, Hron & Kendall 2017: the drop probability $p$ learnt per layer)

@@ -5,7 +5,7 @@ small models and runs tutorials 01 and 05 for their outputs: a build costs about
 two cores), and every test that reads the site — the page checks in test_docs.py, the browser
 sweep, the interactive figure — reads this one. The build is strict: a warning (a broken
 link, a missing page) fails it, and with it every test that needs the site, each saying why.
-The other tutorials are run as scripts by tests/course/test_tutorials.py.
+Every tutorial is run as a notebook by tests/course/test_tutorials.py.
 """
 
 from __future__ import annotations
