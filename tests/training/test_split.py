@@ -216,7 +216,8 @@ def test_an_error_in_either_half_stops_the_step_with_nothing_left_running(monkey
 
     monkeypatch.setattr(type(objective), "data_pass", slow_second_half)
     with pytest.raises(KeyboardInterrupt):
-        split_loss_and_grads(objective, model, x, y, np.random.default_rng(0))
+        split_loss_and_grads(objective, model, x, y, np.random.default_rng(0),
+                             side_by_side=True)
     assert finished.is_set()                   # the other half was waited for
 
 
@@ -236,19 +237,23 @@ def test_the_second_half_runs_under_the_callers_floating_point_error_state(side_
     assert not np.isfinite(loss)
 
 
-def test_trainer_splits_when_its_steps_may_use_two_threads(monkeypatch):
-    calls = []
-    real = split.split_loss_and_grads
+def test_trainer_splits_every_batch_and_threads_decide_only_side_by_side(monkeypatch):
+    """The partition follows the batch size alone; the thread count only whether the second
+    half runs in the worker thread."""
+    calls, workers = [], []
+    real, real_executor = split.split_loss_and_grads, split._executor
     monkeypatch.setattr(tb.train, "split_loss_and_grads",
                         lambda *a, **k: calls.append(a[2].shape[0]) or real(*a, **k))
+    monkeypatch.setattr(split, "_executor", lambda: workers.append(1) or real_executor())
     model, objective = lenet_float64()
     trainer = tb.train.Trainer(model, objective, tb.optim.SGD(model), seed=0)
     x, y = batch(6)
-    for threads, rows, expect in ((1, 6, []), (2, 6, [6]), (2, 1, []), (4, 6, []), (3, 6, [])):
-        calls.clear()
+    for threads, rows, side_by_side in ((1, 6, False), (2, 6, True), (2, 1, False),
+                                        (4, 6, True), (3, 6, True)):
+        calls.clear(), workers.clear()
         monkeypatch.setattr(split, "step_threads", lambda t=threads: t)
         trainer.step(x[:rows], y[:rows])
-        assert calls == expect, (threads, rows)
+        assert calls == [rows] and bool(workers) == side_by_side, (threads, rows)
 
 
 def test_trainer_in_two_halves_stops_on_a_nan_loss_before_the_update(monkeypatch):
@@ -292,7 +297,8 @@ def test_blas_thread_helpers_read_and_limit_the_count():
 
 def test_a_blas_library_loaded_after_the_limit_does_not_count(monkeypatch):
     """SciPy's own OpenBLAS, imported after ``--threads 1`` limited NumPy's, still runs 2
-    threads: the step must follow the limit that was set (1 thread: whole batches)."""
+    threads: the step must follow the limit that was set (1 thread: its halves one after
+    the other), and its partition none of them."""
     from tinybcnn import threads
 
     class Lib:
@@ -307,8 +313,10 @@ def test_a_blas_library_loaded_after_the_limit_does_not_count(monkeypatch):
 
     monkeypatch.setattr(threads, "_blas_controller", lambda: Controller())
     assert threads.blas_threads_now() == 1 and threads.current_blas_threads() == 1
-    assert split.split_parts(np.zeros((64, 3)), *lenet_float64()) == 1
+    assert threads.step_threads() == 1
+    assert split.split_parts(np.zeros((64, 3)), *lenet_float64()) == 2
     Controller.lib_controllers = [Lib(2), Lib(2)]
+    assert threads.step_threads() == 2
     assert split.split_parts(np.zeros((64, 3)), *lenet_float64()) == 2
 
 
@@ -326,14 +334,17 @@ def test_an_objective_of_ones_own_runs_whole_batches(monkeypatch):
     x, y = batch(6)
     trainer.step(x, y)
     assert calls == [6] and trainer.iteration == 1
+    assert split.split_parts(x, model, my_objective) == 0
     assert split.split_parts(x, model, objective) == 2
 
 
 def test_device_arrays_run_whole_batches(monkeypatch):
     """The halves are a NumPy (CPU) matter: array_api_strict, CI's stand-in for CuPy, never
-    splits, even on two threads."""
+    splits, on any thread count; NumPy batches always do, from two rows."""
     xps = pytest.importorskip("array_api_strict")
-    monkeypatch.setattr(split, "step_threads", lambda: 2)
     model, objective = lenet_float64()
-    assert split.split_parts(xps.asarray(np.zeros((8, 3))), model, objective) == 1
-    assert split.split_parts(np.zeros((8, 3)), model, objective) == 2
+    for threads in (1, 2):
+        monkeypatch.setattr(split, "step_threads", lambda t=threads: t)
+        assert split.split_parts(xps.asarray(np.zeros((8, 3))), model, objective) == 0
+        assert split.split_parts(np.zeros((8, 3)), model, objective) == 2
+        assert split.split_parts(np.zeros((1, 3)), model, objective) == 1
