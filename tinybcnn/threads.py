@@ -17,7 +17,8 @@ does it), never at import. ``tinybcnn info`` shows the choice and its reason.
 
 A NumPy training step has a count of its own, :func:`step_threads`. Whatever the count, the
 step computes the same thing: the two halves of its batch, each on one BLAS thread
-(:mod:`tinybcnn.training.split`; the partition depends on the batch size only). The count
+(:mod:`tinybcnn.training.split`; the partition depends on the shapes only, and a step too
+small to gain from halves runs whole, :func:`parts_for`). The count
 decides only *when* they run: side by side on 2 threads or more, one after the other on 1.
 On 2 threads the halves never wait for each other inside a product, so nothing spins, and
 beside a competing process they keep the step at about its fair share (1.4–2.0× its time
@@ -58,7 +59,7 @@ from typing import Any
 __all__ = ["ENV_VAR", "ThreadChoice", "available_cpus", "choose_threads", "apply_threads",
            "blas_threads", "describe", "small_work_threads", "user_chose_threads",
            "current_blas_threads", "same_threads_as", "blas_threads_now", "limit_blas",
-           "parts_for", "step_threads"]
+           "parts_for", "step_threads", "MIN_SPLIT_WORK"]
 
 ENV_VAR = "TINYBCNN_THREADS"
 
@@ -306,17 +307,26 @@ def blas_threads_now() -> int:
     return min((lib.get_num_threads() for lib in _blas_controller().lib_controllers), default=0)
 
 
-def parts_for(rows: int) -> int:
-    """How many parts a NumPy training step of ``rows`` rows runs in: 2 from two rows, else 1.
+#: The smallest step that is cut in two halves: rows × parameters, a lower bound on the
+#: multiply-adds of its forward pass. Below it the halves cost more than they save: the
+#: regression experiment's 3×128 MLP at batch 32 (1.1 M) took 1.5–1.8× the whole batch's
+#: time as two halves on one thread, and no less side by side on two (loaded 2-core AMD
+#: EPYC). LeNet-all from batch 10 (431 k parameters) is above it.
+MIN_SPLIT_WORK = 4 * 2**20
 
-    Fixed by the batch size alone, never by the threads or the load: the parts decide how the
+
+def parts_for(rows: int, params: int = MIN_SPLIT_WORK) -> int:
+    """How many parts a NumPy training step of ``rows`` rows of a model with ``params``
+    parameters runs in: 2 from two rows and :data:`MIN_SPLIT_WORK`, else 1.
+
+    Fixed by the shapes alone, never by the threads or the load: the parts decide how the
     step sums its float32 gradients, so the same seed gives the same bits on any count
     (:func:`step_threads` decides only whether they run side by side). Two, because the
     machine this was measured on has two cores; on more threads the two parts still run side
     by side on one BLAS thread each (more BLAS threads per part would change the bits of the
     products, see the module's notes), and the other cores stay free for other work.
     """
-    return 2 if rows >= 2 else 1
+    return 2 if rows >= 2 and rows * params >= MIN_SPLIT_WORK else 1
 
 
 def limit_blas(threads: int) -> Any:

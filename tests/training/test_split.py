@@ -19,6 +19,13 @@ from tinybcnn.training import split
 from tinybcnn.training.split import split_loss_and_grads, split_rows
 
 
+@pytest.fixture(autouse=True)
+def _small_steps_split_too(monkeypatch):
+    """These tests are about the halves: the small models here are below the size a step is
+    cut at (tinybcnn.threads.MIN_SPLIT_WORK), so every step of two rows or more is cut."""
+    monkeypatch.setattr(tb.threads, "MIN_SPLIT_WORK", 0)
+
+
 def lenet_float64(variant: str = "all", seed: int = 0):
     model = tb.models.lenet(variant, p=0.5, in_shape=(1, 16, 16), n_classes=4, seed=seed,
                             ).astype(np.float64)

@@ -47,12 +47,13 @@ def on_threads(monkeypatch, blas: int, steps: int):
             monkeypatch.setattr(threads, "_step_threads", None)
 
 
-def train_steps(steps: int = 4, batch: int = 16):
-    """A small float32 lenet-all, ``steps`` SGD steps with momentum and decay."""
+def train_steps(steps: int = 4, batch: int = 16, model_fn=None, in_shape=(1, 28, 28)):
+    """Float32 lenet-all (28×28, big enough at batch 16 to be cut in halves), ``steps`` SGD
+    steps with momentum and decay, on batches of ``batch``, ``batch - 1``, ``batch - 2`` rows."""
     rng = np.random.default_rng(7)
-    x = rng.random((batch, 1, 16, 16), dtype=np.float32)
-    y = rng.integers(0, 4, batch)
-    model = tb.models.lenet("all", in_shape=(1, 16, 16), n_classes=4, seed=0)
+    model = (model_fn or (lambda: tb.models.lenet("all", seed=0)))()
+    x = rng.random((batch, *in_shape), dtype=np.float32)
+    y = rng.integers(0, 10, batch)
     objective = tb.objective.Objective.for_model(model, n_train=500, weight_decay=5e-4)
     trainer = tb.train.Trainer(model, objective, tb.optim.SGD(model, momentum=0.9), seed=3)
     losses = [trainer.step(x[: batch - k % 3], y[: batch - k % 3]) for k in range(steps)]
@@ -74,6 +75,28 @@ def test_one_thread_and_more_train_to_the_same_bits(monkeypatch, blas, steps):
     assert other_losses == losses
     for name, value in params.items():
         assert np.array_equal(other[name], value), name
+
+
+def test_a_step_too_small_to_halve_runs_whole_on_one_blas_thread_on_any_count(monkeypatch):
+    """A small MLP (below tinybcnn.threads.MIN_SPLIT_WORK) is one part: never side by side,
+    and the same bits with 1 and 2 BLAS threads in force."""
+    def mlp():
+        return tb.models.mlp((6, 64, 10), p=0.2, seed=0)
+
+    assert split.split_parts(np.zeros((16, 6), np.float32), mlp(),
+                             tb.objective.Objective.for_model(mlp(), n_train=500,
+                                                             weight_decay=5e-4)) == 1
+    workers = []
+    real = split._executor
+    monkeypatch.setattr(split, "_executor", lambda: workers.append(1) or real())
+    runs = []
+    for blas, steps in ((1, 1), (2, 2)):
+        with on_threads(monkeypatch, blas, steps):
+            runs.append(train_steps(batch=16, model_fn=mlp, in_shape=(6,)))
+    assert not workers
+    assert runs[1][0] == runs[0][0]
+    for name, value in runs[0][1].items():
+        assert np.array_equal(runs[1][1][name], value), name
 
 
 def _train(out, iterations, resume=False):
@@ -110,8 +133,9 @@ def test_a_single_row_batch_is_one_part_on_one_blas_thread(monkeypatch):
     loss = objective(model, x, y, rng=np.random.default_rng(4))
     grads = {k: v.copy() for k, v in model.grads.items()}
     seen = []
-    real = objective.data_pass
-    monkeypatch.setattr(objective, "data_pass", lambda *a, **k: seen.append(
+    layer = model.layers["conv1"]
+    real = layer.forward
+    monkeypatch.setattr(layer, "forward", lambda *a, **k: seen.append(
         threads.blas_threads_now()) or real(*a, **k))
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         got = split.split_loss_and_grads(objective, model, x, y, np.random.default_rng(4))

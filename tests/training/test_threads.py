@@ -250,7 +250,7 @@ def test_on_a_busy_two_core_machine_blas_gets_one_thread_and_steps_keep_their_ha
     assert _counts() == {1} and threads.step_threads() == 2
     model = tb.models.lenet("all", seed=0)
     objective = tb.objective.Objective.for_model(model, n_train=100, weight_decay=5e-4)
-    x = np.zeros((4, 1, 28, 28), np.float32)
+    x = np.zeros((16, 1, 28, 28), np.float32)
     assert split_parts(x, model, objective) == 2
     assert threads.describe().startswith(
         "evaluation and prediction on 1 BLAS thread (2 CPUs, load 1.10: about 1 core busy "

@@ -1,11 +1,12 @@
 """A NumPy training step in two fixed halves, side by side on two cores.
 
 A NumPy step always computes the same thing, whatever the thread count or the load: the two
-halves of its batch (:func:`tinybcnn.threads.parts_for`, which depends on the batch size
-only), each half's forward and backward pass with one BLAS thread, the two gradients added in
-a fixed order. The thread count (:func:`tinybcnn.threads.step_threads`) decides only when the
-halves run: side by side in two threads on 2 threads or more, one after the other on 1. So
-the same seed trains to the same bits on 1 and on 2 threads, on a busy and an idle machine.
+halves of its batch (:func:`tinybcnn.threads.parts_for`, which depends on the batch size and
+the model's size only), each half's forward and backward pass with one BLAS thread, the two
+gradients added in a fixed order. The thread count (:func:`tinybcnn.threads.step_threads`)
+decides only when the halves run: side by side in two threads on 2 threads or more, one
+after the other on 1. So the same seed trains to the same bits on 1 and on 2 threads, on a
+busy and an idle machine.
 
 Why halves, on a 2-core CPU: BLAS threads speed up the matrix products of a step and nothing
 else: the rest of a LeNet step (im2col copies, masks, pooling, bias, col2im adds, about half
@@ -28,7 +29,9 @@ The first half runs on the model itself, the second on a replica
 (:meth:`tinybcnn.nn.Sequential.replica`: the same parameter arrays, its own caches and
 gradients), made anew each step from the model and handed the previous replica's caches, so
 that the memory allocator sees the same pattern of frees as for the model's own layers. A
-batch of one row is one part, on the model.
+batch of one row, or a step too small to gain from halves (below
+:data:`tinybcnn.threads.MIN_SPLIT_WORK`: the regression MLP), is one part: the plain
+whole-batch pass, still on one BLAS thread.
 
 What the halves keep of the whole-batch step:
 
@@ -72,13 +75,20 @@ _twins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def split_parts(x: Any, model: Any, objective: Any) -> int:
     """How many parts a training step of ``model`` on ``x`` runs in: :func:`parts_for` of
-    its rows (2, or 1 for a single row), whatever the threads; 0 where it is not split at
-    all (arrays other than NumPy's, and a model or objective of the user's own that cannot
-    be, with no ``replica`` or ``data_pass``): the whole batch then runs in one plain pass."""
+    its rows and the model's size (2, or 1 for a single row or a small step), whatever the
+    threads; 0 where it is not split at all (arrays other than NumPy's, and a model or
+    objective of the user's own that cannot be, with no ``replica`` or ``data_pass``): the
+    whole batch then runs in one plain pass."""
     if not (isinstance(x, np.ndarray) and hasattr(model, "replica")
             and hasattr(objective, "data_pass")):
         return 0
-    return parts_for(x.shape[0])
+    return parts_for(x.shape[0], _param_count(model))
+
+
+def _param_count(model: Any) -> int:
+    """The model's parameters, counted (:func:`~tinybcnn.threads.parts_for` weighs a step's
+    work by them)."""
+    return sum(int(p.size) for p in model.params.values())
 
 
 def split_rows(batch: int, parts: int = 2) -> list[tuple[int, int]]:
@@ -108,7 +118,8 @@ def split_loss_and_grads(objective: Any, model: Any, x: np.ndarray, target: np.n
         arrays and settings, its own caches and gradients, made anew each step so that it
         follows any change to the model) runs the second.
     x : ndarray, shape (B, ...), B >= 1
-        Two halves from two rows (:func:`~tinybcnn.threads.parts_for`), else one part.
+        Two halves from two rows and enough work (:func:`~tinybcnn.threads.parts_for`), else
+        one part.
     target : ndarray, shape (B,) or (B, D)
     rng : numpy.random.Generator
         The step's dropout generator; the masks are those one pass over ``x`` would draw.
@@ -124,14 +135,15 @@ def split_loss_and_grads(objective: Any, model: Any, x: np.ndarray, target: np.n
         target, rng=rng)`` returns it up to rounding.
     """
     n = x.shape[0]
-    rows = split_rows(n, parts_for(n))
+    if parts_for(n, _param_count(model)) == 1:   # one part: the plain pass, on one BLAS thread
+        with limit_blas(1):
+            return float(objective(model, x, target, rng=rng))
     if side_by_side is None:
         side_by_side = step_threads() >= 2
+    rows = split_rows(n, 2)
     draws = SharedDraws(rng, n)
-    halves = [model]
-    if len(rows) > 1:
-        halves.append(model.replica(_twins.get(model)))
-        _twins[model] = halves[1]
+    halves = [model, model.replica(_twins.get(model))]
+    _twins[model] = halves[1]
 
     # NumPy's floating-point error handling (np.errstate) belongs to each thread: the second
     # half runs under this thread's, so that e.g. a training loop that silences overflow
@@ -149,9 +161,7 @@ def split_loss_and_grads(objective: Any, model: Any, x: np.ndarray, target: np.n
     # the module's notes), and on two threads a BLAS call would wake OpenBLAS's idle worker,
     # which then spins for a while and takes a core from the halves.
     with limit_blas(1):
-        if len(halves) == 1:
-            data = float(run(0))
-        elif side_by_side:
+        if side_by_side:
             second: Future = _executor().submit(run, 1)
             try:
                 first = run(0)
@@ -161,7 +171,7 @@ def split_loss_and_grads(objective: Any, model: Any, x: np.ndarray, target: np.n
         else:
             data = float(run(0)) + float(run(1))
         grads = model.grads
-        for name, g in (halves[1].grads.items() if len(halves) > 1 else ()):
+        for name, g in halves[1].grads.items():
             grads[name] += g
         objective.add_penalty_grad(model.params, grads)
         return data + objective.penalty(model.params)
