@@ -119,24 +119,28 @@ def test_no_rows_are_drawn_when_nothing_is_dropped():
 # ------------------------------------------------------------------------------ the step
 
 
+@pytest.mark.parametrize("side_by_side", [True, False], ids=["side-by-side", "in-turn"])
 @pytest.mark.parametrize("variant", ["all", "ip", "none"])
 @pytest.mark.parametrize("n", [2, 7, 40])
-def test_two_halves_give_the_whole_batch_step(variant, n):
+def test_two_halves_give_the_whole_batch_step(variant, n, side_by_side):
     x, y = batch(n)
     model, objective = lenet_float64(variant)
     loss, grads, masks = whole_batch(model, objective, x, y, step_rng(3, 11, x))
-    split_loss = split_loss_and_grads(objective, model, x, y, step_rng(3, 11, x))
+    split_loss = split_loss_and_grads(objective, model, x, y, step_rng(3, 11, x),
+                                      side_by_side=side_by_side)
     assert split_loss == pytest.approx(loss, rel=1e-13)
     assert model.grads.keys() == grads.keys()
     for name, g in grads.items():
         np.testing.assert_allclose(model.grads[name], g, rtol=1e-11, atol=1e-14, err_msg=name)
-    # each half used its rows of the whole batch's masks, bit for bit
+    # each half used its rows of the whole batch's masks, bit for bit (in turn, the model
+    # ran both halves: it holds the second's)
     first = (n + 1) // 2
-    twin = split._twins[model]
     for name, layer in model.dropout_layers().items():
         if layer.p > 0:
-            assert np.array_equal(layer.mask, masks[name][:first]), name
-            assert np.array_equal(twin.layers[name].mask, masks[name][first:]), name
+            if side_by_side:
+                assert np.array_equal(layer.mask, masks[name][:first]), name
+            second = split._twins[model] if side_by_side else model
+            assert np.array_equal(second.layers[name].mask, masks[name][first:]), name
 
 
 def test_regression_mlp_in_two_halves():
@@ -172,12 +176,12 @@ def test_the_second_half_follows_changes_to_the_model():
     """The replica is made anew each step: new weights and a new drop probability count."""
     x, y = batch(10, seed=2)
     model, objective = lenet_float64()
-    split_loss_and_grads(objective, model, x, y, np.random.default_rng(0))
+    split_loss_and_grads(objective, model, x, y, np.random.default_rng(0), side_by_side=True)
     new = {k: np.random.default_rng(9).normal(0, 0.1, v.shape) for k, v in model.params.items()}
     model.load_params(new)
     model.layers["drop1"].p = 0.25
     _, grads, _ = whole_batch(model, objective, x, y, np.random.default_rng(1))
-    split_loss_and_grads(objective, model, x, y, np.random.default_rng(1))
+    split_loss_and_grads(objective, model, x, y, np.random.default_rng(1), side_by_side=True)
     for name, g in grads.items():
         np.testing.assert_allclose(model.grads[name], g, rtol=1e-11, atol=1e-14, err_msg=name)
     assert split._twins[model].layers["drop1"].p == 0.25

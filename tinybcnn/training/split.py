@@ -25,10 +25,12 @@ still run side by side on one BLAS thread each: the step leaves the other cores 
 faster step there would need a partition into more parts, fixed by the batch size, not
 measured here).
 
-The first half runs on the model itself, the second on a replica
+Side by side, the first half runs on the model itself, the second on a replica
 (:meth:`tinybcnn.nn.Sequential.replica`: the same parameter arrays, its own caches and
 gradients), made anew each step from the model and handed the previous replica's caches, so
-that the memory allocator sees the same pattern of frees as for the model's own layers. A
+that the memory allocator sees the same pattern of frees as for the model's own layers. One
+after the other, both run on the model (its buffers stay warm in the caches), the first
+half's gradient copied aside before the second overwrites it. A
 batch of one row, or a step too small to gain from halves (below
 :data:`tinybcnn.threads.MIN_SPLIT_WORK`: the regression MLP), is one part: the plain
 whole-batch pass, still on one BLAS thread.
@@ -114,9 +116,10 @@ def split_loss_and_grads(objective: Any, model: Any, x: np.ndarray, target: np.n
     ----------
     objective : tinybcnn.objective.Objective
     model : tinybcnn.nn.Sequential
-        Runs the first half; a :meth:`~tinybcnn.nn.Sequential.replica` (the same parameter
-        arrays and settings, its own caches and gradients, made anew each step so that it
-        follows any change to the model) runs the second.
+        Runs the first half; side by side, a :meth:`~tinybcnn.nn.Sequential.replica` (the
+        same parameter arrays and settings, its own caches and gradients, made anew each step
+        so that it follows any change to the model) runs the second; one after the other,
+        the model runs both.
     x : ndarray, shape (B, ...), B >= 1
         Two halves from two rows and enough work (:func:`~tinybcnn.threads.parts_for`), else
         one part.
@@ -142,8 +145,9 @@ def split_loss_and_grads(objective: Any, model: Any, x: np.ndarray, target: np.n
         side_by_side = step_threads() >= 2
     rows = split_rows(n, 2)
     draws = SharedDraws(rng, n)
-    halves = [model, model.replica(_twins.get(model))]
-    _twins[model] = halves[1]
+    halves = [model, model]        # one after the other: both on the model, its caches warm
+    if side_by_side:
+        halves[1] = _twins[model] = model.replica(_twins.get(model))
 
     # NumPy's floating-point error handling (np.errstate) belongs to each thread: the second
     # half runs under this thread's, so that e.g. a training loop that silences overflow
@@ -168,10 +172,15 @@ def split_loss_and_grads(objective: Any, model: Any, x: np.ndarray, target: np.n
             finally:   # never leave the other half running (e.g. on Ctrl-C)
                 wait([second])
             data = float(first) + float(second.result())
+            other = halves[1].grads                    # the second half's gradient
         else:
-            data = float(run(0)) + float(run(1))
+            first = float(run(0))
+            # the first half's gradient, kept: the second half overwrites the model's; the
+            # sum below is then g2 + g1, the same bits as g1 + g2 (IEEE addition commutes)
+            other = {name: g.copy() for name, g in model.grads.items()}
+            data = first + float(run(1))
         grads = model.grads
-        for name, g in halves[1].grads.items():
+        for name, g in other.items():
             grads[name] += g
         objective.add_penalty_grad(model.params, grads)
         return data + objective.penalty(model.params)
