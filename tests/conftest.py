@@ -125,9 +125,9 @@ def _threads_as_they_were(monkeypatch):
     """Every test starts and ends with the BLAS thread count the session started with.
 
     The CLI's ``apply_threads`` sets the count for the whole process (in a test, or in a
-    module-scoped fixture that trains a run), and the count decides how a training step runs
-    (two halves of the batch side by side on two threads,
-    ``tinybcnn/training/split.py``): without this, a test would run one way or the other
+    module-scoped fixture that trains a run), and the count decides how prediction's products
+    round and whether a training step runs its two halves side by side
+    (``tinybcnn/training/split.py``): without this, a test would run one way or the other
     depending on the tests before it."""
     if not _HAVE_THREADPOOLCTL:
         yield

@@ -15,22 +15,32 @@ on a 2-core machine with a second NumPy training running, one LeNet step took 1,
 It is applied with threadpoolctl when a training or prediction run starts (the command line
 does it), never at import. ``tinybcnn info`` shows the choice and its reason.
 
-A NumPy training step has a count of its own, :func:`step_threads`. On 2 threads it runs
-the two halves of its batch side by side, one BLAS thread each
-(:mod:`tinybcnn.training.split`): the halves never wait for each other inside a product, so
-nothing spins, and beside a competing process they keep the step at about its fair share
-(1.4–2.0× its time alone, against 2.8–3.2× for the whole batch on one thread; 2-core AMD
-EPYC, ``benchmarks/README.md``). So the automatic choice gives training steps the CPUs this
-process may run on, whatever the load, and lowers only the BLAS count, which the products of
+A NumPy training step has a count of its own, :func:`step_threads`. Whatever the count, the
+step computes the same thing: the two halves of its batch, each on one BLAS thread
+(:mod:`tinybcnn.training.split`; the partition depends on the shapes only, and a step too
+small to gain from halves runs whole, :func:`parts_for`). The count
+decides only *when* they run: side by side on 2 threads or more, one after the other on 1.
+On 2 threads the halves never wait for each other inside a product, so nothing spins, and
+beside a competing process they keep the step at about its fair share (1.4–2.0× its time
+alone, against 2.8–3.2× for the whole batch on one thread; 2-core AMD EPYC,
+``benchmarks/README.md``). So the automatic choice gives training steps the CPUs this process
+may run on, whatever the load, and lowers only the BLAS count, which the products of
 prediction and evaluation run on. A count the user gives is both.
 
 Work on small matrices (the regression MLP, LeNet on a few dozen images) runs inside
 :func:`small_work_threads`: one thread, unless the user chose a count (1 or 2 above).
 
-The step's count decides how it sums its float32 gradients (and the BLAS count how a whole
-batch's products round): the same seed trains to slightly different bits on 1 and on 2
-threads. A run records both counts it starts with, and a resumed run trains on them again
-(:func:`same_threads_as`).
+The BLAS count changes the bits of a product. With NumPy's OpenBLAS 0.3.31 (Haswell kernels,
+2-core AMD EPYC), ``benchmarks/blas_bits.py`` found that at batch 32 and 64 the forward and
+weight-gradient products of conv2 and ip1 on 1 thread match those on no other count (2, 3,
+4, 8), and those on 2 threads match neither 4's nor 8's; conv1's weight gradient agrees on 2
+and 3 threads only; only the small products (conv1's forward, ip2's) are the same on every
+count. So a training step never runs on the BLAS count in force, nor on one derived from
+it: each of its halves runs on one BLAS thread, and the same seed trains to the same bits
+on 1, 2 or more threads, on a busy or an idle machine. Prediction and evaluation still run
+on the BLAS count, so their last digits follow it. A run records both counts it
+starts with, and a resumed run uses them again (:func:`same_threads_as`): the BLAS count for
+its evaluations, the step's count for its speed.
 """
 
 from __future__ import annotations
@@ -49,7 +59,7 @@ from typing import Any
 __all__ = ["ENV_VAR", "ThreadChoice", "available_cpus", "choose_threads", "apply_threads",
            "blas_threads", "describe", "small_work_threads", "user_chose_threads",
            "current_blas_threads", "same_threads_as", "blas_threads_now", "limit_blas",
-           "parts_for", "step_threads"]
+           "parts_for", "step_threads", "MIN_SPLIT_WORK"]
 
 ENV_VAR = "TINYBCNN_THREADS"
 
@@ -231,8 +241,8 @@ def apply_threads(requested: int | None = None) -> ThreadChoice:
 
 
 def step_threads() -> int:
-    """The threads a NumPy training step may use now (:func:`parts_for` turns them into the
-    parts of its batch): as :func:`apply_threads`, :func:`same_threads_as` or
+    """The threads a NumPy training step may use now (2 or more: its parts run side by side,
+    :func:`parts_for`): as :func:`apply_threads`, :func:`same_threads_as` or
     :func:`small_work_threads` set them, else the BLAS count in force."""
     return blas_threads_now() if _step_threads is None else _step_threads
 
@@ -297,15 +307,26 @@ def blas_threads_now() -> int:
     return min((lib.get_num_threads() for lib in _blas_controller().lib_controllers), default=0)
 
 
-def parts_for(threads: int, rows: int) -> int:
-    """How many parts a NumPy training step of ``rows`` rows runs in on ``threads`` threads:
-    2 on exactly 2 threads, one BLAS thread each (:mod:`tinybcnn.training.split`), else 1.
+#: The smallest step that is cut in two halves: rows × parameters, a lower bound on the
+#: multiply-adds of its forward pass. Below it the halves cost more than they save: the
+#: regression experiment's 3×128 MLP at batch 32 (1.1 M) took 1.5–1.8× the whole batch's
+#: time as two halves on one thread, and no less side by side on two (loaded 2-core AMD
+#: EPYC). LeNet-all from batch 10 (431 k parameters) is above it.
+MIN_SPLIT_WORK = 4 * 2**20
 
-    With more threads the whole batch runs on all of them, as before: two halves would each
-    call a multi-threaded BLAS at the same time, which has not been measured here (the
-    2-core case has).
+
+def parts_for(rows: int, params: int = MIN_SPLIT_WORK) -> int:
+    """How many parts a NumPy training step of ``rows`` rows of a model with ``params``
+    parameters runs in: 2 from two rows and :data:`MIN_SPLIT_WORK`, else 1.
+
+    Fixed by the shapes alone, never by the threads or the load: the parts decide how the
+    step sums its float32 gradients, so the same seed gives the same bits on any count
+    (:func:`step_threads` decides only whether they run side by side). Two, because the
+    machine this was measured on has two cores; on more threads the two parts still run side
+    by side on one BLAS thread each (more BLAS threads per part would change the bits of the
+    products, see the module's notes), and the other cores stay free for other work.
     """
-    return 2 if threads == 2 and rows >= 2 else 1
+    return 2 if rows >= 2 and rows * params >= MIN_SPLIT_WORK else 1
 
 
 def limit_blas(threads: int) -> Any:
@@ -336,16 +357,17 @@ def same_threads_as(started: int | None, what: str = "the run",
 
     Notes
     -----
-    The counts change the rounding of float32 sums: the BLAS count how a product splits its
-    work, the step's count whether a step sums its gradients over two halves
-    (:mod:`tinybcnn.training.split`). A resumed run is the uninterrupted one bit for bit only
-    on the counts it began with, whatever the load is now, so those are used again (and the
-    previous ones restored afterwards). An explicit ``--threads`` or ``TINYBCNN_THREADS``
+    The BLAS count changes the rounding of float32 products, and so the last digits of the
+    run's evaluations (its training steps run on one BLAS thread per part whatever the count:
+    :mod:`tinybcnn.training.split`). A resumed run is the uninterrupted one bit for bit only
+    on the BLAS count it began with, whatever the load is now, so that count is used again,
+    and the step's count with it (it changes the step's speed only), and the previous ones
+    restored afterwards. An explicit ``--threads`` or ``TINYBCNN_THREADS``
     still wins, with a warning. A recorded BLAS count above the CPUs available here (a run
     begun on a bigger machine, or a hand-edited config.json) is clamped to them, with a
     warning, as ``--threads`` is: more threads than CPUs only spin (64 on 2 CPUs made every
-    step 14 times slower). The step's count is kept: it decides how the batch is split, not
-    how many threads run, so the step's sums stay those of the run.
+    step 14 times slower). The step's count is kept: it decides whether the batch's two
+    parts run side by side, never what they compute.
     """
     now, now_steps = current_blas_threads(), step_threads()
     steps = started if started_steps is None else started_steps
@@ -353,18 +375,20 @@ def same_threads_as(started: int | None, what: str = "the run",
     if started is not None and started > cpus and not user_chose_threads():
         warnings.warn(f"{what} started with {_counts(started, steps)}, more than the {cpus} "
                       f"CPUs available here: continuing with {cpus} BLAS thread"
-                      f"{'s' * (cpus != 1)} (more threads than CPUs only spin); the float32 "
-                      "products may round differently from an uninterrupted run",
+                      f"{'s' * (cpus != 1)} (more threads than CPUs only spin); its evaluations' "
+                      "float32 products may round differently from an uninterrupted run's",
                       stacklevel=3)
         started = cpus
     if started is None or now is None or (started, steps) == (now, now_steps):
         yield
         return
     if user_chose_threads():
-        warnings.warn(f"{what} started with {_counts(started, steps)} and continues with "
-                      f"{_counts(now, now_steps)} (as asked): the float32 sums round "
-                      "differently, so the result will not be bit-identical to an "
-                      "uninterrupted run", stacklevel=3)
+        if started != now:  # the step's count alone changes no bits: nothing to say
+            warnings.warn(f"{what} started with {_counts(started, steps)} and continues "
+                          f"with {_counts(now, now_steps)} (as asked): the weights train "
+                          "to the same bits, but the evaluations' float32 products round "
+                          "differently, so their scores will not be bit-identical to an "
+                          "uninterrupted run's", stacklevel=3)
         yield
         return
     from threadpoolctl import threadpool_limits
@@ -414,8 +438,10 @@ def describe(requested: int | None = None) -> str:
     if ", load " in reason:
         busy = math.floor(float(reason.rsplit(" ", 1)[1]) + 0.5)
         reason += f": about {busy} core{'s' * (busy != 1)} busy with other work"
-    steps = ("each batch in two halves side by side, one BLAS thread each"
-             if parts_for(choice.steps, 2) > 1 else "whole batches")
+    # the step's two halves use 2 cores at most, whatever the count (parts_for)
+    cores = min(choice.steps, 2)
+    steps = ("each batch in two halves side by side, one BLAS thread each" if cores > 1 else
+             "each batch in two halves one after the other, on one BLAS thread")
     libs = blas_threads()
     names = ", ".join(f"{b['internal_api']} {b['version']}"
                       + (f" ({b['owner']}'s)" if b.get("owner") else "") for b in libs)
@@ -427,5 +453,5 @@ def describe(requested: int | None = None) -> str:
     blas = f"BLAS libraries: {names}{now}" if libs else "no BLAS library found"
     plural = "s" * (choice.threads != 1)
     return (f"evaluation and prediction on {choice.threads} BLAS thread{plural} ({reason}; "
-            f"change with --threads N or {ENV_VAR}=N); training steps on {choice.steps} "
-            f"core{'s' * (choice.steps != 1)}: {steps}; {blas}")
+            f"change with --threads N or {ENV_VAR}=N); training steps on {cores} "
+            f"core{'s' * (cores != 1)}: {steps}; {blas}")

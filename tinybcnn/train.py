@@ -130,10 +130,10 @@ class Trainer:
     def step(self, xb: Any, yb: Any) -> Any:
         """One minibatch update: forward with fresh masks, backward, optimiser step.
 
-        On NumPy, when a step may use two threads (:func:`tinybcnn.threads.step_threads`),
-        forward and backward run on the two halves of the batch side by side
-        (:mod:`tinybcnn.training.split`): the same masks, the gradient of the whole batch up
-        to the rounding of its sums.
+        On NumPy, forward and backward run on the two halves of the batch, side by side when
+        the step may use two threads (:func:`tinybcnn.threads.step_threads`), one after the
+        other otherwise (:mod:`tinybcnn.training.split`): the same masks, the gradient of the
+        whole batch up to the rounding of its sums, the same bits on any thread count.
 
         Parameters
         ----------
@@ -168,7 +168,7 @@ class Trainer:
             rng.reserve(state.words_per_step)
             loss = self.objective.loss_and_grads(self.model, xb, yb, rng=rng, check_labels=False)
             state.words_per_step = rng.counter
-        elif split_parts(xb, self.model, self.objective) > 1:  # each half in its thread
+        elif split_parts(xb, self.model, self.objective):  # the batch's fixed halves
             loss = split_loss_and_grads(self.objective, self.model, xb, yb, rng)
         else:
             loss = self.objective(self.model, xb, yb, rng=rng)

@@ -452,10 +452,12 @@ def test_a_quota_just_below_the_cpus_restricts(monkeypatch):
     assert threads.available_cpus()[0] == cpus
 
 
-def test_split_steps_from_two_rows():
-    assert threads.parts_for(2, 2) == 2
-    assert threads.parts_for(2, 1) == 1
-    assert threads.parts_for(3, 10) == 1 and threads.parts_for(1, 10) == 1
+def test_split_steps_from_two_rows_and_enough_work():
+    assert threads.parts_for(2) == 2 and threads.parts_for(1) == 1
+    assert threads.parts_for(10) == 2 and threads.parts_for(4096) == 2
+    edge = threads.MIN_SPLIT_WORK
+    assert threads.parts_for(2, edge // 2) == 2 and threads.parts_for(2, edge // 2 - 1) == 1
+    assert threads.parts_for(1, 10 * edge) == 1
 
 
 # -- the run lock's file, metrics at their edges ----------------------------------------------

@@ -19,6 +19,13 @@ from tinybcnn.training import split
 from tinybcnn.training.split import split_loss_and_grads, split_rows
 
 
+@pytest.fixture(autouse=True)
+def _small_steps_split_too(monkeypatch):
+    """These tests are about the halves: the small models here are below the size a step is
+    cut at (tinybcnn.threads.MIN_SPLIT_WORK), so every step of two rows or more is cut."""
+    monkeypatch.setattr(tb.threads, "MIN_SPLIT_WORK", 0)
+
+
 def lenet_float64(variant: str = "all", seed: int = 0):
     model = tb.models.lenet(variant, p=0.5, in_shape=(1, 16, 16), n_classes=4, seed=seed,
                             ).astype(np.float64)
@@ -112,24 +119,28 @@ def test_no_rows_are_drawn_when_nothing_is_dropped():
 # ------------------------------------------------------------------------------ the step
 
 
+@pytest.mark.parametrize("side_by_side", [True, False], ids=["side-by-side", "in-turn"])
 @pytest.mark.parametrize("variant", ["all", "ip", "none"])
 @pytest.mark.parametrize("n", [2, 7, 40])
-def test_two_halves_give_the_whole_batch_step(variant, n):
+def test_two_halves_give_the_whole_batch_step(variant, n, side_by_side):
     x, y = batch(n)
     model, objective = lenet_float64(variant)
     loss, grads, masks = whole_batch(model, objective, x, y, step_rng(3, 11, x))
-    split_loss = split_loss_and_grads(objective, model, x, y, step_rng(3, 11, x))
+    split_loss = split_loss_and_grads(objective, model, x, y, step_rng(3, 11, x),
+                                      side_by_side=side_by_side)
     assert split_loss == pytest.approx(loss, rel=1e-13)
     assert model.grads.keys() == grads.keys()
     for name, g in grads.items():
         np.testing.assert_allclose(model.grads[name], g, rtol=1e-11, atol=1e-14, err_msg=name)
-    # each half used its rows of the whole batch's masks, bit for bit
+    # each half used its rows of the whole batch's masks, bit for bit (in turn, the model
+    # ran both halves: it holds the second's)
     first = (n + 1) // 2
-    twin = split._twins[model]
     for name, layer in model.dropout_layers().items():
         if layer.p > 0:
-            assert np.array_equal(layer.mask, masks[name][:first]), name
-            assert np.array_equal(twin.layers[name].mask, masks[name][first:]), name
+            if side_by_side:
+                assert np.array_equal(layer.mask, masks[name][:first]), name
+            second = split._twins[model] if side_by_side else model
+            assert np.array_equal(second.layers[name].mask, masks[name][first:]), name
 
 
 def test_regression_mlp_in_two_halves():
@@ -165,12 +176,12 @@ def test_the_second_half_follows_changes_to_the_model():
     """The replica is made anew each step: new weights and a new drop probability count."""
     x, y = batch(10, seed=2)
     model, objective = lenet_float64()
-    split_loss_and_grads(objective, model, x, y, np.random.default_rng(0))
+    split_loss_and_grads(objective, model, x, y, np.random.default_rng(0), side_by_side=True)
     new = {k: np.random.default_rng(9).normal(0, 0.1, v.shape) for k, v in model.params.items()}
     model.load_params(new)
     model.layers["drop1"].p = 0.25
     _, grads, _ = whole_batch(model, objective, x, y, np.random.default_rng(1))
-    split_loss_and_grads(objective, model, x, y, np.random.default_rng(1))
+    split_loss_and_grads(objective, model, x, y, np.random.default_rng(1), side_by_side=True)
     for name, g in grads.items():
         np.testing.assert_allclose(model.grads[name], g, rtol=1e-11, atol=1e-14, err_msg=name)
     assert split._twins[model].layers["drop1"].p == 0.25
@@ -216,7 +227,8 @@ def test_an_error_in_either_half_stops_the_step_with_nothing_left_running(monkey
 
     monkeypatch.setattr(type(objective), "data_pass", slow_second_half)
     with pytest.raises(KeyboardInterrupt):
-        split_loss_and_grads(objective, model, x, y, np.random.default_rng(0))
+        split_loss_and_grads(objective, model, x, y, np.random.default_rng(0),
+                             side_by_side=True)
     assert finished.is_set()                   # the other half was waited for
 
 
@@ -236,19 +248,23 @@ def test_the_second_half_runs_under_the_callers_floating_point_error_state(side_
     assert not np.isfinite(loss)
 
 
-def test_trainer_splits_when_its_steps_may_use_two_threads(monkeypatch):
-    calls = []
-    real = split.split_loss_and_grads
+def test_trainer_splits_every_batch_and_threads_decide_only_side_by_side(monkeypatch):
+    """The partition follows the batch size alone; the thread count only whether the second
+    half runs in the worker thread."""
+    calls, workers = [], []
+    real, real_executor = split.split_loss_and_grads, split._executor
     monkeypatch.setattr(tb.train, "split_loss_and_grads",
                         lambda *a, **k: calls.append(a[2].shape[0]) or real(*a, **k))
+    monkeypatch.setattr(split, "_executor", lambda: workers.append(1) or real_executor())
     model, objective = lenet_float64()
     trainer = tb.train.Trainer(model, objective, tb.optim.SGD(model), seed=0)
     x, y = batch(6)
-    for threads, rows, expect in ((1, 6, []), (2, 6, [6]), (2, 1, []), (4, 6, []), (3, 6, [])):
-        calls.clear()
+    for threads, rows, side_by_side in ((1, 6, False), (2, 6, True), (2, 1, False),
+                                        (4, 6, True), (3, 6, True)):
+        calls.clear(), workers.clear()
         monkeypatch.setattr(split, "step_threads", lambda t=threads: t)
         trainer.step(x[:rows], y[:rows])
-        assert calls == expect, (threads, rows)
+        assert calls == [rows] and bool(workers) == side_by_side, (threads, rows)
 
 
 def test_trainer_in_two_halves_stops_on_a_nan_loss_before_the_update(monkeypatch):
@@ -292,7 +308,8 @@ def test_blas_thread_helpers_read_and_limit_the_count():
 
 def test_a_blas_library_loaded_after_the_limit_does_not_count(monkeypatch):
     """SciPy's own OpenBLAS, imported after ``--threads 1`` limited NumPy's, still runs 2
-    threads: the step must follow the limit that was set (1 thread: whole batches)."""
+    threads: the step must follow the limit that was set (1 thread: its halves one after
+    the other), and its partition none of them."""
     from tinybcnn import threads
 
     class Lib:
@@ -307,8 +324,10 @@ def test_a_blas_library_loaded_after_the_limit_does_not_count(monkeypatch):
 
     monkeypatch.setattr(threads, "_blas_controller", lambda: Controller())
     assert threads.blas_threads_now() == 1 and threads.current_blas_threads() == 1
-    assert split.split_parts(np.zeros((64, 3)), *lenet_float64()) == 1
+    assert threads.step_threads() == 1
+    assert split.split_parts(np.zeros((64, 3)), *lenet_float64()) == 2
     Controller.lib_controllers = [Lib(2), Lib(2)]
+    assert threads.step_threads() == 2
     assert split.split_parts(np.zeros((64, 3)), *lenet_float64()) == 2
 
 
@@ -326,14 +345,17 @@ def test_an_objective_of_ones_own_runs_whole_batches(monkeypatch):
     x, y = batch(6)
     trainer.step(x, y)
     assert calls == [6] and trainer.iteration == 1
+    assert split.split_parts(x, model, my_objective) == 0
     assert split.split_parts(x, model, objective) == 2
 
 
 def test_device_arrays_run_whole_batches(monkeypatch):
     """The halves are a NumPy (CPU) matter: array_api_strict, CI's stand-in for CuPy, never
-    splits, even on two threads."""
+    splits, on any thread count; NumPy batches always do, from two rows."""
     xps = pytest.importorskip("array_api_strict")
-    monkeypatch.setattr(split, "step_threads", lambda: 2)
     model, objective = lenet_float64()
-    assert split.split_parts(xps.asarray(np.zeros((8, 3))), model, objective) == 1
-    assert split.split_parts(np.zeros((8, 3)), model, objective) == 2
+    for threads in (1, 2):
+        monkeypatch.setattr(split, "step_threads", lambda t=threads: t)
+        assert split.split_parts(xps.asarray(np.zeros((8, 3))), model, objective) == 0
+        assert split.split_parts(np.zeros((8, 3)), model, objective) == 2
+        assert split.split_parts(np.zeros((1, 3)), model, objective) == 1

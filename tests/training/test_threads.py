@@ -112,14 +112,16 @@ def test_apply_threads_limits_blas_as_threadpoolctl_reports(monkeypatch):
         assert all(b["num_threads"] == 1 for b in threads.blas_threads())
         assert threads.describe(1).startswith(
             "evaluation and prediction on 1 BLAS thread (--threads; change with --threads N "
-            "or TINYBCNN_THREADS=N); training steps on 1 core: whole batches; BLAS libraries: ")
+            "or TINYBCNN_THREADS=N); training steps on 1 core: each batch in two halves one "
+            "after the other, on one BLAS thread; BLAS libraries: ")
         assert threads.describe(2).startswith(
             "evaluation and prediction on 2 BLAS threads (--threads; change with --threads N "
             "or TINYBCNN_THREADS=N); training steps on 2 cores: each batch in two halves")
         monkeypatch.setattr(threads, "available_cpus", lambda: (8, True))  # 4 <= the CPUs
         assert threads.describe(4).startswith(
             "evaluation and prediction on 4 BLAS threads (--threads; change with --threads N "
-            "or TINYBCNN_THREADS=N); training steps on 4 cores: whole batches; BLAS libraries: ")
+            "or TINYBCNN_THREADS=N); training steps on 2 cores: each batch in two halves side "
+            "by side, one BLAS thread each; BLAS libraries: ")  # the same halves on 4
     finally:  # restore what was there
         for d in before:
             if d.get("user_api") == "blas":
@@ -250,17 +252,17 @@ def test_on_a_busy_two_core_machine_blas_gets_one_thread_and_steps_keep_their_ha
     assert _counts() == {1} and threads.step_threads() == 2
     model = tb.models.lenet("all", seed=0)
     objective = tb.objective.Objective.for_model(model, n_train=100, weight_decay=5e-4)
-    x = np.zeros((4, 1, 28, 28), np.float32)
+    x = np.zeros((16, 1, 28, 28), np.float32)
     assert split_parts(x, model, objective) == 2
     assert threads.describe().startswith(
         "evaluation and prediction on 1 BLAS thread (2 CPUs, load 1.10: about 1 core busy "
         "with other work; change with --threads N or TINYBCNN_THREADS=N); training steps on 2 "
         "cores: each batch in two halves")
-    with threads.small_work_threads():          # small work: whole batches on one thread
-        assert threads.step_threads() == 1 and split_parts(x, model, objective) == 1
+    with threads.small_work_threads():          # small work: the halves on one thread
+        assert threads.step_threads() == 1 and split_parts(x, model, objective) == 2
     assert threads.step_threads() == 2          # restored after the block
     monkeypatch.setattr(threads, "_load_average", lambda: 0.0)
-    assert threads.apply_threads(1).steps == 1 and split_parts(x, model, objective) == 1
+    assert threads.apply_threads(1).steps == 1 and split_parts(x, model, objective) == 2
 
 
 def test_without_a_choice_steps_follow_the_blas_count():

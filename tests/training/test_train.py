@@ -16,6 +16,7 @@ import pytest
 import tinybcnn as tb
 from tinybcnn.checkpoint import CheckpointError, read_checkpoint
 from tinybcnn.train import COLUMNS, History, Trainer, TrainingDiverged, TrainingInterrupted
+from tinybcnn.training import split
 
 IN_SHAPE = (1, 16, 16)
 N, K, BATCH = 96, 3, 40  # 96 / 40: batches straddle epoch boundaries
@@ -33,11 +34,13 @@ def data():
     return x[:N], y[:N], x[N:], y[N:]
 
 
-@pytest.fixture(params=[1, 2], ids=["whole-batch", "two-halves"])
+@pytest.fixture(params=[1, 2], ids=["one-thread", "two-threads"])
 def parts(request, monkeypatch):
-    """Run every step whole, or as two halves side by side (``tinybcnn/training/split.py``,
-    what a step does when it may use two threads), whatever this machine's thread count."""
-    monkeypatch.setattr(tb.train, "split_parts", lambda *args: request.param)
+    """Run every step's two halves one after the other, or side by side
+    (``tinybcnn/training/split.py``: what a step does on one thread and on two), whatever
+    this machine's thread count."""
+    monkeypatch.setattr(split, "step_threads", lambda: request.param)
+    monkeypatch.setattr(tb.threads, "MIN_SPLIT_WORK", 0)   # the small LeNet here is cut too
     return request.param
 
 

@@ -111,7 +111,7 @@ def test_a_non_finite_loss_stops_the_step_before_its_update(indexed_data, monkey
     x, y = indexed_data
     trainer = make_trainer()
     trainer.step(x, y)                              # momentum buffers exist now
-    monkeypatch.setattr(tb.train, "split_parts", lambda *args: 2 if halves else 1)
+    monkeypatch.setattr(tb.train, "split_parts", lambda *args: 2 if halves else 0)  # 0: unsplit
     monkeypatch.setattr(tb.train, "split_loss_and_grads", lambda *args: loss)
     monkeypatch.setattr(trainer, "objective", lambda *args, **kwargs: loss)
     before = {k: v.copy() for k, v in trainer.model.params.items()}
