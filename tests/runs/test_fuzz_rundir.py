@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from support.cli import TINY, child_env, assert_one_line_error, call, cli_cmd, train_tiny_run
+from support.cli import TINY, assert_one_line_error, call, child_env, cli_cmd, train_tiny_run
 
 from tinybcnn.backend import get_backend, set_backend
 from tinybcnn.files.runlock import LOCK_NAME

@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 from support.cli import (
     TINY,
-    default_sigint,
-    child_env,
     assert_one_line_error,
     call,
+    child_env,
     cli_cmd,
+    default_sigint,
     train_tiny_run,
 )
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support.cli import TINY, child_env, assert_one_line_error, call, cli_cmd, train_tiny_run
+from support.cli import TINY, assert_one_line_error, call, child_env, cli_cmd, train_tiny_run
 
 from tinybcnn.backend import get_backend, set_backend
 from tinybcnn.cli import build_parser
