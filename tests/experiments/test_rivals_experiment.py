@@ -12,6 +12,7 @@ import pytest
 from scipy import optimize, special
 
 from tinybcnn import experiments
+from tinybcnn.calibration import T_BOUNDS
 from tinybcnn.data import as_float, load_dataset
 from tinybcnn.experiments.common import subset
 from tinybcnn.experiments.rivals import docs_table
@@ -55,14 +56,18 @@ def test_rivals_scores_the_ensemble_and_the_temperature_as_scipy_does(rivals):
     mi = h(p) - np.mean([h(_softmax(m, x_te)) for m in members], axis=0)
     assert methods["deep ensemble"]["mutual_info"] == pytest.approx(np.mean(mi), rel=1e-4)
     # temperature scaling of standard lenet-all: fitted on the held-out validation images
-    val = np.random.default_rng(0).permutation(len(y_tr))[:30]
+    # the "split" stream of seed 0 (tinybcnn.seeds), derived here with NumPy directly
+    split = np.random.SeedSequence(0, spawn_key=(int.from_bytes(b"splt", "big"),))
+    val = np.random.default_rng(split).permutation(len(y_tr))[:30]
     q = _softmax(load_run(out / "rivals_runs" / "lenet-all_s0")[1], x_tr[val])
 
     def nll(log_t):
         z = np.log(q) / np.exp(log_t)
         return -np.mean(special.log_softmax(z, axis=1)[np.arange(len(val)), y_tr[val]])
 
-    best = optimize.minimize_scalar(nll, bounds=(-5, 5), method="bounded",
+    # searched in the package's documented range of T (a fit may end at its bound)
+    lo, hi = np.log(T_BOUNDS[0]), np.log(T_BOUNDS[1])
+    best = optimize.minimize_scalar(nll, bounds=(lo, hi), method="bounded",
                                     options={"xatol": 1e-10})
     assert methods["standard lenet-all + TS"]["temperature"] == pytest.approx(
         np.exp(best.x), rel=1e-3)
