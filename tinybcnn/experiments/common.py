@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,6 +147,9 @@ class Context:
         ``full_test``: the uncapped test split).
     run_dir : path or None
         A trained run to score instead of training one (the experiments that can).
+    claim : callable
+        Records the folder's identity (data set, seed) if it is new; called before the
+        first file is written (:func:`train` calls it).
     """
 
     name: str
@@ -161,6 +164,7 @@ class Context:
     replace: bool = False
     record: dict[str, Any] = field(default_factory=dict)
     run_dir: str | Path | None = None
+    claim: Callable[[], None] = lambda: None
 
     @property
     def runs_dir(self) -> Path:
@@ -232,6 +236,7 @@ def train(ctx: Context, model: str, x_train: np.ndarray, y_train: np.ndarray,
                              f"({config_difference(saved, config)}): --resume continues an "
                              "experiment only with the settings it was started with; give "
                              "those, or start afresh with --replace (or another --out)")
+    ctx.claim()   # the folder's first write records its identity (data set, seed)
     start = time.perf_counter()
     trainer, history = train_run(config, run_dir, resume=resume, progress=ctx.progress,
                                  data=run_data, replace=ctx.replace and not resume)
