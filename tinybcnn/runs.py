@@ -42,6 +42,7 @@ from .models import lenet
 from .objective import Objective
 from .optim import SGD, inv
 from .predict import Prediction, inputs_for, mc_predict, standard_predict
+from .progress import progress_bar
 from .runconfig import (
     CHECKPOINT,
     CONFIG,
@@ -393,7 +394,8 @@ def scores(pred: Prediction, labels: np.ndarray, uncertainty: bool = False) -> d
 def evaluate(model: Any, x: np.ndarray, labels: np.ndarray, samples: int = 50,
              seed: int = 0, progress: bool = False) -> tuple[dict[str, Any], Prediction,
                                                               Prediction]:
-    """Standard and MC-dropout scores of ``model`` on float inputs ``x``.
+    """Standard and MC-dropout scores of ``model`` on float inputs ``x``; with ``progress``, a
+    bar of the MC passes on stderr when it is a terminal.
 
     Returns
     -------
@@ -403,7 +405,14 @@ def evaluate(model: Any, x: np.ndarray, labels: np.ndarray, samples: int = 50,
     """
     x = inputs_for(model, x)     # on a device model: the test set is sent there once
     std = standard_predict(model, x)
-    mc = mc_predict(model, x, samples=samples, seed=seed)
+    # the T passes are the long part: a bar on a terminal only (stderr; never with --quiet,
+    # never in a log), updated per batch, which changes nothing in the arithmetic
+    bar = progress_bar(len(labels), enabled=progress, desc=f"MC dropout, T = {samples}",
+                       unit="img", terminal_only=True)
+    try:
+        mc = mc_predict(model, x, samples=samples, seed=seed, on_batch=bar.update)
+    finally:
+        bar.close()
     result = {"samples": int(samples), "n_test": int(len(labels)),
               "standard": scores(std, labels), "mc": scores(mc, labels)}
     return result, std, mc
@@ -488,7 +497,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int =
                                   f"{in_shape} images; {scored} has {data.n_classes} classes of "
                                   f"{data.image_shape} images")
         result, _, _ = evaluate(model, as_float(data.x_test), data.y_test, samples=samples,
-                                seed=seed)
+                                seed=seed, progress=progress)
         trained = ckpt.trainer if isinstance(ckpt.trainer, dict) else {}
         result = {"dataset": scored, "iteration": trained.get("iteration"), **result}
         write_json(metrics_path(run_dir, dataset), result)
