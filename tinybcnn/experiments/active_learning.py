@@ -62,6 +62,7 @@ from ..models import lenet
 from ..objective import Objective
 from ..optim import Adam
 from ..predict import entropy, mc_predict, standard_predict
+from ..runs import dataset_key
 from ..threads import small_work_threads
 from ..train import Trainer
 from . import figures
@@ -627,8 +628,8 @@ def _claim(out: Path, state_path: Path, dataset: str, seed: int, data: Dataset,
     """Check the folder's identity (the data set's content, the seed: a saved state's indices
     mean nothing on other data), then, every check passed, discard a state ``replace`` asked
     to and record the identity if it is new."""
-    wanted = identity("active_learning", dataset, seed, data.x_train, data.y_train,
-                      data.x_test, data.y_test)
+    wanted = identity("active_learning", dataset_key(dataset), seed, data.x_train,
+                      data.y_train, data.x_test, data.y_test)
     new_identity = check_identity(identity_path(out, "active_learning"), wanted, replace)
     if replace and os.path.lexists(state_path):
         os.unlink(state_path)

@@ -22,7 +22,16 @@ from ..backend import get_backend
 from ..data import Dataset, stratified_subset
 from ..files.jsonfile import write_json
 from ..info import machine_info
-from ..runs import CHECKPOINT, CONFIG, RunConfig, config_difference, load_run, scores, train_run
+from ..runs import (
+    CHECKPOINT,
+    CONFIG,
+    RunConfig,
+    config_difference,
+    dataset_key,
+    load_run,
+    scores,
+    train_run,
+)
 from ..training.checks import positive_int
 
 __all__ = ["TrainingSettings", "QUICK_TRAINING", "Context", "default_iterations",
@@ -215,7 +224,7 @@ def train(ctx: Context, model: str, x_train: np.ndarray, y_train: np.ndarray,
     run_data = Dataset(x_train, y_train, eval_split[0], eval_split[1], data.name, k,
                        tuple(class_names or data.class_names[:k]), data.source)
     data_dir = ctx.record.get("data_dir")
-    config = RunConfig(model=model, dataset=data.name,
+    config = RunConfig(model=model, dataset=dataset_key(data.name),  # idx:DIR made absolute
                        data_dir=None if data_dir is None else str(data_dir),
                        train_size=n, test_size=len(eval_split[1]), iterations=iterations,
                        batch_size=batch, p=s.p, weight_decay=5e-4,

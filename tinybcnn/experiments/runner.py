@@ -30,6 +30,7 @@ from typing import Any
 from ..data import Dataset, load_dataset
 from ..files.identity import check_identity, identity, record_identity
 from ..files.rundir import check_out_dir, writing
+from ..runs import dataset_key
 from .common import Context, check_positive_int, machine_info, subset, write_json
 from .outdir import experiment_folder, identity_path
 
@@ -206,8 +207,8 @@ def _identity_claim(out: Path, key: str, request: Request, pool: Dataset,
     """Check the folder's identity record for ``key`` (data set, its content, the seed) before
     anything is written; return what records it, once, before the first file is written."""
     path = identity_path(out, key)
-    wanted = identity(key, request.dataset, seed, pool.x_train, pool.y_train, pool.x_test,
-                      pool.y_test)
+    wanted = identity(key, dataset_key(request.dataset), seed, pool.x_train, pool.y_train,
+                      pool.x_test, pool.y_test)   # idx:./x and idx:/abs/x are one data set
     pending = [check_identity(path, wanted, replace=request.replace)]
 
     def claim() -> None:
