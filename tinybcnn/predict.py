@@ -379,8 +379,7 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
         ``first_image=a`` gives rows ``a:b`` of predicting ``x``, so callers that split the
         images themselves get the same result.
     on_batch : callable, optional
-        Called with the number of inputs of each batch once its ``T`` passes are done (a
-        progress bar's ``update``); it changes nothing in the arithmetic.
+        Called with each batch's input count after its ``T`` passes (a bar's ``update``).
 
     Returns
     -------
