@@ -281,8 +281,10 @@ def _add_experiment(sub: Any) -> None:
                     help="test errors for the labels-to-reach table (0.25,0.2)")
     p.add_argument("--resume", action="store_true",
                    help="reuse the finished runs in --out and continue interrupted ones "
-                        "(active-learning: continue at the round it stopped)")
-    _add_replace(p, "start afresh, replacing the runs and saved state in --out")
+                        "(active-learning: continue at the round it stopped); refused if "
+                        "--out was made with another data set or --seed")
+    _add_replace(p, "start afresh, replacing the runs, saved state and data set and seed "
+                    "record in --out")
     _add_common(p)
     p.set_defaults(func=_cmd_experiment)
 

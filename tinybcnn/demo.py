@@ -4,8 +4,9 @@ Train the Bayesian CNN (lenet-all: dropout after every conv and inner-product la
 lenet-ip baseline on a small training set of real Fashion-MNIST, evaluate both with standard
 dropout (weight averaging) and MC dropout, print a table and write figures.
 
-The demo owns its folder (``tinybcnn-demo`` by default): running it again there continues the
-runs that match the settings (a run interrupted by Ctrl-C resumes from its checkpoint, a
+The demo owns its folder (``tinybcnn-demo`` by default), and records in ``identity.json`` the
+data and seed it was made with: running it again there continues the runs that match the
+settings (a run interrupted by Ctrl-C resumes from its checkpoint, a
 finished one is reused). A run there with other settings (one extended by ``train --resume``,
 say) is refused before anything is written or removed; ``--replace`` trains it afresh. A
 folder that is not empty and holds no demo run is refused, so a mistyped ``--out`` never
@@ -25,6 +26,7 @@ from . import metrics, plots
 from .checkpoint import CheckpointError
 from .choices import DEMO_ITERATIONS, DEMO_SAMPLES, DEMO_TEST_SIZE, DEMO_TRAIN_SIZE
 from .data import Dataset, as_float, load_dataset
+from .files.identity import check_identity, identity, record_identity
 from .files.jsonfile import write_json
 from .files.rundir import FolderKind, check_out_dir, is_real_dir, refuse, writing
 from .predict import Prediction, mc_predict, standard_predict
@@ -44,6 +46,8 @@ EVALUATIONS = 8
 #: 5, so that 8 evaluations cost what 4 at T = 10 did (each is 1 + T passes over the test set).
 EVAL_SAMPLES = 5
 RESULTS = "results.json"
+#: The data set and seed the folder's runs were made with (:mod:`tinybcnn.files.identity`).
+IDENTITY = "identity.json"
 FIGURES = ("training_curves.png", "reliability.png", "entropy.png", "certain_images.png")
 
 
@@ -113,9 +117,15 @@ def run_demo(out: str | Path = "tinybcnn-demo", seed: int = 0,
                                    eval_every=max(1, iterations // EVALUATIONS),
                                    eval_samples=min(samples, EVAL_SAMPLES), seed=seed)
                    for name in MODELS}
-        if not replace:  # both runs checked before either trains: a refusal changes nothing
+        # both runs, then the data and seed the folder was made with, before either trains:
+        # a refusal changes nothing
+        if not replace:
             for name, config in configs.items():
                 _refuse_another_run(config, out / name)
+        wanted = identity("demo", "embedded", seed, data.x_train, data.y_train, data.x_test,
+                          data.y_test)
+        if check_identity(out / IDENTITY, wanted, replace):
+            record_identity(out / IDENTITY, wanted)
         return _run(out, data, configs, samples, seed, progress, replace)
 
 
@@ -236,8 +246,9 @@ def check_demo_dir(out: str | Path) -> None:
 
 
 def _demo_expect(name: str) -> str | None:
-    """What the demo writes under ``name``: its results and figures, its two run folders."""
-    return "file" if name in (RESULTS, *FIGURES) else "dir" if name in MODELS else None
+    """What the demo writes under ``name``: its results, identity record and figures, its
+    two run folders."""
+    return "file" if name in (RESULTS, IDENTITY, *FIGURES) else "dir" if name in MODELS else None
 
 
 def _check_demo_folder(out: Path, names: set[str], resume: bool) -> None:

@@ -20,7 +20,7 @@ caches, or half the GPU's free memory (see :func:`default_memory_budget`).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -345,7 +345,8 @@ def _sample_outputs(model: Any, xb: Any, samples: int, start: int, stream: MCStr
 def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng: Any = None,
                batch_size: int | None = None, memory_budget: int | None = None,
                return_samples: bool = False, std_error: bool = False,
-               stacked: bool = True, first_image: int = 0) -> Prediction:
+               stacked: bool = True, first_image: int = 0,
+               on_batch: Callable[[int], Any] | None = None) -> Prediction:
     """Monte Carlo dropout prediction: average ``samples`` stochastic passes.
 
     Parameters
@@ -377,6 +378,8 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
         The index of ``x[0]`` in the mask stream: predicting ``x[a:b]`` with
         ``first_image=a`` gives rows ``a:b`` of predicting ``x``, so callers that split the
         images themselves get the same result.
+    on_batch : callable, optional
+        Called with each batch's input count after its ``T`` passes (a bar's ``update``).
 
     Returns
     -------
@@ -412,6 +415,8 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
         stats.append(_pass_statistics(p_t))
         if return_samples:
             per_sample.append(p_t)
+        if on_batch is not None:
+            on_batch(s.stop - s.start)
     result = _summarise(*zip(*stats, strict=True), samples=samples, std_error=std_error)
     if return_samples:
         result.sample_probs = to_numpy(_cat(per_sample, axis=1))

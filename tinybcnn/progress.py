@@ -77,11 +77,15 @@ class _Silent:
 
 
 def progress_bar(total: int, initial: int = 0, enabled: bool = True, desc: str = "",
-                 unit: str = "it") -> Any:
-    """A tqdm bar on a terminal, a :class:`LineProgress` off one, nothing if not ``enabled``."""
+                 unit: str = "it", terminal_only: bool = False) -> Any:
+    """A tqdm bar on a terminal, a :class:`LineProgress` off one (nothing there with
+    ``terminal_only``: work short enough that a log needs no lines), nothing if not
+    ``enabled``."""
     if not enabled or sys.stderr is None:  # stderr closed (2>&-): progress is dropped, never
         return _Silent()                     # written to stdout, where the results go
     if not _stderr_is_terminal():
+        if terminal_only:
+            return _Silent()
         return LineProgress(total, initial, desc=desc, unit=unit)
     return _stderr_tqdm()(total=total, initial=min(initial, total), unit=unit, desc=desc,
                           dynamic_ncols=True)

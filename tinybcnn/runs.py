@@ -45,6 +45,7 @@ from .models import lenet
 from .objective import Objective
 from .optim import SGD, inv
 from .predict import Prediction, inputs_for, mc_predict, standard_predict
+from .progress import progress_bar
 from .runconfig import (
     CHECKPOINT,
     CONFIG,
@@ -491,7 +492,8 @@ def scores(pred: Prediction, labels: np.ndarray, uncertainty: bool = False) -> d
 def evaluate(model: Any, x: np.ndarray, labels: np.ndarray, samples: int = 50,
              seed: int = 0, progress: bool = False) -> tuple[dict[str, Any], Prediction,
                                                               Prediction]:
-    """Standard and MC-dropout scores of ``model`` on float inputs ``x``.
+    """Standard and MC-dropout scores of ``model`` on float inputs ``x``; with ``progress``, a
+    bar of the MC passes on stderr when it is a terminal.
 
     Returns
     -------
@@ -501,24 +503,31 @@ def evaluate(model: Any, x: np.ndarray, labels: np.ndarray, samples: int = 50,
     """
     x = inputs_for(model, x)     # on a device model: the test set is sent there once
     std = standard_predict(model, x)
-    mc = mc_predict(model, x, samples=samples, seed=seed)
+    # the T passes are the long part: a bar on a terminal only (stderr; never with --quiet,
+    # never in a log), updated per batch, which changes nothing in the arithmetic
+    bar = progress_bar(len(labels), enabled=progress, desc=f"MC dropout, T = {samples}",
+                       unit="img", terminal_only=True)
+    try:
+        mc = mc_predict(model, x, samples=samples, seed=seed, on_batch=bar.update)
+    finally:
+        bar.close()
     result = {"samples": int(samples), "n_test": int(len(labels)),
               "standard": scores(std, labels), "mc": scores(mc, labels)}
     return result, std, mc
 
 
 def evaluate_members(models: list[Any], x: np.ndarray, labels: np.ndarray, samples: int = 50,
-                     seed: int = 0) -> dict[str, Any]:
+                     seed: int = 0, progress: bool = False) -> dict[str, Any]:
     """The scores of a deep ensemble on float inputs ``x``, in :func:`evaluate`'s layout.
 
     ``"standard"`` is the deep ensemble (each member's deterministic pass, averaged),
     ``"mc"`` the MC-dropout ensemble (``samples`` passes of each member, all averaged):
     :func:`tinybcnn.ensembles.ensemble_predict` with ``samples`` 1 and ``T``. A list of one
-    model scores exactly as :func:`evaluate`.
+    model scores exactly as :func:`evaluate` (with its bar when ``progress``).
     """
     x = inputs_for(models[0], x)
     if len(models) == 1:
-        return evaluate(models[0], x, labels, samples=samples, seed=seed)[0]
+        return evaluate(models[0], x, labels, samples=samples, seed=seed, progress=progress)[0]
     ens = ensemble_predict(models, x)
     mc = ensemble_predict(models, x, samples=samples, seed=seed)
     return {"samples": int(samples), "members": len(models), "n_test": int(len(labels)),
@@ -611,7 +620,7 @@ def evaluate_run(run_dir: str | Path, dataset: str | None = None, samples: int =
                                   f"{in_shape} images; {scored} has {data.n_classes} classes of "
                                   f"{data.image_shape} images")
         result = evaluate_members(models, as_float(data.x_test), data.y_test, samples=samples,
-                                  seed=seed)
+                                  seed=seed, progress=progress)
         trained = ckpt.trainer if isinstance(ckpt.trainer, dict) else {}
         result = {"dataset": scored, "iteration": trained.get("iteration"), **result}
         write_json(metrics_path(run_dir, dataset), result)

@@ -283,8 +283,12 @@ def test_a_folder_with_only_the_state_file_is_an_experiment_folder(tiny_dataset_
     with pytest.raises(KeyboardInterrupt):
         experiments.run("active-learning", out, dataset=tiny_dataset_al, quick=True,
                         progress=False, **RESUME)
-    assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == {al.STATE_NAME}
+    identity = "active_learning_identity.json"     # the data set and seed it was made with
+    assert {p.name for p in out.iterdir() if not p.name.startswith(".")} == {al.STATE_NAME,
+                                                                             identity}
     check_out_dir(out, experiment_folder("active_learning"), resume=True)   # accepted
+    (out / identity).unlink()                       # the state alone is enough to know it
+    check_out_dir(out, experiment_folder("active_learning"), resume=True)
     # a user's file of that name is not the package's: refused, not overwritten
     user = tmp_path / "user"
     user.mkdir()

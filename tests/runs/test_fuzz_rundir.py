@@ -1,16 +1,18 @@
 """Fuzzing the run folder itself: every place the package reads or writes, every command.
 
 Each name a run, demo or experiment folder holds (``config.json``, ``checkpoint.npz``,
-``history.csv``, ``metrics.json``, ``.tinybcnn.lock``, the demo's ``results.json`` and run,
-an experiment's results file) is replaced by random bytes, a truncated copy, deeply nested
-JSON, a FIFO, a symlink to a user's file, a dangling symlink, a directory, or a user's own
+``history.csv``, ``metrics.json``, ``.tinybcnn.lock``, the demo's ``results.json``,
+``identity.json`` and run, an experiment's results file) is replaced by random bytes, a
+truncated copy, deeply nested JSON, a FIFO, a symlink to a user's file, a dangling symlink, a directory, or a user's own
 text, and ``train``, ``train --resume``, ``evaluate``, ``predict``, ``demo`` and
 ``experiment`` are run on the folder through the real command line. Whatever is there:
 
 * exit 0, or exit 2 with one line on stderr and no traceback;
 * no hang (FIFO cases run in a subprocess with a timeout);
 * the user's files are unchanged, byte for byte: a file a symlink points to, and a foreign
-  file beside the package's; a symlink or non-regular entry is never replaced or followed.
+  file beside the package's; a symlink or non-regular entry is never replaced or followed;
+* a refusal (exit 2) leaves the whole folder as it was: every entry's name, kind, size,
+  modification time and bytes (``support.folder_snapshot``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.cli import TINY, assert_one_line_error, call, child_env, cli_cmd, train_tiny_run
+from support.folder_snapshot import refusal_leaves_folder, snapshot
 
 from tinybcnn.backend import get_backend, set_backend
 from tinybcnn.files.runlock import LOCK_NAME
@@ -135,8 +138,9 @@ def check(code: int, err: str, before: tuple, after: tuple) -> None:
 
 PLACES = ([("run", n, c) for n in RUN_PLACES for c in ("evaluate", "predict", "resume",
                                                        "train")]
-          + [("demo", n, "demo") for n in ("results.json", f"lenet-all/{CONFIG}",
-                                           f"lenet-all/{CHECKPOINT}", LOCK_NAME)]
+          + [("demo", n, "demo") for n in ("results.json", "identity.json",
+                                           f"lenet-all/{CONFIG}", f"lenet-all/{CHECKPOINT}",
+                                           LOCK_NAME)]
           + [("exp", n, "experiment") for n in ("regression.json", LOCK_NAME)])
 
 
@@ -146,10 +150,11 @@ def test_non_regular_and_foreign_entries(kind, name, command, what, base, tmp_pa
     if command in ("train", "demo") and what == "foreign" and name == CHECKPOINT:
         pytest.skip("a run with a checkpoint is refused before anything is read")
     folder, place, victim, beside = setup(base, tmp_path, kind, name, what, USER, command)
-    before = state(folder, place, victim, beside)
+    before, files = state(folder, place, victim, beside), snapshot(folder)
     code, _, err = call(commands("run" if kind == "run" else kind, folder,
                                  base["images"])[command], capsys)
     check(code, err, before, state(folder, place, victim, beside))
+    refusal_leaves_folder(folder, files, code)
     # every writer refuses it; predict writes nothing and reads only the config and checkpoint
     if what in ("symlink", "dangling", "directory") and (
             command != "predict" or name in (CONFIG, CHECKPOINT)):
@@ -162,6 +167,7 @@ def test_non_regular_and_foreign_entries(kind, name, command, what, base, tmp_pa
 def test_a_fifo_never_hangs(kind, name, command, base, tmp_path):
     folder, place, victim, beside = setup(base, tmp_path, kind, name, "fifo", b"")
     argv = commands("run" if kind == "run" else kind, folder, base["images"])[command]
+    files = snapshot(folder)
     try:
         done = subprocess.run(cli_cmd(*argv), capture_output=True, text=True, env=child_env(),
                               timeout=90, check=False)
@@ -171,8 +177,9 @@ def test_a_fifo_never_hangs(kind, name, command, base, tmp_path):
     if done.returncode != 0:
         assert_one_line_error(done.returncode, done.stderr)
     assert victim.read_bytes() == USER and beside.read_bytes() == USER
+    refusal_leaves_folder(folder, files, done.returncode)
     # a writer refuses it wherever it is; predict reads only the config and checkpoint
-    if (name in (METRICS, LOCK_NAME, "results.json", "regression.json")
+    if (name in (METRICS, LOCK_NAME, "results.json", "regression.json", "identity.json")
             and command != "predict") or name.endswith(CONFIG):
         assert done.returncode == 2, f"{command} accepted a FIFO as {name}"
 
@@ -190,9 +197,12 @@ def test_random_truncated_and_nested_contents(kind, name, command, base, tmp_pat
     if command in ("train", "demo", "experiment") and what == "random" and len(content) > 64:
         content = content[:64]  # those that get through train: keep the run short
     folder, place, victim, beside = setup(base, tmp_path, kind, name, what, content, command)
-    before = state(folder, place, victim, beside)
+    before, files = state(folder, place, victim, beside), snapshot(folder)
     code, _, err = call(commands("run" if kind == "run" else kind, folder,
                                  base["images"])[command], capsys)
     check(code, err, before, state(folder, place, victim, beside))
+    refusal_leaves_folder(folder, files, code)
     if what == "nested" and name.endswith((CONFIG, "regression.json")):
         assert code == 2, f"{command} accepted nested JSON as {name}"
+    if name == "identity.json":   # never an identity record: the demo cannot tell its data
+        assert code == 2, f"demo accepted {what} content as its identity record"

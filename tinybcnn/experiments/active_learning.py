@@ -56,6 +56,7 @@ import numpy as np
 
 from .. import metrics
 from ..data import Dataset, as_float, load_dataset, stratified_indices
+from ..files.identity import check_identity, identity, record_identity
 from ..files.jsonfile import JSONFileError, read_json
 from ..functional.checks import positive_int
 from ..models import lenet
@@ -63,10 +64,12 @@ from ..objective import Objective
 from ..optim import Adam
 from ..predict import entropy, mc_predict, standard_predict
 from ..random import stream
+from ..runs import dataset_key
 from ..threads import small_work_threads
 from ..train import Trainer
 from . import figures
 from .common import machine_info, progress_bar, write_json
+from .outdir import identity_path
 from .runner import Request
 
 __all__ = ["main", "ActiveLearningSettings", "FULL", "QUICK", "ACQUISITIONS", "max_entropy", "bald",
@@ -563,7 +566,7 @@ def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: st
     data = load_dataset(dataset, data_dir=data_dir, progress=progress)
     seeds = [seed + i for i in range(settings.seeds)]
     _check_snapshots(state_path, saved, settings, len(data.y_train))
-    out.mkdir(parents=True, exist_ok=True)
+    _claim(out, state_path, dataset, seed, data, replace)
     state = {"experiment": "active_learning", **key, "curves": saved}
 
     def save_round(name: str, s: int) -> Callable[[dict[str, Any]], None]:
@@ -612,17 +615,30 @@ def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: st
 def _saved_state(out: Path, state_path: Path, key: dict[str, Any], resume: bool,
                  replace: bool) -> dict[str, dict[str, Any]]:
     """The curves saved in ``state_path`` to continue (``resume``), checked against ``key``;
-    else none. A saved state without ``resume`` is refused unless ``replace``, which removes
-    it (the caller holds ``out``'s lock, and every check has passed)."""
+    else none. A saved state without ``resume`` is refused unless ``replace`` (the caller
+    removes it once every check has passed, holding ``out``'s lock)."""
     if resume and state_path.exists():
         return _load_state(state_path, key)
-    if not resume and os.path.lexists(state_path):
-        if not replace:
-            raise ValueError(f"{out} holds an active-learning run ({state_path}): continue it "
-                             "with --resume, or start afresh with --replace (its saved rounds "
-                             "are then discarded)")
-        os.unlink(state_path)
+    if not resume and os.path.lexists(state_path) and not replace:
+        raise ValueError(f"{out} holds an active-learning run ({state_path}): continue it "
+                         "with --resume, or start afresh with --replace (its saved rounds "
+                         "are then discarded)")
     return {}
+
+
+def _claim(out: Path, state_path: Path, dataset: str, seed: int, data: Dataset,
+           replace: bool) -> None:
+    """Check the folder's identity (the data set's content, the seed: a saved state's indices
+    mean nothing on other data), then, every check passed, discard a state ``replace`` asked
+    to and record the identity if it is new."""
+    wanted = identity("active_learning", dataset_key(dataset), seed, data.x_train,
+                      data.y_train, data.x_test, data.y_test)
+    new_identity = check_identity(identity_path(out, "active_learning"), wanted, replace)
+    if replace and os.path.lexists(state_path):
+        os.unlink(state_path)
+    out.mkdir(parents=True, exist_ok=True)
+    if new_identity:
+        record_identity(identity_path(out, "active_learning"), wanted)
 
 
 def _draw(out: Path, dataset: str, seeds: list[int], curves: dict[str, dict[str, Any]],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,16 @@ from ..data import Dataset, stratified_subset
 from ..files.jsonfile import write_json
 from ..functional.checks import positive_int
 from ..info import machine_info
-from ..runs import CHECKPOINT, CONFIG, RunConfig, config_difference, load_run, scores, train_run
+from ..runs import (
+    CHECKPOINT,
+    CONFIG,
+    RunConfig,
+    config_difference,
+    dataset_key,
+    load_run,
+    scores,
+    train_run,
+)
 
 __all__ = ["TrainingSettings", "QUICK_TRAINING", "Context", "default_iterations",
            "check_fractions", "machine_info", "write_json", "scores",
@@ -133,6 +142,9 @@ class Context:
         ``full_test``: the uncapped test split).
     run_dir : path or None
         A trained run to score instead of training one (the experiments that can).
+    claim : callable
+        Records the folder's identity (data set, seed) if it is new; called before the
+        first file is written (:func:`train` calls it).
     """
 
     name: str
@@ -147,6 +159,7 @@ class Context:
     replace: bool = False
     record: dict[str, Any] = field(default_factory=dict)
     run_dir: str | Path | None = None
+    claim: Callable[[], None] = lambda: None
 
     @property
     def runs_dir(self) -> Path:
@@ -197,7 +210,7 @@ def train(ctx: Context, model: str, x_train: np.ndarray, y_train: np.ndarray,
     run_data = Dataset(x_train, y_train, eval_split[0], eval_split[1], data.name, k,
                        tuple(class_names or data.class_names[:k]), data.source)
     data_dir = ctx.record.get("data_dir")
-    config = RunConfig(model=model, dataset=data.name,
+    config = RunConfig(model=model, dataset=dataset_key(data.name),  # idx:DIR made absolute
                        data_dir=None if data_dir is None else str(data_dir),
                        train_size=n, test_size=len(eval_split[1]), iterations=iterations,
                        batch_size=batch, p=s.p, weight_decay=5e-4,
@@ -218,6 +231,7 @@ def train(ctx: Context, model: str, x_train: np.ndarray, y_train: np.ndarray,
                              f"({config_difference(saved, config)}): --resume continues an "
                              "experiment only with the settings it was started with; give "
                              "those, or start afresh with --replace (or another --out)")
+    ctx.claim()   # the folder's first write records its identity (data set, seed)
     start = time.perf_counter()
     trainer, history = train_run(config, run_dir, resume=resume, progress=ctx.progress,
                                  data=run_data, replace=ctx.replace and not resume)

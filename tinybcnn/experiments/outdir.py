@@ -2,12 +2,13 @@
 
 An experiment folder holds what experiments wrote there: ``<name>.json`` (the results record),
 ``<name>_details.json``, a run's state ``<name>_state.json`` (active learning's, for
-``--resume``), figures ``<name>_*.png`` and run folders ``<name>_runs/``, for any of
-the experiments, perhaps beside files of the user's, which are never touched. It is known by
-its contents, not its names: a results JSON whose ``"experiment"`` is that experiment's name
-(``active_learning.json`` is exactly ``{"dataset", "acquisitions"}``), or a ``<name>_runs``
-folder that is empty or holds a run. So a user's ``regression.json`` is not an experiment's,
-and a training run or a user's folder is refused as ``--out``.
+``--resume``), the data set and seed it was made with ``<name>_identity.json``, figures
+``<name>_*.png`` and run folders ``<name>_runs/``, for any of the experiments, perhaps beside
+files of the user's, which are never touched. It is known by its contents, not its names: a
+results JSON whose ``"experiment"`` is that experiment's name (``active_learning.json`` is
+exactly ``{"dataset", "acquisitions"}``), or a ``<name>_runs`` folder that is empty or holds a
+run. So a user's ``regression.json`` is not an experiment's, and a training run or a user's
+folder is refused as ``--out``.
 """
 
 from __future__ import annotations
@@ -21,15 +22,22 @@ from ..files.jsonfile import JSONFileError, read_json
 from ..files.rundir import FolderKind, is_own_entry, is_real_dir, refuse
 from ..runs import is_run_dir
 
-__all__ = ["EXPERIMENT_NAMES", "experiment_folder"]
+__all__ = ["EXPERIMENT_NAMES", "experiment_folder", "identity_path"]
 
 #: Every experiment whose outputs an experiment folder may hold (by key: ``small_data``, ...).
 EXPERIMENT_NAMES = tuple(experiment_key(name) for name in choices.EXPERIMENT_NAMES)
 
 
-def _json_names(key: str) -> tuple[str, str, str]:
-    """The JSON files experiment ``key`` may write: results, details and a run's state."""
-    return f"{key}.json", f"{key}_details.json", f"{key}_state.json"
+def _json_names(key: str) -> tuple[str, str, str, str]:
+    """The JSON files experiment ``key`` may write: results, details, a run's state and the
+    identity record (:mod:`tinybcnn.files.identity`)."""
+    return f"{key}.json", f"{key}_details.json", f"{key}_state.json", f"{key}_identity.json"
+
+
+def identity_path(out: str | Path, key: str) -> Path:
+    """Where experiment ``key`` records the data set and seed its work in ``out`` was made
+    with."""
+    return Path(out) / f"{key}_identity.json"
 
 
 def _own_json(path: Path, key: str) -> bool:

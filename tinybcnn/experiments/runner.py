@@ -28,10 +28,12 @@ from types import ModuleType
 from typing import Any
 
 from ..data import Dataset, load_dataset
+from ..files.identity import check_identity, identity, record_identity
 from ..files.rundir import check_out_dir, writing
 from ..functional.checks import positive_int
+from ..runs import dataset_key
 from .common import Context, machine_info, subset, write_json
-from .outdir import experiment_folder
+from .outdir import experiment_folder, identity_path
 
 __all__ = ["Request", "run", "run_image", "settings_from"]
 
@@ -169,6 +171,7 @@ def run_image(request: Request, experiment: Callable[[Context], dict[str, Any]],
                    *subset(full.x_test, full.y_test, settings.test_size, seed),
                    full.name, full.n_classes, full.class_names, full.source)
     out = Path(request.out)
+    claim = _identity_claim(out, key, request, pool, seed)
     run_dir = request.run_dir
     arguments = {"name": key, "out": str(out), "dataset": request.dataset,
                  "data_dir": request.data_dir, "quick": request.quick, "seeds": request.seeds,
@@ -178,7 +181,7 @@ def run_image(request: Request, experiment: Callable[[Context], dict[str, Any]],
     ctx = Context(name=key, out=out, data=pool, settings=settings, seed=int(seed),
                   seeds=int(getattr(settings, "seeds", 1)), iterations=request.iterations,
                   progress=request.progress, resume=request.resume,
-                  replace=request.replace, run_dir=run_dir,
+                  replace=request.replace, run_dir=run_dir, claim=claim,
                   record={"data_dir": request.data_dir,
                           "full_test": (full.x_test, full.y_test)})
     results = experiment(ctx)
@@ -195,5 +198,22 @@ def run_image(request: Request, experiment: Callable[[Context], dict[str, Any]],
         "results": results,
     }
     path = out / f"{key}.json"
+    claim()
     write_json(path, record)
     return path
+
+
+def _identity_claim(out: Path, key: str, request: Request, pool: Dataset,
+                    seed: int) -> Callable[[], None]:
+    """Check the folder's identity record for ``key`` (data set, its content, the seed) before
+    anything is written; return what records it, once, before the first file is written."""
+    path = identity_path(out, key)
+    wanted = identity(key, dataset_key(request.dataset), seed, pool.x_train, pool.y_train,
+                      pool.x_test, pool.y_test)   # idx:./x and idx:/abs/x are one data set
+    pending = [check_identity(path, wanted, replace=request.replace)]
+
+    def claim() -> None:
+        if pending[0]:
+            record_identity(path, wanted)
+            pending[0] = False
+    return claim

@@ -2,6 +2,8 @@
 
 - :mod:`~tinybcnn.files.atomic`: atomic writes (a new temporary file, then a rename) and the
   clean-up of the package's own temporary files;
+- :mod:`~tinybcnn.files.identity`: the data set and seed a demo or experiment folder was made
+  with, recorded once and checked before its work is continued or reused;
 - :mod:`~tinybcnn.files.jsonfile`: JSON written atomically, read from bounded regular files only;
 - :mod:`~tinybcnn.files.npyfile`: ``.npy`` / ``.npz`` headers and sizes checked before anything
   is allocated, never unpickled;
