@@ -3,9 +3,10 @@
 Each name a run, demo or experiment folder holds (``config.json``, ``checkpoint.npz``,
 ``history.csv``, ``metrics.json``, ``.tinybcnn.lock``, the demo's ``results.json``,
 ``identity.json`` and run, an experiment's results file) is replaced by random bytes, a
-truncated copy, deeply nested JSON, a FIFO, a symlink to a user's file, a dangling symlink, a directory, or a user's own
-text, and ``train``, ``train --resume``, ``evaluate``, ``predict``, ``demo`` and
-``experiment`` are run on the folder through the real command line. Whatever is there:
+truncated copy, deeply nested JSON, a FIFO, a symlink to a user's file, a dangling symlink, a
+directory, or a user's own text, and ``train``, ``train --resume``, ``evaluate``,
+``predict``, ``demo`` and ``experiment`` are run on the folder through the real command
+line. Whatever is there:
 
 * exit 0, or exit 2 with one line on stderr and no traceback;
 * no hang (FIFO cases run in a subprocess with a timeout);
