@@ -83,16 +83,24 @@ TARGETS: dict[str, list[str]] = {
         "tests/files/test_guard_limits.py",
         "tests/files/test_guard_properties.py",
         "tests/files/test_bad_files.py",
+        "tests/files/test_memory_bounds.py",
     ],
     # the IDX reader (data/idx.py), apart from the Dataset container and the sources
     "tinybcnn/data/idx.py": [
         "tests/data/test_idx_magic.py",
         "tests/files/test_guard_properties.py",
         "tests/data/test_data.py",
+        "tests/files/test_guard_limits.py",
+        "tests/files/test_bad_files.py",
+        "tests/files/test_memory_bounds.py",
     ],
     "tinybcnn/checkpoint.py": [
         "tests/files/test_checkpoint.py",
         "tests/files/test_checkpoint_links.py",
+        "tests/files/test_checkpoint_finite.py",
+        "tests/files/test_checkpoint_header_fields.py",
+        "tests/files/test_bad_files.py",
+        "tests/files/test_guard_limits.py",
     ],
     # (test_rundir_rules runs a tutorial in a subprocess, which fails inside mutmut's folder)
     "tinybcnn/experiments/outdir.py": [
