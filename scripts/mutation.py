@@ -84,6 +84,7 @@ TARGETS: dict[str, list[str]] = {
         "tests/files/test_guard_properties.py",
         "tests/files/test_bad_files.py",
         "tests/files/test_memory_bounds.py",
+        "tests/files/test_npy_reader.py",
     ],
     # the IDX reader (data/idx.py), apart from the Dataset container and the sources
     "tinybcnn/data/idx.py": [
@@ -93,6 +94,7 @@ TARGETS: dict[str, list[str]] = {
         "tests/files/test_guard_limits.py",
         "tests/files/test_bad_files.py",
         "tests/files/test_memory_bounds.py",
+        "tests/data/test_idx_messages.py",
     ],
     "tinybcnn/checkpoint.py": [
         "tests/files/test_checkpoint.py",
@@ -101,6 +103,7 @@ TARGETS: dict[str, list[str]] = {
         "tests/files/test_checkpoint_header_fields.py",
         "tests/files/test_bad_files.py",
         "tests/files/test_guard_limits.py",
+        "tests/files/test_checkpoint_reader.py",
     ],
     # (test_rundir_rules runs a tutorial in a subprocess, which fails inside mutmut's folder)
     "tinybcnn/experiments/outdir.py": [

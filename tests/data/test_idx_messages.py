@@ -1,0 +1,71 @@
+"""``read_idx``: each way an IDX file can be wrong gets one line that names the file and says
+exactly what is wrong, with the sizes worked out here from the format (found by mutation
+testing: a lost or wrong part of these lines went unnoticed; scripts/mutation.py).
+
+The format: ``00 00 <type> <ndim>``, ``ndim`` big-endian uint32 dimensions, then
+``prod(dims) * itemsize`` bytes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+
+import pytest
+
+from tinybcnn.data import DataError, read_idx
+
+
+def _header(code: int, dims: tuple[int, ...]) -> bytes:
+    return bytes([0, 0, code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
+
+
+KNOWN = "0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E"
+
+CASES = {
+    "magic": (b"\x00\x01\x08\x01" + b"\x00" * 8,
+              "not an IDX file: magic number 0x00010801 does not start with 0x0000"),
+    "type code": (b"\x00\x00\x0a\x01" + b"\x00" * 8,
+                  f"unknown IDX data type code 0x0A (known: {KNOWN})"),
+    "no dimensions": (b"\x00\x00\x08\x00", "IDX header declares 0 dimensions"),
+    "cut magic": (b"\x00\x00", "truncated IDX file: the magic number needs 4 bytes, found 2"),
+    "cut dimensions": (b"\x00\x00\x08\x02" + b"\x00\x00\x00\x02\x00",
+                       "truncated IDX file: 2 dimensions needs 8 bytes, found 5"),
+    "short float32": (_header(0x0D, (2, 3)) + b"\x00" * 23,
+                      "IDX header declares shape (2, 3) of float32 (24 bytes) but the file "
+                      "holds 23 bytes of data"),
+    "nine dimensions": (_header(0x08, (1,) * 9),
+                        "IDX header declares shape 9 dimensions of uint8 (1 bytes) but the "
+                        "file holds 0 bytes of data"),
+    # 2**50 float64 = 2**53 bytes, past 10**15: the size as a magnitude (16 digits)
+    "petabytes": (_header(0x0E, (2**25, 2**25)),
+                  "IDX header declares shape (33554432, 33554432) of float64 "
+                  "(~10^15 bytes) but the file holds 0 bytes of data"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_each_wrong_raw_file_gets_its_line(tmp_path, case):
+    content, line = CASES[case]
+    path = tmp_path / "f.idx"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as info:
+        read_idx(path)
+    assert str(info.value) == f"{path}: {line}"
+
+
+@pytest.mark.parametrize("extra, holds", [(-1, "only 5 bytes of data"),
+                                          (1, "more data than that")])
+def test_a_compressed_payload_of_the_wrong_length_says_which_way(tmp_path, extra, holds):
+    path = tmp_path / "f.idx.gz"
+    path.write_bytes(gzip.compress(_header(0x08, (2, 3)) + b"\x07" * (6 + extra)))
+    with pytest.raises(DataError) as info:
+        read_idx(path)
+    assert str(info.value) == (f"{path}: IDX header declares shape (2, 3) of uint8 (6 bytes) "
+                               f"but the file holds {holds}")
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(DataError) as info:
+        read_idx(tmp_path / "none.idx")
+    assert str(info.value) == f"{tmp_path / 'none.idx'}: no such file"
