@@ -12,6 +12,7 @@ import pickle
 import numpy as np
 import pytest
 
+from tinybcnn.files import npyfile
 from tinybcnn.files.npyfile import NpyFileError, load_npy
 
 
@@ -38,3 +39,109 @@ def test_each_kind_of_wrong_file_gets_its_own_line(tmp_path, name):
     with pytest.raises(NpyFileError) as info:
         load_npy(path)
     assert str(info.value) == f"{path}: {line}"
+
+
+def _npy(tmp_path, array, cut: int = 0):
+    path = tmp_path / "x.npy"
+    np.save(path, array)
+    if cut:
+        path.write_bytes(path.read_bytes()[:-cut])
+    return path
+
+
+def test_a_truncated_npy_is_named_with_its_declared_and_present_sizes(tmp_path):
+    path = _npy(tmp_path, np.zeros((3, 5)), cut=105)   # 120 payload bytes, 15 left
+    with pytest.raises(NpyFileError) as info:
+        load_npy(path)
+    assert str(info.value) == (f"{path}: the header declares a float64 array of shape (3, 5) "
+                               "(120 bytes) but the file holds 15: truncated or damaged")
+
+
+def test_an_array_larger_than_the_memory_left_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(npyfile, "available_memory", lambda: 100)
+    path = _npy(tmp_path, np.zeros((3, 5)))
+    with pytest.raises(NpyFileError) as info:
+        load_npy(path)
+    assert str(info.value) == (f"{path}: its float64 array of shape (3, 5) would take 120 "
+                               "bytes of memory, more than the 100 available; use a smaller "
+                               "file or a machine with more memory")
+
+
+def test_numpy_failing_after_the_header_is_one_line_naming_the_file(tmp_path, monkeypatch):
+    path = _npy(tmp_path, np.zeros(3))
+
+    def fail(*args, **kwargs):
+        raise EOFError("cut short")
+
+    monkeypatch.setattr(npyfile.np, "load", fail)
+    with pytest.raises(NpyFileError) as info:
+        load_npy(path)
+    assert str(info.value) == f"{path}: damaged .npy file (cut short)"
+
+
+# -- available_memory: MemAvailable, lowered by an address-space limit; None if unknown -------
+# The kernel's files are replaced by ones written here, so the answer is known exactly.
+MEMINFO = "MemTotal:       8000000 kB\nMemFree:         100000 kB\nMemAvailable:    3000000 kB\n"
+STATUS = "Name:\tpython\nVmPeak:\t  900000 kB\nVmSize:\t  700000 kB\nVmRSS:\t   90000 kB\n"
+
+
+@pytest.fixture
+def proc(monkeypatch):
+    """``proc(meminfo=..., status=..., soft=...)``: the /proc files npyfile reads (None: the
+    file is missing) and the soft address-space limit (None: unlimited)."""
+    import io
+    import resource
+
+    def install(meminfo: str | None = MEMINFO, status: str | None = STATUS,
+                soft: int | None = None) -> None:
+        files = {"/proc/meminfo": meminfo, "/proc/self/status": status}
+
+        def fake_open(name, *args, **kwargs):
+            if files.get(str(name)) is None:
+                raise FileNotFoundError(name)
+            return io.StringIO(files[str(name)])
+
+        limit = resource.RLIM_INFINITY if soft is None else soft
+        monkeypatch.setattr(npyfile, "open", fake_open, raising=False)
+        monkeypatch.setattr(resource, "getrlimit",
+                            lambda which: (limit, resource.RLIM_INFINITY))
+
+    return install
+
+
+KIB = 1024
+
+
+def test_available_memory_is_the_kernels_memavailable(proc):
+    proc()
+    assert npyfile.available_memory() == 3000000 * KIB
+
+
+def test_available_memory_without_meminfo_or_limit_is_unknown(proc):
+    proc(meminfo=None)
+    assert npyfile.available_memory() is None
+
+
+@pytest.mark.parametrize("meminfo", [MEMINFO, None])
+def test_an_address_space_limit_lowers_available_memory(proc, meminfo):
+    """``ulimit -v``: what is left is the limit minus this process's VmSize."""
+    proc(meminfo=meminfo, soft=800000 * KIB)
+    assert npyfile.available_memory() == (800000 - 700000) * KIB
+
+
+def test_a_limit_above_the_memory_available_leaves_memavailable(proc):
+    proc(soft=9000000 * KIB)
+    assert npyfile.available_memory() == 3000000 * KIB
+
+
+def test_a_limit_without_vmsize_leaves_memavailable(proc):
+    proc(status="Name:\tpython\n", soft=800000 * KIB)
+    assert npyfile.available_memory() == 3000000 * KIB
+
+
+def test_an_unreadable_npz_is_named(tmp_path):
+    path = tmp_path / "x.npz"
+    path.write_bytes(b"not a zip")
+    with pytest.raises(NpyFileError) as info:
+        npyfile.check_npz_sizes(path)
+    assert str(info.value).startswith(f"{path}: not a readable .npz archive (")
