@@ -7,7 +7,9 @@ The expected lines are written out here: what a user reads is the behaviour unde
 
 from __future__ import annotations
 
+import io
 import pickle
+import zipfile
 
 import numpy as np
 import pytest
@@ -145,3 +147,92 @@ def test_an_unreadable_npz_is_named(tmp_path):
     with pytest.raises(NpyFileError) as info:
         npyfile.check_npz_sizes(path)
     assert str(info.value).startswith(f"{path}: not a readable .npz archive (")
+
+
+# -- sniff: the first bytes decide ------------------------------------------------------------
+@pytest.mark.parametrize("head, kind", [(b"\x80", "unknown"), (b"\x80\x02", "pickle"),
+                                        (b"\x80\x06", "unknown")])
+def test_sniff_of_files_of_one_or_two_bytes(tmp_path, head, kind):
+    """A pickle is 0x80 then a protocol 2..5: two bytes are enough, one is not."""
+    (tmp_path / "f").write_bytes(head)
+    assert npyfile.sniff(tmp_path / "f") == kind
+
+
+# -- read_npy_header: versions, damaged headers, objects ---------------------------------------
+def _written(array, version) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, array, version=version, allow_pickle=True)
+    return buf.getvalue()
+
+
+def test_a_version_2_npy_is_read(tmp_path):
+    array = np.arange(12, dtype=np.int16).reshape(3, 4)
+    path = tmp_path / "v2.npy"
+    path.write_bytes(_written(array, (2, 0)))
+    np.testing.assert_array_equal(load_npy(path), array)
+
+
+def test_a_version_3_npy_is_refused_by_name(tmp_path):
+    path = tmp_path / "v3.npy"
+    path.write_bytes(_written(np.zeros(2), (3, 0)))
+    with pytest.raises(NpyFileError) as info:
+        load_npy(path)
+    assert str(info.value) == f"{path}: .npy format version (3, 0) is not supported"
+
+
+def test_a_damaged_header_and_an_object_array_get_their_lines(tmp_path):
+    bad = tmp_path / "bad.npy"
+    text = b"{'descr': '<zz', 'fortran_order': False, 'shape': (2,), }\n"   # no such dtype
+    bad.write_bytes(b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text)
+    with pytest.raises(NpyFileError) as info:
+        load_npy(bad)
+    assert str(info.value).startswith(f"{bad}: not a readable .npy file (")
+    objects = tmp_path / "objects.npy"
+    objects.write_bytes(_written(np.array([1, None], dtype=object), (1, 0)))
+    with pytest.raises(NpyFileError) as info:
+        load_npy(objects)
+    assert str(info.value) == (f"{objects}: holds Python objects, which would need pickle; "
+                               "only numeric arrays are read")
+
+
+def test_a_member_claiming_fewer_bytes_than_its_header_holds_nothing():
+    data = _written(np.zeros(4), (1, 0))
+    with pytest.raises(NpyFileError) as info:
+        npyfile.read_npy_header(io.BytesIO(data), "m", available=10)
+    assert str(info.value) == ("m: the header declares a float64 array of shape (4,) "
+                               "(32 bytes) but the file holds 0: truncated or damaged")
+
+
+# -- check_memory: the bound itself is allowed ------------------------------------------------
+def test_an_array_of_exactly_the_memory_left_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(npyfile, "available_memory", lambda: 120)
+    path = _npy(tmp_path, np.ones((3, 5)))
+    np.testing.assert_array_equal(load_npy(path), np.ones((3, 5)))
+
+
+def test_memory_already_overdrawn_is_called_zero(monkeypatch):
+    monkeypatch.setattr(npyfile, "available_memory", lambda: -5)
+    with pytest.raises(NpyFileError, match=r"x: it would take 1 bytes of memory, more than the "
+                                           r"0 available;"):
+        npyfile.check_memory(1, "x", "it")
+
+
+# -- check_npz_sizes: a member is named archive:member -----------------------------------------
+def test_a_lying_or_damaged_member_is_named_with_its_archive(tmp_path):
+    short = tmp_path / "short.npz"
+    with zipfile.ZipFile(short, "w") as z:
+        z.writestr("a.npy", _written(np.zeros(4), (1, 0))[:-8])
+    with pytest.raises(NpyFileError) as info:
+        npyfile.check_npz_sizes(short)
+    assert str(info.value).startswith(f"{short}:a.npy: the header declares a float64 array")
+    crypt = tmp_path / "crypt.npz"   # flag bit 0: an encrypted member, which zipfile refuses
+    with zipfile.ZipFile(crypt, "w") as z:
+        z.writestr("b.npy", _written(np.zeros(4), (1, 0)))
+    raw = bytearray(crypt.read_bytes())
+    for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = raw.index(sig) + flag_at
+        raw[at] |= 1
+    crypt.write_bytes(bytes(raw))
+    with pytest.raises(NpyFileError) as info:
+        npyfile.check_npz_sizes(crypt)
+    assert str(info.value).startswith(f"{crypt}:b.npy: damaged archive member (")
