@@ -236,3 +236,26 @@ def test_a_lying_or_damaged_member_is_named_with_its_archive(tmp_path):
     with pytest.raises(NpyFileError) as info:
         npyfile.check_npz_sizes(crypt)
     assert str(info.value).startswith(f"{crypt}:b.npy: damaged archive member (")
+
+
+def test_a_header_with_unbalanced_brackets_is_one_line(tmp_path):
+    """NumPy's parser of old headers raises tokenize.TokenError here, not a ValueError."""
+    text = b"{'descr': 'nonsense'\n"
+    path = tmp_path / "bad.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text)
+    with pytest.raises(NpyFileError) as info:
+        load_npy(path)
+    assert str(info.value).startswith(f"{path}: not a readable .npy file (")
+
+
+def test_a_deflated_member_that_does_not_inflate_is_one_line(tmp_path):
+    path = tmp_path / "x.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.npy", _written(np.zeros(100), (1, 0)))
+    raw = bytearray(path.read_bytes())
+    start = raw.index(b"a.npy") + len("a.npy")   # the member's data follows its local name
+    raw[start:start + 20] = b"\xff" * 20
+    path.write_bytes(bytes(raw))
+    with pytest.raises(NpyFileError) as info:
+        npyfile.check_npz_sizes(path)
+    assert str(info.value).startswith(f"{path}:a.npy: damaged archive member (")
