@@ -25,6 +25,8 @@ KNOWN = "0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E"
 CASES = {
     "magic": (b"\x00\x01\x08\x01" + b"\x00" * 8,
               "not an IDX file: magic number 0x00010801 does not start with 0x0000"),
+    "first magic byte": (b"\x01\x00\x08\x01" + b"\x00" * 8,
+                         "not an IDX file: magic number 0x01000801 does not start with 0x0000"),
     "type code": (b"\x00\x00\x0a\x01" + b"\x00" * 8,
                   f"unknown IDX data type code 0x0A (known: {KNOWN})"),
     "no dimensions": (b"\x00\x00\x08\x00", "IDX header declares 0 dimensions"),
@@ -34,9 +36,19 @@ CASES = {
     "short float32": (_header(0x0D, (2, 3)) + b"\x00" * 23,
                       "IDX header declares shape (2, 3) of float32 (24 bytes) but the file "
                       "holds 23 bytes of data"),
+    "thousand bytes": (_header(0x08, (10, 100)) + b"\x00" * 999,
+                       "IDX header declares shape (10, 100) of uint8 (1,000 bytes) but the file "
+                       "holds 999 bytes of data"),
+    "eight dimensions": (_header(0x08, (1,) * 8),
+                         "IDX header declares shape (1, 1, 1, 1, 1, 1, 1, 1) of uint8 (1 bytes) "
+                         "but the file holds 0 bytes of data"),
     "nine dimensions": (_header(0x08, (1,) * 9),
                         "IDX header declares shape 9 dimensions of uint8 (1 bytes) but the "
                         "file holds 0 bytes of data"),
+    # exactly 10**15 bytes: the first size written as a magnitude
+    "a petabyte": (_header(0x08, (10**5, 10**5, 10**5)),
+                   "IDX header declares shape (100000, 100000, 100000) of uint8 (~10^15 bytes) "
+                   "but the file holds 0 bytes of data"),
     # 2**50 float64 = 2**53 bytes, past 10**15: the size as a magnitude (16 digits)
     "petabytes": (_header(0x0E, (2**25, 2**25)),
                   "IDX header declares shape (33554432, 33554432) of float64 "
