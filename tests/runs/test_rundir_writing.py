@@ -137,3 +137,64 @@ def test_a_part_file_gone_before_its_removal_is_skipped(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "unlink", unlink)
     assert remove_stale_parts(tmp_path) == [tmp_path / kept]
     assert os.listdir(tmp_path) == []
+
+
+def _recording_kind(heard: list[bool]) -> FolderKind:
+    def check(out: Path, names: set[str], resume: bool) -> None:
+        heard.append(resume)
+
+    return FolderKind("a recording kind", lambda name: None, check)
+
+
+def test_writing_and_check_out_dir_pass_resume_false_unless_told(tmp_path):
+    """The kind's check hears ``resume=False`` by default (a caller that does not say it
+    resumes must not be let into a finished run), and what the caller says otherwise."""
+    heard: list[bool] = []
+    kind = _recording_kind(heard)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "notes.txt").write_text("a user's file")  # not empty: the kind is asked
+    check_out_dir(out, kind)
+    check_out_dir(out, kind, resume=True)
+    with writing(out, kind):
+        pass
+    with writing(out, kind, resume=True):
+        pass
+    # check_out_dir twice, then writing: before and under the lock, each time
+    assert heard == [False, True, False, False, True, True]
+
+
+def test_an_out_that_cannot_be_examined_is_named(tmp_path):
+    """``--out file/run`` (lstat fails with ENOTDIR, not "no such file") is refused in one line
+    that names the folder asked for."""
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "run"
+    with pytest.raises(OutDirError) as info:
+        check_out_dir(out, EMPTY_ONLY)
+    assert str(info.value).startswith(f"{out} cannot be examined (")
+
+
+def test_is_real_dir_of_a_missing_path_or_a_symlink_is_false(tmp_path):
+    """Only a directory itself counts: a missing path, a file and a symlink to a directory
+    are not (the oracle: ``os.path.isdir`` after ``os.lstat``, written out)."""
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "link").symlink_to(tmp_path / "dir")
+    assert rundir.is_real_dir(tmp_path / "dir")
+    for name in ("missing", "file", "link"):
+        assert not rundir.is_real_dir(tmp_path / name), name
+
+
+def test_an_out_that_is_a_symlink_or_a_file_is_refused_with_what_to_do(tmp_path):
+    """The one line names the folder, says what it is, and (for a symlink) what to give
+    instead: the user's next command depends on it."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutDirError) as info:
+        check_out_dir(tmp_path / "link", EMPTY_ONLY)
+    assert str(info.value) == (f"{tmp_path / 'link'} is a symbolic link: refusing to write "
+                               "through it; give the folder it points to, or a new --out")
+    with pytest.raises(OutDirError) as info:
+        check_out_dir(tmp_path / "file", EMPTY_ONLY)
+    assert str(info.value) == f"{tmp_path / 'file'} exists and is not a directory"

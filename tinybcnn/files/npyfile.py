@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import math
 import os
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO
 
@@ -85,7 +87,8 @@ def read_npy_header(f: IO[bytes], name: str | os.PathLike[str],
             raise NpyFileError(f"{name}: .npy format version {version} is not supported")
     except NpyFileError:
         raise
-    except (ValueError, EOFError, OSError, SyntaxError, TypeError) as exc:
+    # TokenError: NumPy's fallback parser of old headers, on unbalanced brackets
+    except (ValueError, EOFError, OSError, SyntaxError, TypeError, tokenize.TokenError) as exc:
         raise NpyFileError(f"{name}: not a readable .npy file ({exc})") from None
     if dtype.hasobject:
         raise NpyFileError(f"{name}: holds Python objects, which would need pickle; only "
@@ -206,5 +209,6 @@ def check_npz_sizes(path: str | os.PathLike[str]) -> None:
             except NpyFileError:
                 raise
             except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError,
-                    RuntimeError) as exc:  # RuntimeError: an encrypted member
+                    RuntimeError, zlib.error) as exc:  # RuntimeError: an encrypted member;
+                # zlib.error: deflated bytes that do not inflate
                 raise NpyFileError(f"{member}: damaged archive member ({exc})") from None

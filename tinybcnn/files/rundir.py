@@ -154,7 +154,6 @@ def check_out_dir(out: str | os.PathLike[str], kind: FolderKind, resume: bool = 
     kind.check(out, names, resume)
 
 
-@contextlib.contextmanager
 def writing(out: str | os.PathLike[str], kind: FolderKind,
             resume: bool = False) -> Iterator[Path]:
     """Write into ``out`` under the rule: check it, create it if new, hold its lock, check it
@@ -183,3 +182,8 @@ def writing(out: str | os.PathLike[str], kind: FolderKind,
         if created:
             remove_if_unused(out)
         raise
+
+
+# Wrapped here rather than under a decorator: mutmut (scripts/mutation.py) does not mutate a
+# decorated function, and this one holds the rule's order (check, create, lock, check again).
+writing = contextlib.contextmanager(writing)
