@@ -518,6 +518,11 @@ def members_mutual_info(P):
     import tinybcnn as tb
     return tb.predict.entropy(P.mean(0))
 """, 1, "subtract the members' mean entropy", [2, 3]),
+    "11 mask not inverted": ("11_rivals.py", """
+def concrete_mask(u, p, t):
+    s = (np.log(p) - np.log1p(-p) + np.log(u) - np.log1p(-u)) / t
+    return 1 - 1 / (1 + np.exp(-s))
+""", 2, "not inverted", [1, 3]),
     "11 gradient through z only": ("11_rivals.py", """
 def concrete_mask_grad(u, p, t):
     s = (np.log(p) - np.log1p(-p) + np.log(u) - np.log1p(-u)) / t
