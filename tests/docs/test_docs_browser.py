@@ -28,14 +28,13 @@ import html as html_text
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from support.browser import BROWSERS, find_browser
 
 ROOT = Path(__file__).resolve().parents[2]
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 WIDTHS = (400, 1280)
 COLLAPSED_PX = 2.0  # the bug left 1x1 px SVGs; a real equation is tens of pixels
 # the derivation pages whose long results were broken into lines: every display equation
@@ -148,14 +147,6 @@ window.addEventListener("message", e => {{
 }});
 </script></body></html>"""
 PAGES_PER_RUN = 12
-
-
-def find_browser() -> str | None:
-    for name in BROWSERS:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 def chromium(browser: str, url: str, width: int, *extra: str) -> str:

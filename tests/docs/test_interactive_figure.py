@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.browser import find_browser
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOK = ROOT / "docs" / "_hooks" / "interactive_regression.py"
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
 
 def load_hook():
@@ -123,14 +123,6 @@ window.addEventListener("load", () => {
   document.body.appendChild(pre);
 });
 </script>"""
-
-
-def find_browser() -> str | None:
-    for name in BROWSERS:
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
 
 
 @pytest.mark.slow
