@@ -158,3 +158,16 @@ def keep_backend():
     before = get_backend()
     yield
     set_backend(before)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Group the tests for pytest-xdist's ``--dist loadgroup`` (the default run, pyproject.toml):
+    the tests of one file run on one worker, so a module-scoped fixture (a trained run, a
+    built folder) is made once, as in a serial run; and every file that reads the built site
+    (tests/docs/conftest.py) joins one group, so the site is built once per session. Without
+    xdist (``-p no:xdist``, ``-n 0``, a bare GPU box) the marker does nothing."""
+    files_reading_the_site = {item.path for item in items
+                              if "built_site" in getattr(item, "fixturenames", ())}
+    for item in items:
+        group = "site" if item.path in files_reading_the_site else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
