@@ -530,8 +530,8 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     batch_size, budget = _defaults(xp, batch_size, memory_budget)
 
     stats, per_sample, streams = [], [], _streams(stream)
-    batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
     with _Parts(model, x) as parts:   # fixed parts on one BLAS thread: see the module's notes
+        batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
         for s in _batches(x.shape[0], batch_size):
             p_t = xp.exp(_batch_outputs(parts, streams, x[s, ...], samples, start,
                                         first_image + s.start, chunk, stacked,
@@ -667,8 +667,8 @@ def mc_predict_regression(model: Any, x: Any, tau: float, samples: int = 50,
     start = model.first_stochastic()
     outs, streams = [], _streams(stream)
     batch_size, budget = _defaults(xp_of(x), batch_size, memory_budget)
-    batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
     with _Parts(model, x) as parts:   # fixed parts on one BLAS thread: see the module's notes
+        batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
         for s in _batches(x.shape[0], batch_size):
             outs.append(_batch_outputs(parts, streams, x[s, ...], samples, start, s.start,
                                        chunk))
