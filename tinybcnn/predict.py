@@ -27,8 +27,11 @@ decides only *when* the parts run: side by side in two threads on 2 or more, one
 other on 1. The same seed then gives the same probabilities bit for bit on an idle and a
 busy machine. The parts do no extra work: the same rows in the same products, cut in two.
 What still moves the last bits is the shape of the products: ``batch_size`` and
-``memory_budget`` decide how many inputs and passes share one product, and so where each
-row falls in it (see :func:`mc_predict`).
+``memory_budget`` (and a caller's own split by ``first_image``, or ``stacked``) decide which
+inputs and passes share one product, and so where each row falls in it. Float32 results then
+agree to about float32's epsilon, not bit for bit (with exact arithmetic, e.g. dyadic
+float64 weights, bit for bit: the masks do not move). The defaults depend on nothing of the
+machine on a CPU; on CuPy the default budget follows the GPU's free memory.
 """
 
 from __future__ import annotations
@@ -499,8 +502,7 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
         ``False`` runs ``T`` separate full passes instead (the naive way, for benchmarks).
     first_image : int
         The index of ``x[0]`` in the mask stream: predicting ``x[a:b]`` with
-        ``first_image=a`` gives rows ``a:b`` of predicting ``x``, so callers that split the
-        images themselves get the same result.
+        ``first_image=a`` draws the masks of rows ``a:b`` of predicting ``x`` (see Notes).
     on_batch : callable, optional
         Called with each batch's input count after its ``T`` passes (a bar's ``update``).
 
@@ -516,20 +518,21 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     The mask of pass ``t`` for image ``first_image + n`` at the ``l``-th dropout layer
     depends on ``(seed, t, first_image + n, l)`` only (:class:`tinybcnn.random.MCStream`):
     not on ``batch_size``, ``memory_budget``, the plan of batches and chunks measured from
-    them, ``stacked``, or the backend. So the same seed gives the same probabilities bit for
-    bit on one backend, and up to float rounding on another (the same masks on NumPy, CuPy
-    and array_api_strict). :func:`mc_predict_loop` is the textbook twin: the ``T``-pass loop.
+    them, ``stacked``, or the backend (the same masks on NumPy, CuPy and array_api_strict).
+    :func:`mc_predict_loop` is the textbook twin: the ``T``-pass loop.
+
+    Same seed, ``batch_size`` and ``memory_budget``: the same bits on any BLAS thread count
+    and load; another plan, split or backend: equal up to rounding (see the module's notes).
     """
     _validate_inputs(x, batch_size)
     samples = positive_int(samples, "samples")
     x = _check_input(model, x)
     xp = xp_of(x)
     first_image = positive_int(first_image, "first_image", minimum=0)
-    stream = mc_stream(seed, rng, like=x)
+    streams = _streams(mc_stream(seed, rng, like=x))
     start = model.first_stochastic()
     batch_size, budget = _defaults(xp, batch_size, memory_budget)
-
-    stats, per_sample, streams = [], [], _streams(stream)
+    stats, per_sample = [], []
     with _Parts(model, x) as parts:   # fixed parts on one BLAS thread: see the module's notes
         batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
         for s in _batches(x.shape[0], batch_size):
