@@ -15,12 +15,33 @@ for it) the per-pass outputs and their summaries (sums, entropies, votes) stay o
 and come back to the host once, at the end: no chunk waits for the device. The default
 memory budget is sized for where the model lives: a few tens of MiB that stay in a CPU's
 caches, or half the GPU's free memory (see :func:`default_memory_budget`).
+
+On the CPU, prediction follows no thread count (:class:`_Parts`). OpenBLAS rounds a row of
+a product differently on another thread count: it cuts the rows among its threads, and a
+row's bits depend on where it falls in the block its thread computes (measured with NumPy's
+OpenBLAS 0.3.31, Haswell kernels: rows are computed 12 at a time and the leftover rows, and
+the rows of a block that starts elsewhere, round otherwise). So every product of a
+prediction runs on one BLAS thread, and each batch is cut into the same two parts by its
+shapes alone (the inputs and passes in it, the model's size); the BLAS count in force
+decides only *when* the parts run: side by side in two threads on 2 or more, one after the
+other on 1. The same seed then gives the same probabilities bit for bit on an idle and a
+busy machine. The parts do no extra work: the same rows in the same products, cut in two.
+What still moves the last bits is the shape of the products: ``batch_size`` and
+``memory_budget`` (and a caller's own split by ``first_image``, or ``stacked``) decide which
+inputs and passes share one product, and so where each row falls in it. Float32 results then
+agree to about float32's epsilon, not bit for bit (with exact arithmetic, e.g. dyadic
+float64 weights, bit for bit: the masks do not move). The defaults depend on nothing of the
+machine on a CPU; on CuPy the default budget follows the GPU's free memory.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,6 +192,85 @@ def _batches(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(start + size, n))
 
 
+#: The least work (rows × passes × parameters) cut in two parts, as a training step's
+#: (tinybcnn.threads.MIN_SPLIT_WORK): below it two threads cost more than they save.
+_MIN_PART_WORK = 4 * 2**20
+_worker: tuple[int, ThreadPoolExecutor] | None = None   # (pid that made it, executor)
+
+
+@functools.cache
+def _blas() -> Any:
+    """threadpoolctl's handle on the BLAS libraries loaded now (found once: about 2 ms)."""
+    from threadpoolctl import ThreadpoolController  # a dependency; imported when used
+
+    return ThreadpoolController().select(user_api="blas")
+
+
+class _Parts:
+    """A prediction's work in fixed parts, each on one BLAS thread (see the module's notes).
+
+    Made once per prediction: it reads the BLAS count in force (2 or more: the parts run side
+    by side, the second on a :meth:`~tinybcnn.nn.Sequential.replica` of the model; 1: one
+    after the other, both on the model) and, as a context manager, holds every product to one
+    BLAS thread until the prediction ends. Arrays other than NumPy's, and a model of one's own
+    with no ``replica``, run in one part (on CuPy the CPU's threads do not enter).
+    """
+
+    def __init__(self, model: Any, x: Any) -> None:
+        self.model, self.twin = model, None
+        self.splits = isinstance(x, np.ndarray) and hasattr(model, "replica")
+        self.params = sum(math.prod(p.shape) for p in model.params.values())
+        self.side_by_side = min((lib.get_num_threads() for lib in _blas().lib_controllers),
+                                default=1) >= 2
+        self._limit: AbstractContextManager | None = None
+
+    def __enter__(self) -> _Parts:
+        self._limit = _blas().limit(limits=1)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._limit.__exit__(*exc)
+
+    def bounds(self, rows: int, passes: int = 1) -> list[tuple[int, int]]:
+        """The parts of ``range(rows)``: two halves (the first one row longer for odd
+        ``rows``) from two rows and enough work, else one. Shapes alone decide."""
+        if not (self.splits and rows >= 2 and rows * passes * self.params >= _MIN_PART_WORK):
+            return [(0, rows)]
+        half = (rows + 1) // 2
+        return [(0, half), (half, rows)]
+
+    def run(self, rows: int, fn: Callable[[Any, int, int, int], Any],
+            passes: int = 1) -> list[Any]:
+        """``[fn(model, k, start, stop) for the parts k of range(rows)]``: the second part
+        side by side with the first (in the one worker thread, on the replica) where the BLAS
+        count allows."""
+        parts = self.bounds(rows, passes)
+        if len(parts) == 1 or not self.side_by_side:
+            return [fn(self.model, k, *part) for k, part in enumerate(parts)]
+        if self.twin is None:   # one replica for the whole prediction: its buffers stay warm
+            self.twin = self.model.replica()
+        errors = np.geterr()    # NumPy's error state is per thread: the second part takes ours
+
+        def second() -> Any:
+            with np.errstate(**errors):
+                return fn(self.twin, 1, *parts[1])
+
+        other: Future = _executor().submit(second)
+        try:
+            first = fn(self.model, 0, *parts[0])
+        finally:                # never leave the other part running (e.g. on Ctrl-C)
+            wait([other])
+        return [first, other.result()]
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The one worker thread of prediction's second parts (a new one after a fork)."""
+    global _worker
+    if _worker is None or _worker[0] != os.getpid():
+        _worker = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="tinybcnn-part"))
+    return _worker[1]
+
+
 def _check_input(model: Any, x: Any) -> Any:
     in_shape = getattr(model, "in_shape", None)
     if x.ndim < 2:
@@ -230,11 +330,20 @@ def standard_predict(model: Any, x: Any, batch_size: int = 1000) -> Prediction:
     -------
     Prediction
         ``mutual_info`` and ``variation_ratio`` are zero: one pass has no spread.
+
+    Notes
+    -----
+    On NumPy the same bits on any BLAS thread count (see the module's notes); another
+    ``batch_size`` may change the last bits (the rows of one product).
     """
     _validate_inputs(x, batch_size)
     x = _check_input(model, x)
-    # same rounding as mc_predict: log-softmax in the model's dtype, exp in float64
-    chunks = [log_softmax(model.forward(x[s, ...])) for s in _batches(x.shape[0], batch_size)]
+    chunks = []
+    with _Parts(model, x) as parts:   # fixed parts on one BLAS thread: see the module's notes
+        for s in _batches(x.shape[0], batch_size):
+            # same rounding as mc_predict: log-softmax in the model's dtype, exp in float64
+            chunks += parts.run(s.stop - s.start, lambda m, _k, a, b, s=s: log_softmax(
+                m.forward(x[s.start + a:s.start + b, ...])))
     probs = np.exp(to_numpy(_cat(chunks)).astype(np.float64))   # one read-back, at the end
     zeros = np.zeros(probs.shape[0])
     return Prediction(probs=probs, entropy=entropy(probs), mutual_info=zeros,
@@ -342,6 +451,23 @@ def _sample_outputs(model: Any, xb: Any, samples: int, start: int, stream: MCStr
     return xp.astype(out, xp.float64)
 
 
+def _batch_outputs(parts: _Parts, streams: list[MCStream], xb: Any, samples: int, start: int,
+                   first_image: int, chunk: int, stacked: bool = True,
+                   transform: Any = None) -> Any:
+    """:func:`_sample_outputs` of the batch ``xb``, in ``parts`` (its images cut in two), each
+    part with its own copy of the mask stream (the same masks); shape (T, B, ...)."""
+    outs = parts.run(xb.shape[0], lambda m, k, a, b: _sample_outputs(
+        m, xb[a:b, ...], samples, start, streams[k], first_image + a, chunk, stacked,
+        transform), passes=samples)
+    return outs[0] if len(outs) == 1 else xp_of(xb).concat(outs, axis=1)
+
+
+def _streams(stream: MCStream) -> list[MCStream]:
+    """The stream and an equal copy, one per part: a stream caches its keys as it goes, so
+    two threads do not share one."""
+    return [stream, MCStream(stream.seed, stream.xp, stream.device)]
+
+
 def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng: Any = None,
                batch_size: int | None = None, memory_budget: int | None = None,
                return_samples: bool = False, std_error: bool = False,
@@ -376,8 +502,7 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
         ``False`` runs ``T`` separate full passes instead (the naive way, for benchmarks).
     first_image : int
         The index of ``x[0]`` in the mask stream: predicting ``x[a:b]`` with
-        ``first_image=a`` gives rows ``a:b`` of predicting ``x``, so callers that split the
-        images themselves get the same result.
+        ``first_image=a`` draws the masks of rows ``a:b`` of predicting ``x`` (see Notes).
     on_batch : callable, optional
         Called with each batch's input count after its ``T`` passes (a bar's ``update``).
 
@@ -393,30 +518,32 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     The mask of pass ``t`` for image ``first_image + n`` at the ``l``-th dropout layer
     depends on ``(seed, t, first_image + n, l)`` only (:class:`tinybcnn.random.MCStream`):
     not on ``batch_size``, ``memory_budget``, the plan of batches and chunks measured from
-    them, ``stacked``, or the backend. So the same seed gives the same probabilities bit for
-    bit on one backend, and up to float rounding on another (the same masks on NumPy, CuPy
-    and array_api_strict). :func:`mc_predict_loop` is the textbook twin: the ``T``-pass loop.
+    them, ``stacked``, or the backend (the same masks on NumPy, CuPy and array_api_strict).
+    :func:`mc_predict_loop` is the textbook twin: the ``T``-pass loop.
+
+    Same seed, ``batch_size`` and ``memory_budget``: the same bits on any BLAS thread count
+    and load; another plan, split or backend: equal up to rounding (see the module's notes).
     """
     _validate_inputs(x, batch_size)
     samples = positive_int(samples, "samples")
     x = _check_input(model, x)
     xp = xp_of(x)
     first_image = positive_int(first_image, "first_image", minimum=0)
-    stream = mc_stream(seed, rng, like=x)
+    streams = _streams(mc_stream(seed, rng, like=x))
     start = model.first_stochastic()
     batch_size, budget = _defaults(xp, batch_size, memory_budget)
-
     stats, per_sample = [], []
-    batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
-    for s in _batches(x.shape[0], batch_size):
-        p_t = xp.exp(_sample_outputs(model, x[s, ...], samples, start, stream,
-                                     first_image + s.start, chunk, stacked,
-                                     transform=log_softmax))      # (T, B, K)
-        stats.append(_pass_statistics(p_t))
-        if return_samples:
-            per_sample.append(p_t)
-        if on_batch is not None:
-            on_batch(s.stop - s.start)
+    with _Parts(model, x) as parts:   # fixed parts on one BLAS thread: see the module's notes
+        batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
+        for s in _batches(x.shape[0], batch_size):
+            p_t = xp.exp(_batch_outputs(parts, streams, x[s, ...], samples, start,
+                                        first_image + s.start, chunk, stacked,
+                                        transform=log_softmax))      # (T, B, K)
+            stats.append(_pass_statistics(p_t))
+            if return_samples:
+                per_sample.append(p_t)
+            if on_batch is not None:
+                on_batch(s.stop - s.start)
     result = _summarise(*zip(*stats, strict=True), samples=samples, std_error=std_error)
     if return_samples:
         result.sample_probs = to_numpy(_cat(per_sample, axis=1))
@@ -541,11 +668,13 @@ def mc_predict_regression(model: Any, x: Any, tau: float, samples: int = 50,
     x = _check_input(model, x)
     stream = mc_stream(seed, rng, like=x)
     start = model.first_stochastic()
-    outs = []
+    outs, streams = [], _streams(stream)
     batch_size, budget = _defaults(xp_of(x), batch_size, memory_budget)
-    batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
-    for s in _batches(x.shape[0], batch_size):
-        outs.append(_sample_outputs(model, x[s, ...], samples, start, stream, s.start, chunk))
+    with _Parts(model, x) as parts:   # fixed parts on one BLAS thread: see the module's notes
+        batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
+        for s in _batches(x.shape[0], batch_size):
+            outs.append(_batch_outputs(parts, streams, x[s, ...], samples, start, s.start,
+                                       chunk))
     y_t = to_numpy(_cat(outs, axis=1))                            # (T, N) or (T, N, D)
     result = RegressionPrediction(mean=y_t.mean(axis=0), variance=1.0 / tau + y_t.var(axis=0),
                                   samples=y_t)

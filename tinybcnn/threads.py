@@ -24,8 +24,9 @@ On 2 threads the halves never wait for each other inside a product, so nothing s
 beside a competing process they keep the step at about its fair share (1.4–2.0× its time
 alone, against 2.8–3.2× for the whole batch on one thread; 2-core AMD EPYC,
 ``benchmarks/README.md``). So the automatic choice gives training steps the CPUs this process
-may run on, whatever the load, and lowers only the BLAS count, which the products of
-prediction and evaluation run on. A count the user gives is both.
+may run on, whatever the load, and lowers only the BLAS count, which decides whether the
+two parts of a prediction's batch run side by side (:mod:`tinybcnn.predict`). A count the
+user gives is both.
 
 Work on small matrices (the regression MLP, LeNet on a few dozen images) runs inside
 :func:`small_work_threads`: one thread, unless the user chose a count (1 or 2 above).
@@ -37,10 +38,11 @@ weight-gradient products of conv2 and ip1 on 1 thread match those on no other co
 and 3 threads only; only the small products (conv1's forward, ip2's) are the same on every
 count. So a training step never runs on the BLAS count in force, nor on one derived from
 it: each of its halves runs on one BLAS thread, and the same seed trains to the same bits
-on 1, 2 or more threads, on a busy or an idle machine. Prediction and evaluation still run
-on the BLAS count, so their last digits follow it. A run records both counts it
-starts with, and a resumed run uses them again (:func:`same_threads_as`): the BLAS count for
-its evaluations, the step's count for its speed.
+on 1, 2 or more threads, on a busy or an idle machine. Prediction and evaluation do the
+same (:mod:`tinybcnn.predict`): every product on one BLAS thread, each batch in two parts
+fixed by its shapes, side by side where the BLAS count is 2 or more, so their scores follow
+no count either. A run records both counts it starts with, and a resumed run uses them
+again (:func:`same_threads_as`), for its speed only.
 """
 
 from __future__ import annotations
@@ -130,9 +132,9 @@ def _load_average() -> float | None:
     against 1:21). Elsewhere the 1-minute load average, the best there is.
 
     Only the BLAS count follows it (training steps keep the CPUs: see the module's notes).
-    Erring high can cost a prediction run's two-thread products the spinning cliff of those
-    notes (about 1.4× beside one competing process, on 2 cores); erring low costs them up to
-    the second thread on an idle machine.
+    Erring high runs a prediction's two parts side by side beside a competitor (each on one
+    BLAS thread: they share a core, nothing spins); erring low runs them one after the
+    other on an idle machine, which costs up to the second core.
     """
     runnable = []
     for _ in range(5):
@@ -357,17 +359,18 @@ def same_threads_as(started: int | None, what: str = "the run",
 
     Notes
     -----
-    The BLAS count changes the rounding of float32 products, and so the last digits of the
-    run's evaluations (its training steps run on one BLAS thread per part whatever the count:
-    :mod:`tinybcnn.training.split`). A resumed run is the uninterrupted one bit for bit only
-    on the BLAS count it began with, whatever the load is now, so that count is used again,
-    and the step's count with it (it changes the step's speed only), and the previous ones
-    restored afterwards. An explicit ``--threads`` or ``TINYBCNN_THREADS``
-    still wins, with a warning. A recorded BLAS count above the CPUs available here (a run
-    begun on a bigger machine, or a hand-edited config.json) is clamped to them, with a
-    warning, as ``--threads`` is: more threads than CPUs only spin (64 on 2 CPUs made every
-    step 14 times slower). The step's count is kept: it decides whether the batch's two
-    parts run side by side, never what they compute.
+    Neither count changes a number: training steps and predictions run their products on
+    one BLAS thread per part whatever the count (:mod:`tinybcnn.training.split`,
+    :mod:`tinybcnn.predict`), so a resumed run is the uninterrupted one bit for bit on any
+    count. The counts a run began with are used again for its speed (the BLAS count decides
+    whether a prediction's two parts run side by side, the step's count the same for a
+    training step's halves), and the previous ones restored afterwards. An explicit
+    ``--threads`` or ``TINYBCNN_THREADS`` still wins, with a warning that says the counts.
+    A recorded BLAS count above the CPUs available here (a run begun on a bigger machine, or
+    a hand-edited config.json) is clamped to them, with a warning, as ``--threads`` is: more
+    threads than CPUs only spin (64 on 2 CPUs made every step 14 times slower). The step's
+    count is kept: it decides whether the batch's two parts run side by side, never what
+    they compute.
     """
     now, now_steps = current_blas_threads(), step_threads()
     steps = started if started_steps is None else started_steps
@@ -375,8 +378,7 @@ def same_threads_as(started: int | None, what: str = "the run",
     if started is not None and started > cpus and not user_chose_threads():
         warnings.warn(f"{what} started with {_counts(started, steps)}, more than the {cpus} "
                       f"CPUs available here: continuing with {cpus} BLAS thread"
-                      f"{'s' * (cpus != 1)} (more threads than CPUs only spin); its evaluations' "
-                      "float32 products may round differently from an uninterrupted run's",
+                      f"{'s' * (cpus != 1)} (more threads than CPUs only spin)",
                       stacklevel=3)
         started = cpus
     if started is None or now is None or (started, steps) == (now, now_steps):
@@ -385,10 +387,9 @@ def same_threads_as(started: int | None, what: str = "the run",
     if user_chose_threads():
         if started != now:  # the step's count alone changes no bits: nothing to say
             warnings.warn(f"{what} started with {_counts(started, steps)} and continues "
-                          f"with {_counts(now, now_steps)} (as asked): the weights train "
-                          "to the same bits, but the evaluations' float32 products round "
-                          "differently, so their scores will not be bit-identical to an "
-                          "uninterrupted run's", stacklevel=3)
+                          f"with {_counts(now, now_steps)} (as asked): its speed may "
+                          "differ, its weights and scores are the same bits",
+                          stacklevel=3)
         yield
         return
     from threadpoolctl import threadpool_limits

@@ -1,7 +1,7 @@
 """A resumed run trains on the thread counts it started with, BLAS's and the training
-step's (docs/architecture.md: the BLAS count changes how the evaluations' float32 products
-round, so it is part of "the same run, bit for bit"; the training step's bits follow no count,
-tests/training/test_step_bits.py)."""
+step's (docs/architecture.md: for its speed; neither the training step's bits nor the
+evaluations' follow a count, tests/training/test_step_bits.py,
+tests/model/test_predict_bits.py)."""
 
 from __future__ import annotations
 

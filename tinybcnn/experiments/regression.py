@@ -16,6 +16,8 @@ derivation is in ``docs/uncertainty-at-work.md``.
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
@@ -25,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..backend import to_namespace, to_numpy, xp_of
+from ..files.identity import check_identity, identity, record_identity
+from ..files.jsonfile import JSONFileError, read_json
 from ..functional.checks import positive_int
 from ..metrics import gaussian_log_likelihood
 from ..models import mlp
@@ -36,6 +40,7 @@ from ..threads import small_work_threads
 from ..train import Trainer
 from . import figures
 from .common import machine_info, progress_bar, write_json
+from .outdir import identity_path
 from .runner import Request
 
 __all__ = ["main", "RegressionSettings", "FULL", "QUICK", "GapData", "true_function",
@@ -302,21 +307,75 @@ def settings_for(quick: bool = False, **overrides: Any) -> RegressionSettings:
                             for k, v in overrides.items()})
 
 
+#: The data set an identity record names: the experiment's own 1-D data with a gap.
+DATASET = "gap-1d"
+
+
+def _settings_record(settings: RegressionSettings, seed: int) -> dict[str, Any]:
+    """The seed and the settings as ``regression.json`` holds them (tuples as lists)."""
+    return {"seed": int(seed), **json.loads(json.dumps(asdict(settings)))}
+
+
+def _same_settings(results: Path, settings: RegressionSettings, seed: int) -> None:
+    """Refuse in one line if ``results`` (a finished regression) was made with another seed or
+    setting, naming the first that differs; nothing to compare (no results): nothing said."""
+    if not os.path.lexists(results):
+        return
+    try:
+        record = read_json(results)
+    except JSONFileError as exc:
+        raise ValueError(f"{exc}; start afresh with --replace") from None
+    seeds = record.get("seeds") if isinstance(record, dict) else None
+    saved = record.get("settings") if isinstance(record, dict) else None
+    if not isinstance(saved, dict) or not isinstance(seeds, dict):
+        raise ValueError(f"{results} holds no settings or seed (damaged or edited); start "
+                         "afresh with --replace")
+    have = {"seed": seeds.get("base"), **saved}
+    for name, value in _settings_record(settings, seed).items():
+        if have.get(name) != value:
+            same = f"--seed {have.get(name)!r}" if name == "seed" else "the same settings"
+            raise ValueError(
+                f"{results.parent} holds a regression made with another {name} "
+                f"({have.get(name)!r} there, {value!r} here): give {same} to run it again, "
+                "or start afresh with --replace (or another --out)")
+
+
+def _claim(out: Path, settings: RegressionSettings, seed: int, data: GapData,
+           replace: bool) -> None:
+    """Check that the regression in ``out`` (if any) is this one, writing nothing: its
+    settings and seed (``regression.json``), then its identity record (the seed and the
+    data's content); every check passed, record the identity if it is new (``replace``: skip
+    the comparisons and record this one)."""
+    if not replace:
+        _same_settings(out / "regression.json", settings, seed)
+    wanted = identity("regression", DATASET, seed, data.x_train, data.y_train, data.x_test,
+                      data.y_test)
+    if check_identity(identity_path(out, "regression"), wanted, replace=replace):
+        record_identity(identity_path(out, "regression"), wanted)
+
+
 def run_regression(out: str | Path, quick: bool = False, seed: int = 0, progress: bool = True,
-                   **overrides: Any) -> Path:
+                   replace: bool = False, **overrides: Any) -> Path:
     """Choose ``tau``, train, predict, and write ``out/regression.json`` and two figures.
 
     The JSON's ``results`` hold the chosen ``(l, tau)``, the test log-likelihood and RMSE of
     MC and standard prediction (``scores``), the mean epistemic standard deviation per region
     (``epistemic_std``), and the whole grid; ``regression_band.png`` draws the predictive band
     split into its two parts, ``regression_tau.png`` the log-likelihood against ``tau``.
+
+    ``out/regression_identity.json`` records the seed and the data's content
+    (:mod:`tinybcnn.files.identity`) before the first file. Run again into the same ``out``:
+    with the same seed and settings it is done again (it keeps no runs or state to reuse,
+    and gives the same numbers); with another, it is refused in one line naming the first
+    field that differs, the folder left as it was, unless ``replace`` (``--replace``).
     """
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     settings = settings_for(quick, **overrides)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     data = make_gap_data(settings, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    _claim(out, settings, seed, data, replace)   # every check before the first file
     search = grid_search(data, settings, seed, progress)
     l_best, tau_best = search["best"]["length_scale"], search["best"]["tau"]
     model = train_regression(data.x_train, data.y_train, l_best, tau_best, settings, seed)
@@ -356,9 +415,11 @@ def run_regression(out: str | Path, quick: bool = False, seed: int = 0, progress
 
 def main(request: Request) -> Path:
     """The registry's entry point: :func:`run_regression` for ``request`` (its own 1-D data,
-    one seed, no run folders to resume)."""
+    one seed, no run folders or state to resume: run again, it is done again)."""
     if request.resume:
-        raise ValueError("resume does not apply to regression: it keeps no run folders")
+        raise ValueError("resume does not apply to regression: it keeps no run folders or "
+                         "state to continue; run it again without --resume (the same "
+                         "settings are done again, other settings need --replace)")
     overrides = request.overrides
     if request.iterations is not None:
         overrides["iterations"] = request.iterations
@@ -368,4 +429,4 @@ def main(request: Request) -> Path:
         raise ValueError("regression trains with one seed: use --seed, not --seeds")
     request.refuse_run_dir()
     return run_regression(request.out, quick=request.quick, seed=int(request.seed),
-                          progress=request.progress, **overrides)
+                          progress=request.progress, replace=request.replace, **overrides)
