@@ -190,25 +190,55 @@ class CounterRNG:
 
     def _words(self, first: int, n: int) -> Any:
         """Words ``first, ..., first + n − 1`` of this generator's stream (uint64), shape (n,)."""
-        xp = self.xp
-        golden, mix1, mix2 = self._constants()
-        z = xp.arange(first, first + n, dtype=xp.uint64, device=self.device) * golden
-        for part in _below_2_63(self.key):   # + key, as Python scalars: no per-step kernels
-            z = z + part
+        _, mix1, mix2 = self._constants()
+        z = _plus_word(self._counters_times_golden(first, n), self.key)
         z = (z ^ (z >> 30)) * mix1
         z = (z ^ (z >> 27)) * mix2
         return z ^ (z >> 31)
+
+    def _counters_times_golden(self, first: int, n: int) -> Any:
+        """``(first, ..., first + n − 1) · φ`` modulo 2**64 (uint64), shape (n,): the same for
+        every key, so made once per namespace, device and ``(first, n)`` and shared (training
+        draws words ``0 … W − 1`` of a fresh generator every step; on a GPU two launches of
+        the step's eleven fewer). A few are kept, the most recent ones."""
+        where = (self.xp, str(self.device), first, n)
+        found = _COUNTER_BASES.get(where)
+        if found is None:
+            golden = self._constants()[0]
+            found = self.xp.arange(first, first + n, dtype=self.xp.uint64,
+                                   device=self.device) * golden
+            if len(_COUNTER_BASES) >= _COUNTER_BASES_KEPT:
+                del _COUNTER_BASES[next(iter(_COUNTER_BASES))]   # the oldest
+            _COUNTER_BASES[where] = found
+        return found
 
     def __repr__(self) -> str:
         return f"CounterRNG(key={self.key:#x}, counter={self.counter}, xp={self.xp.__name__})"
 
 
-def _below_2_63(c: int) -> tuple[int, ...]:
-    """Python ints below 2**63 summing to the 64-bit ``c`` (two, or three for ``2**64 − 1``):
-    every namespace adds those to a uint64 array as scalars, wrapping modulo 2**64."""
-    low = c >> 1
-    high = c - low
-    return (low, high) if high < 2**63 else (low, high - 1, 1)
+def _key_terms(c: int) -> tuple[int, ...]:
+    """Python ints below 2**63 whose sum is the 64-bit ``c`` modulo 2**64: ``c`` itself below
+    2**63, ``c − 2**64`` (negative) above it, two terms for ``2**63`` alone. A Python int above
+    int64 is not a scalar every namespace takes, and every namespace adds these to a uint64
+    array as scalars, wrapping modulo 2**64: one kernel for all but one key."""
+    if c < 2**63:
+        return (c,)
+    if c > 2**63:
+        return (c - 2**64,)
+    return (2**63 - 1, 1)
+
+
+def _plus_word(z: Any, c: int) -> Any:
+    """``z + c`` modulo 2**64 for a uint64 array ``z`` and a 64-bit Python int ``c``."""
+    for term in _key_terms(c):
+        z = z + term if term >= 0 else z - (-term)
+    return z
+
+
+# ``counter · φ`` of the recent draws, by (namespace, device, first, n); see
+# CounterRNG._counters_times_golden (a LeNet step at batch 64 draws about 1e6 words: 8 MB)
+_COUNTER_BASES: dict[tuple[Any, ...], Any] = {}
+_COUNTER_BASES_KEPT = 4
 
 
 # the fixed 64-bit constants as 0-d arrays, by (namespace, device): see CounterRNG._constants

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinybcnn.random import CounterRNG, _below_2_63, bernoulli_mask
+from tinybcnn.random import CounterRNG, _key_terms, bernoulli_mask
 
 M64 = (1 << 64) - 1
 
@@ -97,12 +97,13 @@ def test_masks_in_a_reservation_are_the_oracles_whatever_keep_and_dtype(xp, rese
 
 
 @pytest.mark.parametrize("xp", _namespaces(), ids=lambda m: m.__name__)
-@pytest.mark.parametrize("key", [0, 2**63 - 1, 2**63, 2**64 - 2, 2**64 - 1])
+@pytest.mark.parametrize("key", [0, 2**63 - 1, 2**63, 2**63 + 1, 2**64 - 2, 2**64 - 1])
 def test_words_of_any_64_bit_key(xp, key):
-    """The key is added as Python scalars below 2**63 (two, three for 2**64 − 1): a Python
-    int above int64 is not a scalar every namespace takes."""
-    parts = _below_2_63(key)
-    assert sum(parts) == key and all(0 <= p < 2**63 for p in parts)
+    """The key is added as Python scalars of int64 (one, negative above 2**63, two for
+    2**63): a Python int above int64 is not a scalar every namespace takes."""
+    parts = _key_terms(key)
+    assert sum(parts) % 2**64 == key and all(-2**63 <= p < 2**63 for p in parts)
+    assert len(parts) == (2 if key == 2**63 else 1)
     rng = CounterRNG(0, xp)
     rng.key = key
     got = np.asarray(rng.uint32(3), dtype=np.uint64)
