@@ -140,43 +140,47 @@ class CounterRNG:
         """The next ``n`` SplitMix64 outputs (uint64), shape (n,)."""
         block = self._reserved(n)
         if block is not None:
-            return block[0]
-        out = self._words(self.counter, n)
+            return _last_xorshift(block[0])
+        out = _last_xorshift(self._mixed(self.counter, n))
         self.counter += n
         return out
 
     def inverted_mask(self, n: int, keep: float, dtype: Any) -> Any:
         """``n`` inverted-mask values from the next ``n`` words, shape (n,): ``1 / keep`` where
-        the word's high half is below ``round(keep · 2**32)``, else 0.
+        the word's high half is below ``t = round(keep · 2**32)``, else 0.
 
         Compared as 64-bit words with the threshold shifted up 32 bits (``w >> 32 < t`` is
-        ``w < t · 2**32``), so no shift and no cast. Within reserved words the mask of the
-        whole reservation is made by the first draw, in one comparison and one select, and
-        later draws of the same ``keep`` and dtype are slices of it (a LeNet step's three
-        masks: two kernels, not six).
+        ``w < t · 2**32``), so no shift and no cast. When ``t`` is even or at most ``2**31``
+        (``keep = 1/2`` among them) the word before SplitMix64's last step decides the same
+        (:func:`_last_step_keeps_the_comparison`), so that step is skipped: two operations.
+        Within reserved words the mask of the whole reservation is made by the first draw, in
+        one comparison and one select, and later draws of the same ``keep`` and dtype are
+        slices of it (a LeNet step's three masks: two kernels, not six).
         """
         xp = self.xp
-        threshold = min(int(round(keep * 2**32)), 2**32 - 1) << 32
+        t = min(int(round(keep * 2**32)), 2**32 - 1)
+        threshold = t << 32
         limit = _constant(xp, self.device, ("threshold", threshold),
                           lambda: _word(xp, self.device, threshold))
         scale, zero = _mask_values(self, keep, _dtype_in(xp, dtype))
+        finish = (lambda z: z) if _last_step_keeps_the_comparison(t) else _last_xorshift
         block = self._reserved(n)
         if block is None:
-            words = self._words(self.counter, n)
+            words = finish(self._mixed(self.counter, n))
             self.counter += n
             return xp.where(words < limit, scale, zero)
-        _, words, masks, at = block
+        _, mixed, masks, at = block
         key = (threshold, str(dtype))
         if key not in masks:
-            masks[key] = xp.where(words < limit, scale, zero)
+            masks[key] = xp.where(finish(mixed) < limit, scale, zero)
         return masks[key][at:at + n]
 
     def _reserved(self, n: int) -> tuple[Any, Any, dict, int] | None:
-        """The next ``n`` reserved words (advancing the counter), with the whole reservation's
-        words, its masks made so far and the offset of these words in it; None when they are
-        not all reserved."""
+        """The next ``n`` reserved words before SplitMix64's last step (advancing the
+        counter), with the whole reservation's, its masks made so far and the offset of these
+        words in it; None when they are not all reserved."""
         if self._ahead and self._block is None and n <= self._ahead:
-            self._block = (self.counter, self._words(self.counter, self._ahead), {})
+            self._block = (self.counter, self._mixed(self.counter, self._ahead), {})
             self._ahead = 0
         if self._block is None:
             return None
@@ -188,13 +192,13 @@ class CounterRNG:
         self.counter += n
         return words[at:at + n], words, masks, at
 
-    def _words(self, first: int, n: int) -> Any:
-        """Words ``first, ..., first + n − 1`` of this generator's stream (uint64), shape (n,)."""
+    def _mixed(self, first: int, n: int) -> Any:
+        """Words ``first, ..., first + n − 1`` of this generator's stream before SplitMix64's
+        last step (:func:`_last_xorshift` makes them the words), uint64, shape (n,)."""
         _, mix1, mix2 = self._constants()
         z = _plus_word(self._counters_times_golden(first, n), self.key)
         z = (z ^ (z >> 30)) * mix1
-        z = (z ^ (z >> 27)) * mix2
-        return z ^ (z >> 31)
+        return (z ^ (z >> 27)) * mix2
 
     def _counters_times_golden(self, first: int, n: int) -> Any:
         """``(first, ..., first + n − 1) · φ`` modulo 2**64 (uint64), shape (n,): the same for
@@ -214,6 +218,22 @@ class CounterRNG:
 
     def __repr__(self) -> str:
         return f"CounterRNG(key={self.key:#x}, counter={self.counter}, xp={self.xp.__name__})"
+
+
+def _last_xorshift(z: Any) -> Any:
+    """SplitMix64's last step, ``z ^ (z >> 31)``: what :meth:`CounterRNG._mixed` leaves out."""
+    return z ^ (z >> 31)
+
+
+def _last_step_keeps_the_comparison(t: int) -> bool:
+    """True when ``w < t · 2**32`` equals ``z < t · 2**32`` for ``w = z ^ (z >> 31)``.
+
+    The high half of ``w`` is ``h ^ (h >> 31)`` with ``h = z >> 32``: ``h`` with its lowest
+    bit flipped when its top bit is set, and ``h`` itself otherwise. A flip of the lowest bit
+    never moves ``h`` across an even ``t``; and when the top bit is set, ``h`` and the flipped
+    ``h`` are both at least ``2**31``, so both compare false against ``t <= 2**31``.
+    """
+    return t % 2 == 0 or t <= 2**31
 
 
 def _key_terms(c: int) -> tuple[int, ...]:
