@@ -127,7 +127,7 @@ class Trainer:
         """True unless the model lives in NumPy (CuPy, or array_api_strict standing in)."""
         return self.xp is not np
 
-    def step(self, xb: Any, yb: Any) -> Any:
+    def step(self, xb: Any, yb: Any, labels_checked: bool = False) -> Any:
         """One minibatch update: forward with fresh masks, backward, optimiser step.
 
         On NumPy, forward and backward run on the two halves of the batch, side by side when
@@ -143,7 +143,11 @@ class Trainer:
             other namespace are refused.
         yb : array of int, shape (B,)
             Labels (or regression targets). Labels on the device are not range-checked
-            (that would wait for the device); :meth:`fit` checks them once.
+            (that would wait for the device): one outside ``[0, K)`` makes the loss NaN.
+        labels_checked : bool
+            The caller has range-checked device labels (:meth:`fit` checks the whole training
+            set once, before its first step): the step then skips the NaN guard, four
+            operations on the device.
 
         Returns
         -------
@@ -159,6 +163,7 @@ class Trainer:
         """
         state, like = self.run_state, next(iter(self.model.params.values()))
         on_device = xp_of(like) is not np
+        labels = yb
         xb = on_model(self.model, self.objective, xb, "xb", like)
         yb = on_model(self.model, self.objective, yb, "yb", like, labels=True)
         rng = step_rng(state.dropout_seed, state.iteration, like)
@@ -166,7 +171,10 @@ class Trainer:
             # the step's masks as one draw (same words: tinybcnn.random.CounterRNG.reserve),
             # sized by the words the previous step drew
             rng.reserve(state.words_per_step)
-            loss = self.objective.loss_and_grads(self.model, xb, yb, rng=rng, check_labels=False)
+            # host labels were checked by on_model on their way to the device
+            checked = labels_checked or isinstance(labels, np.ndarray)
+            loss = self.objective.loss_and_grads(self.model, xb, yb, rng=rng,
+                                                 check_labels=not checked)
             state.words_per_step = rng.counter
         elif split_parts(xb, self.model, self.objective):  # the batch's fixed halves
             loss = split_loss_and_grads(self.objective, self.model, xb, yb, rng)
@@ -246,7 +254,7 @@ class Trainer:
                 # a step that stops early leaves no trace
                 with rewound_on_failure(self.run_state):
                     xb, yb = self._next_batch(run.x, run.y, run.n, run.batch_size)
-                    self.step(xb, yb)
+                    self.step(xb, yb, labels_checked=True)   # checked by FitRun
                 run.show_progress()
         return self.history
 
