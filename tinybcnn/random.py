@@ -150,12 +150,10 @@ class CounterRNG:
         the word's high half is below ``t = round(keep · 2**32)``, else 0.
 
         Compared as 64-bit words with the threshold shifted up 32 bits (``w >> 32 < t`` is
-        ``w < t · 2**32``), so no shift and no cast. When ``t`` is even or at most ``2**31``
-        (``keep = 1/2`` among them) the word before SplitMix64's last step decides the same
-        (:func:`_last_step_keeps_the_comparison`), so that step is skipped: two operations.
-        Within reserved words the mask of the whole reservation is made by the first draw, in
-        one comparison and one select, and later draws of the same ``keep`` and dtype are
-        slices of it (a LeNet step's three masks: two kernels, not six).
+        ``w < t · 2**32``): no shift, no cast; and before SplitMix64's last step where that
+        decides the same (:func:`_last_step_keeps_the_comparison`). Within reserved words
+        the mask of the whole reservation is made by the first draw, in one comparison and
+        one select, and later draws of the same ``keep`` and dtype are slices of it.
         """
         xp = self.xp
         t = min(int(round(keep * 2**32)), 2**32 - 1)
@@ -201,10 +199,8 @@ class CounterRNG:
         return (z ^ (z >> 27)) * mix2
 
     def _counters_times_golden(self, first: int, n: int) -> Any:
-        """``(first, ..., first + n − 1) · φ`` modulo 2**64 (uint64), shape (n,): the same for
-        every key, so made once per namespace, device and ``(first, n)`` and shared (training
-        draws words ``0 … W − 1`` of a fresh generator every step; on a GPU two launches of
-        the step's eleven fewer). A few are kept, the most recent ones."""
+        """``(first, ..., first + n − 1) · φ`` modulo 2**64, shape (n,): the same for every key,
+        so made once per (namespace, device, first, n); the latest few are kept."""
         where = (self.xp, str(self.device), first, n)
         found = _COUNTER_BASES.get(where)
         if found is None:
@@ -226,33 +222,19 @@ def _last_xorshift(z: Any) -> Any:
 
 
 def _last_step_keeps_the_comparison(t: int) -> bool:
-    """True when ``w < t · 2**32`` equals ``z < t · 2**32`` for ``w = z ^ (z >> 31)``.
-
-    The high half of ``w`` is ``h ^ (h >> 31)`` with ``h = z >> 32``: ``h`` with its lowest
-    bit flipped when its top bit is set, and ``h`` itself otherwise. A flip of the lowest bit
-    never moves ``h`` across an even ``t``; and when the top bit is set, ``h`` and the flipped
-    ``h`` are both at least ``2**31``, so both compare false against ``t <= 2**31``.
-    """
+    """True when ``w < t · 2**32`` equals ``z < t · 2**32`` for ``w = z ^ (z >> 31)``: the high
+    half of ``w`` is ``h = z >> 32`` with its lowest bit flipped if its top bit is set, which
+    never crosses an even ``t``, nor ``t <= 2**31`` (both ``h`` and the flip are >= 2**31)."""
     return t % 2 == 0 or t <= 2**31
 
 
-def _key_terms(c: int) -> tuple[int, ...]:
-    """Python ints below 2**63 whose sum is the 64-bit ``c`` modulo 2**64: ``c`` itself below
-    2**63, ``c − 2**64`` (negative) above it, two terms for ``2**63`` alone. A Python int above
-    int64 is not a scalar every namespace takes, and every namespace adds these to a uint64
-    array as scalars, wrapping modulo 2**64: one kernel for all but one key."""
-    if c < 2**63:
-        return (c,)
-    if c > 2**63:
-        return (c - 2**64,)
-    return (2**63 - 1, 1)
-
-
 def _plus_word(z: Any, c: int) -> Any:
-    """``z + c`` modulo 2**64 for a uint64 array ``z`` and a 64-bit Python int ``c``."""
-    for term in _key_terms(c):
-        z = z + term if term >= 0 else z - (-term)
-    return z
+    """``z + c`` modulo 2**64 for a uint64 array ``z`` and a 64-bit Python int ``c``, with
+    scalars below 2**63 only (not every namespace takes a larger Python int): one operation
+    (subtracting ``2**64 − c`` above 2**63), two for ``c = 2**63``."""
+    if c == 2**63:
+        return (z + (2**63 - 1)) + 1
+    return z + c if c < 2**63 else z - (2**64 - c)
 
 
 # ``counter · φ`` of the recent draws, by (namespace, device, first, n); see
