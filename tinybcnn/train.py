@@ -142,12 +142,10 @@ class Trainer:
             copy per step on a GPU: :meth:`fit` moves the data once instead); arrays of any
             other namespace are refused.
         yb : array of int, shape (B,)
-            Labels (or regression targets). Labels on the device are not range-checked
-            (that would wait for the device): one outside ``[0, K)`` makes the loss NaN.
+            Labels (or regression targets). Device labels are not range-checked (that would
+            wait for the device): one outside ``[0, K)`` makes the loss NaN.
         labels_checked : bool
-            The caller has range-checked device labels (:meth:`fit` checks the whole training
-            set once, before its first step): the step then skips the NaN guard, four
-            operations on the device.
+            Device labels were checked (:meth:`fit` checks all once): no NaN guard, 4 launches.
 
         Returns
         -------
@@ -163,19 +161,12 @@ class Trainer:
         """
         state, like = self.run_state, next(iter(self.model.params.values()))
         on_device = xp_of(like) is not np
-        labels = yb
+        check = not (labels_checked or isinstance(yb, np.ndarray))   # on_model checks host yb
         xb = on_model(self.model, self.objective, xb, "xb", like)
         yb = on_model(self.model, self.objective, yb, "yb", like, labels=True)
         rng = step_rng(state.dropout_seed, state.iteration, like)
         if on_device:
-            # the step's masks as one draw (same words: tinybcnn.random.CounterRNG.reserve),
-            # sized by the words the previous step drew
-            rng.reserve(state.words_per_step)
-            # host labels were checked by on_model on their way to the device
-            checked = labels_checked or isinstance(labels, np.ndarray)
-            loss = self.objective.loss_and_grads(self.model, xb, yb, rng=rng,
-                                                 check_labels=not checked)
-            state.words_per_step = rng.counter
+            loss = _device_loss(self.objective, self.model, state, xb, yb, rng, check)
         elif split_parts(xb, self.model, self.objective):  # the batch's fixed halves
             loss = split_loss_and_grads(self.objective, self.model, xb, yb, rng)
         else:
@@ -254,7 +245,7 @@ class Trainer:
                 # a step that stops early leaves no trace
                 with rewound_on_failure(self.run_state):
                     xb, yb = self._next_batch(run.x, run.y, run.n, run.batch_size)
-                    self.step(xb, yb, labels_checked=True)   # checked by FitRun
+                    self.step(xb, yb, True)   # labels_checked: FitRun checked y_train
                 run.show_progress()
         return self.history
 
@@ -323,3 +314,13 @@ class Trainer:
             If the file is damaged or does not fit this trainer.
         """
         return checkpointing.resume(self, path)
+
+
+def _device_loss(objective: Any, model: Any, state: TrainerState, xb: Any, yb: Any, rng: Any,
+                 check_labels: bool) -> Any:
+    """A device step's loss (a 0-d array) and gradients, its masks drawn as one block
+    (:meth:`~tinybcnn.random.CounterRNG.reserve`) of as many words as the last step drew."""
+    rng.reserve(state.words_per_step)
+    loss = objective.loss_and_grads(model, xb, yb, rng, check_labels=check_labels)
+    state.words_per_step = rng.counter
+    return loss
