@@ -5,12 +5,14 @@
 On a GPU a LeNet step is launch-bound: every array operation is (at least) one kernel launch
 and 10-30 µs of host time, so the number of operations per step bounds the step time from
 below whatever the GPU. This counts them on ``array_api_strict`` (the CPU stand-in running
-the same code as CuPy): every call of a namespace function and every array operator of
-``Trainer.step``, the outermost call only (a function calling another counts once). They
+the same code as CuPy): every call of a namespace function (``linalg`` and ``fft`` included)
+and every array operator of ``Trainer.step`` as ``Trainer.fit`` runs it (labels checked once
+before the first step), the outermost call only (a function calling another counts once). They
 are split into *compute* operations (arithmetic, reductions, GEMMs, creations, copies and
 ``__setitem__``: one or more kernels each on CuPy) and *views and indexing* (``reshape``,
 ``permute_dims``, ``.T``, ``__getitem__``: no kernel for a view; a ``reshape`` that must copy,
-which array_api_strict cannot show, is one more on CuPy). These are the categories of
+which array_api_strict cannot show, is one more on CuPy: ``tests/device/test_cupy_double.py``
+counts those). These are the categories of
 issue 23's figures (395 compute, 238 views/indexing at commit cae64ca).
 ``tests/device/test_launch_count.py`` holds the compute count to its bar.
 """
@@ -61,11 +63,14 @@ def counting(by_place: bool = False) -> Iterator[collections.Counter]:
         return call
 
     saved: list[tuple[Any, str, Any]] = []
-    for name in xp.__all__:
-        f = getattr(xp, name)
-        if callable(f) and not isinstance(f, type) and name not in IGNORED:
-            saved.append((xp, name, f))
-            setattr(xp, name, counted(name, f))
+    # the namespace and its extensions (linalg, fft), whose functions compute on the
+    # underlying arrays directly and so would not show through the operators
+    for module, prefix in ((xp, ""), (xp.linalg, "linalg."), (xp.fft, "fft.")):
+        for name in module.__all__:
+            f = getattr(module, name)
+            if callable(f) and not isinstance(f, type) and name not in IGNORED:
+                saved.append((module, name, f))
+                setattr(module, name, counted(prefix + name, f))
     for name, f in list(vars(Array).items()):
         if name.startswith("__") and callable(f) and name not in IGNORED and name not in {
                 "__new__", "__init__", "__bool__", "__float__", "__int__", "__complex__"}:
@@ -99,9 +104,15 @@ def split(counts: collections.Counter) -> tuple[int, int]:
     return sum(counts.values()) - views, views
 
 
-def step_counts(batch: int = 64, by_place: bool = False) -> collections.Counter:
+def step_counts(batch: int = 64, by_place: bool = False,
+                labels_checked: bool = True) -> collections.Counter:
     """The operations of one LeNet-all ``Trainer.step`` (SGD, the paper's solver) at ``batch``
-    on ``array_api_strict``, after two warm-up steps (first-step caches are not counted)."""
+    on ``array_api_strict``, after two warm-up steps (first-step caches are not counted).
+
+    By default the step as ``Trainer.fit`` runs it: the labels were range-checked once before
+    the first step, so the step skips the NaN guard on device labels; ``labels_checked=False``
+    counts a bare ``trainer.step(x, y)`` on device labels (four operations more).
+    """
     import array_api_strict as xp
 
     import tinybcnn as tb
@@ -118,9 +129,9 @@ def step_counts(batch: int = 64, by_place: bool = False) -> collections.Counter:
         x = to_namespace(rng.random((batch, 1, 28, 28), dtype=np.float32), xp)
         y = to_namespace(rng.integers(0, 10, batch), xp)
         for _ in range(2):
-            trainer.step(x, y)
+            trainer.step(x, y, labels_checked=labels_checked)
         with counting(by_place) as counts:
-            trainer.step(x, y)
+            trainer.step(x, y, labels_checked=labels_checked)
     finally:
         set_backend(before)
     return counts
@@ -137,6 +148,8 @@ def main() -> None:
     compute, views = split(counts)
     print(f"LeNet-all training step, batch {args.batch}, array_api_strict: "
           f"{compute} compute operations, {views} views/indexing")
+    bare, _ = split(step_counts(args.batch, labels_checked=False))
+    print(f"  (as Trainer.fit runs it; a bare trainer.step on unchecked device labels: {bare})")
     if args.by_place:
         for place, n in step_counts(args.batch, by_place=True).most_common():
             print(f"  {n:4d}  {place}")

@@ -297,9 +297,11 @@ class Objective:
                        masks: dict[str, Any] | None = None, check_labels: bool = True) -> Any:
         """As :meth:`__call__`, but ``L`` stays a 0-d array in the model's namespace.
 
-        Nothing is read back to the host (with ``check_labels=False``), so on a GPU the step
-        runs without waiting for the device; read the value with ``float()`` when it is needed
-        (e.g. when logging).
+        Nothing is read back to the host from device labels, so on a GPU the step runs
+        without waiting for the device; read the value with ``float()`` when it is needed
+        (e.g. when logging). ``check_labels=False`` says the caller has range-checked the
+        labels: host labels are then not checked again, and device labels get no NaN guard
+        (see :func:`~tinybcnn.functional.fast.softmax_cross_entropy_fast`).
         """
         total = self.data_pass(model, x, target, rng=rng, masks=masks, check_labels=check_labels)
         flat = flat_params(model)   # device path: the decay as three operations on one vector

@@ -140,43 +140,45 @@ class CounterRNG:
         """The next ``n`` SplitMix64 outputs (uint64), shape (n,)."""
         block = self._reserved(n)
         if block is not None:
-            return block[0]
-        out = self._words(self.counter, n)
+            return _last_xorshift(block[0])
+        out = _last_xorshift(self._mixed(self.counter, n))
         self.counter += n
         return out
 
     def inverted_mask(self, n: int, keep: float, dtype: Any) -> Any:
         """``n`` inverted-mask values from the next ``n`` words, shape (n,): ``1 / keep`` where
-        the word's high half is below ``round(keep · 2**32)``, else 0.
+        the word's high half is below ``t = round(keep · 2**32)``, else 0.
 
         Compared as 64-bit words with the threshold shifted up 32 bits (``w >> 32 < t`` is
-        ``w < t · 2**32``), so no shift and no cast. Within reserved words the mask of the
-        whole reservation is made by the first draw, in one comparison and one select, and
-        later draws of the same ``keep`` and dtype are slices of it (a LeNet step's three
-        masks: two kernels, not six).
+        ``w < t · 2**32``): no shift, no cast; and before SplitMix64's last step where that
+        decides the same (:func:`_last_step_keeps_the_comparison`). Within reserved words
+        the mask of the whole reservation is made by the first draw, in one comparison and
+        one select, and later draws of the same ``keep`` and dtype are slices of it.
         """
         xp = self.xp
-        threshold = min(int(round(keep * 2**32)), 2**32 - 1) << 32
+        t = min(int(round(keep * 2**32)), 2**32 - 1)
+        threshold = t << 32
         limit = _constant(xp, self.device, ("threshold", threshold),
                           lambda: _word(xp, self.device, threshold))
         scale, zero = _mask_values(self, keep, _dtype_in(xp, dtype))
+        finish = (lambda z: z) if _last_step_keeps_the_comparison(t) else _last_xorshift
         block = self._reserved(n)
         if block is None:
-            words = self._words(self.counter, n)
+            words = finish(self._mixed(self.counter, n))
             self.counter += n
             return xp.where(words < limit, scale, zero)
-        _, words, masks, at = block
+        _, mixed, masks, at = block
         key = (threshold, str(dtype))
         if key not in masks:
-            masks[key] = xp.where(words < limit, scale, zero)
+            masks[key] = xp.where(finish(mixed) < limit, scale, zero)
         return masks[key][at:at + n]
 
     def _reserved(self, n: int) -> tuple[Any, Any, dict, int] | None:
-        """The next ``n`` reserved words (advancing the counter), with the whole reservation's
-        words, its masks made so far and the offset of these words in it; None when they are
-        not all reserved."""
+        """The next ``n`` reserved words before SplitMix64's last step (advancing the
+        counter), with the whole reservation's, its masks made so far and the offset of these
+        words in it; None when they are not all reserved."""
         if self._ahead and self._block is None and n <= self._ahead:
-            self._block = (self.counter, self._words(self.counter, self._ahead), {})
+            self._block = (self.counter, self._mixed(self.counter, self._ahead), {})
             self._ahead = 0
         if self._block is None:
             return None
@@ -188,27 +190,57 @@ class CounterRNG:
         self.counter += n
         return words[at:at + n], words, masks, at
 
-    def _words(self, first: int, n: int) -> Any:
-        """Words ``first, ..., first + n − 1`` of this generator's stream (uint64), shape (n,)."""
-        xp = self.xp
-        golden, mix1, mix2 = self._constants()
-        z = xp.arange(first, first + n, dtype=xp.uint64, device=self.device) * golden
-        for part in _below_2_63(self.key):   # + key, as Python scalars: no per-step kernels
-            z = z + part
+    def _mixed(self, first: int, n: int) -> Any:
+        """Words ``first, ..., first + n − 1`` of this generator's stream before SplitMix64's
+        last step (:func:`_last_xorshift` makes them the words), uint64, shape (n,)."""
+        _, mix1, mix2 = self._constants()
+        z = _plus_word(self._counters_times_golden(first, n), self.key)
         z = (z ^ (z >> 30)) * mix1
-        z = (z ^ (z >> 27)) * mix2
-        return z ^ (z >> 31)
+        return (z ^ (z >> 27)) * mix2
+
+    def _counters_times_golden(self, first: int, n: int) -> Any:
+        """``(first, ..., first + n − 1) · φ`` modulo 2**64, shape (n,): the same for every key,
+        so made once per (namespace, device, first, n); the latest few are kept."""
+        where = (self.xp, str(self.device), first, n)
+        found = _COUNTER_BASES.get(where)
+        if found is None:
+            golden = self._constants()[0]
+            found = self.xp.arange(first, first + n, dtype=self.xp.uint64,
+                                   device=self.device) * golden
+            if len(_COUNTER_BASES) >= _COUNTER_BASES_KEPT:
+                del _COUNTER_BASES[next(iter(_COUNTER_BASES))]   # the oldest
+            _COUNTER_BASES[where] = found
+        return found
 
     def __repr__(self) -> str:
         return f"CounterRNG(key={self.key:#x}, counter={self.counter}, xp={self.xp.__name__})"
 
 
-def _below_2_63(c: int) -> tuple[int, ...]:
-    """Python ints below 2**63 summing to the 64-bit ``c`` (two, or three for ``2**64 − 1``):
-    every namespace adds those to a uint64 array as scalars, wrapping modulo 2**64."""
-    low = c >> 1
-    high = c - low
-    return (low, high) if high < 2**63 else (low, high - 1, 1)
+def _last_xorshift(z: Any) -> Any:
+    """SplitMix64's last step, ``z ^ (z >> 31)``: what :meth:`CounterRNG._mixed` leaves out."""
+    return z ^ (z >> 31)
+
+
+def _last_step_keeps_the_comparison(t: int) -> bool:
+    """True when ``w < t · 2**32`` equals ``z < t · 2**32`` for ``w = z ^ (z >> 31)``: the high
+    half of ``w`` is ``h = z >> 32`` with its lowest bit flipped if its top bit is set, which
+    never crosses an even ``t``, nor ``t <= 2**31`` (both ``h`` and the flip are >= 2**31)."""
+    return t % 2 == 0 or t <= 2**31
+
+
+def _plus_word(z: Any, c: int) -> Any:
+    """``z + c`` modulo 2**64 for a uint64 array ``z`` and a 64-bit Python int ``c``, with
+    scalars below 2**63 only (not every namespace takes a larger Python int): one operation
+    (subtracting ``2**64 − c`` above 2**63), two for ``c = 2**63``."""
+    if c == 2**63:
+        return (z + (2**63 - 1)) + 1
+    return z + c if c < 2**63 else z - (2**64 - c)
+
+
+# ``counter · φ`` of the recent draws, by (namespace, device, first, n); see
+# CounterRNG._counters_times_golden (a LeNet step at batch 64 draws about 1e6 words: 8 MB)
+_COUNTER_BASES: dict[tuple[Any, ...], Any] = {}
+_COUNTER_BASES_KEPT = 4
 
 
 # the fixed 64-bit constants as 0-d arrays, by (namespace, device): see CounterRNG._constants

@@ -127,7 +127,7 @@ class Trainer:
         """True unless the model lives in NumPy (CuPy, or array_api_strict standing in)."""
         return self.xp is not np
 
-    def step(self, xb: Any, yb: Any) -> Any:
+    def step(self, xb: Any, yb: Any, labels_checked: bool = False) -> Any:
         """One minibatch update: forward with fresh masks, backward, optimiser step.
 
         On NumPy, forward and backward run on the two halves of the batch, side by side when
@@ -142,8 +142,10 @@ class Trainer:
             copy per step on a GPU: :meth:`fit` moves the data once instead); arrays of any
             other namespace are refused.
         yb : array of int, shape (B,)
-            Labels (or regression targets). Labels on the device are not range-checked
-            (that would wait for the device); :meth:`fit` checks them once.
+            Labels (or regression targets). Device labels are not range-checked (that would
+            wait for the device): one outside ``[0, K)`` makes the loss NaN.
+        labels_checked : bool
+            Device labels were checked (:meth:`fit` checks all once): no NaN guard, 4 launches.
 
         Returns
         -------
@@ -159,15 +161,12 @@ class Trainer:
         """
         state, like = self.run_state, next(iter(self.model.params.values()))
         on_device = xp_of(like) is not np
+        check = not (labels_checked or isinstance(yb, np.ndarray))   # on_model checks host yb
         xb = on_model(self.model, self.objective, xb, "xb", like)
         yb = on_model(self.model, self.objective, yb, "yb", like, labels=True)
         rng = step_rng(state.dropout_seed, state.iteration, like)
         if on_device:
-            # the step's masks as one draw (same words: tinybcnn.random.CounterRNG.reserve),
-            # sized by the words the previous step drew
-            rng.reserve(state.words_per_step)
-            loss = self.objective.loss_and_grads(self.model, xb, yb, rng=rng, check_labels=False)
-            state.words_per_step = rng.counter
+            loss = _device_loss(self.objective, self.model, state, xb, yb, rng, check)
         elif split_parts(xb, self.model, self.objective):  # the batch's fixed halves
             loss = split_loss_and_grads(self.objective, self.model, xb, yb, rng)
         else:
@@ -246,7 +245,7 @@ class Trainer:
                 # a step that stops early leaves no trace
                 with rewound_on_failure(self.run_state):
                     xb, yb = self._next_batch(run.x, run.y, run.n, run.batch_size)
-                    self.step(xb, yb)
+                    self.step(xb, yb, True)   # labels_checked: FitRun checked y_train
                 run.show_progress()
         return self.history
 
@@ -315,3 +314,13 @@ class Trainer:
             If the file is damaged or does not fit this trainer.
         """
         return checkpointing.resume(self, path)
+
+
+def _device_loss(objective: Any, model: Any, state: TrainerState, xb: Any, yb: Any, rng: Any,
+                 check_labels: bool) -> Any:
+    """A device step's loss (a 0-d array) and gradients, its masks drawn as one block
+    (:meth:`~tinybcnn.random.CounterRNG.reserve`) of as many words as the last step drew."""
+    rng.reserve(state.words_per_step)
+    loss = objective.loss_and_grads(model, xb, yb, rng, check_labels=check_labels)
+    state.words_per_step = rng.counter
+    return loss

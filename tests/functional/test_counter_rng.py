@@ -12,7 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinybcnn.random import CounterRNG, _below_2_63, bernoulli_mask
+from tinybcnn.random import (
+    CounterRNG,
+    _last_step_keeps_the_comparison,
+    bernoulli_mask,
+)
 
 M64 = (1 << 64) - 1
 
@@ -97,12 +101,10 @@ def test_masks_in_a_reservation_are_the_oracles_whatever_keep_and_dtype(xp, rese
 
 
 @pytest.mark.parametrize("xp", _namespaces(), ids=lambda m: m.__name__)
-@pytest.mark.parametrize("key", [0, 2**63 - 1, 2**63, 2**64 - 2, 2**64 - 1])
+@pytest.mark.parametrize("key", [0, 2**63 - 1, 2**63, 2**63 + 1, 2**64 - 2, 2**64 - 1])
 def test_words_of_any_64_bit_key(xp, key):
-    """The key is added as Python scalars below 2**63 (two, three for 2**64 − 1): a Python
-    int above int64 is not a scalar every namespace takes."""
-    parts = _below_2_63(key)
-    assert sum(parts) == key and all(0 <= p < 2**63 for p in parts)
+    """The key is added with Python scalars below 2**63 (a Python int above int64 is not a
+    scalar every namespace takes): subtracted as ``2**64 − key`` above 2**63."""
     rng = CounterRNG(0, xp)
     rng.key = key
     got = np.asarray(rng.uint32(3), dtype=np.uint64)
@@ -113,3 +115,21 @@ def test_words_of_any_64_bit_key(xp, key):
         z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
         want.append((z ^ (z >> 31)) >> 32)
     np.testing.assert_array_equal(got, np.array(want, dtype=np.uint64))
+
+
+THRESHOLDS = [1, 2, 3, 2**31 - 1, 2**31, 2**31 + 1, 2**31 + 2, 3006477107, 2**32 - 2, 2**32 - 1]
+
+
+@pytest.mark.parametrize("t", THRESHOLDS)
+def test_masks_skip_splitmix64s_last_step_only_where_it_decides_nothing(t):
+    """A mask compares the word before SplitMix64's last step (``w = z ^ (z >> 31)``) when
+    ``t`` is even or at most 2**31; checked here by brute force on random words and on the
+    words around ``t · 2**32``, where an odd ``t`` above 2**31 does change the comparison."""
+    rng = np.random.default_rng(t)
+    near = [((t + d) % 2**32) << 32 | low for d in (-2, -1, 0, 1) for low in (0, 2**32 - 1)]
+    z = np.concatenate([rng.integers(0, 2**64 - 1, 4000, dtype=np.uint64, endpoint=True),
+                        np.array(near + [2**63, 2**64 - 1], dtype=np.uint64)])
+    w = z ^ (z >> np.uint64(31))
+    limit = np.uint64(t << 32)
+    same = np.array_equal(w < limit, z < limit)
+    assert same == _last_step_keeps_the_comparison(t)

@@ -398,8 +398,12 @@ def test_softmax_cross_entropy_fast_on_every_namespace(xp):
     logits = rng.standard_normal((5, 4)).astype(np.float32)
     labels = np.array([0, 3, 1, 1, 2])
     want_loss, want_grad = _cross_entropy_loops(logits, labels, 0.5)
-    for given_labels in (labels, xp.asarray(labels)):          # host and device labels
-        loss, grad = softmax_cross_entropy_fast(xp.asarray(logits), given_labels, 0.5)
+    # host labels, device labels with the NaN guard, and device labels the caller checked
+    # (one-hot rows gathered from the identity)
+    for given_labels, check in ((labels, True), (xp.asarray(labels), True),
+                                (xp.asarray(labels), False)):
+        loss, grad = softmax_cross_entropy_fast(xp.asarray(logits), given_labels, 0.5,
+                                                check_range=check)
         np.testing.assert_allclose(float(loss), want_loss, rtol=1e-6)
         np.testing.assert_allclose(to_numpy(grad), want_grad, rtol=1e-5, atol=1e-8)
     bad = np.array([0, 3, 4, 1, 2])

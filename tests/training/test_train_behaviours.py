@@ -46,9 +46,9 @@ def _record_batches(trainer: Trainer) -> list[np.ndarray]:
     seen: list[np.ndarray] = []
     step = trainer.step
 
-    def recording_step(xb, yb):
+    def recording_step(xb, yb, *options):
         seen.append(np.rint(to_numpy(xb)[:, 0]).astype(int))
-        return step(xb, yb)
+        return step(xb, yb, *options)
 
     trainer.step = recording_step
     return seen
@@ -130,7 +130,7 @@ def test_each_history_row_reports_the_mean_training_loss_since_the_row_before(in
     trainer = make_trainer()
     losses: list[float] = []
     step = trainer.step
-    trainer.step = lambda xb, yb: losses.append(step(xb, yb)) or losses[-1]
+    trainer.step = lambda xb, yb, *options: losses.append(step(xb, yb, *options)) or losses[-1]
     history = trainer.fit(x, y, iterations=12, batch_size=8, eval_every=4, progress=False)
     rows = [row["train_loss"] for row in history.rows]
     assert len(rows) == 3 and len(losses) == 12
@@ -144,7 +144,7 @@ def test_nothing_is_saved_before_the_first_update(indexed_data, tmp_path):
     x, y = indexed_data
     trainer = make_trainer()
 
-    def failing_step(xb, yb):
+    def failing_step(xb, yb, *options):
         raise RuntimeError("planted")
 
     trainer.step = failing_step

@@ -20,6 +20,7 @@ __all__ = ["running_loss", "check_finite"]
 def running_loss(trainer: Any) -> float:
     """The mean loss since the last history row, read back to the host (once, here)."""
     state = trainer.run_state
+    state.settle_losses()
     mean = float(state.loss_sum) / state.loss_count
     if not math.isfinite(mean):
         first = max(state.last_row, state.loss_read_at) + 1

@@ -23,13 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import to_namespace
+from ..backend import to_namespace, xp_of
 from ..checkpoint import Checkpoint, CheckpointError
 from ..files.jsonfile import jsonable
 from ..random import make_rng, restore_rng, seed_word
 from .history import History
 
 __all__ = ["TrainerState", "objective_description"]
+
+# device losses kept aside before they are summed (see TrainerState.count_update)
+PENDING_LOSSES_MAX = 1024
 
 # The objective's settings a resumed run must share with the run that wrote the checkpoint.
 # ``mask_side`` was added later: a checkpoint that does not record it is not checked on it.
@@ -76,6 +79,8 @@ class TrainerState:
         The permutation's copy on the device (made once per epoch).
     words_per_step : int
         Random words the last device step drew (the next one reserves as many at once).
+    pending_losses : list of 0-d device arrays
+        Device losses not yet added to ``loss_sum`` (:meth:`settle_losses` adds them).
     """
 
     seed: int
@@ -99,6 +104,7 @@ class TrainerState:
     saved_at: tuple[int, int] | None = None
     perm_device: tuple[Any, Any] = (None, None)
     words_per_step: int = 0
+    pending_losses: list[Any] = field(default_factory=list)
 
     @classmethod
     def new(cls, seed: int) -> TrainerState:
@@ -162,14 +168,35 @@ class TrainerState:
 
     # -- updates, rows, checkpoints ---------------------------------------------------
     def count_update(self, loss: Any) -> None:
-        """One update applied, whose batch loss (before it) was ``loss``."""
+        """One update applied, whose batch loss (before it) was ``loss``.
+
+        A host loss (NumPy's float) is added at once. A device loss (a 0-d array) is kept
+        aside and added with the others when the sum is read (:meth:`settle_losses`): one
+        stack and one sum for many steps, instead of one addition kernel in every step.
+        """
         self.iteration += 1
-        self.loss_sum = self.loss_sum + loss
+        self.loss_sum = self.loss_sum + loss if isinstance(loss, float) else self._defer(loss)
         self.loss_count += 1
+
+    def _defer(self, loss: Any) -> Any:
+        """Keep the device ``loss`` for :meth:`settle_losses`; return ``loss_sum`` as it is."""
+        self.pending_losses.append(loss)
+        if len(self.pending_losses) >= PENDING_LOSSES_MAX:   # bounded memory on long runs
+            self.settle_losses()
+        return self.loss_sum
+
+    def settle_losses(self) -> Any:
+        """Add the pending device losses to ``loss_sum`` (in one sum) and return it."""
+        if self.pending_losses:
+            xp = xp_of(self.pending_losses[0])
+            self.loss_sum = self.loss_sum + xp.sum(xp.stack(self.pending_losses))
+            self.pending_losses = []
+        return self.loss_sum
 
     def row_recorded(self) -> None:
         """A history row was appended at this iteration: the running loss starts again."""
         self.loss_sum, self.loss_count = 0.0, 0
+        self.pending_losses = []
         self.last_row = self.iteration
 
     def mark_saved(self, path: Path) -> None:
@@ -212,7 +239,7 @@ class TrainerState:
             "backend": backend,
             "rng": {"dropout": {"keyed_by": "seed,iteration", "seed": self.dropout_seed},
                     "shuffle": _rng_state(self.shuffle_rng)},
-            "loss_sum": float(self.loss_sum),
+            "loss_sum": float(self.settle_losses()),
             "loss_count": self.loss_count,
             "last_row": self.last_row,
             "elapsed": self.elapsed_now(),
