@@ -3,8 +3,6 @@
 * error against T: the ± std band has its own legend entry;
 * the active-learning curves count images: whole-number ticks only (no "22.5 labelled images");
 * the reliability diagram's per-bin counts are large enough to read at page width;
-* the OOD score histograms: two panels a row, not a strip of four that a phone shrinks
-  unreadably, and a constant score gets a note, not a 0.5 presented as a result;
 * a tutorial page built by the docs hook prints ``$TINYBCNN_TUTORIAL_OUT``, not the build's
   temporary folder.
 """
@@ -52,22 +50,6 @@ def test_reliability_bin_counts_are_readable():
     counts = [t for t in fig.axes[0].texts if t.get_text().isdigit()]
     assert len(counts) == 15
     assert min(t.get_fontsize() for t in counts) >= 7
-
-
-def test_ood_histograms_are_two_panels_a_row_and_constant_scores_have_no_auroc():
-    g = np.random.default_rng(0)
-    names = ["1-max_prob", "entropy", "mutual_info", "variation_ratio"]
-    scores = {"standard": {n: (g.random(50), g.random(50)) for n in names[:2]},
-              "mc": {n: (g.random(50), g.random(50)) for n in names}}
-    scores["standard"].update({n: (np.zeros(50), np.zeros(50)) for n in names[2:]})
-    fig = experiment_figures.ood_histograms(scores)
-    shown = [ax for ax in fig.axes if ax.get_visible()]
-    assert len(shown) == 8
-    columns = {round(ax.get_position().x0, 3) for ax in shown}
-    assert len(columns) == 2, columns
-    assert fig.get_size_inches()[0] <= 7.5          # page width: no downscaling to a strip
-    notes = [t.get_text() for ax in shown for t in ax.texts]
-    assert len(notes) == 2 and all("no AUROC" in n and "0.5" not in n for n in notes), notes
 
 
 def test_tutorial_pages_do_not_print_the_build_folder(tmp_path):
