@@ -23,21 +23,22 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 from support.cli import (
+    LONG,
     TINY,
     assert_one_line_error,
     call,
     child_env,
     cli_cmd,
-    default_sigint,
+    cli_process,
     error_lines,
     run_cli,
+    wait_for_file,
     write_idx_dir,
 )
 
@@ -425,12 +426,6 @@ def test_train_on_an_idx_folder(work, tmp_path, capsys):
 
 # ------------------------------------------------------------------------------ Ctrl-C
 
-# Long enough that a SIGINT sent when the first checkpoint (iteration 10) appears lands well
-# before the end; cheap evaluations, so the two full runs stay short.
-LONG = ["train", "--train-size", "200", "--test-size", "20", "--iterations", "120",
-        "--eval-every", "10", "--eval-samples", "1", "--batch-size", "8", "--quiet"]
-
-
 def _history_without_time(run: Path) -> list[list[str]]:
     rows = [line.split(",") for line in (run / "history.csv").read_text().splitlines()]
     assert rows[0][-1] == "time"
@@ -442,22 +437,10 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_gives_the_uninterrupted_weights(tm
     # (one process at a time: two BLAS thread pools spinning on two cores slow each other
     # down many times over)
     run = tmp_path / "interrupted"
-    proc = subprocess.Popen(cli_cmd(*LONG, "--out", run), cwd=tmp_path, env=child_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_sigint)
-    try:
-        deadline = time.monotonic() + 240
-        # checkpoints are written atomically (temp file + rename): existing means complete
-        while not (run / "checkpoint.npz").exists():
-            assert proc.poll() is None, f"training ended before any checkpoint: {proc.stderr}"
-            assert time.monotonic() < deadline, "no checkpoint within 240 s"
-            time.sleep(0.02)
+    with cli_process(*LONG, "--out", run, cwd=tmp_path) as proc:
+        wait_for_file(proc, run / "checkpoint.npz")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, f"exit {proc.returncode}; stdout {out!r}; stderr {err!r}"
     line = assert_one_line_error(proc.returncode, err, code=130)
     assert "interrupted" in line and "--resume" in line and str(run / "checkpoint.npz") in line

@@ -2,7 +2,10 @@
 
 Each case takes a tutorial's solutions, redefines one answer as a wrong answer a student
 is likely to write, and runs the tutorial's import cell, those answers and its check cell
-(as tests/course/test_tutorials.py does with the right answers). The check cell must
+(as tests/course/test_tutorials.py does with the right answers). A wrong answer that differs
+from the solution in a fragment or two is planted as that edit of the solution
+(``support.tutorials.solution_with``), so the case shows the mistake and nothing else; the
+others are written out. The check cell must
 
 * fail (an ``AssertionError``, as a reader running the cell would see), with a message, not a
   bare ``AssertionError``;
@@ -13,37 +16,23 @@ is likely to write, and runs the tutorial's import cell, those answers and its c
 from __future__ import annotations
 
 import ast
-import os
-import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-TUTORIALS = ROOT / "tutorials"
-SOLUTIONS = TUTORIALS / "solutions"
-CHECKS_CELL = "# %% Exercise checks"
-
-
-def exercise_script(tutorial: Path, answers: str) -> str:
-    """The tutorial's import cell, then ``answers``, then its exercise check cell."""
-    parts = re.split(r"^(# %%.*)$", tutorial.read_text(encoding="utf-8"), flags=re.MULTILINE)
-    cells = list(zip(parts[1::2], parts[2::2], strict=True))
-    imports = next(body for marker, body in cells if "[markdown]" not in marker)
-    checks = next(body for marker, body in cells if marker.strip() == CHECKS_CELL)
-    return "\n".join([imports, answers, checks])
+from support.tutorials import (
+    CHECKS_CELL,
+    SOLUTIONS,
+    TUTORIALS,
+    n_exercises,
+    run_exercises,
+    solution_with,
+    split_cells,
+)
 
 
-def run_with(name: str, override: str, tmp_path: Path) -> subprocess.CompletedProcess:
+def run_with(name: str, override: str, tmp_path):
+    """The tutorial's check cell run on its solutions with ``override`` appended."""
     answers = (SOLUTIONS / name).read_text(encoding="utf-8") + "\n\n" + override
-    script = tmp_path / f"exercises_{name}"
-    script.write_text(exercise_script(TUTORIALS / name, answers), encoding="utf-8")
-    env = {**os.environ, "TINYBCNN_QUICK": "1", "TINYBCNN_TUTORIAL_OUT": str(tmp_path),
-           "TINYBCNN_BACKEND": "numpy", "MPLBACKEND": "Agg"}
-    return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return run_exercises(TUTORIALS / name, answers, tmp_path)
 
 
 # (tutorial, wrong answer, exercise it answers, a phrase of the explanation, other exercises)
@@ -71,112 +60,53 @@ def im2col_loops(x, kh, kw, stride=1, pad=0):
     cols = _right_im2col(x, kh, kw, stride, pad)
     return cols.reshape(-1, c, kh, kw).transpose(0, 2, 3, 1).reshape(cols.shape)
 """, 2, "channel slowest", [1]),
-    "01 (n, ow, oh) rows": ("01_im2col.py", """
-def im2col_loops(x, kh, kw, stride=1, pad=0):
-    n, c, h, w = x.shape
-    oh, ow = conv_output_size(h, kh, stride, pad), conv_output_size(w, kw, stride, pad)
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    cols = np.empty((n * oh * ow, c * kh * kw), dtype=x.dtype)
-    r = 0
-    for i in range(n):
-        for b in range(ow):
-            for a in range(oh):
-                cols[r] = xp[i, :, a * stride:a * stride + kh, b * stride:b * stride + kw].ravel()
-                r += 1
-    return cols
-""", 2, "oh is the outer loop", [1]),
-    "01 stride ignored": ("01_im2col.py", """
-def im2col_loops(x, kh, kw, stride=1, pad=0):
-    n, c, h, w = x.shape
-    oh, ow = conv_output_size(h, kh, stride, pad), conv_output_size(w, kw, stride, pad)
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    cols = np.empty((n * oh * ow, c * kh * kw), dtype=x.dtype)
-    for i in range(n):
-        for a in range(oh):
-            for b in range(ow):
-                cols[(i * oh + a) * ow + b] = xp[i, :, a:a + kh, b:b + kw].ravel()
-    return cols
-""", 2, "the stride is ignored", [1]),
-    "01 pads every axis": ("01_im2col.py", """
-def im2col_loops(x, kh, kw, stride=1, pad=0):
-    n, c, h, w = x.shape
-    oh, ow = conv_output_size(h, kh, stride, pad), conv_output_size(w, kw, stride, pad)
-    xp = np.pad(x, pad)
-    cols = np.empty((n * oh * ow, c * kh * kw), dtype=x.dtype)
-    for i in range(n):
-        for a in range(oh):
-            for b in range(ow):
-                patch = xp[i, :, a * stride:a * stride + kh, b * stride:b * stride + kw]
-                cols[(i * oh + a) * ow + b] = patch.ravel()
-    return cols
-""", 2, "Pad only the two", [1]),
-    "02 assigns": ("02_conv_backward.py", """
-def col2im_mine(cols, x_shape, kh, kw, stride=1, pad=0):
-    n, c, h, w = x_shape
-    oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
-    xp = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=cols.dtype)
-    for i in range(n):
-        for a in range(oh):
-            for b in range(ow):
-                patch = cols[(i * oh + a) * ow + b].reshape(c, kh, kw)
-                xp[i, :, a * stride:a * stride + kh, b * stride:b * stride + kw] = patch
-    return xp[:, :, pad:pad + h, pad:pad + w]
-""", 1, "use `+=`", [2]),
-    "02 keeps the padding": ("02_conv_backward.py", """
-def col2im_mine(cols, x_shape, kh, kw, stride=1, pad=0):
-    n, c, h, w = x_shape
-    oh, ow = (h + 2 * pad - kh) // stride + 1, (w + 2 * pad - kw) // stride + 1
-    xp = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=cols.dtype)
-    for i in range(n):
-        for a in range(oh):
-            for b in range(ow):
-                patch = cols[(i * oh + a) * ow + b].reshape(c, kh, kw)
-                xp[i, :, a * stride:a * stride + kh, b * stride:b * stride + kw] += patch
-    return xp
-""", 1, "still holds the padding", [2]),
+    "01 (n, ow, oh) rows": ("01_im2col.py", solution_with(
+        "01_im2col.py", "im2col_loops",
+        ("cols[(i * oh + a) * ow + b]", "cols[(i * ow + b) * oh + a]")),
+        2, "oh is the outer loop", [1]),
+    "01 stride ignored": ("01_im2col.py", solution_with(
+        "01_im2col.py", "im2col_loops",
+        ("a * stride:a * stride + kh, b * stride:b * stride + kw", "a:a + kh, b:b + kw")),
+        2, "the stride is ignored", [1]),
+    "01 pads every axis": ("01_im2col.py", solution_with(
+        "01_im2col.py", "im2col_loops",
+        ("np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))", "np.pad(x, pad)")),
+        2, "Pad only the two", [1]),
+    "02 assigns": ("02_conv_backward.py", solution_with(
+        "02_conv_backward.py", "col2im_mine",
+        ("] += patch", "] = patch")),
+        1, "use `+=`", [2]),
+    "02 keeps the padding": ("02_conv_backward.py", solution_with(
+        "02_conv_backward.py", "col2im_mine",
+        ("return xp[:, :, pad:pad + h, pad:pad + w]", "return xp")),
+        1, "still holds the padding", [2]),
     "02 averages": ("02_conv_backward.py", """
 _right_col2im = col2im_mine
 def col2im_mine(cols, x_shape, kh, kw, stride=1, pad=0):
     counts = _right_col2im(np.ones_like(cols), x_shape, kh, kw, stride, pad)
     return _right_col2im(cols, x_shape, kh, kw, stride, pad) / np.maximum(counts, 1)
 """, 1, "*adjoint*", [2]),
-    "02 NCHW dy": ("02_conv_backward.py", """
-def conv_weight_grad(x, dy, kh, kw, stride=1, pad=0):
-    from tinybcnn.functional import im2col
-    c_out = dy.shape[1]
-    return (dy.reshape(-1, c_out).T @ im2col(x, kh, kw, stride, pad)).reshape(
-        c_out, x.shape[1], kh, kw)
-""", 2, "move the channel axis last", [1]),
-    "02 untransposed": ("02_conv_backward.py", """
-def conv_weight_grad(x, dy, kh, kw, stride=1, pad=0):
-    from tinybcnn.functional import im2col
-    c_out = dy.shape[1]
-    d_y = dy.transpose(0, 2, 3, 1).reshape(-1, c_out)
-    return (im2col(x, kh, kw, stride, pad).T @ d_y).reshape(c_out, x.shape[1], kh, kw)
-""", 2, "scrambles the entries", [1]),
+    "02 NCHW dy": ("02_conv_backward.py", solution_with(
+        "02_conv_backward.py", "conv_weight_grad",
+        ("dy.transpose(0, 2, 3, 1).reshape(-1, c_out)", "dy.reshape(-1, c_out)")),
+        2, "move the channel axis last", [1]),
+    "02 untransposed": ("02_conv_backward.py", solution_with(
+        "02_conv_backward.py", "conv_weight_grad",
+        ("d_y.T @ im2col(x, kh, kw, stride, pad)", "im2col(x, kh, kw, stride, pad).T @ d_y")),
+        2, "scrambles the entries", [1]),
     "02 flipped": ("02_conv_backward.py", """
 _right_dw = conv_weight_grad
 def conv_weight_grad(x, dy, kh, kw, stride=1, pad=0):
     return _right_dw(x, dy, kh, kw, stride, pad)[:, :, ::-1, ::-1]
 """, 2, "cross-correlation", [1]),
-    "03 sum": ("03_pooling.py", """
-def avgpool_loops(x, size):
-    n, c, h, w = x.shape
-    y = np.empty((n, c, h // size, w // size), dtype=x.dtype)
-    for a in range(h // size):
-        for b in range(w // size):
-            y[:, :, a, b] = x[:, :, a * size:(a + 1) * size, b * size:(b + 1) * size].sum((2, 3))
-    return y
-""", 1, "the window *sum*", [2]),
-    "03 unstrided starts": ("03_pooling.py", """
-def avgpool_loops(x, size):
-    n, c, h, w = x.shape
-    y = np.empty((n, c, h // size, w // size), dtype=x.dtype)
-    for a in range(h // size):
-        for b in range(w // size):
-            y[:, :, a, b] = x[:, :, a:a + size, b:b + size].mean((2, 3))
-    return y
-""", 1, "windows tile the image", [2]),
+    "03 sum": ("03_pooling.py", solution_with(
+        "03_pooling.py", "avgpool_loops",
+        (".mean((2, 3))", ".sum((2, 3))")),
+        1, "the window *sum*", [2]),
+    "03 unstrided starts": ("03_pooling.py", solution_with(
+        "03_pooling.py", "avgpool_loops",
+        ("a * size:(a + 1) * size, b * size:(b + 1) * size", "a:a + size, b:b + size")),
+        1, "windows tile the image", [2]),
     "03 overlapping": ("03_pooling.py", """
 def avgpool_loops(x, size):
     n, c, h, w = x.shape
@@ -198,33 +128,14 @@ def maxpool_backward_loops(x, dy, size):
             dx[:, :, a * size:(a + 1) * size, b * size:(b + 1) * size] += d
     return dx
 """, 2, "k·dy for k", [1]),
-    "03 last tie": ("03_pooling.py", """
-def maxpool_backward_loops(x, dy, size):
-    dx = np.zeros_like(x)
-    n, c, oh, ow = dy.shape
-    for i in range(n):
-        for k in range(c):
-            for a in range(oh):
-                for b in range(ow):
-                    window = x[i, k, a * size:(a + 1) * size, b * size:(b + 1) * size]
-                    flat = window.size - 1 - np.argmax(window.ravel()[::-1])
-                    r, s = np.unravel_index(flat, window.shape)
-                    dx[i, k, a * size + r, b * size + s] += dy[i, k, a, b]
-    return dx
-""", 2, "first in row-major order", [1]),
-    "03 no offset": ("03_pooling.py", """
-def maxpool_backward_loops(x, dy, size):
-    dx = np.zeros_like(x)
-    n, c, oh, ow = dy.shape
-    for i in range(n):
-        for k in range(c):
-            for a in range(oh):
-                for b in range(ow):
-                    window = x[i, k, a * size:(a + 1) * size, b * size:(b + 1) * size]
-                    r, s = np.unravel_index(np.argmax(window), window.shape)
-                    dx[i, k, r, s] += dy[i, k, a, b]
-    return dx
-""", 2, "add the window's offset", [1]),
+    "03 last tie": ("03_pooling.py", solution_with(
+        "03_pooling.py", "maxpool_backward_loops",
+        ("np.argmax(window)", "window.size - 1 - np.argmax(window.ravel()[::-1])")),
+        2, "first in row-major order", [1]),
+    "03 no offset": ("03_pooling.py", solution_with(
+        "03_pooling.py", "maxpool_backward_loops",
+        ("dx[i, k, a * size + r, b * size + s]", "dx[i, k, r, s]")),
+        2, "add the window's offset", [1]),
     "03 average gradient": ("03_pooling.py", """
 def maxpool_backward_loops(x, dy, size):
     return np.kron(dy, np.ones((size, size))) / size**2
@@ -233,57 +144,34 @@ def maxpool_backward_loops(x, dy, size):
 def maxpool_backward_loops(x, dy, size):
     return np.kron(dy, np.ones((size, size)))
 """, 2, "only the maximum", [1]),
-    "04 straight reshape": ("04_patch_masking.py", """
-def patch_masked_conv(x, W, b, Z, stride=1, pad=0):
-    from tinybcnn.functional import conv_output_shape, im2col
-    n, _, h, w = x.shape
-    c_out, _, kh, kw = W.shape
-    oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
-    Y = im2col(x, kh, kw, stride, pad) @ W.reshape(c_out, -1).T
-    return ((Y + b) * Z).reshape(n, c_out, oh, ow)
-""", 1, "then move the", [2]),
-    "04 bias after mask": ("04_patch_masking.py", """
-def patch_masked_conv(x, W, b, Z, stride=1, pad=0):
-    from tinybcnn.functional import conv_output_shape, im2col
-    n, _, h, w = x.shape
-    c_out, _, kh, kw = W.shape
-    oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
-    Y = im2col(x, kh, kw, stride, pad) @ W.reshape(c_out, -1).T
-    return (Y * Z + b).reshape(n, oh, ow, c_out).transpose(0, 3, 1, 2)
-""", 1, "bias added after the mask", [2]),
-    "04 keep twice": ("04_patch_masking.py", """
-def patch_masked_conv(x, W, b, Z, stride=1, pad=0):
-    from tinybcnn.functional import conv_output_shape, im2col
-    n, _, h, w = x.shape
-    c_out, _, kh, kw = W.shape
-    oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
-    Y = im2col(x, kh, kw, stride, pad) @ W.reshape(c_out, -1).T
-    return ((Y + b) * Z / 0.5).reshape(n, oh, ow, c_out).transpose(0, 3, 1, 2)
-""", 1, "already inverted", [2]),
-    "04 no mask": ("04_patch_masking.py", """
-def patch_masked_conv(x, W, b, Z, stride=1, pad=0):
-    from tinybcnn.functional import conv_output_shape, im2col
-    n, _, h, w = x.shape
-    c_out, _, kh, kw = W.shape
-    oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
-    Y = im2col(x, kh, kw, stride, pad) @ W.reshape(c_out, -1).T
-    return (Y + b).reshape(n, oh, ow, c_out).transpose(0, 3, 1, 2)
-""", 1, "no mask", [2]),
-    "04 reshape only": ("04_patch_masking.py", """
-def nchw_to_patch(m):
-    n, c, oh, ow = m.shape
-    return m.reshape(n * oh * ow, c)
-""", 2, "without moving the channels", [1]),
-    "04 (n, ow, oh)": ("04_patch_masking.py", """
-def nchw_to_patch(m):
-    n, c, oh, ow = m.shape
-    return m.transpose(0, 3, 2, 1).reshape(n * oh * ow, c)
-""", 2, "swaps OH and OW", [1]),
-    "04 n innermost": ("04_patch_masking.py", """
-def nchw_to_patch(m):
-    n, c, oh, ow = m.shape
-    return m.transpose(2, 3, 0, 1).reshape(n * oh * ow, c)
-""", 2, "n innermost", [1]),
+    "04 straight reshape": ("04_patch_masking.py", solution_with(
+        "04_patch_masking.py", "patch_masked_conv",
+        ("Y.reshape(n, oh, ow, c_out).transpose(0, 3, 1, 2)", "Y.reshape(n, c_out, oh, ow)")),
+        1, "then move the", [2]),
+    "04 bias after mask": ("04_patch_masking.py", solution_with(
+        "04_patch_masking.py", "patch_masked_conv",
+        ("+ b) * Z", "* Z + b)")),
+        1, "bias added after the mask", [2]),
+    "04 keep twice": ("04_patch_masking.py", solution_with(
+        "04_patch_masking.py", "patch_masked_conv",
+        ("* Z", "* Z / 0.5")),
+        1, "already inverted", [2]),
+    "04 no mask": ("04_patch_masking.py", solution_with(
+        "04_patch_masking.py", "patch_masked_conv",
+        (" * Z", "")),
+        1, "no mask", [2]),
+    "04 reshape only": ("04_patch_masking.py", solution_with(
+        "04_patch_masking.py", "nchw_to_patch",
+        ("m.transpose(0, 2, 3, 1).reshape", "m.reshape")),
+        2, "without moving the channels", [1]),
+    "04 (n, ow, oh)": ("04_patch_masking.py", solution_with(
+        "04_patch_masking.py", "nchw_to_patch",
+        ("transpose(0, 2, 3, 1)", "transpose(0, 3, 2, 1)")),
+        2, "swaps OH and OW", [1]),
+    "04 n innermost": ("04_patch_masking.py", solution_with(
+        "04_patch_masking.py", "nchw_to_patch",
+        ("transpose(0, 2, 3, 1)", "transpose(2, 3, 0, 1)")),
+        2, "n innermost", [1]),
     "06 no 1 +": ("06_train.py", """
 def inv_lr(base_lr, iteration, gamma=1e-4, power=0.75):
     return base_lr * (gamma * iteration) ** (-power)
@@ -301,16 +189,10 @@ def validation_split(labels, n_val, seed=0):
     order = np.random.default_rng(seed).permutation(len(labels))
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 """, 2, "not stratified", [1]),
-    "06 floors": ("06_train.py", """
-def validation_split(labels, n_val, seed=0):
-    labels = np.asarray(labels)
-    g = np.random.default_rng(seed)
-    classes, counts = np.unique(labels, return_counts=True)
-    take = np.floor(n_val * counts / len(labels)).astype(int)
-    val = np.concatenate([g.permutation(np.flatnonzero(labels == c))[:k]
-                          for c, k in zip(classes, take)])
-    return np.setdiff1d(np.arange(len(labels)), val), np.sort(val)
-""", 2, "largest remainders", [1]),
+    "06 floors": ("06_train.py", solution_with(
+        "06_train.py", "validation_split",
+        ("    take[np.argsort(share - take)[::-1][:rest]] += 1\n", "")),
+        2, "largest remainders", [1]),
     "06 overlap": ("06_train.py", """
 _right_split = validation_split
 def validation_split(labels, n_val, seed=0):
@@ -358,16 +240,11 @@ def inv_lr(base_lr, iteration, gamma=1e-4, power=0.75):
 def inv_lr(base_lr, iteration, gamma=1e-4, power=0.75):
     return base_lr / (1 + gamma ** -power * iteration)
 """, 1, "γ multiplies the iteration", [2]),
-    "06 rounds": ("06_train.py", """
-def validation_split(labels, n_val, seed=0):
-    labels = np.asarray(labels)
-    g = np.random.default_rng(seed)
-    classes, counts = np.unique(labels, return_counts=True)
-    take = np.round(n_val * counts / len(labels)).astype(int)
-    val = np.concatenate([g.permutation(np.flatnonzero(labels == c))[:k]
-                          for c, k in zip(classes, take)])
-    return np.setdiff1d(np.arange(len(labels)), val), np.sort(val)
-""", 2, "does not keep the total", [1]),
+    "06 rounds": ("06_train.py", solution_with(
+        "06_train.py", "validation_split",
+        ("np.floor(share)", "np.round(share)"),
+        ("    take[np.argsort(share - take)[::-1][:rest]] += 1\n", "")),
+        2, "does not keep the total", [1]),
     "05 paper form": ("05_objective.py", """
 def kernel_decay(p, length_scale, n_train, tau=1.0):
     return (1 - p) * length_scale**2 / (2 * n_train * tau)
@@ -550,8 +427,7 @@ def test_wrong_answer_is_explained_and_the_others_still_graded(case, tmp_path):
 @pytest.mark.parametrize("name", sorted(p.name for p in TUTORIALS.glob("[0-9][0-9]_*.py")))
 def test_every_assert_in_the_check_cells_says_why(name):
     # a bare `assert cond` in a check would show the student a bare AssertionError
-    parts = re.split(r"^(# %%.*)$", (TUTORIALS / name).read_text("utf-8"), flags=re.MULTILINE)
-    checks = dict(zip(parts[1::2], parts[2::2], strict=True))[CHECKS_CELL]
+    checks = dict(split_cells((TUTORIALS / name).read_text("utf-8")))[CHECKS_CELL]
     nodes = list(ast.walk(ast.parse(checks)))
     asserts = [node for node in nodes if isinstance(node, ast.Assert)]
     raises = [node for node in nodes if isinstance(node, ast.Raise)]
@@ -564,7 +440,13 @@ def test_every_tutorial_has_a_planted_wrong_answer_for_each_exercise():
     # each exercise of every tutorial has at least one recognised wrong answer planted above
     planted = {(name, number) for name, _, number, _, _ in WRONG.values()}
     for path in sorted(TUTORIALS.glob("[0-9][0-9]_*.py")):
-        section = path.read_text("utf-8").split("# ## Exercises", 1)[1]
-        n = len(re.findall(r"^# \d\. \*\*", section, flags=re.MULTILINE))
-        for k in range(1, n + 1):
+        for k in range(1, n_exercises(path) + 1):
             assert (path.name, k) in planted, (path.name, k)
+
+
+def test_a_plant_is_refused_where_its_fragment_is_not_in_the_solution_once():
+    # else an edited solution would silently plant itself, a "wrong" answer that is right
+    with pytest.raises(ValueError, match="0 times"):
+        solution_with("02_conv_backward.py", "col2im_mine", ("] -= patch", "] = patch"))
+    with pytest.raises(ValueError, match="times, not once"):
+        solution_with("04_patch_masking.py", "patch_masked_conv", ("c_out", "c"))

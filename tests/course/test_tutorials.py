@@ -14,21 +14,19 @@ and the figures besides.) These runs are marked ``slow``; the format checks are 
 Every tutorial ends with exercises: a cell of stubs (``raise NotImplementedError``) and an
 assert-graded check cell that grades each exercise on its own. The solutions live apart, in
 ``tutorials/solutions/``; here the check cell runs against them (after the tutorial's import
-cell, as a reader would run it), and against deliberately wrong answers, which it must reject.
+cell, as a reader would run it); tests/course/test_tutorial_exercises.py runs it against the
+common wrong answers, which it must reject and explain.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from support.notebooks import run_notebook
-from support.tutorials import TIMEOUT_S
+from support.tutorials import CHECKS_CELL, TIMEOUT_S, n_exercises, run_exercises, split_cells
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIALS = sorted((ROOT / "tutorials").glob("[0-9][0-9]_*.py"))
@@ -36,7 +34,6 @@ SOLUTIONS = ROOT / "tutorials" / "solutions"
 WITH_EXERCISES = TUTORIALS          # every tutorial ends with exercises
 WITHOUT_FIGURES = {"08_gpu.py"}     # timings and parity: nothing to draw
 ANSWERS_CELL = "# %% Exercises: your answers"
-CHECKS_CELL = "# %% Exercise checks"
 
 
 def test_tutorials_exist():
@@ -103,34 +100,6 @@ def test_tutorial_runs_as_notebook_and_shows_its_figures(script, tutorial_out, r
 # Exercises
 # ---------------------------------------------------------------------------------------
 
-def split_cells(text: str) -> list[tuple[str, str]]:
-    """``(marker line, body)`` for each ``# %%`` cell of a percent script."""
-    parts = re.split(r"^(# %%.*)$", text, flags=re.MULTILINE)
-    return list(zip(parts[1::2], parts[2::2], strict=True))
-
-
-def exercise_script(tutorial: Path, answers: str) -> str:
-    """The tutorial's import cell, then ``answers``, then its exercise check cell."""
-    cells = split_cells(tutorial.read_text(encoding="utf-8"))
-    imports = next(body for marker, body in cells if "[markdown]" not in marker)
-    checks = next(body for marker, body in cells if marker.strip() == CHECKS_CELL)
-    return "\n".join([imports, answers, checks])
-
-
-def run_exercises(tutorial: Path, answers: str, tmp_path: Path) -> subprocess.CompletedProcess:
-    script = tmp_path / f"exercises_{tutorial.name}"
-    script.write_text(exercise_script(tutorial, answers), encoding="utf-8")
-    env = {**os.environ, "TINYBCNN_QUICK": "1", "TINYBCNN_TUTORIAL_OUT": str(tmp_path),
-           "TINYBCNN_BACKEND": "numpy", "MPLBACKEND": "Agg"}
-    return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=TIMEOUT_S)
-
-
-def n_exercises(tutorial: Path) -> int:
-    section = tutorial.read_text(encoding="utf-8").split("# ## Exercises", 1)[1]
-    return len(re.findall(r"^# \d\. \*\*", section, flags=re.MULTILINE))
-
-
 @pytest.mark.parametrize("tutorial", WITH_EXERCISES, ids=lambda p: p.name)
 def test_tutorial_ends_with_exercises(tutorial):
     text = tutorial.read_text(encoding="utf-8")
@@ -152,27 +121,3 @@ def test_exercise_checks_pass_with_the_solutions(tutorial, tmp_path):
     for k in range(1, n_exercises(tutorial) + 1):
         assert f"exercise {k}: correct" in result.stdout, result.stdout
     assert "not attempted" not in result.stdout
-
-
-WRONG_ANSWERS = {
-    # assigns instead of adding: the classic col2im bug (docs/im2col.md)
-    "02_conv_backward.py": ("col2im_mine", "xp[i, :, a * stride:a * stride + kh, "
-                            "b * stride:b * stride + kw] += patch",
-                            "xp[i, :, a * stride:a * stride + kh, "
-                            "b * stride:b * stride + kw] = patch"),
-    # the paper's keep·l² form, wrong for inverted masks (docs/objective.md)
-    "05_objective.py": ("kernel_decay", "length_scale**2 / (2 * n_train * tau * (1 - p))",
-                        "(1 - p) * length_scale**2 / (2 * n_train * tau)"),
-    # counts T + 1 values (the old claim in docs/results.md)
-    "07_mc_dropout.py": ("n_variation_ratios", "T - math.ceil(T / K) + 1", "T + 1"),
-}
-
-
-@pytest.mark.slow   # one fresh interpreter per wrong answer
-@pytest.mark.parametrize("name", sorted(WRONG_ANSWERS))
-def test_exercise_checks_reject_wrong_answers(name, tmp_path):
-    function, right, wrong = WRONG_ANSWERS[name]
-    answers = (SOLUTIONS / name).read_text(encoding="utf-8")
-    assert right in answers
-    result = run_exercises(ROOT / "tutorials" / name, answers.replace(right, wrong), tmp_path)
-    assert result.returncode != 0 and "AssertionError" in result.stderr, result.stdout

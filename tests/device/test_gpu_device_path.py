@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.tiny_trainer import (
+    BATCH,
+    K,
+    assert_resume_is_bit_exact,
+    tiny_data,
+    tiny_model,
+    tiny_trainer,
+)
 
 import tinybcnn as tb
 from tinybcnn import backend
 from tinybcnn.backend import to_numpy
 
 pytestmark = pytest.mark.gpu
-
-IN_SHAPE, K, N, BATCH = (1, 16, 16), 3, 96, 40
 
 
 @pytest.fixture
@@ -28,18 +34,6 @@ def cupy():
     backend.set_backend("cupy")
     yield cupy
     backend.set_backend(before)
-
-
-def _trainer(seed=0):
-    model = tb.models.lenet("all", in_shape=IN_SHAPE, n_classes=K, seed=0)
-    obj = tb.objective.Objective.for_model(model, n_train=N, length_scale=1e-2)
-    opt = tb.optim.SGD(model, lr=0.05, momentum=0.9, schedule=tb.optim.inv(1e-2, 0.75))
-    return tb.train.Trainer(model, obj, opt, seed=seed)
-
-
-def _data():
-    rng = np.random.default_rng(3)
-    return rng.normal(0, 1, (N, *IN_SHAPE)).astype(np.float32), rng.integers(0, K, N)
 
 
 def returns_before_the_gpu_is_done(cupy, fn) -> bool:
@@ -60,8 +54,8 @@ def returns_before_the_gpu_is_done(cupy, fn) -> bool:
 
 
 def test_training_step_never_synchronises(cupy):
-    trainer = _trainer()
-    x, y = _data()
+    trainer = tiny_trainer()
+    x, y = tiny_data()
     xb, yb = cupy.asarray(x[:BATCH]), cupy.asarray(y[:BATCH])
     trainer.step(xb, yb)
     losses = []
@@ -73,8 +67,8 @@ def test_training_step_never_synchronises(cupy):
 
 
 def test_mc_prediction_chunk_never_synchronises(cupy):
-    model = tb.models.lenet("all", in_shape=IN_SHAPE, n_classes=K, seed=0)
-    x = cupy.asarray(_data()[0][:20])
+    model = tiny_model()
+    x = cupy.asarray(tiny_data()[0][:20])
     start = model.first_stochastic()
     stream = tb.random.mc_stream(0, like=x)
     tb.predict._sample_outputs(model, x, 4, start, stream, 0, 2)        # warm-up
@@ -105,17 +99,7 @@ def test_masks_come_from_the_device_generator_and_match_the_host_words(cupy):
 
 
 def test_resume_is_bit_exact_on_the_gpu(cupy, tmp_path):
-    x, y = _data()
-    straight = _trainer(seed=5)
-    straight.fit(x, y, iterations=7, batch_size=BATCH, progress=False)
-    first = _trainer(seed=5)
-    first.fit(x, y, iterations=3, batch_size=BATCH, progress=False)
-    path = first.save(tmp_path / "c.npz")
-    resumed = _trainer(seed=5)
-    resumed.resume(path)
-    resumed.fit(x, y, iterations=7, batch_size=BATCH, progress=False)
-    for k, v in straight.model.params.items():
-        np.testing.assert_array_equal(to_numpy(resumed.model.params[k]), to_numpy(v), err_msg=k)
+    assert_resume_is_bit_exact(tmp_path)
 
 
 def test_default_budget_comes_from_free_device_memory(cupy):
@@ -127,6 +111,6 @@ def test_default_budget_comes_from_free_device_memory(cupy):
 
 
 def test_a_model_on_the_gpu_refuses_numpy_input(cupy):
-    model = tb.models.lenet("all", in_shape=IN_SHAPE, n_classes=K, seed=0)
+    model = tiny_model()
     with pytest.raises(backend.NamespaceMismatch, match="numpy array but this model lives on cupy"):
-        model.forward(_data()[0][:2])
+        model.forward(tiny_data()[0][:2])

@@ -6,6 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.tiny_trainer import (
+    BATCH,
+    K,
+    assert_resume_is_bit_exact,
+    tiny_data,
+    tiny_model,
+    tiny_trainer,
+)
 
 import tinybcnn as tb
 from tinybcnn import backend
@@ -15,8 +23,6 @@ from tinybcnn.random import CounterRNG
 from tinybcnn.train import TrainingDiverged
 
 xps = pytest.importorskip("array_api_strict")
-
-IN_SHAPE, K, N, BATCH = (1, 16, 16), 3, 96, 40   # 96 / 40: batches straddle epochs
 
 
 @pytest.fixture
@@ -28,46 +34,27 @@ def on_strict():
     backend.set_backend(before)
 
 
-def _model():
-    return tb.models.lenet("all", in_shape=IN_SHAPE, n_classes=K, seed=0)
-
-
-def _trainer(seed=0):
-    model = _model()
-    obj = tb.objective.Objective.for_model(model, n_train=N, length_scale=1e-2)
-    opt = tb.optim.SGD(model, lr=0.05, momentum=0.9, schedule=tb.optim.inv(1e-2, 0.75))
-    return tb.train.Trainer(model, obj, opt, seed=seed)
-
-
-def _data():
-    rng = np.random.default_rng(3)
-    y = rng.integers(0, K, N)
-    x = rng.normal(0, 0.3, (N, *IN_SHAPE)).astype(np.float32)
-    x[np.arange(N), 0, 0, y] += 1.0
-    return x, y
-
-
 # ------------------------------------------------------------------ no silent mixing
 
 
 def test_numpy_model_refuses_array_api_strict_input():
-    model = _model()
-    x = xps.asarray(_data()[0][:2])
+    model = tiny_model()
+    x = xps.asarray(tiny_data()[0][:2])
     with pytest.raises(NamespaceMismatch, match="x is a array_api_strict array but this model "
                                                 "lives on numpy"):
         model.forward(x)
 
 
 def test_device_model_refuses_numpy_input_to_forward(on_strict):
-    model = _model()
+    model = tiny_model()
     with pytest.raises(NamespaceMismatch, match="x is a numpy array but this model lives on "
                                                 "array_api_strict.*to_backend"):
-        model.forward(_data()[0][:2])
+        model.forward(tiny_data()[0][:2])
 
 
 def test_trainer_and_prediction_refuse_foreign_device_arrays():
-    trainer = _trainer()                       # NumPy model
-    x, y = _data()
+    trainer = tiny_trainer()                       # NumPy model
+    x, y = tiny_data()
     with pytest.raises(NamespaceMismatch, match="xb is a array_api_strict array"):
         trainer.step(xps.asarray(x[:4]), y[:4])
     with pytest.raises(NamespaceMismatch, match="x is a array_api_strict array"):
@@ -76,8 +63,8 @@ def test_trainer_and_prediction_refuse_foreign_device_arrays():
 
 
 def test_numpy_data_is_moved_to_a_device_model_once(on_strict):
-    trainer = _trainer()
-    x, y = _data()
+    trainer = tiny_trainer()
+    x, y = tiny_data()
     loss = trainer.step(x[:BATCH], y[:BATCH])          # host arrays: copied to the model
     assert backend.xp_of(loss) is xps and np.isfinite(float(loss))
     pred = tb.predict.mc_predict(trainer.model, x[:5], samples=3)
@@ -85,8 +72,8 @@ def test_numpy_data_is_moved_to_a_device_model_once(on_strict):
 
 
 def test_host_labels_are_range_checked_before_a_device_step(on_strict):
-    trainer = _trainer()
-    x, y = _data()
+    trainer = tiny_trainer()
+    x, y = tiny_data()
     with pytest.raises(ValueError, match=r"must lie in \[0, 3\)"):
         trainer.step(x[:4], np.array([0, 1, 2, 3]))
 
@@ -95,29 +82,14 @@ def test_host_labels_are_range_checked_before_a_device_step(on_strict):
 
 
 def test_resume_is_bit_exact_on_array_api_strict(on_strict, tmp_path):
-    x, y = _data()
-    straight = _trainer(seed=5)
-    straight.fit(x, y, iterations=7, batch_size=BATCH, progress=False)
-
-    first = _trainer(seed=5)
-    first.fit(x, y, iterations=3, batch_size=BATCH, progress=False)
-    path = first.save(tmp_path / "c.npz")
-    resumed = _trainer(seed=5)
-    resumed.resume(path)
-    resumed.fit(x, y, iterations=7, batch_size=BATCH, progress=False)
-
-    assert resumed.iteration == straight.iteration == 7
-    for k, v in straight.model.params.items():
-        np.testing.assert_array_equal(to_numpy(resumed.model.params[k]), to_numpy(v), err_msg=k)
-    for k, v in straight.optimizer.buffers.items():
-        np.testing.assert_array_equal(to_numpy(resumed.optimizer.buffers[k]), to_numpy(v))
+    assert_resume_is_bit_exact(tmp_path)
 
 
 def test_step_masks_depend_on_seed_and_iteration_only(on_strict):
     # the generator of step k is keyed by (seed, k): two trainers at the same iteration draw
     # the same masks whatever happened before; a different iteration draws different ones
-    x, y = _data()
-    a, b = _trainer(seed=1), _trainer(seed=1)
+    x, y = tiny_data()
+    a, b = tiny_trainer(seed=1), tiny_trainer(seed=1)
     a.step(x[:BATCH], y[:BATCH])
     b.run_state.iteration = 1                    # as if resumed at iteration 1
     b.model.load_params(dict(a.model.params))
@@ -136,7 +108,7 @@ def test_mc_prediction_on_the_device_matches_numpy_with_the_same_masks():
     # device-side summaries (mean, entropy, mutual information, votes) must agree with NumPy's.
     # (A dense network: conv masks are drawn in the output's memory order, which NumPy knows
     # from strides and array_api_strict, having none, takes to be C order.)
-    x = _data()[0][:30].reshape(30, -1)
+    x = tiny_data()[0][:30].reshape(30, -1)
     sizes = (x.shape[1], 64, 64, K)
     host_model = tb.models.mlp(sizes, seed=0)
     before = backend.get_backend()
@@ -173,8 +145,8 @@ class NaNAt:
 
 
 def test_deferred_nan_check_on_the_device_keeps_the_last_good_checkpoint(on_strict, tmp_path):
-    x, y = _data()
-    trainer = _trainer()
+    x, y = tiny_data()
+    trainer = tiny_trainer()
     trainer.objective = NaNAt(trainer.objective, k=8)
     path = tmp_path / "c.npz"
     with pytest.raises(TrainingDiverged) as info:
@@ -191,7 +163,7 @@ def test_deferred_nan_check_on_the_device_keeps_the_last_good_checkpoint(on_stri
 def test_device_minibatch_indices_are_the_host_ones_across_epochs(on_strict):
     # the device indices are slices of the epoch's permutation copied to the device; batches
     # that straddle an epoch take the previous copy's tail: compare with the host indices
-    trainer = _trainer()
+    trainer = tiny_trainer()
     state, xp = trainer.run_state, trainer.xp
     n, batch = 10, 4                                  # 10 / 4: every other batch straddles
     for _ in range(12):

@@ -77,3 +77,17 @@ def test_ood_auroc_draws_no_bar_for_a_constant_score():
     heights = sorted(round(b.get_height(), 3) for b in ax.patches)
     assert heights == [0.0, 0.0] + [0.8] * 6          # no 0.5 bars drawn as results
     assert sum("no AUROC" in t.get_text() for t in ax.texts) == 2
+
+
+def test_ood_histograms_readable_on_a_phone_and_no_auroc_for_a_constant_score(rng):
+    names = ["1-max_prob", "entropy", "mutual_info", "variation_ratio"]
+    scores = {"standard": {n: (rng.random(50), rng.random(50)) for n in names[:2]},
+              "mc": {n: (rng.random(50), rng.random(50)) for n in names}}
+    scores["standard"].update({n: (np.zeros(50), np.zeros(50)) for n in names[2:]})
+    fig = plots.ood_histograms(scores)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(shown) == 8
+    assert len({round(ax.get_position().x0, 3) for ax in shown}) == 2   # two a row, not four
+    assert smallest_text_px(fig) >= MIN_TEXT_PX
+    notes = [t.get_text() for ax in shown for t in ax.texts]
+    assert len(notes) == 2 and all("no AUROC" in n and "0.5" not in n for n in notes), notes

@@ -14,14 +14,13 @@ import math
 import os
 import signal
 import struct
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import matplotlib.text
 import numpy as np
 import pytest
+from support.cli import cli_process, wait_for_file
 
 from tinybcnn.backend import get_backend, set_backend
 from tinybcnn.checkpoint import read_checkpoint
@@ -227,21 +226,10 @@ LONG_DEMO = ["demo", "--quick", "--quiet", "--train-size", "200", "--iterations"
 def test_ctrl_c_then_running_again_finishes_the_same_demo(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TINYBCNN_")}
     out = tmp_path / "demo"
-    proc = subprocess.Popen([sys.executable, "-m", "tinybcnn", *LONG_DEMO, "--out", str(out)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        deadline = time.monotonic() + 240
-        while not (out / "lenet-all" / "checkpoint.npz").exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "no checkpoint within 240 s"
-            time.sleep(0.02)
+    with cli_process(*LONG_DEMO, "--out", out, env=env) as proc:
+        wait_for_file(proc, out / "lenet-all" / "checkpoint.npz")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, err
     assert "run the same command again" in err and "Traceback" not in err
     assert not (out / "results.json").exists()

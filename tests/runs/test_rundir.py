@@ -22,13 +22,15 @@ from pathlib import Path
 
 import pytest
 from support.cli import (
+    LONG,
     TINY,
     assert_one_line_error,
     call,
     child_env,
     cli_cmd,
-    default_sigint,
+    cli_process,
     train_tiny_run,
+    wait_for_file,
 )
 
 from tinybcnn.checkpoint import read_checkpoint
@@ -159,30 +161,15 @@ def test_the_lock_is_exclusive_within_one_process_too(tmp_path):
 
 # ------------------------------------------------------------------ SIGTERM
 
-LONG = ["train", "--train-size", "200", "--test-size", "20", "--iterations", "120",
-        "--eval-every", "10", "--eval-samples", "1", "--batch-size", "8", "--quiet"]
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen(cli_cmd(*LONG, "--out", out), cwd=tmp_path, env=child_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=default_sigint)
-    try:
-        deadline = time.monotonic() + 240
-        while not (out / CHECKPOINT).exists():
-            assert proc.poll() is None, f"training ended before any checkpoint: {proc.stderr}"
-            assert time.monotonic() < deadline, "no checkpoint within 240 s"
-            time.sleep(0.02)
+    with cli_process(*LONG, "--out", out, cwd=tmp_path) as proc:
+        wait_for_file(proc, out / CHECKPOINT)
         first = read_checkpoint(out / CHECKPOINT).trainer["iteration"]
         time.sleep(0.3)  # let it train past the first checkpoint
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     line = assert_one_line_error(proc.returncode, err, code=143)
     assert "SIGTERM" in line and "--resume" in line and str(out / CHECKPOINT) in line
     stopped = read_checkpoint(out / CHECKPOINT).trainer["iteration"]

@@ -1,5 +1,6 @@
 """Helpers shared by the command-line tests: run ``tinybcnn`` in this process or in a child,
-train the tiny run, write an IDX folder, and check the one-line error promise."""
+train the tiny run, write an IDX folder, check the one-line error promise, and start a long
+run in the background to signal once its first checkpoint is written."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +23,10 @@ from tinybcnn.data import write_idx
 # A tiny but real training run: ~20 updates of LeNet on 200 embedded images.
 TINY = ["--train-size", "200", "--test-size", "100", "--iterations", "20", "--eval-samples", "2",
         "--batch-size", "16", "--quiet"]
+# Long enough that a signal sent when the first checkpoint (iteration 10) appears lands well
+# before the end; cheap evaluations, so a full run stays short.
+LONG = ["train", "--train-size", "200", "--test-size", "20", "--iterations", "120",
+        "--eval-every", "10", "--eval-samples", "1", "--batch-size", "8", "--quiet"]
 # children must not inherit a backend, data folder or mirror from the developer's shell
 _SCRUBBED = ("TINYBCNN_BACKEND", "TINYBCNN_DATA", "TINYBCNN_MIRROR")
 
@@ -42,6 +50,38 @@ def run_cli(*args: str, cwd: Path | None = None,
     """``python -m tinybcnn ARGS`` in a fresh process."""
     return subprocess.run(cli_cmd(*args), capture_output=True, text=True, cwd=cwd, env=child_env(),
                           timeout=timeout, check=False)
+
+
+@contextmanager
+def cli_process(*args: str, cwd: Path | None = None,
+                env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
+    """``python -m tinybcnn ARGS`` started in the background with SIGINT at its default (as a
+    terminal's Ctrl-C finds it); killed on leaving the block if it is still running."""
+    proc = subprocess.Popen(cli_cmd(*args), cwd=cwd, env=child_env() if env is None else env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def wait_for_file(proc: subprocess.Popen[str], path: Path, timeout_s: float = 240.0) -> None:
+    """Wait until ``path`` exists, failing if ``proc`` ends first or ``timeout_s`` passes.
+
+    Checkpoints are written atomically (a temporary file, then a rename), so a checkpoint
+    that exists is complete.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"the process ended (exit {proc.returncode}) before "
+                                 f"{path.name} appeared: {(out + err)[-2000:]}")
+        assert time.monotonic() < deadline, f"no {path.name} within {timeout_s:g} s"
+        time.sleep(0.02)
 
 
 def error_lines(stderr: str) -> list[str]:

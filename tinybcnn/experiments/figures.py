@@ -202,28 +202,33 @@ def ood_histograms(scores: Mapping[str, Mapping[str, tuple[np.ndarray, np.ndarra
     Parameters
     ----------
     scores : dict predictor ("standard"|"mc") -> {score name: (in (N_in,), out (N_out,))}
-        One row of panels per predictor, one panel per score. A score with no spread (MI of
+        One column of panels per predictor, one row per score (two columns, not four: a
+        row of four shrinks to unreadable text on a phone). A score with no spread (MI of
         one deterministic pass) gets a note instead of a histogram.
     """
-    n_scores = max(len(s) for s in scores.values())
-    fig, axes = plt.subplots(len(scores), n_scores, figsize=(3.2 * n_scores, 2.8 * len(scores)),
-                             squeeze=False)
-    for r, (kind, per_score) in enumerate(scores.items()):
-        for c, (name, (s_in, s_out)) in enumerate(per_score.items()):
+    names = list(dict.fromkeys(n for per_score in scores.values() for n in per_score))
+    fig, axes = plt.subplots(len(names), len(scores),
+                             figsize=(3.4 * len(scores), 2.2 * len(names) + 0.3), squeeze=False)
+    for c, (kind, per_score) in enumerate(scores.items()):
+        for r, name in enumerate(names):
             ax = axes[r][c]
-            ax.set_title(f"{'MC' if kind == 'mc' else 'standard'}: {name}", fontsize=9)
+            ax.set_title(f"{'MC' if kind == 'mc' else 'standard'}: {name}", fontsize=10)
+            if name not in per_score:
+                ax.set_visible(False)
+                continue
+            s_in, s_out = per_score[name]
             lo = min(float(np.min(s_in)), float(np.min(s_out)))
             hi = max(float(np.max(s_in)), float(np.max(s_out)))
             if hi - lo < 1e-12:  # MI and variation ratio of one deterministic pass
-                ax.text(0.5, 0.5, f"all scores = {hi:g}\n(no spread: AUROC 0.5)",
-                        ha="center", va="center", transform=ax.transAxes, fontsize=9)
+                ax.text(0.5, 0.5, f"every image scores {hi:g}:\nno spread, no AUROC",
+                        ha="center", va="center", transform=ax.transAxes, fontsize=10)
                 ax.set_xticks([])
                 ax.set_yticks([])
                 continue
             edges = np.linspace(min(lo, 0.0), hi, 31)
             ax.hist(s_in, bins=edges, alpha=0.6, density=True, label="in (negatives)")
             ax.hist(s_out, bins=edges, alpha=0.6, density=True, label="out (positives)")
-    axes[0][0].legend(fontsize=8)
+    axes[0][0].legend(fontsize=9)
     for row in axes:
         row[0].set_ylabel("density")
     fig.tight_layout()
