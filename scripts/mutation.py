@@ -120,10 +120,14 @@ TARGETS: dict[str, list[str]] = {
         "tests/functional/test_mask_keep_limit.py",
         "tests/functional/test_dropout.py",
         "tests/functional/test_counter_rng.py",
+        # the batch split's shared draws and MC prediction's stream (SharedDraws, MCStream)
+        "tests/training/test_split.py",
+        "tests/model/test_mc_masks.py",
     ],
     "tinybcnn/objective.py": [
         "tests/model/test_objective.py",
         "tests/model/test_deep_gp_kl.py",
+        "tests/model/test_objective_step.py",
     ],
     "tinybcnn/cli.py": [
         "tests/cli/test_cli_wiring.py",
