@@ -254,6 +254,7 @@ def run(module: str, budget: float, jobs: int) -> float:
 
     Mutants not yet run are run; if the tests changed since the last run, the survivors are
     run again (a new test may kill them; a killed mutant stays killed)."""
+    digest = _tests_digest()   # before the run: tests edited during it re-run survivors next time
     work, tests_changed = prepare(module)
     start = time.perf_counter()
     survivors = [n for n, s in _statuses(work).items()
@@ -262,7 +263,7 @@ def run(module: str, budget: float, jobs: int) -> float:
     left = budget - (time.perf_counter() - start)
     if survivors and left > 0:
         _mutmut(work, ["--max-children", str(jobs), *survivors], left)
-    (work / "tests.sha").write_text(_tests_digest())
+    (work / "tests.sha").write_text(digest)
     took = time.perf_counter() - start
     times = work / "times.json"
     spent = json.loads(times.read_text()) if times.is_file() else {"seconds": 0.0, "runs": 0}
