@@ -120,10 +120,14 @@ TARGETS: dict[str, list[str]] = {
         "tests/functional/test_mask_keep_limit.py",
         "tests/functional/test_dropout.py",
         "tests/functional/test_counter_rng.py",
+        # the batch split's shared draws and MC prediction's stream (SharedDraws, MCStream)
+        "tests/training/test_split.py",
+        "tests/model/test_mc_masks.py",
     ],
     "tinybcnn/objective.py": [
         "tests/model/test_objective.py",
         "tests/model/test_deep_gp_kl.py",
+        "tests/model/test_objective_step.py",
     ],
     "tinybcnn/cli.py": [
         "tests/cli/test_cli_wiring.py",
@@ -250,6 +254,7 @@ def run(module: str, budget: float, jobs: int) -> float:
 
     Mutants not yet run are run; if the tests changed since the last run, the survivors are
     run again (a new test may kill them; a killed mutant stays killed)."""
+    digest = _tests_digest()   # before the run: tests edited during it re-run survivors next time
     work, tests_changed = prepare(module)
     start = time.perf_counter()
     survivors = [n for n, s in _statuses(work).items()
@@ -258,7 +263,7 @@ def run(module: str, budget: float, jobs: int) -> float:
     left = budget - (time.perf_counter() - start)
     if survivors and left > 0:
         _mutmut(work, ["--max-children", str(jobs), *survivors], left)
-    (work / "tests.sha").write_text(_tests_digest())
+    (work / "tests.sha").write_text(digest)
     took = time.perf_counter() - start
     times = work / "times.json"
     spent = json.loads(times.read_text()) if times.is_file() else {"seconds": 0.0, "runs": 0}
@@ -305,15 +310,54 @@ def _statuses(work: Path) -> dict[str, str]:
 
 
 def _diff(work: Path, name: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=work,
-                          capture_output=True, text=True)
-    return "\n".join(line for line in done.stdout.splitlines()[1:]
-                     if line.startswith(("+", "-")) and not line.startswith(("+++", "---")))
+    """The mutant's diff as ``mutmut show`` prints it, kept in ``diffs.json`` (a mutant's
+    diff stays as it is while the module does; a ``mutmut show`` takes seconds)."""
+    cache = work / "diffs.json"
+    diffs = json.loads(cache.read_text()) if cache.is_file() else {}
+    if name not in diffs:
+        lines = _function_diff(work, name)
+        if lines is None:
+            done = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=work,
+                                  capture_output=True, text=True)
+            lines = done.stdout.splitlines()[1:]
+        diffs[name] = "\n".join(line for line in lines if line.startswith(("+", "-"))
+                                and not line.startswith(("+++", "---")))
+        cache.write_text(json.dumps(diffs))
+    return diffs[name]
+
+
+def _function_diff(work: Path, name: str) -> list[str] | None:
+    """What ``mutmut show`` prints, read off ``mutants/`` directly (the mutant's function
+    against its ``__mutmut_orig`` twin), or None if they are not found there."""
+    import ast
+    import difflib
+
+    short = name.rsplit(".", 1)[-1]
+    base = short.rpartition("__mutmut_")[0]
+    module = name.rsplit(".", 1)[0]
+    path = work / "mutants" / (module.replace(".", "/") + ".py")
+    if not base or not path.is_file():
+        return None
+    source = path.read_text(encoding="utf-8")
+    wanted = (short, base + "__mutmut_orig")
+    found = {node.name: ast.get_source_segment(source, node) for node in ast.walk(
+        ast.parse(source)) if isinstance(node, ast.FunctionDef) and node.name in wanted}
+    if len(found) != 2:
+        return None
+    mutant = found[short].replace(short, base + "__mutmut_orig", 1)
+    return list(difflib.unified_diff(found[base + "__mutmut_orig"].splitlines(),
+                                     mutant.splitlines(), lineterm="", n=0))
 
 
 def _added_line(diff: str) -> str:
+    """The first added line, as ``+ code`` (indentation dropped: it differs between mutmut's
+    own diff and :func:`_function_diff` for methods)."""
     added = [line for line in diff.splitlines() if line.startswith("+")]
-    return added[0].strip() if added else ""
+    return _squeeze(added[0]) if added else ""
+
+
+def _squeeze(line: str) -> str:
+    return "+ " + line.strip().removeprefix("+").strip() if line.strip() else ""
 
 
 def report(modules: list[str], goal: float) -> tuple[str, dict, bool]:
@@ -332,7 +376,7 @@ def report(modules: list[str], goal: float) -> tuple[str, dict, bool]:
             if status in ("survived", "no tests", "suspicious"):
                 diff = _diff(work, name)
                 line, reason = equivalents.get(name, ("", ""))
-                if reason and line == _added_line(diff):
+                if reason and _squeeze(line) == _added_line(diff):
                     counts["equivalent"] += 1
                     continue
                 open_.append((name, status, diff))

@@ -60,6 +60,7 @@ import math
 import os
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -329,7 +330,9 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
                                   "pickle); a tinybcnn checkpoint holds only numeric "
                                   "arrays") from None
         raise CheckpointError(f"{path}: damaged checkpoint ({exc})") from None
-    except (zipfile.BadZipFile, OSError, EOFError, KeyError, MemoryError) as exc:
+    # zlib.error: a deflated member (np.savez_compressed writes them) whose data past its
+    # .npy header does not inflate; check_npz_sizes reads only the headers
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, KeyError, MemoryError) as exc:
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
                               f"{exc})") from None
 

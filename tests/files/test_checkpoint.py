@@ -423,3 +423,78 @@ def test_checkpoint_of_another_optimizer_is_refused(saved, make_opt, message):
     model, _ = _fresh()
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(path, model, make_opt(model))
+
+
+# ------------------------------------------------------- compatibility and rebuilding, by line
+# (found by mutation testing, scripts/mutation.py: these lines and cases went unchecked)
+
+
+def _save_fresh(tmp_path, model, optimizer=None) -> pathlib.Path:
+    return save_checkpoint(tmp_path / "m.npz", model, optimizer)
+
+
+def test_a_model_without_an_input_shape_loads_into_its_twin(tmp_path):
+    """An MLP records no input shape (None on both sides): still the same model."""
+    model = tb.models.mlp((3, 4, 2), seed=1)
+    path = _save_fresh(tmp_path, model)
+    twin = tb.models.mlp((3, 4, 2), seed=2)
+    load_checkpoint(path, twin)
+    np.testing.assert_array_equal(twin.params["ip1.W"], model.params["ip1.W"])
+
+
+def test_mismatch_lines_name_both_sides(tmp_path):
+    path = _save_fresh(tmp_path, tb.models.lenet("all", in_shape=(1, 16, 16), n_classes=3))
+    other = tb.models.lenet("all", in_shape=(1, 20, 20), n_classes=3)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, other)
+    assert str(info.value) == (f"{path}: checkpoint is for inputs (1, 16, 16), this model "
+                               "takes (1, 20, 20)")
+    model, opt = _fresh()
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, model, opt)
+    assert str(info.value) == f"{path}: checkpoint holds no optimiser state"
+
+
+def test_an_optimiser_setting_missing_from_the_checkpoint_is_a_mismatch(tmp_path):
+    """A header (checksum recomputed) without ``momentum``: resuming with momentum 0.9 would
+    not continue the run that wrote it."""
+    model, opt = _fresh()
+    path = _save_fresh(tmp_path, model, opt)
+
+    def edit(arrays):
+        header = _header(arrays)
+        del header["optimizer"]["momentum"]
+        _set_header(arrays, header, rehash=True)
+
+    _rewrite(path, edit)
+    model, opt = _fresh()
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path, model, opt)
+    assert str(info.value) == (f"{path}: checkpoint was trained with SGD momentum=None, this "
+                               "optimiser has momentum=0.9")
+
+
+@pytest.mark.parametrize("variant, p", [("all", 0.25), ("ip", 0.75), ("none", 0.5)])
+def test_model_from_checkpoint_rebuilds_every_variant_dtype_and_p(tmp_path, variant, p):
+    """The rebuilt model is the saved one: its layers (dropout p included), its dtype, and
+    its deterministic output on an image."""
+    saved = tb.models.lenet(variant, p=p, in_shape=(1, 16, 16), n_classes=4, seed=3,
+                            dtype=np.float64)
+    path = _save_fresh(tmp_path, saved)
+    model, _ = model_from_checkpoint(path)
+    assert model.variant == variant
+    assert [(n, type(layer).__name__, getattr(layer, "p", None)) for n, layer in model] == \
+        [(n, type(layer).__name__, getattr(layer, "p", None)) for n, layer in saved]
+    assert all(v.dtype == np.float64 for v in model.params.values())
+    x = np.random.default_rng(0).random((2, 1, 16, 16))
+    np.testing.assert_array_equal(model.forward(x), saved.forward(x))
+
+
+def test_model_from_checkpoint_refuses_a_lenet_without_an_input_shape(tmp_path):
+    model = tb.models.lenet("ip", in_shape=(1, 16, 16), n_classes=3)
+    model.in_shape = None
+    path = _save_fresh(tmp_path, model)
+    with pytest.raises(CheckpointError) as info:
+        model_from_checkpoint(path)
+    assert str(info.value) == (f"{path}: checkpoint is for lenet-ip, which "
+                               "model_from_checkpoint cannot rebuild (only lenet-* models)")

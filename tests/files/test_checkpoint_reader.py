@@ -8,11 +8,15 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import zipfile
+import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tinybcnn.checkpoint import CheckpointError, read_checkpoint
+import tinybcnn as tb
+from tinybcnn.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 
 
 def _npy_bytes() -> bytes:
@@ -52,3 +56,45 @@ def test_a_symlink_a_fifo_and_a_missing_file_each_get_their_line(tmp_path):
             read_checkpoint(tmp_path / name)
         sep = "" if line.startswith(":") else " "
         assert str(info.value) == f"{tmp_path / name}{sep}{line}", name
+
+
+def _deflated_with_bad_data(src: Path, dst: Path) -> str:
+    """``src`` rezipped with every member deflated (as ``np.savez_compressed`` writes them;
+    the reader accepts both), its largest member's deflate stream cut after 16 KiB of good
+    data and the rest overwritten with 0xFF: a block of the reserved type 3, which zlib
+    refuses ("invalid block type"). The member's ``.npy`` header (its first 128 bytes) and
+    the first 4 KiB zipfile inflates to read it stay good, so only the full read meets the
+    damage. Returns the damaged member's name."""
+    with zipfile.ZipFile(src) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    name = max(members, key=lambda n: len(members[n]))
+    assert len(members[name]) > 32 << 10  # random float32 weights: deflate stores them
+    with zipfile.ZipFile(dst) as archive:
+        info = archive.getinfo(name)
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, -15)
+    good = squeeze.compress(members[name][: 16 << 10]) + squeeze.flush(zlib.Z_FULL_FLUSH)
+    assert 4 << 10 < len(good) < info.compress_size
+    raw = bytearray(dst.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    raw[start:start + info.compress_size] = good + b"\xff" * (info.compress_size - len(good))
+    dst.write_bytes(bytes(raw))
+    return name
+
+
+def test_deflated_data_that_does_not_inflate_is_one_line_naming_the_file(tmp_path):
+    """A member whose compressed data is damaged past its header: zlib's own error surfaced as
+    a traceback (found while measuring checkpoint.py with mutmut)."""
+    model = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
+    good = save_checkpoint(tmp_path / "good.npz", model)
+    bad = tmp_path / "bad.npz"
+    name = _deflated_with_bad_data(good, bad)
+    with zipfile.ZipFile(bad) as archive, pytest.raises(zlib.error, match="invalid block type"):
+        archive.read(name)  # the oracle: zlib itself refuses the member
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(bad)
+    assert str(info.value).startswith(f"{bad}: not a readable checkpoint (")
+    assert "invalid block type" in str(info.value)
+    assert "\n" not in str(info.value)

@@ -133,3 +133,31 @@ def test_masks_skip_splitmix64s_last_step_only_where_it_decides_nothing(t):
     limit = np.uint64(t << 32)
     same = np.array_equal(w < limit, z < limit)
     assert same == _last_step_keeps_the_comparison(t)
+
+
+# -- found by mutation testing (scripts/mutation.py) -----------------------------------------
+
+
+def test_the_first_generator_of_a_new_namespace_makes_the_right_constants():
+    """The 64-bit constants are made once per namespace and shared; a namespace no generator
+    has met yet (here a fresh copy of array_api_strict's names) has CounterRNG make them from
+    32-bit halves. Its words must still be the oracle's (mutants of CounterRNG._word went
+    unnoticed: an earlier MC stream had always made the shared constants)."""
+    import types
+
+    strict = pytest.importorskip("array_api_strict")
+    fresh = types.ModuleType("fresh_strict")
+    fresh.__dict__.update({k: getattr(strict, k) for k in dir(strict) if not k.startswith("__")})
+    rng = CounterRNG([5, 9], fresh)
+    got = np.asarray(rng.uint64(6)) >> np.uint64(32)
+    np.testing.assert_array_equal(got, oracle_words([5, 9], 0, 6))
+
+
+def test_step_key_and_step_rng_are_keyed_by_seed_and_iteration():
+    from tinybcnn.random import step_key, step_rng
+
+    want = int(np.random.SeedSequence([4, 17]).generate_state(1, np.uint64)[0])
+    assert step_key(4, 17) == want
+    strict = pytest.importorskip("array_api_strict")
+    rng = step_rng(4, 17, like=strict.asarray([1.0]))
+    assert isinstance(rng, CounterRNG) and rng.key == want and rng.xp is strict

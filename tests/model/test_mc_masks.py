@@ -230,3 +230,27 @@ def test_callers_that_chunk_the_images_get_the_unchunked_result():
     for pred in (chunked, demo):
         np.testing.assert_array_equal(pred.probs, whole.probs)
         np.testing.assert_array_equal(pred.variation_ratio, whole.variation_ratio)
+
+
+# -- found by mutation testing (scripts/mutation.py) -----------------------------------------
+
+
+def test_block_uniform_noise_is_the_high_bits_of_each_elements_word():
+    """MCBlock.uniform (a Concrete mask's noise): (2k + 1) / 2**(bits + 1) with k the high
+    ``bits`` bits of the element's word of its layer, one layer per call, the rows checked."""
+    from tinybcnn.random import MCStream
+
+    stream = MCStream(7)
+    block = stream.block(1, 2, 3, 4)
+    for layer in (0, 1):
+        got = block.uniform((8, 2, 3), 8, np.float64)
+        words = stream.words(layer, 1, 2, 3, 4, 6)
+        want = ((words >> np.uint64(56)).astype(np.float64) * 2 + 1) / 2**9
+        np.testing.assert_array_equal(got, want.reshape(8, 2, 3))
+    assert block.layer == 2
+    with pytest.raises(ValueError) as info:
+        block.uniform((7, 2), 8, np.float64)
+    assert str(info.value) == ("an MC block of 2 passes over 4 images draws noise of 8 rows, "
+                               "not 7")
+    assert repr(MCStream(3, pytest.importorskip("array_api_strict"))) == \
+        "MCStream(seed=[3], xp=array_api_strict)"
