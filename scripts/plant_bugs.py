@@ -30,12 +30,15 @@ ran its test file from the top) without catching less:
   from its copy and runs ``pytest.main``. ``--fresh`` starts a new interpreter per run
   instead (slower; to check that the forked runs agree).
 * **The catching test first.** ``-x`` stops at the first failure, and an entry's ``first``
-  tests run before the rest of its file, so a caught bug usually costs one test. If they
-  pass (the tests changed), the rest of the file still runs: a stale ``first`` costs time,
-  never a catch. ``--update-first`` writes this run's catching tests into the catalogue.
+  tests run before the rest of its file (then the tests of that file known to catch other
+  bugs), so a caught bug usually costs one test. If they pass (the tests changed), the rest
+  of the file still runs: a stale ``first`` costs time, never a catch. ``--update-first``
+  writes this run's catching tests into the catalogue.
 * **Every catch is checked.** The test that failed is run again, alone, on the unplanted
-  copy, and must pass: a test that fails without the bug (broken, or dependent on the tests
-  before it) does not count as a catch ("FAILS WITHOUT THE BUG").
+  copy, and must pass: a test that fails without the bug does not count as a catch. If it
+  failed only because the ``first`` order ran it early (it depends on the tests before it),
+  the file is run again in its own order; a test that still fails alone is reported as
+  "FAILS WITHOUT THE BUG", not caught.
 
 With ``--state``, each bug's outcome and seconds are written to the file as soon as it is
 known, so an interrupted run continues where it stopped; the CPU and the load are named at
@@ -257,12 +260,34 @@ class Catalogue:
         self.todo = list(range(len(numbered)))   # positions in numbered, not yet started
         self.running: dict[int, tuple] = {}      # pid -> (run, tree, kind, payload)
         self.controls: dict[str, bool | None] = {}   # test id -> passes unplanted?
+        self.control_notes: dict[str, str] = {}      # test id -> its control's summary
+        self.plain: set[int] = set()             # positions to run in the file's own order
         self.waiting: dict[str, list] = {}       # test id -> entries waiting for its control
         self.pending_controls: list[str] = []
         self.missed = self.seconds = 0
         self.results: dict[int, dict] = {}
         self.originals: dict[int, str] = {}     # position -> its file's text, while planted
+        # every test file's known catching tests, tried (after the entry's own) before the rest
+        self.catchers: dict[str, list[str]] = {}
+        for _, bug in numbered:
+            self.learn(bug["test"], bug.get("first", []))
+        for outcome in self.state.values():
+            self.learn(None, [outcome.get("catcher") or ""])
         self.runs = 0
+
+    def learn(self, test: str | None, catchers: list[str]) -> None:
+        for catcher in catchers:
+            name = catcher.split("[", 1)[0]
+            file = name.split("::", 1)[0] if "::" in name else None
+            if file is not None and (test is None or file == test):
+                known = self.catchers.setdefault(file, [])
+                if name not in known:
+                    known.append(name)
+
+    def first(self, bug: dict) -> list[str]:
+        """The entry's own ``first`` tests, then the other tests known to catch bugs."""
+        own = bug.get("first", [])
+        return own + [t for t in self.catchers.get(bug["test"], []) if t not in own]
 
     def say(self, pos: int, verdict: str, took: float | None, detail: str,
             earlier: bool = False) -> None:
@@ -280,6 +305,8 @@ class Catalogue:
         outcome = {"caught": ok, "seconds": round(took, 2), "detail": detail}
         if catcher is not None:
             outcome["catcher"] = catcher
+            if ok:
+                self.learn(None, [catcher])
         self.results[pos] = outcome
         self.state[_key(bug)] = outcome
         _save_state(self.state_path, self.state)
@@ -296,8 +323,10 @@ class Catalogue:
             text = (tree / bug["file"]).read_text(encoding="utf-8")
             self.originals[payload] = text
             _write(tree / bug["file"], text.replace(bug["old"], bug["new"], 1))
-            run = _Run(tree, ["-x", *PYTEST, bug["test"]], bug.get("first", []), out,
-                       self.fresh)
+            first = [] if payload in self.plain else self.first(bug)
+            if not first:
+                self.plain.add(payload)
+            run = _Run(tree, ["-x", *PYTEST, bug["test"]], first, out, self.fresh)
         else:  # a control: the catching test, alone, on the unplanted copy
             args = [*PYTEST, payload] if "::" in payload else ["--co", *PYTEST, payload]
             run = _Run(tree, args, [], out, self.fresh)
@@ -330,14 +359,10 @@ class Catalogue:
         took = run.seconds()
         if kind == "control":
             self.controls[payload] = code == 0
+            self.control_notes[payload] = run.summary(code)
             self.seconds += took
             for pos, took_bug, detail in self.waiting.pop(payload, []):
-                if code == 0:
-                    self.finish(pos, True, took_bug, detail, payload)
-                else:
-                    self.finish(pos, False, took_bug, "FAILS WITHOUT THE BUG: "
-                                f"{payload} fails on the unplanted tree too "
-                                f"({run.summary(code)})", payload)
+                self.verdict(pos, took_bug, detail, payload)
             return
         _write(tree / self.numbered[payload][1]["file"], self.originals.pop(payload))
         if code is None:
@@ -351,18 +376,25 @@ class Catalogue:
             catcher = failed[0] if failed else self.numbered[payload][1]["test"]
             detail = run.summary(code)
             if self.controls.get(catcher) is not None:
-                self.ended_with_control(payload, took, detail, catcher)
+                self.verdict(payload, took, detail, catcher)
             else:
                 if catcher not in self.waiting:
                     self.pending_controls.append(catcher)
                 self.waiting.setdefault(catcher, []).append((payload, took, detail))
 
-    def ended_with_control(self, pos, took, detail, catcher) -> None:
+    def verdict(self, pos: int, took: float, detail: str, catcher: str) -> None:
+        """The bug's run failed at ``catcher``, whose control has run."""
         if self.controls[catcher]:
             self.finish(pos, True, took, detail, catcher)
+        elif pos not in self.plain:
+            # the test failed without the bug too, perhaps only because it ran first: run
+            # the file again in its own order, and judge by that
+            self.plain.add(pos)
+            self.seconds += took
+            self.todo.insert(0, pos)
         else:
             self.finish(pos, False, took, f"FAILS WITHOUT THE BUG: {catcher} fails on the "
-                        "unplanted tree too", catcher)
+                        f"unplanted tree too ({self.control_notes[catcher]})", catcher)
 
     def run(self) -> None:
         try:

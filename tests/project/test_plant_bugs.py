@@ -121,6 +121,26 @@ def test_the_order_plugin_puts_the_named_tests_first_and_keeps_the_rest():
                                          "t.py::a", "t.py::c", "t.py::bb"]
 
 
+def test_an_entry_tries_its_own_first_tests_then_the_files_other_catchers(tmp_path):
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({"k": {"caught": True, "seconds": 1.0, "detail": "",
+                                       "catcher": "tests/t.py::test_c[2]"}}))
+    bugs = [{"file": "a.py", "old": "a", "new": "b", "test": "tests/t.py",
+             "first": ["tests/t.py::test_a"]},
+            {"file": "a.py", "old": "c", "new": "d", "test": "tests/u.py",
+             "first": ["tests/u.py::test_u"]},
+            {"file": "a.py", "old": "e", "new": "f", "test": "tests/t.py",
+             "first": ["tests/t.py::test_b", "tests/t.py::test_a"]},
+            {"file": "a.py", "old": "g", "new": "h", "test": "tests/t.py"}]
+    run = plant_bugs.Catalogue(list(enumerate(bugs)), [], 1.0, False, state, tmp_path)
+    assert run.first(bugs[3]) == ["tests/t.py::test_a", "tests/t.py::test_b",
+                                  "tests/t.py::test_c"]
+    assert run.first(bugs[0]) == ["tests/t.py::test_a", "tests/t.py::test_b",
+                                  "tests/t.py::test_c"]
+    assert run.first(bugs[2])[:2] == ["tests/t.py::test_b", "tests/t.py::test_a"]
+    assert run.first(bugs[1]) == ["tests/u.py::test_u"]
+
+
 def test_writing_a_file_drops_its_bytecode(tmp_path):
     """A planted line of the same length, written in the same second as the original's
     bytecode, would otherwise run the original (or the restored file the planted code)."""
@@ -151,8 +171,8 @@ def test_update_first_records_the_catching_test_without_its_parameters(tmp_path)
 
 
 # A tiny tree (no tinybcnn, no numpy) to run the runner's verdicts on in fresh interpreters.
-_PKG = "def double(x):\n    return 2 * x\n"
-_TESTS = """from pkg import double
+_PKG = "def double(x):\n    return 2 * x\n\n\ndef register(seen):\n    seen.append(1)\n"
+_TESTS = """from pkg import double, register
 SEEN = []
 
 
@@ -165,7 +185,7 @@ def test_two():
 
 
 def test_sets_up():
-    SEEN.append(1)
+    register(SEEN)
 
 
 def test_needs_the_one_before():
@@ -191,42 +211,48 @@ def _catalogue_run(tmp_path, numbered, state, fresh=False):
     return run
 
 
-@pytest.mark.slow   # seven pytest runs in forked children
+@pytest.mark.slow   # about ten pytest runs in forked children
 def test_the_runners_verdicts_on_a_tiny_tree(tmp_path, capsys):
     """Caught (by the test named first, even if another fails too), caught despite a stale
-    "first", missed (an equivalent change), could not plant, and a "catch" by a test that fails
-    without the bug (it needs the test before it) that does not count. A second run with the
-    state file runs nothing and gives the same verdicts."""
+    "first" (by another entry's catcher), missed (an equivalent change), could not plant,
+    and a "catch" by a test that fails without the bug (it needs the test before it) that
+    does not count. A second run with the state file runs nothing, with the same verdicts."""
     bug = {"file": "pkg.py", "test": "test_pkg.py"}
     numbered = list(enumerate([
         {**bug, "old": "2 * x", "new": "2 * x + 2", "first": ["test_pkg.py::test_two"]},
         {**bug, "old": "2 * x", "new": "2 * x + 1", "first": ["test_pkg.py::test_gone"]},
         {**bug, "old": "2 * x", "new": "x + x"},
         {**bug, "old": "3 * x", "new": "x"},
-        {**bug, "old": "return", "new": "return  ",
+        {**bug, "old": "seen.append(1)", "new": "pass"},
+        {**bug, "old": "return 2", "new": "return  2",
          "first": ["test_pkg.py::test_needs_the_one_before"]}]))
     state = tmp_path / "state.json"
     run = _catalogue_run(tmp_path, numbered, state)
     said = capsys.readouterr().out
-    assert run.missed == 3 and set(run.results) == {0, 1, 2, 4}
+    assert run.missed == 4 and set(run.results) == {0, 1, 2, 4, 5}
     assert run.results[0]["caught"] and run.results[0]["catcher"] == "test_pkg.py::test_two"
-    assert run.results[1]["caught"] and run.results[1]["catcher"] == "test_pkg.py::test_zero"
+    # its own first is gone: the file's other known catchers are tried before the file order
+    assert run.results[1]["caught"] and run.results[1]["catcher"] == "test_pkg.py::test_two"
     assert not run.results[2]["caught"] and run.results[2]["detail"] == "all tests passed"
-    assert "[4/5] COULD NOT PLANT" in said and "occurs 0 times in pkg.py" in said
+    assert "[4/6] COULD NOT PLANT" in said and "occurs 0 times in pkg.py" in said
+    # test_sets_up passes, and the test after it fails for want of its side effect: the test
+    # fails alone without the bug too, so it is no catch
     assert not run.results[4]["caught"]
     assert run.results[4]["detail"].startswith("FAILS WITHOUT THE BUG: "
                                                "test_pkg.py::test_needs_the_one_before")
+    # a "first" that fails only when run first: the file is run again in its own order
+    assert not run.results[5]["caught"] and run.results[5]["detail"] == "all tests passed"
     saved = json.loads(state.read_text())
-    assert len(saved) == 4
+    assert len(saved) == 5
     (tmp_path / "again").mkdir()
     again = _catalogue_run(tmp_path / "again", numbered, state)
-    assert again.runs == 0 and again.missed == 3
-    assert capsys.readouterr().out.count("earlier run") == 4
+    assert again.runs == 0 and again.missed == 4
+    assert capsys.readouterr().out.count("earlier run") == 5
 
 
-@pytest.mark.slow   # one pytest run in a fresh interpreter
-def test_the_fresh_runner_gives_the_same_verdict(tmp_path):
+@pytest.mark.slow   # two pytest runs in fresh interpreters
+def test_the_fresh_runner_falls_back_to_the_file_order_when_first_is_stale(tmp_path):
     numbered = [(0, {"file": "pkg.py", "test": "test_pkg.py", "old": "2 * x",
-                     "new": "2 * x + 2", "first": ["test_pkg.py::test_two"]})]
+                     "new": "2 * x + 1", "first": ["test_pkg.py::test_gone"]})]
     run = _catalogue_run(tmp_path, numbered, None, fresh=True)
-    assert run.results[0]["caught"] and run.results[0]["catcher"] == "test_pkg.py::test_two"
+    assert run.results[0]["caught"] and run.results[0]["catcher"] == "test_pkg.py::test_zero"
