@@ -34,10 +34,12 @@ ran its test file from the top) without catching less:
   bugs), so a caught bug usually costs one test. If they pass (the tests changed), the rest
   of the file still runs: a stale ``first`` costs time, never a catch. ``--update-first``
   writes this run's catching tests into the catalogue.
-* **Every catch is checked.** The test that failed is run again, alone, on the unplanted
-  copy, and must pass: a test that fails without the bug does not count as a catch. If it
+* **Every catch is checked.** The test that failed is run again on the unplanted copy (with
+  the other catching tests of its file, once that file's bugs have all run: one start and
+  one set of module fixtures for all), and must pass: a test that fails without the bug
+  does not count as a catch. If it
   failed only because the ``first`` order ran it early (it depends on the tests before it),
-  the file is run again in its own order; a test that still fails alone is reported as
+  the file is run again in its own order; a test that still fails without the bug is reported as
   "FAILS WITHOUT THE BUG", not caught.
 
 With ``--state``, each bug's outcome and seconds are written to the file as soon as it is
@@ -125,7 +127,8 @@ def copy_tree(destination: Path) -> None:
 class _Order:
     """A pytest plugin: runs the named tests (a parametrised test by its bare name too) first,
     the others after them in their order; and writes the id of every failed test or file,
-    one a line, to ``failed`` (so the parent need not parse pytest's summary)."""
+    one a line, to ``failed``, and of every passed test to ``failed`` + ``.passed`` (so the
+    parent need not parse pytest's summary)."""
 
     def __init__(self, first: list[str], failed: str):
         self.first, self.failed = tuple(first), failed
@@ -137,8 +140,9 @@ class _Order:
         items.sort(key=lambda item: not self._named(item.nodeid))  # stable
 
     def _note(self, report) -> None:
-        if report.failed:
-            with open(self.failed, "a", encoding="utf-8") as out:
+        if report.failed or (report.passed and report.when == "call"):
+            name = self.failed + ("" if report.failed else ".passed")
+            with open(name, "a", encoding="utf-8") as out:
                 out.write(report.nodeid + "\n")
 
     def pytest_runtest_logreport(self, report):
@@ -164,7 +168,9 @@ class _Run:
 
     def __init__(self, tree: Path, args: list[str], first: list[str], out: Path, fresh: bool):
         self.out, self.failed = out, out.with_suffix(".failed")
+        self.passed = out.with_suffix(".failed.passed")
         self.failed.unlink(missing_ok=True)
+        self.passed.unlink(missing_ok=True)
         self.start = time.perf_counter()
         if fresh:
             command = [sys.executable, str(Path(__file__).resolve()), "--child",
@@ -219,6 +225,12 @@ class _Run:
             return []
         return self.failed.read_text(encoding="utf-8").splitlines()
 
+    def passes(self) -> set[str]:
+        """The ids of the tests that passed."""
+        if not self.passed.is_file():
+            return set()
+        return set(self.passed.read_text(encoding="utf-8").splitlines())
+
     def summary(self, code: int) -> str:
         """pytest's first FAILED/ERROR line, else its last line."""
         lines = self.out.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -263,7 +275,6 @@ class Catalogue:
         self.control_notes: dict[str, str] = {}      # test id -> its control's summary
         self.plain: set[int] = set()             # positions to run in the file's own order
         self.waiting: dict[str, list] = {}       # test id -> entries waiting for its control
-        self.pending_controls: list[str] = []
         self.missed = self.seconds = 0
         self.results: dict[int, dict] = {}
         self.originals: dict[int, str] = {}     # position -> its file's text, while planted
@@ -327,14 +338,34 @@ class Catalogue:
             if not first:
                 self.plain.add(payload)
             run = _Run(tree, ["-x", *PYTEST, bug["test"]], first, out, self.fresh)
-        else:  # a control: the catching test, alone, on the unplanted copy
-            args = [*PYTEST, payload] if "::" in payload else ["--co", *PYTEST, payload]
+        else:  # a control: the catching tests of one file, on the unplanted copy
+            file, tests = payload
+            args = [*PYTEST, *tests] if tests else ["--co", *PYTEST, file]
             run = _Run(tree, args, [], out, self.fresh)
         self.running[run.pid] = (run, tree, kind, payload)
 
+    def ready_control(self) -> tuple[str, list[str]] | None:
+        """The catching tests of a test file whose bugs have all run (they are checked in one
+        run, sharing its start and its module fixtures); an empty list: a whole file that
+        failed to collect, checked by collecting it."""
+        busy = {self.numbered[pos][1]["test"] for pos in self.todo}
+        busy |= {self.numbered[p][1]["test"] for _, _, kind, p in self.running.values()
+                 if kind == "bug"}
+        unchecked = [c for c in self.waiting if c not in self.controls]  # not in flight
+        for catcher in unchecked:
+            file = catcher.split("::", 1)[0]
+            if file not in busy and "::" not in catcher:
+                return file, []
+            if file not in busy:
+                return file, [c for c in unchecked if c.startswith(file + "::")]
+        return None
+
     def next_job(self) -> tuple[str, object] | None:
-        if self.pending_controls:
-            return "control", self.pending_controls.pop(0)
+        control = self.ready_control()
+        if control is not None:
+            for catcher in control[1] or [control[0]]:
+                self.controls[catcher] = None   # being checked
+            return "control", control
         while self.todo:
             pos = self.todo.pop(0)
             bug = self.numbered[pos][1]
@@ -358,11 +389,15 @@ class Catalogue:
         """A run ended with ``code`` (None: killed after the timeout)."""
         took = run.seconds()
         if kind == "control":
-            self.controls[payload] = code == 0
-            self.control_notes[payload] = run.summary(code)
+            file, tests = payload
+            passed, failed = run.passes(), set(run.failures())
             self.seconds += took
-            for pos, took_bug, detail in self.waiting.pop(payload, []):
-                self.verdict(pos, took_bug, detail, payload)
+            for catcher in tests or [file]:
+                self.controls[catcher] = (code == 0 if not tests else
+                                          catcher in passed and catcher not in failed)
+                self.control_notes[catcher] = run.summary(code)
+                for pos, took_bug, detail in self.waiting.pop(catcher, []):
+                    self.verdict(pos, took_bug, detail, catcher)
             return
         _write(tree / self.numbered[payload][1]["file"], self.originals.pop(payload))
         if code is None:
@@ -377,9 +412,7 @@ class Catalogue:
             detail = run.summary(code)
             if self.controls.get(catcher) is not None:
                 self.verdict(payload, took, detail, catcher)
-            else:
-                if catcher not in self.waiting:
-                    self.pending_controls.append(catcher)
+            else:  # checked with the file's other catchers once its bugs have all run
                 self.waiting.setdefault(catcher, []).append((payload, took, detail))
 
     def verdict(self, pos: int, took: float, detail: str, catcher: str) -> None:
