@@ -16,7 +16,7 @@ Usage::
     python scripts/plant_bugs.py --range 80:     # bugs 80 onwards (as numbered by --list)
     python scripts/plant_bugs.py --state s.json  # resumable: bugs already in s.json are skipped
     python scripts/plant_bugs.py --list
-    python scripts/plant_bugs.py --state s.json --update-first   # record the catching tests
+    python scripts/plant_bugs.py --state s.json --update-first   # record its catching tests
 
 How a whole run stays short (it took 25 to 30 minutes when each bug started a Python and
 ran its test file from the top) without catching less:
@@ -535,12 +535,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fresh", action="store_true",
                         help="a new Python per test run instead of a fork (slower)")
     parser.add_argument("--update-first", action="store_true",
-                        help="write the tests that caught each bug (this run's, or --state's) "
-                        "into the catalogue's \"first\", to be run first next time")
+                        help="run nothing: write the tests that caught each bug in --state's "
+                        "run into the catalogue's \"first\", to be run first next time")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    if args.update_first and args.state is None:
+        parser.error("--update-first reads the outcomes of a run made with --state")
     return args
 
 
@@ -554,6 +556,10 @@ def main(argv: list[str] | None = None) -> int:
         numbered = numbered[int(low or 0):int(high) if high else None]
     numbered = [(k, b) for k, b in numbered if args.only is None
                 or any(args.only in b[f] for f in ("file", "old", "test"))]
+    if args.update_first:
+        changed = update_first(args.catalogue, _load_state(args.state))
+        print(f"{changed} entries of {args.catalogue} have new \"first\" tests")
+        return 0
     if args.list:
         for k, bug in numbered:
             print(f"{k:3d} {bug['file']}: {bug['old'].strip()[:60]!r} -> {bug['test']}")
@@ -580,11 +586,6 @@ def main(argv: list[str] | None = None) -> int:
           f"on {cpu_name()}; {_load()})")
     if not_caught:
         print("not caught (catalogue numbers): " + " ".join(map(str, not_caught)))
-    if args.update_first:
-        by_key = {**run.state, **{_key(b): run.results[p]
-                                  for p, (_, b) in enumerate(numbered) if p in run.results}}
-        changed = update_first(args.catalogue, by_key)
-        print(f"{changed} entries of {args.catalogue} have new \"first\" tests")
     return 1 if run.missed else 0
 
 

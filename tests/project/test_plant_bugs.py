@@ -170,6 +170,20 @@ def test_update_first_records_the_catching_test_without_its_parameters(tmp_path)
         ["tests/t.py::test_x"], ["tests/t.py::test_old"], None]
 
 
+def test_update_first_runs_nothing_and_needs_a_state_file(tmp_path, capsys):
+    bug = {"file": "tinybcnn/a.py", "old": "a", "new": "b", "test": "tests/t.py"}
+    path, state = tmp_path / "bugs.json", tmp_path / "state.json"
+    path.write_text(json.dumps([bug]))
+    with pytest.raises(SystemExit):
+        plant_bugs.main(["--catalogue", str(path), "--update-first"])
+    state.write_text(json.dumps({plant_bugs._key(bug): {
+        "caught": True, "seconds": 1.0, "detail": "", "catcher": "tests/t.py::test_a"}}))
+    assert plant_bugs.main(["--catalogue", str(path), "--state", str(state),
+                            "--update-first"]) == 0
+    assert plant_bugs.load(path)[0]["first"] == ["tests/t.py::test_a"]
+    assert "CPU" not in capsys.readouterr().out   # no run
+
+
 # A tiny tree (no tinybcnn, no numpy) to run the runner's verdicts on in fresh interpreters.
 _PKG = "def double(x):\n    return 2 * x\n\n\ndef register(seen):\n    seen.append(1)\n"
 _TESTS = """from pkg import double, register
