@@ -11,7 +11,7 @@ of ``tests/conftest.py``), and puts the file back.
 
 Usage::
 
-    python scripts/plant_bugs.py                 # all (about 10 minutes on 2 loaded cores)
+    python scripts/plant_bugs.py                 # all (minutes: a few CPU-seconds a bug)
     python scripts/plant_bugs.py --only split    # the bugs whose file or text contains "split"
     python scripts/plant_bugs.py --range 80:     # bugs 80 onwards (as numbered by --list)
     python scripts/plant_bugs.py --state s.json  # resumable: bugs already in s.json are skipped
