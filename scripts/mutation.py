@@ -119,6 +119,7 @@ TARGETS: dict[str, list[str]] = {
     ],
     "tinybcnn/random.py": [
         "tests/functional/test_mask_keep_limit.py",
+        "tests/functional/test_mask_paths.py",
         "tests/functional/test_dropout.py",
         "tests/functional/test_counter_rng.py",
         # the batch split's shared draws and MC prediction's stream (SharedDraws, MCStream)
