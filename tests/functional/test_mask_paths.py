@@ -5,7 +5,8 @@ block, a split batch's draws, or a caller's own generator with a ``random(shape,
 method (``cupy.random.default_rng``), for which the mask is ``(u < keep) / keep`` over
 uniform float32 draws. A CPU has no CuPy, so a stand-in with the same method checks that
 path; the oracle compares the same uniforms with ``keep`` directly. Also: the refusals name
-the namespaces involved, and an MC block at ``p = 0`` gives ones of the asked shape and dtype
+the namespaces involved, and an MC block or a CounterRNG at ``p = 0`` gives ones of the asked
+shape and dtype
 (found by mutmut: none of these were tested).
 """
 
@@ -15,7 +16,7 @@ import array_api_strict as xps
 import numpy as np
 import pytest
 
-from tinybcnn.random import MCStream, SharedDraws, bernoulli_mask
+from tinybcnn.random import MCStream, SharedDraws, bernoulli_mask, make_rng
 
 
 class UniformSource:
@@ -77,3 +78,11 @@ def test_an_mc_block_at_p_zero_gives_ones_of_the_shape_and_dtype(xp, dtype):
     mask = bernoulli_mask(block, (6, 4, 5), 0.0, dtype=getattr(xp, dtype), xp=xp)
     assert mask.shape == (6, 4, 5) and mask.dtype == getattr(xp, dtype)
     assert np.array_equal(np.asarray(mask), np.ones((6, 4, 5)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_counter_generator_at_p_zero_gives_ones_of_the_shape_and_dtype(dtype):
+    mask = bernoulli_mask(make_rng(3, backend="array_api_strict"), (3, 4, 5), 0.0,
+                          dtype=getattr(xps, dtype))
+    assert mask.shape == (3, 4, 5) and mask.dtype == getattr(xps, dtype)
+    assert np.array_equal(np.asarray(mask), np.ones((3, 4, 5)))
