@@ -23,6 +23,7 @@ Usage::
     python scripts/mutation.py runlock _json               # these modules (2 workers each)
     python scripts/mutation.py                             # every module (hours on 2 cores)
     python scripts/mutation.py runlock --budget 900        # stop after 15 minutes; resumable
+    python scripts/mutation.py random --only "x_bernoulli_mask__mutmut_*"   # a subset
     python scripts/mutation.py --report                    # the report of what has run
 
 What mutmut (3.x) does not see: functions under a decorator other than ``@staticmethod`` /
@@ -118,6 +119,7 @@ TARGETS: dict[str, list[str]] = {
     ],
     "tinybcnn/random.py": [
         "tests/functional/test_mask_keep_limit.py",
+        "tests/functional/test_mask_paths.py",
         "tests/functional/test_dropout.py",
         "tests/functional/test_counter_rng.py",
         # the batch split's shared draws and MC prediction's stream (SharedDraws, MCStream)
@@ -248,18 +250,32 @@ def _mutmut(work: Path, args: list[str], budget: float) -> None:
                 raise
 
 
-def run(module: str, budget: float, jobs: int) -> float:
+def only_patterns(module: str, only: list[str]) -> list[str]:
+    """``--only`` patterns as mutmut matches them (``fnmatch`` on the full mutant name): a
+    pattern without the module's dotted prefix gets it (``x_bernoulli_mask__mutmut_*`` ->
+    ``tinybcnn.random.x_bernoulli_mask__mutmut_*``; methods are ``xǁMCBlockǁmask__mutmut_*``)."""
+    prefix = module.removesuffix(".py").replace("/", ".") + "."
+    return [p if p.startswith(prefix) else prefix + p for p in only]
+
+
+def run(module: str, budget: float, jobs: int, only: list[str] | None = None) -> float:
     """Run mutmut on ``module`` for at most ``budget`` seconds; return the seconds taken (the
     module's ``seconds`` in ``.mutation/<module>/times.json`` add up over resumed runs).
 
-    Mutants not yet run are run; if the tests changed since the last run, the survivors are
-    run again (a new test may kill them; a killed mutant stays killed)."""
+    Mutants not yet run are run (only those matching a pattern of ``only``, if given: mutmut
+    then runs them again even if they have a verdict); if the tests changed since the last
+    run, the survivors are run again (a new test may kill them; a killed mutant stays killed).
+    """
+
     digest = _tests_digest()   # before the run: tests edited during it re-run survivors next time
     work, tests_changed = prepare(module)
     start = time.perf_counter()
+    patterns = only_patterns(module, only or [])
     survivors = [n for n, s in _statuses(work).items()
                  if s in ("survived", "no tests", "suspicious")] if tests_changed else []
-    _mutmut(work, ["--max-children", str(jobs)], budget)
+    if patterns:
+        survivors = []   # the patterns' mutants are all run again below anyway
+    _mutmut(work, ["--max-children", str(jobs), *patterns], budget)
     left = budget - (time.perf_counter() - start)
     if survivors and left > 0:
         _mutmut(work, ["--max-children", str(jobs), *survivors], left)
@@ -418,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
                         "continues on the next run")
     parser.add_argument("--jobs", type=int, default=2, help="mutmut workers (2)")
     parser.add_argument("--goal", type=float, default=0.95, help="score to reach (0.95)")
+    parser.add_argument("--only", action="append", metavar="PATTERN", help="run only the "
+                        "mutants whose names match (fnmatch; repeatable), e.g. "
+                        "'x_bernoulli_mask__mutmut_*'; the module's prefix is added")
     parser.add_argument("--report", action="store_true", help="only write the report")
     parser.add_argument("--list", action="store_true", help="list the modules and exit")
     args = parser.parse_args(argv)
@@ -429,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report:
         for module in modules:
             print(f"{_short(module)}: running (budget {args.budget:.0f} s) ...", flush=True)
-            took = run(module, args.budget, args.jobs)
+            took = run(module, args.budget, args.jobs, args.only)
             print(f"{_short(module)}: {took:.0f} s", flush=True)
     text, data, ok = report(modules, args.goal)
     WORK.mkdir(exist_ok=True)

@@ -71,3 +71,20 @@ def test_a_stopped_module_is_not_judged_and_scores_count_timeouts(monkeypatch, t
     assert (row["killed"], row["timeout"], row["survived"], row["equivalent"]) == (1, 1, 1, 1)
     assert row["score"] == 2 / 3 and not row["complete"] and ok   # incomplete: not judged
     assert "x_a__mutmut_4" in text and "x_a__mutmut_3 " not in text
+
+
+def test_only_patterns_reach_mutmut_with_the_modules_prefix(monkeypatch, tmp_path):
+    """``--only PATTERN`` runs a subset: the pattern gets the module's dotted prefix (mutmut
+    matches full names) and is passed to ``mutmut run``; a prefixed one is left as it is."""
+    assert mutation.only_patterns("tinybcnn/random.py", [
+        "x_bernoulli_mask__mutmut_*", "tinybcnn.random.xǁMCBlockǁmask__mutmut_1"]) == [
+        "tinybcnn.random.x_bernoulli_mask__mutmut_*", "tinybcnn.random.xǁMCBlockǁmask__mutmut_1"]
+    calls = []
+    monkeypatch.setattr(mutation, "WORK", tmp_path)
+    monkeypatch.setattr(mutation, "prepare", lambda m: (tmp_path, True))
+    monkeypatch.setattr(mutation, "_tests_digest", lambda: "d")
+    monkeypatch.setattr(mutation, "_statuses", lambda w: {"tinybcnn.random.x_f__mutmut_1":
+                                                         "survived"})
+    monkeypatch.setattr(mutation, "_mutmut", lambda w, args, b: calls.append(args))
+    mutation.main(["random", "--jobs", "1", "--only", "x_f__mutmut_*", "--budget", "5"])
+    assert calls == [["--max-children", "1", "tinybcnn.random.x_f__mutmut_*"]]
