@@ -160,6 +160,7 @@ def keep_backend():
     set_backend(before)
 
 
+@pytest.hookimpl(tryfirst=True)    # before xdist's worker reads the marker
 def pytest_collection_modifyitems(config, items):
     """Group the tests for pytest-xdist's ``--dist loadgroup`` (the default run, pyproject.toml):
     the tests of one file run on one worker, so a module-scoped fixture (a trained run, a
