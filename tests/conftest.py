@@ -168,9 +168,9 @@ def pytest_collection_modifyitems(config, items):
     (tests/docs/conftest.py) joins one group, so the site is built once per session. Without
     xdist (``-p no:xdist``, ``-n 0``, a bare GPU box) the marker does nothing.
 
-    Known gap: with pytest 9.0.3 the groups hold (test ids end in ``@site``); with pytest 9.2.0
-    and the same xdist 3.8.0 they do not, and tests are spread one by one (each worker then
-    makes its own module fixtures). The suite passes either way; only its time differs."""
+    With pytest 9.2.0 and xdist 3.8.0 the groups do not hold (the test ids lose xdist's
+    ``@group`` suffix and tests are spread one by one), hence ``pytest<9.2`` in the dev extra;
+    the suite passes either way, only its time differs."""
     files_reading_the_site = {item.path for item in items
                               if "built_site" in getattr(item, "fixturenames", ())}
     for item in items:
