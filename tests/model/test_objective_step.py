@@ -141,6 +141,17 @@ def strict_backend():
     backend.set_backend(before)
 
 
+def _on_the_device_path(model, x, y, masks):
+    """A copy of ``model`` with ``model``'s weights, and the data and masks, on the backend in
+    force (array_api_strict in the callers)."""
+    strict = mlp(SIZES, p=P, seed=2, dtype=F64)
+    for name, v in model.params.items():
+        layer, _, key = name.partition(".")
+        strict.layers[layer].params[key] = to_backend(v)
+    return (strict, to_backend(x), to_backend(y),
+            {k: to_backend(m) for k, m in masks.items()})
+
+
 @pytest.mark.parametrize("likelihood", ["softmax", "gaussian"])
 def test_the_flat_decay_of_the_device_path_equals_the_numpy_path(strict_backend, likelihood):
     """The device path (the decay as operations on one flat vector) gives the value and the
@@ -150,12 +161,7 @@ def test_the_flat_decay_of_the_device_path_equals_the_numpy_path(strict_backend,
     want_value = float(obj.loss_and_grads(model, x, y, masks=masks))
     want_grad = _flat(model.grads, model.params)
     with strict_backend:
-        strict = mlp(SIZES, p=P, seed=2, dtype=F64)
-        for name, v in model.params.items():
-            layer, _, key = name.partition(".")
-            strict.layers[layer].params[key] = to_backend(v)
-        xs, ys = to_backend(x), to_backend(y)
-        ms = {k: to_backend(m) for k, m in masks.items()}
+        strict, xs, ys, ms = _on_the_device_path(model, x, y, masks)
     assert xp_of(next(iter(strict.params.values()))) is not np
     for _ in range(2):
         value = obj.loss_and_grads(strict, xs, ys, masks=ms)
@@ -259,12 +265,7 @@ def test_two_objectives_on_one_device_model_each_use_their_own_decay(strict_back
     second objective (another length-scale) on the same model must not reuse the first's."""
     model, _, x, y, masks = _setup()
     with strict_backend:
-        strict = mlp(SIZES, p=P, seed=2, dtype=F64)
-        for name, v in model.params.items():
-            layer, _, key = name.partition(".")
-            strict.layers[layer].params[key] = to_backend(v)
-        xs, ys = to_backend(x), to_backend(y)
-        ms = {k: to_backend(m) for k, m in masks.items()}
+        strict, xs, ys, ms = _on_the_device_path(model, x, y, masks)
     for length_scale in (1.3, 40.0):
         obj = Objective.for_model(model, n_train=N_TRAIN, length_scale=length_scale)
         want = float(obj.loss_and_grads(model, x, y, masks=masks))
