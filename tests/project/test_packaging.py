@@ -1,5 +1,6 @@
 """The set-up commands are enough: what .ci/run installs (``".[dev,docs]"``) brings every
-module the CPU test suite would otherwise skip for, and the demo's folder is not committed."""
+module the CPU test suite would otherwise skip for, the demo's folder is not committed, and
+no merge leftovers are."""
 
 from __future__ import annotations
 
@@ -66,3 +67,17 @@ def test_ci_extras_provide_every_module_the_tests_skip_without():
 def test_the_demo_folder_is_ignored_by_git():
     lines = (ROOT / ".gitignore").read_text().splitlines()
     assert "tinybcnn-demo/" in lines
+
+
+def test_no_merge_leftovers_are_committed():
+    """A merge once committed ``tinybcnn/data/idx.py.orig`` (a stale copy of a module inside
+    the package, shipped in every wheel): nothing a merge tool or editor leaves is tracked."""
+    git = ROOT / ".git"
+    if not git.exists():
+        pytest.skip("not a git checkout")
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+    leftovers = [p for p in tracked if re.search(r"(\.orig|\.rej|\.bak|~)$", p)]
+    assert not leftovers, f"merge or editor leftovers are tracked: {leftovers}"
