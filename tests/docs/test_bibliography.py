@@ -53,3 +53,20 @@ def test_the_thesis_and_osband_are_there_without_arxiv():
 def test_a_rival_the_package_implements_links_to_its_page(key, where):
     # GHK17's entry once said "here p is fixed", after Concrete dropout had been added
     assert where in entries()[key], (key, where)
+
+
+def test_each_entry_has_an_anchor_and_each_citation_links_to_it():
+    # a bare "[GG15]" in a reading list is text, not a link: the reader could not follow it
+    for key, body in entries().items():
+        assert body.startswith(f"{{#{key.lower()}}}"), key
+    pages = [p for p in [*DOCS.glob("*.md"), *(DOCS / "problems").glob("*.md")]
+             if p.name != "bibliography.md"]
+    unlinked = []
+    for path in pages:
+        text = path.read_text("utf-8")
+        for m in CITE.finditer(text):
+            after = text[m.end():m.end() + 40]
+            target = f"bibliography.md#{m[1].lower()})"
+            if not re.match(rf"\]?\((?:\.\./)?{re.escape(target)}", after):
+                unlinked.append((path.name, m[0]))
+    assert not unlinked, unlinked
