@@ -1,6 +1,6 @@
 """Time every tutorial in full mode and write the time, with the CPU, at the top of each.
 
-    python scripts/time_tutorials.py               # all ten, in order; rewrites the lines
+    python scripts/time_tutorials.py               # all of them, in order; rewrites the lines
     python scripts/time_tutorials.py --only 06,07  # some of them
     python scripts/time_tutorials.py --dry-run     # print the lines, change nothing
     python scripts/time_tutorials.py --quick --dry-run --only 01   # check this script fast

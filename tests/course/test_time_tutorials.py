@@ -76,3 +76,16 @@ def test_a_quick_dry_run_times_a_tutorial_and_changes_nothing(capsys):
     assert re.search(r"01_im2col\.py: \d+ s \(quick mode\)", out)
     assert "# *Full mode (no options): " in out
     assert script.read_text(encoding="utf-8") == before
+
+
+NUMBER_WORDS = ("one two three four five six seven eight nine ten eleven twelve thirteen "
+                "fourteen fifteen").split()
+
+
+def test_where_the_tutorials_are_counted_in_words_the_count_is_right():
+    # "runs all ten" stayed in two places after tutorial 11 was added
+    count = len(tt.tutorials())
+    for path in (SCRIPT, ROOT / "docs" / "tutorials.md", ROOT / "README.md"):
+        said = re.findall(rf"\ball ({'|'.join(NUMBER_WORDS)})\b", path.read_text("utf-8"), re.I)
+        wrong = [w for w in said if NUMBER_WORDS.index(w.lower()) + 1 != count]
+        assert not wrong, f"{path.name} says 'all {wrong[0]}', there are {count} tutorials"

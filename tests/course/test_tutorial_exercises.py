@@ -16,8 +16,10 @@ others are written out. The check cell must
 from __future__ import annotations
 
 import ast
+import re
 
 import pytest
+from support.mutual_information import WRONG_MI
 from support.tutorials import (
     CHECKS_CELL,
     SOLUTIONS,
@@ -289,17 +291,6 @@ def input_side_keep(model):
             pending = None
     return keep
 """, 2, "Dropout(0.0) drops nothing", [1]),
-    "07 naive entropy": ("07_mc_dropout.py", """
-def mutual_information(P):
-    def H(p):
-        return -np.sum(p * np.log(p), axis=-1)
-    return H(P.mean(0)) - H(P).mean(0)
-""", 1, "0 · log 0", [2, 3]),
-    "07 sign": ("07_mc_dropout.py", """
-def mutual_information(P):
-    from tinybcnn.predict import entropy
-    return entropy(P).mean(0) - entropy(P.mean(0))
-""", 1, "the sign", [2, 3]),
     "07 1 - max p-bar": ("07_mc_dropout.py", """
 def variation_ratio(P):
     return 1 - P.mean(0).max(-1)
@@ -390,11 +381,6 @@ def variation_ratio_mean(P):
 def top_k(scores, k):
     return np.argsort(scores, kind="stable")[::-1][:k]
 """, 2, "later* of two tied", [1]),
-    "11 predictive entropy": ("11_rivals.py", """
-def members_mutual_info(P):
-    import tinybcnn as tb
-    return tb.predict.entropy(P.mean(0))
-""", 1, "subtract the members' mean entropy", [2, 3]),
     "11 mask not inverted": ("11_rivals.py", """
 def concrete_mask(u, p, t):
     s = (np.log(p) - np.log1p(-p) + np.log(u) - np.log1p(-u)) / t
@@ -436,9 +422,45 @@ def test_every_assert_in_the_check_cells_says_why(name):
     assert not bare, bare
 
 
+# the tutorials whose exercise 1 is the shared mutual-information check: (answer's name,
+# the other exercises, which must still be graded correct)
+MI_TUTORIALS = {"07_mc_dropout.py": ("mutual_information", [2, 3]),
+                "11_rivals.py": ("members_mutual_info", [2, 3])}
+
+
+@pytest.mark.slow   # one fresh interpreter per tutorial, for every plant
+@pytest.mark.parametrize("name", sorted(MI_TUTORIALS))
+def test_each_wrong_mutual_information_is_explained_in_both_tutorials(name, tmp_path):
+    # every wrong answer tinybcnn.exercises.check_mutual_information recognises, planted in
+    # each tutorial that uses it, and the check cell run once per plant in one interpreter
+    # (a fresh one per plant would cost CI a second or more each)
+    function, others = MI_TUTORIALS[name]
+    checks = dict(split_cells((TUTORIALS / name).read_text("utf-8")))[CHECKS_CELL]
+    answers = [(SOLUTIONS / name).read_text(encoding="utf-8"), f"CHECKS = {checks!r}"]
+    for case in sorted(WRONG_MI):
+        answers += [WRONG_MI[case][0].format(name=function),
+                    f"print('=== plant {case}')",
+                    "try:\n    exec(CHECKS, globals())\n"
+                    "except AssertionError as error:\n    print('=== raised', error)\n"
+                    "else:\n    print('=== passed')"]
+    answers.append(answers[0])            # the right answers again for the cell's own run
+    result = run_exercises(TUTORIALS / name, "\n\n".join(answers), tmp_path)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    runs = dict(re.findall(r"^=== plant ([^\n]+)\n(.*?)(?=^=== plant |\Z)", result.stdout,
+                           flags=re.MULTILINE | re.DOTALL))
+    assert sorted(runs) == sorted(WRONG_MI), result.stdout[-3000:]
+    for case, out in runs.items():
+        phrase = WRONG_MI[case][1]
+        assert "=== raised not yet right: exercise 1:" in out, (case, out)
+        assert "exercise 1: not yet right." in out and phrase in out, (case, out)
+        for k in others:
+            assert f"exercise {k}: correct" in out, (case, out)
+
+
 def test_every_tutorial_has_a_planted_wrong_answer_for_each_exercise():
     # each exercise of every tutorial has at least one recognised wrong answer planted above
     planted = {(name, number) for name, _, number, _, _ in WRONG.values()}
+    planted |= {(name, 1) for name in MI_TUTORIALS}
     for path in sorted(TUTORIALS.glob("[0-9][0-9]_*.py")):
         for k in range(1, n_exercises(path) + 1):
             assert (path.name, k) in planted, (path.name, k)
