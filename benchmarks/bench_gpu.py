@@ -9,8 +9,9 @@ Rows (medians, alternating the contenders in one process, with device synchronis
   PyTorch (CUDA, same layers and dropout placement, SGD momentum 0.9 + weight decay). There
   is no CUDA-graph row: CuPy refuses cuBLAS calls during stream capture (``docs/backend.md``);
 - MC dropout prediction, T = 50 over 10,000 images: image·samples per second for
-  ``mc_predict`` with its default arguments (the memory-aware budget), with a tuned call
-  (``batch_size=1000, memory_budget=2 GiB``) and for PyTorch with the input repeated T times;
+  ``mc_predict`` with its default arguments, with the call once tuned by hand
+  (``batch_size=1000, memory_budget=2 GiB``; since the tiles are fixed, tinybcnn/mc_tiles.py,
+  both run the same products) and for PyTorch with the input repeated T times;
 - host synchronisations per training step: on CuPy, three steps are queued behind long
   matrix products and must return while those still run (``Stream.done`` false: nothing
   waited for the device; ``cupyx.allow_synchronize`` is deprecated in CuPy 14 and saw only

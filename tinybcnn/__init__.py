@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 _LAZY = ("gradcheck", "nn", "models", "objective", "optim", "predict", "metrics",
          "checkpoint", "data", "train", "training", "runs", "demo", "experiments", "plots",
-         "threads", "info", "cli", "concrete", "calibration", "ensembles")
+         "threads", "info", "cli", "concrete", "calibration", "ensembles", "mc_tiles")
 
 
 def __getattr__(name: str) -> Any:

@@ -87,8 +87,7 @@ def ensemble_predict(models: Sequence[Any], x: Any, samples: int = 1, seed: int 
     kept = []
     for model, member_seed in zip(models, seeds, strict=True):
         if samples == 1:
-            kwargs = {} if batch_size is None else {"batch_size": batch_size}
-            p = standard_predict(model, x, **kwargs).probs[None]              # (1, N, classes)
+            p = standard_predict(model, x, batch_size=batch_size).probs[None]  # (1, N, classes)
         else:
             p = mc_predict(model, x, samples=samples, seed=member_seed, batch_size=batch_size,
                            memory_budget=memory_budget, return_samples=True,

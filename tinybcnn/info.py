@@ -33,7 +33,7 @@ _CupyName = SimpleNamespace(__name__="cupy")
 
 
 def describe_gpu(memory: Any = None) -> dict[str, Any]:
-    """What ``tinybcnn info`` says about CuPy, the GPU, and MC prediction's default budget.
+    """What ``tinybcnn info`` says about CuPy, the GPU, and the budget MC prediction plans for.
 
     Never raises: without CuPy or a GPU it says so. ``memory`` stands in for
     :func:`tinybcnn.backend.device_memory` in tests.
@@ -51,10 +51,10 @@ def describe_gpu(memory: Any = None) -> dict[str, Any]:
     xp = _CupyName if name == "cupy" else np
     out["mc_predict_defaults"] = {
         "backend": name,
-        "memory_budget_mib": round(default_memory_budget(xp, memory=lambda: info) / 2**20),
+        "memory_budget_mib": round(default_memory_budget(xp) / 2**20),
         "batch_size": default_batch_size(xp)}
     if info is not None and name != "cupy":
-        gpu_budget = default_memory_budget(_CupyName, memory=lambda: info)
+        gpu_budget = default_memory_budget(_CupyName)
         out["mc_predict_defaults"]["on_gpu_memory_budget_mib"] = round(gpu_budget / 2**20)
     return out
 

@@ -7,31 +7,37 @@ Bernoulli masks — ``T`` samples from the approximate posterior over the weight
     p̄(y | x) = (1/T) Σ_t softmax(f(x; ω̂_t))
 
 The network before its first dropout layer is deterministic, so :func:`mc_predict` runs that
-prefix once per batch, then stacks the ``T`` copies of its output along the batch axis: every
-later layer is one GEMM for all samples. The stacked batch is chunked to fit a memory budget.
+prefix once per tile of inputs, then stacks the copies of its output for a chunk of passes
+along the batch axis: every later layer is one GEMM for those passes.
 
 Prediction runs in the model's namespace. On a device (CuPy, or array_api_strict standing in
 for it) the per-pass outputs and their summaries (sums, entropies, votes) stay on the device
-and come back to the host once, at the end: no chunk waits for the device. The default
-memory budget is sized for where the model lives: a few tens of MiB that stay in a CPU's
-caches, or half the GPU's free memory (see :func:`default_memory_budget`).
+and come back to the host once, at the end: no chunk waits for the device.
 
-On the CPU, prediction follows no thread count (:class:`_Parts`). OpenBLAS rounds a row of
-a product differently on another thread count: it cuts the rows among its threads, and a
-row's bits depend on where it falls in the block its thread computes (measured with NumPy's
-OpenBLAS 0.3.31, Haswell kernels: rows are computed 12 at a time and the leftover rows, and
-the rows of a block that starts elsewhere, round otherwise). So every product of a
-prediction runs on one BLAS thread, and each batch is cut into the same two parts by its
-shapes alone (the inputs and passes in it, the model's size); the BLAS count in force
-decides only *when* the parts run: side by side in two threads on 2 or more, one after the
-other on 1. The same seed then gives the same probabilities bit for bit on an idle and a
-busy machine. The parts do no extra work: the same rows in the same products, cut in two.
-What still moves the last bits is the shape of the products: ``batch_size`` and
-``memory_budget`` (and a caller's own split by ``first_image``, or ``stacked``) decide which
-inputs and passes share one product, and so where each row falls in it. Float32 results then
-agree to about float32's epsilon, not bit for bit (with exact arithmetic, e.g. dyadic
-float64 weights, bit for bit: the masks do not move). The defaults depend on nothing of the
-machine on a CPU; on CuPy the default budget follows the GPU's free memory.
+A prediction's bits follow neither the machine nor the caller's knobs. BLAS libraries round
+a row of a product by where it falls in the product (measured with NumPy's OpenBLAS 0.3.31,
+Haswell kernels: rows are computed 12 at a time, and the leftover rows, and the rows of a
+block that starts elsewhere, round otherwise; cuBLAS picks its tiling by the shape), so
+two rules fix the products:
+
+- *Shapes*: every product of an MC prediction runs on a tile of ``I`` inputs × ``P``
+  stacked passes cut from ``x[0]``, ``I`` and ``P`` fixed by the model, ``T`` and the
+  namespace kind (CPU or GPU) alone (:mod:`tinybcnn.mc_tiles`); :func:`standard_predict`
+  on tiles of :data:`STANDARD_TILE` inputs. ``batch_size`` only says how many inputs one
+  step summarises; ``memory_budget`` only refuses a tile it cannot hold; the GPU's free
+  memory is not read.
+- *Threads* (:class:`_Parts`): OpenBLAS cuts the rows among its threads, so every product
+  runs on one BLAS thread, and each tile is cut into the same two parts by its shapes
+  alone (the inputs and passes in it, the model's size); the BLAS count in force decides
+  only *when* the parts run: side by side in two threads on 2 or more, one after the other
+  on 1. The parts do no extra work: the same rows in the same products, cut in two.
+
+So the same seed, ``T`` and inputs give the same probabilities bit for bit for any batch
+size, budget, thread count, load or free memory. What still moves the last bits: ``T``, the
+inputs and their count (they decide the last tile), a caller's own split by
+``first_image``, ``stacked``, and the backend; float32 results then agree to about float32's
+epsilon (with exact arithmetic, e.g. dyadic float64 weights, bit for bit: the masks, drawn
+by (seed, pass, image, layer), do not move).
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -47,52 +53,32 @@ from typing import Any
 
 import numpy as np
 
-from .backend import check_namespace, device_memory, namespace_name, to_namespace, to_numpy, xp_of
+from .backend import check_namespace, to_namespace, to_numpy, xp_of
 from .functional import log_softmax
 from .functional.checks import positive_int
+from .mc_tiles import Tile, check_budget, reference, stack_passes, steps, tile_for
 from .metrics import mc_test_log_likelihood
-from .random import MCStream, make_rng, mc_stream
+from .random import MCStream, mc_stream
 
 __all__ = ["Prediction", "RegressionPrediction", "standard_predict", "mc_predict",
            "mc_predict_loop", "mc_predict_regression", "entropy", "variation_ratio_probs",
            "default_memory_budget", "default_batch_size", "inputs_for"]
 
-# Bytes of activations MC prediction may hold by default. Moderate chunks stay in cache and
-# avoid page faults on huge temporaries: on 2 CPU cores, budgets of tens of MiB ran about
-# twice as fast as 512 MiB.
-_DEFAULT_BUDGET = 64 * 2**20
-# On a GPU: half the free memory (the rest for the caches of the previous chunk and other work),
-# at most 4 GiB: LeNet-size chunks saturate the GPU well below that, and a larger budget only
-# delays the first result. Inputs per prefix batch: large, since each batch costs kernel launches.
-_DEVICE_BUDGET_CAP = 4 * 2**30
-_DEVICE_BATCH = 1000
-_HOST_BATCH = 200
 
+def default_memory_budget(xp: Any = np) -> int:
+    """The memory budget (bytes) MC prediction's tiles are planned for, for namespace ``xp``.
 
-def default_memory_budget(xp: Any = np, memory: Any = None) -> int:
-    """The bytes of activations MC prediction uses by default for arrays of namespace ``xp``.
-
-    Parameters
-    ----------
-    xp : namespace
-        NumPy and array_api_strict (CPU): 64 MiB, sized for CPU caches. CuPy: half of the
-        GPU's free memory (counting CuPy's pooled free blocks), at most 4 GiB.
-    memory : callable, optional
-        Returns ``(free, total)`` bytes of the device; :func:`tinybcnn.backend.device_memory`
-        by default (a stand-in in tests).
+    64 MiB on a CPU (NumPy, array_api_strict), 2 GiB on CuPy: the reference of
+    :mod:`tinybcnn.mc_tiles`, a constant of the kind (never the GPU's free memory). A
+    ``memory_budget`` given to :func:`mc_predict` only refuses a tile it cannot hold.
     """
-    if namespace_name(xp) != "cupy":
-        return _DEFAULT_BUDGET
-    info = (memory or device_memory)()
-    if info is None:
-        return _DEFAULT_BUDGET
-    free, _total = info
-    return int(max(min(free // 2, _DEVICE_BUDGET_CAP), 2**20))
+    return reference(xp).memory_budget
 
 
 def default_batch_size(xp: Any = np) -> int:
-    """Inputs per deterministic-prefix batch by default: 200 on a CPU, 1000 on a GPU."""
-    return _DEVICE_BATCH if namespace_name(xp) == "cupy" else _HOST_BATCH
+    """Inputs per step by default, and the batch the tiles are planned for: 200 on a CPU,
+    1000 on a GPU (:mod:`tinybcnn.mc_tiles`)."""
+    return reference(xp).batch_size
 
 
 def entropy(probs: Any, axis: int = -1) -> Any:
@@ -187,9 +173,9 @@ class Prediction:
         return variation_ratio_probs(self.probs)
 
 
-def _batches(n: int, size: int) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
+#: Inputs per product of :func:`standard_predict`, on every backend: a constant, so its bits
+#: follow no argument (1000 was its default batch size before, so its products are unchanged).
+STANDARD_TILE = 1000
 
 
 #: The least work (rows × passes × parameters) cut in two parts, as a training step's
@@ -296,7 +282,7 @@ def _validate_inputs(x: Any, batch_size: Any) -> None:
     """
     if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         raise TypeError(f"x must be an array (N, ...), got {type(x).__name__}")
-    if batch_size is not None:  # None: the memory-aware default, chosen later
+    if batch_size is not None:  # None: the namespace's default, chosen later
         positive_int(batch_size, "batch_size")
     if not xp_of(x).isdtype(x.dtype, "real floating"):
         raise ValueError(f"x must be floating point (images scaled as in training, see "
@@ -317,14 +303,16 @@ def inputs_for(model: Any, x: Any) -> Any:
     return _check_input(model, x)
 
 
-def standard_predict(model: Any, x: Any, batch_size: int = 1000) -> Prediction:
+def standard_predict(model: Any, x: Any, batch_size: int | None = None) -> Prediction:
     """One deterministic pass (dropout off: weight averaging).
 
     Parameters
     ----------
     model : Sequential
     x : array (N, C, H, W) or (N, D)
-    batch_size : int
+    batch_size : int, optional
+        Accepted (and checked) as before; it changes nothing: the products run on tiles of
+        :data:`STANDARD_TILE` inputs cut from ``x[0]``.
 
     Returns
     -------
@@ -333,14 +321,14 @@ def standard_predict(model: Any, x: Any, batch_size: int = 1000) -> Prediction:
 
     Notes
     -----
-    On NumPy the same bits on any BLAS thread count (see the module's notes); another
-    ``batch_size`` may change the last bits (the rows of one product).
+    The same bits on any BLAS thread count and for any ``batch_size`` (see the module's
+    notes); the inputs and their count decide which rows share a product.
     """
     _validate_inputs(x, batch_size)
     x = _check_input(model, x)
     chunks = []
     with _Parts(model, x) as parts:   # fixed parts on one BLAS thread: see the module's notes
-        for s in _batches(x.shape[0], batch_size):
+        for s in steps(x.shape[0], STANDARD_TILE, STANDARD_TILE):
             # same rounding as mc_predict: log-softmax in the model's dtype, exp in float64
             chunks += parts.run(s.stop - s.start, lambda m, _k, a, b, s=s: log_softmax(
                 m.forward(x[s.start + a:s.start + b, ...])))
@@ -348,78 +336,6 @@ def standard_predict(model: Any, x: Any, batch_size: int = 1000) -> Prediction:
     zeros = np.zeros(probs.shape[0])
     return Prediction(probs=probs, entropy=entropy(probs), mutual_info=zeros,
                       variation_ratio=zeros.copy(), samples=1)
-
-
-def _nbytes(a: Any) -> int:
-    """Bytes of an array of any namespace (array_api_strict arrays have no ``nbytes``)."""
-    xp = xp_of(a)
-    if xp.isdtype(a.dtype, "bool"):
-        bits = 8
-    elif xp.isdtype(a.dtype, "integral"):
-        bits = xp.iinfo(a.dtype).bits
-    else:
-        bits = xp.finfo(a.dtype).bits
-    return math.prod(a.shape) * bits // 8
-
-
-def _is_array(v: Any) -> bool:
-    # cupy.ndarray (14.2) has no __array_namespace__: known by its module, as xp_of knows it
-    return hasattr(v, "shape") and hasattr(v, "dtype") and (
-        hasattr(v, "__array_namespace__") or type(v).__module__.startswith("cupy"))
-
-
-def _held_bytes(layer: Any) -> int:
-    """Bytes of the arrays a layer holds after a forward pass (its cache, its mask)."""
-    total = 0
-    for value in vars(layer).values():
-        items = value.values() if isinstance(value, dict) else (value,)
-        total += sum(_nbytes(v) for v in items if _is_array(v))
-    return total
-
-
-def _bytes_per_row(model: Any, rows: Any, start: int, stop: int) -> int:
-    """Bytes one more row costs in layers ``start:stop``: outputs plus what the layers keep.
-
-    Measured, not modelled: run 1 and 2 rows through the layers and take the difference, so
-    the parameters (held either way) cancel. A throwaway generator keeps the caller's stream.
-    """
-    probe_rng = make_rng(0, like=rows)
-    layers = list(model.layers.values())
-
-    def held(n: int) -> int:
-        out, total = _stack(rows[:1, ...], n), 0
-        for i in range(start, stop):
-            out = model.forward(out, rng=probe_rng, start=i, stop=i + 1)
-            total += _nbytes(out) + _held_bytes(layers[i])
-        return total
-
-    return max(held(2) - held(1), 1)
-
-
-def _plan(model: Any, x: Any, start: int, samples: int, batch_size: int,
-          memory_budget: int) -> tuple[int, int]:
-    """Inputs per batch and stacked passes per chunk that keep MC prediction in the budget.
-
-    A chunk of ``t`` passes over ``B`` inputs holds about ``B·prefix + t·B·suffix`` bytes,
-    ``prefix`` and ``suffix`` being what one row costs before and after the first dropout.
-    Twice that is allowed for, for the temporaries inside a layer and the caches of the
-    previous chunk that a layer drops only when it runs again. The batch shrinks only when
-    even one pass over it would not fit.
-    """
-    h1 = model.forward(x[:1, ...], stop=start)
-    prefix = _bytes_per_row(model, x[:1, ...], 0, start) if start > 0 else 0
-    suffix = _bytes_per_row(model, h1, start, len(model))
-    usable = memory_budget // 2
-    batch = max(1, min(batch_size, usable // (prefix + suffix)))
-    passes = max(1, min(samples, (usable - batch * prefix) // (batch * suffix)))
-    return batch, passes
-
-
-def _stack(h: Any, samples: int) -> Any:
-    """``samples`` copies of ``h`` on the batch axis; row ``t·B + b`` is copy ``t`` of ``b``."""
-    xp = xp_of(h)
-    return xp.reshape(xp.broadcast_to(h[None, ...], (samples, *h.shape)),
-                      (samples * h.shape[0], *h.shape[1:]))
 
 
 def _sample_outputs(model: Any, xb: Any, samples: int, start: int, stream: MCStream,
@@ -445,21 +361,25 @@ def _sample_outputs(model: Any, xb: Any, samples: int, start: int, stream: MCStr
         for t0 in range(0, samples, chunk):
             t = min(chunk, samples - t0)
             rng = stream.block(t0, t, first_image, b)             # the masks of these rows
-            out = transform(model.forward(_stack(h, t), rng=rng, start=start))   # (t·B, ...)
+            out = transform(model.forward(stack_passes(h, t), rng=rng, start=start))   # (t·B, ...)
             parts.append(xp.reshape(out, (t, b, *out.shape[1:])))
     out = parts[0] if len(parts) == 1 else xp.concat(parts)
     return xp.astype(out, xp.float64)
 
 
-def _batch_outputs(parts: _Parts, streams: list[MCStream], xb: Any, samples: int, start: int,
-                   first_image: int, chunk: int, stacked: bool = True,
-                   transform: Any = None) -> Any:
-    """:func:`_sample_outputs` of the batch ``xb``, in ``parts`` (its images cut in two), each
-    part with its own copy of the mask stream (the same masks); shape (T, B, ...)."""
-    outs = parts.run(xb.shape[0], lambda m, k, a, b: _sample_outputs(
-        m, xb[a:b, ...], samples, start, streams[k], first_image + a, chunk, stacked,
-        transform), passes=samples)
-    return outs[0] if len(outs) == 1 else xp_of(xb).concat(outs, axis=1)
+def _step_outputs(parts: _Parts, streams: list[MCStream], x: Any, step: slice, tile: Tile,
+                  samples: int, start: int, first_image: int, stacked: bool = True,
+                  transform: Any = None) -> Any:
+    """:func:`_sample_outputs` of the inputs ``x[step]``, tile by tile (``step`` is made of
+    whole tiles, :func:`tinybcnn.mc_tiles.steps`), each tile in ``parts`` (its images cut in
+    two), each part with its own copy of the mask stream (the same masks); (T, B, ...)."""
+    outs = []
+    for begin in range(step.start, step.stop, tile.images):
+        xb = x[begin:min(begin + tile.images, step.stop), ...]
+        outs += parts.run(xb.shape[0], lambda m, k, a, b, xb=xb, begin=begin: _sample_outputs(
+            m, xb[a:b, ...], samples, start, streams[k], first_image + begin + a, tile.passes,
+            stacked, transform), passes=samples)
+    return _cat(outs, axis=1)
 
 
 def _streams(stream: MCStream) -> list[MCStream]:
@@ -487,13 +407,12 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
         Keys the masks by one draw from it instead of ``seed``
         (:func:`tinybcnn.random.mc_stream`), on any backend.
     batch_size : int, optional
-        Inputs per deterministic-prefix batch (default :func:`default_batch_size`: 200 on a
-        CPU, 1000 on a GPU).
+        Inputs summarised per step, rounded up to whole tiles (default
+        :func:`default_batch_size`: 200 on a CPU, 1000 on a GPU); it shapes no product.
     memory_budget : int, optional
-        Bytes of activations prediction may use; the ``T`` copies of a batch are split into
-        chunks of passes that fit (at least one pass at a time), and the batch shrinks below
-        ``batch_size`` if even one pass over it would not fit. Default
-        :func:`default_memory_budget`: 64 MiB on a CPU, half the free GPU memory on CuPy.
+        Bytes of activations prediction may use: a budget below what one tile needs raises
+        ``ValueError``; any larger one changes nothing. Default: no check (the tiles are
+        planned for :func:`default_memory_budget`: 64 MiB on a CPU, 2 GiB on CuPy).
     return_samples : bool
         Also return the per-pass probabilities (T, N, K).
     std_error : bool
@@ -504,7 +423,7 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
         The index of ``x[0]`` in the mask stream: predicting ``x[a:b]`` with
         ``first_image=a`` draws the masks of rows ``a:b`` of predicting ``x`` (see Notes).
     on_batch : callable, optional
-        Called with each batch's input count after its ``T`` passes (a bar's ``update``).
+        Called with each step's input count after its ``T`` passes (a bar's ``update``).
 
     Returns
     -------
@@ -516,13 +435,15 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     ``MI = H[p̄] − (1/T) Σ_t H[p_t]``, ``variation ratio = 1 − f_mode / T``.
 
     The mask of pass ``t`` for image ``first_image + n`` at the ``l``-th dropout layer
-    depends on ``(seed, t, first_image + n, l)`` only (:class:`tinybcnn.random.MCStream`):
-    not on ``batch_size``, ``memory_budget``, the plan of batches and chunks measured from
-    them, ``stacked``, or the backend (the same masks on NumPy, CuPy and array_api_strict).
-    :func:`mc_predict_loop` is the textbook twin: the ``T``-pass loop.
+    depends on ``(seed, t, first_image + n, l)`` only (:class:`tinybcnn.random.MCStream`),
+    on every backend. :func:`mc_predict_loop` is the textbook twin.
 
-    Same seed, ``batch_size`` and ``memory_budget``: the same bits on any BLAS thread count
-    and load; another plan, split or backend: equal up to rounding (see the module's notes).
+    Every product runs on a tile of ``I`` inputs × ``P`` passes cut from ``x[0]``, fixed by
+    the model, ``T`` and the namespace kind (CPU or GPU) alone (:mod:`tinybcnn.mc_tiles`):
+    the same seed, ``T`` and inputs give the same bits for any ``batch_size``,
+    ``memory_budget``, BLAS thread count, load or free GPU memory. ``T``, the inputs and
+    their count, a caller's own split (by ``first_image``), ``stacked`` and the backend
+    move the last bits (see the module's notes).
     """
     _validate_inputs(x, batch_size)
     samples = positive_int(samples, "samples")
@@ -531,14 +452,13 @@ def mc_predict(model: Any, x: Any, samples: int = 50, seed: int | None = 0, rng:
     first_image = positive_int(first_image, "first_image", minimum=0)
     streams = _streams(mc_stream(seed, rng, like=x))
     start = model.first_stochastic()
-    batch_size, budget = _defaults(xp, batch_size, memory_budget)
     stats, per_sample = [], []
     with _Parts(model, x) as parts:   # fixed parts on one BLAS thread: see the module's notes
-        batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
-        for s in _batches(x.shape[0], batch_size):
-            p_t = xp.exp(_batch_outputs(parts, streams, x[s, ...], samples, start,
-                                        first_image + s.start, chunk, stacked,
-                                        transform=log_softmax))      # (T, B, K)
+        tile = tile_for(model, x, start, samples)
+        check_budget(tile, memory_budget)
+        for s in steps(x.shape[0], tile.images, batch_size or default_batch_size(xp)):
+            p_t = xp.exp(_step_outputs(parts, streams, x, s, tile, samples, start, first_image,
+                                       stacked, transform=log_softmax))      # (T, B, K)
             stats.append(_pass_statistics(p_t))
             if return_samples:
                 per_sample.append(p_t)
@@ -608,13 +528,6 @@ def _cat(parts: list[Any], axis: int = 0) -> Any:
     return parts[0] if len(parts) == 1 else xp_of(parts[0]).concat(parts, axis=axis)
 
 
-def _defaults(xp: Any, batch_size: int | None, memory_budget: int | None) -> tuple[int, int]:
-    """``batch_size`` and ``memory_budget``, or the defaults for the namespace ``xp``."""
-    batch_size = default_batch_size(xp) if batch_size is None else batch_size
-    budget = default_memory_budget(xp) if memory_budget is None else memory_budget
-    return batch_size, budget
-
-
 @dataclass
 class RegressionPrediction:
     """MC dropout regression: predictive mean and variance for N inputs, D outputs.
@@ -669,12 +582,11 @@ def mc_predict_regression(model: Any, x: Any, tau: float, samples: int = 50,
     stream = mc_stream(seed, rng, like=x)
     start = model.first_stochastic()
     outs, streams = [], _streams(stream)
-    batch_size, budget = _defaults(xp_of(x), batch_size, memory_budget)
     with _Parts(model, x) as parts:   # fixed parts on one BLAS thread: see the module's notes
-        batch_size, chunk = _plan(model, x, start, samples, batch_size, budget)
-        for s in _batches(x.shape[0], batch_size):
-            outs.append(_batch_outputs(parts, streams, x[s, ...], samples, start, s.start,
-                                       chunk))
+        tile = tile_for(model, x, start, samples)
+        check_budget(tile, memory_budget)
+        for s in steps(x.shape[0], tile.images, batch_size or default_batch_size(xp_of(x))):
+            outs.append(_step_outputs(parts, streams, x, s, tile, samples, start, 0))
     y_t = to_numpy(_cat(outs, axis=1))                            # (T, N) or (T, N, D)
     result = RegressionPrediction(mean=y_t.mean(axis=0), variance=1.0 / tau + y_t.var(axis=0),
                                   samples=y_t)

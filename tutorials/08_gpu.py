@@ -171,7 +171,8 @@ if ON_DEVICE:
 # `Trainer.fit` moves the training data once; each step takes its minibatch with device
 # indices, draws its masks from `step_rng(seed, iteration)` (so a resumed run draws exactly
 # the masks of an uninterrupted one) and keeps the loss on the device until a row of the
-# history reads it. `mc_predict` sizes its chunks from the device's free memory on CuPy.
+# history reads it. `mc_predict` runs its products on tiles fixed by the model, T and the
+# kind of namespace (never the device's free memory), so its bits follow no other work.
 
 # %%
 # full size on a GPU; the CPU stand-ins (array_api_strict is several times slower than NumPy)
@@ -197,7 +198,7 @@ print("the generator of step 12:", step_rng(trainer.seed, 12, next(iter(model.pa
 
 x_test = as_float(data.x_test)
 xp = xp_of(next(iter(model.params.values())))
-print(f"mc_predict's default memory budget here: "
+print(f"the budget mc_predict's tiles are planned for here: "
       f"{tb.predict.default_memory_budget(xp) / 2**20:.0f} MiB, "
       f"batch {tb.predict.default_batch_size(xp)}")
 tb.predict.mc_predict(model, x_test[:8], samples=2, seed=0)    # warm-up: kernels compiled

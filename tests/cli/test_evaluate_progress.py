@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from support.cli import call, train_tiny_run
 
-from tinybcnn import progress
+from tinybcnn import mc_tiles, progress
 from tinybcnn.models import lenet
 from tinybcnn.predict import mc_predict
 
@@ -52,7 +52,9 @@ def test_no_bar_in_a_log_or_with_quiet(run, capsys, monkeypatch):
     assert err == ""
 
 
-def test_on_batch_counts_every_input_once_and_changes_nothing():
+def test_on_batch_counts_every_input_once_and_changes_nothing(monkeypatch):
+    # tiles of 5 inputs (steps are whole tiles: tinybcnn.mc_tiles), so that there are several
+    monkeypatch.setattr(mc_tiles, "HOST", mc_tiles.Reference(5, 64 * 2**20))
     model = lenet("all", p=0.5, in_shape=(1, 28, 28), n_classes=10, seed=0)
     x = np.random.default_rng(0).random((23, 1, 28, 28), dtype=np.float32)
     seen: list[int] = []

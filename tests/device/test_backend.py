@@ -203,28 +203,24 @@ def test_default_budget_on_cpu_namespaces_is_the_cache_sized_one():
     xps = pytest.importorskip("array_api_strict")
     from tinybcnn import predict
 
-    def boom():  # never asked: a CPU namespace has no device memory
-        raise AssertionError("device memory read for a CPU namespace")
-
     for xp in (np, xps):
-        assert predict.default_memory_budget(xp, memory=boom) == 64 * 2**20
+        assert predict.default_memory_budget(xp) == 64 * 2**20
         assert predict.default_batch_size(xp) == 200
 
 
-@pytest.mark.parametrize("free, expected", [
-    (80 * 2**30, 4 * 2**30),        # a big free GPU: capped at 4 GiB
-    (3 * 2**30, 3 * 2**29),         # half of what is free
-    (100 * 2**20, 50 * 2**20),
-    (2**19, 2**20),                 # nearly full: still one MiB, the plan shrinks the batch
-])
-def test_default_budget_on_cupy_is_half_the_free_memory_capped(free, expected):
+def test_default_budget_on_cupy_is_a_constant_not_the_free_memory(monkeypatch):
+    """Before, half the free memory (capped at 4 GiB): the tiles, and so the bits, followed
+    what else ran on the GPU. Now the device reference, and free memory is never read."""
     from tinybcnn import predict
 
     class FakeCupy:
         __name__ = "cupy"
 
-    got = predict.default_memory_budget(FakeCupy(), memory=lambda: (free, 80 * 2**30))
-    assert got == expected
+    def boom():
+        raise AssertionError("free device memory read")
+
+    monkeypatch.setattr(backend, "device_memory", boom)
+    assert predict.default_memory_budget(FakeCupy()) == 2 * 2**30
     assert predict.default_batch_size(FakeCupy()) == 1000
 
 
@@ -237,7 +233,7 @@ def test_info_describes_the_gpu_memory_and_budget_with_a_fake_device():
     assert info["gpu_memory"] == "6.0 GiB free of 80.0 GiB"
     assert info["mc_predict_defaults"] == {"backend": "numpy", "memory_budget_mib": 64,
                                            "batch_size": 200,
-                                           "on_gpu_memory_budget_mib": 3 * 1024}
+                                           "on_gpu_memory_budget_mib": 2 * 1024}
     if not cupy_with_gpu():
         assert "cupy" in info and "gpu" not in info
     plain = describe_gpu(memory=lambda: None)   # no GPU: no memory line, no crash

@@ -131,7 +131,7 @@ def test_memory_plan_counts_the_same_bytes_as_on_numpy(cupy):
     """Defect 4: ``_is_array`` required ``__array_namespace__``, which cupy.ndarray lacks, so
     the caches the layers hold counted 0 bytes on CuPy (lenet-all at 28×28: 95,640 instead of
     367,500 bytes per row)."""
-    from tinybcnn.predict import _bytes_per_row
+    from tinybcnn.mc_tiles import bytes_per_row as _bytes_per_row
 
     rows = np.random.default_rng(0).normal(0, 1, (1, 1, 28, 28)).astype(np.float32)
     backend.set_backend("numpy")
@@ -329,12 +329,13 @@ def test_the_double_counts_device_copies(cupy):
     assert counts.copies == [] and counts.reads == 0
 
 
-def test_a_whole_mc_prediction_reads_at_most_four_times(cupy):
+def test_a_whole_mc_prediction_reads_at_most_four_times(cupy, monkeypatch):
     model = _lenet()
     x = cupy.asarray(np.random.default_rng(0).normal(0, 1, (30, 1, 16, 16)).astype(np.float32))
+    # tiles planned for 7 inputs in 1 MiB: 5 tiles, in steps of one tile, a few passes a chunk
+    monkeypatch.setattr(tb.mc_tiles, "DEVICE", tb.mc_tiles.Reference(7, 2**20))
     def predict():
-        return tb.predict.mc_predict(model, x, samples=6, seed=0, batch_size=7,
-                                     memory_budget=2**20)               # 5 batches
+        return tb.predict.mc_predict(model, x, samples=6, seed=0, batch_size=7)
 
     counts = cupy_double.counting()
     pred = predict()

@@ -103,7 +103,7 @@ def test_step_masks_depend_on_seed_and_iteration_only(on_strict):
     assert not np.array_equal(mask_at_1, to_numpy(a.model.layers["drop3"].mask))
 
 
-def test_mc_prediction_on_the_device_matches_numpy_with_the_same_masks():
+def test_mc_prediction_on_the_device_matches_numpy_with_the_same_masks(monkeypatch):
     # the same counter generator runs on both namespaces, so the masks are the same and the
     # device-side summaries (mean, entropy, mutual information, votes) must agree with NumPy's.
     # (A dense network: conv masks are drawn in the output's memory order, which NumPy knows
@@ -117,8 +117,9 @@ def test_mc_prediction_on_the_device_matches_numpy_with_the_same_masks():
         device_model = tb.models.mlp(sizes, seed=0)
     finally:
         backend.set_backend(before)
-    kw = dict(samples=9, batch_size=12, memory_budget=2**20, return_samples=True,
-              std_error=True)
+    # tiles of 12 inputs and a few passes (planned for 12 inputs in 256 KiB) on both
+    monkeypatch.setattr(tb.mc_tiles, "HOST", tb.mc_tiles.Reference(12, 2**18))
+    kw = dict(samples=9, batch_size=12, return_samples=True, std_error=True)
     host = tb.predict.mc_predict(host_model, x, rng=CounterRNG(7, np), **kw)
     dev = tb.predict.mc_predict(device_model, xps.asarray(x), rng=CounterRNG(7, xps), **kw)
     for field in ("probs", "entropy", "mutual_info", "variation_ratio", "sample_probs",

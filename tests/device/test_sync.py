@@ -139,15 +139,20 @@ def test_a_new_epoch_costs_one_host_to_device_copy(strict_backend, syncs):
     assert counts[0]["host-to-device"] == syncs["host-to-device"] + 1
 
 
-def test_mc_prediction_chunks_make_no_host_synchronisation(strict_backend, syncs):
+SMALL_TILES = tb.mc_tiles.Reference(10, 2**20)   # tiles planned for 10 inputs in 1 MiB
+
+
+def test_mc_prediction_chunks_make_no_host_synchronisation(strict_backend, syncs,
+                                                            monkeypatch):
     model = tb.models.lenet("all", in_shape=IN_SHAPE, n_classes=K, seed=0)
     x = backend.to_backend(_data()[0][:40])
     counts = {}
-    # one batch in one chunk, versus 4 batches of 10 inputs in chunks of a few passes
-    for label, kwargs in (("one chunk", {}), ("many chunks",
-                                              {"batch_size": 10, "memory_budget": 2**20})):
+    # one tile in one chunk, versus 4 tiles of 10 inputs in chunks of a few passes
+    for label, reference in (("one chunk", None), ("many chunks", SMALL_TILES)):
+        if reference is not None:
+            monkeypatch.setattr(tb.mc_tiles, "HOST", reference)
         syncs.clear()
-        pred = tb.predict.mc_predict(model, x, samples=12, seed=0, **kwargs)
+        pred = tb.predict.mc_predict(model, x, samples=12, seed=0, batch_size=10)
         counts[label] = dict(syncs)
         assert pred.probs.shape == (40, K)
     assert counts["one chunk"] == counts["many chunks"], counts
@@ -155,10 +160,10 @@ def test_mc_prediction_chunks_make_no_host_synchronisation(strict_backend, syncs
     assert sum(counts["one chunk"].values()) <= 8, counts
 
 
-def test_many_chunks_really_are_many(strict_backend):
-    # guards the test above: the small budget does split the passes into several chunks
+def test_many_chunks_really_are_many(strict_backend, monkeypatch):
+    # guards the test above: the small reference does split the passes into several chunks
     model = tb.models.lenet("all", in_shape=IN_SHAPE, n_classes=K, seed=0)
     x = backend.to_backend(_data()[0][:40])
-    start = model.first_stochastic()
-    batch, passes = tb.predict._plan(model, x, start, 12, 10, 2**20)
-    assert batch < 40 and passes < 12   # several batches, several chunks per batch
+    monkeypatch.setattr(tb.mc_tiles, "HOST", SMALL_TILES)
+    tile = tb.mc_tiles.tile_for(model, x, model.first_stochastic(), 12)
+    assert tile.images < 40 and tile.passes < 12   # several tiles, several chunks per tile

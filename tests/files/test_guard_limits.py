@@ -21,7 +21,7 @@ import pytest
 
 import tinybcnn as tb
 from tinybcnn import checkpoint as ckpt_mod
-from tinybcnn import cli, metrics, threads
+from tinybcnn import cli, mc_tiles, metrics, threads
 from tinybcnn import data as data_mod
 from tinybcnn import predict as predict_mod
 from tinybcnn import progress as progress_mod
@@ -319,15 +319,15 @@ def test_split_parts_at_the_batch_ends():
     assert part.mask((3, 5), 0.5, np.float32).shape == (3, 5)
 
 
-# -- predict: the memory plan, the chunked CLI, --samples -----------------------------------------
+# -- predict: the tiles' memory plan, the chunked CLI, --samples -----------------------------------
 @pytest.fixture(scope="module")
 def plan_model():
     model = tb.models.lenet("all", in_shape=IN_SHAPE, n_classes=K, seed=0)
     x = np.zeros((4, *IN_SHAPE), np.float32)
     start = model.first_stochastic()
-    prefix = predict_mod._bytes_per_row(model, x[:1], 0, start) if start > 0 else 0
+    prefix = mc_tiles.bytes_per_row(model, x[:1], 0, start) if start > 0 else 0
     h1 = model.forward(x[:1], stop=start)
-    suffix = predict_mod._bytes_per_row(model, h1, start, len(model))
+    suffix = mc_tiles.bytes_per_row(model, h1, start, len(model))
     return model, x, start, prefix, suffix
 
 
@@ -338,11 +338,11 @@ def test_passes_per_chunk_at_the_budget(plan_model, batch, passes):
     model, x, start, prefix, suffix = plan_model
     assert prefix > 0 and suffix > 0
     need = 2 * (batch * prefix + passes * batch * suffix)
-    assert predict_mod._plan(model, x, start, 100, batch, need) == (batch, passes)
-    below = predict_mod._plan(model, x, start, 100, batch, need - 2)
+    assert mc_tiles.plan(model, x, start, 100, batch, need) == (batch, passes)
+    below = mc_tiles.plan(model, x, start, 100, batch, need - 2)
     assert below == ((batch, passes - 1) if passes > 1 else (batch - 1, passes)) or \
         below[0] < batch, below
-    assert predict_mod._plan(model, x, start, 100, batch, need + 2 * batch * suffix) == \
+    assert mc_tiles.plan(model, x, start, 100, batch, need + 2 * batch * suffix) == \
         (batch, passes + 1)
 
 
@@ -350,8 +350,8 @@ def test_passes_per_chunk_at_the_budget(plan_model, batch, passes):
 def test_batch_shrinks_only_below_one_pass(plan_model, batch):
     model, x, start, prefix, suffix = plan_model
     one_pass = 2 * batch * (prefix + suffix)
-    assert predict_mod._plan(model, x, start, 10, batch + 3, one_pass)[0] == batch
-    assert predict_mod._plan(model, x, start, 10, batch + 3, one_pass - 2)[0] == batch - 1
+    assert mc_tiles.plan(model, x, start, 10, batch + 3, one_pass)[0] == batch
+    assert mc_tiles.plan(model, x, start, 10, batch + 3, one_pass - 2)[0] == batch - 1
 
 
 def _fake_mc(calls):

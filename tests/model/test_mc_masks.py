@@ -18,8 +18,9 @@ import pytest
 from support import cupy_double
 
 import tinybcnn as tb
-from tinybcnn import backend
+from tinybcnn import backend, mc_tiles
 from tinybcnn.backend import to_numpy
+from tinybcnn.mc_tiles import Reference
 from tinybcnn.predict import mc_predict, mc_predict_loop
 from tinybcnn.random import MCStream, _key_from_seed, mc_stream, splitmix64
 
@@ -133,20 +134,32 @@ def test_a_block_refuses_a_mask_of_the_wrong_rows():
 
 # --- predictions: the same bits whatever the plan ------------------------------------------
 
+# the tiles are fixed by the model, T and the namespace kind (tinybcnn.mc_tiles); here their
+# reference is replaced, so that inputs and passes share products in other ways
+REFERENCES = [Reference(b, m) for b in (3, 7, 200) for m in (2**20, 2**22, 2**40)]
 PLANS = [dict(batch_size=b, memory_budget=m) for b in (3, 7, 200)
-         for m in (1, 2**20, 2**40)] + [dict(stacked=False)]
+         for m in (None, 2**40)] + [dict(stacked=False)]
+
+
+def tiled(monkeypatch, ref):
+    """Plan every kind's tiles for ``ref`` (CPU and device alike)."""
+    monkeypatch.setattr(mc_tiles, "HOST", ref)
+    monkeypatch.setattr(mc_tiles, "DEVICE", ref)
 
 
 @pytest.mark.parametrize("name", BACKENDS)
-def test_mc_predict_is_bit_identical_across_plans_and_equals_the_loop(name):
+def test_mc_predict_is_bit_identical_across_plans_and_equals_the_loop(name, monkeypatch):
     x = dyadic_images(10)
     with on(name):
         model = dyadic_lenet()
         loop = mc_predict_loop(model, x, samples=6, seed=3)
         preds = [mc_predict(model, x, samples=6, seed=3, return_samples=True, **plan)
                  for plan in PLANS]
+        for ref in REFERENCES:
+            tiled(monkeypatch, ref)
+            preds.append(mc_predict(model, x, samples=6, seed=3, return_samples=True))
     ref = preds[0]
-    for plan, pred in zip(PLANS, preds, strict=True):
+    for plan, pred in zip(PLANS + REFERENCES, preds, strict=True):
         for field in ("probs", "entropy", "mutual_info", "variation_ratio", "sample_probs"):
             np.testing.assert_array_equal(getattr(pred, field), getattr(ref, field),
                                           err_msg=f"{field} {plan}")
@@ -170,16 +183,18 @@ def test_the_same_bits_on_every_backend():
                                       results["numpy"].sample_probs, err_msg=name)
 
 
-def test_float32_predictions_agree_across_plans_up_to_rounding():
+def test_float32_predictions_agree_across_tiles_up_to_rounding(monkeypatch):
     """With real weights the GEMMs round differently for different row counts (OpenBLAS's
-    kernels depend on M), so float32 results agree to rounding, not bit for bit; masks that
-    differed would move probabilities by 1e-2 (issue 32 measured up to 0.09)."""
+    kernels depend on M), so float32 results on other tiles (another reference) agree to
+    rounding, not bit for bit; masks that differed would move probabilities by 1e-2 (issue
+    32 measured up to 0.09)."""
     model = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=4, seed=0)
     x = np.random.default_rng(0).random((40, 1, 16, 16), dtype=np.float32)
-    a = mc_predict(model, x, samples=8, seed=2, batch_size=40, memory_budget=2**40)
-    b = mc_predict(model, x, samples=8, seed=2, batch_size=9, memory_budget=1)
+    a = mc_predict(model, x, samples=8, seed=2)
+    c = mc_predict(model, x, samples=8, seed=3)
+    tiled(monkeypatch, Reference(9, 1))
+    b = mc_predict(model, x, samples=8, seed=2)
     np.testing.assert_allclose(a.probs, b.probs, atol=1e-6)
-    c = mc_predict(model, x, samples=8, seed=3, batch_size=40, memory_budget=2**40)
     assert np.abs(a.probs - c.probs).max() > 1e-3        # another seed: other masks
 
 

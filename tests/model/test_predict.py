@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from tinybcnn import mc_tiles
 from tinybcnn.functional import log_softmax
 from tinybcnn.models import lenet, mlp
 from tinybcnn.nn import Dense, Dropout, Sequential
-from tinybcnn.predict import mc_predict, mc_predict_regression, standard_predict
+from tinybcnn.predict import inputs_for, mc_predict, mc_predict_regression, standard_predict
 from tinybcnn.random import make_rng
 
 F64 = np.float64
-BIG = 2**40  # a memory budget that keeps all T passes of a batch in one chunk
+BIG = 2**40  # a memory budget above any tile here: it changes nothing (tinybcnn.mc_tiles)
 
 
 def small_lenet(p=0.5, dtype=np.float32, seed=0, n_classes=4):
@@ -187,13 +188,14 @@ def dyadic_lenet(seed=0):
 
 
 @pytest.mark.parametrize("batch_size", [4, 2, 3])
-def test_stacked_passes_equal_separate_passes_with_same_masks(batch_size):
+def test_stacked_passes_equal_separate_passes_with_same_masks(batch_size, monkeypatch):
+    # tiles of batch_size inputs and all T passes (planned for a huge budget)
+    monkeypatch.setattr(mc_tiles, "HOST", mc_tiles.Reference(batch_size, BIG))
     model = dyadic_lenet()
     n, T = 4, 6
     x = np.random.default_rng(1).integers(0, 4, size=(n, 1, 16, 16)) / 4.0
-    pred = mc_predict(model, x, samples=T, seed=5, return_samples=True, memory_budget=BIG,
-                      batch_size=batch_size)
-    # the masks of the last batch's single chunk: row t·B + b is pass t on input b
+    pred = mc_predict(model, x, samples=T, seed=5, return_samples=True)
+    # the masks of the last tile's single chunk: row t·B + b is pass t on input b
     rows = slice((n - 1) // batch_size * batch_size, n)
     xb = x[rows]
     bsz = xb.shape[0]
@@ -214,23 +216,25 @@ def test_stacked_passes_equal_separate_passes_with_same_masks(batch_size):
 
 # --- memory budget ---------------------------------------------------------------------------
 
-def test_tiny_memory_budget_chunks_one_pass_at_a_time_and_is_reproducible():
+def test_tiny_memory_budget_is_refused_and_a_huge_one_changes_nothing():
+    """A budget only refuses a tile it cannot hold: a smaller tile would give other bits."""
     model = small_lenet(p=0.5, seed=3)
     x = images(5, seed=2)
     kw = dict(samples=6, seed=4, return_samples=True, std_error=True, batch_size=5)
-    tiny = mc_predict(model, x, memory_budget=1, **kw)
-    # nothing fits: one input and one pass per chunk, so the last mask covers a single row
-    assert model.dropout_layers()["drop1"].mask.shape[0] == 1
-    tiny2 = mc_predict(model, x, memory_budget=1, **kw)
+    with pytest.raises(ValueError, match="below the"):
+        mc_predict(model, x, memory_budget=1, **kw)
+    passes = mc_tiles.tile_for(model, inputs_for(model, x), model.first_stochastic(), 6).passes
+    default = mc_predict(model, x, **kw)
     huge = mc_predict(model, x, memory_budget=BIG, **kw)
-    assert model.dropout_layers()["drop1"].mask.shape[0] == 6 * 5
-    for pred in (tiny, huge):
+    last_chunk = 6 - (6 - 1) // passes * passes           # passes in the last chunk
+    assert model.dropout_layers()["drop1"].mask.shape[0] == last_chunk * 5   # 5 inputs, 1 tile
+    for pred in (default, huge):
         assert pred.probs.shape == (5, 4) and pred.sample_probs.shape == (6, 5, 4)
         np.testing.assert_allclose(pred.probs.sum(axis=1), 1.0, rtol=1e-6)
         assert np.all(np.isfinite(pred.std_error)) and np.all(pred.std_error >= 0)
     for field in ("probs", "entropy", "mutual_info", "variation_ratio", "sample_probs",
                   "std_error"):
-        assert np.array_equal(getattr(tiny, field), getattr(tiny2, field)), field
+        assert np.array_equal(getattr(default, field), getattr(huge, field)), field
 
 
 def test_unstacked_passes_are_valid_and_reproducible():
@@ -295,14 +299,14 @@ def test_regression_bad_tau_and_1d_input():
         mc_predict_regression(model, np.zeros(3), tau=1.0)
 
 
-@pytest.mark.parametrize("budget_mib", [4, 16])
-def test_traced_peak_memory_stays_within_the_budget(budget_mib):
+def test_traced_peak_memory_stays_within_what_one_tile_needs():
+    """The tile's bytes (the least budget accepted) bound the memory a prediction holds."""
     import tracemalloc
 
     model = lenet("all", seed=0)
     x = np.random.default_rng(0).random((120, 1, 28, 28), dtype=np.float32)
     mc_predict(model, x[:4], samples=2)  # warm up outside the measurement
-    budget = budget_mib * 2**20
+    budget = mc_tiles.tile_for(model, x, model.first_stochastic(), 4).nbytes
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
@@ -310,4 +314,4 @@ def test_traced_peak_memory_stays_within_the_budget(budget_mib):
         peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
-    assert peak <= budget, (peak / 2**20, budget_mib)
+    assert peak <= budget, (peak / 2**20, budget / 2**20)
