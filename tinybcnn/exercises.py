@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .random import make_rng
+
 __all__ = ["check_mutual_information", "grade"]
 
 
@@ -77,7 +79,7 @@ def check_mutual_information(answer: Callable, *, draw: str = "pass", draws: str
     # −p log p with 0 log 0 = 0, from SciPy: an oracle independent of tinybcnn.predict
     from scipy.special import entr
 
-    g = np.random.default_rng(seed)
+    g = make_rng(seed, backend="numpy")                     # NumPy's default_rng(seed)
     P = g.dirichlet(np.full(n_classes, 0.3), size=(n_draws, 6))            # (T, N, K)
     P[:, 0] = P[0, 0]                                                        # the draws agree
     P[:, 1] = np.eye(n_classes)[g.integers(0, n_classes, n_draws)]          # one-hot draws
