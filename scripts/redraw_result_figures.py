@@ -26,14 +26,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tinybcnn.experiments.small_data import DOCS_COLUMNS  # the table's key -> (model, predictor)
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
 FIGURES = ROOT / "docs" / "figures"
 
-#: small_data_embedded.json's columns: (model, predictor) of each.
-SMALL_DATA_COLUMNS = {"none": ("lenet-none", "standard"), "ip_std": ("lenet-ip", "standard"),
-                      "ip_mc": ("lenet-ip", "mc"), "all_std": ("lenet-all", "standard"),
-                      "all_mc": ("lenet-all", "mc")}
 #: ood.json's row labels -> the experiment's score names (tinybcnn.experiments.OOD_SCORES).
 OOD_ROWS = {"1 − max probability": "1-max_prob", "predictive entropy": "entropy",
             "mutual information": "mutual_info", "variation ratio": "variation_ratio"}
@@ -66,7 +64,7 @@ def small_data_summary(table: dict[str, Any]) -> dict[str, Any]:
     rows = table["rows"]
     sizes = [row["n_train"] for row in rows]
     summary: dict[str, Any] = {}
-    for column, (model, kind) in SMALL_DATA_COLUMNS.items():
+    for column, (model, kind) in DOCS_COLUMNS.items():
         summary.setdefault(model, {})[kind] = {
             "train_size": sizes,
             "mean": [row[column]["mean"] / 100 for row in rows],

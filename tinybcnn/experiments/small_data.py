@@ -34,7 +34,8 @@ from .runner import Request, run_image, settings_from
 
 NAME = "small_data"  # its key in the registry, its files' prefix
 
-__all__ = ["FULL", "QUICK", "settings_for", "main", "SmallDataSettings", "MODELS", "experiment"]
+__all__ = ["FULL", "QUICK", "settings_for", "main", "SmallDataSettings", "MODELS", "experiment",
+           "DOCS_COLUMNS", "docs_table"]
 
 #: The three dropout placements the paper compares.
 MODELS = ("lenet-none", "lenet-ip", "lenet-all")
@@ -120,6 +121,44 @@ def experiment(ctx: Context) -> dict[str, Any]:
     figures.small_data_curves(runs, sizes, s.models, ctx.figure("curves"))
     figures.small_data_final(summary, ctx.figure("final"))
     return results
+
+
+#: The columns of docs/results.md's table (section 2): key -> (model, predictor).
+DOCS_COLUMNS = {"none": ("lenet-none", "standard"), "ip_std": ("lenet-ip", "standard"),
+                "ip_mc": ("lenet-ip", "mc"), "all_std": ("lenet-all", "standard"),
+                "all_mc": ("lenet-all", "mc")}
+
+
+def docs_table(record: dict[str, Any], provenance: str) -> dict[str, Any]:
+    """The table of ``docs/results/small_data_embedded.json`` (rendered into docs/results.md
+    by the results hook) from the ``small_data.json`` record a run writes.
+
+    One row per training-set size: each model's final test error in percent, mean ± std
+    (population std, as the summary's) over the seeds, rounded to two decimals as printed;
+    ``bold`` marks each row's lowest mean (the first on a tie).
+    """
+    results = record["results"]
+    summary, sizes = results["summary"], results["train_sizes"]
+    rows, bold = [], []
+    for i, n in enumerate(sizes):
+        row: dict[str, Any] = {"n_train": n}
+        for key, (model, kind) in DOCS_COLUMNS.items():
+            cell = summary[model][kind]
+            row[key] = {k: round(100 * cell[k][i], 2) for k in ("mean", "std")}
+        rows.append(row)
+        bold.append([i, min(DOCS_COLUMNS, key=lambda k, row=row: row[k]["mean"])])
+    pct = "{mean:.2f} ± {std:.2f}%"
+    seeds = results["seeds"]
+    return {"provenance": provenance,
+            "section": "2. Small data over training-set sizes (embedded subset)",
+            "units": f"test error in percent of the {results['n_test']:,} test images, mean "
+                     f"± std over seeds {', '.join(map(str, seeds[:-1]))} and {seeds[-1]}"
+                     if len(seeds) > 1 else f"test error in percent, seed {seeds[0]}",
+            "columns": [{"key": "n_train", "label": "training images", "format": "{:,}"},
+                        *({"key": key, "label": f"{model} {'MC' if kind == 'mc' else kind}"
+                           if model != "lenet-none" else model, "format": pct}
+                          for key, (model, kind) in DOCS_COLUMNS.items())],
+            "bold": bold, "rows": rows}
 
 
 # ---------------------------------------------------------------------------------------
