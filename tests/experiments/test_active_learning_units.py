@@ -210,6 +210,8 @@ def test_test_error_is_the_mc_prediction_s_error_with_its_passes_and_seed(monkey
     # arg-max classes 0, 1, 0, 1 against labels 0, 0, 0, 1: one of four wrong
     assert al.test_error("model", "x", np.array([0, 0, 0, 1]), 7, seed=3) == 0.25
     assert seen == {"samples": 7, "seed": 3}
+    al.test_error("model", "x", np.array([0, 0, 0, 1]), 7)
+    assert seen == {"samples": 7, "seed": 0}                  # the documented default
 
 
 def test_acquire_scores_t_mc_passes_and_takes_the_top_k(monkeypatch):
@@ -239,11 +241,24 @@ def test_acquire_scores_t_mc_passes_and_takes_the_top_k(monkeypatch):
 
 
 def test_acquire_ties_go_to_the_earlier_image_even_for_many_ties(monkeypatch):
-    # a stable order only: quicksort reorders equal keys once there are more than 16
-    monkeypatch.setattr(al, "standard_predict",
-                        lambda model, x: SimpleNamespace(probs=np.full((len(x), 3), 1 / 3)))
-    chosen, scores = al.acquire("bald_standard", "m", np.zeros((40, 1, 2, 2)), 40, 9, None)
-    assert list(chosen) == list(range(40)) and np.all(scores == 0)
+    # 40 images, one pass: the odd ones certain (entropy 0), the even ones (1/2, 1/2); a
+    # stable order only: NumPy's default sort reorders equal keys of an array this long
+    probs = np.array([[0.5, 0.5], [1.0, 0.0]] * 20)[None]              # (1, 40, 2)
+    monkeypatch.setattr(al, "mc_predict", lambda *a, **k: SimpleNamespace(sample_probs=probs))
+    chosen, _ = al.acquire("max_entropy", "m", np.zeros((40, 1, 2, 2)), 40, 1, None)
+    assert list(chosen) == list(range(0, 40, 2)) + list(range(1, 40, 2))
+
+
+def test_bald_standard_scores_the_standard_pass(monkeypatch):
+    """The non-Bayesian control: BALD of the one deterministic pass (0 for every image: the
+    first k of the subset), never the MC passes."""
+    seen = []
+    monkeypatch.setattr(al, "mc_predict", None)
+    monkeypatch.setattr(al, "standard_predict", lambda model, x: seen.append((model, len(x)))
+                        or SimpleNamespace(probs=np.full((len(x), 3), 1 / 3)))
+    chosen, scores = al.acquire("bald_standard", "m", np.zeros((20, 1, 2, 2)), 5, 9, None)
+    assert seen == [("m", 20)]
+    assert list(chosen) == [0, 1, 2, 3, 4] and np.all(scores == 0)
 
 
 def test_random_acquisition_needs_no_prediction(monkeypatch):
@@ -404,6 +419,13 @@ def test_curve_entry_by_hand():
         "labels": [10, 20], "error": [[0.3, 0.2], [0.4, 0.3]],
         "labels_to_reach": {"0.3": [10, 20], "0.25": [20, None]},
         "last_half_mean_error": [0.2, 0.3]}
+
+
+def test_labels_to_reach_compares_the_errors_exact_values():
+    # float32 0.1 is 0.10000000149...: above a target of 0.1 (reached only at 0.05)
+    errors = np.array([[0.1, 0.05]], dtype=np.float32)
+    assert al.labels_to_reach([10, 20], errors, 0.1) == 20
+    assert al.labels_to_reach_per_seed([10, 20], errors, 0.1) == [20]
 
 
 def test_labels_to_reach_with_one_seed_and_at_the_target():
