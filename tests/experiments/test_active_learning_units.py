@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from types import SimpleNamespace
 
 import numpy as np
@@ -62,6 +63,21 @@ def test_entropy_scores_are_in_nats_and_mean_std_is_the_population_std():
     np.testing.assert_allclose(al.bald(probs), [math.log(2) - h], rtol=1e-12)
     np.testing.assert_allclose(al.mean_std(probs), [0.25], rtol=1e-12)   # |0.75 - 0.5|
     np.testing.assert_allclose(al.variation_ratio(probs), [0.5])         # votes 1 and 0
+
+
+def test_float32_passes_are_scored_in_float64():
+    """MC passes come as float32; the scores are float64 (near ties ranked by the exact
+    probabilities, not by float32 rounding)."""
+    probs = np.random.default_rng(1).dirichlet(np.ones(4), size=(3, 5)).astype(np.float32)
+    exact = probs.astype(np.float64)
+    for n in range(5):
+        mean = [sum(float(exact[t, n, k]) for t in range(3)) / 3 for k in range(4)]
+        h_mean = -sum(m * math.log(m) for m in mean)
+        h_each = [-sum(float(p) * math.log(float(p)) for p in exact[t, n]) for t in range(3)]
+        assert al.max_entropy(probs)[n] == pytest.approx(h_mean, rel=1e-13, abs=0)
+        assert al.bald(probs)[n] == pytest.approx(h_mean - sum(h_each) / 3, rel=1e-12, abs=0)
+        assert al.variation_ratio_probs(probs)[n] == pytest.approx(1 - max(mean), rel=1e-13)
+    assert al.mean_std(probs).dtype == np.float64
 
 
 # -- the settings' bounds, each at its limit and one past it ----------------------------------
@@ -283,7 +299,8 @@ def fake_round(monkeypatch):
         return lenet("all", in_shape=x.shape[1:], n_classes=n_classes, seed=seed)
 
     def test(model, x, y, samples, seed=0):
-        calls["test"].append({"n": len(y), "samples": samples, "seed": seed})
+        calls["test"].append({"n": len(y), "samples": samples, "seed": seed, "x": x,
+                              "y": list(y)})
         return calls["train"][-1]["seed"] / 1e4
 
     real_acquire = al.acquire
@@ -322,7 +339,8 @@ def test_the_loop_labels_k_new_images_per_round(fake_round):
         np.testing.assert_array_equal(call["x"], data.x_train[chosen][:, None] / 256.0)
     assert len(set(labelled)) == 7                              # never one labelled twice
     # the test error: T = test_samples, MC seed = the curve's seed, every round
-    assert fake_round["test"] == [{"n": 6, "samples": 1, "seed": 2}] * 3
+    assert [{k: c[k] for k in ("n", "samples", "seed")} for c in fake_round["test"]] \
+        == [{"n": 6, "samples": 1, "seed": 2}] * 3
     # each round scores pool_subset unlabelled images, labels per_round with T = samples
     assert [(c["m"], c["k"], c["samples"]) for c in fake_round["acquire"]] == [(4, 2, 2)] * 2
     # the pool subset is the pool stream's draw from the unlabelled images, as floats
@@ -331,9 +349,47 @@ def test_the_loop_labels_k_new_images_per_round(fake_round):
     np.testing.assert_array_equal(fake_round["acquire"][0]["x"],
                                   data.x_train[scored][:, None] / 256.0)
     assert set(record["picked"][0]) <= set(scored)
+    # random acquisition: the score stream's uniforms, the k highest of the subset
+    uniforms = stream(2, "score").random(4)
+    assert record["picked"][0] == [int(i) for i in scored[np.argsort(-uniforms)[:2]]]
     # a snapshot after every round; the last says done
     assert [(s["next_round"], s["done"], len(s["labelled"])) for s in snaps] == [
         (1, False, 5), (2, False, 7), (3, True, 7)]
+    # the seconds are durations of this call's steps
+    for key in ("train_seconds", "test_seconds", "score_seconds"):
+        assert all(0 <= t < 60 for t in record[key]), (key, record[key])
+
+
+def test_the_loop_s_progress_bar(fake_round, monkeypatch):
+    bars = []
+
+    class Bar:
+        def __init__(self, total, desc, progress, unit):
+            bars.append(self)
+            self.args, self.steps, self.postfix, self.closed = (total, desc, progress,
+                                                               unit), [], [], False
+
+        def update(self, n):
+            self.steps.append(n)
+
+        def set_postfix_str(self, text):
+            self.postfix.append(text)
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(al, "progress_bar", Bar)
+    settings = al.ActiveLearningSettings(**TINY)
+    snaps = []
+    al.active_learning(_data(), "random", settings, seed=2, progress=True,
+                       on_round=_saved(snaps))
+    bar, = bars
+    assert bar.args == (3, "random seed 2", True, "round") and bar.closed
+    assert bar.steps == [0, 1, 1, 1]                 # from round 0, one step per round
+    assert bar.postfix == ["3 labels, error 0.200", "5 labels, error 0.200",
+                           "7 labels, error 0.200"]
+    al.active_learning(_data(), "random", settings, seed=2, state=snaps[1])
+    assert bars[1].args[2] is False and bars[1].steps == [2, 1] and bars[1].closed
 
 
 def test_the_pool_subset_is_at_most_the_unlabelled_images(fake_round):
@@ -350,6 +406,11 @@ def test_the_whole_test_split_when_test_size_is_none_or_not_smaller(fake_round):
         settings = al.ActiveLearningSettings(**{**TINY, "rounds": 0, "test_size": size})
         al.active_learning(_data(), "random", settings, seed=0)
     assert [c["n"] for c in fake_round["test"]] == [12, 12, 12]
+    # in its own order (each image's MC masks follow its position), as floats
+    data = _data()
+    for call in fake_round["test"]:
+        assert call["y"] == list(data.y_test)
+        np.testing.assert_array_equal(call["x"], data.x_test[:, None] / 256.0)
     settings = al.ActiveLearningSettings(**{**TINY, "rounds": 0, "test_size": 11})
     al.active_learning(_data(), "random", settings, seed=0)
     assert fake_round["test"][-1]["n"] == 11
@@ -660,7 +721,9 @@ def test_a_run_writes_its_results_details_and_figures(whole_run, tmp_path, capsy
     assert details["mean_round_seconds"] == pytest.approx((5.5 + 10.5 + 3.5) / 3)
     assert details["table"] == al.report_table(result["acquisitions"], (0.3,))
     assert details["figures"] == ["active_learning_curves.png", "active_learning_picks.png"]
-    assert details["wall_seconds"] > 0 and details["started"].endswith("+00:00")
+    assert 0 < details["wall_seconds"] < 600
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", details["started"])
+    assert isinstance(details["machine"], dict) and details["machine"]
     assert details["table"] in capsys.readouterr().out        # progress: the table printed
     # the figures: the curves with a title naming the data and seeds, the first picks
     (curves_png, title, thresholds), (picks_png, picks) = whole_run["figures"]
@@ -677,10 +740,39 @@ def test_a_run_writes_its_results_details_and_figures(whole_run, tmp_path, capsy
     assert state["settings"] == al._run_key("embedded", al.settings_for(**TINY))["settings"]
 
 
-def test_one_seed_s_title_and_a_curve_with_no_rounds(whole_run, tmp_path, capsys):
-    al.run_active_learning(tmp_path / "al", progress=False, **TINY)
+def test_one_seed_s_title_into_a_new_nested_folder(whole_run, tmp_path, capsys):
+    out = tmp_path / "new" / "al"
+    al.run_active_learning(out, progress=False, **TINY)
     assert whole_run["figures"][0][1] == "Active learning on embedded: mean of 1 seed"
     assert capsys.readouterr().out == ""                     # no progress: nothing printed
+    assert (out / "active_learning.json").is_file()
+
+
+def test_a_curve_with_no_rounds_has_no_first_picks(monkeypatch, tmp_path):
+    seen = []
+    monkeypatch.setattr(al, "train_model", lambda *a, **k: None)
+    monkeypatch.setattr(al, "test_error", lambda *a, **k: 0.5)
+    monkeypatch.setattr(al, "load_dataset", lambda *a, **k: _data())
+    monkeypatch.setattr(al.figures, "active_learning_curves", lambda *a, **k: None)
+    monkeypatch.setattr(al.figures, "active_learning_picks",
+                        lambda picks, path: seen.append(picks))
+    al.run_active_learning(tmp_path / "al", progress=False, **{**TINY, "rounds": 0})
+    assert seen[0]["random"].shape == (0, 16, 16)
+
+
+def test_an_interrupted_resume_keeps_the_saved_state(whole_run, monkeypatch, tmp_path):
+    """Ctrl-C before a resumed run's first save must leave every saved round in place."""
+    out = tmp_path / "al"
+    al.run_active_learning(out, progress=False, **TINY)
+    before = (out / al.STATE_NAME).read_text()
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(al, "active_learning", stop)
+    with pytest.raises(KeyboardInterrupt):
+        al.run_active_learning(out, progress=False, resume=True, **TINY)
+    assert (out / al.STATE_NAME).read_text() == before
 
 
 def test_a_resumed_run_says_so_and_continues_each_curve(whole_run, tmp_path):
