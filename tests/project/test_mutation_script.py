@@ -27,7 +27,10 @@ def test_every_target_module_and_test_file_exists():
         assert (ROOT / module).is_file(), module
         assert tests, module
         for test in tests:
-            assert (ROOT / test).is_file(), f"{module}: {test}"
+            # a file, one test of a file (file::test), or --deselect=file::test
+            path, _, name = test.removeprefix("--deselect=").partition("::")
+            assert (ROOT / path).is_file(), f"{module}: {test}"
+            assert not name or f"def {name}(" in (ROOT / path).read_text(), f"{module}: {test}"
 
 
 def test_the_issues_modules_are_all_targets():

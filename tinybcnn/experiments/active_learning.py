@@ -567,7 +567,8 @@ def run_active_learning(out: str | Path, dataset: str = "embedded", data_dir: st
     seeds = [seed + i for i in range(settings.seeds)]
     _check_snapshots(state_path, saved, settings, len(data.y_train))
     _claim(out, state_path, dataset, seed, data, replace)
-    state = {"experiment": "active_learning", **key, "curves": saved}
+    # a copy: the saves below add to it, and "resumed" is about what was there before
+    state = {"experiment": "active_learning", **key, "curves": dict(saved)}
 
     def save_round(name: str, s: int) -> Callable[[dict[str, Any]], None]:
         def save(snapshot: dict[str, Any]) -> None:
