@@ -145,10 +145,12 @@ def fmnist_margins() -> dict[str, str]:
 def embedded_margins() -> dict[str, str]:
     rows = {r["n_train"]: r for r in load("small_data_embedded")["rows"]}
     rescue = [r["all_std"]["mean"] - r["all_mc"]["mean"] for r in rows.values()]
+    others = ("none", "ip_std", "ip_mc", "all_mc")      # every model but standard lenet-all
     return {
         "embedded.rescue_min": pts(min(rescue)),
         "embedded.rescue_max": pts(max(rescue), 1),
-        "embedded.ahead_750": pts(rows[750]["ip_mc"]["mean"] - rows[750]["all_mc"]["mean"]),
+        "embedded.spread_750": pts(max(rows[750][k]["mean"] for k in others)
+                                   - min(rows[750][k]["mean"] for k in others)),
         "embedded.ahead_1500": pts(rows[1500]["ip_mc"]["mean"] - rows[1500]["all_mc"]["mean"]),
         "embedded.behind_188": pts(rows[188]["all_mc"]["mean"] - rows[188]["ip_std"]["mean"]),
         "embedded.behind_6000": pts(rows[6000]["all_mc"]["mean"] - rows[6000]["none"]["mean"]),
@@ -239,10 +241,27 @@ def regression_quotes() -> dict[str, str]:
             "regression.noise_std": f"{noise ** 0.5:.2g}"}
 
 
+def rivals_quotes() -> dict[str, str]:
+    """``rivals.<method>.<score>`` for every row and score of section 9 (the method's name
+    in lower case, words joined by ``_``, "+ TS" as ``_ts``: ``rivals.mc_lenet_all_ts.nll``),
+    and ``rivals.p.<layer>``: Concrete dropout's learnt p per layer."""
+    data = load("rivals")
+    out = {f"rivals.p.{layer}": f"{p:.2f}" for layer, p in data.get("learnt_p", {}).items()}
+    for r in data["rows"]:
+        slug = re.sub(r"[^a-z0-9]+", "_", r["method"].lower().replace("+ ts", "ts")).strip("_")
+        for score, digits in (("error", 1), ("nll", 3), ("brier", 3), ("ece", 3),
+                              ("auroc_entropy", 3), ("auroc_mi", 3)):
+            if r.get(score) is not None:
+                out[f"rivals.{slug}.{score}"] = pts(r[score]["mean"], digits)
+        for cost in ("train_cost", "predict_cost"):
+            out[f"rivals.{slug}.{cost}"] = pts(r[cost], 1)
+    return out
+
+
 #: Every quote the page may use, computed on first use.
 QUOTE_SOURCES: tuple[Callable[[], dict[str, str]], ...] = (
     fmnist_margins, embedded_margins, mc_samples_quotes, rotation_quotes,
-    active_learning_quotes, regression_quotes)
+    active_learning_quotes, regression_quotes, rivals_quotes)
 
 
 def quotes() -> dict[str, str]:

@@ -265,7 +265,15 @@ def docs_table(record: dict[str, Any], provenance: str) -> dict[str, Any]:
             "settings": {k: s[k] for k in ("train_size", "val_size", "seeds", "members",
                                            "samples", "ensemble_samples", "iterations")},
             "machine": record["machine"], "wall_seconds": record["wall_seconds"],
+            "learnt_p": _mean_learnt_p(record["results"]["per_seed"]),
             "columns": columns, "rows": rows}
+
+
+def _mean_learnt_p(per_seed: list[dict[str, Any]]) -> dict[str, float]:
+    """Concrete dropout's learnt drop probability per layer, the mean over the seeds."""
+    learnt = [seed["learnt_p"] for seed in per_seed if seed.get("learnt_p")]
+    return {layer: round(float(np.mean([p[layer] for p in learnt])), 3)
+            for layer in (learnt[0] if learnt else {})}
 
 
 # ---------------------------------------------------------------------------------------
