@@ -14,9 +14,9 @@
 # %% [markdown]
 # # 07 · MC dropout prediction and the uncertainty it gives
 #
-# *Full mode (no options): about 1 min on 2 cores with tutorial 06's model in its output folder (2
-# min without), estimated from quick-mode step costs (not yet measured: `scripts/time_tutorials.py`
-# measures it). Quick mode (`TINYBCNN_QUICK=1`): under a minute.*
+# *Full mode (no options): 1 min 7 s on AMD EPYC (2 CPUs), with tutorial 06's model in its output
+# folder, measured 2026-12-07 by `scripts/time_tutorials.py`. Quick mode (`TINYBCNN_QUICK=1`): under
+# a minute.*
 #
 # Under the variational reading of dropout, every pass with fresh Bernoulli masks is one
 # sample $\hat\omega_t$ from the approximate posterior over the weights. The predictive
