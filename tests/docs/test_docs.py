@@ -380,7 +380,7 @@ def test_results_page_shows_the_json_tables(built_site):
     # docs/_hooks/results_tables.py renders them; tests/docs/test_docs_results.py checks each cell
     page = (built_site / "results" / "index.html").read_text("utf-8")
     assert "{{ table" not in page and page.count("<table>") >= 8
-    assert "<td>26.45 ± 1.15%</td>" in page and "<td>−54.6</td>" in page
+    assert "<td>26.70 ± 0.95%</td>" in page and "<td>−54.6</td>" in page
     assert (built_site / "results" / "small_data_fmnist.json").is_file()    # linked under it
 
 
