@@ -17,6 +17,7 @@ import json
 
 import numpy as np
 import pytest
+from support.datasets import random_dataset
 
 from tinybcnn import cli
 from tinybcnn.data import Dataset
@@ -29,15 +30,8 @@ CLASSES = 5
 
 def _sorted_data(per_class_train: int = 12, per_class_test: int = 20) -> Dataset:
     """Images 16x16 whose splits are sorted by class (class 0 first)."""
-    rng = np.random.default_rng(0)
-
-    def split(per):
-        y = np.repeat(np.arange(CLASSES), per).astype(np.int64)
-        return rng.integers(0, 256, (len(y), 16, 16), dtype=np.uint8), y
-
-    (x_train, y_train), (x_test, y_test) = split(per_class_train), split(per_class_test)
-    return Dataset(x_train, y_train, x_test, y_test, "sorted", CLASSES,
-                   tuple(str(c) for c in range(CLASSES)), "test")
+    return random_dataset(CLASSES, per_class_train, per_class_test, "sorted",
+                          sorted_by_class=True)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from support.datasets import random_dataset
 
 from tinybcnn.data import Dataset
 from tinybcnn.experiments import active_learning as al
@@ -30,15 +31,7 @@ TINY = dict(acquisitions=("random",), initial=3, per_round=2, rounds=2, pool_sub
 
 
 def _data(per_class_train: int = 5, per_class_test: int = 4) -> Dataset:
-    rng = np.random.default_rng(0)
-
-    def split(per):
-        y = np.tile(np.arange(CLASSES), per).astype(np.int64)
-        return rng.integers(0, 256, (len(y), 16, 16), dtype=np.uint8), y
-
-    (x_train, y_train), (x_test, y_test) = split(per_class_train), split(per_class_test)
-    return Dataset(x_train, y_train, x_test, y_test, "tiny", CLASSES,
-                   tuple(str(c) for c in range(CLASSES)), "test")
+    return random_dataset(CLASSES, per_class_train, per_class_test, "tiny")
 
 
 # -- the acquisition functions' input check ---------------------------------------------------
