@@ -7,6 +7,8 @@ beside; the layout contract they rely on is in docs/architecture.md.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -413,3 +415,24 @@ def test_softmax_cross_entropy_fast_on_every_namespace(xp):
             assert np.isnan(float(loss))
     with pytest.raises(ValueError, match=r"\[0, 4\)"):
         softmax_cross_entropy_fast(xp.asarray(logits), bad)
+
+
+@pytest.mark.parametrize("n, scale", [(64, 1.0), (16, 0.5), (6, 0.3), (50, 1.0)])
+def test_device_cross_entropy_is_numpys_when_the_scale_is_a_power_of_two(other_xp, n, scale):
+    """On a device the one-hot rows carry ``-scale/N``: with ``scale/N`` a power of two
+    (batch 64) loss and gradient are NumPy's bit for bit, otherwise within a rounding;
+    both against the float64 loops."""
+    rng = np.random.default_rng(n)
+    logits = (rng.standard_normal((n, 10)) * 4).astype(np.float32)
+    labels = rng.integers(0, 10, n)
+    host_loss, host_grad = softmax_cross_entropy_fast(logits, labels, scale)
+    want_loss, want_grad = _cross_entropy_loops(logits, labels, scale)
+    exact = math.frexp(scale / n)[0] == 0.5
+    for check in (True, False):      # with and without the NaN guard of device labels
+        loss, grad = softmax_cross_entropy_fast(other_xp.asarray(logits),
+                                                other_xp.asarray(labels), scale, check)
+        if exact:
+            assert float(loss) == float(host_loss)
+            np.testing.assert_array_equal(to_numpy(grad), host_grad)
+        np.testing.assert_allclose(float(loss), want_loss, rtol=1e-6)
+        np.testing.assert_allclose(to_numpy(grad), want_grad, rtol=1e-5, atol=1e-9)
