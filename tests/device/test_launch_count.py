@@ -205,6 +205,8 @@ def test_numpy_training_takes_none_of_the_device_only_cuts(monkeypatch):
     objective = tb.objective.Objective.for_model(model, n_train=100, length_scale=0.5)
     trainer = tb.train.Trainer(model, objective, tb.optim.SGD(model, lr=0.01), seed=0)
     rng = np.random.default_rng(5)
-    for batch in (1, 8):    # one row runs whole, eight in two halves
+    # one row runs whole (the objective's textbook pair), 96 in two halves (data_pass and
+    # the fast twins: enough work to split, tinybcnn.threads.parts_for)
+    for batch in (1, 96):
         x = rng.random((batch, 1, 16, 16), dtype=np.float32)
         assert np.isfinite(trainer.step(x, rng.integers(0, 3, batch)))
