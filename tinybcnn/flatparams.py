@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .backend import to_namespace, xp_of
+from .functional.fast import join_weights
 
 __all__ = ["FlatParams", "flat_params", "set_grads"]
 
@@ -48,9 +49,25 @@ class FlatParams:
         self.theta = self.flatten(params)
         self.views = self.unflatten(self.theta)
         model.load_params(self.views)
+        self._join_dense(model)
         self._vectors: dict[tuple[Any, ...], Any] = {}
         # the gradient vector the objective made, and its views (which the layers then hold)
         self.grads: tuple[Any, dict[str, Any]] | None = None
+
+    def _join_dense(self, model: Any) -> None:
+        """Record for each layer whose matrix ``W`` (in, out) this buffer holds followed by
+        its bias ``b`` (out,) the view ``[W; b]`` (in + 1, out): a dense forward and backward
+        then need no bias operation of their own
+        (:func:`~tinybcnn.functional.fast.dense_forward_fast`)."""
+        for name, layer in getattr(model, "layers", {}).items():
+            w_key, b_key = f"{name}.W", f"{name}.b"
+            if w_key not in self.spans or b_key not in self.spans:
+                continue
+            shape_w, (start, stop_w), (start_b, stop) = (self.shapes[w_key], self.spans[w_key],
+                                                         self.spans[b_key])
+            if len(shape_w) == 2 and stop_w == start_b and self.shapes[b_key] == shape_w[1:]:
+                joined = self.xp.reshape(self.theta[start:stop], (shape_w[0] + 1, shape_w[1]))
+                join_weights(layer, self.views[w_key], self.views[b_key], joined)
 
     def flatten(self, arrays: dict[str, Any]) -> Any:
         """One new vector holding ``arrays`` (by name, in this buffer's order): one copy."""

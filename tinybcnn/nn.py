@@ -147,11 +147,15 @@ class Dense(Layer):
         self._cache: dict | None = None
 
     def forward(self, x: Any, rng: Any = None) -> Any:
-        y, self._cache = F.dense_forward(x, self.params["W"], self.params["b"])
+        W, b = self.params["W"], self.params["b"]
+        # [W; b] as a view, where the parameters are views of one flat vector (flatparams)
+        joined = fast.joined_weights(self, W, b)
+        y, self._cache = fast.dense_forward_fast(x, W, b, joined=joined)
         return y
 
     def backward(self, dy: Any, input_grad: bool = True) -> Any:
-        dx, self.grads["W"], self.grads["b"] = F.dense_backward(dy, self._cache, input_grad)
+        dx, self.grads["W"], self.grads["b"] = fast.dense_backward_fast(dy, self._cache,
+                                                                         input_grad)
         return dx
 
     def __repr__(self) -> str:

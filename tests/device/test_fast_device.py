@@ -32,7 +32,7 @@ from tinybcnn.functional.fast import (
     maxpool2d_backward_fast,
     maxpool2d_forward_fast,
 )
-from tinybcnn.functional.fast.im2col import patch_index, scatter_index
+from tinybcnn.functional.fast.im2col import gradient_patch_index, patch_index, scatter_index
 from tinybcnn.functional.reference import (
     conv2d_direct,
     im2col_direct,
@@ -85,6 +85,15 @@ def test_patch_and_scatter_indices_by_hand():
     # a 1×1 image, 3×1 kernel, padding 1: OH = 1, OW = 3; padding reads the zero slot 1
     np.testing.assert_array_equal(patch_index(1, 1, 1, 3, 1, 1, 1),
                                   [1, 1, 1, 1, 0, 1, 1, 1, 1])
+    # the input gradient's patches of that 2×3 image: value (y, x) reads output (y-i, x-j)
+    # for kernel offset (i, j), or the zero slot 2 where that lies outside the 1×2 output
+    g = gradient_patch_index(2, 3, 1, 2, 2, 1, 0).reshape(2, 3, 4)
+    np.testing.assert_array_equal(g[0, 0], [0, 2, 2, 2])
+    np.testing.assert_array_equal(g[0, 1], [1, 0, 2, 2])
+    np.testing.assert_array_equal(g[1, 2], [2, 2, 2, 1])
+    # stride 2 (3×3 image, 1×1 kernel, OH = OW = 2): odd rows and columns read nothing
+    np.testing.assert_array_equal(gradient_patch_index(3, 3, 1, 1, 1, 2, 0),
+                                  [0, 4, 1, 4, 4, 4, 2, 4, 3])
 
 
 @NAMESPACES

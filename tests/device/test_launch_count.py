@@ -6,8 +6,10 @@ pooling (``tests/device/test_fast_device.py``), the decay and SGD update on one 
 vector (:mod:`tinybcnn.flatparams`), the step's dropout words drawn at once and the generator's
 fixed constants made once (:mod:`tinybcnn.random`). 113 at b09a879; then (issue 32) the
 loss and its gradient in one fast twin, the step's three masks from one comparison, pooling
-by max and argmax of the floats, no zeros kernels. Here: the count against its bar, and
-each cut against a NumPy oracle computed element by element.
+by max and argmax of the floats, no zeros kernels (72 at 94336d3); then the loss's scale in
+its one-hot rows, the conv input gradient as one gather and one GEMM, and the dense bias as
+a row of ``[W; b]`` (68). Here: the count against its bar, and each cut against a NumPy
+oracle computed element by element.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from tinybcnn.random import CounterRNG, bernoulli_mask
 
 xp = pytest.importorskip("array_api_strict")
 ROOT = Path(__file__).resolve().parents[2]
-BAR = 72    # compute operations per step: 113 at b09a879, 82 at ddf528d (issue 32; goal 60)
+BAR = 68    # compute operations per step: 113 at b09a879, 82 at ddf528d, 72 at 94336d3 (goal 60)
 
 
 def _count_launches():
@@ -51,7 +53,7 @@ def test_lenet_step_makes_at_most_bar_compute_operations(capsys):
     with capsys.disabled():
         print(f"\nLeNet-all step, batch 64, array_api_strict: {compute} compute operations, "
               f"{views} views/indexing (bar {BAR}; 395 at cae64ca, 113 at b09a879, "
-              "82 at ddf528d)")
+              "82 at ddf528d, 72 at 94336d3)")
     assert compute <= BAR, counts.most_common(20)
     assert counts["__setitem__"] == 0        # no slice-by-slice copies left in a step
 
@@ -183,3 +185,28 @@ def test_device_losses_are_summed_when_read_not_in_every_step(strict_backend, mo
     assert run.pending_losses == []
     losses.append(float(trainer.step(x, y, labels_checked=True)))
     assert readback.running_loss(trainer) == pytest.approx(np.mean(losses), rel=1e-6)
+
+
+def test_numpy_training_takes_none_of_the_device_only_cuts(monkeypatch):
+    """The cuts of 94336d3..: the loss's scaled one-hot rows, the conv input gradient as one
+    gather, the dense bias in ``[W; b]`` are device paths; NumPy keeps its own code and so
+    its bits (a run trained before and after them is the same bit for bit). Booby-trapped
+    here, they must not be reached by NumPy steps, whole or split in halves."""
+    from tinybcnn import flatparams
+    from tinybcnn.functional.fast import conv, dense, losses
+
+    def trap(*args, **kwargs):
+        raise AssertionError("a device-only path ran on NumPy")
+
+    for module, name in ((losses, "_scaled_rows_loss"), (conv, "gradient_patch_index"),
+                         (dense, "ones_column"), (flatparams, "join_weights")):
+        monkeypatch.setattr(module, name, trap)
+    model = tb.models.lenet("all", in_shape=(1, 16, 16), n_classes=3, seed=0)
+    objective = tb.objective.Objective.for_model(model, n_train=100, length_scale=0.5)
+    trainer = tb.train.Trainer(model, objective, tb.optim.SGD(model, lr=0.01), seed=0)
+    rng = np.random.default_rng(5)
+    # one row runs whole (the objective's textbook pair), 96 in two halves (data_pass and
+    # the fast twins: enough work to split, tinybcnn.threads.parts_for)
+    for batch in (1, 96):
+        x = rng.random((batch, 1, 16, 16), dtype=np.float32)
+        assert np.isfinite(trainer.step(x, rng.integers(0, 3, batch)))

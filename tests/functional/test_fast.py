@@ -7,6 +7,8 @@ beside; the layout contract they rely on is in docs/architecture.md.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -17,6 +19,8 @@ from tinybcnn.functional import (
     col2im,
     conv2d_backward,
     conv2d_forward,
+    dense_backward,
+    dense_forward,
     dropout_backward,
     dropout_forward,
     im2col,
@@ -29,6 +33,8 @@ from tinybcnn.functional.fast import (
     col2im_ijc,
     conv2d_backward_fast,
     conv2d_forward_fast,
+    dense_backward_fast,
+    dense_forward_fast,
     dropout_backward_fast,
     dropout_forward_fast,
     im2col_ijc,
@@ -413,3 +419,66 @@ def test_softmax_cross_entropy_fast_on_every_namespace(xp):
             assert np.isnan(float(loss))
     with pytest.raises(ValueError, match=r"\[0, 4\)"):
         softmax_cross_entropy_fast(xp.asarray(logits), bad)
+
+
+@pytest.mark.parametrize("n, scale", [(64, 1.0), (16, 0.5), (6, 0.3), (50, 1.0)])
+def test_device_cross_entropy_is_numpys_when_the_scale_is_a_power_of_two(other_xp, n, scale):
+    """On a device the one-hot rows carry ``-scale/N``: with ``scale/N`` a power of two
+    (batch 64) loss and gradient are NumPy's bit for bit, otherwise within a rounding;
+    both against the float64 loops."""
+    rng = np.random.default_rng(n)
+    logits = (rng.standard_normal((n, 10)) * 4).astype(np.float32)
+    labels = rng.integers(0, 10, n)
+    host_loss, host_grad = softmax_cross_entropy_fast(logits, labels, scale)
+    want_loss, want_grad = _cross_entropy_loops(logits, labels, scale)
+    exact = math.frexp(scale / n)[0] == 0.5
+    for check in (True, False):      # with and without the NaN guard of device labels
+        loss, grad = softmax_cross_entropy_fast(other_xp.asarray(logits),
+                                                other_xp.asarray(labels), scale, check)
+        if exact:
+            assert float(loss) == float(host_loss)
+            np.testing.assert_array_equal(to_numpy(grad), host_grad)
+        np.testing.assert_allclose(float(loss), want_loss, rtol=1e-6)
+        np.testing.assert_allclose(to_numpy(grad), want_grad, rtol=1e-5, atol=1e-9)
+
+
+# -- dense -----------------------------------------------------------------------------------
+
+def _dense_loops(x, W, b, dy):
+    """``x W + b`` and its three gradients, entry by entry in float64 (the oracle)."""
+    n, d_in = x.shape
+    d_out = W.shape[1]
+    y = np.array([[b[j] + sum(x[r, i] * W[i, j] for i in range(d_in)) for j in range(d_out)]
+                  for r in range(n)])
+    dx = np.array([[sum(dy[r, j] * W[i, j] for j in range(d_out)) for i in range(d_in)]
+                   for r in range(n)])
+    dW = np.array([[sum(x[r, i] * dy[r, j] for r in range(n)) for j in range(d_out)]
+                   for i in range(d_in)])
+    return y, dx, dW, dy.sum(axis=0)
+
+
+@given(st.integers(1, 5), st.integers(1, 6), st.integers(1, 4), SEEDS, st.booleans())
+def test_dense_fast_is_the_textbook_pair_and_the_loops(xp, n, d_in, d_out, seed, flat):
+    """On NumPy the textbook functions themselves; on a device the bias as the last row of
+    ``[W; b]``, given as a view of one flat vector (``flat``, as the flat parameters hold
+    it) or stacked by the function: the same bits either way, the textbook's up to rounding."""
+    rng = np.random.default_rng(seed)
+    x, W = rng.standard_normal((n, d_in)), rng.standard_normal((d_in, d_out))
+    b, dy = rng.standard_normal(d_out), rng.standard_normal((n, d_out))
+    theta = xp.asarray(np.concatenate([W.ravel(), b]))
+    Wd, bd = xp.reshape(theta[:d_in * d_out], (d_in, d_out)), theta[d_in * d_out:]
+    joined = xp.reshape(theta, (d_in + 1, d_out)) if flat and xp is not np else None
+    y, cache = dense_forward_fast(xp.asarray(x), Wd, bd, joined=joined)
+    got = [to_numpy(a) for a in (y, *dense_backward_fast(xp.asarray(dy), cache))]
+    y_tb, cache_tb = dense_forward(x, W, b)
+    for a, want in zip(got, (y_tb, *dense_backward(dy, cache_tb)), strict=True):
+        if xp is np:
+            np.testing.assert_array_equal(a, want)
+        np.testing.assert_allclose(a, want, rtol=1e-12, atol=1e-12)
+    for a, want in zip(got, _dense_loops(x, W, b, dy), strict=True):
+        np.testing.assert_allclose(a, want, rtol=1e-10, atol=1e-10)
+    if xp is not np:   # stacked by the function or a view: one computation, the same bits
+        y2, _ = dense_forward_fast(xp.asarray(x), Wd, bd, joined=None if flat else
+                                   xp.reshape(theta, (d_in + 1, d_out)))
+        np.testing.assert_array_equal(to_numpy(y2), got[0])
+    assert dense_backward_fast(xp.asarray(dy), cache, input_grad=False)[0] is None

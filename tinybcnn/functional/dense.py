@@ -28,6 +28,13 @@ def dense_forward(x: Any, W: Any, b: Any) -> tuple[Any, dict]:
     -----
     ``y = x W + b``.
     """
+    check_dense_inputs(x, W, b)
+    return x @ W + b, {"x": x, "W": W}
+
+
+def check_dense_inputs(x: Any, W: Any, b: Any) -> None:
+    """Raise ValueError unless ``x`` (N, in), ``W`` (in, out) and ``b`` (out,) fit together
+    and share one dtype (shared with the fast twin)."""
     check_ndim(x, 2, "x", "(N, in_features)")
     check_ndim(W, 2, "W", "(in_features, out_features)")
     if x.shape[1] != W.shape[0]:
@@ -37,7 +44,6 @@ def dense_forward(x: Any, W: Any, b: Any) -> tuple[Any, dict]:
         )
     check_shape(b, (W.shape[1],), "b", "(out_features,)")
     check_same_dtype(x=x, W=W, b=b)
-    return x @ W + b, {"x": x, "W": W}
 
 
 def dense_backward(dy: Any, cache: dict, input_grad: bool = True) -> tuple[Any, Any, Any]:

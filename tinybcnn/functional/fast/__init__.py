@@ -18,10 +18,13 @@ fast                                   textbook
 :func:`dropout_forward_fast`           ``dropout_forward``
 :func:`dropout_backward_fast`          ``dropout_backward``
 :func:`softmax_cross_entropy_fast`     ``softmax_cross_entropy_forward`` and ``_backward``
+:func:`dense_forward_fast`             ``dense_forward``
+:func:`dense_backward_fast`            ``dense_backward``
 =====================================  ============================================
 """
 
 from .conv import conv2d_backward_fast, conv2d_forward_fast
+from .dense import dense_backward_fast, dense_forward_fast, join_weights, joined_weights
 from .dropout import dropout_backward_fast, dropout_forward_fast
 from .im2col import col2im_ijc, im2col_ijc
 from .losses import softmax_cross_entropy_fast
@@ -31,4 +34,5 @@ __all__ = [
     "im2col_ijc", "col2im_ijc", "conv2d_forward_fast", "conv2d_backward_fast",
     "maxpool2d_forward_fast", "maxpool2d_backward_fast",
     "dropout_forward_fast", "dropout_backward_fast", "softmax_cross_entropy_fast",
+    "dense_forward_fast", "dense_backward_fast", "join_weights", "joined_weights",
 ]

@@ -5,7 +5,7 @@
 return (equal up to float rounding: the GEMMs sum in another order). They build ``x*`` with
 :func:`im2col_ijc` (contiguous copies) and permute ``W`` to match; ``dx*`` comes out of the
 GEMM column-major for :func:`col2im_ijc`, or, with many input channels, block by block
-(:func:`input_gradient`).
+(:func:`input_gradient`); on a device it is one gather of ``dY`` and one GEMM.
 The caches of the two versions are not interchangeable (a backward checks which it got).
 """
 
@@ -18,7 +18,13 @@ import numpy as np
 from ...backend import is_numpy, xp_of
 from ..conv import check_conv_inputs, patch_gradient
 from ..im2col import conv_output_shape, span
-from .im2col import col2im_ijc, im2col_ijc
+from .im2col import (
+    col2im_ijc,
+    device_index,
+    gradient_patch_index,
+    im2col_ijc,
+    zero_column,
+)
 
 __all__ = ["conv2d_forward_fast", "conv2d_backward_fast"]
 
@@ -100,7 +106,9 @@ def input_gradient(d_patch: Any, W: Any, x_shape: tuple[int, int, int, int], str
     dx : array, shape (N, C_in, H, W)
         On NumPy an NCHW view of channels-last memory when ``C_in >=
         PER_OFFSET_MIN_CHANNELS``, otherwise of ``(C, N, H, W)`` memory (see
-        :func:`col2im_ijc`); on other namespaces always one GEMM and :func:`col2im_ijc`.
+        :func:`col2im_ijc`); on other namespaces an NCHW view of channels-last memory, made
+        by one gather (:func:`~tinybcnn.functional.fast.im2col.gradient_patch_index`) and
+        one GEMM, equal to the others up to the rounding of its sums.
 
     Notes
     -----
@@ -115,8 +123,15 @@ def input_gradient(d_patch: Any, W: Any, x_shape: tuple[int, int, int, int], str
     if w_mat is None and (not is_numpy(xp) or c_in < PER_OFFSET_MIN_CHANNELS):
         w_mat = kernel_matrix_ijc(W)
     if not is_numpy(xp):
-        # on a device, launches count more than passes: one GEMM and col2im_ijc's one gather
-        return col2im_ijc(d_patch @ w_mat, x_shape, kh, kw, stride, pad)
+        # on a device, launches count more than passes: the transposed convolution as one
+        # gather of dY's entries (:func:`gradient_patch_index`) and one GEMM, three launches
+        # where dY·W_mat and col2im_ijc's gather and sum make four
+        rows = xp.concat([xp.reshape(d_patch, (n, oh * ow * c_out)), zero_column(n, d_patch)],
+                         axis=1)
+        index = device_index(gradient_patch_index(h, w, c_out, kh, kw, stride, pad), rows)
+        patches = xp.reshape(xp.take(rows, index, axis=1), (n * h * w, c_out * kh * kw))
+        dx_rows = patches @ xp.reshape(w_mat, (c_out * kh * kw, c_in))       # (N·H·W, C_in)
+        return xp.permute_dims(xp.reshape(dx_rows, (n, h, w, c_in)), (0, 3, 1, 2))
     if c_in < PER_OFFSET_MIN_CHANNELS:
         # dx* = dY · W_mat, computed as (W_matᵀ · dYᵀ)ᵀ so it comes out column-major:
         # offset-major memory, which col2im_ijc reads one contiguous block per kernel offset

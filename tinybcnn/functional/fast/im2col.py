@@ -234,6 +234,40 @@ def scatter_index(h: int, w: int, c: int, kh: int, kw: int, stride: int,
     return index
 
 
+@functools.lru_cache(maxsize=64)
+def gradient_patch_index(h: int, w: int, c_out: int, kh: int, kw: int, stride: int,
+                         pad: int) -> np.ndarray:
+    """For the input gradient as one GEMM: which entry of a sample's output gradient each
+    entry of a row of its *gradient patch matrix* is.
+
+    ``dx[n, c, y, x] = Σ_{o, i, j} dY[n, o, oy, ox] · W[o, c, i, j]`` over the ``(i, j)``
+    with ``y = oy·stride + i − pad`` and ``x = ox·stride + j − pad`` inside the output: so
+    with ``G`` holding, in row ``(n, y, x)`` and column ``(o, i, j)``, that ``dY`` entry (0
+    where there is none), ``dx`` in channels-last rows is ``G · W`` with ``W`` as the
+    ``(C_out·kh·kw, C_in)`` matrix of its ``(o, i, j)`` rows (a view of
+    :func:`~tinybcnn.functional.fast.conv.kernel_matrix_ijc`'s matrix).
+
+    Returns
+    -------
+    index : ndarray of int64, shape (H·W·C_out·kh·kw,)
+        ``index[((y·W + x)·C_out + o)·kh·kw + i·kw + j]`` is ``(oy·OW + ox)·C_out + o``, the
+        position of ``dY[n, o, oy, ox]`` in the sample's patch-layout row (``OH·OW·C_out``
+        entries), or ``OH·OW·C_out`` (a zero slot) where there is none. Host memory, cached.
+    """
+    oh, ow = conv_output_shape(h, w, kh, kw, stride, pad)
+    # (H, W, 1, kh, kw) grids of the output position each kernel offset reads, if any
+    ry = np.arange(h)[:, None, None, None, None] + pad - np.arange(kh)[:, None]
+    rx = np.arange(w)[:, None, None, None] + pad - np.arange(kw)
+    oy, ox = ry // stride, rx // stride
+    inside = ((ry % stride == 0) & (oy >= 0) & (oy < oh)
+              & (rx % stride == 0) & (ox >= 0) & (ox < ow))
+    o = np.arange(c_out)[:, None, None]
+    index = np.where(inside, (oy * ow + ox) * c_out + o, oh * ow * c_out)
+    index = np.broadcast_to(index, (h, w, c_out, kh, kw)).reshape(-1).astype(np.int64)
+    index.flags.writeable = False
+    return index
+
+
 _DEVICE_INDICES: dict[tuple[Any, ...], Any] = {}
 _DEVICE_INDICES_LOCK = threading.Lock()
 
