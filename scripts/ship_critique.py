@@ -5,11 +5,14 @@ to ``docs/figures/critique_mutual_info.png``, where docs/critique.md shows them.
     python scripts/ship_critique.py RUN_DIR --docs /tmp/docs     # somewhere else
 
 ``RUN_DIR`` is the experiment's ``--out`` folder (``tinybcnn experiment critique --out DIR``
-or ``tb.experiments.run("critique", DIR, ...)``): it holds ``critique.json`` and
-``critique_mutual_info.png``. The tables are :func:`tinybcnn.experiments.critique.docs_table`'s;
-the provenance says what ran (the Python call, the settings, the wall time and the machine,
-all read from the record), and ``--note`` adds what the record cannot know (the commit, the
-machine's load). A ``--quick`` record is refused: its numbers check the code, not the claim.
+or ``tb.experiments.run("critique", DIR, ...)``) holding ``critique.json``. The tables are
+:func:`tinybcnn.experiments.critique.docs_table`'s. The figure is redrawn from the record's
+curves by :func:`tinybcnn.experiments.critique.draw_figure`, the experiment's own figure code,
+so it shows the numbers of the tables with the figure code as it is now (the run folder's
+``critique_mutual_info.png`` may predate a fix to it). The provenance says what ran (the
+experiment and its overrides, the settings, the wall time and the machine, all read from the
+record); ``--note`` adds what the record cannot know (the commit, the machine's load). A
+``--quick`` record is refused: its numbers check the code, not the claim.
 Once shipped, docs/critique.md's ``shipped: critique`` blocks appear; the build then refuses
 to run until their ``TODO-INTEGRATOR`` notes are replaced by prose.
 """
@@ -18,12 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from tinybcnn.experiments.critique import docs_table
+from tinybcnn.experiments.critique import docs_table, draw_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURE = "critique_mutual_info.png"
@@ -52,22 +54,18 @@ def provenance(record: dict[str, Any], note: str = "") -> str:
 
 
 def ship(run_dir: Path, docs: Path, note: str = "", allow_quick: bool = False) -> list[Path]:
-    """Write ``docs/results/critique.json`` and copy the figure; return the two paths."""
+    """Write ``docs/results/critique.json`` and draw the figure; return the two paths."""
     record = json.loads((run_dir / "critique.json").read_text(encoding="utf-8"))
     if record.get("experiment") != "critique":
         raise SystemExit(f"{run_dir / 'critique.json'}: not a critique record")
     if record["arguments"].get("quick") and not allow_quick:
         raise SystemExit(f"{run_dir}: a --quick run (its numbers check the code, not the "
                          "claim); pass --allow-quick to ship it anyway")
-    figure = run_dir / FIGURE
-    if not figure.is_file():
-        raise SystemExit(f"{figure}: no figure in the run folder")
     table = docs_table(record, provenance(record, note))
     (docs / "results").mkdir(parents=True, exist_ok=True)
-    (docs / "figures").mkdir(parents=True, exist_ok=True)
     out = docs / "results" / "critique.json"
     out.write_text(json.dumps(table, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    shutil.copyfile(figure, docs / "figures" / FIGURE)
+    draw_figure(record["results"], record["settings"]["p"], docs / "figures" / FIGURE)
     return [out, docs / "figures" / FIGURE]
 
 

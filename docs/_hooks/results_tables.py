@@ -322,6 +322,8 @@ def _settings_quotes(data: dict[str, Any]) -> dict[str, str]:
 def _call(command: dict[str, Any]) -> str:
     """The Python call that reruns the experiment, from the record's ``arguments``."""
     args = ['"critique"', '"out"', f'dataset="{command.get("dataset", "embedded")}"']
+    if command.get("quick"):
+        args.append("quick=True")
     for key in ("seeds", "iterations"):
         if command.get(key) is not None:
             args.append(f"{key}={command[key]!r}")

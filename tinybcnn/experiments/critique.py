@@ -38,11 +38,15 @@ from .runner import Request, run_image, settings_from
 NAME = "critique"  # its key in the registry, its files' prefix
 
 __all__ = ["FULL", "QUICK", "settings_for", "main", "CritiqueSettings", "METHODS",
-           "experiment", "docs_table"]
+           "experiment", "draw_figure", "docs_table"]
 
 #: The methods whose mutual information is followed: fixed-p MC dropout, Concrete dropout,
 #: the deep ensemble (MI across its members).
 METHODS = ("mc_dropout", "concrete", "ensemble")
+#: The methods' names in the figure and the docs tables (MC dropout's p and the ensemble's K
+#: filled in).
+DOCS_LABELS = {"mc_dropout": "MC dropout (p = {p:g})", "concrete": "Concrete dropout",
+               "ensemble": "deep ensemble (K = {members})"}
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,16 @@ def _curves(runs: list[dict[str, Any]], sizes: list[int],
     return curves
 
 
+def draw_figure(results: dict[str, Any], p: float, path: str | Path | None = None) -> Any:
+    """``critique_mutual_info.png`` from a record's ``results`` (its ``sizes``, ``members`` and
+    ``curves``) and the fixed drop probability ``p``: the experiment draws it, and
+    ``scripts/ship_critique.py`` redraws it for the docs from the shipped record."""
+    methods = [m for m in METHODS if m in results["curves"]]
+    labels = {m: DOCS_LABELS[m].format(p=p, members=results["members"]) for m in methods}
+    return figures.critique_curves({labels[m]: results["curves"][m] for m in methods},
+                                   results["sizes"], path)
+
+
 def experiment(ctx: Context) -> dict[str, Any]:
     """Every size and seed, the curves, the figure."""
     s = ctx.settings
@@ -129,10 +143,8 @@ def experiment(ctx: Context) -> dict[str, Any]:
     finally:
         bar.close()
     curves = _curves(runs, sizes, s.methods)
-    labels = {"mc_dropout": f"MC dropout (p = {s.p:g})", "concrete": "Concrete dropout",
-              "ensemble": f"deep ensemble (K = {s.members})"}
-    figures.critique_curves({labels[m]: curves[m] for m in s.methods}, sizes,
-                            ctx.figure("mutual_info"))
+    draw_figure({"sizes": sizes, "members": s.members, "curves": curves}, s.p,
+                ctx.figure("mutual_info"))
     return {"sizes": sizes, "seeds": seeds, "samples": s.samples, "members": s.members,
             "n_test": len(ctx.data.y_test), "runs": runs, "curves": curves,
             "notes": ["mutual information in nats, mean over the test images (in) and over "
@@ -146,11 +158,6 @@ def experiment(ctx: Context) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------
 # The docs table: docs/results/critique.json, rendered into docs/critique.md
 # ---------------------------------------------------------------------------------------
-
-#: The methods' names in the docs tables (the ensemble's K and MC dropout's p are added).
-DOCS_LABELS = {"mc_dropout": "MC dropout (p = {p:g})", "concrete": "Concrete dropout",
-               "ensemble": "deep ensemble (K = {members})"}
-
 
 def _shown(curve: dict[str, list[float]], i: int, scale: float, digits: int) -> dict[str, float]:
     """Mean and std over the seeds at size index ``i``, rounded as the table shows them (the
