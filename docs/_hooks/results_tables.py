@@ -1,8 +1,8 @@
-"""MkDocs hook: the tables of ``docs/results.md``, and the differences its prose quotes, come
-from the JSON files in ``docs/results/``, so that a table and the sentence about it cannot
-drift apart.
+"""MkDocs hook: the tables of ``docs/results.md`` and ``docs/critique.md``, and the numbers
+their prose quotes, come from the JSON files in ``docs/results/``, so that a table and the
+sentence about it cannot drift apart.
 
-Two placeholders, written in ``results.md``:
+Placeholders, written in those pages:
 
 ``{{ table NAME }}`` (alone on a line)
     The markdown table of ``docs/results/NAME.json``: ``columns`` gives each column's ``key``,
@@ -11,12 +11,21 @@ Two placeholders, written in ``results.md``:
     or to its fields when the value is an object (``"{mean:.2f} ± {std:.2f}%"``), or the name
     of a formatter below; a row's ``_format`` overrides its columns' (tables whose rows are
     quantities and whose columns are angles or sample counts).
+``{{ table NAME.PART }}`` (alone on a line)
+    One more table of the same file: ``tables[PART]`` holds its ``columns`` and ``rows``.
 ``{{ NAME }}`` (anywhere else)
-    A number the prose quotes, computed by the function of that name in :data:`QUOTES` from
-    the same JSON files.
+    A number the prose quotes, computed from the same JSON files by the page's functions in
+    :data:`PAGES`.
+``<!-- shipped: NAME -->`` ... ``<!-- /shipped -->`` (each marker alone on a line)
+    Kept (without the markers) when ``docs/results/NAME.json`` exists, dropped when it does
+    not; ``<!-- not shipped: NAME -->`` ... ``<!-- /not shipped -->`` the other way round. A
+    page can so be written before its run is shipped, and shows the run the moment its JSON
+    is added.
 
-An unknown name or a missing file fails the build. ``tests/docs/test_docs_results.py`` reads the
-rendered tables back and compares them with the JSON.
+An unknown name or a missing file fails the build, and so does a ``TODO-INTEGRATOR`` comment
+that is left in a rendered page (prose still to be written about a shipped run).
+``tests/docs/test_docs_results.py`` and ``tests/docs/test_critique_results.py`` read the
+rendered tables back and compare them with the JSON.
 """
 
 from __future__ import annotations
@@ -32,8 +41,11 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
 PAGE = "results.md"
 
-TABLE = re.compile(r"^\{\{ table (\w+) \}\}[ \t]*$", re.MULTILINE)
+TABLE = re.compile(r"^\{\{ table (\w+)(?:\.(\w+))? \}\}[ \t]*$", re.MULTILINE)
 QUOTE = re.compile(r"\{\{ ([\w.]+) \}\}")
+SHIPPED = re.compile(r"^<!-- (not )?shipped: (\w+) -->[ \t]*\n(.*?)^<!-- /(not )?shipped -->"
+                     r"[ \t]*(?:\n|\Z)", re.MULTILINE | re.DOTALL)
+TODO = "TODO-INTEGRATOR"
 
 
 class ResultsError(Exception):
@@ -43,8 +55,23 @@ class ResultsError(Exception):
 def load(name: str) -> dict[str, Any]:
     path = RESULTS / f"{name}.json"
     if not path.is_file():
-        raise ResultsError(f"{PAGE}: no results file {path.relative_to(ROOT)}")
+        raise ResultsError(f"no results file docs/results/{name}.json")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def shipped(name: str) -> bool:
+    """Whether ``docs/results/NAME.json`` is there."""
+    return (RESULTS / f"{name}.json").is_file()
+
+
+def table_data(name: str, part: str | None = None) -> dict[str, Any]:
+    """The ``columns`` and ``rows`` of ``NAME.json``, or of its ``tables[part]``."""
+    data = load(name)
+    if part is None:
+        return data
+    if part not in data.get("tables", {}):
+        raise ResultsError(f"{name}.json: no table {part!r}")
+    return data["tables"][part]
 
 
 # ---------------------------------------------------------------------------------------
@@ -258,38 +285,152 @@ def rivals_quotes() -> dict[str, str]:
     return out
 
 
-#: Every quote the page may use, computed on first use.
-QUOTE_SOURCES: tuple[Callable[[], dict[str, str]], ...] = (
-    fmnist_margins, embedded_margins, mc_samples_quotes, rotation_quotes,
-    active_learning_quotes, regression_quotes, rivals_quotes)
+def _count(n: int) -> str:
+    return f"{n:,}"
 
 
-def quotes() -> dict[str, str]:
+def _settings_quotes(data: dict[str, Any]) -> dict[str, str]:
+    """The run's settings and cost, as the prose names them."""
+    s = data["settings"]
+    seeds, sizes = s["seeds"], s["sizes"]
+    out = {"critique.sizes": series([_count(n) for n in sizes]),
+           "critique.smallest": _count(sizes[0]), "critique.largest": _count(sizes[-1]),
+           "critique.seeds": series([str(x) for x in seeds]),
+           "critique.n_seeds": str(len(seeds)), "critique.T": str(s["samples"]),
+           "critique.K": str(s["members"]), "critique.p": f"{s['p']:g}",
+           "critique.concrete_p": f"{s['concrete_p']:g}", "critique.n_test": _count(s["n_test"]),
+           "critique.dataset": s["dataset"], "critique.batch_size": str(s["batch_size"]),
+           "critique.test_images": (f"all {_count(s['n_test'])} test images"
+                                    if s["n_test"] == s["test_split"] else
+                                    f"a stratified {_count(s['n_test'])} of the "
+                                    f"{_count(s['test_split'])} test images"),
+           "critique.training": (
+               f"{_count(s['iterations'])} iterations of batch {s['batch_size']} for every "
+               "network whatever its training set (so training length is not confounded "
+               "with $N$)" if s["iterations"] is not None else
+               f"30 epochs of batch {s['batch_size']} for each network (1,000 to 10,000 "
+               "iterations: training length grows with $N$)")}
+    if data.get("wall_seconds") is not None:
+        out["critique.wall_minutes"] = str(round(data["wall_seconds"] / 60))
+    machine = data.get("machine") or {}
+    if machine.get("cpu_count"):
+        cpu = machine.get("cpu_model") or "CPU"
+        out["critique.machine"] = f"{machine['cpu_count']}-CPU {cpu}"
+    return out
+
+
+def _call(command: dict[str, Any]) -> str:
+    """The Python call that reruns the experiment, from the record's ``arguments``."""
+    args = ['"critique"', '"out"', f'dataset="{command.get("dataset", "embedded")}"']
+    if command.get("quick"):
+        args.append("quick=True")
+    for key in ("seeds", "iterations"):
+        if command.get(key) is not None:
+            args.append(f"{key}={command[key]!r}")
+    if command.get("seed"):
+        args.append(f"seed={command['seed']!r}")
+    args += [f"{k}={v!r}" for k, v in command.get("overrides", {}).items()]
+    return f"tb.experiments.run({', '.join(args)})"
+
+
+def critique_quotes() -> dict[str, str]:
+    """docs/critique.md's numbers, from ``critique.json`` (shown as its tables show them):
+
+    ``critique.<method>.<in|out|error>.<N>`` the mean over seeds at ``N`` training images
+    (``<method>``: ``mc_dropout``, ``concrete``, ``ensemble``; ``<N>`` also ``first`` and
+    ``last``, the smallest and largest size; ``.std`` after it for the spread),
+    ``critique.<method>.ratio.<N>`` MI out over MI in at ``N``,
+    ``critique.<method>.shrink`` and ``.shrink_out`` the shrink table's ratios,
+    ``critique.p.<layer>.<N>`` Concrete dropout's learnt p, ``critique.call`` the Python call
+    that reruns it, and the settings (``critique.sizes``, ``.seeds``, ``.T``, ``.K``,
+    ``.training``, ``.test_images``, ...)."""
+    data = load("critique")
+    sizes = data["settings"]["sizes"]
+    out = {**_settings_quotes(data), "critique.call": _call(data["command"])}
+
+    def put(key: str, n: int, value: str) -> None:
+        """``key`` at size ``n``, and at ``first``/``last`` when ``n`` is one of those."""
+        for name in [str(n)] + ["first"] * (n == sizes[0]) + ["last"] * (n == sizes[-1]):
+            out[key.format(n=name)] = value
+
+    for r in data["rows"]:
+        method, n = r["_method"], r["n_train"]
+        for key, name, digits in (("mi_in", "in", 3), ("mi_out", "out", 3), ("error", "error", 1)):
+            put(f"critique.{method}.{name}.{{n}}", n, pts(r[key]["mean"], digits))
+            put(f"critique.{method}.{name}.{{n}}.std", n, pts(r[key]["std"], digits))
+        if r["mi_in"]["mean"]:
+            ratio = r["mi_out"]["mean"] / r["mi_in"]["mean"]
+            put(f"critique.{method}.ratio.{{n}}", n, pts(ratio, 1))
+    for r in data["tables"]["shrink"]["rows"]:
+        for key, name in (("in", "shrink"), ("out", "shrink_out")):
+            out[f"critique.{r['_method']}.{name}"] = "—" if r[key] is None else pts(r[key])
+    for r in data["tables"].get("learnt_p", {}).get("rows", []):
+        for layer, v in r.items():
+            if layer != "n_train":
+                put(f"critique.p.{layer}.{{n}}", r["n_train"], pts(v["mean"]))
+    return out
+
+
+#: Each page the hook renders, and the functions that compute the numbers its prose quotes
+#: (called only when the page, its unshipped blocks dropped, still quotes a number).
+PAGES: dict[str, tuple[Callable[[], dict[str, str]], ...]] = {
+    "results.md": (fmnist_margins, embedded_margins, mc_samples_quotes, rotation_quotes,
+                   active_learning_quotes, regression_quotes, rivals_quotes),
+    "critique.md": (critique_quotes,),
+}
+#: The results page's quotes (kept under its old name).
+QUOTE_SOURCES = PAGES[PAGE]
+
+
+def quotes(page: str = PAGE) -> dict[str, str]:
     out: dict[str, str] = {}
-    for source in QUOTE_SOURCES:
+    for source in PAGES[page]:
         out.update(source())
     return out
 
 
-def render(markdown: str) -> str:
-    """``results.md`` with every placeholder replaced."""
-    markdown = TABLE.sub(lambda m: render_table(load(m.group(1))), markdown)
-    values = quotes()
+def resolve_shipped(markdown: str) -> str:
+    """Keep each ``shipped: NAME`` block whose JSON is there and each ``not shipped: NAME``
+    block whose JSON is not; drop the others (see the module docstring)."""
+    def block(m: re.Match) -> str:
+        negated, name, body, closing = m.groups()
+        if bool(negated) != bool(closing):
+            raise ResultsError(f"<!-- {negated or ''}shipped: {name} --> is closed by "
+                               f"<!-- /{closing or ''}shipped -->")
+        return body if shipped(name) != bool(negated) else ""
+
+    markdown = SHIPPED.sub(block, markdown)
+    stray = re.search(r"^<!-- /?(?:not )?shipped\b.*$", markdown, flags=re.MULTILINE)
+    if stray:
+        raise ResultsError(f"an unmatched block marker: {stray.group(0)}")
+    return markdown
+
+
+def render(markdown: str, page: str = PAGE) -> str:
+    """``page`` (``results.md`` or ``critique.md``) with every placeholder replaced."""
+    markdown = resolve_shipped(markdown)
+    if TODO in markdown:
+        line = next(x for x in markdown.splitlines() if TODO in x)
+        raise ResultsError(f"a {TODO} note is left in a shipped section: {line.strip()}")
+    markdown = TABLE.sub(lambda m: render_table(table_data(m.group(1), m.group(2))), markdown)
+    if not QUOTE.search(markdown):
+        return markdown
+    values = quotes(page)
 
     def quote(m: re.Match) -> str:
         if m.group(1) not in values:
-            raise ResultsError(f"{PAGE}: unknown quote {{{{ {m.group(1)} }}}}")
+            raise ResultsError(f"unknown quote {{{{ {m.group(1)} }}}}")
         return values[m.group(1)]
 
     return QUOTE.sub(quote, markdown)
 
 
 def on_page_markdown(markdown: str, page: Any, **kwargs: Any) -> str:
-    if page.file.src_uri != PAGE:
+    if page.file.src_uri not in PAGES:
         return markdown
     from mkdocs.exceptions import PluginError
 
     try:
-        return render(markdown)
+        return render(markdown, page.file.src_uri)
     except ResultsError as e:
-        raise PluginError(str(e)) from e
+        raise PluginError(f"{page.file.src_uri}: {e}") from e

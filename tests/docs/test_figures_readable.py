@@ -91,3 +91,19 @@ def test_ood_histograms_readable_on_a_phone_and_no_auroc_for_a_constant_score(rn
     assert smallest_text_px(fig) >= MIN_TEXT_PX
     notes = [t.get_text() for ax in shown for t in ax.texts]
     assert len(notes) == 2 and all("no AUROC" in n and "0.5" not in n for n in notes), notes
+
+
+def test_critique_curves_label_only_the_sizes_and_keep_the_legend_off_the_curves():
+    sizes = [250, 500, 1000, 2000, 4000]
+    curve = {"mean": [0.4, 0.38, 0.36, 0.34, 0.32], "std": [0.01] * 5}
+    curves = {name: {"in": curve, "out": curve} for name in
+              ("MC dropout (p = 0.5)", "Concrete dropout", "deep ensemble (K = 3)")}
+    fig = plots.critique_curves(curves, sizes)
+    assert smallest_text_px(fig) >= MIN_TEXT_PX
+    ax = fig.axes[0]
+    # a log axis over about a decade labelled its minor ticks too: "3×10²" overprinted 250
+    minor = [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()]
+    assert minor == [] and [t.get_text() for t in ax.get_xticklabels()] == [
+        "250", "500", "1,000", "2,000", "4,000"]
+    # the legend lies under the axes (it covered the highest curve inside them)
+    assert ax.get_legend().get_window_extent().y1 < ax.get_window_extent().y0

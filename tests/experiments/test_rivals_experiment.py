@@ -15,6 +15,7 @@ from tinybcnn import experiments
 from tinybcnn.calibration import T_BOUNDS
 from tinybcnn.data import as_float, load_dataset
 from tinybcnn.experiments.common import subset
+from tinybcnn.experiments.critique import docs_table as critique_docs_table
 from tinybcnn.experiments.rivals import docs_table
 from tinybcnn.runs import load_run
 
@@ -106,5 +107,9 @@ def test_critique_records_the_members_mutual_information_per_size(tmp_path):
         assert run["ensemble"]["mi_in"] == pytest.approx(np.mean(mi), rel=1e-4)
     curve = record["curves"]["ensemble"]
     assert curve["shrink"] == pytest.approx(curve["in"]["mean"][1] / curve["in"]["mean"][0])
+    # the docs table (tests/docs/test_critique_results.py) takes the record as it is written
+    table = critique_docs_table(json.loads(path.read_text()), provenance="test")
+    assert [r["_method"] for r in table["rows"]] == ["mc_dropout"] * 2 + ["ensemble"] * 2
+    assert table["rows"][2]["mi_in"]["mean"] == round(record["runs"][0]["ensemble"]["mi_in"], 3)
     with pytest.raises(ValueError, match="methods must be some of"):
         experiments.settings_for("critique", methods=("nope",))

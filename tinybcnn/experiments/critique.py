@@ -38,11 +38,15 @@ from .runner import Request, run_image, settings_from
 NAME = "critique"  # its key in the registry, its files' prefix
 
 __all__ = ["FULL", "QUICK", "settings_for", "main", "CritiqueSettings", "METHODS",
-           "experiment"]
+           "experiment", "draw_figure", "docs_table"]
 
 #: The methods whose mutual information is followed: fixed-p MC dropout, Concrete dropout,
 #: the deep ensemble (MI across its members).
 METHODS = ("mc_dropout", "concrete", "ensemble")
+#: The methods' names in the figure and the docs tables (MC dropout's p and the ensemble's K
+#: filled in).
+DOCS_LABELS = {"mc_dropout": "MC dropout (p = {p:g})", "concrete": "Concrete dropout",
+               "ensemble": "deep ensemble (K = {members})"}
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,16 @@ def _curves(runs: list[dict[str, Any]], sizes: list[int],
     return curves
 
 
+def draw_figure(results: dict[str, Any], p: float, path: str | Path | None = None) -> Any:
+    """``critique_mutual_info.png`` from a record's ``results`` (its ``sizes``, ``members`` and
+    ``curves``) and the fixed drop probability ``p``: the experiment draws it, and
+    ``scripts/ship_critique.py`` redraws it for the docs from the shipped record."""
+    methods = [m for m in METHODS if m in results["curves"]]
+    labels = {m: DOCS_LABELS[m].format(p=p, members=results["members"]) for m in methods}
+    return figures.critique_curves({labels[m]: results["curves"][m] for m in methods},
+                                   results["sizes"], path)
+
+
 def experiment(ctx: Context) -> dict[str, Any]:
     """Every size and seed, the curves, the figure."""
     s = ctx.settings
@@ -129,10 +143,8 @@ def experiment(ctx: Context) -> dict[str, Any]:
     finally:
         bar.close()
     curves = _curves(runs, sizes, s.methods)
-    labels = {"mc_dropout": f"MC dropout (p = {s.p:g})", "concrete": "Concrete dropout",
-              "ensemble": f"deep ensemble (K = {s.members})"}
-    figures.critique_curves({labels[m]: curves[m] for m in s.methods}, sizes,
-                            ctx.figure("mutual_info"))
+    draw_figure({"sizes": sizes, "members": s.members, "curves": curves}, s.p,
+                ctx.figure("mutual_info"))
     return {"sizes": sizes, "seeds": seeds, "samples": s.samples, "members": s.members,
             "n_test": len(ctx.data.y_test), "runs": runs, "curves": curves,
             "notes": ["mutual information in nats, mean over the test images (in) and over "
@@ -141,6 +153,99 @@ def experiment(ctx: Context) -> dict[str, Any]:
                       "shrink = MI at the largest size / MI at the smallest",
                       "iterations per network follow the size (default_iterations: 30 "
                       "epochs, 1,000 to 10,000) unless --iterations fixes them"]}
+
+
+# ---------------------------------------------------------------------------------------
+# The docs table: docs/results/critique.json, rendered into docs/critique.md
+# ---------------------------------------------------------------------------------------
+
+def _shown(curve: dict[str, list[float]], i: int, scale: float, digits: int) -> dict[str, float]:
+    """Mean and std over the seeds at size index ``i``, rounded as the table shows them (the
+    docs tests read the rendered cells back against these numbers)."""
+    return {k: round(scale * curve[k][i], digits) for k in ("mean", "std")}
+
+
+def _ratio(curve: dict[str, list[float]]) -> float | None:
+    """Mean at the largest size over the mean at the smallest (``None`` when that is 0)."""
+    first, last = curve["mean"][0], curve["mean"][-1]
+    return round(last / first, 2) if first else None
+
+
+def _learnt_p_rows(runs: list[dict[str, Any]], sizes: list[int]) -> list[dict[str, Any]]:
+    """Concrete dropout's learnt drop probability per size and layer, mean ± std over seeds
+    (no rows when no run recorded one)."""
+    rows = []
+    for n in sizes:
+        learnt = [r["learnt_p"] for r in runs if r["train_size"] == n and r.get("learnt_p")]
+        if not learnt:
+            return []
+        row: dict[str, Any] = {"n_train": n}
+        for layer in learnt[0]:
+            v = [p[layer] for p in learnt]
+            row[layer] = {"mean": round(float(np.mean(v)), 3), "std": round(float(np.std(v)), 3)}
+        rows.append(row)
+    return rows
+
+
+def docs_table(record: dict[str, Any], provenance: str) -> dict[str, Any]:
+    """The tables of ``docs/results/critique.json`` (rendered into docs/critique.md by the
+    results hook, docs/_hooks/results_tables.py) from the ``critique.json`` record a run writes.
+
+    ``columns``/``rows``: one row per method and training-set size (the method's name on its
+    first row only; ``_method``, not shown, is its key in :data:`METHODS`): the mean mutual
+    information (nats) on the test images and on their inverted versions, and the test error
+    in percent, each mean ± std (population std, as the record's curves) over the seeds.
+    ``tables["shrink"]``: per method, the mean MI at the largest size over that at the
+    smallest, in and out of distribution. ``tables["learnt_p"]`` (when Concrete dropout ran):
+    its learnt p per size and layer. ``settings``: what decided the numbers.
+    """
+    results, s = record["results"], record["settings"]
+    sizes, curves = results["sizes"], results["curves"]
+    methods = [m for m in METHODS if m in curves]
+    names = {m: DOCS_LABELS[m].format(p=s["p"], members=results["members"]) for m in methods}
+    rows = [{"_method": m, "method": names[m] if i == 0 else "", "n_train": n,
+             "mi_in": _shown(curves[m]["in"], i, 1, 3),
+             "mi_out": _shown(curves[m]["out"], i, 1, 3),
+             "error": _shown(curves[m]["error"], i, 100, 1)}
+            for m in methods for i, n in enumerate(sizes)]
+    ms = "{mean:.3f} ± {std:.3f}"
+    span = f"{sizes[-1]:,} / {sizes[0]:,}"
+    tables: dict[str, Any] = {"shrink": {
+        "columns": [{"key": "method", "label": "method"},
+                    {"key": "in", "label": f"MI on the test set, {span}", "format": "{:.2f}"},
+                    {"key": "out", "label": f"MI on inverted images, {span}",
+                     "format": "{:.2f}"}],
+        "rows": [{"_method": m, "method": names[m], "in": _ratio(curves[m]["in"]),
+                  "out": _ratio(curves[m]["out"])} for m in methods]}}
+    learnt = _learnt_p_rows(results["runs"], sizes) if "concrete" in methods else []
+    if learnt:
+        tables["learnt_p"] = {
+            "columns": [{"key": "n_train", "label": "training images", "format": "{:,}"},
+                        *({"key": layer, "label": f"learnt p, {layer}", "format": ms}
+                          for layer in learnt[0] if layer != "n_train")],
+            "rows": learnt}
+    seeds = results["seeds"]
+    return {"provenance": provenance,
+            "section": "The critique, measured",
+            "units": "mutual information in nats, mean over the test images (test set) and "
+                     "over the same images with inverted intensities (inverted); error in "
+                     "percent of the test images; each mean ± std over the seeds",
+            "command": record["arguments"],
+            "settings": {"dataset": record["dataset"]["name"], "sizes": sizes, "seeds": seeds,
+                         "samples": results["samples"], "members": results["members"],
+                         "iterations": s["iterations"], "batch_size": s["batch_size"],
+                         "p": s["p"], "concrete_p": s["concrete_p"],
+                         "n_test": results["n_test"],
+                         "test_split": record["dataset"]["split_sizes"]["test"],
+                         "methods": methods},
+            "machine": record.get("machine"), "wall_seconds": record.get("wall_seconds"),
+            "started": record.get("started"),
+            "columns": [{"key": "method", "label": "method"},
+                        {"key": "n_train", "label": "training images", "format": "{:,}"},
+                        {"key": "mi_in", "label": "MI, test set", "format": ms},
+                        {"key": "mi_out", "label": "MI, inverted", "format": ms},
+                        {"key": "error", "label": "error %", "format": "{mean:.1f} ± {std:.1f}"}],
+            "rows": rows, "tables": tables}
 
 
 # ---------------------------------------------------------------------------------------

@@ -462,18 +462,30 @@ def critique_curves(curves: Mapping[str, Mapping[str, Any]], sizes: Sequence[int
     curves : dict method -> {"in"|"out": {"mean": [...], "std": [...]}}
         One value per size.
     """
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    for i, (name, c) in enumerate(curves.items()):
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
+
+    fig, ax = plt.subplots(figsize=(6, 4.4))
+    for i, c in enumerate(curves.values()):
         for where, style in (("in", "-"), ("out", ":")):
             ax.errorbar(sizes, c[where]["mean"], yerr=c[where]["std"], ls=style, marker="o",
-                        ms=3, capsize=2, color=f"C{i}",
-                        label=f"{name}, {'test set' if where == 'in' else 'out of dist.'}")
+                        ms=3, capsize=2, color=f"C{i}")
     ax.set(xscale="log", xlabel="training images", ylabel="mean mutual information (nats)",
            title="Does the epistemic part shrink with data?")
     ax.set_xticks(list(sizes))
-    ax.set_xticklabels([str(n) for n in sizes])
+    ax.set_xticklabels([f"{n:,}" for n in sizes])
+    # a log axis spanning about a decade labels its minor ticks too ("3×10²" between 250 and
+    # 500, overprinting the sizes): only the sizes are labelled
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=7)
+    # the legend under the axes, where it hides no curve: colour is the method, line style
+    # the data (six "method, where" entries once covered the highest curve)
+    handles = [Line2D([], [], color=f"C{i}", marker="o", ms=3, label=name)
+               for i, name in enumerate(curves)]
+    handles += [Line2D([], [], color="0.3", ls="-", label="test set"),
+                Line2D([], [], color="0.3", ls=":", label="inverted images (out of dist.)")]
+    ax.legend(handles=handles, fontsize=7, ncol=2, loc="upper center",
+              bbox_to_anchor=(0.5, -0.16), frameon=False)
     fig.tight_layout()
     return save(fig, path)
 
