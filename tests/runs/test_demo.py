@@ -204,8 +204,9 @@ def _same_scores(got: dict, expected: dict) -> None:
 def test_running_the_demo_again_with_other_settings_needs_replace(tmp_path):
     """Other settings: refused, the runs left as they were; ``--replace``: trained afresh."""
     out = tmp_path / "demo"
+    # 32 test images (not --quick's 500): only the settings' identity is under test here
     base = ["demo", "--quick", "--quiet", "--out", str(out), "--train-size", "100",
-            "--samples", "2"]
+            "--test-size", "32", "--samples", "2"]
     assert _run_demo([*base, "--iterations", "4"]) == 0
     checkpoints = {m: (out / m / "checkpoint.npz").read_bytes() for m in MODELS}
     assert _run_demo([*base, "--iterations", "6"]) == 2
