@@ -261,8 +261,9 @@ def test_ctrl_c_then_running_again_finishes_the_same_demo(tmp_path):
 def test_off_a_terminal_the_demo_logs_progress_lines_per_model(tmp_path, capsys):
     before = get_backend()
     try:
+        # 32 test images (not --quick's 500): the lines are under test, not the scores
         code = main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--train-size", "100",
-                     "--iterations", "8", "--samples", "2"])
+                     "--test-size", "32", "--iterations", "8", "--samples", "2"])
     finally:
         set_backend(before)
     err = capsys.readouterr().err
@@ -272,7 +273,7 @@ def test_off_a_terminal_the_demo_logs_progress_lines_per_model(tmp_path, capsys)
         # a line per evaluation during training, and the final evaluation's progress
         assert f"{m} train: iteration 8: test error standard" in err, err
         assert f"{m} train: 8/8 it" in err, err
-        assert f"{m} evaluate: 500/500 img" in err, err
+        assert f"{m} evaluate: 32/32 img" in err, err
 
 
 def test_line_progress_prints_every_few_seconds(monkeypatch):
