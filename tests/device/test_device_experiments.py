@@ -30,9 +30,16 @@ def _backend_as_it_was():
     backend.set_backend(before)
 
 
+# active learning's quick run scores a pool of 100 images with 5 passes in each of 2 rounds,
+# for each of its 7 acquisition functions (~30 s on each namespace): one round of a 20-image
+# pool and 2 passes runs every function's scoring, acquisition and retraining on the device
+# just the same (the scale of --quick is tests/experiments/test_active_learning_scale.py's)
+SMALLER = {"active-learning": ["--rounds", "1", "--pool-subset", "20", "--samples", "2"]}
+
+
 def _run(name: str, out, backend_name: str) -> int:
     return cli.main(["experiment", name, "--quick", "--iterations", "5", "--quiet",
-                     "--out", str(out), "--backend", backend_name])
+                     *SMALLER.get(name, []), "--out", str(out), "--backend", backend_name])
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

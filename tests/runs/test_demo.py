@@ -12,7 +12,6 @@ import io
 import json
 import math
 import os
-import signal
 import struct
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import matplotlib.text
 import numpy as np
 import pytest
-from support.cli import cli_process, wait_for_file
+from support.killpoint import run_until
 
 from tinybcnn.backend import get_backend, set_backend
 from tinybcnn.checkpoint import read_checkpoint
@@ -205,8 +204,9 @@ def _same_scores(got: dict, expected: dict) -> None:
 def test_running_the_demo_again_with_other_settings_needs_replace(tmp_path):
     """Other settings: refused, the runs left as they were; ``--replace``: trained afresh."""
     out = tmp_path / "demo"
+    # 32 test images (not --quick's 500): only the settings' identity is under test here
     base = ["demo", "--quick", "--quiet", "--out", str(out), "--train-size", "100",
-            "--samples", "2"]
+            "--test-size", "32", "--samples", "2"]
     assert _run_demo([*base, "--iterations", "4"]) == 0
     checkpoints = {m: (out / m / "checkpoint.npz").read_bytes() for m in MODELS}
     assert _run_demo([*base, "--iterations", "6"]) == 2
@@ -218,24 +218,30 @@ def test_running_the_demo_again_with_other_settings_needs_replace(tmp_path):
         assert read_checkpoint(out / m / "checkpoint.npz").trainer["iteration"] == 6
 
 
-LONG_DEMO = ["demo", "--quick", "--quiet", "--train-size", "200", "--iterations", "200",
-             "--samples", "2"]
+# a small demo: each model checkpoints 8 times (once per iteration here), so the 3rd
+# checkpoint is inside lenet-all's training; no --threads: the child and the reruns choose
+# their BLAS counts by the load, and the bits must not follow them
+SMALL_DEMO = ["demo", "--quick", "--quiet", "--train-size", "64", "--test-size", "32",
+              "--iterations", "8", "--samples", "2"]
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_then_running_again_finishes_the_same_demo(tmp_path):
+    """Ctrl-C inside lenet-all's training, sent by progress (``support.killpoint``: right after
+    its 3rd checkpoint), not by time: exit 130 and the hint, then the same command finishes the
+    demo with the weights of a demo never stopped."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TINYBCNN_")}
     out = tmp_path / "demo"
-    with cli_process(*LONG_DEMO, "--out", out, env=env) as proc:
-        wait_for_file(proc, out / "lenet-all" / "checkpoint.npz")
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    stopped = run_until("INT", 3, "checkpoint", [*SMALL_DEMO, "--out", out], env)
+    err = stopped.stderr
+    assert stopped.returncode == 130, err
     assert "run the same command again" in err and "Traceback" not in err
     assert not (out / "results.json").exists()
+    # stopped inside lenet-all's training, its last update saved
+    assert read_checkpoint(out / "lenet-all" / "checkpoint.npz").trainer["iteration"] in (3, 4)
 
-    assert _run_demo([*LONG_DEMO, "--out", str(out)]) == 0
-    assert _run_demo([*LONG_DEMO, "--out", str(tmp_path / "straight")]) == 0
+    assert _run_demo([*SMALL_DEMO, "--out", str(out)]) == 0
+    assert _run_demo([*SMALL_DEMO, "--out", str(tmp_path / "straight")]) == 0
     resumed = json.loads((out / "results.json").read_text())
     straight = json.loads((tmp_path / "straight" / "results.json").read_text())
     for m in MODELS:  # resuming gives the uninterrupted run's weights, bit for bit, whatever
@@ -255,8 +261,9 @@ def test_ctrl_c_then_running_again_finishes_the_same_demo(tmp_path):
 def test_off_a_terminal_the_demo_logs_progress_lines_per_model(tmp_path, capsys):
     before = get_backend()
     try:
+        # 32 test images (not --quick's 500): the lines are under test, not the scores
         code = main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--train-size", "100",
-                     "--iterations", "8", "--samples", "2"])
+                     "--test-size", "32", "--iterations", "8", "--samples", "2"])
     finally:
         set_backend(before)
     err = capsys.readouterr().err
@@ -266,7 +273,7 @@ def test_off_a_terminal_the_demo_logs_progress_lines_per_model(tmp_path, capsys)
         # a line per evaluation during training, and the final evaluation's progress
         assert f"{m} train: iteration 8: test error standard" in err, err
         assert f"{m} train: 8/8 it" in err, err
-        assert f"{m} evaluate: 500/500 img" in err, err
+        assert f"{m} evaluate: 32/32 img" in err, err
 
 
 def test_line_progress_prints_every_few_seconds(monkeypatch):

@@ -1,7 +1,7 @@
 """Stop a real ``tinybcnn`` process at a chosen point of its progress, by a signal.
 
 ``python tests/support/killpoint.py SIGNAL N HOOK ARGS...`` runs ``tinybcnn ARGS`` and sends
-itself ``SIGNAL`` (``KILL`` or ``TERM``) right after the ``N``-th time ``HOOK`` happened:
+itself ``SIGNAL`` (``KILL``, ``TERM`` or ``INT``) right after the ``N``-th time ``HOOK`` happened:
 
 ``checkpoint``
     a training checkpoint was written (:func:`tinybcnn.training.checkpointing.save`): with
@@ -11,8 +11,9 @@ itself ``SIGNAL`` (``KILL`` or ``TERM``) right after the ``N``-th time ``HOOK`` 
 
 So the point is chosen by progress, not by time: the same N stops the same work on a busy
 and an idle machine. SIGKILL leaves the files as they were at that moment (no handler runs);
-SIGTERM goes through the package's handler (a checkpoint, exit 143). The tests then run the
-same command with ``--resume`` and compare with an uninterrupted run.
+SIGTERM goes through the package's handler (a checkpoint, exit 143); SIGINT is a Ctrl-C
+(a checkpoint, exit 130). The tests then run the same command again and compare with an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ HERE = Path(__file__).resolve()
 def run_until(sig: str, n: int, hook: str, argv: list, env: dict[str, str],
               timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``tinybcnn argv`` in a child that sends itself ``SIG<sig>`` after the ``n``-th
-    ``hook``; returns the finished child (``returncode`` -9 for KILL, 143 for TERM)."""
+    ``hook``; returns the finished child (``returncode`` -9 for KILL, 143 for TERM, 130 for
+    INT)."""
     cmd = [sys.executable, str(HERE), sig, str(n), hook, *map(str, argv)]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout,
                           check=False, cwd=HERE.parents[2])
@@ -67,6 +69,10 @@ def _install(sig: int, n: int, hook: str) -> None:  # pragma: no cover - runs in
 
 if __name__ == "__main__":  # pragma: no cover - runs in the child
     name, count, which, *args = sys.argv[1:]
+    if name == "INT":
+        # as a terminal's Ctrl-C finds Python: a child of a pytest run in the background
+        # inherits SIGINT ignored, and then the package installs no handler of its own
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.path[0] = str(HERE.parents[2])   # the repository's tinybcnn, not tests/support/*
     _install(getattr(signal, f"SIG{name}"), int(count), which)
     from tinybcnn.cli import main
