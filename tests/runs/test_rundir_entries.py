@@ -196,3 +196,17 @@ def test_a_failing_block_in_a_created_folder_keeps_a_users_file_written_meanwhil
             (out / "notes.txt").write_text("mine")
             raise KeyboardInterrupt
     assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX FIFOs")
+def test_a_users_name_sorted_first_does_not_end_the_entry_checks(tmp_path):
+    """The entries are checked in sorted order; a user's ``a.txt`` before ``config.json``
+    is passed over, and the FIFO under the package's name after it is still refused."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").write_text("a user's")
+    os.mkfifo(out / "config.json")
+    heard = Heard()
+    with pytest.raises(OutDirError, match="holds config.json, which is not a regular file"):
+        check_out_dir(out, heard.kind)
+    assert heard.calls == []
