@@ -285,3 +285,17 @@ def test_block_uniform_noise_keeps_the_asked_dtype(namespace):
     words = np.asarray(MCStream(5).words(0, 0, 2, 0, 3, 4))
     want = ((words >> np.uint64(56)).astype(np.float64) * 2 + 1) / 2**9
     np.testing.assert_array_equal(np.asarray(got), want.astype(np.float32).reshape(6, 4))
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.75, 0.3])
+def test_block_mask_on_numpy_is_the_generic_lanes_in_the_asked_shape_and_dtype(keep):
+    """NumPy's fast lanes (``_mask_from_lanes``) against the generic shift-and-compare path
+    of array_api_strict on the same stream: a float32 mask of the 4-d shape asked for."""
+    strict = pytest.importorskip("array_api_strict")
+    from tinybcnn.random import MCStream
+
+    shape = (6, 3, 5, 7)
+    got = MCStream(9).block(0, 2, 0, 3).mask(shape, keep, np.float32)
+    want = MCStream(9, strict).block(0, 2, 0, 3).mask(shape, keep, strict.float32)
+    assert got.shape == shape and got.dtype == np.float32
+    np.testing.assert_array_equal(got, np.asarray(want))
