@@ -269,3 +269,33 @@ def test_block_uniform_noise_is_the_high_bits_of_each_elements_word():
                                "not 7")
     assert repr(MCStream(3, pytest.importorskip("array_api_strict"))) == \
         "MCStream(seed=[3], xp=array_api_strict)"
+
+
+@pytest.mark.parametrize("namespace", ["numpy", "array_api_strict"])
+def test_block_uniform_noise_keeps_the_asked_dtype(namespace):
+    """A float32 network gets float32 noise (a float64 one would upcast the layer it
+    scales), with the same values as the float64 oracle rounded once: ``(2k + 1) / 2**9``
+    for 8 bits is exact in float32."""
+    from tinybcnn.random import MCStream
+
+    xp = np if namespace == "numpy" else pytest.importorskip("array_api_strict")
+    stream = MCStream(5, xp)
+    got = stream.block(0, 2, 0, 3).uniform((6, 4), 8, np.float32)
+    assert got.dtype == (np.float32 if xp is np else xp.float32)
+    words = np.asarray(MCStream(5).words(0, 0, 2, 0, 3, 4))
+    want = ((words >> np.uint64(56)).astype(np.float64) * 2 + 1) / 2**9
+    np.testing.assert_array_equal(np.asarray(got), want.astype(np.float32).reshape(6, 4))
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.75, 0.3])
+def test_block_mask_on_numpy_is_the_generic_lanes_in_the_asked_shape_and_dtype(keep):
+    """NumPy's fast lanes (``_mask_from_lanes``) against the generic shift-and-compare path
+    of array_api_strict on the same stream: a float32 mask of the 4-d shape asked for."""
+    strict = pytest.importorskip("array_api_strict")
+    from tinybcnn.random import MCStream
+
+    shape = (6, 3, 5, 7)
+    got = MCStream(9).block(0, 2, 0, 3).mask(shape, keep, np.float32)
+    want = MCStream(9, strict).block(0, 2, 0, 3).mask(shape, keep, strict.float32)
+    assert got.shape == shape and got.dtype == np.float32
+    np.testing.assert_array_equal(got, np.asarray(want))
