@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tinybcnn.experiments.critique import docs_table, draw_figure
+from tinybcnn.experiments.critique import docs_table, draw_figure, trained_iterations
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGURE = "critique_mutual_info.png"
@@ -36,8 +36,9 @@ def provenance(record: dict[str, Any], note: str = "") -> str:
     s, r = record["settings"], record["results"]
     command = record["arguments"]
     overrides = ", ".join(f"{k}={v!r}" for k, v in command.get("overrides", {}).items())
-    its = "iterations following the size" if s["iterations"] is None else (
-        f"{s['iterations']:,} iterations of batch {s['batch_size']} per network")
+    iterations = trained_iterations(record)
+    its = "iterations following the size" if iterations is None else (
+        f"{iterations:,} iterations of batch {s['batch_size']} per network")
     machine = record.get("machine") or {}
     threads = sorted({b.get("num_threads") for b in machine.get("blas", [])} - {None})
     text = (f"The critique run: experiment critique on the {record['dataset']['name']} data set"

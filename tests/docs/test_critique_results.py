@@ -243,12 +243,29 @@ def test_quotes_cover_every_method_and_size(hook):
 
 def test_training_length_that_follows_the_size_is_said_so(hook):
     rec = record()
-    rec["settings"]["iterations"] = None
+    rec["settings"]["iterations"] = rec["arguments"]["iterations"] = None
     rec["results"]["n_test"] = rec["dataset"]["split_sizes"]["test"]
     ship(hook, rec)
     q = hook.critique_quotes()
     assert "training length grows with $N$" in q["critique.training"]
     assert q["critique.test_images"] == "all 2,000 test images"
+
+
+def test_iterations_given_to_the_request_are_the_ones_trained(hook, tmp_path):
+    # `--iterations` (or run(..., iterations=N)) reaches every network through the request,
+    # not the settings, whose field then stays None: the page and the provenance say N
+    rec = record()
+    rec["settings"]["iterations"] = None
+    ship(hook, rec)
+    assert "1,000 iterations of batch 64 for every network" in \
+        hook.critique_quotes()["critique.training"]
+    assert critique.docs_table(rec, "x")["settings"]["iterations"] == 1000
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "critique.json").write_text(json.dumps(rec), encoding="utf-8")
+    _script().main([str(run), "--docs", str(tmp_path / "docs")])
+    shipped = json.loads((tmp_path / "docs" / "results" / "critique.json").read_text("utf-8"))
+    assert "1,000 iterations of batch 64 per network" in shipped["provenance"]
 
 
 def test_block_markers_must_match(hook):

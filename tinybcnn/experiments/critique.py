@@ -38,7 +38,7 @@ from .runner import Request, run_image, settings_from
 NAME = "critique"  # its key in the registry, its files' prefix
 
 __all__ = ["FULL", "QUICK", "settings_for", "main", "CritiqueSettings", "METHODS",
-           "experiment", "draw_figure", "docs_table"]
+           "experiment", "draw_figure", "docs_table", "trained_iterations"]
 
 #: The methods whose mutual information is followed: fixed-p MC dropout, Concrete dropout,
 #: the deep ensemble (MI across its members).
@@ -187,6 +187,13 @@ def _learnt_p_rows(runs: list[dict[str, Any]], sizes: list[int]) -> list[dict[st
     return rows
 
 
+def trained_iterations(record: dict[str, Any]) -> int | None:
+    """The iterations every network of ``record`` trained: ``--iterations`` (the request's,
+    which wins, as in :func:`.common.train`), else the settings' field; None when they
+    followed the size (:func:`.common.default_iterations`)."""
+    return record["arguments"].get("iterations") or record["settings"].get("iterations")
+
+
 def docs_table(record: dict[str, Any], provenance: str) -> dict[str, Any]:
     """The tables of ``docs/results/critique.json`` (rendered into docs/critique.md by the
     results hook, docs/_hooks/results_tables.py) from the ``critique.json`` record a run writes.
@@ -233,7 +240,8 @@ def docs_table(record: dict[str, Any], provenance: str) -> dict[str, Any]:
             "command": record["arguments"],
             "settings": {"dataset": record["dataset"]["name"], "sizes": sizes, "seeds": seeds,
                          "samples": results["samples"], "members": results["members"],
-                         "iterations": s["iterations"], "batch_size": s["batch_size"],
+                         "iterations": trained_iterations(record),
+                         "batch_size": s["batch_size"],
                          "p": s["p"], "concrete_p": s["concrete_p"],
                          "n_test": results["n_test"],
                          "test_split": record["dataset"]["split_sizes"]["test"],
