@@ -173,59 +173,6 @@ def pytest_collection_modifyitems(config, items):
     the suite passes either way, only its time differs."""
     files_reading_the_site = {item.path for item in items
                               if "built_site" in getattr(item, "fixturenames", ())}
-    groups = {}
     for item in items:
         group = "site" if item.path in files_reading_the_site else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
-        groups[item] = group
-    if hasattr(config, "workerinput"):   # an xdist worker: its order is the queue's
-        items[:] = _longest_groups_first(items, groups)
-
-
-# The groups that take longest, longest first (seconds of one worker, summed from
-# `pytest -n auto --durations=40` on a 2-vCPU CI machine; a rough guide, not a promise).
-# xdist would queue the groups by their number of tests, which put the five tests of
-# test_gpu_check_env.py (about a minute) and the three of test_kill_resume_demo.py among
-# the last: one worker then ran them alone while the other had finished. Started first,
-# they run beside the many short files, and both workers end together. A file missing here
-# only runs later; a name here that no longer exists is ignored.
-LONGEST_FIRST = (
-    "site",                                       # mkdocs build, Chromium sweep: ~150 s
-    "tests/course/test_tutorials.py",             # every tutorial as a notebook: ~120 s
-    "tests/runs/test_fuzz_rundir.py",             # ~110 s
-    "tests/device/test_device_experiments.py",    # ~95 s
-    "tests/runs/test_demo.py",                    # ~70 s
-    "tests/device/test_gpu_check_env.py",         # ~50 s
-    "tests/experiments/test_kill_resume.py",      # ~35-55 s
-    "tests/cli/test_cli.py",                      # ~35 s
-    "tests/runs/test_kill_resume_demo.py",        # ~35 s
-    "tests/experiments/test_active_learning_scale.py",  # ~30 s
-    "tests/training/test_train.py",               # ~20 s
-)
-
-
-def _longest_groups_first(items: list, groups: dict) -> list:
-    """The items with the groups of :data:`LONGEST_FIRST` first, in its order, then the
-    others by their number of tests, most first (xdist's own order), each group's tests in
-    their collected order. With ``--no-loadscope-reorder`` (set in :func:`pytest_configure`)
-    xdist queues the groups in this order."""
-    size: dict[str, int] = {}
-    for group in groups.values():
-        size[group] = size.get(group, 0) + 1
-    rank = {group: i for i, group in enumerate(LONGEST_FIRST)}
-    first_seen = {group: i for i, group in enumerate(dict.fromkeys(groups.values()))}
-
-    def key(item) -> tuple:
-        group = groups[item]
-        if group in rank:
-            return (0, rank[group], 0)
-        return (1, -size[group], first_seen[group])
-
-    return sorted(items, key=key)    # stable: a group's tests keep their order
-
-
-def pytest_configure(config):
-    """Let xdist queue the groups in the order the workers collected them
-    (:func:`_longest_groups_first`) instead of by their number of tests."""
-    if hasattr(config.option, "loadscopereorder"):
-        config.option.loadscopereorder = False
