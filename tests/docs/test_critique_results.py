@@ -12,13 +12,13 @@ refuses to build once it is shipped while a ``TODO-INTEGRATOR`` note is left in 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import statistics
 from pathlib import Path
 
 import pytest
+from support.modules import load_file
 
 from tinybcnn.experiments import critique
 
@@ -40,11 +40,7 @@ LEARNT = {(250, 0): {"drop1": 0.12, "drop2": 0.10, "drop3": 0.40},
 
 
 def _hook():
-    spec = importlib.util.spec_from_file_location(
-        "results_tables_critique", ROOT / "docs" / "_hooks" / "results_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file(ROOT / "docs" / "_hooks" / "results_tables.py", "results_tables_critique")
 
 
 @pytest.fixture
@@ -296,11 +292,7 @@ def test_the_shipped_state_is_whole():
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("ship_critique",
-                                                  ROOT / "scripts" / "ship_critique.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file(ROOT / "scripts" / "ship_critique.py", "ship_critique")
 
 
 def test_ship_script_writes_the_docs_table_and_draws_the_figure(tmp_path):

@@ -8,12 +8,12 @@ here from the JSON and searched for in the rendered prose.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
+from support.modules import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results"
@@ -22,11 +22,7 @@ PAGE = ROOT / "docs" / "results.md"
 
 @pytest.fixture(scope="module")
 def hook():
-    spec = importlib.util.spec_from_file_location(
-        "results_tables", ROOT / "docs" / "_hooks" / "results_tables.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file(ROOT / "docs" / "_hooks" / "results_tables.py", "results_tables")
 
 
 @pytest.fixture(scope="module")
