@@ -12,7 +12,9 @@ are split into *compute* operations (arithmetic, reductions, GEMMs, creations, c
 ``__setitem__``: one or more kernels each on CuPy) and *views and indexing* (``reshape``,
 ``permute_dims``, ``.T``, ``__getitem__``: no kernel for a view; a ``reshape`` that must copy,
 which array_api_strict cannot show, is one more on CuPy: ``tests/device/test_cupy_double.py``
-counts those). These are the categories of
+counts those). A fused operation (:class:`tinybcnn.fused.Elementwise`, one CuPy kernel) runs
+its twin's array operations here and counts as one compute operation, ``fused:<kernel>``.
+These are the categories of
 issue 23's figures (395 compute, 238 views/indexing at commit cae64ca).
 ``tests/device/test_launch_count.py`` holds the compute count to its bar.
 """
@@ -80,6 +82,16 @@ def counting(by_place: bool = False) -> Iterator[collections.Counter]:
         prop = vars(Array)[name]
         saved.append((Array, name, prop))
         setattr(Array, name, property(counted(name, prop.fget)))
+    # a fused operation is one kernel launch on CuPy: its twin's operations count as one
+    from tinybcnn.fused import Elementwise
+
+    fused_call = vars(Elementwise)["__call__"]
+    saved.append((Elementwise, "__call__", fused_call))
+
+    def fused(op: Any, *args: Any) -> Any:
+        return counted(f"fused:{op.name}", fused_call)(op, *args)
+
+    Elementwise.__call__ = fused  # type: ignore[method-assign]
     try:
         yield counts
     finally:

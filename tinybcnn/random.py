@@ -6,7 +6,9 @@ Two kinds of generator, one per kind of namespace, so a mask is always drawn whe
   compared with a threshold, the fastest way to draw them on a CPU;
 * on CuPy and on ``array_api_strict`` (its CI stand-in), a :class:`CounterRNG`: a
   counter-based generator written in array-API operations, so it runs as device kernels,
-  never touches the host, and gives the *same bits* on CuPy and on array_api_strict.
+  never touches the host, and gives the *same bits* on CuPy and on array_api_strict. Its
+  words are SplitMix64 hashes of the counter (:mod:`tinybcnn.splitmix`); on CuPy a mask is
+  one fused kernel (hash, comparison and select), elsewhere the same array operations.
 
 Same seed + same backend = same masks, bit for bit. NumPy and device streams differ, so
 NumPy-vs-CuPy comparisons inject masks instead of seeds. A NumPy generator is refused for
@@ -43,29 +45,23 @@ from .seeds import (  # re-exported: tinybcnn.random is where users look for the
     seed_word,
     stream,
 )
+from .splitmix import (  # splitmix64 re-exported; the rest is the generators' arithmetic
+    _GOLDEN,
+    _MIX1,
+    _MIX2,
+    _SHARED_CONSTANTS,
+    INVERTED_MASK,
+    _last_step_keeps_the_comparison,
+    _last_xorshift,
+    _mixed_words,
+    _word,
+    splitmix64,
+)
 
 __all__ = ["Purpose", "PURPOSES", "SHARED_PURPOSES", "seed_sequence", "stream", "seed_word",
            "fresh_seed", "restore_rng", "make_rng", "step_rng", "step_key", "CounterRNG",
            "check_drop_probability", "bernoulli_mask", "keep_threshold", "splitmix64",
            "SharedDraws", "PartDraws", "MCStream", "MCBlock", "mc_stream"]
-
-_MASK64 = 2**64 - 1
-_GOLDEN = 0x9E3779B97F4A7C15  # 2**64 / golden ratio: SplitMix64's counter increment
-_MIX1, _MIX2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
-
-
-def splitmix64(z: int) -> int:
-    """SplitMix64's output function on a Python int (the host twin of :class:`CounterRNG`).
-
-    ``z ^= z >> 30; z *= C1; z ^= z >> 27; z *= C2; z ^= z >> 31`` modulo ``2**64``
-    (Steele, Lea & Flood 2014): a bijection of 64-bit words whose outputs for consecutive
-    inputs pass BigCrush.
-    """
-    z &= _MASK64
-    z = ((z ^ (z >> 30)) * _MIX1) & _MASK64
-    z = ((z ^ (z >> 27)) * _MIX2) & _MASK64
-    return z ^ (z >> 31)
-
 
 def _key_from_seed(seed: Any) -> int:
     """A 64-bit key from an int or a sequence of ints (NumPy's SeedSequence hashing)."""
@@ -100,30 +96,9 @@ class CounterRNG:
         self.key = _key_from_seed(seed)
         self.xp, self.device = xp, device
         self.counter = 0
-        self._consts: tuple[Any, ...] | None = None
         self._ahead = 0                           # words to draw in one go (reserve)
-        self._block: tuple[int, Any, dict] | None = None   # (first counter, words, masks)
-
-    def _constants(self) -> tuple[Any, ...]:
-        """The three fixed 64-bit constants as 0-d device arrays, made by ``full`` (fill
-        kernels, no host-to-device copy, which on CUDA waits for the stream), once per
-        namespace and device and shared by every generator (training makes one per step)."""
-        if self._consts is None:
-            # keyed by the module itself: a namespace made anew (a test double) gets its own
-            where = (self.xp, str(self.device))
-            fixed = _SHARED_CONSTANTS.get(where)
-            if fixed is None:
-                fixed = tuple(self._word(c) for c in (_GOLDEN, _MIX1, _MIX2))
-                _SHARED_CONSTANTS[where] = fixed
-            self._consts = fixed
-        return self._consts
-
-    def _word(self, c: int) -> Any:
-        """The 64-bit ``c`` as a 0-d uint64 array, built from 32-bit halves (every namespace
-        takes those as scalars; not every one takes a Python int above 2**63)."""
-        xp = self.xp
-        hi = xp.full((), c >> 32, dtype=xp.uint64, device=self.device)
-        return (hi << 32) | (c & 0xFFFFFFFF)
+        # the reservation: [first counter, size, its words (made when asked for), masks]
+        self._block: list[Any] | None = None
 
     def reserve(self, n: int) -> None:
         """Announce that about ``n`` words will be drawn next: the first draw computes them all
@@ -138,9 +113,9 @@ class CounterRNG:
 
     def uint64(self, n: int) -> Any:
         """The next ``n`` SplitMix64 outputs (uint64), shape (n,)."""
-        block = self._reserved(n)
-        if block is not None:
-            return _last_xorshift(block[0])
+        at = self._reserved(n)
+        if at is not None:
+            return _last_xorshift(self._block_words()[at:at + n])
         out = _last_xorshift(self._mixed(self.counter, n))
         self.counter += n
         return out
@@ -151,100 +126,56 @@ class CounterRNG:
 
         Compared as 64-bit words with the threshold shifted up 32 bits (``w >> 32 < t`` is
         ``w < t · 2**32``): no shift, no cast; and before SplitMix64's last step where that
-        decides the same (:func:`_last_step_keeps_the_comparison`). Within reserved words
-        the mask of the whole reservation is made by the first draw, in one comparison and
-        one select, and later draws of the same ``keep`` and dtype are slices of it.
+        decides the same (:func:`_last_step_keeps_the_comparison`). Hash, comparison and
+        select are one fused operation (:data:`tinybcnn.splitmix.INVERTED_MASK`: one kernel
+        on CuPy). Within reserved words the mask of the whole reservation is made by the
+        first draw, and later draws of the same ``keep`` and dtype are slices of it.
         """
-        xp = self.xp
         t = min(int(round(keep * 2**32)), 2**32 - 1)
-        threshold = t << 32
-        limit = _constant(xp, self.device, ("threshold", threshold),
-                          lambda: _word(xp, self.device, threshold))
-        scale, zero = _mask_values(self, keep, _dtype_in(xp, dtype))
-        finish = (lambda z: z) if _last_step_keeps_the_comparison(t) else _last_xorshift
-        block = self._reserved(n)
-        if block is None:
-            words = finish(self._mixed(self.counter, n))
+        dtype = _dtype_in(self.xp, dtype)
+        # key, limit, last step, the kept and the dropped value: the kernel's scalars
+        args = (self.key, t << 32, not _last_step_keeps_the_comparison(t), 1.0 / keep, 0.0)
+        at = self._reserved(n)
+        if at is None:
+            mask = INVERTED_MASK(self.xp, self.device, (n,), dtype, self.counter, *args)
             self.counter += n
-            return xp.where(words < limit, scale, zero)
-        _, mixed, masks, at = block
-        key = (threshold, str(dtype))
-        if key not in masks:
-            masks[key] = xp.where(finish(mixed) < limit, scale, zero)
-        return masks[key][at:at + n]
+            return mask
+        first, size, _, masks = self._block
+        if (t, str(dtype)) not in masks:
+            masks[t, str(dtype)] = INVERTED_MASK(self.xp, self.device, (size,), dtype, first,
+                                                 *args)
+        return masks[t, str(dtype)][at:at + n]
 
-    def _reserved(self, n: int) -> tuple[Any, Any, dict, int] | None:
-        """The next ``n`` reserved words before SplitMix64's last step (advancing the
-        counter), with the whole reservation's, its masks made so far and the offset of these
-        words in it; None when they are not all reserved."""
+    def _reserved(self, n: int) -> int | None:
+        """The offset of the next ``n`` words in the reservation (advancing the counter past
+        them); None when they are not all reserved."""
         if self._ahead and self._block is None and n <= self._ahead:
-            self._block = (self.counter, self._mixed(self.counter, self._ahead), {})
+            self._block = [self.counter, self._ahead, None, {}]
             self._ahead = 0
         if self._block is None:
             return None
-        start, words, masks = self._block
-        at = self.counter - start
-        if self.counter + n > start + words.shape[0]:
+        start, size = self._block[:2]
+        if self.counter + n > start + size:
             self._block = None
             return None
+        at = self.counter - start
         self.counter += n
-        return words[at:at + n], words, masks, at
+        return at
+
+    def _block_words(self) -> Any:
+        """The reservation's words before SplitMix64's last step, made on first use (the
+        masks never need them: their kernel hashes its own counters)."""
+        if self._block[2] is None:
+            self._block[2] = self._mixed(self._block[0], self._block[1])
+        return self._block[2]
 
     def _mixed(self, first: int, n: int) -> Any:
         """Words ``first, ..., first + n − 1`` of this generator's stream before SplitMix64's
         last step (:func:`_last_xorshift` makes them the words), uint64, shape (n,)."""
-        _, mix1, mix2 = self._constants()
-        z = _plus_word(self._counters_times_golden(first, n), self.key)
-        z = (z ^ (z >> 30)) * mix1
-        return (z ^ (z >> 27)) * mix2
-
-    def _counters_times_golden(self, first: int, n: int) -> Any:
-        """``(first, ..., first + n − 1) · φ`` modulo 2**64, shape (n,): the same for every key,
-        so made once per (namespace, device, first, n); the latest few are kept."""
-        where = (self.xp, str(self.device), first, n)
-        found = _COUNTER_BASES.get(where)
-        if found is None:
-            golden = self._constants()[0]
-            found = self.xp.arange(first, first + n, dtype=self.xp.uint64,
-                                   device=self.device) * golden
-            if len(_COUNTER_BASES) >= _COUNTER_BASES_KEPT:
-                del _COUNTER_BASES[next(iter(_COUNTER_BASES))]   # the oldest
-            _COUNTER_BASES[where] = found
-        return found
+        return _mixed_words(self.xp, self.device, first, n, self.key)
 
     def __repr__(self) -> str:
         return f"CounterRNG(key={self.key:#x}, counter={self.counter}, xp={self.xp.__name__})"
-
-
-def _last_xorshift(z: Any) -> Any:
-    """SplitMix64's last step, ``z ^ (z >> 31)``: what :meth:`CounterRNG._mixed` leaves out."""
-    return z ^ (z >> 31)
-
-
-def _last_step_keeps_the_comparison(t: int) -> bool:
-    """True when ``w < t · 2**32`` equals ``z < t · 2**32`` for ``w = z ^ (z >> 31)``: the high
-    half of ``w`` is ``h = z >> 32`` with its lowest bit flipped if its top bit is set, which
-    never crosses an even ``t``, nor ``t <= 2**31`` (both ``h`` and the flip are >= 2**31)."""
-    return t % 2 == 0 or t <= 2**31
-
-
-def _plus_word(z: Any, c: int) -> Any:
-    """``z + c`` modulo 2**64 for a uint64 array ``z`` and a 64-bit Python int ``c``, with
-    scalars below 2**63 only (not every namespace takes a larger Python int): one operation
-    (subtracting ``2**64 − c`` above 2**63), two for ``c = 2**63``."""
-    if c == 2**63:
-        return (z + (2**63 - 1)) + 1
-    return z + c if c < 2**63 else z - (2**64 - c)
-
-
-# ``counter · φ`` of the recent draws, by (namespace, device, first, n); see
-# CounterRNG._counters_times_golden (a LeNet step at batch 64 draws about 1e6 words: 8 MB)
-_COUNTER_BASES: dict[tuple[Any, ...], Any] = {}
-_COUNTER_BASES_KEPT = 4
-
-
-# the fixed 64-bit constants as 0-d arrays, by (namespace, device): see CounterRNG._constants
-_SHARED_CONSTANTS: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
 
 def make_rng(seed: Any = None, backend: str | None = None, like: Any = None) -> Any:
@@ -361,15 +292,6 @@ def _counter_mask(rng: CounterRNG, shape: tuple[int, ...], keep: float, dtype: A
         return xp.ones(shape, dtype=dtype, device=rng.device)
     # one select: exactly the values of astype(kept) * (1 / keep), in one kernel, not three
     return xp.reshape(rng.inverted_mask(n, keep, dtype), shape)
-
-
-def _constant(xp: Any, device: Any, what: tuple[Any, ...], make: Any) -> Any:
-    """A 0-d constant made once per namespace and device by ``make()`` (only ever read)."""
-    where = (xp, str(device), *what)
-    found = _SHARED_CONSTANTS.get(where)
-    if found is None:
-        found = _SHARED_CONSTANTS[where] = make()
-    return found
 
 
 def _mask_values(rng: CounterRNG, keep: float, dtype: Any) -> tuple[Any, Any]:
@@ -664,13 +586,6 @@ def _mask_from_lanes(words: np.ndarray, bits: int, threshold: int, shape: tuple[
     mask = (u < u.dtype.type(threshold)).astype(dtype)
     mask *= scale
     return mask.reshape(shape)
-
-
-def _word(xp: Any, device: Any, c: int) -> Any:
-    """The 64-bit ``c`` as a 0-d uint64 array, built from 32-bit halves (every namespace
-    takes those as scalars; not every one takes a Python int above 2**63)."""
-    hi = xp.full((), c >> 32, dtype=xp.uint64, device=device)
-    return (hi << 32) | (c & 0xFFFFFFFF)
 
 
 def mc_stream(seed: Any = 0, rng: Any = None, like: Any = None) -> MCStream:

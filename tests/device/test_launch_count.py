@@ -8,8 +8,9 @@ fixed constants made once (:mod:`tinybcnn.random`). 113 at b09a879; then (issue 
 loss and its gradient in one fast twin, the step's three masks from one comparison, pooling
 by max and argmax of the floats, no zeros kernels (72 at 94336d3); then the loss's scale in
 its one-hot rows, the conv input gradient as one gather and one GEMM, and the dense bias as
-a row of ``[W; b]`` (68). Here: the count against its bar, and each cut against a NumPy
-oracle computed element by element.
+a row of ``[W; b]`` (68 at 665831f); then the step's dropout masks as one fused operation,
+hash, comparison and select in one CuPy kernel (:mod:`tinybcnn.fused`; 60). Here: the count
+against its bar, and each cut against a NumPy oracle computed element by element.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from tinybcnn.random import CounterRNG, bernoulli_mask
 
 xp = pytest.importorskip("array_api_strict")
 ROOT = Path(__file__).resolve().parents[2]
-BAR = 68    # compute operations per step: 113 at b09a879, 82 at ddf528d, 72 at 94336d3 (goal 60)
+BAR = 60    # compute operations per step: 113 at b09a879, 82 at ddf528d, 72 at 94336d3,
+            # 68 at 665831f (the goal of issue 32)
 
 
 def _count_launches():
@@ -53,7 +55,7 @@ def test_lenet_step_makes_at_most_bar_compute_operations(capsys):
     with capsys.disabled():
         print(f"\nLeNet-all step, batch 64, array_api_strict: {compute} compute operations, "
               f"{views} views/indexing (bar {BAR}; 395 at cae64ca, 113 at b09a879, "
-              "82 at ddf528d, 72 at 94336d3)")
+              "82 at ddf528d, 72 at 94336d3, 68 at 665831f)")
     assert compute <= BAR, counts.most_common(20)
     assert counts["__setitem__"] == 0        # no slice-by-slice copies left in a step
 
@@ -68,6 +70,21 @@ def test_the_counter_counts_what_it_is_shown():
     assert dict(counts) == {"ones": 1, "reshape": 1, "__matmul__": 1, "sum": 1,
                             "__setitem__": 1, "T": 1, "__neg__": 1}
     assert counter.split(counts) == (5, 2)
+
+
+def test_a_fused_operation_counts_as_one_launch():
+    """A fused operation (:class:`tinybcnn.fused.Elementwise`) is one kernel on CuPy; on
+    array_api_strict its twin's operations (nine, and the counters and constants it makes the
+    first time) count as that one, named after the kernel."""
+    counter = _count_launches()
+    rng = CounterRNG(3, xp)
+    with counter.counting() as counts:
+        mask = rng.inverted_mask(1000, 0.75, xp.float32)
+    assert dict(counts) == {"fused:tinybcnn_inverted_mask": 1}
+    assert counter.split(counts) == (1, 0)
+    # and the count changes nothing: the same mask as an uncounted generator's
+    np.testing.assert_array_equal(to_numpy(mask),
+                                  to_numpy(CounterRNG(3, xp).inverted_mask(1000, 0.75, xp.float32)))
 
 
 def _model_and_grads(seed=0):

@@ -43,7 +43,7 @@ def test_import_tinybcnn_loads_no_lazy_submodule():
                  "print(json.dumps(sorted(m for m in sys.modules if m.startswith('tinybcnn'))))")
     loaded = {m.split(".")[1] for m in json.loads(out) if "." in m}
     assert not loaded & set(tinybcnn._LAZY), loaded
-    assert loaded <= {"backend", "functional", "random", "seeds"}, loaded
+    assert loaded <= {"backend", "functional", "fused", "random", "seeds", "splitmix"}, loaded
 
 
 # ---------------------------------------------------------------------------------------
