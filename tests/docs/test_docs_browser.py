@@ -64,10 +64,9 @@ window.addEventListener("load", async () => {
   let report;
   try {
     if (window.MathJax && MathJax.startup) {
-      await MathJax.startup.promise;
-      await MathJax.typesetPromise();
+      await MathJax.startup.promise;   // the page's own typeset, as a reader gets it
     }
-    await new Promise(r => setTimeout(r, 1500));  // the page's own re-typeset and scroll cues
+    await new Promise(r => setTimeout(r, 1500));  // then its scroll cues
     const width = window.innerWidth;
     const cue = box => {
       const next = box.nextElementSibling;
