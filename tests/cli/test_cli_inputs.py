@@ -1,0 +1,214 @@
+"""What ``tinybcnn predict`` does with the user's image file and with the model's output,
+checked on the helpers themselves, without training (a few seconds in all).
+
+``_read_images`` against pixels / 256 written out here, and its refusals one by one;
+``_predict_with_progress`` in chunks against one unchunked ``mc_predict`` (the chunks pass
+their images' offset, so the masks are the same); ``_check_finite_prediction`` on NaN rows
+counted by hand; and the parser's one-line error. These are what mutmut found unchecked by
+the wiring table (tests/cli/test_cli_wiring.py), which only ever predicts three finite
+uint8 images from an ``.npy`` file.
+"""
+
+from __future__ import annotations
+
+import types
+import warnings
+
+import numpy as np
+import pytest
+
+import tinybcnn.progress as progress_mod
+from tinybcnn import cli
+from tinybcnn.data import write_idx
+from tinybcnn.ensembles import ensemble_predict
+from tinybcnn.models import lenet
+from tinybcnn.predict import mc_predict
+
+RNG = np.random.default_rng(0)
+PIXELS = RNG.integers(0, 256, size=(4, 28, 28), dtype=np.uint8)
+EXPECTED = (PIXELS.astype(np.float64) / 256)[:, None]  # the training data's scale
+
+
+def _save(path, array):
+    with open(path, "wb") as f:  # np.save would add ".npy" to a name without it
+        np.save(f, array)
+    return str(path)
+
+
+# -- _read_images ------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(4, 28, 28), (4, 1, 28, 28)])
+def test_uint8_npy_images_are_pixels_over_256_in_nchw(tmp_path, shape):
+    x = cli._read_images(_save(tmp_path / "x.npy", PIXELS.reshape(shape)))
+    assert x.dtype == np.float32 and x.shape == (4, 1, 28, 28)
+    np.testing.assert_array_equal(x, EXPECTED.astype(np.float32))
+
+
+def test_one_image_of_shape_h_w_is_a_batch_of_one(tmp_path):
+    x = cli._read_images(_save(tmp_path / "one.npy", PIXELS[2]))
+    assert x.shape == (1, 1, 28, 28)
+    np.testing.assert_array_equal(x[0], EXPECTED[2].astype(np.float32))
+
+
+def test_an_idx_file_reads_as_its_npy_twin(tmp_path):
+    write_idx(tmp_path / "images-idx3-ubyte", PIXELS)
+    x = cli._read_images(str(tmp_path / "images-idx3-ubyte"))
+    np.testing.assert_array_equal(x, EXPECTED.astype(np.float32))
+
+
+def test_an_npy_file_under_another_name_is_read_as_npy(tmp_path):
+    x = cli._read_images(_save(tmp_path / "images.bin", PIXELS))
+    np.testing.assert_array_equal(x, EXPECTED.astype(np.float32))
+
+
+@pytest.mark.parametrize("kind, content, words", [
+    ("npz", None, "an .npz archive"),
+    ("pickle", b"\x80\x04K\x01.", "a Python pickle"),
+    ("empty", b"", "empty file"),
+])
+def test_npz_pickle_and_empty_files_get_the_npy_readers_reason(tmp_path, kind, content, words):
+    # named without ".npy": the first bytes alone must send them to the .npy reader's checks
+    path = tmp_path / f"images.{kind}-file"
+    if content is None:
+        with open(path, "wb") as f:
+            np.savez(f, x=PIXELS)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=words):
+        cli._read_images(str(path))
+
+
+@pytest.mark.parametrize("shape", [(4, 2, 28, 28), (28,), (1, 4, 1, 28, 28)])
+def test_other_shapes_are_refused_with_the_shape(tmp_path, shape):
+    array = np.zeros(shape, np.uint8)
+    with pytest.raises(ValueError, match=r"must be \(N, H, W\) or \(N, 1, H, W\), got shape "
+                       + repr(shape).replace("(", r"\(").replace(")", r"\)")):
+        cli._read_images(_save(tmp_path / "x.npy", array))
+
+
+def test_no_images_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="holds no images"):
+        cli._read_images(_save(tmp_path / "x.npy", np.zeros((0, 28, 28), np.uint8)))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint16, np.bool_])
+def test_non_uint8_integers_are_refused(tmp_path, dtype):
+    with pytest.raises(ValueError, match="must be uint8 or floats in \\[0, 1\\], got "
+                       + np.dtype(dtype).name):
+        cli._read_images(_save(tmp_path / "x.npy", PIXELS.astype(dtype)))
+
+
+def test_float_images_are_kept_as_they_are_in_float32(tmp_path):
+    floats = EXPECTED[:, 0] * (255 / 256) + 1e-3  # in [0, 1), max below 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning below 1.0
+        x = cli._read_images(_save(tmp_path / "x.npy", floats))
+    assert x.dtype == np.float32 and x.shape == (4, 1, 28, 28)
+    np.testing.assert_array_equal(x[:, 0], floats.astype(np.float32))
+
+
+def test_non_finite_pixels_are_counted_and_refused(tmp_path):
+    floats = EXPECTED[:, 0].copy()
+    floats[0, 0, :2] = np.nan
+    floats[3, 5, 5] = np.inf
+    with pytest.raises(ValueError, match=r"\b3 pixel values are NaN or infinite"):
+        cli._read_images(_save(tmp_path / "x.npy", floats))
+
+
+@pytest.mark.parametrize("where, value", [((0, 0, 0), -1e-3), ((1, 2, 3), 1.5)])
+def test_floats_outside_the_unit_range_are_refused(tmp_path, where, value):
+    floats = EXPECTED[:, 0].copy()
+    floats[where] = value
+    with pytest.raises(ValueError, match="must lie in \\[0, 1\\]"):
+        cli._read_images(_save(tmp_path / "x.npy", floats))
+
+
+def test_a_pixel_of_exactly_one_warns_of_pixels_over_255(tmp_path):
+    floats = EXPECTED[:, 0].copy()
+    floats[1, 1, 1] = 1.0
+    with pytest.warns(UserWarning, match="pixels / 255"):
+        x = cli._read_images(_save(tmp_path / "x.npy", floats))
+    assert x[1, 0, 1, 1] == 1.0
+
+
+# -- _check_finite_prediction --------------------------------------------------------------------
+def test_rows_with_a_nan_are_counted_and_refused():
+    probs = np.full((5, 3), 1 / 3)
+    probs[1, 2] = np.nan
+    probs[4, :] = np.nan
+    with pytest.raises(ValueError, match=r"not finite \(NaN\) for 2 of 5 images"):
+        cli._check_finite_prediction(types.SimpleNamespace(probs=probs), "run")
+
+
+def test_finite_predictions_pass():
+    probs = np.full((5, 3), 1 / 3)
+    assert cli._check_finite_prediction(types.SimpleNamespace(probs=probs), "run") is None
+
+
+# -- _predict_with_progress ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def nets():
+    return [lenet("all", p=0.5, in_shape=(1, 28, 28), n_classes=10, seed=s) for s in (0, 1)]
+
+
+@pytest.fixture
+def updates(monkeypatch):
+    seen = []
+
+    class Bar:
+        def __init__(self, total, enabled=True, **kw):
+            seen.append(("open", total, enabled))
+
+        def update(self, n):
+            seen.append(n)
+
+        def close(self):
+            seen.append("close")
+
+    monkeypatch.setattr(progress_mod, "progress_bar", Bar)
+    return seen
+
+
+def _same(pred, want):
+    for k in ("probs", "entropy", "mutual_info", "variation_ratio"):
+        np.testing.assert_allclose(getattr(pred, k), getattr(want, k), rtol=1e-5, atol=1e-6)
+    assert pred.samples == want.samples
+
+
+def test_chunked_prediction_is_the_unchunked_one(nets, updates):
+    x = np.concatenate([EXPECTED, EXPECTED[:3] * 0.5]).astype(np.float32)   # 7 images
+    # work 10 at T = 3: chunks of 10 // 3 = 3 images: 3, 3, 1
+    pred = cli._predict_with_progress(nets[0], x, 3, 5, False, work=10)
+    _same(pred, mc_predict(nets[0], x, samples=3, seed=5))
+    assert updates == [("open", 7, False), 3, 3, 1, "close"]
+
+
+def test_an_ensemble_is_chunked_by_its_passes_too(nets, updates):
+    x = np.concatenate([EXPECTED, EXPECTED[:1] * 0.5]).astype(np.float32)  # 5 images
+    # work 12 at T = 2: 6 images, halved for K = 2 members: 3, 2
+    pred = cli._predict_with_progress(nets, x, 2, 1, True, work=12)
+    _same(pred, ensemble_predict(nets, x, samples=2, seed=1))
+    assert updates == [("open", 5, True), 3, 2, "close"]
+
+
+def test_work_below_the_samples_still_moves_one_image_at_a_time(nets, updates):
+    x = EXPECTED[:3].astype(np.float32)
+    pred = cli._predict_with_progress(nets[0], x, 3, 0, False, work=2)   # 2 // 3 = 0: one
+    _same(pred, mc_predict(nets[0], x, samples=3, seed=0))
+    assert updates == [("open", 3, False), 1, 1, 1, "close"]
+
+
+def test_a_batch_within_one_chunk_has_no_bar(nets, updates):
+    x = EXPECTED[:3].astype(np.float32)
+    pred = cli._predict_with_progress(nets[1], x, 2, 4, True, work=6)   # chunk 3 = all of x
+    _same(pred, mc_predict(nets[1], x, samples=2, seed=4))
+    assert updates == []
+
+
+# -- the parser's error --------------------------------------------------------------------------
+def test_a_bad_argument_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["train", "--p", "1.5", "--out", "x"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err == ("tinybcnn train: error: argument --p: expected a drop probability p in "
+                   "[0, 1), got 1.5 (see tinybcnn train --help)\n")
