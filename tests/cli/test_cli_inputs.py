@@ -11,13 +11,19 @@ uint8 images from an ``.npy`` file.
 
 from __future__ import annotations
 
+import sys
 import types
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import tinybcnn.demo as demo_mod
+import tinybcnn.experiments as experiments_mod
+import tinybcnn.info as info_mod
 import tinybcnn.progress as progress_mod
+import tinybcnn.report as report_mod
 from tinybcnn import cli
 from tinybcnn.data import write_idx
 from tinybcnn.ensembles import ensemble_predict
@@ -53,6 +59,12 @@ def test_an_idx_file_reads_as_its_npy_twin(tmp_path):
     write_idx(tmp_path / "images-idx3-ubyte", PIXELS)
     x = cli._read_images(str(tmp_path / "images-idx3-ubyte"))
     np.testing.assert_array_equal(x, EXPECTED.astype(np.float32))
+
+
+def test_a_file_named_npy_is_checked_as_npy_whatever_it_holds(tmp_path):
+    (tmp_path / "x.npy").write_bytes(b"\x00\x00\x08\x03" + bytes(16))  # an IDX header
+    with pytest.raises(ValueError, match="not a .npy file"):
+        cli._read_images(str(tmp_path / "x.npy"))
 
 
 def test_an_npy_file_under_another_name_is_read_as_npy(tmp_path):
@@ -97,8 +109,9 @@ def test_non_uint8_integers_are_refused(tmp_path, dtype):
         cli._read_images(_save(tmp_path / "x.npy", PIXELS.astype(dtype)))
 
 
-def test_float_images_are_kept_as_they_are_in_float32(tmp_path):
-    floats = EXPECTED[:, 0] * (255 / 256) + 1e-3  # in [0, 1), max below 1
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_float_images_are_kept_as_they_are_in_float32(tmp_path, dtype):
+    floats = (EXPECTED[:, 0] * (255 / 256) + 1e-3).astype(dtype)  # in [0, 1), max below 1
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no warning below 1.0
         x = cli._read_images(_save(tmp_path / "x.npy", floats))
@@ -110,7 +123,8 @@ def test_non_finite_pixels_are_counted_and_refused(tmp_path):
     floats = EXPECTED[:, 0].copy()
     floats[0, 0, :2] = np.nan
     floats[3, 5, 5] = np.inf
-    with pytest.raises(ValueError, match=r"\b3 pixel values are NaN or infinite"):
+    with pytest.raises(ValueError, match=r"\b3 pixel values are NaN or infinite; images must "
+                       "be finite$"):
         cli._read_images(_save(tmp_path / "x.npy", floats))
 
 
@@ -118,7 +132,8 @@ def test_non_finite_pixels_are_counted_and_refused(tmp_path):
 def test_floats_outside_the_unit_range_are_refused(tmp_path, where, value):
     floats = EXPECTED[:, 0].copy()
     floats[where] = value
-    with pytest.raises(ValueError, match="must lie in \\[0, 1\\]"):
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\] .*Divide by 256 or save them "
+                       "as uint8$"):
         cli._read_images(_save(tmp_path / "x.npy", floats))
 
 
@@ -135,8 +150,11 @@ def test_rows_with_a_nan_are_counted_and_refused():
     probs = np.full((5, 3), 1 / 3)
     probs[1, 2] = np.nan
     probs[4, :] = np.nan
-    with pytest.raises(ValueError, match=r"not finite \(NaN\) for 2 of 5 images"):
+    with pytest.raises(ValueError) as refused:
         cli._check_finite_prediction(types.SimpleNamespace(probs=probs), "run")
+    assert str(refused.value) == (
+        f"{Path('run') / 'checkpoint.npz'}: the model's outputs are not finite (NaN) for 2 of 5 "
+        "images: its weights are so large that the logits overflow; nothing was written")
 
 
 def test_finite_predictions_pass():
@@ -212,3 +230,45 @@ def test_a_bad_argument_is_one_line_and_exit_2(capsys):
     err = capsys.readouterr().err
     assert err == ("tinybcnn train: error: argument --p: expected a drop probability p in "
                    "[0, 1), got 1.5 (see tinybcnn train --help)\n")
+
+
+# -- what the commands print, and say when stdout fails ------------------------------------------
+class FullStdout:
+    """A stdout on a full disk: every write and flush fails."""
+
+    def write(self, text):
+        raise OSError(28, "No space left on device")
+
+    def flush(self):
+        raise OSError(28, "No space left on device")
+
+
+@pytest.fixture
+def stubs(monkeypatch, tmp_path):
+    """demo and experiment stubbed: they write nothing, return at once."""
+    monkeypatch.setattr(demo_mod, "run_demo", lambda **kw: None)
+    monkeypatch.setattr(experiments_mod, "run", lambda name, **kw: Path(kw["out"]) / "r.json")
+    monkeypatch.setattr(report_mod, "experiment_summary", lambda path: f"summary of {path}")
+    return tmp_path / "out"
+
+
+def test_experiment_prints_the_summary_of_its_results_file(stubs, capsys):
+    assert cli.main(["experiment", "ood", "--out", str(stubs), "--quiet"]) == 0
+    assert capsys.readouterr().out == f"summary of {stubs / 'r.json'}\n"
+
+
+@pytest.mark.parametrize("command", [["demo"], ["experiment", "ood"]])
+def test_a_full_stdout_after_demo_or_experiment_says_the_files_are_kept(
+        stubs, command, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "silence_stdout", lambda: None)  # keep pytest's own stdout
+    monkeypatch.setattr(sys, "stdout", FullStdout())
+    code = cli.main([*command, "--out", str(stubs), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.endswith(f"(No space left on device); the files written in {stubs} are kept\n")
+
+
+def test_info_prints_its_report_as_json_indented_by_two(monkeypatch, capsys):
+    monkeypatch.setattr(info_mod, "info_report", lambda: {"backend": "numpy", "n": [1]})
+    assert cli.main(["info"]) == 0
+    assert capsys.readouterr().out == '{\n  "backend": "numpy",\n  "n": [\n    1\n  ]\n}\n'
