@@ -11,6 +11,9 @@ uint8 images from an ``.npy`` file.
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import sys
 import types
 import warnings
@@ -132,17 +135,34 @@ def test_non_finite_pixels_are_counted_and_refused(tmp_path):
 def test_floats_outside_the_unit_range_are_refused(tmp_path, where, value):
     floats = EXPECTED[:, 0].copy()
     floats[where] = value
-    with pytest.raises(ValueError, match=r"must lie in \[0, 1\] .*Divide by 256 or save them "
-                       "as uint8$"):
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\] .*\. Divide by 256 or save "
+                       "them as uint8$"):
         cli._read_images(_save(tmp_path / "x.npy", floats))
 
 
 def test_a_pixel_of_exactly_one_warns_of_pixels_over_255(tmp_path):
     floats = EXPECTED[:, 0].copy()
     floats[1, 1, 1] = 1.0
-    with pytest.warns(UserWarning, match="pixels / 255"):
-        x = cli._read_images(_save(tmp_path / "x.npy", floats))
+    path = _save(tmp_path / "x.npy", floats)
+    with pytest.warns(UserWarning) as caught:
+        x = cli._read_images(path)
+    assert [str(w.message) for w in caught] == [
+        f"{path}: float pixels reach 1.0, which suggests pixels / 255; the model was trained on "
+        "pixels / 256 (at most 0.996): multiply by 255/256 or save the images as uint8"]
     assert x[1, 0, 1, 1] == 1.0
+
+
+def test_the_images_argument_names_what_is_wrong_with_it(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    cases = {str(tmp_path): f"{str(tmp_path)!r} is a directory, not a file",
+             str(tmp_path / "fifo"): f"{str(tmp_path / 'fifo')!r} is not a regular file; give an "
+             ".npy or IDX file saved on disk",
+             str(tmp_path / "gone.npy"): f"file {str(tmp_path / 'gone.npy')!r} does not exist"}
+    for path, reason in cases.items():
+        with pytest.raises(argparse.ArgumentTypeError) as refused:
+            cli._existing_file(path)
+        assert str(refused.value) == reason
+    assert cli._existing_file(_save(tmp_path / "x.npy", PIXELS)) == str(tmp_path / "x.npy")
 
 
 # -- _check_finite_prediction --------------------------------------------------------------------
@@ -272,3 +292,69 @@ def test_info_prints_its_report_as_json_indented_by_two(monkeypatch, capsys):
     monkeypatch.setattr(info_mod, "info_report", lambda: {"backend": "numpy", "n": [1]})
     assert cli.main(["info"]) == 0
     assert capsys.readouterr().out == '{\n  "backend": "numpy",\n  "n": [\n    1\n  ]\n}\n'
+
+
+# -- predict's wiring on a stand-in run (load_members stubbed: untrained networks) -------------
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+           "Bag", "Ankle boot")
+
+
+@pytest.fixture
+def run_of(monkeypatch, tmp_path):
+    """``run_of(models, dataset)``: a run folder whose load_members gives these networks."""
+    import tinybcnn.runs as runs_mod
+
+    def make(models, dataset="embedded"):
+        config = types.SimpleNamespace(dataset=dataset)
+        monkeypatch.setattr(runs_mod, "load_members", lambda run_dir, backend=None:
+                            (config, models))
+        return tmp_path
+
+    return make
+
+
+def test_predict_on_an_ensemble_averages_every_member(run_of, nets, tmp_path, capsys):
+    run = run_of(nets)
+    images = _save(tmp_path / "x.npy", PIXELS[:3])
+    assert cli.main(["predict", str(run), images, "--samples", "2", "--seed", "3", "--quiet",
+                     "--format", "json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    want = ensemble_predict(nets, EXPECTED[:3].astype(np.float32), samples=2, seed=3)
+    np.testing.assert_allclose([r["probs"] for r in got["predictions"]], want.probs,
+                               rtol=1e-5, atol=1e-7)
+    assert got["images"] == images and got["classes"] == list(FASHION)
+
+
+def test_predict_names_fashion_classes_in_its_table(run_of, nets, tmp_path, capsys):
+    run = run_of(nets[:1], dataset="fashion-mnist")
+    assert cli.main(["predict", str(run), _save(tmp_path / "x.npy", PIXELS[:3]),
+                     "--samples", "2", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert len(lines) == 3
+    for line in lines:  # "image class prob entropy MI  name": the class's Fashion-MNIST name
+        k = int(line.split()[1])
+        assert line.endswith("  " + FASHION[k])
+
+
+def test_predict_refuses_images_of_another_size_naming_both(run_of, nets, tmp_path, capsys):
+    run = run_of(nets[:1])
+    images = _save(tmp_path / "x.npy", np.zeros((2, 12, 14), np.uint8))
+    assert cli.main(["predict", str(run), images, "--quiet"]) == 2
+    assert capsys.readouterr().err == (f"tinybcnn: error: {images}: the model takes images of "
+                                       "shape (28, 28), got (12, 14)\n")
+
+
+def test_predict_with_overflowing_weights_is_one_line_and_no_numpy_warning(
+        run_of, tmp_path, capsys):
+    net = lenet("all", p=0.5, in_shape=(1, 28, 28), n_classes=10, seed=0)
+    for w in net.params.values():
+        w *= np.float32(1e30)  # the logits overflow float32: inf, then softmax's inf - inf
+    run = run_of([net])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning of NumPy's would raise here
+        code = cli.main(["predict", str(run), _save(tmp_path / "x.npy", PIXELS[:2]),
+                         "--samples", "2", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"tinybcnn: error: {run / 'checkpoint.npz'}: the model's outputs are "
+                          "not finite (NaN) for 2 of 2 images")
