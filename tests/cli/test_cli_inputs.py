@@ -190,11 +190,17 @@ def nets():
 
 @pytest.fixture
 def updates(monkeypatch):
-    seen = []
+    seen, samples = [], []
+    real = cli._predict_with_progress
+
+    def spy(model, x, t, *args, **kw):  # the T of the call, for the bar's label
+        samples.append(t)
+        return real(model, x, t, *args, **kw)
 
     class Bar:
         def __init__(self, total, enabled=True, **kw):
             seen.append(("open", total, enabled))
+            assert kw == {"desc": f"predict (T={samples[-1]})", "unit": "img"}
 
         def update(self, n):
             seen.append(n)
@@ -203,6 +209,7 @@ def updates(monkeypatch):
             seen.append("close")
 
     monkeypatch.setattr(progress_mod, "progress_bar", Bar)
+    monkeypatch.setattr(cli, "_predict_with_progress", spy)
     return seen
 
 
@@ -358,3 +365,55 @@ def test_predict_with_overflowing_weights_is_one_line_and_no_numpy_warning(
     assert code == 2
     assert err.startswith(f"tinybcnn: error: {run / 'checkpoint.npz'}: the model's outputs are "
                           "not finite (NaN) for 2 of 2 images")
+
+
+def test_predict_prints_a_table_of_what_its_json_holds(run_of, nets, tmp_path, capsys):
+    run = run_of(nets[:1])
+    images = _save(tmp_path / "x.npy", PIXELS[:3])
+    common = ["predict", str(run), images, "--samples", "2", "--seed", "1", "--quiet"]
+    assert cli.main([*common, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["predictions"]
+    assert cli.main(common) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == " image  class   prob  entropy      MI  name"
+    assert lines[1:] == [f"{r['image']:6d} {r['class']:6d} {max(r['probs']):6.3f} "
+                         f"{r['entropy']:8.3f} {r['mutual_info']:7.3f}  {FASHION[r['class']]}"
+                         for r in rows]
+
+
+@pytest.fixture
+def evaluated(monkeypatch, tmp_path):
+    """evaluate on a stand-in run: evaluate_run stubbed to return ``result`` (set by the
+    test) and record what it was asked."""
+    import tinybcnn.runs as runs_mod
+
+    asked, result = {}, {}
+    metrics = {"error": 0.25, "nll": 0.7, "brier": 0.3, "ece": 0.05}
+
+    def evaluate_run(run_dir, **kw):
+        asked.update(kw)
+        return {"n_test": 1234, "samples": 7, "standard": metrics, "mc": metrics, **result}
+
+    monkeypatch.setattr(runs_mod, "evaluate_run", evaluate_run)
+    monkeypatch.setattr(runs_mod, "metrics_file", lambda run_dir, dataset, data_dir:
+                        Path(run_dir) / "metrics.json")
+    return tmp_path, asked, result
+
+
+@pytest.mark.parametrize("result, flags, scored", [
+    ({"dataset": "mnist"}, [], "scored: mnist test set, 1,234 images, T = 7"),
+    ({}, ["--dataset", "fashion-mnist"], "scored: fashion-mnist test set, 1,234 images, T = 7"),
+    ({}, [], "scored: the run's test set, 1,234 images, T = 7"),
+])
+def test_evaluate_says_what_it_scored(evaluated, capsys, result, flags, scored):
+    run, asked, returned = evaluated
+    returned.update(result)
+    assert cli.main(["evaluate", str(run), *flags]) == 0
+    assert scored in capsys.readouterr().out.splitlines()
+    assert asked["progress"] is True
+
+
+def test_evaluate_quiet_turns_its_progress_off(evaluated):
+    run, asked, _ = evaluated
+    assert cli.main(["evaluate", str(run), "--quiet"]) == 0
+    assert asked["progress"] is False
