@@ -388,15 +388,19 @@ def evaluated(monkeypatch, tmp_path):
     import tinybcnn.runs as runs_mod
 
     asked, result = {}, {}
-    metrics = {"error": 0.25, "nll": 0.7, "brier": 0.3, "ece": 0.05}
+    standard = {"error": 0.25, "nll": 0.7, "brier": 0.3, "ece": 0.05}
+    mc = {"error": 0.125, "nll": 0.5, "brier": 0.2, "ece": 0.04}
 
     def evaluate_run(run_dir, **kw):
         asked.update(kw)
-        return {"n_test": 1234, "samples": 7, "standard": metrics, "mc": metrics, **result}
+        return {"n_test": 1234, "samples": 7, "standard": standard, "mc": mc, **result}
+
+    def metrics_file(run_dir, dataset, data_dir):
+        asked["metrics_file"] = (run_dir, dataset, data_dir)
+        return Path(run_dir) / "metrics-x.json"
 
     monkeypatch.setattr(runs_mod, "evaluate_run", evaluate_run)
-    monkeypatch.setattr(runs_mod, "metrics_file", lambda run_dir, dataset, data_dir:
-                        Path(run_dir) / "metrics.json")
+    monkeypatch.setattr(runs_mod, "metrics_file", metrics_file)
     return tmp_path, asked, result
 
 
@@ -417,3 +421,43 @@ def test_evaluate_quiet_turns_its_progress_off(evaluated):
     run, asked, _ = evaluated
     assert cli.main(["evaluate", str(run), "--quiet"]) == 0
     assert asked["progress"] is False
+
+
+@pytest.mark.parametrize("result, rows", [
+    ({"iteration": None}, ["standard                        25.00   0.700   0.050",
+                           "MC (T=7)                        12.50   0.500   0.040"]),
+    ({"members": 1}, ["standard                        25.00   0.700   0.050",
+                      "MC (T=7)                        12.50   0.500   0.040"]),
+    ({"members": 2}, ["ensemble (K=2)                  25.00   0.700   0.050",
+                      "MC ensemble (K=2, T=7)          12.50   0.500   0.040"]),
+])
+def test_evaluate_prints_its_table_and_the_file_it_wrote(evaluated, capsys, result, rows):
+    run, asked, returned = evaluated
+    returned.update({"dataset": "mnist", **result})
+    data_dir = run / "data"
+    data_dir.mkdir()
+    assert cli.main(["evaluate", str(run), "--dataset", "fashion-mnist", "--data-dir",
+                     str(data_dir), "--quiet"]) == 0
+    assert asked["metrics_file"] == (str(run), "fashion-mnist", str(data_dir))
+    assert capsys.readouterr().out.splitlines() == [
+        "scored: mnist test set, 1,234 images, T = 7",
+        "                              error %     NLL     ECE", *rows,
+        f"files: {run / 'metrics-x.json'}"]
+
+
+def test_evaluate_names_the_checkpoint_iteration_it_scored(evaluated, capsys):
+    run, _, returned = evaluated
+    returned.update(dataset="mnist", iteration=1500)
+    assert cli.main(["evaluate", str(run), "--quiet"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "scored: mnist test set, 1,234 images, T = 7; checkpoint at iteration 1,500")
+
+
+def test_a_full_stdout_after_evaluate_says_its_metrics_file_is_kept(
+        evaluated, monkeypatch, capsys):
+    run, _, _ = evaluated
+    monkeypatch.setattr(cli, "silence_stdout", lambda: None)
+    monkeypatch.setattr(sys, "stdout", FullStdout())
+    assert cli.main(["evaluate", str(run), "--quiet"]) == 1
+    assert capsys.readouterr().err.endswith(
+        f"; {run / 'metrics-x.json'} was written and is kept\n")
