@@ -461,3 +461,35 @@ def test_a_full_stdout_after_evaluate_says_its_metrics_file_is_kept(
     assert cli.main(["evaluate", str(run), "--quiet"]) == 1
     assert capsys.readouterr().err.endswith(
         f"; {run / 'metrics-x.json'} was written and is kept\n")
+
+
+# -- train --resume's checks, on a config.json written here (nothing trains) -------------------
+@pytest.fixture
+def numpy_run(tmp_path):
+    from tinybcnn.runconfig import RunConfig
+
+    RunConfig(**RunConfig.defaults()).validate().save(tmp_path / "config.json")
+    assert json.loads((tmp_path / "config.json").read_text())["backend"] == "numpy"
+    return tmp_path
+
+
+def test_resume_with_another_backend_alone_is_refused(numpy_run, capsys):
+    # --backend is the only flag given: no configuration flag, and still a clash
+    before = (numpy_run / "config.json").read_text()
+    assert cli.main(["train", "--resume", "--out", str(numpy_run), "--quiet",
+                     "--backend", "array_api_strict"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"tinybcnn: error: --backend array_api_strict: the run in {numpy_run} trains on numpy")
+    assert (numpy_run / "config.json").read_text() == before
+
+
+def test_resume_flags_without_a_run_leave_the_refusal_to_train_run(tmp_path):
+    args = argparse.Namespace(given={"--lr"}, lr=0.5, out=str(tmp_path), backend=None)
+    assert cli._check_resume_flags(args) is None   # train_run then says what is missing
+
+
+def test_a_data_dir_that_is_not_there_is_named(tmp_path):
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        cli._existing_dir(str(tmp_path / "gone"))
+    assert str(refused.value) == f"directory {str(tmp_path / 'gone')!r} does not exist"
+    assert cli._existing_dir(str(tmp_path)) == str(tmp_path)
