@@ -33,6 +33,8 @@ from tinybcnn.ensembles import ensemble_predict
 from tinybcnn.models import lenet
 from tinybcnn.predict import mc_predict
 
+pytestmark = pytest.mark.usefixtures("keep_backend")  # in-process commands set the backend
+
 RNG = np.random.default_rng(0)
 PIXELS = RNG.integers(0, 256, size=(4, 28, 28), dtype=np.uint8)
 EXPECTED = (PIXELS.astype(np.float64) / 256)[:, None]  # the training data's scale
@@ -478,8 +480,26 @@ def test_resume_with_another_backend_alone_is_refused(numpy_run, capsys):
     before = (numpy_run / "config.json").read_text()
     assert cli.main(["train", "--resume", "--out", str(numpy_run), "--quiet",
                      "--backend", "array_api_strict"]) == 2
-    assert capsys.readouterr().err.startswith(
-        f"tinybcnn: error: --backend array_api_strict: the run in {numpy_run} trains on numpy")
+    assert capsys.readouterr().err == (
+        f"tinybcnn: error: --backend array_api_strict: the run in {numpy_run} trains on numpy "
+        "(config.json), and --resume continues it there (its float32 sums round differently on "
+        "another backend); drop --backend, or train a new run in another --out\n")
+    assert (numpy_run / "config.json").read_text() == before
+
+
+@pytest.mark.parametrize("flags, clash, drop", [
+    (["--lr", "0.010000000001"], "--lr 0.010000000001 (the run has 0.01)", "this flag"),
+    (["--p", "0.25", "--seed", "3"], "--p 0.25 (the run has 0.5), --seed 3 (the run has 0)",
+     "these flags"),
+])
+def test_resume_refuses_each_flag_off_the_runs_value(numpy_run, capsys, flags, clash, drop):
+    # 1e-10 relative is more than float rounding (1e-12) and is refused
+    before = (numpy_run / "config.json").read_text()
+    assert cli.main(["train", "--resume", "--out", str(numpy_run), "--quiet", *flags]) == 2
+    assert capsys.readouterr().err == (
+        f"tinybcnn: error: {clash}: --resume continues the run in {numpy_run} as its "
+        f"config.json says; drop {drop}, or train a new run in another --out (only "
+        "--iterations/--epochs, the total, and --eval-samples may change)\n")
     assert (numpy_run / "config.json").read_text() == before
 
 
