@@ -513,3 +513,21 @@ def test_a_data_dir_that_is_not_there_is_named(tmp_path):
         cli._existing_dir(str(tmp_path / "gone"))
     assert str(refused.value) == f"directory {str(tmp_path / 'gone')!r} does not exist"
     assert cli._existing_dir(str(tmp_path)) == str(tmp_path)
+
+
+# every train flag the run's config.json fixes (written out here, not read off the code's
+# table, cli._RESUME_CONFIG: mutmut makes no mutants of a module constant)
+@pytest.mark.parametrize("flag, value, old", [
+    ("--model", "lenet-ip", "lenet-all"), ("--dataset", "mnist", "embedded"),
+    ("--data-dir", "{run}", None), ("--train-size", "5", None), ("--test-size", "5", None),
+    ("--batch-size", "32", 64), ("--p", "0.25", 0.5), ("--lr", "0.5", 0.01),
+    ("--weight-decay", "0.001", 0.0005), ("--length-scale", "0.5", None),
+    ("--eval-every", "3", None), ("--seed", "3", 0), ("--members", "2", 1),
+])
+def test_resume_refuses_every_config_flag_off_the_runs_value(numpy_run, capsys, flag, value,
+                                                           old):
+    value = value.format(run=numpy_run)
+    assert cli.main(["train", "--resume", "--out", str(numpy_run), "--quiet", flag,
+                     value]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"tinybcnn: error: {flag} {value} (the run has {old}): --resume continues the run")
