@@ -531,3 +531,32 @@ def test_resume_refuses_every_config_flag_off_the_runs_value(numpy_run, capsys, 
                      value]) == 2
     assert capsys.readouterr().err.startswith(
         f"tinybcnn: error: {flag} {value} (the run has {old}): --resume continues the run")
+
+
+@pytest.fixture
+def trained_with(monkeypatch):
+    """train_members stubbed: ``trained_with`` holds what train was asked (nothing trains)."""
+    import tinybcnn.runs as runs_mod
+
+    asked = {}
+
+    def train_members(config, out, **kw):
+        asked.update(kw, config=config)
+        return []
+
+    monkeypatch.setattr(runs_mod, "train_members", train_members)
+    return asked
+
+
+@pytest.mark.parametrize("flags, eval_samples", [(["--eval-samples", "3"], 3), ([], None)])
+def test_resume_hands_a_new_eval_samples_on_and_none_otherwise(
+        numpy_run, trained_with, flags, eval_samples):
+    assert cli.main(["train", "--resume", "--out", str(numpy_run), "--quiet", *flags]) == 0
+    assert trained_with["eval_samples"] == eval_samples
+    assert trained_with["resume"] is True
+
+
+def test_resume_and_replace_together_are_refused(tmp_path, trained_with, capsys):
+    assert cli.main(["train", "--resume", "--replace", "--out", str(tmp_path), "--quiet"]) == 2
+    assert capsys.readouterr().err == "tinybcnn: error: give --resume or --replace, not both\n"
+    assert trained_with == {}
