@@ -357,7 +357,7 @@ def _diff(work: Path, name: str) -> str:
     diffs = json.loads(cache.read_text()) if cache.is_file() else {}
     if name not in diffs:
         lines = _function_diff(work, name)
-        if lines is None:
+        if not lines:   # not found, or an f-string change the source segments did not show
             done = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=work,
                                   capture_output=True, text=True)
             lines = done.stdout.splitlines()[1:]
