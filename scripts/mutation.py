@@ -30,9 +30,14 @@ What mutmut (3.x) does not see: functions under a decorator other than ``@static
 ``@classmethod`` are not mutated (nor are module-level constants or decorator arguments), so
 the context managers ``runlock.run_lock`` and ``atomic.atomic_write`` and the properties
 ``Checkpoint.model`` / ``Checkpoint.trainer`` get no mutants; the planted-bug catalogue
-(``scripts/plant_bugs.py``) covers them. The cheap way round, taken for ``rundir.writing``:
-define the generator undecorated and wrap it after (``writing =
-contextlib.contextmanager(writing)``); mutmut's trampoline forwards generators.
+(``scripts/plant_bugs.py``) covers them. Nor does ``cli._RESUME_CONFIG``, the module-level
+table of the ``train`` flags that ``--resume`` checks against the run's config.json: a
+dropped or misspelt entry is caught by
+``tests/cli/test_cli_inputs.py::test_resume_refuses_every_config_flag_off_the_runs_value``
+(every flag written out there, not read off the table) and by catalogue entries. The cheap
+way round the decorators, taken for ``rundir.writing``: define the generator undecorated and
+wrap it after (``writing = contextlib.contextmanager(writing)``); mutmut's trampoline
+forwards generators.
 
 It needs the ``mutation`` extra (``pip install -e ".[mutation,dev]"``). The report goes to
 ``.mutation/report.md`` (and ``report.json``): per module the mutants, killed (timeouts
@@ -152,6 +157,8 @@ TARGETS: dict[str, list[str]] = {
         "tests/cli/test_cli_wiring.py",
         "tests/cli/test_cli_resume_flags.py",
         "tests/cli/test_cli_backend_env.py",
+        # the image file predict reads and the chunked prediction, on the helpers (no training)
+        "tests/cli/test_cli_inputs.py",
     ],
 }
 
@@ -350,7 +357,7 @@ def _diff(work: Path, name: str) -> str:
     diffs = json.loads(cache.read_text()) if cache.is_file() else {}
     if name not in diffs:
         lines = _function_diff(work, name)
-        if lines is None:
+        if not lines:   # not found, or an f-string change the source segments did not show
             done = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=work,
                                   capture_output=True, text=True)
             lines = done.stdout.splitlines()[1:]

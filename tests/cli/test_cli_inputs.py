@@ -1,0 +1,562 @@
+"""What ``tinybcnn predict`` does with the user's image file and with the model's output,
+checked on the helpers themselves, without training (a few seconds in all).
+
+``_read_images`` against pixels / 256 written out here, and its refusals one by one;
+``_predict_with_progress`` in chunks against one unchunked ``mc_predict`` (the chunks pass
+their images' offset, so the masks are the same); ``_check_finite_prediction`` on NaN rows
+counted by hand; and the parser's one-line error. These are what mutmut found unchecked by
+the wiring table (tests/cli/test_cli_wiring.py), which only ever predicts three finite
+uint8 images from an ``.npy`` file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import types
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinybcnn.demo as demo_mod
+import tinybcnn.experiments as experiments_mod
+import tinybcnn.info as info_mod
+import tinybcnn.progress as progress_mod
+import tinybcnn.report as report_mod
+from tinybcnn import cli
+from tinybcnn.data import write_idx
+from tinybcnn.ensembles import ensemble_predict
+from tinybcnn.models import lenet
+from tinybcnn.predict import mc_predict
+
+pytestmark = pytest.mark.usefixtures("keep_backend")  # in-process commands set the backend
+
+RNG = np.random.default_rng(0)
+PIXELS = RNG.integers(0, 256, size=(4, 28, 28), dtype=np.uint8)
+EXPECTED = (PIXELS.astype(np.float64) / 256)[:, None]  # the training data's scale
+
+
+def _save(path, array):
+    with open(path, "wb") as f:  # np.save would add ".npy" to a name without it
+        np.save(f, array)
+    return str(path)
+
+
+# -- _read_images ------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(4, 28, 28), (4, 1, 28, 28)])
+def test_uint8_npy_images_are_pixels_over_256_in_nchw(tmp_path, shape):
+    x = cli._read_images(_save(tmp_path / "x.npy", PIXELS.reshape(shape)))
+    assert x.dtype == np.float32 and x.shape == (4, 1, 28, 28)
+    np.testing.assert_array_equal(x, EXPECTED.astype(np.float32))
+
+
+def test_one_image_of_shape_h_w_is_a_batch_of_one(tmp_path):
+    x = cli._read_images(_save(tmp_path / "one.npy", PIXELS[2]))
+    assert x.shape == (1, 1, 28, 28)
+    np.testing.assert_array_equal(x[0], EXPECTED[2].astype(np.float32))
+
+
+def test_an_idx_file_reads_as_its_npy_twin(tmp_path):
+    write_idx(tmp_path / "images-idx3-ubyte", PIXELS)
+    x = cli._read_images(str(tmp_path / "images-idx3-ubyte"))
+    np.testing.assert_array_equal(x, EXPECTED.astype(np.float32))
+
+
+def test_a_file_named_npy_is_checked_as_npy_whatever_it_holds(tmp_path):
+    (tmp_path / "x.npy").write_bytes(b"\x00\x00\x08\x03" + bytes(16))  # an IDX header
+    with pytest.raises(ValueError, match="not a .npy file"):
+        cli._read_images(str(tmp_path / "x.npy"))
+
+
+def test_an_npy_file_under_another_name_is_read_as_npy(tmp_path):
+    x = cli._read_images(_save(tmp_path / "images.bin", PIXELS))
+    np.testing.assert_array_equal(x, EXPECTED.astype(np.float32))
+
+
+@pytest.mark.parametrize("kind, content, words", [
+    ("npz", None, "an .npz archive"),
+    ("pickle", b"\x80\x04K\x01.", "a Python pickle"),
+    ("empty", b"", "empty file"),
+])
+def test_npz_pickle_and_empty_files_get_the_npy_readers_reason(tmp_path, kind, content, words):
+    # named without ".npy": the first bytes alone must send them to the .npy reader's checks
+    path = tmp_path / f"images.{kind}-file"
+    if content is None:
+        with open(path, "wb") as f:
+            np.savez(f, x=PIXELS)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ValueError, match=words):
+        cli._read_images(str(path))
+
+
+@pytest.mark.parametrize("shape", [(4, 2, 28, 28), (28,), (1, 4, 1, 28, 28)])
+def test_other_shapes_are_refused_with_the_shape(tmp_path, shape):
+    array = np.zeros(shape, np.uint8)
+    with pytest.raises(ValueError, match=r"must be \(N, H, W\) or \(N, 1, H, W\), got shape "
+                       + repr(shape).replace("(", r"\(").replace(")", r"\)")):
+        cli._read_images(_save(tmp_path / "x.npy", array))
+
+
+def test_no_images_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="holds no images"):
+        cli._read_images(_save(tmp_path / "x.npy", np.zeros((0, 28, 28), np.uint8)))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint16, np.bool_])
+def test_non_uint8_integers_are_refused(tmp_path, dtype):
+    with pytest.raises(ValueError, match="must be uint8 or floats in \\[0, 1\\], got "
+                       + np.dtype(dtype).name):
+        cli._read_images(_save(tmp_path / "x.npy", PIXELS.astype(dtype)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_float_images_are_kept_as_they_are_in_float32(tmp_path, dtype):
+    floats = (EXPECTED[:, 0] * (255 / 256) + 1e-3).astype(dtype)  # in [0, 1), max below 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning below 1.0
+        x = cli._read_images(_save(tmp_path / "x.npy", floats))
+    assert x.dtype == np.float32 and x.shape == (4, 1, 28, 28)
+    np.testing.assert_array_equal(x[:, 0], floats.astype(np.float32))
+
+
+def test_non_finite_pixels_are_counted_and_refused(tmp_path):
+    floats = EXPECTED[:, 0].copy()
+    floats[0, 0, :2] = np.nan
+    floats[3, 5, 5] = np.inf
+    with pytest.raises(ValueError, match=r"\b3 pixel values are NaN or infinite; images must "
+                       "be finite$"):
+        cli._read_images(_save(tmp_path / "x.npy", floats))
+
+
+@pytest.mark.parametrize("where, value", [((0, 0, 0), -1e-3), ((1, 2, 3), 1.5)])
+def test_floats_outside_the_unit_range_are_refused(tmp_path, where, value):
+    floats = EXPECTED[:, 0].copy()
+    floats[where] = value
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\] .*\. Divide by 256 or save "
+                       "them as uint8$"):
+        cli._read_images(_save(tmp_path / "x.npy", floats))
+
+
+def test_a_pixel_of_exactly_one_warns_of_pixels_over_255(tmp_path):
+    floats = EXPECTED[:, 0].copy()
+    floats[1, 1, 1] = 1.0
+    path = _save(tmp_path / "x.npy", floats)
+    with pytest.warns(UserWarning) as caught:
+        x = cli._read_images(path)
+    assert [str(w.message) for w in caught] == [
+        f"{path}: float pixels reach 1.0, which suggests pixels / 255; the model was trained on "
+        "pixels / 256 (at most 0.996): multiply by 255/256 or save the images as uint8"]
+    assert x[1, 0, 1, 1] == 1.0
+
+
+def test_the_images_argument_names_what_is_wrong_with_it(tmp_path):
+    os.mkfifo(tmp_path / "fifo")
+    cases = {str(tmp_path): f"{str(tmp_path)!r} is a directory, not a file",
+             str(tmp_path / "fifo"): f"{str(tmp_path / 'fifo')!r} is not a regular file; give an "
+             ".npy or IDX file saved on disk",
+             str(tmp_path / "gone.npy"): f"file {str(tmp_path / 'gone.npy')!r} does not exist"}
+    for path, reason in cases.items():
+        with pytest.raises(argparse.ArgumentTypeError) as refused:
+            cli._existing_file(path)
+        assert str(refused.value) == reason
+    assert cli._existing_file(_save(tmp_path / "x.npy", PIXELS)) == str(tmp_path / "x.npy")
+
+
+# -- _check_finite_prediction --------------------------------------------------------------------
+def test_rows_with_a_nan_are_counted_and_refused():
+    probs = np.full((5, 3), 1 / 3)
+    probs[1, 2] = np.nan
+    probs[4, :] = np.nan
+    with pytest.raises(ValueError) as refused:
+        cli._check_finite_prediction(types.SimpleNamespace(probs=probs), "run")
+    assert str(refused.value) == (
+        f"{Path('run') / 'checkpoint.npz'}: the model's outputs are not finite (NaN) for 2 of 5 "
+        "images: its weights are so large that the logits overflow; nothing was written")
+
+
+def test_finite_predictions_pass():
+    probs = np.full((5, 3), 1 / 3)
+    assert cli._check_finite_prediction(types.SimpleNamespace(probs=probs), "run") is None
+
+
+# -- _predict_with_progress ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def nets():
+    return [lenet("all", p=0.5, in_shape=(1, 28, 28), n_classes=10, seed=s) for s in (0, 1)]
+
+
+@pytest.fixture
+def updates(monkeypatch):
+    seen, samples = [], []
+    real = cli._predict_with_progress
+
+    def spy(model, x, t, *args, **kw):  # the T of the call, for the bar's label
+        samples.append(t)
+        return real(model, x, t, *args, **kw)
+
+    class Bar:
+        def __init__(self, total, enabled=True, **kw):
+            seen.append(("open", total, enabled))
+            assert kw == {"desc": f"predict (T={samples[-1]})", "unit": "img"}
+
+        def update(self, n):
+            seen.append(n)
+
+        def close(self):
+            seen.append("close")
+
+    monkeypatch.setattr(progress_mod, "progress_bar", Bar)
+    monkeypatch.setattr(cli, "_predict_with_progress", spy)
+    return seen
+
+
+def _same(pred, want):
+    for k in ("probs", "entropy", "mutual_info", "variation_ratio"):
+        np.testing.assert_allclose(getattr(pred, k), getattr(want, k), rtol=1e-5, atol=1e-6)
+    assert pred.samples == want.samples
+
+
+def test_chunked_prediction_is_the_unchunked_one(nets, updates):
+    x = np.concatenate([EXPECTED, EXPECTED[:3] * 0.5]).astype(np.float32)   # 7 images
+    # work 10 at T = 3: chunks of 10 // 3 = 3 images: 3, 3, 1
+    pred = cli._predict_with_progress(nets[0], x, 3, 5, False, work=10)
+    _same(pred, mc_predict(nets[0], x, samples=3, seed=5))
+    assert updates == [("open", 7, False), 3, 3, 1, "close"]
+
+
+def test_an_ensemble_is_chunked_by_its_passes_too(nets, updates):
+    x = np.concatenate([EXPECTED, EXPECTED[:1] * 0.5]).astype(np.float32)  # 5 images
+    # work 12 at T = 2: 6 images, halved for K = 2 members: 3, 2
+    pred = cli._predict_with_progress(nets, x, 2, 1, True, work=12)
+    _same(pred, ensemble_predict(nets, x, samples=2, seed=1))
+    assert updates == [("open", 5, True), 3, 2, "close"]
+
+
+def test_work_below_the_samples_still_moves_one_image_at_a_time(nets, updates):
+    x = EXPECTED[:3].astype(np.float32)
+    pred = cli._predict_with_progress(nets[0], x, 3, 0, False, work=2)   # 2 // 3 = 0: one
+    _same(pred, mc_predict(nets[0], x, samples=3, seed=0))
+    assert updates == [("open", 3, False), 1, 1, 1, "close"]
+
+
+def test_a_batch_within_one_chunk_has_no_bar(nets, updates):
+    x = EXPECTED[:3].astype(np.float32)
+    pred = cli._predict_with_progress(nets[1], x, 2, 4, True, work=6)   # chunk 3 = all of x
+    _same(pred, mc_predict(nets[1], x, samples=2, seed=4))
+    assert updates == []
+
+
+# -- the parser's error --------------------------------------------------------------------------
+def test_a_bad_argument_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["train", "--p", "1.5", "--out", "x"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err == ("tinybcnn train: error: argument --p: expected a drop probability p in "
+                   "[0, 1), got 1.5 (see tinybcnn train --help)\n")
+
+
+# -- what the commands print, and say when stdout fails ------------------------------------------
+class FullStdout:
+    """A stdout on a full disk: every write and flush fails."""
+
+    def write(self, text):
+        raise OSError(28, "No space left on device")
+
+    def flush(self):
+        raise OSError(28, "No space left on device")
+
+
+@pytest.fixture
+def stubs(monkeypatch, tmp_path):
+    """demo and experiment stubbed: they write nothing, return at once."""
+    monkeypatch.setattr(demo_mod, "run_demo", lambda **kw: None)
+    monkeypatch.setattr(experiments_mod, "run", lambda name, **kw: Path(kw["out"]) / "r.json")
+    monkeypatch.setattr(report_mod, "experiment_summary", lambda path: f"summary of {path}")
+    return tmp_path / "out"
+
+
+def test_experiment_prints_the_summary_of_its_results_file(stubs, capsys):
+    assert cli.main(["experiment", "ood", "--out", str(stubs), "--quiet"]) == 0
+    assert capsys.readouterr().out == f"summary of {stubs / 'r.json'}\n"
+
+
+@pytest.mark.parametrize("command", [["demo"], ["experiment", "ood"]])
+def test_a_full_stdout_after_demo_or_experiment_says_the_files_are_kept(
+        stubs, command, monkeypatch, capsys):
+    monkeypatch.setattr(cli, "silence_stdout", lambda: None)  # keep pytest's own stdout
+    monkeypatch.setattr(sys, "stdout", FullStdout())
+    code = cli.main([*command, "--out", str(stubs), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.endswith(f"(No space left on device); the files written in {stubs} are kept\n")
+
+
+def test_info_prints_its_report_as_json_indented_by_two(monkeypatch, capsys):
+    monkeypatch.setattr(info_mod, "info_report", lambda: {"backend": "numpy", "n": [1]})
+    assert cli.main(["info"]) == 0
+    assert capsys.readouterr().out == '{\n  "backend": "numpy",\n  "n": [\n    1\n  ]\n}\n'
+
+
+# -- predict's wiring on a stand-in run (load_members stubbed: untrained networks) -------------
+FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+           "Bag", "Ankle boot")
+
+
+@pytest.fixture
+def run_of(monkeypatch, tmp_path):
+    """``run_of(models, dataset)``: a run folder whose load_members gives these networks."""
+    import tinybcnn.runs as runs_mod
+
+    def make(models, dataset="embedded"):
+        config = types.SimpleNamespace(dataset=dataset)
+        monkeypatch.setattr(runs_mod, "load_members", lambda run_dir, backend=None:
+                            (config, models))
+        return tmp_path
+
+    return make
+
+
+def test_predict_on_an_ensemble_averages_every_member(run_of, nets, tmp_path, capsys):
+    run = run_of(nets)
+    images = _save(tmp_path / "x.npy", PIXELS[:3])
+    assert cli.main(["predict", str(run), images, "--samples", "2", "--seed", "3", "--quiet",
+                     "--format", "json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    want = ensemble_predict(nets, EXPECTED[:3].astype(np.float32), samples=2, seed=3)
+    np.testing.assert_allclose([r["probs"] for r in got["predictions"]], want.probs,
+                               rtol=1e-5, atol=1e-7)
+    assert got["images"] == images and got["classes"] == list(FASHION)
+
+
+def test_predict_names_fashion_classes_in_its_table(run_of, nets, tmp_path, capsys):
+    run = run_of(nets[:1], dataset="fashion-mnist")
+    assert cli.main(["predict", str(run), _save(tmp_path / "x.npy", PIXELS[:3]),
+                     "--samples", "2", "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert len(lines) == 3
+    for line in lines:  # "image class prob entropy MI  name": the class's Fashion-MNIST name
+        k = int(line.split()[1])
+        assert line.endswith("  " + FASHION[k])
+
+
+def test_predict_refuses_images_of_another_size_naming_both(run_of, nets, tmp_path, capsys):
+    run = run_of(nets[:1])
+    images = _save(tmp_path / "x.npy", np.zeros((2, 12, 14), np.uint8))
+    assert cli.main(["predict", str(run), images, "--quiet"]) == 2
+    assert capsys.readouterr().err == (f"tinybcnn: error: {images}: the model takes images of "
+                                       "shape (28, 28), got (12, 14)\n")
+
+
+def test_predict_with_overflowing_weights_is_one_line_and_no_numpy_warning(
+        run_of, tmp_path, capsys):
+    net = lenet("all", p=0.5, in_shape=(1, 28, 28), n_classes=10, seed=0)
+    for w in net.params.values():
+        w *= np.float32(1e30)  # the logits overflow float32: inf, then softmax's inf - inf
+    run = run_of([net])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning of NumPy's would raise here
+        code = cli.main(["predict", str(run), _save(tmp_path / "x.npy", PIXELS[:2]),
+                         "--samples", "2", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"tinybcnn: error: {run / 'checkpoint.npz'}: the model's outputs are "
+                          "not finite (NaN) for 2 of 2 images")
+
+
+def test_predict_prints_a_table_of_what_its_json_holds(run_of, nets, tmp_path, capsys):
+    run = run_of(nets[:1])
+    images = _save(tmp_path / "x.npy", PIXELS[:3])
+    common = ["predict", str(run), images, "--samples", "2", "--seed", "1", "--quiet"]
+    assert cli.main([*common, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["predictions"]
+    assert cli.main(common) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == " image  class   prob  entropy      MI  name"
+    assert lines[1:] == [f"{r['image']:6d} {r['class']:6d} {max(r['probs']):6.3f} "
+                         f"{r['entropy']:8.3f} {r['mutual_info']:7.3f}  {FASHION[r['class']]}"
+                         for r in rows]
+
+
+@pytest.fixture
+def evaluated(monkeypatch, tmp_path):
+    """evaluate on a stand-in run: evaluate_run stubbed to return ``result`` (set by the
+    test) and record what it was asked."""
+    import tinybcnn.runs as runs_mod
+
+    asked, result = {}, {}
+    standard = {"error": 0.25, "nll": 0.7, "brier": 0.3, "ece": 0.05}
+    mc = {"error": 0.125, "nll": 0.5, "brier": 0.2, "ece": 0.04}
+
+    def evaluate_run(run_dir, **kw):
+        asked.update(kw)
+        return {"n_test": 1234, "samples": 7, "standard": standard, "mc": mc, **result}
+
+    def metrics_file(run_dir, dataset, data_dir):
+        asked["metrics_file"] = (run_dir, dataset, data_dir)
+        return Path(run_dir) / "metrics-x.json"
+
+    monkeypatch.setattr(runs_mod, "evaluate_run", evaluate_run)
+    monkeypatch.setattr(runs_mod, "metrics_file", metrics_file)
+    return tmp_path, asked, result
+
+
+@pytest.mark.parametrize("result, flags, scored", [
+    ({"dataset": "mnist"}, [], "scored: mnist test set, 1,234 images, T = 7"),
+    ({}, ["--dataset", "fashion-mnist"], "scored: fashion-mnist test set, 1,234 images, T = 7"),
+    ({}, [], "scored: the run's test set, 1,234 images, T = 7"),
+])
+def test_evaluate_says_what_it_scored(evaluated, capsys, result, flags, scored):
+    run, asked, returned = evaluated
+    returned.update(result)
+    assert cli.main(["evaluate", str(run), *flags]) == 0
+    assert scored in capsys.readouterr().out.splitlines()
+    assert asked["progress"] is True
+
+
+def test_evaluate_quiet_turns_its_progress_off(evaluated):
+    run, asked, _ = evaluated
+    assert cli.main(["evaluate", str(run), "--quiet"]) == 0
+    assert asked["progress"] is False
+
+
+@pytest.mark.parametrize("result, rows", [
+    ({"iteration": None}, ["standard                        25.00   0.700   0.050",
+                           "MC (T=7)                        12.50   0.500   0.040"]),
+    ({"members": 1}, ["standard                        25.00   0.700   0.050",
+                      "MC (T=7)                        12.50   0.500   0.040"]),
+    ({"members": 2}, ["ensemble (K=2)                  25.00   0.700   0.050",
+                      "MC ensemble (K=2, T=7)          12.50   0.500   0.040"]),
+])
+def test_evaluate_prints_its_table_and_the_file_it_wrote(evaluated, capsys, result, rows):
+    run, asked, returned = evaluated
+    returned.update({"dataset": "mnist", **result})
+    data_dir = run / "data"
+    data_dir.mkdir()
+    assert cli.main(["evaluate", str(run), "--dataset", "fashion-mnist", "--data-dir",
+                     str(data_dir), "--quiet"]) == 0
+    assert asked["metrics_file"] == (str(run), "fashion-mnist", str(data_dir))
+    assert capsys.readouterr().out.splitlines() == [
+        "scored: mnist test set, 1,234 images, T = 7",
+        "                              error %     NLL     ECE", *rows,
+        f"files: {run / 'metrics-x.json'}"]
+
+
+def test_evaluate_names_the_checkpoint_iteration_it_scored(evaluated, capsys):
+    run, _, returned = evaluated
+    returned.update(dataset="mnist", iteration=1500)
+    assert cli.main(["evaluate", str(run), "--quiet"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "scored: mnist test set, 1,234 images, T = 7; checkpoint at iteration 1,500")
+
+
+def test_a_full_stdout_after_evaluate_says_its_metrics_file_is_kept(
+        evaluated, monkeypatch, capsys):
+    run, _, _ = evaluated
+    monkeypatch.setattr(cli, "silence_stdout", lambda: None)
+    monkeypatch.setattr(sys, "stdout", FullStdout())
+    assert cli.main(["evaluate", str(run), "--quiet"]) == 1
+    assert capsys.readouterr().err.endswith(
+        f"; {run / 'metrics-x.json'} was written and is kept\n")
+
+
+# -- train --resume's checks, on a config.json written here (nothing trains) -------------------
+@pytest.fixture
+def numpy_run(tmp_path):
+    from tinybcnn.runconfig import RunConfig
+
+    RunConfig(**RunConfig.defaults()).validate().save(tmp_path / "config.json")
+    assert json.loads((tmp_path / "config.json").read_text())["backend"] == "numpy"
+    return tmp_path
+
+
+def test_resume_with_another_backend_alone_is_refused(numpy_run, capsys):
+    # --backend is the only flag given: no configuration flag, and still a clash
+    before = (numpy_run / "config.json").read_text()
+    assert cli.main(["train", "--resume", "--out", str(numpy_run), "--quiet",
+                     "--backend", "array_api_strict"]) == 2
+    assert capsys.readouterr().err == (
+        f"tinybcnn: error: --backend array_api_strict: the run in {numpy_run} trains on numpy "
+        "(config.json), and --resume continues it there (its float32 sums round differently on "
+        "another backend); drop --backend, or train a new run in another --out\n")
+    assert (numpy_run / "config.json").read_text() == before
+
+
+@pytest.mark.parametrize("flags, clash, drop", [
+    (["--lr", "0.010000000001"], "--lr 0.010000000001 (the run has 0.01)", "this flag"),
+    (["--p", "0.25", "--seed", "3"], "--p 0.25 (the run has 0.5), --seed 3 (the run has 0)",
+     "these flags"),
+])
+def test_resume_refuses_each_flag_off_the_runs_value(numpy_run, capsys, flags, clash, drop):
+    # 1e-10 relative is more than float rounding (1e-12) and is refused
+    before = (numpy_run / "config.json").read_text()
+    assert cli.main(["train", "--resume", "--out", str(numpy_run), "--quiet", *flags]) == 2
+    assert capsys.readouterr().err == (
+        f"tinybcnn: error: {clash}: --resume continues the run in {numpy_run} as its "
+        f"config.json says; drop {drop}, or train a new run in another --out (only "
+        "--iterations/--epochs, the total, and --eval-samples may change)\n")
+    assert (numpy_run / "config.json").read_text() == before
+
+
+def test_resume_flags_without_a_run_leave_the_refusal_to_train_run(tmp_path):
+    args = argparse.Namespace(given={"--lr"}, lr=0.5, out=str(tmp_path), backend=None)
+    assert cli._check_resume_flags(args) is None   # train_run then says what is missing
+
+
+def test_a_data_dir_that_is_not_there_is_named(tmp_path):
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        cli._existing_dir(str(tmp_path / "gone"))
+    assert str(refused.value) == f"directory {str(tmp_path / 'gone')!r} does not exist"
+    assert cli._existing_dir(str(tmp_path)) == str(tmp_path)
+
+
+# every train flag the run's config.json fixes (written out here, not read off the code's
+# table, cli._RESUME_CONFIG: mutmut makes no mutants of a module constant)
+@pytest.mark.parametrize("flag, value, old", [
+    ("--model", "lenet-ip", "lenet-all"), ("--dataset", "mnist", "embedded"),
+    ("--data-dir", "{run}", None), ("--train-size", "5", None), ("--test-size", "5", None),
+    ("--batch-size", "32", 64), ("--p", "0.25", 0.5), ("--lr", "0.5", 0.01),
+    ("--weight-decay", "0.001", 0.0005), ("--length-scale", "0.5", None),
+    ("--eval-every", "3", None), ("--seed", "3", 0), ("--members", "2", 1),
+])
+def test_resume_refuses_every_config_flag_off_the_runs_value(numpy_run, capsys, flag, value,
+                                                           old):
+    value = value.format(run=numpy_run)
+    assert cli.main(["train", "--resume", "--out", str(numpy_run), "--quiet", flag,
+                     value]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"tinybcnn: error: {flag} {value} (the run has {old}): --resume continues the run")
+
+
+@pytest.fixture
+def trained_with(monkeypatch):
+    """train_members stubbed: ``trained_with`` holds what train was asked (nothing trains)."""
+    import tinybcnn.runs as runs_mod
+
+    asked = {}
+
+    def train_members(config, out, **kw):
+        asked.update(kw, config=config)
+        return []
+
+    monkeypatch.setattr(runs_mod, "train_members", train_members)
+    return asked
+
+
+@pytest.mark.parametrize("flags, eval_samples", [(["--eval-samples", "3"], 3), ([], None)])
+def test_resume_hands_a_new_eval_samples_on_and_none_otherwise(
+        numpy_run, trained_with, flags, eval_samples):
+    assert cli.main(["train", "--resume", "--out", str(numpy_run), "--quiet", *flags]) == 0
+    assert trained_with["eval_samples"] == eval_samples
+    assert trained_with["resume"] is True
+
+
+def test_resume_and_replace_together_are_refused(tmp_path, trained_with, capsys):
+    assert cli.main(["train", "--resume", "--replace", "--out", str(tmp_path), "--quiet"]) == 2
+    assert capsys.readouterr().err == "tinybcnn: error: give --resume or --replace, not both\n"
+    assert trained_with == {}
