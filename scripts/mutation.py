@@ -39,6 +39,11 @@ way round the decorators, taken for ``rundir.writing``: define the generator und
 wrap it after (``writing = contextlib.contextmanager(writing)``); mutmut's trampoline
 forwards generators.
 
+A blind spot of the fork: mutmut forks every mutant from a process that has already run
+the tests, so a module-level cache is warm and the code that fills it never runs again; a
+mutant there survives every test. Test such code from emptied caches, as
+``tests/functional/test_splitmix_cold.py`` does for ``splitmix``.
+
 It needs the ``mutation`` extra (``pip install -e ".[mutation,dev]"``). The report goes to
 ``.mutation/report.md`` (and ``report.json``): per module the mutants, killed (timeouts
 counted apart), survived, equivalent and not yet run, the score (killed / non-equivalent
