@@ -560,3 +560,143 @@ def test_resume_and_replace_together_are_refused(tmp_path, trained_with, capsys)
     assert cli.main(["train", "--resume", "--replace", "--out", str(tmp_path), "--quiet"]) == 2
     assert capsys.readouterr().err == "tinybcnn: error: give --resume or --replace, not both\n"
     assert trained_with == {}
+
+
+# -- the help a user reads ---------------------------------------------------------------------
+# Every option's help line, written out, as `tinybcnn CMD --help` prints it: a help text
+# dropped, emptied or garbled is something a user sees (mutmut found the parser's help texts
+# checked nowhere in cli's covering tests). A wording change updates this table on purpose.
+BACKEND = "array backend (default: $TINYBCNN_BACKEND or numpy)"
+THREADS = "BLAS threads (default: $TINYBCNN_THREADS, else the free CPUs)"
+DATASET = "embedded | fashion-mnist | mnist | idx:DIR"
+DATA_DIR = ("a folder to search first for the fashion-mnist / mnist IDX files (downloads are "
+            "cached in ~/.cache/tinybcnn, not here)")
+COMMON = {"--backend": BACKEND, "--seed": "random seed (0)", "--quiet": "no progress bars",
+          "--threads": THREADS}
+HELP = {
+    "demo": {
+        **COMMON, "--out": "output directory (tinybcnn-demo)",
+        "--train-size": "training images (1000)", "--test-size": "test images (2000)",
+        "--iterations": "SGD iterations per model (default 2000; 60 with --quick)",
+        "--samples": "MC samples T (50)", "--quick": "a tiny run, for a smoke test",
+        "--replace": "train both models afresh, replacing the runs in --out (without it, a run "
+                     "there with other settings is refused)"},
+    "train": {
+        **COMMON, "--out": "output directory",
+        "--model": "lenet-all: dropout after every convolution and dense layer (the Bayesian "
+                   "CNN); lenet-ip: after the dense layers only (the usual baseline); "
+                   "lenet-none: no dropout (default lenet-all)",
+        "--dataset": DATASET + " (embedded)", "--data-dir": DATA_DIR,
+        "--train-size": "seeded stratified subset of the training split (default: all of it)",
+        "--test-size": "seeded stratified subset of the test split (default: all of it)",
+        "--epochs": "passes over the training set (default 10 if neither this nor "
+                    "--iterations is given)",
+        "--iterations": "SGD updates in total (default: 10 epochs' worth)",
+        "--batch-size": "minibatch size (64)", "--p": "drop probability (0.5)",
+        "--lr": "base learning rate of the inv schedule (0.01)",
+        "--weight-decay": "Caffe-style weight decay (default 0.0005)",
+        "--length-scale": "prior length-scale l instead of --weight-decay",
+        "--members": "K > 1: a deep ensemble of K networks from K seeds into one run folder "
+                     "(member-<k>.npz), resumable member by member; evaluate and predict "
+                     "average them (default 1)",
+        "--eval-every": "evaluate and checkpoint every K iterations (default: at the end)",
+        "--eval-samples": "MC samples in the evaluations during training (20), at most 10,000; "
+                          "with --resume it may change (the evaluations only, not the weights)",
+        "--resume": "continue the run in --out from its checkpoint; its config.json gives every "
+                    "option except --iterations/--epochs, which set a new total, and "
+                    "--eval-samples",
+        "--replace": "train afresh into --out, replacing the finished or interrupted run there"},
+    "evaluate": {
+        **COMMON, "run_dir": "", "--dataset": DATASET, "--data-dir": DATA_DIR,
+        "--samples": "MC samples T (50), at most 10,000"},
+    "predict": {
+        **COMMON, "run_dir": "",
+        "images": ".npy (N,H,W) or (N,1,H,W), or an IDX file: uint8 pixels 0-255, or floats "
+                  "scaled as in training, pixels / 256 (not / 255)",
+        "--samples": "MC samples T (50), at most 10,000; of a deep ensemble (train --members "
+                     "K): T passes of each member, and 1 the deep ensemble itself (each "
+                     "member's deterministic pass)",
+        "--format": "text: a table (default); csv: one row per image with the probability of "
+                    "every class, entropy, mutual_info, variation_ratio; json: the same, one "
+                    "object"},
+    "experiment": {
+        **COMMON, "--out": "output directory", "name": "",
+        "--dataset": DATASET + " (embedded)", "--data-dir": DATA_DIR,
+        "--quick": "tiny sizes, for CI (< 1 minute)", "--seeds": "number of seeds",
+        "--iterations": "training iterations per network (default: the experiment's own)",
+        "--rounds": "acquisition rounds of 10 images (25)",
+        "--pool-subset": "pool images scored per round (1000; the paper: 2000)",
+        "--samples": "MC passes T for scoring (20)",
+        "--acquisitions": "comma list of random, bald, max_entropy, variation_ratio, "
+                          "variation_ratio_probs, mean_std, bald_standard",
+        "--thresholds": "test errors for the labels-to-reach table (0.25,0.2)",
+        "--resume": "reuse the finished runs in --out and continue interrupted ones "
+                    "(active-learning: continue at the round it stopped); refused if --out was "
+                    "made with another data set or --seed",
+        "--replace": "start afresh, replacing the runs, saved state and data set and seed "
+                     "record in --out"},
+    "info": {"--backend": ""},
+}
+COMMANDS = {
+    "demo": "small-data Bayesian CNN vs baseline: table + figures",
+    "train": "train a model into a run directory",
+    "evaluate": "standard and MC-dropout metrics -> RUN_DIR/metrics.json (with --dataset D: "
+                "RUN_DIR/metrics-D.json)",
+    "predict": "classify images from an .npy or IDX file",
+    "experiment": "the paper's experiments (see docs/results.md)",
+    "info": "backend, versions, BLAS threads, GPU",
+}
+
+
+def _help_of(argv, monkeypatch, capsys) -> tuple[str, dict[str, tuple[str, str]]]:
+    """``tinybcnn ARGV --help``: its text and ``{option: (invocation, help)}`` (one line each:
+    no wrapping at 1,000 columns; a long invocation puts its help on the next line)."""
+    monkeypatch.setenv("COLUMNS", "1000")
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*argv, "--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    entries: dict[str, list[str]] = {}
+    last = None
+    for line in out.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        if indent in (2, 4) and line.strip():   # an option, or a subcommand (indent 4)
+            invocation, _, text = line.strip().partition("  ")
+            last = invocation.split(", ")[-1].split()[0].strip("{}")
+            entries[last] = [invocation, text.strip()]
+        elif indent > 4 and last is not None:   # the help under a long invocation
+            entries[last][1] = " ".join([entries[last][1], line.strip()]).strip()
+        else:
+            last = None
+    return out, {k: (v[0], v[1]) for k, v in entries.items()}
+
+
+@pytest.mark.parametrize("command", list(HELP))
+def test_every_option_shows_its_help_in_full(command, monkeypatch, capsys):
+    out, entries = _help_of([command], monkeypatch, capsys)
+    helps = {k: text for k, (_, text) in entries.items() if k not in ("--help", "the")}
+    want = dict(HELP[command])
+    if "name" in want:   # experiment's positional shows as its choices
+        del want["name"]
+        helps = {k: v for k, v in helps.items() if not k.startswith("small-data")}
+    assert helps == want
+
+
+def test_the_commands_and_the_description_show_in_the_top_help(monkeypatch, capsys):
+    out, entries = _help_of([], monkeypatch, capsys)
+    assert {k: text for k, (_, text) in entries.items() if k in COMMANDS} == COMMANDS
+    assert out.startswith("usage: tinybcnn [-h] {demo,train,evaluate,predict,experiment,info}")
+    assert ("Bayesian CNNs with MC dropout (Gal & Ghahramani), from scratch in NumPy/CuPy."
+            in out.splitlines())
+
+
+def test_experiment_shows_its_active_learning_group_and_metavars(monkeypatch, capsys):
+    out, entries = _help_of(["experiment"], monkeypatch, capsys)
+    lines = out.splitlines()
+    at = lines.index("active-learning:")
+    assert lines[at + 1] == ("  the active-learning experiment's scale (defaults: "
+                             "docs/results.md section 6)")
+    assert entries["--acquisitions"][0] == "--acquisitions A,B,..."
+    assert entries["--thresholds"][0] == "--thresholds E,..."
+    assert entries["--rounds"][0] == "--rounds ROUNDS"   # the group's options are listed under it
+    assert lines.index("  --rounds ROUNDS       acquisition rounds of 10 images (25)") > at
