@@ -700,3 +700,42 @@ def test_experiment_shows_its_active_learning_group_and_metavars(monkeypatch, ca
     assert entries["--thresholds"][0] == "--thresholds E,..."
     assert entries["--rounds"][0] == "--rounds ROUNDS"   # the group's options are listed under it
     assert lines.index("  --rounds ROUNDS       acquisition rounds of 10 images (25)") > at
+
+
+# -- what the parser hands on (no command runs) ------------------------------------------------
+@pytest.mark.parametrize("given, members", [("1", 1), ("100", 100)])
+def test_members_from_1_to_100_are_taken(given, members):
+    args = cli.build_parser().parse_args(["train", "--out", "r", "--members", given])
+    assert args.members == members
+
+
+@pytest.mark.parametrize("given", ["0", "101"])
+def test_members_outside_1_to_100_are_refused_saying_the_range(given, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["train", "--out", "r", "--members", given])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"tinybcnn train: error: argument --members: expected a number of members from 1 to "
+        f"100, got {given} (see tinybcnn train --help)\n")
+
+
+@pytest.mark.parametrize("command", [["train"], ["experiment", "ood"]])
+def test_out_is_required_where_it_has_no_default(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(command)
+    assert stop.value.code == 2
+    assert "the following arguments are required: --out" in capsys.readouterr().err
+
+
+def test_demo_writes_into_tinybcnn_demo_by_default():
+    assert cli.build_parser().parse_args(["demo"]).out == "tinybcnn-demo"
+
+
+@pytest.mark.parametrize("argv, given", [
+    (["--data-dir=a=b", "--lr", "0.1"], {"--data-dir", "--lr"}),   # a value holding "="
+    (["--out", "d", "--batch", "32"], {"--out", "--batch-size"}),   # a value, a prefix
+    (["--p", "0.3", "--", "--seed", "1"], {"--p"}),                   # nothing after "--"
+    (["--eval", "3", "--t", "1"], set()),                              # ambiguous prefixes
+])
+def test_given_options_are_what_the_user_typed(argv, given):
+    assert cli._given_options(cli.build_parser(), "train", argv) == given
