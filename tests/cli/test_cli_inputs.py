@@ -739,3 +739,67 @@ def test_demo_writes_into_tinybcnn_demo_by_default():
 ])
 def test_given_options_are_what_the_user_typed(argv, given):
     assert cli._given_options(cli.build_parser(), "train", argv) == given
+
+
+# -- how main ends a command that stops ----------------------------------------------------------
+def _stopping_with(monkeypatch, command: str, error: BaseException) -> None:
+    """``command``'s function raises ``error`` (main reads the functions when it builds the
+    parser, so patching the module's name is enough)."""
+    def stop(args):
+        raise error
+    monkeypatch.setattr(cli, f"_cmd_{command}", stop)
+
+
+@pytest.mark.parametrize("argv, again", [
+    (["demo"], "run the same command again to continue"),
+    (["train", "--out", "r"], "continue with --resume"),
+])
+def test_an_interrupted_training_names_its_checkpoint_and_how_to_go_on(
+        argv, again, monkeypatch, capsys):
+    from tinybcnn.training.errors import TrainingInterrupted
+
+    _stopping_with(monkeypatch, argv[0], TrainingInterrupted(7, Path("r") / "checkpoint.npz"))
+    assert cli.main(argv) == 130
+    assert capsys.readouterr().err == (
+        f"\ntinybcnn: interrupted; checkpoint saved to {Path('r') / 'checkpoint.npz'}, {again}\n")
+
+
+@pytest.mark.parametrize("error", ["interrupted without a checkpoint", "ctrl-c"])
+def test_an_interruption_with_nothing_saved_says_only_that(error, monkeypatch, capsys):
+    from tinybcnn.training.errors import TrainingInterrupted
+
+    raised = (TrainingInterrupted(7, None) if error.startswith("interrupted")
+              else KeyboardInterrupt())
+    _stopping_with(monkeypatch, "train", raised)
+    assert cli.main(["train", "--out", "r"]) == 130
+    assert capsys.readouterr().err == "\ntinybcnn: interrupted\n"
+
+
+def test_a_diverged_training_is_one_error_line_and_exit_1(monkeypatch, capsys):
+    from tinybcnn.training.errors import TrainingDiverged
+
+    error = TrainingDiverged(3, "loss", 0.5)
+    _stopping_with(monkeypatch, "train", error)
+    assert cli.main(["train", "--out", "r"]) == 1
+    assert capsys.readouterr().err == f"tinybcnn: error: {error}\n"
+
+
+@pytest.mark.parametrize("program", [True, False])
+def test_the_program_stopped_by_sigterm_ignores_further_signals(program, monkeypatch, capsys):
+    import signal
+
+    def terminate(args):
+        os.kill(os.getpid(), signal.SIGTERM)   # the handler raises Terminated here
+    monkeypatch.setattr(cli, "_cmd_info", terminate)
+    monkeypatch.setattr(sys, "argv", ["tinybcnn", "info"])
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    try:
+        assert cli.main(None if program else ["info"]) == 143
+        after = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])
+    # the program on its way out: a second signal must not kill it; a caller of main in its
+    # own process (a notebook) gets its handlers back
+    assert after == ((signal.SIG_IGN, signal.SIG_IGN) if program else before)
+    assert capsys.readouterr().err == "\ntinybcnn: terminated (SIGTERM)\n"
