@@ -803,3 +803,14 @@ def test_the_program_stopped_by_sigterm_ignores_further_signals(program, monkeyp
     # own process (a notebook) gets its handlers back
     assert after == ((signal.SIG_IGN, signal.SIG_IGN) if program else before)
     assert capsys.readouterr().err == "\ntinybcnn: terminated (SIGTERM)\n"
+
+
+def test_a_closed_stdout_is_refused_before_anything_runs(monkeypatch, capsys):
+    ran = []
+    monkeypatch.setattr(cli, "_cmd_info", lambda args: ran.append(args) or 0)
+    monkeypatch.setattr(sys, "stdout", None)   # started with >&-
+    assert cli.main(["info"]) == 2
+    assert not ran
+    assert capsys.readouterr().err == (
+        "tinybcnn: error: stdout is closed, so the results of info would be lost; nothing was "
+        "done: run it with stdout open (> FILE, or > /dev/null to discard them)\n")
