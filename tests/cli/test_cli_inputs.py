@@ -814,3 +814,12 @@ def test_a_closed_stdout_is_refused_before_anything_runs(monkeypatch, capsys):
     assert capsys.readouterr().err == (
         "tinybcnn: error: stdout is closed, so the results of info would be lost; nothing was "
         "done: run it with stdout open (> FILE, or > /dev/null to discard them)\n")
+
+
+def test_a_full_stdout_after_a_command_that_writes_no_file_says_so(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "silence_stdout", lambda: None)  # keep pytest's own stdout
+    monkeypatch.setattr(cli, "_cmd_info", lambda args: print("{}") or 0)
+    monkeypatch.setattr(sys, "stdout", FullStdout())
+    assert cli.main(["info"]) == 1
+    assert capsys.readouterr().err == ("tinybcnn: error: cannot write the results of info to "
+                                       "stdout (No space left on device); no file was written\n")
