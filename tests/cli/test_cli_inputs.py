@@ -823,3 +823,18 @@ def test_a_full_stdout_after_a_command_that_writes_no_file_says_so(monkeypatch, 
     assert cli.main(["info"]) == 1
     assert capsys.readouterr().err == ("tinybcnn: error: cannot write the results of info to "
                                        "stdout (No space left on device); no file was written\n")
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["train", "--model", "lenet-x"], "argument --model: invalid choice: 'lenet-x' (choose from "
+     "'lenet-all', 'lenet-ip', 'lenet-none') (see tinybcnn train --help)"),
+    (["experiment", "nosuch"], "argument name: invalid choice: 'nosuch' (choose from "
+     "'small-data', 'mc-samples', 'rotation', 'ood', 'regression', 'active-learning', 'rivals', "
+     "'critique') (see tinybcnn experiment --help)"),
+])
+def test_a_name_outside_the_choices_is_refused_by_the_parser(argv, line, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*argv, "--out", str(tmp_path / "r")])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == f"tinybcnn {argv[0]}: error: {line}\n"
+    assert not (tmp_path / "r").exists()
