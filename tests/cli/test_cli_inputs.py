@@ -838,3 +838,15 @@ def test_a_name_outside_the_choices_is_refused_by_the_parser(argv, line, tmp_pat
     assert stop.value.code == 2
     assert capsys.readouterr().err == f"tinybcnn {argv[0]}: error: {line}\n"
     assert not (tmp_path / "r").exists()
+
+
+def test_train_with_no_options_hands_on_the_papers_defaults(trained_with, tmp_path):
+    assert cli.main(["train", "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    config = trained_with["config"]
+    # Caffe's LeNet solver and the paper's p, written out (not read off RunConfig)
+    assert (config.model, config.dataset, config.batch_size, config.p, config.lr,
+            config.weight_decay, config.length_scale, config.eval_samples, config.eval_every,
+            config.seed, config.members) == ("lenet-all", "embedded", 64, 0.5, 0.01, 5e-4,
+                                             None, 20, None, 0, 1)
+    assert (config.train_size, config.test_size, config.iterations, config.epochs) == (
+        None, None, None, None)
