@@ -788,11 +788,14 @@ def test_a_diverged_training_is_one_error_line_and_exit_1(monkeypatch, capsys):
 def test_the_program_stopped_by_sigterm_ignores_further_signals(program, monkeypatch, capsys):
     import signal
 
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+
     def terminate(args):
+        # main's own handler, or the signal would end the test process itself
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, before[0])
         os.kill(os.getpid(), signal.SIGTERM)   # the handler raises Terminated here
     monkeypatch.setattr(cli, "_cmd_info", terminate)
     monkeypatch.setattr(sys, "argv", ["tinybcnn", "info"])
-    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     try:
         assert cli.main(None if program else ["info"]) == 143
         after = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
