@@ -560,3 +560,296 @@ def test_resume_and_replace_together_are_refused(tmp_path, trained_with, capsys)
     assert cli.main(["train", "--resume", "--replace", "--out", str(tmp_path), "--quiet"]) == 2
     assert capsys.readouterr().err == "tinybcnn: error: give --resume or --replace, not both\n"
     assert trained_with == {}
+
+
+# -- the help a user reads ---------------------------------------------------------------------
+# Every option's help line, written out, as `tinybcnn CMD --help` prints it: a help text
+# dropped, emptied or garbled is something a user sees (mutmut found the parser's help texts
+# checked nowhere in cli's covering tests). A wording change updates this table on purpose.
+BACKEND = "array backend (default: $TINYBCNN_BACKEND or numpy)"
+THREADS = "BLAS threads (default: $TINYBCNN_THREADS, else the free CPUs)"
+DATASET = "embedded | fashion-mnist | mnist | idx:DIR"
+DATA_DIR = ("a folder to search first for the fashion-mnist / mnist IDX files (downloads are "
+            "cached in ~/.cache/tinybcnn, not here)")
+COMMON = {"--backend": BACKEND, "--seed": "random seed (0)", "--quiet": "no progress bars",
+          "--threads": THREADS}
+HELP = {
+    "demo": {
+        **COMMON, "--out": "output directory (tinybcnn-demo)",
+        "--train-size": "training images (1000)", "--test-size": "test images (2000)",
+        "--iterations": "SGD iterations per model (default 2000; 60 with --quick)",
+        "--samples": "MC samples T (50)", "--quick": "a tiny run, for a smoke test",
+        "--replace": "train both models afresh, replacing the runs in --out (without it, a run "
+                     "there with other settings is refused)"},
+    "train": {
+        **COMMON, "--out": "output directory",
+        "--model": "lenet-all: dropout after every convolution and dense layer (the Bayesian "
+                   "CNN); lenet-ip: after the dense layers only (the usual baseline); "
+                   "lenet-none: no dropout (default lenet-all)",
+        "--dataset": DATASET + " (embedded)", "--data-dir": DATA_DIR,
+        "--train-size": "seeded stratified subset of the training split (default: all of it)",
+        "--test-size": "seeded stratified subset of the test split (default: all of it)",
+        "--epochs": "passes over the training set (default 10 if neither this nor "
+                    "--iterations is given)",
+        "--iterations": "SGD updates in total (default: 10 epochs' worth)",
+        "--batch-size": "minibatch size (64)", "--p": "drop probability (0.5)",
+        "--lr": "base learning rate of the inv schedule (0.01)",
+        "--weight-decay": "Caffe-style weight decay (default 0.0005)",
+        "--length-scale": "prior length-scale l instead of --weight-decay",
+        "--members": "K > 1: a deep ensemble of K networks from K seeds into one run folder "
+                     "(member-<k>.npz), resumable member by member; evaluate and predict "
+                     "average them (default 1)",
+        "--eval-every": "evaluate and checkpoint every K iterations (default: at the end)",
+        "--eval-samples": "MC samples in the evaluations during training (20), at most 10,000; "
+                          "with --resume it may change (the evaluations only, not the weights)",
+        "--resume": "continue the run in --out from its checkpoint; its config.json gives every "
+                    "option except --iterations/--epochs, which set a new total, and "
+                    "--eval-samples",
+        "--replace": "train afresh into --out, replacing the finished or interrupted run there"},
+    "evaluate": {
+        **COMMON, "run_dir": "", "--dataset": DATASET, "--data-dir": DATA_DIR,
+        "--samples": "MC samples T (50), at most 10,000"},
+    "predict": {
+        **COMMON, "run_dir": "",
+        "images": ".npy (N,H,W) or (N,1,H,W), or an IDX file: uint8 pixels 0-255, or floats "
+                  "scaled as in training, pixels / 256 (not / 255)",
+        "--samples": "MC samples T (50), at most 10,000; of a deep ensemble (train --members "
+                     "K): T passes of each member, and 1 the deep ensemble itself (each "
+                     "member's deterministic pass)",
+        "--format": "text: a table (default); csv: one row per image with the probability of "
+                    "every class, entropy, mutual_info, variation_ratio; json: the same, one "
+                    "object"},
+    "experiment": {
+        **COMMON, "--out": "output directory", "name": "",
+        "--dataset": DATASET + " (embedded)", "--data-dir": DATA_DIR,
+        "--quick": "tiny sizes, for CI (< 1 minute)", "--seeds": "number of seeds",
+        "--iterations": "training iterations per network (default: the experiment's own)",
+        "--rounds": "acquisition rounds of 10 images (25)",
+        "--pool-subset": "pool images scored per round (1000; the paper: 2000)",
+        "--samples": "MC passes T for scoring (20)",
+        "--acquisitions": "comma list of random, bald, max_entropy, variation_ratio, "
+                          "variation_ratio_probs, mean_std, bald_standard",
+        "--thresholds": "test errors for the labels-to-reach table (0.25,0.2)",
+        "--resume": "reuse the finished runs in --out and continue interrupted ones "
+                    "(active-learning: continue at the round it stopped); refused if --out was "
+                    "made with another data set or --seed",
+        "--replace": "start afresh, replacing the runs, saved state and data set and seed "
+                     "record in --out"},
+    "info": {"--backend": ""},
+}
+COMMANDS = {
+    "demo": "small-data Bayesian CNN vs baseline: table + figures",
+    "train": "train a model into a run directory",
+    "evaluate": "standard and MC-dropout metrics -> RUN_DIR/metrics.json (with --dataset D: "
+                "RUN_DIR/metrics-D.json)",
+    "predict": "classify images from an .npy or IDX file",
+    "experiment": "the paper's experiments (see docs/results.md)",
+    "info": "backend, versions, BLAS threads, GPU",
+}
+
+
+def _help_of(argv, monkeypatch, capsys) -> tuple[str, dict[str, tuple[str, str]]]:
+    """``tinybcnn ARGV --help``: its text and ``{option: (invocation, help)}`` (one line each:
+    no wrapping at 1,000 columns; a long invocation puts its help on the next line)."""
+    monkeypatch.setenv("COLUMNS", "1000")
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*argv, "--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    entries: dict[str, list[str]] = {}
+    last = None
+    for line in out.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        if indent in (2, 4) and line.strip():   # an option, or a subcommand (indent 4)
+            invocation, _, text = line.strip().partition("  ")
+            last = invocation.split(", ")[-1].split()[0].strip("{}")
+            entries[last] = [invocation, text.strip()]
+        elif indent > 4 and last is not None:   # the help under a long invocation
+            entries[last][1] = " ".join([entries[last][1], line.strip()]).strip()
+        else:
+            last = None
+    return out, {k: (v[0], v[1]) for k, v in entries.items()}
+
+
+@pytest.mark.parametrize("command", list(HELP))
+def test_every_option_shows_its_help_in_full(command, monkeypatch, capsys):
+    out, entries = _help_of([command], monkeypatch, capsys)
+    helps = {k: text for k, (_, text) in entries.items() if k not in ("--help", "the")}
+    want = dict(HELP[command])
+    if "name" in want:   # experiment's positional shows as its choices
+        del want["name"]
+        helps = {k: v for k, v in helps.items() if not k.startswith("small-data")}
+    assert helps == want
+
+
+def test_the_commands_and_the_description_show_in_the_top_help(monkeypatch, capsys):
+    out, entries = _help_of([], monkeypatch, capsys)
+    assert {k: text for k, (_, text) in entries.items() if k in COMMANDS} == COMMANDS
+    assert out.startswith("usage: tinybcnn [-h] {demo,train,evaluate,predict,experiment,info}")
+    assert ("Bayesian CNNs with MC dropout (Gal & Ghahramani), from scratch in NumPy/CuPy."
+            in out.splitlines())
+
+
+def test_experiment_shows_its_active_learning_group_and_metavars(monkeypatch, capsys):
+    out, entries = _help_of(["experiment"], monkeypatch, capsys)
+    lines = out.splitlines()
+    at = lines.index("active-learning:")
+    assert lines[at + 1] == ("  the active-learning experiment's scale (defaults: "
+                             "docs/results.md section 6)")
+    assert entries["--acquisitions"][0] == "--acquisitions A,B,..."
+    assert entries["--thresholds"][0] == "--thresholds E,..."
+    assert entries["--rounds"][0] == "--rounds ROUNDS"   # the group's options are listed under it
+    assert lines.index("  --rounds ROUNDS       acquisition rounds of 10 images (25)") > at
+
+
+# -- what the parser hands on (no command runs) ------------------------------------------------
+@pytest.mark.parametrize("given, members", [("1", 1), ("100", 100)])
+def test_members_from_1_to_100_are_taken(given, members):
+    args = cli.build_parser().parse_args(["train", "--out", "r", "--members", given])
+    assert args.members == members
+
+
+@pytest.mark.parametrize("given", ["0", "101"])
+def test_members_outside_1_to_100_are_refused_saying_the_range(given, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["train", "--out", "r", "--members", given])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        f"tinybcnn train: error: argument --members: expected a number of members from 1 to "
+        f"100, got {given} (see tinybcnn train --help)\n")
+
+
+@pytest.mark.parametrize("command", [["train"], ["experiment", "ood"]])
+def test_out_is_required_where_it_has_no_default(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(command)
+    assert stop.value.code == 2
+    assert "the following arguments are required: --out" in capsys.readouterr().err
+
+
+def test_demo_writes_into_tinybcnn_demo_by_default():
+    assert cli.build_parser().parse_args(["demo"]).out == "tinybcnn-demo"
+
+
+@pytest.mark.parametrize("argv, given", [
+    (["--data-dir=a=b", "--lr", "0.1"], {"--data-dir", "--lr"}),   # a value holding "="
+    (["--out", "d", "--batch", "32"], {"--out", "--batch-size"}),   # a value, a prefix
+    (["--p", "0.3", "--", "--seed", "1"], {"--p"}),                   # nothing after "--"
+    (["--eval", "3", "--t", "1"], set()),                              # ambiguous prefixes
+])
+def test_given_options_are_what_the_user_typed(argv, given):
+    assert cli._given_options(cli.build_parser(), "train", argv) == given
+
+
+# -- how main ends a command that stops ----------------------------------------------------------
+def _stopping_with(monkeypatch, command: str, error: BaseException) -> None:
+    """``command``'s function raises ``error`` (main reads the functions when it builds the
+    parser, so patching the module's name is enough)."""
+    def stop(args):
+        raise error
+    monkeypatch.setattr(cli, f"_cmd_{command}", stop)
+
+
+@pytest.mark.parametrize("argv, again", [
+    (["demo"], "run the same command again to continue"),
+    (["train", "--out", "r"], "continue with --resume"),
+])
+def test_an_interrupted_training_names_its_checkpoint_and_how_to_go_on(
+        argv, again, monkeypatch, capsys):
+    from tinybcnn.training.errors import TrainingInterrupted
+
+    _stopping_with(monkeypatch, argv[0], TrainingInterrupted(7, Path("r") / "checkpoint.npz"))
+    assert cli.main(argv) == 130
+    assert capsys.readouterr().err == (
+        f"\ntinybcnn: interrupted; checkpoint saved to {Path('r') / 'checkpoint.npz'}, {again}\n")
+
+
+@pytest.mark.parametrize("error", ["interrupted without a checkpoint", "ctrl-c"])
+def test_an_interruption_with_nothing_saved_says_only_that(error, monkeypatch, capsys):
+    from tinybcnn.training.errors import TrainingInterrupted
+
+    raised = (TrainingInterrupted(7, None) if error.startswith("interrupted")
+              else KeyboardInterrupt())
+    _stopping_with(monkeypatch, "train", raised)
+    assert cli.main(["train", "--out", "r"]) == 130
+    assert capsys.readouterr().err == "\ntinybcnn: interrupted\n"
+
+
+def test_a_diverged_training_is_one_error_line_and_exit_1(monkeypatch, capsys):
+    from tinybcnn.training.errors import TrainingDiverged
+
+    error = TrainingDiverged(3, "loss", 0.5)
+    _stopping_with(monkeypatch, "train", error)
+    assert cli.main(["train", "--out", "r"]) == 1
+    assert capsys.readouterr().err == f"tinybcnn: error: {error}\n"
+
+
+@pytest.mark.parametrize("program", [True, False])
+def test_the_program_stopped_by_sigterm_ignores_further_signals(program, monkeypatch, capsys):
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+
+    def terminate(args):
+        # main's own handler, or the signal would end the test process itself
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, before[0])
+        os.kill(os.getpid(), signal.SIGTERM)   # the handler raises Terminated here
+    monkeypatch.setattr(cli, "_cmd_info", terminate)
+    monkeypatch.setattr(sys, "argv", ["tinybcnn", "info"])
+    try:
+        assert cli.main(None if program else ["info"]) == 143
+        after = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])
+    # the program on its way out: a second signal must not kill it; a caller of main in its
+    # own process (a notebook) gets its handlers back
+    assert after == ((signal.SIG_IGN, signal.SIG_IGN) if program else before)
+    assert capsys.readouterr().err == "\ntinybcnn: terminated (SIGTERM)\n"
+
+
+def test_a_closed_stdout_is_refused_before_anything_runs(monkeypatch, capsys):
+    ran = []
+    monkeypatch.setattr(cli, "_cmd_info", lambda args: ran.append(args) or 0)
+    monkeypatch.setattr(sys, "stdout", None)   # started with >&-
+    assert cli.main(["info"]) == 2
+    assert not ran
+    assert capsys.readouterr().err == (
+        "tinybcnn: error: stdout is closed, so the results of info would be lost; nothing was "
+        "done: run it with stdout open (> FILE, or > /dev/null to discard them)\n")
+
+
+def test_a_full_stdout_after_a_command_that_writes_no_file_says_so(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "silence_stdout", lambda: None)  # keep pytest's own stdout
+    monkeypatch.setattr(cli, "_cmd_info", lambda args: print("{}") or 0)
+    monkeypatch.setattr(sys, "stdout", FullStdout())
+    assert cli.main(["info"]) == 1
+    assert capsys.readouterr().err == ("tinybcnn: error: cannot write the results of info to "
+                                       "stdout (No space left on device); no file was written\n")
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["train", "--model", "lenet-x"], "argument --model: invalid choice: 'lenet-x' (choose from "
+     "'lenet-all', 'lenet-ip', 'lenet-none') (see tinybcnn train --help)"),
+    (["experiment", "nosuch"], "argument name: invalid choice: 'nosuch' (choose from "
+     "'small-data', 'mc-samples', 'rotation', 'ood', 'regression', 'active-learning', 'rivals', "
+     "'critique') (see tinybcnn experiment --help)"),
+])
+def test_a_name_outside_the_choices_is_refused_by_the_parser(argv, line, tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*argv, "--out", str(tmp_path / "r")])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == f"tinybcnn {argv[0]}: error: {line}\n"
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_with_no_options_hands_on_the_papers_defaults(trained_with, tmp_path):
+    assert cli.main(["train", "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    config = trained_with["config"]
+    # Caffe's LeNet solver and the paper's p, written out (not read off RunConfig)
+    assert (config.model, config.dataset, config.batch_size, config.p, config.lr,
+            config.weight_decay, config.length_scale, config.eval_samples, config.eval_every,
+            config.seed, config.members) == ("lenet-all", "embedded", 64, 0.5, 0.01, 5e-4,
+                                             None, 20, None, 0, 1)
+    assert (config.train_size, config.test_size, config.iterations, config.epochs) == (
+        None, None, None, None)
