@@ -1,12 +1,18 @@
-"""What ``tinybcnn predict`` does with the user's image file and with the model's output,
-checked on the helpers themselves, without training (a few seconds in all).
+"""The CLI's own code, checked on its helpers without training (a few seconds in all): what
+mutmut found that the wiring table (tests/cli/test_cli_wiring.py) and the resume and backend
+tests leave unchecked (docs/architecture.md, "Mutation scores").
 
-``_read_images`` against pixels / 256 written out here, and its refusals one by one;
+In order: predict's image reader ``_read_images`` against pixels / 256 written out here, and
+its refusals one by one; ``_check_finite_prediction`` on NaN rows counted by hand;
 ``_predict_with_progress`` in chunks against one unchunked ``mc_predict`` (the chunks pass
-their images' offset, so the masks are the same); ``_check_finite_prediction`` on NaN rows
-counted by hand; and the parser's one-line error. These are what mutmut found unchecked by
-the wiring table (tests/cli/test_cli_wiring.py), which only ever predicts three finite
-uint8 images from an ``.npy`` file.
+their images' offset, so the masks are the same); the parser's one-line error; what the
+commands print, and what they say when stdout fails; predict on a stand-in run (an ensemble
+averages every member); ``train --resume``'s checks on a config.json written here; every help
+line a user reads, written out; what the parser hands on; and how ``main`` ends a command
+that stops (interrupted, diverged, SIGTERM, a closed or full stdout).
+
+One file, because it is cli's covering set in scripts/mutation.py, and a change of that set
+starts the module's mutation run afresh.
 """
 
 from __future__ import annotations
