@@ -1,4 +1,4 @@
-"""The CuPy-rules double as a fixture for the device tests that run on it."""
+"""CuPy as the backend for the device tests: the CuPy-rules double, or real CuPy on a GPU."""
 
 from __future__ import annotations
 
@@ -20,3 +20,20 @@ def cupy_double_backend():
             yield cp
         finally:
             backend.set_backend(before)
+
+
+@pytest.fixture
+def cupy_gpu_backend():
+    """Real CuPy as the backend; the test is skipped without CuPy and a GPU."""
+    from support.gpu import cupy_with_gpu
+
+    if not cupy_with_gpu():
+        pytest.skip("needs CuPy and a GPU")
+    import cupy
+
+    before = backend.get_backend()
+    backend.set_backend("cupy")
+    try:
+        yield cupy
+    finally:
+        backend.set_backend(before)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from support.cuda_body import CompiledBody, compiler
+from support.splitmix_oracle import first_two_steps, state, word
 
 from tinybcnn import splitmix
 from tinybcnn.backend import to_numpy
@@ -22,7 +23,6 @@ from tinybcnn.random import CounterRNG, _last_step_keeps_the_comparison, make_rn
 from tinybcnn.splitmix import INVERTED_MASK
 
 xp_strict = pytest.importorskip("array_api_strict")
-M64 = (1 << 64) - 1
 
 pytestmark = pytest.mark.skipif(compiler() is None,
                                 reason="no C++ compiler (g++, c++, gcc or cc) to compile the "
@@ -48,12 +48,7 @@ def python_mask(first, key, keep, n, dtype):
     """The documented mask in Python integers: kept where the high half of
     ``splitmix64(key + c·φ)`` is below ``round(keep · 2**32)`` (capped at 2**32 − 1)."""
     t = min(int(round(keep * 2**32)), 2**32 - 1)
-    out = []
-    for c in range(first, first + n):
-        z = (key + c * 0x9E3779B97F4A7C15) & M64
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-        out.append((z ^ (z >> 31)) >> 32 < t)
+    out = [word(key, c) >> 32 < t for c in range(first, first + n)]
     return np.where(np.array(out, dtype=bool), np.asarray(1.0 / keep, dtype=dtype),
                     np.asarray(0.0, dtype=dtype))
 
@@ -63,9 +58,7 @@ def deciding_keep(first, key):
     for the first even high half ``h >= 2**31`` of a word before that step, which the step
     makes ``h + 1`` (not below ``t``: dropped) though ``h < t`` (kept without it)."""
     for c in range(first, first + 64):
-        z = (key + c * 0x9E3779B97F4A7C15) & M64
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-        h = (((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64) >> 32
+        h = first_two_steps(state(key, c)) >> 32
         if h >= 2**31 and h % 2 == 0:
             return (h + 1) / 2**32
     raise AssertionError("no such word in 64: try another key")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinybcnn import backend
 from tinybcnn.backend import array_namespace, to_numpy
 from tinybcnn.fused import cupy_kernel_class
 from tinybcnn.random import CounterRNG, _last_step_keeps_the_comparison, make_rng
@@ -21,17 +20,8 @@ pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture
-def cupy():
-    from support.gpu import cupy_with_gpu
-
-    if not cupy_with_gpu():
-        pytest.skip("needs CuPy and a GPU")
-    import cupy
-
-    before = backend.get_backend()
-    backend.set_backend("cupy")
-    yield cupy
-    backend.set_backend(before)
+def cupy(cupy_gpu_backend):
+    return cupy_gpu_backend
 
 
 def bits(a):

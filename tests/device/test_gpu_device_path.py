@@ -23,17 +23,8 @@ pytestmark = pytest.mark.gpu
 
 
 @pytest.fixture
-def cupy():
-    from support.gpu import cupy_with_gpu
-
-    if not cupy_with_gpu():
-        pytest.skip("needs CuPy and a GPU")
-    import cupy
-
-    before = backend.get_backend()
-    backend.set_backend("cupy")
-    yield cupy
-    backend.set_backend(before)
+def cupy(cupy_gpu_backend):
+    return cupy_gpu_backend
 
 
 def returns_before_the_gpu_is_done(cupy, fn) -> bool:

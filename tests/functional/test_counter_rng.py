@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.splitmix_oracle import word
 
 from tinybcnn.random import (
     CounterRNG,
@@ -18,20 +19,11 @@ from tinybcnn.random import (
     bernoulli_mask,
 )
 
-M64 = (1 << 64) - 1
-
 
 def oracle_words(seed, first, n):
     """Words ``first .. first + n - 1`` of CounterRNG(seed), from the published constants."""
     key = int(np.random.SeedSequence(seed).generate_state(1, np.uint64)[0])
-    out = []
-    for i in range(first, first + n):
-        z = (key + i * 0x9E3779B97F4A7C15) & M64
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-        z ^= z >> 31
-        out.append(z >> 32)
-    return np.array(out, dtype=np.uint64)
+    return np.array([word(key, i) >> 32 for i in range(first, first + n)], dtype=np.uint64)
 
 
 def _namespaces():
@@ -108,12 +100,7 @@ def test_words_of_any_64_bit_key(xp, key):
     rng = CounterRNG(0, xp)
     rng.key = key
     got = np.asarray(rng.uint32(3), dtype=np.uint64)
-    want = []
-    for i in range(3):
-        z = (key + i * 0x9E3779B97F4A7C15) & M64
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-        want.append((z ^ (z >> 31)) >> 32)
+    want = [word(key, i) >> 32 for i in range(3)]
     np.testing.assert_array_equal(got, np.array(want, dtype=np.uint64))
 
 

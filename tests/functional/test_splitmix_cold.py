@@ -8,13 +8,23 @@ no test noticed (issue 35). Here the caches start empty, and the generator lives
 ``array_api_strict``'s ``device1``, which it refuses to combine with the default device: an
 array made without the generator's device (``device=None``) fails the draw.
 
-The oracle is SplitMix64 written out again below, checked against its published first outputs.
+The oracle is SplitMix64 written out in ``tests/support/splitmix_oracle.py``, checked here
+against its published first outputs.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from support.splitmix_oracle import (
+    GOLDEN,
+    MASK64,
+    MIX1,
+    MIX2,
+    splitmix64,
+    state,
+    word,
+)
 
 from tinybcnn import splitmix
 from tinybcnn.random import CounterRNG
@@ -23,16 +33,6 @@ xp = pytest.importorskip("array_api_strict")
 DEVICE = xp.Device("device1")
 HOST = xp.Device("CPU_DEVICE")
 
-MASK64 = 2**64 - 1
-GOLDEN = 0x9E3779B97F4A7C15
-
-
-def splitmix64_by_hand(z: int) -> int:
-    """Steele, Lea & Flood's output function, on Python ints."""
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-    return z ^ (z >> 31)
-
 
 def on_host(a) -> np.ndarray:
     """A NumPy copy of an array of ``device1`` (NumPy cannot read that device directly)."""
@@ -40,16 +40,15 @@ def on_host(a) -> np.ndarray:
 
 
 def words_by_hand(key: int, first: int, n: int) -> np.ndarray:
-    """Words ``first ... first + n - 1`` of the stream of ``key``."""
-    return np.array([splitmix64_by_hand((key + c * GOLDEN) & MASK64)
-                     for c in range(first, first + n)], dtype=np.uint64)
+    """Words ``first ... first + n - 1`` of the stream of ``key``, from the oracle."""
+    return np.array([word(key, c) for c in range(first, first + n)], dtype=np.uint64)
 
 
 def test_the_oracle_and_the_host_twin_give_splitmix64s_published_first_outputs():
     # SplitMix64 seeded with 0 (the reference C code): outputs of the states φ, 2φ, 3φ
     published = [0xE220A8397B1DCDAF, 0x6E789E6AA1B965F4, 0x06C45D188009454F]
-    states = [k * GOLDEN & MASK64 for k in (1, 2, 3)]
-    assert [splitmix64_by_hand(s) for s in states] == published
+    states = [state(0, k) for k in (1, 2, 3)]
+    assert [splitmix64(s) for s in states] == published
     assert [splitmix.splitmix64(s) for s in states] == published
 
 
@@ -117,8 +116,8 @@ def _inverse_xorshift(y: int, shift: int) -> int:
 def _counter_of_mixed_word(key: int, z: int) -> int:
     """The counter whose word *before* SplitMix64's last xorshift is ``z``, for ``key``:
     the first two steps undone (each multiplier is odd, so invertible modulo 2**64)."""
-    z = _inverse_xorshift(z * pow(0x94D049BB133111EB, -1, 2**64) & MASK64, 27)
-    z = _inverse_xorshift(z * pow(0xBF58476D1CE4E5B9, -1, 2**64) & MASK64, 30)
+    z = _inverse_xorshift(z * pow(MIX2, -1, 2**64) & MASK64, 27)
+    z = _inverse_xorshift(z * pow(MIX1, -1, 2**64) & MASK64, 30)
     return (z - key) * pow(GOLDEN, -1, 2**64) & MASK64
 
 
