@@ -158,7 +158,8 @@ TARGETS: dict[str, list[str]] = {
     "tinybcnn/splitmix.py": [
         "tests/functional/test_splitmix_cold.py",
         "tests/functional/test_counter_rng.py",
-        # its caches only save operations: the step's count (60) notices one that never hits
+        # the masks as a training step draws them (its caches only save work, and the
+        # count cannot see that: a fused call counts as one whatever its twin does)
         "tests/device/test_launch_count.py",
         "tests/device/test_fused_mask_kernel.py",
         "tests/functional/test_mask_paths.py",
