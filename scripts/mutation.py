@@ -24,6 +24,7 @@ Usage::
     python scripts/mutation.py                             # every module (hours on 2 cores)
     python scripts/mutation.py runlock --budget 900        # stop after 15 minutes; resumable
     python scripts/mutation.py random --only "x_bernoulli_mask__mutmut_*"   # a subset
+    python scripts/mutation.py checkpoint --sample 100     # 100 unrun mutants, drawn at random
     python scripts/mutation.py --report                    # the report of what has run
 
 What mutmut (3.x) does not see: functions under a decorator other than ``@staticmethod`` /
@@ -44,6 +45,14 @@ the tests, so a module-level cache is warm and the code that fills it never runs
 mutant there survives every test. Test such code from emptied caches, as
 ``tests/functional/test_splitmix_cold.py`` does for ``splitmix``.
 
+A module too slow to finish on 2 cores is measured on a sample: ``--sample N`` draws ``N``
+of its mutants not yet run, uniformly at random (seeded by ``--seed`` and the module's name),
+and runs them. mutmut's own order is by estimated test time, so the mutants a stopped run
+has judged are the cheap ones, not a fair picture; the sample is. The report then gives the
+sample's score with its 95% (Wilson) interval and, from it, an estimate of the whole
+module's score: the mutants that ran are counted as they are, and the ones not run are
+assumed to be killed (and equivalent) as often as the sample's were.
+
 It needs the ``mutation`` extra (``pip install -e ".[mutation,dev]"``). The report goes to
 ``.mutation/report.md`` (and ``report.json``): per module the mutants, killed (timeouts
 counted apart), survived, equivalent and not yet run, the score (killed / non-equivalent
@@ -56,7 +65,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -191,6 +202,11 @@ _STATUS = {"killed": "killed", "timeout": "timeout", "survived": "survived",
            "skipped": "skipped", "segfault": "killed", "caught by type check": "killed"}
 
 
+#: mutmut's status -> the verdict a sample's estimate counts: caught, not caught, not run
+_VERDICT = {"killed": "killed", "timeout": "killed", "survived": "survived",
+            "no tests": "survived", "suspicious": "survived", "not checked": "not checked"}
+
+
 def _short(module: str) -> str:
     """``tinybcnn/experiments/outdir.py`` -> ``experiments.outdir``."""
     return module.removeprefix("tinybcnn/").removesuffix(".py").replace("/", ".")
@@ -300,7 +316,24 @@ def only_patterns(module: str, only: list[str]) -> list[str]:
     return [p if p.startswith(prefix) else prefix + p for p in only]
 
 
-def run(module: str, budget: float, jobs: int, only: list[str] | None = None) -> float:
+def draw_sample(work: Path, module: str, size: int, seed: int) -> list[str]:
+    """``size`` of the module's mutants not yet run, drawn uniformly at random, and recorded
+    in ``<work>/sample.json`` (each draw adds to the sample: its names and seeds)."""
+    statuses = _statuses(work)
+    if not statuses:
+        raise SystemExit(f"{_short(module)}: no mutants yet; run the module once (a short "
+                         "--budget is enough) before --sample")
+    unrun = sorted(n for n, s in statuses.items() if s == "not checked")
+    chosen = random.Random(f"{_short(module)}:{seed}").sample(unrun, min(size, len(unrun)))
+    record = work / "sample.json"
+    sample = json.loads(record.read_text()) if record.is_file() else {"names": [], "seeds": []}
+    sample = {"names": sorted({*sample["names"], *chosen}), "seeds": [*sample["seeds"], seed]}
+    record.write_text(json.dumps(sample, indent=1))
+    return sorted(chosen)
+
+
+def run(module: str, budget: float, jobs: int, only: list[str] | None = None,
+        sample: int = 0, seed: int = 0) -> float:
     """Run mutmut on ``module`` for at most ``budget`` seconds; return the seconds taken (the
     module's ``seconds`` in ``.mutation/<module>/times.json`` add up over resumed runs).
 
@@ -313,6 +346,8 @@ def run(module: str, budget: float, jobs: int, only: list[str] | None = None) ->
     work, tests_changed = prepare(module)
     start = time.perf_counter()
     patterns = only_patterns(module, only or [])
+    if sample:
+        patterns += draw_sample(work, module, sample, seed)
     survivors = [n for n, s in _statuses(work).items()
                  if s in ("survived", "no tests", "suspicious")] if tests_changed else []
     if patterns:
@@ -418,10 +453,54 @@ def _squeeze(line: str) -> str:
     return "+ " + line.strip().removeprefix("+").strip() if line.strip() else ""
 
 
+def wilson(killed: int, judged: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion ``killed / judged`` (it stays inside
+    [0, 1] and is sensible for a proportion near 1 on a small sample, unlike p ± z·se)."""
+    if judged == 0:
+        return 0.0, 1.0
+    p, n = killed / judged, judged
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def sample_estimate(verdicts: dict[str, str], sampled: set[str]) -> dict | None:
+    """The sample's score and the module's estimated score, from each mutant's verdict
+    (``killed``, ``survived`` (for any not caught), ``equivalent`` or ``not checked``;
+    anything else, such as ``skipped``, is left out).
+
+    The mutants that ran outside the sample count as they are; the unrun ones are assumed
+    to be equivalent, and killed among the rest, as often as the sample's were. The
+    interval of the estimate is the sample's Wilson interval carried through (the estimate
+    rises with the sample's score).
+    """
+    judged = ("killed", "survived", "equivalent")
+    ran = {n: v for n, v in verdicts.items() if n in sampled and v in judged}
+    if not ran:
+        return None
+    k_s = sum(v == "killed" for v in ran.values())
+    j_s = sum(v != "equivalent" for v in ran.values())
+    others = [v for n, v in verdicts.items() if n not in ran and v in judged]
+    unrun = sum(v == "not checked" for v in verdicts.values())
+    k_o = sum(v == "killed" for v in others)
+    j_o = sum(v != "equivalent" for v in others)
+    judged_share = j_s / len(ran)            # of the unrun, this many are not equivalent
+
+    def whole(score: float) -> float:
+        total = j_o + j_s + unrun * judged_share
+        return (k_o + k_s + unrun * judged_share * score) / total if total else 1.0
+
+    low, high = wilson(k_s, j_s)
+    return {"drawn": len(sampled), "ran": len(ran), "killed": k_s, "judged": j_s,
+            "score": k_s / j_s if j_s else None, "interval": (low, high),
+            "estimate": whole(k_s / j_s if j_s else 1.0), "estimate_interval":
+            (whole(low), whole(high)), "unrun": unrun}
+
+
 def report(modules: list[str], goal: float) -> tuple[str, dict, bool]:
     """The report's text, its data, and whether every module that ran reached ``goal``."""
     equivalents = load_equivalents()
-    rows, survivors, data, ok = [], [], {}, True
+    rows, survivors, sampled, data, ok = [], [], [], {}, True
     for module in modules:
         work = WORK / _short(module)
         if not (work / "mutants").is_dir():
@@ -429,13 +508,15 @@ def report(modules: list[str], goal: float) -> tuple[str, dict, bool]:
         statuses = _statuses(work)
         counts = {k: 0 for k in ("killed", "timeout", "survived", "no tests", "suspicious",
                                  "not checked", "skipped", "equivalent")}
-        open_ = []
+        open_, verdicts = [], {}
         for name, status in sorted(statuses.items()):
+            verdicts[name] = _VERDICT.get(status, "skipped")
             if status in ("survived", "no tests", "suspicious"):
                 diff = _diff(work, name)
                 line, reason = equivalents.get(name, ("", ""))
                 if reason and _squeeze(line) == _added_line(diff):
                     counts["equivalent"] += 1
+                    verdicts[name] = "equivalent"
                     continue
                 open_.append((name, status, diff))
             counts[status] = counts.get(status, 0) + 1
@@ -446,9 +527,14 @@ def report(modules: list[str], goal: float) -> tuple[str, dict, bool]:
             else {"seconds": None, "runs": 0}
         complete = counts["not checked"] == 0
         ok &= score is None or score >= goal or not complete
+        record = work / "sample.json"
+        drawn = set(json.loads(record.read_text())["names"]) if record.is_file() else set()
+        estimate = sample_estimate(verdicts, drawn) if drawn else None
         data[module] = {**counts, "mutants": len(statuses), "score": score,
                         "seconds": spent["seconds"], "runs": spent["runs"],
-                        "complete": complete, "tests": TARGETS[module]}
+                        "complete": complete, "tests": TARGETS[module], "sample": estimate}
+        if estimate:
+            sampled.append(_sample_line(_short(module), estimate))
         pct = "-" if score is None else f"{100 * score:.1f}%"
         minutes = "-" if spent["seconds"] is None else f"{spent['seconds'] / 60:.1f}"
         rows.append(f"| {_short(module)} | {len(statuses)} | {counts['killed']} | "
@@ -463,8 +549,19 @@ def report(modules: list[str], goal: float) -> tuple[str, dict, bool]:
         f"{100 * goal:.0f}%. Equivalent mutants: tests/mutation_equivalents.txt.", "",
         "| module | mutants | killed | timeout | survived | no tests | equivalent | not run "
         "| score | minutes |", "|---|---|---|---|---|---|---|---|---|---|", *rows, "",
+        *(["## Modules measured on a random sample", "", *sampled, ""] if sampled else []),
         "## Survivors not yet killed or judged equivalent", "", *(survivors or ["None."])])
     return text + "\n", data, ok
+
+
+def _sample_line(module: str, e: dict) -> str:
+    pct = lambda x: f"{100 * x:.1f}%"   # noqa: E731
+    return (f"- {module}: {e['ran']} of {e['drawn']} mutants drawn at random ran; "
+            f"{e['killed']} of {e['judged']} non-equivalent killed "
+            f"({'-' if e['score'] is None else pct(e['score'])}, 95% interval "
+            f"{pct(e['interval'][0])} to {pct(e['interval'][1])}). Whole module, with its "
+            f"{e['unrun']} mutants not run: estimated {pct(e['estimate'])} "
+            f"({pct(e['estimate_interval'][0])} to {pct(e['estimate_interval'][1])}).")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -479,6 +576,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", metavar="PATTERN", help="run only the "
                         "mutants whose names match (fnmatch; repeatable), e.g. "
                         "'x_bernoulli_mask__mutmut_*'; the module's prefix is added")
+    parser.add_argument("--sample", type=int, default=0, metavar="N", help="run only N of "
+                        "the mutants not yet run, drawn at random; the report estimates the "
+                        "module's score from them")
+    parser.add_argument("--seed", type=int, default=0, help="the sample's seed (0)")
     parser.add_argument("--report", action="store_true", help="only write the report")
     parser.add_argument("--list", action="store_true", help="list the modules and exit")
     args = parser.parse_args(argv)
@@ -490,7 +591,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report:
         for module in modules:
             print(f"{_short(module)}: running (budget {args.budget:.0f} s) ...", flush=True)
-            took = run(module, args.budget, args.jobs, args.only)
+            took = run(module, args.budget, args.jobs, args.only, args.sample, args.seed)
             print(f"{_short(module)}: {took:.0f} s", flush=True)
     text, data, ok = report(modules, args.goal)
     WORK.mkdir(exist_ok=True)

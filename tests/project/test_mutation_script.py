@@ -4,6 +4,7 @@ reviewed equivalents file parses (the mutation run itself takes hours: see the s
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,3 +92,56 @@ def test_only_patterns_reach_mutmut_with_the_modules_prefix(monkeypatch, tmp_pat
     monkeypatch.setattr(mutation, "_mutmut", lambda w, args, b: calls.append(args))
     mutation.main(["random", "--jobs", "1", "--only", "x_f__mutmut_*", "--budget", "5"])
     assert calls == [["--max-children", "1", "tinybcnn.random.x_f__mutmut_*"]]
+
+
+def test_the_wilson_interval_matches_scipy():
+    """The sample's interval against SciPy's Wilson interval (no continuity correction)."""
+    from scipy.stats import binomtest
+
+    for killed, judged in ((0, 5), (3, 7), (95, 100), (100, 100), (48, 50)):
+        want = binomtest(killed, judged).proportion_ci(confidence_level=0.95, method="wilson")
+        low, high = mutation.wilson(killed, judged)
+        assert abs(low - want.low) < 1e-3 and abs(high - want.high) < 1e-3, (killed, judged)
+
+
+def test_a_samples_estimate_counts_what_ran_and_scales_the_sample_to_the_rest():
+    """Worked by hand: 10 mutants ran outside the sample (8 killed, 1 survived, 1
+    equivalent); the sample of 4 ran 3 killed and 1 equivalent, so the 6 still unrun count as
+    6 * 3/4 = 4.5 non-equivalent mutants, all killed at the sample's score of 1:
+    (8 + 3 + 4.5) / (9 + 3 + 4.5)."""
+    verdicts = {f"o{i}": v for i, v in enumerate(["killed"] * 8 + ["survived", "equivalent"])}
+    verdicts |= {"s0": "killed", "s1": "killed", "s2": "killed", "s3": "equivalent"}
+    verdicts |= {f"u{i}": "not checked" for i in range(6)} | {"x": "skipped"}
+    e = mutation.sample_estimate(verdicts, {"s0", "s1", "s2", "s3"})
+    assert (e["ran"], e["killed"], e["judged"], e["unrun"]) == (4, 3, 3, 6)
+    assert e["score"] == 1.0 and abs(e["estimate"] - 15.5 / 16.5) < 1e-12
+    low, _ = mutation.wilson(3, 3)
+    assert abs(e["estimate_interval"][0] - (11 + 4.5 * low) / 16.5) < 1e-12
+    assert mutation.sample_estimate(verdicts, {"u0"}) is None   # drawn, not run yet
+
+
+def test_a_sample_draws_only_unrun_mutants_reproducibly_and_reaches_mutmut(monkeypatch,
+                                                                            tmp_path):
+    """``--sample N``: N of the not-yet-run mutants, the same ones for the same seed, kept in
+    sample.json (a second draw adds to it), passed to ``mutmut run`` by name."""
+    names = [f"tinybcnn.checkpoint.x_f__mutmut_{i}" for i in range(1, 41)]
+    statuses = {n: ("killed" if i < 10 else "not checked") for i, n in enumerate(names)}
+    monkeypatch.setattr(mutation, "_statuses", lambda w: dict(statuses))
+    first = mutation.draw_sample(tmp_path, "tinybcnn/checkpoint.py", 5, seed=0)
+    assert len(set(first)) == 5 and all(statuses[n] == "not checked" for n in first)
+    again = tmp_path / "again"
+    again.mkdir()
+    assert mutation.draw_sample(again, "tinybcnn/checkpoint.py", 5, seed=0) == first
+    other = mutation.draw_sample(tmp_path, "tinybcnn/checkpoint.py", 5, seed=1)
+    record = json.loads((tmp_path / "sample.json").read_text())
+    assert record == {"names": sorted({*first, *other}), "seeds": [0, 1]}
+    assert len(mutation.draw_sample(again, "tinybcnn/checkpoint.py", 99, seed=2)) == 30
+
+    calls = []
+    monkeypatch.setattr(mutation, "WORK", tmp_path)
+    monkeypatch.setattr(mutation, "prepare", lambda m: (again, False))
+    monkeypatch.setattr(mutation, "_tests_digest", lambda: "d")
+    monkeypatch.setattr(mutation, "_mutmut", lambda w, args, b: calls.append(args))
+    monkeypatch.setattr(mutation, "report", lambda m, g: ("", {}, True))
+    mutation.main(["checkpoint", "--jobs", "1", "--sample", "5", "--seed", "0"])
+    assert calls == [["--max-children", "1", *first]]
