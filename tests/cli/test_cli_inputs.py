@@ -859,3 +859,76 @@ def test_train_with_no_options_hands_on_the_papers_defaults(trained_with, tmp_pa
                                              None, 20, None, 0, 1)
     assert (config.train_size, config.test_size, config.iterations, config.epochs) == (
         None, None, None, None)
+
+
+# -- what train hands on and prints --------------------------------------------------------------
+def test_train_hands_replace_on(trained_with, tmp_path):
+    for flags, replace in ((["--replace"], True), ([], False)):
+        assert cli.main(["train", "--out", str(tmp_path / "r"), "--quiet", *flags]) == 0
+        assert trained_with["replace"] is replace
+
+
+def _members(*rows_of_each):
+    """What train_members returns: (trainer, history) per member (stand-ins)."""
+    return [(types.SimpleNamespace(iteration=7 + k), types.SimpleNamespace(rows=rows))
+            for k, rows in enumerate(rows_of_each)]
+
+
+@pytest.mark.parametrize("trained, lines", [
+    (_members([{"std_error": 0.5}, {"std_error": 0.125, "mc_error": 0.0625}]),
+     ["trained 7 iterations into {out} (std_error 0.1250, mc_error 0.0625)"]),
+    (_members([{"std_error": None, "mc_error": 0.25}]),
+     ["trained 7 iterations into {out} (mc_error 0.2500)"]),
+    (_members([]), ["trained 7 iterations into {out}"]),               # never evaluated
+    (_members([{"loss": 1.0}], [{"std_error": 0.1}]),
+     ["member 0: trained 7 iterations into {out}",
+      "member 1: trained 8 iterations into {out} (std_error 0.1000)"]),
+])
+def test_train_prints_each_members_iterations_and_last_errors(trained, lines, monkeypatch,
+                                                              tmp_path, capsys):
+    import tinybcnn.runs as runs_mod
+
+    monkeypatch.setattr(runs_mod, "train_members", lambda config, out, **kw: trained)
+    out = tmp_path / "r"
+    assert cli.main(["train", "--out", str(out), "--quiet"]) == 0
+    assert capsys.readouterr().out.splitlines() == [line.format(out=out) for line in lines]
+
+
+def test_a_full_stdout_after_train_says_the_run_is_kept(trained_with, monkeypatch, tmp_path,
+                                                        capsys):
+    monkeypatch.setattr(cli, "silence_stdout", lambda: None)  # keep pytest's own stdout
+    monkeypatch.setattr(sys, "stdout", FullStdout())
+    out = tmp_path / "r"
+    assert cli.main(["train", "--out", str(out), "--quiet"]) == 1
+    assert capsys.readouterr().err.endswith(
+        f"(No space left on device); the run in {out} is trained and kept\n")
+
+
+def test_a_dataset_name_is_checked_and_an_idx_folder_must_exist(tmp_path):
+    assert cli._dataset("fashion-mnist") == "fashion-mnist"
+    assert cli._dataset(f"idx:{tmp_path}") == f"idx:{tmp_path}"
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        cli._dataset(f"idx:{tmp_path / 'gone'}")
+    assert str(refused.value) == f"directory {str(tmp_path / 'gone')!r} does not exist"
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        cli._dataset("cifar")
+    assert str(refused.value) == ("unknown dataset 'cifar'; choose embedded, fashion-mnist, "
+                                  "mnist or idx:DIR")
+
+
+@pytest.mark.parametrize("chosen, imported, backend", [
+    (None, False, "Agg"),      # nothing chosen: the command line draws into files
+    ("pdf", False, "pdf"),     # the user's MPLBACKEND is kept
+    (None, True, None),        # matplotlib already in use here (a notebook): left alone
+])
+def test_figures_go_to_agg_unless_a_backend_is_chosen_or_in_use(chosen, imported, backend,
+                                                                 monkeypatch):
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    if chosen:
+        monkeypatch.setenv("MPLBACKEND", chosen)
+    if imported:
+        monkeypatch.setitem(sys.modules, "matplotlib", types.ModuleType("matplotlib"))
+    else:
+        monkeypatch.delitem(sys.modules, "matplotlib", raising=False)
+    cli._figures_to_files()
+    assert os.environ.get("MPLBACKEND") == backend
