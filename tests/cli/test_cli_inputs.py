@@ -932,3 +932,42 @@ def test_figures_go_to_agg_unless_a_backend_is_chosen_or_in_use(chosen, imported
         monkeypatch.delitem(sys.modules, "matplotlib", raising=False)
     cli._figures_to_files()
     assert os.environ.get("MPLBACKEND") == backend
+
+
+@pytest.mark.parametrize("argv, other_out", [
+    (["train", "--out", "r"], ", or choose an --out on another disk,"),
+    (["info"], ""),                                  # no --out to offer
+    (["evaluate", "{run}"], ""),                     # writes into the run it scores
+])
+def test_a_full_disk_offers_another_out_only_to_a_command_with_one(argv, other_out, tmp_path,
+                                                                  monkeypatch, capsys):
+    _stopping_with(monkeypatch, argv[0], OSError(28, "No space left on device", "r/x.npz"))
+    assert cli.main([a.format(run=tmp_path) for a in argv]) == 2
+    assert capsys.readouterr().err == (
+        "tinybcnn: error: the disk is full writing r/x.npz ([Errno 28] No space left on "
+        f"device); free some space there{other_out} and run the command again\n")
+
+
+def test_a_reader_that_leaves_ends_quietly_with_stdout_on_devnull(monkeypatch, tmp_path, capsys):
+    """``tinybcnn info | head -1``: the pipe breaks; main exits 0, says nothing, and points
+    stdout's descriptor at /dev/null so the interpreter's last flush cannot fail again."""
+    _stopping_with(monkeypatch, "info", BrokenPipeError(32, "Broken pipe"))
+    with open(tmp_path / "stdout", "w") as stdout:
+        monkeypatch.setattr(sys, "stdout", stdout)
+        assert cli.main(["info"]) == 0
+        pointed_at = os.fstat(stdout.fileno())
+    assert (pointed_at.st_rdev, pointed_at.st_ino) == (os.stat(os.devnull).st_rdev,
+                                                       os.stat(os.devnull).st_ino)
+    assert capsys.readouterr().err == ""
+
+
+def test_main_gives_the_warning_printer_and_stdout_back(monkeypatch):
+    """main shows warnings its own way and guards stdout while a command runs, and puts both
+    back after (a notebook calling main keeps its own)."""
+    monkeypatch.setattr(cli, "_cmd_info", lambda args: 0)
+    before = warnings.showwarning, sys.stdout
+    for stop in (None, ValueError("bad"), KeyboardInterrupt()):
+        if stop is not None:
+            _stopping_with(monkeypatch, "info", stop)
+        cli.main(["info"])
+        assert (warnings.showwarning, sys.stdout) == before, stop
