@@ -840,6 +840,8 @@ def test_a_full_stdout_after_a_command_that_writes_no_file_says_so(monkeypatch, 
     (["experiment", "nosuch"], "argument name: invalid choice: 'nosuch' (choose from "
      "'small-data', 'mc-samples', 'rotation', 'ood', 'regression', 'active-learning', 'rivals', "
      "'critique') (see tinybcnn experiment --help)"),
+    (["train", "--backend", "tpu"], "argument --backend: invalid choice: 'tpu' (choose from "
+     "'numpy', 'cupy', 'array_api_strict') (see tinybcnn train --help)"),
 ])
 def test_a_name_outside_the_choices_is_refused_by_the_parser(argv, line, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
@@ -971,3 +973,24 @@ def test_main_gives_the_warning_printer_and_stdout_back(monkeypatch):
             _stopping_with(monkeypatch, "info", stop)
         cli.main(["info"])
         assert (warnings.showwarning, sys.stdout) == before, stop
+
+
+@pytest.mark.parametrize("parse, text, value", [
+    (cli._positive_float, "1e-9", 1e-9), (cli._non_negative_float, "0", 0.0),
+    (cli._positive_int, "1", 1), (cli._drop_probability, "0", 0.0),
+])
+def test_a_number_at_its_closed_bound_is_taken(parse, text, value):
+    assert parse(text) == value
+
+
+@pytest.mark.parametrize("parse, text, line", [
+    (cli._positive_float, "0", "expected a positive number, got 0"),   # (0, inf): 0 is out
+    (cli._positive_float, "-1", "expected a positive number, got -1"),
+    (cli._positive_float, "abc", "expected a positive number, got 'abc'"),
+    (cli._positive_int, "1.5", "expected a positive integer, got '1.5'"),
+    (cli._drop_probability, "1", "expected a drop probability p in [0, 1), got 1"),
+])
+def test_a_number_outside_its_range_or_not_a_number_is_named(parse, text, line):
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        parse(text)
+    assert str(refused.value) == line
