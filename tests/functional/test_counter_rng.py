@@ -148,3 +148,135 @@ def test_step_key_and_step_rng_are_keyed_by_seed_and_iteration():
     strict = pytest.importorskip("array_api_strict")
     rng = step_rng(4, 17, like=strict.asarray([1.0]))
     assert isinstance(rng, CounterRNG) and rng.key == want and rng.xp is strict
+
+
+# -- found by mutation testing, round 5 --------------------------------------------------------
+# A second device: array_api_strict refuses to mix arrays of two devices, as CuPy does across
+# GPUs, so an array made on the default device where the generator's was meant is an error
+# (or a result on the wrong device) here, not only on a machine with two GPUs.
+
+
+def _strict_device1():
+    strict = pytest.importorskip("array_api_strict")
+    return strict, strict.Device("device1")
+
+
+def test_a_generators_words_and_masks_are_made_on_its_device():
+    strict, dev = _strict_device1()
+    rng = CounterRNG(4, strict, device=dev)
+    words, mask = rng.uint64(5), rng.inverted_mask(6, 0.5, strict.float32)
+    assert words.device == dev and mask.device == dev
+    rng.reserve(10)
+    reserved = [rng.inverted_mask(4, 0.5, strict.float32), rng.uint64(3)]
+    assert all(a.device == dev for a in reserved)
+    on_cpu = np.asarray(words.to_device(strict.Device("CPU_DEVICE")))
+    np.testing.assert_array_equal(on_cpu >> np.uint64(32), oracle_words(4, 0, 5))
+
+
+def test_mc_masks_are_made_on_the_streams_device_in_the_asked_dtype(monkeypatch):
+    """MC masks on array_api_strict's second device, from emptied constant caches (mutmut
+    forks from a warm process, where the code that fills them never runs): the scale and the
+    zero must be made on that device, in the asked dtype, and kept apart from the default
+    device's (which are made first here), and the masks must equal NumPy's."""
+    import tinybcnn.random as random_mod
+    from tinybcnn.random import MCStream
+
+    strict, dev = _strict_device1()
+    monkeypatch.setattr(random_mod, "_SHARED_CONSTANTS", {})
+    shape = (2 * 3, 10)   # 2 passes over 3 images, 10 units
+    for keep in (0.5, 0.75):
+        want = MCStream(4).block(0, 2, 0, 3).mask(shape, keep, np.float32)
+        default = MCStream(4, strict).block(0, 2, 0, 3).mask(shape, keep, strict.float32)
+        got = MCStream(4, strict, dev).block(0, 2, 0, 3).mask(shape, keep, strict.float32)
+        assert got.device == dev and got.dtype == strict.float32 and default.dtype == got.dtype
+        back = np.asarray(got.to_device(strict.Device("CPU_DEVICE")))
+        np.testing.assert_array_equal(back, want)
+
+
+def test_a_reservation_makes_each_mask_once_and_slices_it(monkeypatch):
+    """What reserve() is for: a step's first mask of each (keep, dtype) computes the whole
+    reservation in one call (one kernel on a GPU), later ones are slices of it, one that
+    ends exactly at the reservation's end is still a slice, and a draw past it is computed
+    as usual; the masks are the oracle's words whichever way they were made. The
+    reservation starts after earlier draws (its words are counted from there)."""
+    import tinybcnn.random as random_mod
+
+    made = []
+    fused = random_mod.INVERTED_MASK
+
+    def counting(xp, device, shape, dtype, first, *args):
+        made.append((shape[0], first))
+        return fused(xp, device, shape, dtype, first, *args)
+
+    monkeypatch.setattr(random_mod, "INVERTED_MASK", counting)
+    rng = CounterRNG(9, np)
+    rng.inverted_mask(3, 0.5, np.float32)                     # before the reservation
+    rng.reserve(30)
+    draws = [(12, 0.5, np.float32), (5, 0.75, np.float32), (6, 0.5, np.float64),
+             (7, 0.5, np.float32),                            # ends at the reservation's end
+             (4, 0.5, np.float32)]                            # past it
+    first = 3
+    for n, keep, dtype in draws:
+        mask = rng.inverted_mask(n, keep, dtype)
+        threshold = min(round(keep * 2**32), 2**32 - 1)
+        want = np.where(oracle_words(9, first, n) < threshold, 1.0 / keep, 0.0)
+        assert mask.dtype == dtype
+        np.testing.assert_array_equal(mask, want.astype(dtype))
+        first += n
+    assert made == [(3, 0), (30, 3), (30, 3), (30, 3), (4, 33)]
+    assert rng.counter == 37
+
+
+def test_reserved_words_are_hashed_once_for_the_reservation(monkeypatch):
+    calls = []
+    mixed = CounterRNG._mixed
+    monkeypatch.setattr(CounterRNG, "_mixed", lambda self, first, n: calls.append((first, n))
+                        or mixed(self, first, n))
+    rng = CounterRNG(5, np)
+    rng.uint64(2)
+    rng.reserve(8)
+    parts = [rng.uint64(n) for n in (3, 5, 1)]
+    assert calls == [(0, 2), (2, 8), (10, 1)]
+    np.testing.assert_array_equal(np.concatenate(parts) >> np.uint64(32), oracle_words(5, 2, 9))
+
+
+def test_numpy_masks_draw_the_bit_generators_raw_words():
+    """A NumPy mask's random integers are PCG64's raw 64-bit outputs, reinterpreted: full
+    range (2**64 − 1 included), none rejected or redrawn."""
+    from tinybcnn.random import _random_uints
+
+    for int_type in (np.uint8, np.uint16, np.uint32):
+        got = _random_uints(np.random.default_rng(3), 21, np.dtype(int_type))
+        raw = np.random.PCG64(np.random.SeedSequence(3)).random_raw(11).astype(np.uint64)
+        np.testing.assert_array_equal(got, raw.view(int_type)[:21])
+
+
+def test_mc_stream_keys_from_a_seed_a_numpy_generator_or_a_counter_rng():
+    from tinybcnn.random import MCStream, mc_stream
+
+    assert mc_stream().key(0) == MCStream(0).key(0)            # the default seed is 0
+    # one 63-bit draw from a NumPy generator: 200 streams of one generator are all
+    # different (a draw from fewer than 200 values would repeat one)
+    rng = np.random.default_rng(1)
+    assert len({mc_stream(rng=rng).key(0) for _ in range(200)}) == 200
+    counter = CounterRNG(3, np)
+    first, second = mc_stream(rng=counter), mc_stream(rng=counter)
+    assert counter.counter == 2                                 # one count per stream
+    assert first.key(0) == MCStream([counter.key, 0]).key(0)
+    assert second.key(0) == MCStream([counter.key, 1]).key(0)
+    with pytest.raises(TypeError) as refused:
+        mc_stream(rng=object())
+    assert str(refused.value) == ("MC prediction takes a seed, a numpy.random.Generator or a "
+                                  "tinybcnn CounterRNG as its generator, not object")
+
+
+def test_split_draws_name_what_they_refuse():
+    from tinybcnn.random import SharedDraws
+
+    with pytest.raises(TypeError) as refused:
+        SharedDraws(CounterRNG(0, np), 8)
+    assert str(refused.value) == "SharedDraws needs a numpy.random.Generator, got CounterRNG"
+    part = SharedDraws(np.random.default_rng(0), 8).part(2, 5)
+    with pytest.raises(ValueError) as refused:
+        part.mask((4, 3), 0.5, np.float32)
+    assert str(refused.value) == "a mask for rows 2:5 needs 3 rows, not 4"
