@@ -16,6 +16,7 @@ import contextlib
 import numpy as np
 import pytest
 from support import cupy_double
+from support.splitmix_oracle import word
 
 import tinybcnn as tb
 from tinybcnn import backend, mc_tiles
@@ -299,3 +300,28 @@ def test_block_mask_on_numpy_is_the_generic_lanes_in_the_asked_shape_and_dtype(k
     want = MCStream(9, strict).block(0, 2, 0, 3).mask(shape, keep, strict.float32)
     assert got.shape == shape and got.dtype == np.float32
     np.testing.assert_array_equal(got, np.asarray(want))
+
+
+# -- the stream's bounds (found by mutation testing) -------------------------------------------
+@pytest.mark.parametrize("first_pass, passes, first_image", [
+    (-1, 1, 0), (2**24 - 1, 2, 0), (0, 1, -1), (2**24 - 2, 1, -1)])
+def test_a_block_outside_the_streams_passes_or_images_is_refused(first_pass, passes,
+                                                                 first_image):
+    with pytest.raises(ValueError) as refused:
+        MCStream(0).block(first_pass, passes, first_image, 2)
+    assert str(refused.value) == (f"passes {first_pass}+{passes} or first image {first_image} "
+                                  "out of the MC stream's range (passes < 16777216)")
+    MCStream(0).block(2**24 - 1, 1, 0, 2)   # the last pass is inside
+
+
+def test_a_pass_holds_2_to_the_40_words_and_not_one_more():
+    """Each pass owns 2**40 counters (pass t starts at t · 2**40): images · words per image
+    may fill them exactly, one word more would run into the next pass's."""
+    stream = MCStream(0)
+    last = stream.words(0, 0, 1, 2**39 - 1, 1, 2)       # the pass's last two words
+    want = [word(stream.key(0), c) for c in (2**40 - 2, 2**40 - 1)]
+    np.testing.assert_array_equal(last, np.array(want, dtype=np.uint64).reshape(1, 2))
+    with pytest.raises(ValueError) as refused:
+        stream.words(0, 0, 1, 2**39, 1, 2)
+    assert str(refused.value) == ("549755813889 images of 2 words each overflow the MC "
+                                  "stream's 2**40 words per pass")
