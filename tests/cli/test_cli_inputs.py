@@ -842,6 +842,10 @@ def test_a_full_stdout_after_a_command_that_writes_no_file_says_so(monkeypatch, 
      "'critique') (see tinybcnn experiment --help)"),
     (["train", "--backend", "tpu"], "argument --backend: invalid choice: 'tpu' (choose from "
      "'numpy', 'cupy', 'array_api_strict') (see tinybcnn train --help)"),
+    (["train", "--dataset", "cifar"], "argument --dataset: unknown dataset 'cifar'; choose "
+     "embedded, fashion-mnist, mnist or idx:DIR (see tinybcnn train --help)"),
+    (["train", "--data-dir", "/no/such/dir"], "argument --data-dir: directory '/no/such/dir' "
+     "does not exist (see tinybcnn train --help)"),
 ])
 def test_a_name_outside_the_choices_is_refused_by_the_parser(argv, line, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
@@ -994,3 +998,11 @@ def test_a_number_outside_its_range_or_not_a_number_is_named(parse, text, line):
     with pytest.raises(argparse.ArgumentTypeError) as refused:
         parse(text)
     assert str(refused.value) == line
+
+
+def test_options_without_a_command_are_refused_naming_the_missing_command(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--quiet"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == ("tinybcnn: error: the following arguments are required: "
+                                       "command (see tinybcnn --help)\n")
