@@ -289,7 +289,7 @@ def _counter_mask(rng: CounterRNG, shape: tuple[int, ...], keep: float, dtype: A
     xp = rng.xp
     n = int(np.prod(shape, dtype=np.int64))
     if keep >= 1.0:
-        return xp.ones(shape, dtype=dtype, device=rng.device)
+        return xp.ones(shape, dtype=_dtype_in(xp, dtype), device=rng.device)
     # one select: exactly the values of astype(kept) * (1 / keep), in one kernel, not three
     return xp.reshape(rng.inverted_mask(n, keep, dtype), shape)
 
@@ -531,7 +531,7 @@ class MCBlock:
         layer, self.layer = self.layer, self.layer + 1
         stream, xp = self.stream, self.stream.xp
         if keep >= 1.0:
-            return xp.ones(shape, dtype=dtype, device=stream.device)
+            return xp.ones(shape, dtype=_dtype_in(xp, dtype), device=stream.device)
         per_row = math.prod(shape[1:])
         bits, threshold = _lane_bits(keep)
         lanes = 64 // bits

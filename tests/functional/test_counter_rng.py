@@ -210,12 +210,12 @@ def test_a_reservation_makes_each_mask_once_and_slices_it(monkeypatch):
 
     monkeypatch.setattr(random_mod, "INVERTED_MASK", counting)
     rng = CounterRNG(9, np)
-    rng.inverted_mask(3, 0.5, np.float32)                     # before the reservation
+    rng.inverted_mask(1, 0.5, np.float32)                     # before the reservation
     rng.reserve(30)
     draws = [(12, 0.5, np.float32), (5, 0.75, np.float32), (6, 0.5, np.float64),
              (7, 0.5, np.float32),                            # ends at the reservation's end
              (4, 0.5, np.float32)]                            # past it
-    first = 3
+    first = 1
     for n, keep, dtype in draws:
         mask = rng.inverted_mask(n, keep, dtype)
         threshold = min(round(keep * 2**32), 2**32 - 1)
@@ -223,8 +223,8 @@ def test_a_reservation_makes_each_mask_once_and_slices_it(monkeypatch):
         assert mask.dtype == dtype
         np.testing.assert_array_equal(mask, want.astype(dtype))
         first += n
-    assert made == [(3, 0), (30, 3), (30, 3), (30, 3), (4, 33)]
-    assert rng.counter == 37
+    assert made == [(1, 0), (30, 1), (30, 1), (30, 1), (4, 31)]
+    assert rng.counter == 35
 
 
 def test_reserved_words_are_hashed_once_for_the_reservation(monkeypatch):
@@ -280,3 +280,64 @@ def test_split_draws_name_what_they_refuse():
     with pytest.raises(ValueError) as refused:
         part.mask((4, 3), 0.5, np.float32)
     assert str(refused.value) == "a mask for rows 2:5 needs 3 rows, not 4"
+
+
+def test_the_oracles_inverse_is_an_inverse():
+    from support.splitmix_oracle import key_for_word, unsplitmix64
+
+    for w in (0, 1, 2**63, 2**64 - 1, 0xFFFFFFFE_00000000, 0x0123456789ABCDEF):
+        assert word(key_for_word(w, 5), 5) == w
+        assert word(unsplitmix64(w), 0) == w
+
+
+# words at the very top of the range, made on purpose (a key chosen through SplitMix64's
+# inverse): the threshold's cap and the comparison's last step decide these, and random
+# words reach them once in 2**32
+TOP = 0xFFFFFFFF_00000000
+
+
+@pytest.mark.parametrize("xp", _namespaces(), ids=lambda m: m.__name__)
+@pytest.mark.parametrize("high, kept", [(2**32 - 2, True), (2**32 - 1, False)])
+def test_a_keep_that_rounds_to_2_to_the_32_still_drops_the_top_word(xp, high, kept):
+    """keep = 1 − 2**-33 rounds to t = 2**32, capped at 2**32 − 1: a word whose high half is
+    2**32 − 1 is dropped and one of 2**32 − 2 kept. Either half differs between the word
+    and the state before SplitMix64's last step (``z ^ (z >> 31)`` flips bit 32 with bit
+    63), so comparing the wrong one gets both wrong; a cap of 2**32 would keep the top word
+    (and its limit, 2**64, is not a 64-bit scalar)."""
+    from support.splitmix_oracle import key_for_word
+
+    keep = 1 - 2**-33
+    rng = CounterRNG(0, xp)
+    for low in (0, 2**32 - 1):
+        rng.key, rng.counter = key_for_word((high << 32) | low), 0
+        mask = np.asarray(rng.inverted_mask(1, keep, xp.float64))
+        np.testing.assert_array_equal(mask, [1 / keep if kept else 0.0])
+
+
+def test_a_drop_probability_is_named_p_unless_told():
+    from tinybcnn.random import check_drop_probability
+
+    with pytest.raises(ValueError) as refused:
+        check_drop_probability(1.5)
+    assert str(refused.value) == "p is a drop probability and must lie in [0, 1), got 1.5"
+    with pytest.raises(ValueError, match="^mc_p is a drop"):
+        check_drop_probability(-0.1, "mc_p")
+
+
+def test_generators_made_like_an_array_draw_on_its_device():
+    from tinybcnn.random import make_rng, mc_stream
+
+    strict, dev = _strict_device1()
+    x = strict.asarray([1.0, 2.0], device=dev)
+    rng = make_rng(3, like=x)
+    assert isinstance(rng, CounterRNG) and rng.device == dev
+    for p in (0.5, 0.0):              # p = 0: all ones, in the default dtype made strict's
+        mask = bernoulli_mask(rng, (4,), p, xp=strict)
+        assert mask.device == dev and mask.dtype == strict.float32
+    assert make_rng(None, like=x).device == dev                  # fresh entropy, same device
+    stream = mc_stream(3, like=x)
+    assert stream.device == dev
+    for keep in (0.5, 1.0):
+        mask = stream.block(0, 1, 0, 2).mask((2, 5), keep, np.float32)
+        assert mask.device == dev and mask.dtype == strict.float32
+    assert mc_stream(None).key(0) != mc_stream(None).key(0)     # fresh entropy each time

@@ -31,3 +31,25 @@ def state(key: int, c: int) -> int:
 def word(key: int, c: int) -> int:
     """Word ``c`` of the stream of ``key``."""
     return splitmix64(state(key, c))
+
+
+def _undo_xorshift(y: int, shift: int) -> int:
+    """The ``x`` with ``x ^ (x >> shift) == y`` (64 bits): each pass fixes ``shift`` more
+    of the high bits."""
+    x = y
+    for _ in range(64 // shift + 1):
+        x = y ^ (x >> shift)
+    return x
+
+
+def unsplitmix64(w: int) -> int:
+    """The ``z`` with ``splitmix64(z) == w``: SplitMix64's output function is a bijection
+    (xorshifts and multiplications by odd constants), undone step by step."""
+    z = _undo_xorshift(w, 31)
+    z = _undo_xorshift((z * pow(MIX2, -1, 2**64)) & MASK64, 27)
+    return _undo_xorshift((z * pow(MIX1, -1, 2**64)) & MASK64, 30)
+
+
+def key_for_word(w: int, c: int = 0) -> int:
+    """A key whose word ``c`` is ``w``: ``key + c·φ == unsplitmix64(w)`` modulo 2**64."""
+    return (unsplitmix64(w) - c * GOLDEN) & MASK64
