@@ -1006,3 +1006,14 @@ def test_options_without_a_command_are_refused_naming_the_missing_command(capsys
     assert stop.value.code == 2
     assert capsys.readouterr().err == ("tinybcnn: error: the following arguments are required: "
                                        "command (see tinybcnn --help)\n")
+
+
+def test_demo_with_no_options_hands_on_its_documented_defaults(monkeypatch, tmp_path):
+    """The numbers `tinybcnn demo --help` shows, written out (README's main job)."""
+    asked = {}
+    monkeypatch.setattr(demo_mod, "run_demo", lambda **kw: asked.update(kw))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["demo"]) == 0
+    assert asked == dict(out="tinybcnn-demo", seed=0, train_size=1000, test_size=2000,
+                         iterations=None, samples=50, quick=False, progress=True,
+                         replace=False)
