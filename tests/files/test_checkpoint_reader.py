@@ -98,3 +98,114 @@ def test_deflated_data_that_does_not_inflate_is_one_line_naming_the_file(tmp_pat
     assert str(info.value).startswith(f"{bad}: not a readable checkpoint (")
     assert "invalid block type" in str(info.value)
     assert "\n" not in str(info.value)
+
+
+# -- the header's own refusals, each line written out (found by mutmut's sample of round 5) ---
+def _npz_with_header(path: Path, raw: bytes, **arrays) -> Path:
+    with open(path, "wb") as f:
+        np.savez(f, header=np.frombuffer(raw, dtype=np.uint8), **arrays)
+    return path
+
+
+@pytest.mark.parametrize("raw, line", [
+    (b"{not json", "damaged checkpoint header (header: not valid JSON (Expecting property name "
+                   "enclosed in double quotes: line 1 column 2 (char 1)))"),
+    (b"[1]", "not a tinybcnn checkpoint (format None)"),             # JSON, not an object
+    (b'{"format": "x"}', "not a tinybcnn checkpoint (format 'x')"),
+    # parsed (Python's JSON reads NaN), but the checksum's strict JSON cannot hash it
+    (b'{"format": "tinybcnn-checkpoint", "version": 1, "x": NaN}',
+     "damaged checkpoint header (Out of range float values are not JSON compliant)"),
+    (b'{"format": "tinybcnn-checkpoint", "version": 1}',            # no sha256 at all
+     "checksum mismatch: the file was modified or damaged after it was written"),
+])
+def test_a_header_that_is_not_a_checkpoints_gets_its_line(tmp_path, raw, line):
+    path = _npz_with_header(tmp_path / "c.npz", raw)
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(path)
+    assert str(info.value) == f"{path}: {line}"
+
+
+def test_an_archive_without_a_header_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "c.npz"
+    with open(path, "wb") as f:
+        np.savez(f, weights=np.zeros(3))
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(path)
+    assert str(info.value) == f"{path}: not a tinybcnn checkpoint (no JSON header)"
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
+    opt = tb.optim.SGD(model, lr=0.01, momentum=0.9)
+    return save_checkpoint(tmp_path / "c.npz", model, opt)
+
+
+def _edited(path: Path, edit) -> Path:
+    from support.checkpoint_edit import rewrite_checkpoint
+
+    def header(h):
+        edit(h)
+    rewrite_checkpoint(path, header=header)
+    return path
+
+
+@pytest.mark.parametrize("edit, line", [
+    (lambda h: h.update(model=[1, 2]), "model must be an object, got [1, 2]"),
+    (lambda h: h["model"].update(n_classes="3"),                     # nullable: "or null"
+     "model.n_classes must be an integer >= 0 or null, got '3'"),
+    (lambda h: h["model"]["layers"][1].update(p="0.5"),              # drop1's own p
+     "model.layers[1].p must be a finite number, got '0.5'"),
+    (lambda h: h["optimizer"].update(base_lr=True),                  # a bool is not a number
+     "optimizer.base_lr must be a finite number, got True"),
+    (lambda h: h["optimizer"].update(base_lr="0.01"),
+     "optimizer.base_lr must be a finite number, got '0.01'"),
+])
+def test_a_header_field_of_the_wrong_kind_is_named_with_its_kind(saved, edit, line):
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(_edited(saved, edit))
+    assert str(info.value) == f"{saved}: checkpoint header field {line}"
+
+
+def test_a_parameter_of_another_dtype_than_its_header_says_is_refused(saved):
+    from support.checkpoint_edit import rewrite_checkpoint
+
+    def widen(params):
+        params["conv1.W"] = params["conv1.W"].astype(np.float64)   # same shape, other dtype
+    rewrite_checkpoint(saved, params=widen)
+    shape = np.load(saved)["param/conv1.W"].shape
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(saved)
+    assert str(info.value) == (f"{saved}: parameter conv1.W is float64 {shape}, the header "
+                               f"says float32 {shape}")
+
+
+def test_non_finite_weights_are_counted_and_explained(saved):
+    from support.checkpoint_edit import rewrite_checkpoint
+
+    def spoil(params):
+        params["ip1.W"][0, :2] = [np.nan, np.inf]
+    rewrite_checkpoint(saved, params=spoil)
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(saved)
+    assert str(info.value) == (
+        f"{saved}: parameter ip1.W is not finite (2 NaN or infinite values): training never "
+        "saves such weights, so the file was damaged or written by another tool; use an "
+        "earlier checkpoint or train again")
+
+
+def _step(base_lr, iteration):
+    return base_lr
+
+
+def test_what_a_checkpoint_says_about_a_hand_built_model_and_its_optimiser():
+    from tinybcnn.checkpoint import describe_model, describe_optimizer
+
+    model = tb.nn.Sequential([("fc", tb.nn.Dense(4, 2, seed=0))])
+    assert describe_model(model)["name"] == "sequential"
+    assert describe_optimizer(tb.optim.SGD(model, lr=0.1, schedule=_step))["schedule"] == "_step"
+    assert describe_optimizer(tb.optim.SGD(model, lr=0.1, schedule=tb.optim.fixed())) == {
+        "class": "SGD", "base_lr": 0.1, "schedule": "fixed", "momentum": 0.9, "iteration": 0}
+    assert describe_optimizer(tb.optim.Adam(model, lr=0.001)) == {
+        "class": "Adam", "base_lr": 0.001, "schedule": "fixed", "beta1": 0.9, "beta2": 0.999,
+        "eps": 1e-8, "iteration": 0}
