@@ -104,8 +104,10 @@ class CounterRNG:
         """Announce that about ``n`` words will be drawn next: the first draw computes them all
         at once and later draws are slices of them (on a GPU, one set of kernels instead of
         one per draw). The words are the same either way (word ``i`` depends on ``i`` only);
-        draws past the reserved words are computed as usual."""
+        draws past the reserved words are computed as usual, and a new reservation replaces
+        one still in use (from the next draw on)."""
         self._ahead = max(0, int(n))
+        self._block = None
 
     def uint32(self, n: int) -> Any:
         """``n`` random 32-bit words (the high halves of ``n`` SplitMix64 outputs), shape (n,)."""

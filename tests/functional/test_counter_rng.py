@@ -341,3 +341,28 @@ def test_generators_made_like_an_array_draw_on_its_device():
         mask = stream.block(0, 1, 0, 2).mask((2, 5), keep, np.float32)
         assert mask.device == dev and mask.dtype == strict.float32
     assert mc_stream(None).key(0) != mc_stream(None).key(0)     # fresh entropy each time
+
+
+def test_a_reservation_waits_for_a_draw_it_holds(monkeypatch):
+    """A draw larger than the reservation is computed as usual and leaves it for the next
+    draw it holds; a reservation announced while another is in use replaces it from the next
+    draw on. Either way the words are the oracle's."""
+    import tinybcnn.random as random_mod
+
+    made = []
+    fused = random_mod.INVERTED_MASK
+    monkeypatch.setattr(random_mod, "INVERTED_MASK", lambda xp, device, shape, *rest: (
+        made.append((shape[0], rest[1])) or fused(xp, device, shape, *rest)))
+    rng = CounterRNG(2, np)
+    rng.reserve(6)
+    sizes = [10, 4, 2]            # too big; then the reservation of 6 at counter 10
+    sizes += [3]                  # a new reservation is announced before this draw ...
+    masks = []
+    for k, n in enumerate(sizes):
+        if k == 3:
+            rng.reserve(8)        # ... while the first one (10..16) is in use: it starts at 16
+        masks.append(rng.inverted_mask(n, 0.5, np.float64))
+    masks.append(rng.inverted_mask(5, 0.5, np.float64))          # inside the new one
+    assert made == [(10, 0), (6, 10), (8, 16)]
+    want = np.where(oracle_words(2, 0, 24) < 2**31, 2.0, 0.0)
+    np.testing.assert_array_equal(np.concatenate(masks), want)
