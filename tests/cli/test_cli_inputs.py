@@ -1017,3 +1017,46 @@ def test_demo_with_no_options_hands_on_its_documented_defaults(monkeypatch, tmp_
     assert asked == dict(out="tinybcnn-demo", seed=0, train_size=1000, test_size=2000,
                          iterations=None, samples=50, quick=False, progress=True,
                          replace=False)
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["evaluate", "{tmp}/gone"], "argument run_dir: directory '{tmp}/gone' does not exist"),
+    (["predict", "{tmp}/gone", "{tmp}/x.npy"],
+     "argument run_dir: directory '{tmp}/gone' does not exist"),
+    (["predict", "{tmp}", "{tmp}/none.npy"], "argument images: file '{tmp}/none.npy' does not "
+     "exist"),
+    (["predict", "{tmp}", "{tmp}/x.npy", "--format", "xml"], "argument --format: invalid "
+     "choice: 'xml' (choose from 'text', 'csv', 'json')"),
+    (["info", "--backend", "tpu"], "argument --backend: invalid choice: 'tpu' (choose from "
+     "'numpy', 'cupy', 'array_api_strict')"),
+])
+def test_the_parser_checks_runs_files_and_choices_of_every_command(argv, line, tmp_path,
+                                                                   capsys):
+    _save(tmp_path / "x.npy", PIXELS[:1])
+    with pytest.raises(SystemExit) as stop:
+        cli.main([a.format(tmp=tmp_path) for a in argv])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (f"tinybcnn {argv[0]}: error: "
+                                       f"{line.format(tmp=tmp_path)} (see tinybcnn {argv[0]} "
+                                       "--help)\n")
+
+
+def test_predict_takes_every_format_it_offers(tmp_path):
+    images = _save(tmp_path / "x.npy", PIXELS[:1])
+    for form in ("text", "csv", "json"):
+        args = cli.build_parser().parse_args(["predict", str(tmp_path), images, "--format", form])
+        assert args.format == form
+
+
+def test_evaluate_and_predict_take_50_samples_by_default(evaluated, run_of, nets, monkeypatch):
+    run, asked, _ = evaluated
+    assert cli.main(["evaluate", str(run), "--quiet"]) == 0
+    predicted = []
+
+    def stop(model, x, t, *args, **kw):   # the T predict asks for; then stop (Ctrl-C)
+        predicted.append(t)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "_predict_with_progress", stop)
+    images = _save(run / "x.npy", PIXELS[:1])
+    assert cli.main(["predict", str(run_of(nets[:1])), images, "--quiet"]) == 130
+    assert (asked["samples"], predicted) == (50, [50])
