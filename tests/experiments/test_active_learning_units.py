@@ -847,3 +847,45 @@ def test_main_passes_the_request_on(monkeypatch, tmp_path):
     assert got["replace"] is True and "iterations" not in got and "seeds" not in got
     with pytest.raises(ValueError, match="run_dir does not apply to active_learning"):
         al.main(Request("active_learning", tmp_path, run_dir=tmp_path, overrides={}))
+
+
+# -- found by mutmut's random sample of round 5 ------------------------------------------------
+def test_a_saved_state_without_resume_is_refused_in_one_line_that_says_both_ways_on(tmp_path):
+    path = tmp_path / al.STATE_NAME
+    path.write_text(json.dumps({"experiment": "active_learning", **_key(), "curves": {}}))
+    with pytest.raises(ValueError) as refused:
+        al._saved_state(tmp_path, path, _key(), resume=False, replace=False)
+    assert str(refused.value) == (
+        f"{tmp_path} holds an active-learning run ({path}): continue it with --resume, or "
+        "start afresh with --replace (its saved rounds are then discarded)")
+
+
+def test_a_resume_on_other_training_images_is_refused(whole_run, monkeypatch, tmp_path):
+    """The folder's identity covers the training images too: the saved indices pick images
+    by position, and on other images they pick other ones (one pixel is enough to differ)."""
+    out = tmp_path / "al"
+    al.run_active_learning(out, progress=False, **TINY)
+    import dataclasses
+
+    same = _data()
+    changed = same.x_train.copy()
+    changed[0, 0, 0] ^= 1
+    other = dataclasses.replace(same, x_train=changed)
+    monkeypatch.setattr(al, "load_dataset", lambda *a, **k: other)
+    with pytest.raises(ValueError, match="data"):
+        al.run_active_learning(out, progress=False, resume=True, **TINY)
+
+
+def test_the_data_folder_and_progress_reach_the_loader_and_every_curve(whole_run, monkeypatch,
+                                                                      tmp_path, capsys):
+    loaded, curves = [], []
+    monkeypatch.setattr(al, "load_dataset", lambda name, **kw: loaded.append(kw) or _data())
+    curve = al.active_learning
+    monkeypatch.setattr(al, "active_learning", lambda data, name, settings, seed, progress, **kw:
+                        curves.append(progress) or curve(data, name, settings, seed, progress,
+                                                         **kw))
+    al.run_active_learning(tmp_path / "a", data_dir="/some/idx", **TINY)   # progress by default
+    al.run_active_learning(tmp_path / "b", progress=False, **TINY)
+    assert loaded == [{"data_dir": "/some/idx", "progress": True},
+                      {"data_dir": None, "progress": False}]
+    assert curves == [True, False]
