@@ -51,7 +51,9 @@ and runs them. mutmut's own order is by estimated test time, so the mutants a st
 has judged are the cheap ones, not a fair picture; the sample is. The report then gives the
 sample's score with its 95% (Wilson) interval and, from it, an estimate of the whole
 module's score: the mutants that ran are counted as they are, and the ones not run are
-assumed to be killed (and equivalent) as often as the sample's were.
+assumed to be killed (and equivalent) as often as the sample's were. Only the last draw
+counts as the sample: once tests are written against a draw's survivors, that draw
+measures those tests, so the score after them is measured on a fresh draw (another seed).
 
 It needs the ``mutation`` extra (``pip install -e ".[mutation,dev]"``). The report goes to
 ``.mutation/report.md`` (and ``report.json``): per module the mutants, killed (timeouts
@@ -318,7 +320,9 @@ def only_patterns(module: str, only: list[str]) -> list[str]:
 
 def draw_sample(work: Path, module: str, size: int, seed: int) -> list[str]:
     """``size`` of the module's mutants not yet run, drawn uniformly at random, and recorded
-    in ``<work>/sample.json`` (each draw adds to the sample: its names and seeds)."""
+    in ``<work>/sample.json``: every name drawn, the seeds, and the last draw (the one the
+    estimate uses: tests written against an earlier draw's survivors make that draw a
+    picture of those tests, no longer of the module)."""
     statuses = _statuses(work)
     if not statuses:
         raise SystemExit(f"{_short(module)}: no mutants yet; run the module once (a short "
@@ -327,7 +331,8 @@ def draw_sample(work: Path, module: str, size: int, seed: int) -> list[str]:
     chosen = random.Random(f"{_short(module)}:{seed}").sample(unrun, min(size, len(unrun)))
     record = work / "sample.json"
     sample = json.loads(record.read_text()) if record.is_file() else {"names": [], "seeds": []}
-    sample = {"names": sorted({*sample["names"], *chosen}), "seeds": [*sample["seeds"], seed]}
+    sample = {"names": sorted({*sample["names"], *chosen}), "seeds": [*sample["seeds"], seed],
+              "last": sorted(chosen)}
     record.write_text(json.dumps(sample, indent=1))
     return sorted(chosen)
 
@@ -346,12 +351,12 @@ def run(module: str, budget: float, jobs: int, only: list[str] | None = None,
     work, tests_changed = prepare(module)
     start = time.perf_counter()
     patterns = only_patterns(module, only or [])
-    if sample:
-        patterns += draw_sample(work, module, sample, seed)
     survivors = [n for n, s in _statuses(work).items()
                  if s in ("survived", "no tests", "suspicious")] if tests_changed else []
     if patterns:
         survivors = []   # the patterns' mutants are all run again below anyway
+    if sample:           # unrun mutants only: the survivors still run again after them
+        patterns += draw_sample(work, module, sample, seed)
     _mutmut(work, ["--max-children", str(jobs), *patterns], budget)
     left = budget - (time.perf_counter() - start)
     if survivors and left > 0:
@@ -528,7 +533,8 @@ def report(modules: list[str], goal: float) -> tuple[str, dict, bool]:
         complete = counts["not checked"] == 0
         ok &= score is None or score >= goal or not complete
         record = work / "sample.json"
-        drawn = set(json.loads(record.read_text())["names"]) if record.is_file() else set()
+        kept = json.loads(record.read_text()) if record.is_file() else {}
+        drawn = set(kept.get("last", kept.get("names", [])))
         estimate = sample_estimate(verdicts, drawn) if drawn else None
         data[module] = {**counts, "mutants": len(statuses), "score": score,
                         "seconds": spent["seconds"], "runs": spent["runs"],
@@ -555,8 +561,10 @@ def report(modules: list[str], goal: float) -> tuple[str, dict, bool]:
 
 
 def _sample_line(module: str, e: dict) -> str:
-    pct = lambda x: f"{100 * x:.1f}%"   # noqa: E731
-    return (f"- {module}: {e['ran']} of {e['drawn']} mutants drawn at random ran; "
+    def pct(x: float) -> str:
+        return f"{100 * x:.1f}%"
+
+    return (f"- {module}: {e['ran']} of the {e['drawn']} mutants of its last random draw ran; "
             f"{e['killed']} of {e['judged']} non-equivalent killed "
             f"({'-' if e['score'] is None else pct(e['score'])}, 95% interval "
             f"{pct(e['interval'][0])} to {pct(e['interval'][1])}). Whole module, with its "

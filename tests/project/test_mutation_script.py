@@ -134,7 +134,7 @@ def test_a_sample_draws_only_unrun_mutants_reproducibly_and_reaches_mutmut(monke
     assert mutation.draw_sample(again, "tinybcnn/checkpoint.py", 5, seed=0) == first
     other = mutation.draw_sample(tmp_path, "tinybcnn/checkpoint.py", 5, seed=1)
     record = json.loads((tmp_path / "sample.json").read_text())
-    assert record == {"names": sorted({*first, *other}), "seeds": [0, 1]}
+    assert record == {"names": sorted({*first, *other}), "seeds": [0, 1], "last": sorted(other)}
     assert len(mutation.draw_sample(again, "tinybcnn/checkpoint.py", 99, seed=2)) == 30
 
     calls = []
