@@ -145,3 +145,20 @@ def test_a_sample_draws_only_unrun_mutants_reproducibly_and_reaches_mutmut(monke
     monkeypatch.setattr(mutation, "report", lambda m, g: ("", {}, True))
     mutation.main(["checkpoint", "--jobs", "1", "--sample", "5", "--seed", "0"])
     assert calls == [["--max-children", "1", *first]]
+
+
+def test_a_sample_after_a_test_change_reruns_the_survivors_too(monkeypatch, tmp_path):
+    """--sample runs unrun mutants; unlike --only it still reruns the survivors when the
+    tests changed (a new test may kill them), after the sample."""
+    names = [f"tinybcnn.checkpoint.x_f__mutmut_{i}" for i in range(1, 6)]
+    statuses = {names[0]: "survived", names[1]: "killed",
+                **{n: "not checked" for n in names[2:]}}
+    calls = []
+    monkeypatch.setattr(mutation, "WORK", tmp_path)
+    monkeypatch.setattr(mutation, "prepare", lambda m: (tmp_path, True))
+    monkeypatch.setattr(mutation, "_tests_digest", lambda: "d")
+    monkeypatch.setattr(mutation, "_statuses", lambda w: dict(statuses))
+    monkeypatch.setattr(mutation, "_mutmut", lambda w, args, b: calls.append(args))
+    mutation.run("tinybcnn/checkpoint.py", 60.0, 1, sample=2, seed=0)
+    assert len(calls) == 2 and calls[1] == ["--max-children", "1", names[0]]
+    assert len(calls[0]) == 4 and set(calls[0][2:]) <= set(names[2:])
