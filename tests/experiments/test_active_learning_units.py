@@ -860,20 +860,39 @@ def test_a_saved_state_without_resume_is_refused_in_one_line_that_says_both_ways
         "start afresh with --replace (its saved rounds are then discarded)")
 
 
-def test_a_resume_on_other_training_images_is_refused(whole_run, monkeypatch, tmp_path):
-    """The folder's identity covers the training images too: the saved indices pick images
-    by position, and on other images they pick other ones (one pixel is enough to differ)."""
-    out = tmp_path / "al"
-    al.run_active_learning(out, progress=False, **TINY)
+@pytest.mark.parametrize("part", ["x_train", "y_train", "x_test", "y_test"])
+def test_a_resume_on_other_images_or_labels_is_refused(part, whole_run, monkeypatch,
+                                                       tmp_path):
+    """The folder's identity covers every array of the data set: the saved indices pick
+    images by position, and the errors were measured on that test set (one pixel or one
+    label is enough to differ)."""
     import dataclasses
 
+    out = tmp_path / "al"
+    al.run_active_learning(out, progress=False, **TINY)
     same = _data()
-    changed = same.x_train.copy()
-    changed[0, 0, 0] ^= 1
-    other = dataclasses.replace(same, x_train=changed)
+    changed = getattr(same, part).copy()
+    changed[0] = (changed[0] + 1) % CLASSES if part.startswith("y") else changed[0] ^ 1
+    other = dataclasses.replace(same, **{part: changed})
     monkeypatch.setattr(al, "load_dataset", lambda *a, **k: other)
     with pytest.raises(ValueError, match="data"):
         al.run_active_learning(out, progress=False, resume=True, **TINY)
+
+
+def test_a_resume_under_another_data_set_name_is_refused(whole_run, tmp_path):
+    out = tmp_path / "al"
+    al.run_active_learning(out, dataset="embedded", progress=False, **TINY)
+    (out / al.STATE_NAME).unlink()       # the identity record alone must tell the two apart
+    with pytest.raises(ValueError, match="fashion-mnist"):   # the same arrays, another name
+        al.run_active_learning(out, dataset="fashion-mnist", progress=False, resume=True,
+                               **TINY)
+
+
+def test_replace_starts_afresh_under_another_seed_and_records_it(whole_run, tmp_path):
+    out = tmp_path / "al"
+    al.run_active_learning(out, progress=False, seed=0, **TINY)
+    al.run_active_learning(out, progress=False, seed=3, replace=True, **TINY)
+    assert json.loads((out / "active_learning_identity.json").read_text())["seed"] == 3
 
 
 def test_the_data_folder_and_progress_reach_the_loader_and_every_curve(whole_run, monkeypatch,
