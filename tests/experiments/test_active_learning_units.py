@@ -908,3 +908,22 @@ def test_the_data_folder_and_progress_reach_the_loader_and_every_curve(whole_run
     assert loaded == [{"data_dir": "/some/idx", "progress": True},
                       {"data_dir": None, "progress": False}]
     assert curves == [True, False]
+
+
+def test_by_default_a_run_is_the_full_one(whole_run, tmp_path):
+    """Not --quick unless asked: 3 seeds of 25 rounds of 10 labels from 20, scoring 1,000
+    pool images with T = 20 (docs/results.md, "Active learning with BALD")."""
+    out = tmp_path / "al"
+    al.run_active_learning(out, progress=False)
+    settings = json.loads((out / "active_learning_details.json").read_text())["settings"]
+    assert {k: settings[k] for k in ("seeds", "rounds", "per_round", "initial", "pool_subset",
+                                     "samples")} == dict(seeds=3, rounds=25, per_round=10,
+                                                         initial=20, pool_subset=1000,
+                                                         samples=20)
+
+
+def test_a_saved_state_without_resume_is_refused_naming_the_folder(whole_run, tmp_path):
+    out = tmp_path / "al"
+    al.run_active_learning(out, progress=False, **TINY)
+    with pytest.raises(ValueError, match=f"^{out} holds an active-learning run"):
+        al.run_active_learning(out, progress=False, **TINY)
