@@ -351,8 +351,9 @@ def run(module: str, budget: float, jobs: int, only: list[str] | None = None,
     work, tests_changed = prepare(module)
     start = time.perf_counter()
     patterns = only_patterns(module, only or [])
-    survivors = [n for n, s in _statuses(work).items()
-                 if s in ("survived", "no tests", "suspicious")] if tests_changed else []
+    survivors = [n for n, s in _statuses(work).items() if s in ("survived", "no tests",
+                                                                "suspicious")
+                 and not _judged_equivalent(work, n)] if tests_changed else []
     if patterns:
         survivors = []   # the patterns' mutants are all run again below anyway
     if sample:           # unrun mutants only: the survivors still run again after them
@@ -392,6 +393,13 @@ def load_equivalents(path: Path = EQUIVALENTS) -> dict[str, tuple[str, str]]:
         name = name.strip()
         entries[name] = ("", reason.strip())
     return entries
+
+
+def _judged_equivalent(work: Path, name: str) -> bool:
+    """Whether the equivalents file holds ``name`` with its mutated line as it is now (a
+    survivor judged equivalent is not run again after a test change: it cannot be killed)."""
+    line, reason = load_equivalents().get(name, ("", ""))
+    return bool(reason) and _squeeze(line) == _added_line(_diff(work, name))
 
 
 def _statuses(work: Path) -> dict[str, str]:

@@ -162,3 +162,19 @@ def test_a_sample_after_a_test_change_reruns_the_survivors_too(monkeypatch, tmp_
     mutation.run("tinybcnn/checkpoint.py", 60.0, 1, sample=2, seed=0)
     assert len(calls) == 2 and calls[1] == ["--max-children", "1", names[0]]
     assert len(calls[0]) == 4 and set(calls[0][2:]) <= set(names[2:])
+
+
+def test_survivors_judged_equivalent_are_not_run_again(monkeypatch, tmp_path):
+    """After a test change only the survivors not in the equivalents file run again (each
+    runs every covering test: a minute apiece for cli)."""
+    same, other = "tinybcnn.cli.x_f__mutmut_1", "tinybcnn.cli.x_f__mutmut_2"
+    calls = []
+    monkeypatch.setattr(mutation, "WORK", tmp_path)
+    monkeypatch.setattr(mutation, "prepare", lambda m: (tmp_path, True))
+    monkeypatch.setattr(mutation, "_tests_digest", lambda: "d")
+    monkeypatch.setattr(mutation, "_statuses", lambda w: {same: "survived", other: "survived"})
+    monkeypatch.setattr(mutation, "_diff", lambda w, n: "-    x = 0\n+    x = 1")
+    monkeypatch.setattr(mutation, "load_equivalents", lambda: {same: ("+    x = 1", "why")})
+    monkeypatch.setattr(mutation, "_mutmut", lambda w, args, b: calls.append(args))
+    mutation.run("tinybcnn/cli.py", 60.0, 1)
+    assert calls == [["--max-children", "1"], ["--max-children", "1", other]]
