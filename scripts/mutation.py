@@ -543,7 +543,8 @@ def report(modules: list[str], goal: float) -> tuple[str, dict, bool]:
         record = work / "sample.json"
         kept = json.loads(record.read_text()) if record.is_file() else {}
         drawn = set(kept.get("last", kept.get("names", [])))
-        estimate = sample_estimate(verdicts, drawn) if drawn else None
+        # a module that has run in full needs no estimate
+        estimate = sample_estimate(verdicts, drawn) if drawn and counts["not checked"] else None
         data[module] = {**counts, "mutants": len(statuses), "score": score,
                         "seconds": spent["seconds"], "runs": spent["runs"],
                         "complete": complete, "tests": TARGETS[module], "sample": estimate}

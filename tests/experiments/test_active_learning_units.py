@@ -927,3 +927,10 @@ def test_a_saved_state_without_resume_is_refused_naming_the_folder(whole_run, tm
     al.run_active_learning(out, progress=False, **TINY)
     with pytest.raises(ValueError, match=f"^{out} holds an active-learning run"):
         al.run_active_learning(out, progress=False, **TINY)
+
+
+@pytest.mark.parametrize("field, value", [("lr", 0.0), ("length_scale", float("inf"))])
+def test_a_learning_rate_or_length_scale_out_of_range_is_named(field, value):
+    with pytest.raises(ValueError) as refused:
+        al.ActiveLearningSettings(**{**TINY, field: value})
+    assert str(refused.value) == "lr and length_scale must be positive and finite"
