@@ -289,14 +289,21 @@ def prepare(module: str) -> tuple[Path, bool]:
     return work, changed and (work / "mutants").is_dir()
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _mutmut(work: Path, args: list[str], budget: float) -> None:
     """``mutmut run ARGS`` in ``work`` for at most ``budget`` seconds (then SIGINT: mutmut
     saves every verdict it has)."""
     env = {**os.environ, "CI": "true", "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": ""}
     with (work / "mutmut.log").open("a") as log:
+        # SIGINT back to its default in mutmut: a script started in the background by a
+        # shell ignores it, mutmut would inherit that, and the budget's SIGINT (on which it
+        # saves its verdicts) would go unheard
         proc = subprocess.Popen([sys.executable, "-m", "mutmut", "run", *args], cwd=work,
                                 env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=_default_sigint)
         try:
             proc.wait(timeout=max(budget, 1.0))
         except (subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
