@@ -209,3 +209,27 @@ def test_what_a_checkpoint_says_about_a_hand_built_model_and_its_optimiser():
     assert describe_optimizer(tb.optim.Adam(model, lr=0.001)) == {
         "class": "Adam", "base_lr": 0.001, "schedule": "fixed", "beta1": 0.9, "beta2": 0.999,
         "eps": 1e-8, "iteration": 0}
+
+
+class _Halving:
+    """A schedule that is an object, not a function: it has no __name__."""
+
+    def __call__(self, base_lr, iteration):
+        return base_lr / 2
+
+
+def test_a_schedule_object_is_named_by_its_class_and_the_checkpoint_reads_back(tmp_path):
+    from tinybcnn.checkpoint import describe_optimizer
+
+    model = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
+    opt = tb.optim.SGD(model, lr=0.1, schedule=_Halving())
+    assert describe_optimizer(opt)["schedule"] == "_Halving"
+    read_checkpoint(save_checkpoint(tmp_path / "c.npz", model, opt))   # a string: it reads
+
+
+def test_an_object_array_among_the_extra_arrays_is_named_when_saving(tmp_path):
+    model = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
+    with pytest.raises(TypeError) as refused:
+        save_checkpoint(tmp_path / "c.npz", model, arrays={"order": np.array([{}], dtype=object)})
+    assert str(refused.value) == "cannot save 'order': object arrays would need pickle"
+    assert not (tmp_path / "c.npz").exists()
