@@ -95,7 +95,8 @@ def test_deflated_data_that_does_not_inflate_is_one_line_naming_the_file(tmp_pat
         archive.read(name)  # the oracle: zlib itself refuses the member
     with pytest.raises(CheckpointError) as info:
         read_checkpoint(bad)
-    assert str(info.value).startswith(f"{bad}: not a readable checkpoint (")
+    # the exception's type, then zlib's own words: "error: Error -3 while decompressing ..."
+    assert str(info.value).startswith(f"{bad}: not a readable checkpoint (error: Error -3 ")
     assert "invalid block type" in str(info.value)
     assert "\n" not in str(info.value)
 
@@ -136,8 +137,11 @@ def test_an_archive_without_a_header_is_not_a_checkpoint(tmp_path):
 
 @pytest.fixture
 def saved(tmp_path):
+    """A checkpoint of a LeNet and its SGD after one step (so it holds momentum buffers)."""
     model = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
     opt = tb.optim.SGD(model, lr=0.01, momentum=0.9)
+    model.backward(np.ones_like(model.forward(np.zeros((2, 1, 16, 16), np.float32))))
+    opt.step()
     return save_checkpoint(tmp_path / "c.npz", model, opt)
 
 
@@ -233,3 +237,75 @@ def test_an_object_array_among_the_extra_arrays_is_named_when_saving(tmp_path):
         save_checkpoint(tmp_path / "c.npz", model, arrays={"order": np.array([{}], dtype=object)})
     assert str(refused.value) == "cannot save 'order': object arrays would need pickle"
     assert not (tmp_path / "c.npz").exists()
+
+
+# -- checkpoint's second random draw (seed 1) ------------------------------------------------
+def _documented_checksum(path: Path) -> tuple[str, str]:
+    """The stored sha256 and one recomputed from the format as written out in
+    ``_checksum``'s docstring: per array in name order, the canonical JSON (sorted keys,
+    no spaces) of ``[name, dtype.str, shape]``, a NUL, the array's bytes; then the header
+    without its sha256."""
+    import hashlib
+    import json
+
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: np.array(npz[k]) for k in npz.files}
+    header = json.loads(arrays.pop("header").tobytes())
+    stored = header.pop("sha256")
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = arrays[name]
+        h.update(json.dumps([name, a.dtype.str, list(a.shape)], separators=(",", ":"))
+                 .encode() + b"\0")
+        h.update(a.tobytes())
+    h.update(json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+             .encode())
+    return stored, h.hexdigest()
+
+
+def test_the_stored_checksum_is_the_documented_one(saved):
+    stored, recomputed = _documented_checksum(saved)
+    assert stored == recomputed
+    assert read_checkpoint(saved).header["sha256"] == stored   # the header as in the file
+
+
+def test_an_array_reshaped_in_place_fails_the_checksum(saved):
+    """Same bytes, another shape: the checksum covers each array's shape, so this is
+    refused as modified before any header check sees the shape."""
+    with np.load(saved, allow_pickle=False) as npz:
+        arrays = {k: np.array(npz[k]) for k in npz.files}
+    arrays["param/conv1.W"] = arrays["param/conv1.W"].reshape(-1)
+    with open(saved, "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(saved)
+    assert str(info.value) == (f"{saved}: checksum mismatch: the file was modified or damaged "
+                               "after it was written")
+
+
+def test_a_header_that_is_not_a_byte_vector_is_no_checkpoint(tmp_path):
+    for header in (np.frombuffer(b"{}", dtype=np.uint8).astype(np.float64),   # 1-d, not bytes
+                   np.frombuffer(b"{}{}", dtype=np.uint8).reshape(2, 2)):    # bytes, not 1-d
+        path = tmp_path / "c.npz"
+        with open(path, "wb") as f:
+            np.savez(f, header=header)
+        with pytest.raises(CheckpointError) as info:
+            read_checkpoint(path)
+        assert str(info.value) == f"{path}: not a tinybcnn checkpoint (no JSON header)"
+
+
+@pytest.mark.parametrize("edit, line", [
+    (lambda h: h["model"]["layers"][0].update(type=3),
+     "checkpoint header field model.layers[0].type must be a string, got 3"),
+    (lambda h: h["model"]["params"]["conv1.b"].update(dtype=None),
+     "checkpoint header field model.params['conv1.b'].dtype must be a string, got None"),
+    (lambda h: h["model"].update(in_shape=[1, "16", 16]),
+     "checkpoint header field model.in_shape must be a list of integers >= 0 or null, got "
+     "[1, '16', 16]"),
+    (lambda h: h.update(optimizer=None),          # its momentum buffers are still there
+     "optimiser buffers without an optimiser description"),
+])
+def test_the_rest_of_the_headers_refusals_name_the_file_and_the_field(saved, edit, line):
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(_edited(saved, edit))
+    assert str(info.value) == f"{saved}: {line}"
