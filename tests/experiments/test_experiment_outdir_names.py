@@ -158,3 +158,13 @@ def test_another_experiments_runs_name_as_a_file_is_not_ours(tmp_path):
     with pytest.raises(OutDirError, match=_refusal(
             tmp_path, "is not empty and is not a tinybcnn experiment folder")):
         check_out_dir(tmp_path, experiment_folder("regression"))
+
+
+def test_the_identity_record_is_one_of_the_experiments_own_names(tmp_path):
+    """Where each experiment records the data set and seed its folder was made with: in the
+    folder, under a name of its own (``<key>_identity.json``), as the docs name it."""
+    from tinybcnn.experiments.outdir import identity_path
+
+    for key in EXPERIMENT_NAMES:
+        assert identity_path(tmp_path, key) == tmp_path / f"{key}_identity.json"
+        assert identity_path(str(tmp_path), key) == tmp_path / f"{key}_identity.json"
