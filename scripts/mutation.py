@@ -43,7 +43,10 @@ forwards generators.
 A blind spot of the fork: mutmut forks every mutant from a process that has already run
 the tests, so a module-level cache is warm and the code that fills it never runs again; a
 mutant there survives every test. Test such code from emptied caches, as
-``tests/functional/test_splitmix_cold.py`` does for ``splitmix``.
+``tests/functional/test_splitmix_cold.py`` does for ``splitmix``. The same holds for code run
+once at import: ``cli._number`` makes the argument types (``_positive_int``, ...) as
+closures when the module loads, so its mutants cannot take effect in a fork and survive;
+applied by hand, each fails ``test_cli_inputs.py``'s number tests.
 
 A module too slow to finish on 2 cores is measured on a sample: ``--sample N`` draws ``N``
 of its mutants not yet run, uniformly at random (seeded by ``--seed`` and the module's name),
