@@ -309,3 +309,15 @@ def test_the_rest_of_the_headers_refusals_name_the_file_and_the_field(saved, edi
     with pytest.raises(CheckpointError) as info:
         read_checkpoint(_edited(saved, edit))
     assert str(info.value) == f"{saved}: {line}"
+
+
+# -- checkpoint's third random draw (seed 2) -------------------------------------------------
+def test_the_class_count_is_the_last_weight_layers_output_width():
+    """A dense layer's W is (in, out), a convolution's (C_out, C_in, kh, kw): a network
+    ending in a convolution has C_out classes, one with no weight layer none."""
+    from tinybcnn.checkpoint import describe_model
+
+    conv_last = tb.nn.Sequential([tb.nn.Dense(4, 2, seed=0),
+                                  tb.nn.Conv2D(1, 5, kernel_size=3, seed=0)])
+    assert describe_model(conv_last)["n_classes"] == 5
+    assert describe_model(tb.nn.Sequential([tb.nn.ReLU()]))["n_classes"] is None
