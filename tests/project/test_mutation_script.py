@@ -178,3 +178,21 @@ def test_survivors_judged_equivalent_are_not_run_again(monkeypatch, tmp_path):
     monkeypatch.setattr(mutation, "_mutmut", lambda w, args, b: calls.append(args))
     mutation.run("tinybcnn/cli.py", 60.0, 1)
     assert calls == [["--max-children", "1"], ["--max-children", "1", other]]
+
+
+def test_mutmuts_temporary_files_go_to_the_work_folder_and_are_removed(monkeypatch, tmp_path):
+    """pytest keeps each session's temporary folders and every mutant is a session: they go
+    to <work>/tmp, which is removed when the call ends (even if it fails)."""
+    seen = []
+
+    def fake(work, args, budget, env):
+        seen.append(env["TMPDIR"])
+        (Path(env["TMPDIR"]) / "pytest-of-root").mkdir()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mutation, "_run_mutmut", fake)
+    try:
+        mutation._mutmut(tmp_path, [], 1.0)
+    except KeyboardInterrupt:
+        pass
+    assert seen == [str(tmp_path / "tmp")] and not (tmp_path / "tmp").exists()
