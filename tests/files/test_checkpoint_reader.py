@@ -321,3 +321,23 @@ def test_the_class_count_is_the_last_weight_layers_output_width():
                                   tb.nn.Conv2D(1, 5, kernel_size=3, seed=0)])
     assert describe_model(conv_last)["n_classes"] == 5
     assert describe_model(tb.nn.Sequential([tb.nn.ReLU()]))["n_classes"] is None
+
+
+# -- checkpoint's full run -------------------------------------------------------------------
+def test_a_header_with_text_beyond_ascii_is_hashed_as_utf8_and_reads_back(tmp_path):
+    """The checksum covers the header's UTF-8 bytes, not an ASCII escape of them (the
+    documented canonical JSON); what a caller put in ``extra`` comes back as it was."""
+    model = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
+    path = save_checkpoint(tmp_path / "c.npz", model, extra={"note": "σ² = 1/τ, données"})
+    stored, recomputed = _documented_checksum(path)
+    assert stored == recomputed
+    assert read_checkpoint(path).header["extra"] == {"note": "σ² = 1/τ, données"}
+
+
+def test_what_a_checkpoint_says_of_its_layers_and_of_no_optimiser(tmp_path):
+    model = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
+    header = read_checkpoint(save_checkpoint(tmp_path / "c.npz", model)).header
+    assert [layer["type"] for layer in header["model"]["layers"]] == [
+        "Conv2D", "Dropout", "MaxPool2D", "Conv2D", "Dropout", "MaxPool2D", "Flatten",
+        "Dense", "ReLU", "Dropout", "Dense"]
+    assert "optimizer" in header and header["optimizer"] is None    # said, not left out
