@@ -849,7 +849,7 @@ def test_main_passes_the_request_on(monkeypatch, tmp_path):
         al.main(Request("active_learning", tmp_path, run_dir=tmp_path, overrides={}))
 
 
-# -- found by mutmut's random sample of round 5 ------------------------------------------------
+# -- found by mutmut's random sample of stop 7 -------------------------------------------------
 def test_a_saved_state_without_resume_is_refused_in_one_line_that_says_both_ways_on(tmp_path):
     path = tmp_path / al.STATE_NAME
     path.write_text(json.dumps({"experiment": "active_learning", **_key(), "curves": {}}))

@@ -101,7 +101,7 @@ def test_deflated_data_that_does_not_inflate_is_one_line_naming_the_file(tmp_pat
     assert "\n" not in str(info.value)
 
 
-# -- the header's own refusals, each line written out (found by mutmut's sample of round 5) ---
+# -- the header's own refusals, each line written out (found by mutmut's sample of stop 7) ---
 def _npz_with_header(path: Path, raw: bytes, **arrays) -> Path:
     with open(path, "wb") as f:
         np.savez(f, header=np.frombuffer(raw, dtype=np.uint8), **arrays)

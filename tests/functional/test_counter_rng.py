@@ -150,7 +150,7 @@ def test_step_key_and_step_rng_are_keyed_by_seed_and_iteration():
     assert isinstance(rng, CounterRNG) and rng.key == want and rng.xp is strict
 
 
-# -- found by mutation testing, round 5 --------------------------------------------------------
+# -- found by mutation testing, stop 7 ---------------------------------------------------------
 # A second device: array_api_strict refuses to mix arrays of two devices, as CuPy does across
 # GPUs, so an array made on the default device where the generator's was meant is an error
 # (or a result on the wrong device) here, not only on a machine with two GPUs.
