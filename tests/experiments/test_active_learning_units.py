@@ -864,8 +864,8 @@ def test_a_saved_state_without_resume_is_refused_in_one_line_that_says_both_ways
 def test_a_resume_on_other_images_or_labels_is_refused(part, whole_run, monkeypatch,
                                                        tmp_path):
     """The folder's identity covers every array of the data set: the saved indices pick
-    images by position, and the errors were measured on that test set (one pixel or one
-    label is enough to differ)."""
+    images by position, and the errors were measured on that test set (the lowest bit of
+    one image's pixels, or one label, is enough to differ)."""
     import dataclasses
 
     out = tmp_path / "al"
