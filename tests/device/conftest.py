@@ -8,22 +8,19 @@ from tinybcnn import backend
 
 
 @pytest.fixture
-def cupy_double_backend():
-    """The double installed as ``cupy``, wrapped by array_api_compat, as the backend."""
+def cupy_double_backend(keep_backend):
+    """The double installed as ``cupy``, wrapped by array_api_compat, as the backend
+    (``keep_backend`` puts the test's backend back after)."""
     pytest.importorskip("array_api_compat")
     from support import cupy_double
 
     with cupy_double.installed() as cp:
-        before = backend.get_backend()
         backend.set_backend("cupy")
-        try:
-            yield cp
-        finally:
-            backend.set_backend(before)
+        yield cp
 
 
 @pytest.fixture
-def cupy_gpu_backend():
+def cupy_gpu_backend(keep_backend):
     """Real CuPy as the backend; the test is skipped without CuPy and a GPU."""
     from support.gpu import cupy_with_gpu
 
@@ -31,9 +28,5 @@ def cupy_gpu_backend():
         pytest.skip("needs CuPy and a GPU")
     import cupy
 
-    before = backend.get_backend()
     backend.set_backend("cupy")
-    try:
-        yield cupy
-    finally:
-        backend.set_backend(before)
+    yield cupy
