@@ -207,6 +207,9 @@ _STATUS = {"killed": "killed", "timeout": "timeout", "survived": "survived",
            "skipped": "skipped", "segfault": "killed", "caught by type check": "killed"}
 
 
+#: mutmut's statuses of a mutant that ran and was not caught
+_NOT_CAUGHT = ("survived", "no tests", "suspicious")
+
 #: mutmut's status -> the verdict a sample's estimate counts: caught, not caught, not run
 _VERDICT = {"killed": "killed", "timeout": "killed", "survived": "survived",
             "no tests": "survived", "suspicious": "survived", "not checked": "not checked"}
@@ -376,9 +379,12 @@ def run(module: str, budget: float, jobs: int, only: list[str] | None = None,
     work, tests_changed = prepare(module)
     start = time.perf_counter()
     patterns = only_patterns(module, only or [])
-    survivors = [n for n, s in _statuses(work).items() if s in ("survived", "no tests",
-                                                                "suspicious")
-                 and not _judged_equivalent(work, n)] if tests_changed else []
+    survivors = []
+    if tests_changed:   # a survivor judged equivalent cannot be killed: it is not run again
+        equivalents = load_equivalents()
+        survivors = [n for n, s in _statuses(work).items() if s in _NOT_CAUGHT
+                     and not (n in equivalents and _judged_equivalent(equivalents[n],
+                                                                      _diff(work, n)))]
     if patterns:
         survivors = []   # the patterns' mutants are all run again below anyway
     if sample:           # unrun mutants only: the survivors still run again after them
@@ -420,11 +426,11 @@ def load_equivalents(path: Path = EQUIVALENTS) -> dict[str, tuple[str, str]]:
     return entries
 
 
-def _judged_equivalent(work: Path, name: str) -> bool:
-    """Whether the equivalents file holds ``name`` with its mutated line as it is now (a
-    survivor judged equivalent is not run again after a test change: it cannot be killed)."""
-    line, reason = load_equivalents().get(name, ("", ""))
-    return bool(reason) and _squeeze(line) == _added_line(_diff(work, name))
+def _judged_equivalent(entry: tuple[str, str], diff: str) -> bool:
+    """Whether an equivalents-file entry (mutated line, reason) still holds for a mutant whose
+    diff is ``diff``: a reason is given and the line is the mutant's as it is now."""
+    line, reason = entry
+    return bool(reason) and _squeeze(line) == _added_line(diff)
 
 
 def _statuses(work: Path) -> dict[str, str]:
@@ -549,10 +555,9 @@ def report(modules: list[str], goal: float) -> tuple[str, dict, bool]:
         open_, verdicts = [], {}
         for name, status in sorted(statuses.items()):
             verdicts[name] = _VERDICT.get(status, "skipped")
-            if status in ("survived", "no tests", "suspicious"):
+            if status in _NOT_CAUGHT:
                 diff = _diff(work, name)
-                line, reason = equivalents.get(name, ("", ""))
-                if reason and _squeeze(line) == _added_line(diff):
+                if _judged_equivalent(equivalents.get(name, ("", "")), diff):
                     counts["equivalent"] += 1
                     verdicts[name] = "equivalent"
                     continue
