@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.checkpoint_edit import read_arrays, rewrite_checkpoint, write_arrays
 
 import tinybcnn as tb
 from tinybcnn.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
@@ -87,7 +88,7 @@ def _deflated_with_bad_data(src: Path, dst: Path) -> str:
 def test_deflated_data_that_does_not_inflate_is_one_line_naming_the_file(tmp_path):
     """A member whose compressed data is damaged past its header: zlib's own error surfaced as
     a traceback (found while measuring checkpoint.py with mutmut)."""
-    model = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
+    model = _lenet()
     good = save_checkpoint(tmp_path / "good.npz", model)
     bad = tmp_path / "bad.npz"
     name = _deflated_with_bad_data(good, bad)
@@ -102,10 +103,8 @@ def test_deflated_data_that_does_not_inflate_is_one_line_naming_the_file(tmp_pat
 
 
 # -- the header's own refusals, each line written out (found by mutmut's sample of stop 7) ---
-def _npz_with_header(path: Path, raw: bytes, **arrays) -> Path:
-    with open(path, "wb") as f:
-        np.savez(f, header=np.frombuffer(raw, dtype=np.uint8), **arrays)
-    return path
+def _lenet():
+    return tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
 
 
 @pytest.mark.parametrize("raw, line", [
@@ -120,16 +119,14 @@ def _npz_with_header(path: Path, raw: bytes, **arrays) -> Path:
      "checksum mismatch: the file was modified or damaged after it was written"),
 ])
 def test_a_header_that_is_not_a_checkpoints_gets_its_line(tmp_path, raw, line):
-    path = _npz_with_header(tmp_path / "c.npz", raw)
+    path = write_arrays(tmp_path / "c.npz", header=np.frombuffer(raw, dtype=np.uint8))
     with pytest.raises(CheckpointError) as info:
         read_checkpoint(path)
     assert str(info.value) == f"{path}: {line}"
 
 
 def test_an_archive_without_a_header_is_not_a_checkpoint(tmp_path):
-    path = tmp_path / "c.npz"
-    with open(path, "wb") as f:
-        np.savez(f, weights=np.zeros(3))
+    path = write_arrays(tmp_path / "c.npz", weights=np.zeros(3))
     with pytest.raises(CheckpointError) as info:
         read_checkpoint(path)
     assert str(info.value) == f"{path}: not a tinybcnn checkpoint (no JSON header)"
@@ -138,7 +135,7 @@ def test_an_archive_without_a_header_is_not_a_checkpoint(tmp_path):
 @pytest.fixture
 def saved(tmp_path):
     """A checkpoint of a LeNet and its SGD after one step (so it holds momentum buffers)."""
-    model = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
+    model = _lenet()
     opt = tb.optim.SGD(model, lr=0.01, momentum=0.9)
     model.backward(np.ones_like(model.forward(np.zeros((2, 1, 16, 16), np.float32))))
     opt.step()
@@ -146,11 +143,7 @@ def saved(tmp_path):
 
 
 def _edited(path: Path, edit) -> Path:
-    from support.checkpoint_edit import rewrite_checkpoint
-
-    def header(h):
-        edit(h)
-    rewrite_checkpoint(path, header=header)
+    rewrite_checkpoint(path, header=edit)
     return path
 
 
@@ -172,12 +165,10 @@ def test_a_header_field_of_the_wrong_kind_is_named_with_its_kind(saved, edit, li
 
 
 def test_a_parameter_of_another_dtype_than_its_header_says_is_refused(saved):
-    from support.checkpoint_edit import rewrite_checkpoint
-
     def widen(params):
         params["conv1.W"] = params["conv1.W"].astype(np.float64)   # same shape, other dtype
     rewrite_checkpoint(saved, params=widen)
-    shape = np.load(saved)["param/conv1.W"].shape
+    shape = read_arrays(saved)["param/conv1.W"].shape
     with pytest.raises(CheckpointError) as info:
         read_checkpoint(saved)
     assert str(info.value) == (f"{saved}: parameter conv1.W is float64 {shape}, the header "
@@ -185,8 +176,6 @@ def test_a_parameter_of_another_dtype_than_its_header_says_is_refused(saved):
 
 
 def test_non_finite_weights_are_counted_and_explained(saved):
-    from support.checkpoint_edit import rewrite_checkpoint
-
     def spoil(params):
         params["ip1.W"][0, :2] = [np.nan, np.inf]
     rewrite_checkpoint(saved, params=spoil)
@@ -225,14 +214,14 @@ class _Halving:
 def test_a_schedule_object_is_named_by_its_class_and_the_checkpoint_reads_back(tmp_path):
     from tinybcnn.checkpoint import describe_optimizer
 
-    model = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
+    model = _lenet()
     opt = tb.optim.SGD(model, lr=0.1, schedule=_Halving())
     assert describe_optimizer(opt)["schedule"] == "_Halving"
     read_checkpoint(save_checkpoint(tmp_path / "c.npz", model, opt))   # a string: it reads
 
 
 def test_an_object_array_among_the_extra_arrays_is_named_when_saving(tmp_path):
-    model = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
+    model = _lenet()
     with pytest.raises(TypeError) as refused:
         save_checkpoint(tmp_path / "c.npz", model, arrays={"order": np.array([{}], dtype=object)})
     assert str(refused.value) == "cannot save 'order': object arrays would need pickle"
@@ -248,8 +237,7 @@ def _documented_checksum(path: Path) -> tuple[str, str]:
     import hashlib
     import json
 
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {k: np.array(npz[k]) for k in npz.files}
+    arrays = read_arrays(path)
     header = json.loads(arrays.pop("header").tobytes())
     stored = header.pop("sha256")
     h = hashlib.sha256()
@@ -272,11 +260,9 @@ def test_the_stored_checksum_is_the_documented_one(saved):
 def test_an_array_reshaped_in_place_fails_the_checksum(saved):
     """Same bytes, another shape: the checksum covers each array's shape, so this is
     refused as modified before any header check sees the shape."""
-    with np.load(saved, allow_pickle=False) as npz:
-        arrays = {k: np.array(npz[k]) for k in npz.files}
+    arrays = read_arrays(saved)
     arrays["param/conv1.W"] = arrays["param/conv1.W"].reshape(-1)
-    with open(saved, "wb") as f:
-        np.savez(f, **arrays)
+    write_arrays(saved, **arrays)
     with pytest.raises(CheckpointError) as info:
         read_checkpoint(saved)
     assert str(info.value) == (f"{saved}: checksum mismatch: the file was modified or damaged "
@@ -286,9 +272,7 @@ def test_an_array_reshaped_in_place_fails_the_checksum(saved):
 def test_a_header_that_is_not_a_byte_vector_is_no_checkpoint(tmp_path):
     for header in (np.frombuffer(b"{}", dtype=np.uint8).astype(np.float64),   # 1-d, not bytes
                    np.frombuffer(b"{}{}", dtype=np.uint8).reshape(2, 2)):    # bytes, not 1-d
-        path = tmp_path / "c.npz"
-        with open(path, "wb") as f:
-            np.savez(f, header=header)
+        path = write_arrays(tmp_path / "c.npz", header=header)
         with pytest.raises(CheckpointError) as info:
             read_checkpoint(path)
         assert str(info.value) == f"{path}: not a tinybcnn checkpoint (no JSON header)"
@@ -327,7 +311,7 @@ def test_the_class_count_is_the_last_weight_layers_output_width():
 def test_a_header_with_text_beyond_ascii_is_hashed_as_utf8_and_reads_back(tmp_path):
     """The checksum covers the header's UTF-8 bytes, not an ASCII escape of them (the
     documented canonical JSON); what a caller put in ``extra`` comes back as it was."""
-    model = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
+    model = _lenet()
     path = save_checkpoint(tmp_path / "c.npz", model, extra={"note": "σ² = 1/τ, données"})
     stored, recomputed = _documented_checksum(path)
     assert stored == recomputed
@@ -335,7 +319,7 @@ def test_a_header_with_text_beyond_ascii_is_hashed_as_utf8_and_reads_back(tmp_pa
 
 
 def test_what_a_checkpoint_says_of_its_layers_and_of_no_optimiser(tmp_path):
-    model = tb.models.lenet("all", p=0.5, in_shape=(1, 16, 16), n_classes=3, seed=0)
+    model = _lenet()
     header = read_checkpoint(save_checkpoint(tmp_path / "c.npz", model)).header
     assert [layer["type"] for layer in header["model"]["layers"]] == [
         "Conv2D", "Dropout", "MaxPool2D", "Conv2D", "Dropout", "MaxPool2D", "Flatten",

@@ -18,12 +18,25 @@ import numpy as np
 from tinybcnn.checkpoint import _checksum
 
 
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, by name (the header included, as its uint8 bytes)."""
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: np.array(npz[k]) for k in npz.files}
+
+
+def write_arrays(path: Path, **arrays: np.ndarray) -> Path:
+    """Write ``arrays`` as an ``.npz`` file under exactly ``path`` (``np.savez`` would add
+    ``.npz`` to a name without it); no checksum is made."""
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
 def rewrite_checkpoint(path: Path, params: Callable[[dict[str, np.ndarray]], None] | None = None,
                        header: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Let ``params(arrays)`` change the ``param/<name>`` arrays (keys without the prefix) and
     ``header(h)`` the JSON header in place, then write the file back with a fresh checksum."""
-    with np.load(path, allow_pickle=False) as npz:
-        arrays = {k: np.array(npz[k]) for k in npz.files}
+    arrays = read_arrays(path)
     head = json.loads(arrays.pop("header").tobytes().decode())
     head.pop("sha256")
     if params is not None:
@@ -34,5 +47,4 @@ def rewrite_checkpoint(path: Path, params: Callable[[dict[str, np.ndarray]], Non
         header(head)
     head["sha256"] = _checksum(arrays, head)
     arrays["header"] = np.frombuffer(json.dumps(head).encode(), dtype=np.uint8)
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
+    write_arrays(path, **arrays)
