@@ -193,12 +193,10 @@ def test_mc_masks_are_made_on_the_streams_device_in_the_asked_dtype(monkeypatch)
         np.testing.assert_array_equal(back, want)
 
 
-def test_a_reservation_makes_each_mask_once_and_slices_it(monkeypatch):
-    """What reserve() is for: a step's first mask of each (keep, dtype) computes the whole
-    reservation in one call (one kernel on a GPU), later ones are slices of it, one that
-    ends exactly at the reservation's end is still a slice, and a draw past it is computed
-    as usual; the masks are the oracle's words whichever way they were made. The
-    reservation starts after earlier draws (its words are counted from there)."""
+@pytest.fixture
+def masks_made(monkeypatch):
+    """Every computation of a mask (the fused operation: one kernel on a GPU), as (words,
+    first counter); a slice of a reservation's mask computes nothing."""
     import tinybcnn.random as random_mod
 
     made = []
@@ -209,6 +207,16 @@ def test_a_reservation_makes_each_mask_once_and_slices_it(monkeypatch):
         return fused(xp, device, shape, dtype, first, *args)
 
     monkeypatch.setattr(random_mod, "INVERTED_MASK", counting)
+    return made
+
+
+def test_a_reservation_makes_each_mask_once_and_slices_it(masks_made):
+    """What reserve() is for: a step's first mask of each (keep, dtype) computes the whole
+    reservation in one call (one kernel on a GPU), later ones are slices of it, one that
+    ends exactly at the reservation's end is still a slice, and a draw past it is computed
+    as usual; the masks are the oracle's words whichever way they were made. The
+    reservation starts after earlier draws (its words are counted from there)."""
+    made = masks_made
     rng = CounterRNG(9, np)
     rng.inverted_mask(1, 0.5, np.float32)                     # before the reservation
     rng.reserve(30)
@@ -343,16 +351,11 @@ def test_generators_made_like_an_array_draw_on_its_device():
     assert mc_stream(None).key(0) != mc_stream(None).key(0)     # fresh entropy each time
 
 
-def test_a_reservation_waits_for_a_draw_it_holds(monkeypatch):
+def test_a_reservation_waits_for_a_draw_it_holds(masks_made):
     """A draw larger than the reservation is computed as usual and leaves it for the next
     draw it holds; a reservation announced while another is in use replaces it from the next
     draw on. Either way the words are the oracle's."""
-    import tinybcnn.random as random_mod
-
-    made = []
-    fused = random_mod.INVERTED_MASK
-    monkeypatch.setattr(random_mod, "INVERTED_MASK", lambda xp, device, shape, *rest: (
-        made.append((shape[0], rest[1])) or fused(xp, device, shape, *rest)))
+    made = masks_made
     rng = CounterRNG(2, np)
     rng.reserve(6)
     sizes = [10, 4, 2]            # too big; then the reservation of 6 at counter 10
