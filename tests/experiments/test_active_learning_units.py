@@ -115,8 +115,9 @@ def test_lr_and_length_scale_are_positive_and_finite(name, value, ok):
     if ok:
         assert getattr(al.ActiveLearningSettings(**{**TINY, name: value}), name) == value
     else:
-        with pytest.raises(ValueError, match="lr and length_scale must be positive and finite"):
+        with pytest.raises(ValueError) as refused:
             al.ActiveLearningSettings(**{**TINY, name: value})
+        assert str(refused.value) == "lr and length_scale must be positive and finite"
 
 
 @pytest.mark.parametrize("thresholds, ok", [((0.5,), True), ((0.001, 0.999), True), ((), True),
@@ -653,8 +654,11 @@ def test_saved_state_is_read_refused_or_left_to_replace(tmp_path):
     path.write_text(json.dumps({"experiment": "active_learning", **key, "curves": {"x": 1}}))
     assert al._saved_state(tmp_path, path, key, resume=True, replace=False) == {"x": 1}
     assert al._saved_state(tmp_path, path, key, resume=False, replace=True) == {}
-    with pytest.raises(ValueError, match=f"^{tmp_path} holds an active-learning run"):
+    with pytest.raises(ValueError) as refused:
         al._saved_state(tmp_path, path, key, resume=False, replace=False)
+    assert str(refused.value) == (
+        f"{tmp_path} holds an active-learning run ({path}): continue it with --resume, or "
+        "start afresh with --replace (its saved rounds are then discarded)")
     path.unlink()
     path.symlink_to(tmp_path / "gone")            # a dangling link is still a state's name
     with pytest.raises(ValueError, match="continue it with --resume, or start afresh with "
@@ -850,16 +854,6 @@ def test_main_passes_the_request_on(monkeypatch, tmp_path):
 
 
 # -- found by mutmut's random sample of stop 7 -------------------------------------------------
-def test_a_saved_state_without_resume_is_refused_in_one_line_that_says_both_ways_on(tmp_path):
-    path = tmp_path / al.STATE_NAME
-    path.write_text(json.dumps({"experiment": "active_learning", **_key(), "curves": {}}))
-    with pytest.raises(ValueError) as refused:
-        al._saved_state(tmp_path, path, _key(), resume=False, replace=False)
-    assert str(refused.value) == (
-        f"{tmp_path} holds an active-learning run ({path}): continue it with --resume, or "
-        "start afresh with --replace (its saved rounds are then discarded)")
-
-
 @pytest.mark.parametrize("part", ["x_train", "y_train", "x_test", "y_test"])
 def test_a_resume_on_other_images_or_labels_is_refused(part, whole_run, monkeypatch,
                                                        tmp_path):
@@ -927,10 +921,3 @@ def test_a_saved_state_without_resume_is_refused_naming_the_folder(whole_run, tm
     al.run_active_learning(out, progress=False, **TINY)
     with pytest.raises(ValueError, match=f"^{out} holds an active-learning run"):
         al.run_active_learning(out, progress=False, **TINY)
-
-
-@pytest.mark.parametrize("field, value", [("lr", 0.0), ("length_scale", float("inf"))])
-def test_a_learning_rate_or_length_scale_out_of_range_is_named(field, value):
-    with pytest.raises(ValueError) as refused:
-        al.ActiveLearningSettings(**{**TINY, field: value})
-    assert str(refused.value) == "lr and length_scale must be positive and finite"
