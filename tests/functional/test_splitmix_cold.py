@@ -19,10 +19,9 @@ import pytest
 from support.splitmix_oracle import (
     GOLDEN,
     MASK64,
-    MIX1,
-    MIX2,
     splitmix64,
     state,
+    undo_first_two_steps,
     word,
 )
 
@@ -105,20 +104,10 @@ def test_two_devices_never_share_a_cached_array(cold_caches):
         np.testing.assert_array_equal(on_host(mask), np.where(expected, 2.0, 0.0))
 
 
-def _inverse_xorshift(y: int, shift: int) -> int:
-    """The ``x`` with ``x ^ (x >> shift) == y`` (64-bit)."""
-    x = y
-    for _ in range(64 // shift + 1):
-        x = y ^ (x >> shift)
-    return x
-
-
 def _counter_of_mixed_word(key: int, z: int) -> int:
     """The counter whose word *before* SplitMix64's last xorshift is ``z``, for ``key``:
-    the first two steps undone (each multiplier is odd, so invertible modulo 2**64)."""
-    z = _inverse_xorshift(z * pow(MIX2, -1, 2**64) & MASK64, 27)
-    z = _inverse_xorshift(z * pow(MIX1, -1, 2**64) & MASK64, 30)
-    return (z - key) * pow(GOLDEN, -1, 2**64) & MASK64
+    the first two steps undone, then the state ``key + c·φ`` solved for ``c`` (φ is odd)."""
+    return (undo_first_two_steps(z) - key) * pow(GOLDEN, -1, 2**64) & MASK64
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.25])

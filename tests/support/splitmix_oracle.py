@@ -42,12 +42,16 @@ def _undo_xorshift(y: int, shift: int) -> int:
     return x
 
 
-def unsplitmix64(w: int) -> int:
-    """The ``z`` with ``splitmix64(z) == w``: SplitMix64's output function is a bijection
-    (xorshifts and multiplications by odd constants), undone step by step."""
-    z = _undo_xorshift(w, 31)
+def undo_first_two_steps(z: int) -> int:
+    """The ``x`` with ``first_two_steps(x) == z``: xorshifts and multiplications by odd
+    constants (invertible modulo 2**64), undone in reverse order."""
     z = _undo_xorshift((z * pow(MIX2, -1, 2**64)) & MASK64, 27)
     return _undo_xorshift((z * pow(MIX1, -1, 2**64)) & MASK64, 30)
+
+
+def unsplitmix64(w: int) -> int:
+    """The ``z`` with ``splitmix64(z) == w``: SplitMix64's output function is a bijection."""
+    return undo_first_two_steps(_undo_xorshift(w, 31))
 
 
 def key_for_word(w: int, c: int = 0) -> int:
